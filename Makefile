@@ -1,0 +1,37 @@
+# Quick start: `make demo` (set up, ingest the demo district, serve on :8000) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install demo demo-data ingest serve test lint bench clean
+
+$(BIN)/hub: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/hub
+
+demo-data: install
+	$(BIN)/python pipelines/generate_demo_data.py
+
+ingest: demo-data
+	$(BIN)/hub ingest --all
+
+demo: ingest
+	$(BIN)/hub serve --host $(HOST) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check hub tests bench pipelines
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) store .pytest_cache pipelines/data/generated

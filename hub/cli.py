@@ -1,0 +1,298 @@
+"""The `hub` command: ingest, inspect and serve the district's data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from hub.config import Settings, load_settings
+from hub.errors import HubError
+from hub.ingest.pipeline import Pipeline, discover, load_pipeline
+from hub.ingest.run import RunReport, current_user, ingest, validate_file
+from hub.store.versions import Store
+
+app = typer.Typer(help="District data hub: ingest, version, catalogue and serve open data.",
+                  no_args_is_help=True, add_completion=False)
+console = Console()
+err = Console(stderr=True)
+
+RootOpt = Annotated[Path | None, typer.Option("--root", help="Project folder (pipelines/, "
+                                              "schemas/, catalog/); default: HUB_ROOT or .")]
+StoreOpt = Annotated[Path | None, typer.Option("--store", help="Store folder; default: "
+                                               "HUB_STORE or <root>/store")]
+
+
+def _settings(root: Path | None, store: Path | None) -> Settings:
+    try:
+        return load_settings(root, store)
+    except HubError as exc:
+        _fail(str(exc))
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]Error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+class _Bars:
+    """Rich progress bars for a run (bytes for text files, rows for the rest)."""
+
+    def __init__(self, progress: Progress):
+        self.progress, self.task = progress, None
+
+    def start(self, name: str, total: int, unit: str) -> None:
+        columns = {"unit": unit}
+        self.task = self.progress.add_task(name, total=total or None, **columns)
+
+    def advance(self, amount: int) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task, amount)
+
+    def done(self) -> None:
+        if self.task is not None:
+            task = self.progress.tasks[-1]
+            if task.total:
+                self.progress.update(self.task, completed=task.total)
+            self.task = None
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                    MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True,
+                    disable=not err.is_terminal)
+
+
+def _pipelines(settings: Settings, names: list[str], all_: bool) -> list[Pipeline]:
+    if all_:
+        found = discover(settings.pipelines_dir, settings.schemas_dir)
+        if not found:
+            _fail(f"no pipelines in {settings.pipelines_dir}")
+        return found
+    if not names:
+        _fail("name pipelines (files or dataset names) or use --all")
+    out = []
+    for name in names:
+        path = Path(name)
+        if not path.suffix:
+            path = settings.pipelines_dir / f"{name}.yaml"
+        out.append(load_pipeline(path, settings.schemas_dir))
+    return out
+
+
+@app.command("ingest")
+def ingest_cmd(
+    pipelines: Annotated[list[str] | None, typer.Argument(
+        help="Pipeline files or dataset names (pipelines/<name>.yaml)")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Run every pipeline in pipelines/")] = False,
+    force: Annotated[bool, typer.Option(help="Make a new version even if nothing changed")]
+    = False,
+    root: RootOpt = None, store: StoreOpt = None,
+) -> None:
+    """Run pipelines: read, validate, reproject and commit each as a new version."""
+    settings = _settings(root, store)
+    try:
+        selected = _pipelines(settings, pipelines or [], all_)
+    except HubError as exc:
+        _fail(str(exc))
+    target = Store(settings.store)
+    reports = []
+    with _progress() as progress:
+        for pipeline in selected:
+            reports.append(ingest(pipeline, target, settings, force=force,
+                                  progress=_Bars(progress)))
+    _summary(reports)
+    if any(r.status == "failed" for r in reports):
+        raise typer.Exit(1)
+
+
+def _summary(reports: list[RunReport]) -> None:
+    table = Table(title="Ingest summary", title_justify="left")
+    for col in ("dataset", "status", "read", "valid", "quarantined", "skipped", "repaired",
+                "reprojected", "version", "seconds"):
+        table.add_column(col, justify="left" if col in ("dataset", "status") else "right")
+    colours = {"committed": "green", "unchanged": "cyan", "failed": "red", "valid": "green",
+               "invalid": "yellow"}
+    for r in reports:
+        table.add_row(r.dataset, f"[{colours.get(r.status, 'white')}]{r.status}[/]",
+                      f"{r.rows_read:,}", f"{r.rows_valid:,}", f"{r.rows_quarantined:,}",
+                      f"{r.rows_outside + r.rows_filtered:,}", f"{r.repaired:,}",
+                      f"{r.reprojected:,}", "" if r.version is None else f"v{r.version}",
+                      f"{r.duration:.2f}")
+    console.print(table)
+    for r in reports:
+        for note in r.notes:
+            console.print(f"[dim]{r.dataset}: {note}[/]", highlight=False)
+        if r.error:
+            err.print(f"[bold red]{r.dataset} failed:[/] {r.error}", highlight=False)
+        elif r.violations:
+            err.print(f"[yellow]{r.dataset}: {r.violation_count:,} violation(s)[/]")
+            for v in r.violations[:10]:
+                err.print(f"  {v}", highlight=False, markup=False)
+            if r.violation_count > 10:
+                err.print(f"  … {r.violation_count - 10:,} more (see `hub quarantine "
+                          f"{r.dataset}`)", highlight=False)
+
+
+@app.command()
+def validate(
+    file: Annotated[Path, typer.Argument(help="The file to check")],
+    schema: Annotated[str, typer.Option(help="Schema name (schemas/<name>.json) or path")],
+    format: Annotated[str | None, typer.Option(help="Input format if not clear from the name")]
+    = None,
+    crs: Annotated[str | None, typer.Option(help="Source CRS, e.g. EPSG:25833")] = None,
+    lon: Annotated[str | None, typer.Option(help="Column with x / longitude")] = None,
+    lat: Annotated[str | None, typer.Option(help="Column with y / latitude")] = None,
+    wkt: Annotated[str | None, typer.Option(help="Column with WKT geometry")] = None,
+    root: RootOpt = None,
+) -> None:
+    """Dry run: check a file against a table schema and list every violation; writes nothing."""
+    settings = _settings(root, None)
+    import tempfile
+
+    spec: dict[str, object] = {"path": str(file.resolve())}
+    if format:
+        spec["format"] = format
+    if crs:
+        spec["crs"] = crs
+    if lon or lat:
+        spec["geometry"] = {"lon": lon, "lat": lat}
+    elif wkt:
+        spec["geometry"] = {"wkt": wkt}
+    schema_ref = schema if "/" not in schema else str(Path(schema).resolve())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "validate.yaml"
+        path.write_text(json.dumps({"dataset": "validate", "title": file.name,
+                                    "organization": "-", "schema": schema_ref,
+                                    "on_error": "quarantine", "sources": [spec]}))
+        try:
+            pipeline = load_pipeline(path, settings.schemas_dir)
+        except HubError as exc:
+            _fail(str(exc))
+        with _progress() as progress:
+            report = validate_file(pipeline, settings, _Bars(progress))
+    report.dataset = file.name
+    _summary([report])
+    if report.status != "valid":
+        raise typer.Exit(1)
+
+
+@app.command()
+def datasets(root: RootOpt = None, store: StoreOpt = None) -> None:
+    """List the datasets in the store with their current version."""
+    settings = _settings(root, store)
+    target = Store(settings.store)
+    table = Table(title="Datasets", title_justify="left")
+    for col in ("dataset", "title", "organization", "access", "version", "rows", "updated"):
+        table.add_column(col)
+    for d in target.datasets():
+        current = target.current(d.name)
+        table.add_row(d.name, d.title, d.organization, d.access,
+                      f"v{d.current_version}" if d.current_version else "-",
+                      f"{current.rows:,}" if current else "-", d.updated)
+    console.print(table)
+
+
+@app.command()
+def history(dataset: str, root: RootOpt = None, store: StoreOpt = None) -> None:
+    """Show every version of a dataset and the runs that made none."""
+    settings = _settings(root, store)
+    target = Store(settings.store)
+    try:
+        current = target.dataset(dataset).current_version
+        versions = target.versions(dataset)
+    except HubError as exc:
+        _fail(str(exc))
+    table = Table(title=f"History of {dataset}", title_justify="left")
+    for col in ("version", "", "finished", "rows", "quarantined", "source CRS", "checksum",
+                "by", "state"):
+        table.add_column(col)
+    for v in versions:
+        table.add_row(f"v{v.version}", "●" if v.version == current else "", v.finished,
+                      f"{v.rows:,}", f"{v.quarantined:,}", ", ".join(v.source_crs),
+                      v.checksum[:12], v.run_by, "purged" if v.purged else "kept")
+    console.print(table)
+    events = [e for e in target.events(dataset) if e["kind"] != "commit"][:10]
+    if events:
+        console.print("Other events (newest first):")
+        for e in events:
+            version = f" v{e['version']}" if e["version"] else ""
+            console.print(f"  {e['at']}  {e['kind']}{version}  {e['who']}  "
+                          f"{e['detail'].splitlines()[0] if e['detail'] else ''}",
+                          highlight=False, markup=False)
+
+
+@app.command()
+def rollback(dataset: str, version: int, root: RootOpt = None, store: StoreOpt = None) -> None:
+    """Serve an earlier version of a dataset again."""
+    settings = _settings(root, store)
+    try:
+        v = Store(settings.store).rollback(dataset, version, who=current_user())
+    except HubError as exc:
+        _fail(str(exc))
+    console.print(f"{dataset}: now serving v{v.version} ({v.rows:,} rows, from {v.finished})")
+
+
+@app.command()
+def quarantine(
+    dataset: str,
+    version: Annotated[int | None, typer.Option(help="Version (default: current)")] = None,
+    export: Annotated[Path | None, typer.Option(help="Write all quarantined rows to a CSV "
+                                                "file")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to show")] = 20,
+    root: RootOpt = None, store: StoreOpt = None,
+) -> None:
+    """List (or export) the rows a run set aside, with their errors."""
+    settings = _settings(root, store)
+    target = Store(settings.store)
+    try:
+        v = target.version(dataset, version) if version else target.current(dataset)
+    except HubError as exc:
+        _fail(str(exc))
+    if v is None:
+        _fail(f"dataset {dataset!r} has no version yet")
+    if not v.quarantine_file.exists():
+        console.print(f"{dataset} v{v.version}: no quarantined rows")
+        return
+    rows = pq.read_table(v.quarantine_file)
+    if export:
+        pacsv.write_csv(rows, export)
+        console.print(f"{rows.num_rows:,} quarantined rows written to {export}")
+        return
+    table = Table(title=f"Quarantine of {dataset} v{v.version}: {rows.num_rows:,} rows",
+                  title_justify="left")
+    for col in ("file", "row", "errors"):
+        table.add_column(col)
+    for r in rows.slice(0, limit).to_pylist():
+        table.add_row(r["_file"], str(r["_row"]), r["_errors"])
+    console.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    root: RootOpt = None, store: StoreOpt = None,
+) -> None:
+    """Run the web server on the current store."""
+    import uvicorn
+
+    from hub.web.app import create_app
+
+    settings = _settings(root, store)
+    console.print(f"Serving {settings.store} on http://{host}:{port}")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")

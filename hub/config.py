@@ -1,0 +1,60 @@
+"""Settings: where the project and the store are, the district's extent, limits.
+
+Read from the environment (HUB_ROOT, HUB_STORE, HUB_RETENTION, HUB_HTTP_TIMEOUT,
+HUB_MAX_SOURCE_BYTES) and from `catalog/district.yaml` of the project root.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from hub.errors import PipelineError
+from hub.ingest.geometry import Extent
+from hub.ingest.sources import FetchSettings
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path
+    store: Path
+    retention: int = 10
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    district: str = ""
+    extent: Extent | None = None
+
+    @property
+    def pipelines_dir(self) -> Path:
+        return self.root / "pipelines"
+
+    @property
+    def schemas_dir(self) -> Path:
+        return self.root / "schemas"
+
+
+def load_settings(root: Path | str | None = None, store: Path | str | None = None) -> Settings:
+    root = Path(root or os.environ.get("HUB_ROOT") or Path.cwd()).resolve()
+    store = Path(store or os.environ.get("HUB_STORE") or root / "store").resolve()
+    district, extent = "", None
+    district_file = root / "catalog" / "district.yaml"
+    if district_file.exists():
+        try:
+            spec = yaml.safe_load(district_file.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise PipelineError(f"{district_file}: YAML syntax error: {exc}") from None
+        district = str(spec.get("name", ""))
+        if spec.get("bbox"):
+            extent = Extent.around(spec["bbox"], float(spec.get("extent_buffer_km", 5)))
+    try:
+        return Settings(
+            root=root, store=store,
+            retention=int(os.environ.get("HUB_RETENTION", 10)),
+            fetch=FetchSettings(
+                timeout=float(os.environ.get("HUB_HTTP_TIMEOUT", 30)),
+                max_bytes=int(os.environ.get("HUB_MAX_SOURCE_BYTES", 20 << 30))),
+            district=district, extent=extent)
+    except ValueError as exc:
+        raise PipelineError(f"invalid setting in the environment: {exc}") from None

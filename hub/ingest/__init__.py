@@ -1,0 +1,1 @@
+"""Ingestion: declarative pipelines that fetch, read, validate and reproject sources."""

@@ -1,0 +1,208 @@
+"""Declarative pipelines: one YAML file per dataset says where data comes from and how to read it.
+
+See the README ("Pipeline format") for a complete example. Loading checks every key, so a typo
+in a pipeline is reported with its file and key instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hub.errors import PipelineError
+from hub.schema import TableSchema, load_schema
+
+POLICIES = ("reject", "quarantine")
+ACCESS_LEVELS = ("public", "internal", "restricted")
+FREQUENCIES = (  # EU publications office frequency vocabulary (lower-case names)
+    "continuous", "hourly", "daily", "weekly", "biweekly", "monthly", "bimonthly",
+    "quarterly", "biannual", "annual", "biennial", "triennial", "irregular", "never", "unknown",
+)
+OUTSIDE_EXTENT = ("error", "skip", "keep")
+SOURCE_KINDS = ("path", "url", "wfs", "oapif", "ckan")
+FORMATS = ("csv", "xlsx", "geojson", "shapefile", "gpkg", "geoparquet", "gtfs", "flatgeobuf")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+
+SOURCE_KEYS = {*SOURCE_KINDS, "format", "options", "mapping", "constants", "casts", "geometry",
+               "crs", "filter", "name"}
+PIPELINE_KEYS = {"dataset", "title", "description", "organization", "access", "update_frequency",
+                 "schema", "on_error", "outside_extent", "source", "sources", "retention"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input of a pipeline: where it is, how to read it, how its columns map to the schema."""
+
+    kind: str  # path | url | wfs | oapif | ckan
+    location: Any  # path/glob string, URL string, or a dict for wfs/oapif/ckan
+    format: str | None = None  # None: decided from the file name or content
+    options: dict[str, Any] = field(default_factory=dict)
+    mapping: dict[str, str] = field(default_factory=dict)  # schema field <- source column
+    constants: dict[str, Any] = field(default_factory=dict)  # schema field <- fixed value
+    casts: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-field parse options
+    geometry: dict[str, str] = field(default_factory=dict)  # {lon, lat} | {wkt} | {} = native
+    crs: str | None = None
+    filter: dict[str, list[Any]] = field(default_factory=dict)  # source column -> kept values
+    name: str = ""
+
+    def describe(self) -> str:
+        return self.name or (self.location if isinstance(self.location, str)
+                             else json.dumps(self.location, sort_keys=True))
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A dataset's ingest definition, as loaded from `pipelines/<dataset>.yaml`."""
+
+    path: Path
+    dataset: str
+    title: str
+    organization: str
+    schema: TableSchema
+    sources: tuple[Source, ...]
+    access: str = "internal"
+    update_frequency: str = "irregular"
+    on_error: str = "reject"
+    outside_extent: str = "error"
+    description: str = ""
+    retention: int | None = None
+    digest: str = ""  # hash of the pipeline and its schema: a change makes a new version
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+
+def load_pipeline(path: Path, schemas_dir: Path | None = None) -> Pipeline:
+    """Load and check one pipeline file; every error names the file and the key."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PipelineError(f"pipeline file not found: {path}") from None
+    except UnicodeDecodeError:
+        raise PipelineError(f"{path}: pipeline files must be UTF-8") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PipelineError(f"{path}: YAML syntax error: {exc}") from None
+    if not isinstance(raw, dict):
+        raise PipelineError(f"{path}: a pipeline must be a YAML mapping")
+
+    def fail(key: str, message: str) -> PipelineError:
+        return PipelineError(f"{path}: {key}: {message}")
+
+    if unknown := set(raw) - PIPELINE_KEYS:
+        raise fail(", ".join(sorted(unknown)), f"unknown key(s); allowed: {sorted(PIPELINE_KEYS)}")
+    dataset = raw.get("dataset") or path.stem
+    if not isinstance(dataset, str) or not SLUG.match(dataset):
+        raise fail("dataset", f"{dataset!r} must be a slug (lower-case letters, digits, - and _)")
+    for key, allowed in (("access", ACCESS_LEVELS), ("update_frequency", FREQUENCIES),
+                         ("on_error", POLICIES), ("outside_extent", OUTSIDE_EXTENT)):
+        if key in raw and raw[key] not in allowed:
+            raise fail(key, f"{raw[key]!r} is not one of {', '.join(allowed)}")
+    for key in ("title", "organization", "schema"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise fail(key, "is required (a non-empty string)")
+    retention = raw.get("retention")
+    if retention is not None and (not isinstance(retention, int) or retention < 1):
+        raise fail("retention", "must be a whole number of versions to keep (at least 1)")
+
+    schema_path = _resolve_schema(raw["schema"], path, schemas_dir)
+    schema = load_schema(schema_path)
+    if "source" in raw and "sources" in raw:
+        raise fail("sources", "give either 'source' or 'sources', not both")
+    specs = raw.get("sources", [raw["source"]] if "source" in raw else None)
+    if not isinstance(specs, list) or not specs:
+        raise fail("sources", "at least one source is required")
+    sources = tuple(_parse_source(s, i, fail, schema) for i, s in enumerate(specs, 1))
+
+    digest = hashlib.sha256(
+        json.dumps([raw, schema.as_dict()], sort_keys=True, default=str).encode()
+    ).hexdigest()
+    return Pipeline(
+        path=path, dataset=dataset, title=raw["title"].strip(),
+        organization=raw["organization"].strip(), schema=schema, sources=sources,
+        access=raw.get("access", "internal"),
+        update_frequency=raw.get("update_frequency", "irregular"),
+        on_error=raw.get("on_error", "reject"),
+        outside_extent=raw.get("outside_extent", "error"),
+        description=str(raw.get("description", "")).strip(),
+        retention=retention, digest=digest,
+    )
+
+
+def _resolve_schema(ref: str, pipeline_path: Path, schemas_dir: Path | None) -> Path:
+    """`schema: care_locations` looks in schemas/; a path is taken relative to the pipeline."""
+    if "/" in ref or ref.endswith((".json", ".yaml", ".yml")):
+        return (pipeline_path.parent / ref).resolve()
+    base = schemas_dir or pipeline_path.parent.parent / "schemas"
+    for ext in (".json", ".yaml", ".yml"):
+        if (candidate := base / f"{ref}{ext}").exists():
+            return candidate
+    raise PipelineError(f"{pipeline_path}: schema: no schema named {ref!r} in {base}")
+
+
+def _parse_source(spec: Any, index: int, fail: Any, schema: TableSchema) -> Source:
+    key = f"sources[{index}]"
+    if not isinstance(spec, dict):
+        raise fail(key, "must be a mapping")
+    if unknown := set(spec) - SOURCE_KEYS:
+        raise fail(key, f"unknown key(s) {sorted(unknown)}; allowed: {sorted(SOURCE_KEYS)}")
+    kinds = [k for k in SOURCE_KINDS if k in spec]
+    if len(kinds) != 1:
+        raise fail(key, f"name exactly one of {', '.join(SOURCE_KINDS)}")
+    kind = kinds[0]
+    location = spec[kind]
+    if kind in ("path", "url") and not isinstance(location, str):
+        raise fail(f"{key}.{kind}", "must be a string")
+    if kind == "url" and not str(location).startswith(("http://", "https://")):
+        raise fail(f"{key}.url", "must start with http:// or https://")
+    if kind in ("wfs", "oapif", "ckan"):
+        needed = {"wfs": ("url", "typename"), "oapif": ("url", "collection"),
+                  "ckan": ("url", "resource_id")}[kind]
+        if not isinstance(location, dict) or any(not location.get(n) for n in needed):
+            raise fail(f"{key}.{kind}", f"needs {' and '.join(needed)}")
+    fmt = spec.get("format")
+    if fmt is not None and fmt not in FORMATS:
+        raise fail(f"{key}.format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
+    mapping = spec.get("mapping") or {}
+    constants = spec.get("constants") or {}
+    casts = spec.get("casts") or {}
+    field_names = {f.name for f in schema.fields}
+    for part, names in (("mapping", mapping), ("constants", constants), ("casts", casts)):
+        if not isinstance(names, dict):
+            raise fail(f"{key}.{part}", "must be a mapping of schema field names")
+        if unknown := set(names) - field_names:
+            raise fail(f"{key}.{part}", f"{sorted(unknown)} not in schema {schema.name!r}")
+    for name, options in casts.items():
+        try:
+            schema.field(name).with_options(options or {})
+        except PipelineError as exc:
+            raise fail(f"{key}.casts", str(exc)) from None
+    geometry = spec.get("geometry") or {}
+    if geometry and set(geometry) not in ({"lon", "lat"}, {"wkt"}):
+        raise fail(f"{key}.geometry", "use {lon: COLUMN, lat: COLUMN} or {wkt: COLUMN}")
+    flt = spec.get("filter") or {}
+    if not isinstance(flt, dict):
+        raise fail(f"{key}.filter", "must map source columns to kept value(s)")
+    return Source(
+        kind=kind, location=location, format=fmt, options=dict(spec.get("options") or {}),
+        mapping={str(k): str(v) for k, v in mapping.items()}, constants=dict(constants),
+        casts={k: dict(v or {}) for k, v in casts.items()}, geometry=dict(geometry),
+        crs=str(spec["crs"]) if spec.get("crs") is not None else None,
+        filter={str(k): v if isinstance(v, list) else [v] for k, v in flt.items()},
+        name=str(spec.get("name", "")),
+    )
+
+
+def discover(pipelines_dir: Path, schemas_dir: Path | None = None) -> list[Pipeline]:
+    """All pipelines in a folder, sorted by dataset name."""
+    paths = sorted(Path(pipelines_dir).glob("*.y*ml"))
+    return sorted((load_pipeline(p, schemas_dir) for p in paths), key=lambda p: p.dataset)

@@ -1,0 +1,566 @@
+"""One ingest run: fetch → read → map → cast and validate → geometry → stage → commit.
+
+`ingest` is the only way data enters the store: the CLI, the API and tests all call it.
+`validate_file` runs the same scan without writing anything (a dry run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from hub.config import Settings
+from hub.errors import HubError, PipelineError, SourceError, ValidationFailed, Violation
+from hub.ingest import geometry as geo
+from hub.ingest.pipeline import Pipeline, Source
+from hub.ingest.readers import GEOMETRY, Opened, open_source
+from hub.ingest.sources import Fetched, fetch, source_key
+from hub.schema import Checked, Field, Problem, TableSchema, check_columns
+from hub.store.geoparquet import VersionWriter, bbox_array, drop_rows, table_schema
+from hub.store.versions import Draft, Store, now
+
+MAX_VIOLATIONS = 1000  # kept in the report; all of them are counted
+
+
+class Progress(Protocol):
+    def start(self, name: str, total: int, unit: str) -> None: ...
+    def advance(self, amount: int) -> None: ...
+    def done(self) -> None: ...
+
+
+class _Silent:
+    def start(self, name: str, total: int, unit: str) -> None:
+        pass
+
+    def advance(self, amount: int) -> None:
+        pass
+
+    def done(self) -> None:
+        pass
+
+
+@dataclass
+class RunReport:
+    """What a run did, for the summary table, `hub history` and the version's metadata."""
+
+    dataset: str
+    status: str = "running"  # committed | unchanged | failed | valid | invalid
+    version: int | None = None
+    rows_read: int = 0
+    rows_valid: int = 0
+    rows_quarantined: int = 0
+    rows_filtered: int = 0  # dropped by the source's `filter` (by design, not by error)
+    rows_outside: int = 0  # outside the district, skipped by `outside_extent: skip`
+    repaired: int = 0
+    reprojected: int = 0
+    violation_count: int = 0
+    violations: list[Violation] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+    source_crs: list[str] = field(default_factory=list)
+    started: str = field(default_factory=now)
+    duration: float = 0.0
+
+    def add(self, violation: Violation) -> None:
+        self.violation_count += 1
+        if len(self.violations) < MAX_VIOLATIONS:
+            self.violations.append(violation)
+
+    def as_dict(self) -> dict[str, Any]:
+        keys = ("dataset", "status", "version", "rows_read", "rows_valid", "rows_quarantined",
+                "rows_filtered", "rows_outside", "repaired", "reprojected", "violation_count",
+                "notes", "error", "source_crs", "started", "duration")
+        out = {k: getattr(self, k) for k in keys}
+        out["violations"] = [str(v) for v in self.violations[:100]]
+        return out
+
+
+@dataclass
+class _Plan:
+    """How one source's columns become the schema's columns."""
+
+    source: Source
+    fields: list[Field]
+    columns: dict[str, str]  # schema field -> source column
+    geometry_field: Field | None
+    crs: str | None
+
+
+class _Sink:
+    """Where rows go: the version file, the quarantine file, and the unique-key ledger."""
+
+    def __init__(self, schema: TableSchema, staging: Path | None, policy: str):
+        self.schema = schema
+        self.policy = policy
+        self.has_geometry = schema.geometry is not None
+        self.data = (VersionWriter(staging / "data.parquet",
+                                   table_schema(schema.arrow_schema(), self.has_geometry),
+                                   self.has_geometry) if staging else None)
+        self.staging = staging
+        self.quarantine: pq.ParquetWriter | None = None
+        self.keys: list[pa.Table] = []
+        self.written = 0
+        self.types: set[str] = set()
+        self.bounds = np.array([np.inf, np.inf, -np.inf, -np.inf])
+        self.writing = staging is not None
+
+    def stop_writing(self) -> None:
+        self.writing = False
+
+    def add(self, columns: dict[str, pa.Array], geoms: geo.Geometries | None,
+            keep: np.ndarray, files: str, rows: np.ndarray) -> None:
+        if not keep.any():
+            return
+        sel = pa.array(keep)
+        if self.schema.unique_keys:
+            key_cols = {n: columns[n].filter(sel) for k in self.schema.unique_keys for n in k}
+            n_kept = int(keep.sum())
+            self.keys.append(pa.table({**key_cols,
+                                       "_pos": pa.array(np.arange(self.written,
+                                                                  self.written + n_kept)),
+                                       "_row": pa.array(rows[keep]),
+                                       "_file": pa.array([files] * n_kept)}))
+        table = pa.table({f.name: columns[f.name].filter(sel) for f in self.schema.columns})
+        if geoms is not None:
+            b = geoms.bounds[keep]
+            table = table.append_column("geometry", geoms.wkb.filter(sel))
+            table = table.append_column("bbox", bbox_array(b))
+            if len(b):
+                self.bounds = np.concatenate([np.fmin(self.bounds[:2], np.nanmin(b[:, :2], 0)),
+                                              np.fmax(self.bounds[2:], np.nanmax(b[:, 2:], 0))])
+            self.types |= geoms.types
+        if self.writing and self.data is not None:
+            self.data.write(table)
+        self.written += table.num_rows
+
+    def park(self, raw: dict[str, pa.Array], geometry_text: pa.Array | None, errors: list[str],
+             rows: np.ndarray, file: str) -> None:
+        """Keep invalid rows with their errors in the quarantine file."""
+        if self.policy != "quarantine" or self.staging is None or not len(rows):
+            return
+        cols: dict[str, pa.Array] = {
+            "_file": pa.array([file] * len(rows), pa.string()),
+            "_row": pa.array(rows, pa.int64()),
+            "_errors": pa.array(errors, pa.string()),
+        }
+        for f in self.schema.columns:
+            value = raw.get(f.name)
+            cols[f.name] = (pc.cast(value, pa.string()) if value is not None
+                            else pa.nulls(len(rows), pa.string()))
+        if self.has_geometry:
+            cols["_geometry"] = (geometry_text if geometry_text is not None
+                                 else pa.nulls(len(rows), pa.string()))
+        table = pa.table(cols)
+        if self.quarantine is None:
+            self.quarantine = pq.ParquetWriter(self.staging / "quarantine.parquet", table.schema,
+                                               compression="zstd")
+        self.quarantine.write_table(table)
+
+    @property
+    def bbox(self) -> list[float] | None:
+        return [round(float(v), 7) for v in self.bounds] if np.isfinite(self.bounds).all() \
+            else None
+
+    def close(self) -> None:
+        if self.data is not None:
+            self.data.close(sorted(self.types), self.bbox)
+        if self.quarantine is not None:
+            self.quarantine.close()
+
+
+def ingest(pipeline: Pipeline, store: Store, settings: Settings, who: str | None = None,
+           force: bool = False, progress: Progress | None = None) -> RunReport:
+    """Run a pipeline and commit a new version, or leave the store exactly as it was."""
+    report = RunReport(pipeline.dataset)
+    who = who or current_user()
+    clock = time.perf_counter()
+    try:
+        with store.writing(pipeline.dataset) as staging:
+            current = store.current(pipeline.dataset)
+            previous = current.source_state if current else {}
+            fetched = [fetch(s, pipeline.base_dir, staging, settings.fetch,
+                             previous.get(source_key(s))) for s in pipeline.sources]
+            fingerprint = "+".join(f.fingerprint for f in fetched)
+            if (not force and current is not None and current.pipeline_hash == pipeline.digest
+                    and current.source_fingerprint == fingerprint):
+                report.status, report.version = "unchanged", current.version
+                report.notes.append("sources and pipeline unchanged since version "
+                                    f"{current.version}; no new version")
+                store.log(pipeline.dataset, "unchanged", who, version=current.version)
+                return _finish(report, clock)
+            if any(f.not_modified for f in fetched):  # some changed: need all data again
+                fetched = [fetch(s, pipeline.base_dir, staging, settings.fetch)
+                           if f.not_modified else f for s, f in zip(pipeline.sources, fetched,
+                                                                    strict=True)]
+            sink = _Sink(pipeline.schema, staging, pipeline.on_error)
+            try:
+                _scan(pipeline, fetched, sink, report, settings, progress or _Silent())
+                _check_unique(pipeline.schema, sink, report, staging)
+            finally:
+                sink.close()
+            _judge(pipeline, report)
+            draft = Draft(
+                rows=report.rows_valid, quarantined=report.rows_quarantined,
+                schema=pipeline.schema.as_dict(), bbox=sink.bbox,
+                geometry_types=sorted(sink.types), source_crs=report.source_crs,
+                source_fingerprint=fingerprint,
+                source_state={source_key(s): f.state for s, f in zip(pipeline.sources, fetched,
+                                                                     strict=True)},
+                pipeline_hash=pipeline.digest, started=report.started, run_by=who,
+                report=report.as_dict())
+            meta = {"title": pipeline.title, "organization": pipeline.organization,
+                    "access": pipeline.access, "update_frequency": pipeline.update_frequency,
+                    "pipeline": str(pipeline.path)}
+            version = store.commit(staging, pipeline.dataset, meta, draft)
+            report.status, report.version = "committed", version.version
+        store.apply_retention(pipeline.dataset, pipeline.retention or settings.retention)
+    except HubError as exc:
+        report.status, report.error = "failed", str(exc)
+        _log_failure(store, pipeline.dataset, who, report)
+    return _finish(report, clock)
+
+
+def _log_failure(store: Store, dataset: str, who: str, report: RunReport) -> None:
+    with contextlib.suppress(Exception):  # the run's own error matters more than the log
+        store.log(dataset, "failed", who, report.error or "")
+
+
+def validate_file(pipeline: Pipeline, settings: Settings,
+                  progress: Progress | None = None) -> RunReport:
+    """Dry run: read and check every row of a pipeline's sources, write nothing."""
+    report = RunReport(pipeline.dataset)
+    clock = time.perf_counter()
+    try:
+        fetched = [fetch(s, pipeline.base_dir, Path("/nonexistent"), settings.fetch)
+                   for s in pipeline.sources]
+        sink = _Sink(pipeline.schema, None, pipeline.on_error)
+        _scan(pipeline, fetched, sink, report, settings, progress or _Silent())
+        _check_unique(pipeline.schema, sink, report, None)
+        report.status = "valid" if report.violation_count == 0 else "invalid"
+    except HubError as exc:
+        report.status, report.error = "failed", str(exc)
+    return _finish(report, clock)
+
+
+def _finish(report: RunReport, clock: float) -> RunReport:
+    report.duration = round(time.perf_counter() - clock, 3)
+    return report
+
+
+def current_user() -> str:
+    """The login name recorded as `run_by` ("unknown" when the system has none)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _judge(pipeline: Pipeline, report: RunReport) -> None:
+    if report.rows_read == 0:
+        raise SourceError("the sources hold no data rows (only a header, or nothing at all)")
+    if report.violation_count and pipeline.on_error == "reject":
+        shown = "\n".join(f"  {v}" for v in report.violations[:20])
+        more = report.violation_count - min(20, len(report.violations))
+        raise ValidationFailed(
+            f"{report.violation_count} violation(s) of schema {pipeline.schema.name!r}; "
+            f"nothing was written (on_error: reject)\n{shown}"
+            + (f"\n  … and {more} more" if more > 0 else ""))
+    if report.rows_valid == 0:
+        raise ValidationFailed(f"no valid rows: all {report.rows_read} rows break the schema "
+                               "(the previous version stays current)")
+
+
+def _scan(pipeline: Pipeline, fetched: list[Fetched], sink: _Sink, report: RunReport,
+          settings: Settings, progress: Progress) -> None:
+    for source, got in zip(pipeline.sources, fetched, strict=True):
+        for path, name in got.files:
+            plan, opened = _open(pipeline, source, path, name)
+            if plan.crs and plan.crs not in report.source_crs:
+                report.source_crs.append(plan.crs)
+            unit = "bytes" if opened.format in ("csv", "gtfs") else "rows"
+            progress.start(f"{pipeline.dataset}: {name}", opened.size, unit)
+            by_bytes = progress.advance if unit == "bytes" else None
+            try:
+                for batch in _batches(opened, plan, report, sink, by_bytes):
+                    _process(batch, plan, opened, pipeline, sink, report, settings)
+                    if by_bytes is None:
+                        progress.advance(batch.length)
+            finally:
+                progress.done()
+
+
+def _batches(opened: Opened, plan: _Plan, report: RunReport, sink: _Sink,
+             on_bytes: Any) -> Iterator[Any]:
+    wanted = sorted({*plan.columns.values(), *plan.source.geometry.values(),
+                     *plan.source.filter, *([GEOMETRY] if opened.has_geometry else [])})
+    malformed: list[tuple[int, str]] = []
+    for batch in opened.stream(wanted, on_bytes, malformed):
+        yield batch
+        _malformed(malformed, opened, report, sink)
+    _malformed(malformed, opened, report, sink)
+
+
+def _malformed(found: list[tuple[int, str]], opened: Opened, report: RunReport,
+               sink: _Sink) -> None:
+    """CSV rows with too many or too few fields: violations like any other."""
+    for number, text in found:
+        report.rows_read += 1
+        v = Violation(opened.name, number, "", text[:200], "row-structure",
+                      "the row has a different number of fields than the header")
+        report.add(v)
+        report.rows_quarantined += sink.policy == "quarantine"
+        sink.park({}, None, [v.message], np.array([number]), opened.name)
+    found.clear()
+
+
+def _open(pipeline: Pipeline, source: Source, path: Path, name: str) -> tuple[_Plan, Opened]:
+    schema = pipeline.schema
+    wanted = set(source.mapping.values()) | set(source.geometry.values())
+    opened = open_source(path, source.format, source.options, name, wanted or None)
+    available = set(opened.columns)
+    columns: dict[str, str] = {}
+    for f in schema.columns:
+        if f.name in source.constants:
+            continue
+        column = source.mapping.get(f.name, f.name)
+        if column in available:
+            columns[f.name] = column
+        elif f.name in source.mapping or f.required:
+            raise SourceError(
+                f"{name}: the header has no column {column!r}"
+                + (f" (needed for the required field {f.name!r})" if f.required else "")
+                + f"; it has: {', '.join(opened.columns[:30])}")
+    for column in [*source.geometry.values(), *source.filter]:
+        if column not in available:
+            raise SourceError(f"{name}: the header has no column {column!r}; it has: "
+                              f"{', '.join(opened.columns[:30])}")
+    fields = []
+    for f in schema.columns:
+        if f.type == "number" and "decimalChar" not in source.casts.get(f.name, {}):
+            f = replace(f, decimalChar=opened.decimal)
+        fields.append(f.with_options(source.casts[f.name]) if f.name in source.casts else f)
+    geometry = source.geometry
+    if opened.format == "gtfs" and not geometry:
+        geometry = {"lon": "stop_lon", "lat": "stop_lat"}
+        source = replace(source, geometry=geometry, crs=source.crs or "EPSG:4326")
+    crs = source.crs or (opened.crs if opened.has_geometry else None)
+    gfield = schema.geometry
+    if gfield is not None:
+        if not geometry and not opened.has_geometry:
+            raise PipelineError(f"{name}: schema {schema.name!r} has a geometry but the source "
+                                "has none; set geometry: {lon, lat} or {wkt} in the pipeline")
+        if crs is None:
+            hint = (".prj file missing?" if opened.format == "shapefile"
+                    else "the file declares none")
+            raise SourceError(f"{name}: unknown coordinate reference system ({hint}); set "
+                              "`crs:` in the pipeline, e.g. crs: EPSG:25833")
+        crs = geo.crs_name(geo.parse_crs(crs))
+    return _Plan(source, fields, columns, gfield, crs), opened
+
+
+def _process(batch: Any, plan: _Plan, opened: Opened, pipeline: Pipeline, sink: _Sink,
+             report: RunReport, settings: Settings) -> None:
+    n, rows, source = batch.length, batch.rows, plan.source
+    if source.filter:
+        keep = np.ones(n, dtype=bool)
+        for column, values in source.filter.items():
+            col = batch.columns[column]
+            wanted = pa.array([str(v) for v in values]).cast(col.type) \
+                if pa.types.is_string(col.type) else pa.array(values).cast(col.type)
+            keep &= np.asarray(pc.fill_null(pc.is_in(col, value_set=wanted), False))
+        report.rows_filtered += int(n - keep.sum())
+        sel = pa.array(keep)
+        batch.columns = {k: v.filter(sel) for k, v in batch.columns.items()}
+        rows, n = rows[keep], int(keep.sum())
+        if n == 0:
+            return
+    report.rows_read += n
+    raw = {f: batch.columns[c] for f, c in plan.columns.items()}
+    for f, value in source.constants.items():
+        raw[f] = pa.array([None if value is None else str(value)] * n, pa.string())
+    checked: Checked = check_columns(raw, plan.fields, pipeline.schema.missing_values, n)
+    problems = list(checked.problems)
+    geoms, geometry_text = None, None
+    if plan.geometry_field is not None:
+        geoms, geometry_text, gproblems = _geometry(batch, plan, opened, settings, n)
+        problems += gproblems
+        report.repaired += geoms.repaired
+        report.reprojected += geoms.reprojected
+    invalid = np.zeros(n, dtype=bool)
+    for p in problems:
+        invalid[p.rows] = True
+    if geoms is not None and geoms.outside is not None and pipeline.outside_extent != "keep":
+        outside = geoms.outside & ~invalid
+        if pipeline.outside_extent == "skip":
+            report.rows_outside += int(outside.sum())
+            invalid_or_skipped = invalid | outside
+        else:
+            idx = np.flatnonzero(outside)
+            if idx.size:
+                problems.append(Problem(plan.geometry_field.name, "extent",
+                                        "the location is outside the district", idx,
+                                        geometry_text.take(idx)))
+            invalid |= outside
+            invalid_or_skipped = invalid
+    else:
+        invalid_or_skipped = invalid
+    bad_rows = np.flatnonzero(invalid)
+    if bad_rows.size:
+        messages = _row_messages(problems, n)
+        for p in problems:
+            for i, r in enumerate(p.rows[: max(0, MAX_VIOLATIONS - len(report.violations))]):
+                value = p.values[i].as_py() if i < len(p.values) else None
+                report.violations.append(Violation(
+                    opened.name, int(rows[r]), _source_column(plan, p.column),
+                    None if value is None else str(value), p.rule, p.message))
+            report.violation_count += len(p.rows)
+        if pipeline.on_error == "reject":
+            sink.stop_writing()
+        report.rows_quarantined += int(bad_rows.size) if pipeline.on_error == "quarantine" else 0
+        take = pa.array(bad_rows)
+        sink.park({k: v.take(take) for k, v in raw.items()},
+                  None if geometry_text is None else geometry_text.take(take),
+                  [messages[i] for i in bad_rows], rows[bad_rows], opened.name)
+    keep = ~invalid_or_skipped
+    report.rows_valid += int(keep.sum())
+    sink.add(checked.columns, geoms, keep, opened.name, rows)
+
+
+def _source_column(plan: _Plan, field_name: str) -> str:
+    if field_name == "geometry" or (plan.geometry_field and field_name == plan.geometry_field.name):
+        g = plan.source.geometry
+        return "/".join(g.values()) if g else field_name
+    return plan.columns.get(field_name, field_name)
+
+
+def _row_messages(problems: list[Problem], n: int) -> list[str]:
+    messages: list[list[str]] = [[] for _ in range(n)]
+    for p in problems:
+        for r in p.rows:
+            messages[r].append(f"{p.column}: {p.message} [{p.rule}]")
+    return ["; ".join(m) for m in messages]
+
+
+def _geometry(batch: Any, plan: _Plan, opened: Opened, settings: Settings,
+              n: int) -> tuple[geo.Geometries, pa.Array, list[Problem]]:
+    source, gfield = plan.source, plan.geometry_field
+    assert gfield is not None and plan.crs is not None
+    problems: list[Problem] = []
+    swapped = str(source.options.get("swapped_axes", "error")) if opened.format != "csv" \
+        else "error"
+    if "lon" in source.geometry:
+        lon_col, lat_col = source.geometry["lon"], source.geometry["lat"]
+        number = Field(gfield.name, "number", decimalChar=opened.decimal)
+        coords = []
+        for column in (lon_col, lat_col):
+            checked = check_columns({gfield.name: batch.columns[column]}, [number], ("",), n)
+            for p in checked.problems:
+                problems.append(Problem(gfield.name, "type", f"coordinate {column!r} is not a "
+                                        "number", p.rows, p.values))
+            coords.append(np.asarray(pc.fill_null(checked.columns[gfield.name], np.nan)))
+        text = pc.binary_join_element_wise(pc.cast(batch.columns[lon_col], pa.string()),
+                                           pc.cast(batch.columns[lat_col], pa.string()), " ")
+        missing = np.flatnonzero((np.isnan(coords[0]) | np.isnan(coords[1]))
+                                 & ~_mask(n, problems))
+        if missing.size and gfield.required:
+            problems.append(Problem(gfield.name, "required", "coordinates are missing",
+                                    missing, text.take(missing)))
+        result = geo.from_points(coords[0], coords[1], text, plan.crs, settings.extent, swapped)
+    else:
+        if "wkt" in source.geometry:
+            values = batch.columns[source.geometry["wkt"]]
+            shapes, bad = geo.parse_wkt(values)
+            text = pc.cast(values, pa.string())
+            rule_msg = "not valid WKT"
+        else:
+            values = batch.columns[GEOMETRY]
+            shapes, bad = geo.parse_wkb(values)
+            text = pa.array([None if s is None else s.wkt[:200] for s in shapes], pa.string())
+            rule_msg = "unreadable geometry"
+        if bad.size:
+            problems.append(Problem(gfield.name, "geometry", rule_msg, bad, text.take(bad)))
+        import shapely
+
+        missing = np.flatnonzero(shapely.is_missing(shapes) & ~_mask(n, problems))
+        if missing.size and gfield.required:
+            problems.append(Problem(gfield.name, "required", "the geometry is missing", missing,
+                                    text.take(missing)))
+        result = geo.from_shapes(shapes, text, plan.crs, settings.extent, gfield.geometryTypes)
+    problems += result.problems
+    return result, text, problems
+
+
+def _mask(n: int, problems: list[Problem]) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    for p in problems:
+        mask[p.rows] = True
+    return mask
+
+
+def _check_unique(schema: TableSchema, sink: _Sink, report: RunReport,
+                  staging: Path | None) -> None:
+    """`unique` and `primaryKey` over all rows: later duplicates are violations."""
+    if not sink.keys:
+        return
+    table = pa.concat_tables(sink.keys)
+    sink.keys.clear()
+    found_all: list[pa.Table] = []
+    con = duckdb.connect()
+    try:
+        con.register("k", table)
+        for key in schema.unique_keys:
+            cols = ", ".join(f'"{c}"' for c in key)
+            not_null = " AND ".join(f'"{c}" IS NOT NULL' for c in key)
+            found = con.execute(
+                f"SELECT _pos, _row, _file, concat_ws(', ', {cols}) AS v, "
+                f"first(_row) OVER (PARTITION BY {cols} ORDER BY _pos) AS first_row "
+                f"FROM k WHERE {not_null} "
+                f"QUALIFY row_number() OVER (PARTITION BY {cols} ORDER BY _pos) > 1 "
+                "ORDER BY _pos").fetch_arrow_table()
+            label = "+".join(key)
+            for row, file, value, first in zip(*(found.column(c).to_pylist() for c in
+                                                 ("_row", "_file", "v", "first_row")),
+                                               strict=True):
+                report.add(Violation(file, row, label, value, "unique",
+                                     f"duplicate of row {first}"))
+            if found.num_rows:
+                found_all.append(found.select(["_pos", "_row", "_file"]))
+    finally:
+        con.close()
+    if not found_all:
+        return
+    found = pa.concat_tables(found_all).group_by("_pos").aggregate(
+        [("_row", "min"), ("_file", "min")]).sort_by("_pos")
+    drop = found.column("_pos").to_numpy()
+    report.rows_valid -= int(drop.size)
+    if sink.policy == "quarantine" and staging is not None and sink.data is not None:
+        sink.data.close(sorted(sink.types), sink.bbox)
+        sink.data = None
+        _quarantine_duplicates(staging, found, sink)
+        report.rows_quarantined += int(drop.size)
+
+
+def _quarantine_duplicates(staging: Path, found: pa.Table, sink: _Sink) -> None:
+    """Move later duplicates from the staged file into the quarantine."""
+    data = staging / "data.parquet"
+    drop = found.column("_pos").to_numpy()
+    dup_rows = pq.read_table(data, columns=[f.name for f in sink.schema.columns]).take(
+        pa.array(drop))
+    cols = {f.name: dup_rows.column(f.name).combine_chunks() for f in sink.schema.columns}
+    rows = found.column("_row_min").to_numpy()
+    for file in set(found.column("_file_min").to_pylist()):
+        mine = np.asarray(pc.equal(found.column("_file_min"), file))
+        sink.park({k: v.filter(pa.array(mine)) for k, v in cols.items()}, None,
+                  ["duplicate key [unique]"] * int(mine.sum()), rows[mine], file)
+    drop_rows(data, drop)

@@ -1,0 +1,377 @@
+"""Frictionless Table Schemas: loading, and vectorised casting and validation of Arrow batches.
+
+Every rule of a schema (type, required, enum, minimum/maximum, minLength/maxLength, pattern) is
+checked column-wise with Arrow compute kernels; a cell that breaks a rule becomes a `Problem`
+that names the rule, the rows and the offending values. `unique` and `primaryKey` span batches
+and are checked by the ingest run once all rows are read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import yaml
+
+from hub.errors import PipelineError
+
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "integer": pa.int64(),
+    "number": pa.float64(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "datetime": pa.timestamp("us", tz="UTC"),
+    "year": pa.int32(),
+}
+GEOMETRY_TYPES = {"geojson", "geopoint", "geometry"}
+RULES = ("required", "unique", "enum", "minimum", "maximum", "minLength", "maxLength", "pattern")
+PARSE_OPTIONS = ("format", "decimalChar", "groupChar", "trueValues", "falseValues")
+INTEGER_RE = r"^[+-]?[0-9]+$"
+NUMBER_RE = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column of a table schema."""
+
+    name: str
+    type: str = "string"
+    format: str = "default"
+    constraints: dict[str, Any] = field(default_factory=dict)
+    title: str = ""
+    description: str = ""
+    decimalChar: str = "."
+    groupChar: str = ""
+    trueValues: tuple[str, ...] = ("true", "True", "TRUE", "1")
+    falseValues: tuple[str, ...] = ("false", "False", "FALSE", "0")
+    geometryTypes: tuple[str, ...] = ()
+
+    @property
+    def is_geometry(self) -> bool:
+        return self.type in GEOMETRY_TYPES
+
+    @property
+    def required(self) -> bool:
+        return bool(self.constraints.get("required"))
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        return ARROW_TYPES[self.type]
+
+    def with_options(self, options: dict[str, Any]) -> Field:
+        """This field with parse options (format, decimalChar, ...) from a pipeline's `casts`."""
+        unknown = set(options) - set(PARSE_OPTIONS)
+        if unknown:
+            raise PipelineError(
+                f"casts for {self.name!r}: unknown option(s) {sorted(unknown)}; "
+                f"allowed: {', '.join(PARSE_OPTIONS)}"
+            )
+        opts = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+        return replace(self, **opts)
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A Frictionless Table Schema, with the geometry column as a `geojson` field."""
+
+    name: str
+    fields: tuple[Field, ...]
+    primary_key: tuple[str, ...] = ()
+    missing_values: tuple[str, ...] = ("",)
+    source: str = ""
+
+    @property
+    def columns(self) -> list[Field]:
+        """The attribute (non-geometry) fields."""
+        return [f for f in self.fields if not f.is_geometry]
+
+    @property
+    def geometry(self) -> Field | None:
+        return next((f for f in self.fields if f.is_geometry), None)
+
+    @property
+    def unique_keys(self) -> list[tuple[str, ...]]:
+        """Column sets whose values must be unique over the whole dataset."""
+        keys = [(f.name,) for f in self.columns if f.constraints.get("unique")]
+        if self.primary_key and self.primary_key not in keys:
+            keys.append(self.primary_key)
+        return keys
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema([pa.field(f.name, f.arrow_type) for f in self.columns])
+
+    def as_dict(self) -> dict[str, Any]:
+        """The schema as Frictionless JSON (for version metadata)."""
+        out: dict[str, Any] = {"fields": []}
+        for f in self.fields:
+            d: dict[str, Any] = {"name": f.name, "type": f.type}
+            if f.format != "default":
+                d["format"] = f.format
+            if f.constraints:
+                d["constraints"] = f.constraints
+            if f.geometryTypes:
+                d["geometryTypes"] = list(f.geometryTypes)
+            out["fields"].append(d)
+        if self.primary_key:
+            out["primaryKey"] = list(self.primary_key)
+        return out
+
+
+def load_schema(path: Path) -> TableSchema:
+    """Read a Table Schema from JSON or YAML, with a message naming the file on any error."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PipelineError(f"schema file not found: {path}") from None
+    try:
+        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise PipelineError(f"{path}: not a valid schema file: {exc}") from None
+    return parse_schema(raw, str(path), path.stem)
+
+
+def parse_schema(raw: Any, source: str, name: str) -> TableSchema:
+    if not isinstance(raw, dict) or not isinstance(raw.get("fields"), list) or not raw["fields"]:
+        raise PipelineError(f"{source}: a table schema needs a non-empty list 'fields'")
+    fields = []
+    for i, spec in enumerate(raw["fields"], 1):
+        if not isinstance(spec, dict) or not spec.get("name"):
+            raise PipelineError(f"{source}: field #{i} needs a 'name'")
+        ftype = spec.get("type", "string")
+        if ftype not in ARROW_TYPES and ftype not in GEOMETRY_TYPES:
+            raise PipelineError(
+                f"{source}: field {spec['name']!r} has unsupported type {ftype!r}; "
+                f"use one of {', '.join([*ARROW_TYPES, *sorted(GEOMETRY_TYPES)])}"
+            )
+        constraints = spec.get("constraints") or {}
+        unknown = set(constraints) - set(RULES)
+        if unknown:
+            raise PipelineError(
+                f"{source}: field {spec['name']!r}: unknown constraint(s) {sorted(unknown)}"
+            )
+        opts = {k: spec[k] for k in PARSE_OPTIONS if k in spec}
+        f = Field(
+            name=spec["name"],
+            type=ftype,
+            constraints=constraints,
+            title=spec.get("title", ""),
+            description=spec.get("description", ""),
+            geometryTypes=tuple(spec.get("geometryTypes", ())),
+        )
+        fields.append(f.with_options(opts) if opts else f)
+    names = [f.name for f in fields]
+    if len(set(names)) != len(names):
+        raise PipelineError(f"{source}: duplicate field names")
+    if sum(f.is_geometry for f in fields) > 1:
+        raise PipelineError(f"{source}: at most one geometry field is supported")
+    pk = raw.get("primaryKey") or ()
+    pk = (pk,) if isinstance(pk, str) else tuple(pk)
+    if missing := set(pk) - set(names):
+        raise PipelineError(f"{source}: primaryKey names unknown field(s) {sorted(missing)}")
+    return TableSchema(
+        name=name,
+        fields=tuple(fields),
+        primary_key=pk,
+        missing_values=tuple(raw.get("missingValues", ("",))),
+        source=source,
+    )
+
+
+@dataclass
+class Problem:
+    """Rows of one column that break one rule (indices relative to the batch)."""
+
+    column: str
+    rule: str
+    message: str
+    rows: np.ndarray
+    values: pa.Array
+
+
+@dataclass
+class Checked:
+    """A batch cast to the schema's types, with every problem found in it."""
+
+    columns: dict[str, pa.Array]
+    problems: list[Problem]
+
+    def invalid_mask(self, length: int) -> np.ndarray:
+        mask = np.zeros(length, dtype=bool)
+        for p in self.problems:
+            mask[p.rows] = True
+        return mask
+
+
+def check_columns(raw: dict[str, pa.Array], fields: list[Field], missing: tuple[str, ...],
+                  length: int) -> Checked:
+    """Cast raw columns to their fields' types and check every per-cell rule."""
+    columns: dict[str, pa.Array] = {}
+    problems: list[Problem] = []
+    for f in fields:
+        arr = raw.get(f.name)
+        if arr is None:
+            columns[f.name] = pa.nulls(length, f.arrow_type)
+            if f.required:
+                problems.append(Problem(f.name, "required", "a value is required",
+                                        np.arange(length), pa.nulls(length, pa.string())))
+            continue
+        typed, bad = cast_array(arr, f, missing)
+        if bad is not None and bad.size:
+            problems.append(Problem(f.name, "type", _type_message(f), bad, arr.take(bad)))
+        columns[f.name] = typed
+        problems.extend(_constraint_problems(f, typed, arr, bad))
+    return Checked(columns, problems)
+
+
+def _type_message(f: Field) -> str:
+    if f.type in ("date", "datetime") and f.format not in ("default", "any"):
+        return f"not a {f.type} in format {f.format!r}"
+    return {"integer": "not an integer", "number": "not a number",
+            "boolean": "not a boolean (expected one of "
+                       f"{', '.join(f.trueValues + f.falseValues)})"}.get(
+        f.type, f"not a valid {f.type}")
+
+
+def _nonzero(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.flatnonzero(np.asarray(pc.fill_null(mask, False)))
+
+
+def _constraint_problems(f: Field, typed: pa.Array, raw: pa.Array,
+                         bad: np.ndarray | None) -> list[Problem]:
+    out: list[Problem] = []
+    c = f.constraints
+
+    def add(rule: str, message: str, mask: pa.Array) -> None:
+        rows = _nonzero(mask)
+        if rows.size:
+            out.append(Problem(f.name, rule, message, rows, raw.take(rows)))
+
+    if c.get("required") and typed.null_count:
+        isnull = pc.is_null(typed)
+        if bad is not None and bad.size:  # a cell that failed its type is not also "missing"
+            isnull = pc.and_(isnull, pc.invert(pa.array(np.isin(np.arange(len(typed)), bad))))
+        add("required", "a value is required", isnull)
+    if "enum" in c:
+        allowed = pa.array(c["enum"]).cast(typed.type)
+        add("enum", f"not one of the allowed values {c['enum']}",
+            pc.invert(pc.is_in(typed, value_set=allowed)))
+    for rule, op, word in (("minimum", pc.less, "below"), ("maximum", pc.greater, "above")):
+        if rule in c:
+            bound = pa.scalar(c[rule]).cast(typed.type)
+            add(rule, f"{word} the {rule} {c[rule]}", op(typed, bound))
+    if f.type == "string":
+        if "minLength" in c:
+            add("minLength", f"shorter than {c['minLength']} characters",
+                pc.less(pc.utf8_length(typed), c["minLength"]))
+        if "maxLength" in c:
+            add("maxLength", f"longer than {c['maxLength']} characters",
+                pc.greater(pc.utf8_length(typed), c["maxLength"]))
+        if "pattern" in c:
+            add("pattern", f"does not match the pattern {c['pattern']!r}",
+                pc.invert(pc.match_substring_regex(typed, f"^(?:{c['pattern']})$")))
+    return out
+
+
+def cast_array(arr: pa.Array, f: Field, missing: tuple[str, ...]) -> tuple[pa.Array, np.ndarray]:
+    """Cast one raw column to `f`'s type; return the typed array and the rows that failed."""
+    target = f.arrow_type
+    empty = np.empty(0, dtype=np.int64)
+    if arr.type == target:
+        return arr, empty
+    if pa.types.is_null(arr.type):
+        return pa.nulls(len(arr), target), empty
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        if f.type == "string":
+            return _native_to_string(arr), empty
+        try:
+            return arr.cast(target), empty
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            arr = _native_to_string(arr)
+    text = pc.utf8_trim_whitespace(arr)
+    text = pc.if_else(pc.is_in(text, value_set=pa.array(missing, pa.string())), None, text)
+    if f.type == "string":
+        return text, empty
+    if f.type in ("integer", "year"):
+        return _cast_checked(_strip_group(text, f), target, INTEGER_RE)
+    if f.type == "number":
+        text = _strip_group(text, f)
+        if f.decimalChar != ".":
+            text = pc.replace_substring(text, f.decimalChar, ".")
+        return _cast_checked(text, target, NUMBER_RE)
+    if f.type == "boolean":
+        true = pc.is_in(text, value_set=pa.array(f.trueValues))
+        false = pc.is_in(text, value_set=pa.array(f.falseValues))
+        valid = pc.or_(true, false)
+        typed = pc.if_else(valid, true, pa.scalar(None, pa.bool_()))
+        return typed, _nonzero(pc.and_(pc.is_valid(text), pc.invert(valid)))
+    return _cast_temporal(text, f)
+
+
+def _native_to_string(arr: pa.Array) -> pa.Array:
+    if pa.types.is_floating(arr.type):  # 12.0 from a spreadsheet is "12", not "12.0"
+        values = arr.to_numpy(zero_copy_only=False)
+        whole = np.isfinite(values) & (np.mod(values, 1) == 0) & (np.abs(values) < 2**53)
+        as_int = pc.cast(pc.if_else(pa.array(whole), arr, None), pa.int64(), safe=False)
+        return pc.if_else(pa.array(whole), pc.cast(as_int, pa.string()), pc.cast(arr, pa.string()))
+    if pa.types.is_timestamp(arr.type) or pa.types.is_date(arr.type):
+        return pc.cast(arr, pa.string())
+    return arr.cast(pa.string())
+
+
+def _strip_group(text: pa.Array, f: Field) -> pa.Array:
+    return pc.replace_substring(text, f.groupChar, "") if f.groupChar else text
+
+
+def _cast_checked(text: pa.Array, target: pa.DataType, regex: str) -> tuple[pa.Array, np.ndarray]:
+    """Cast strings; fast when all are valid, precise (row by row) when some are not."""
+    try:
+        return text.cast(target), np.empty(0, dtype=np.int64)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    ok = pc.match_substring_regex(text, regex)
+    typed = pc.if_else(ok, text, None).cast(target, safe=False)
+    bad = _nonzero(pc.and_(pc.is_valid(text), pc.invert(ok)))
+    if target == pa.int64() or target == pa.int32():  # overflowing digits
+        overflow = pc.and_(pc.is_valid(pc.if_else(ok, text, None)), pc.is_null(typed))
+        bad = np.union1d(bad, _nonzero(overflow))
+    return typed, bad
+
+
+def _cast_temporal(text: pa.Array, f: Field) -> tuple[pa.Array, np.ndarray]:
+    target = f.arrow_type
+    if f.format in ("default", "any"):
+        try:
+            if f.type == "date":
+                return text.cast(target), np.empty(0, dtype=np.int64)
+            return _iso_timestamps(text, target), np.empty(0, dtype=np.int64)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            fmt = "%Y-%m-%d" if f.type == "date" else "%Y-%m-%dT%H:%M:%S"
+    else:
+        fmt = f.format
+    parsed = pc.strptime(text, format=fmt, unit="us", error_is_null=True)
+    bad = _nonzero(pc.and_(pc.is_valid(text), pc.is_null(parsed)))
+    if f.type == "date":
+        return parsed.cast(pa.date32()), bad
+    return pc.assume_timezone(parsed, "UTC") if parsed.type.tz is None else parsed, bad
+
+
+def _iso_timestamps(text: pa.Array, target: pa.DataType) -> pa.Array:
+    """ISO 8601 strings, with or without zone; naive times are taken as UTC."""
+    zoned = pc.match_substring_regex(text, r"(Z|[+-][0-9]{2}:?[0-9]{2})$")
+    if pc.all(pc.fill_null(zoned, True)).as_py():
+        return text.cast(target)
+    if not pc.any(pc.fill_null(zoned, False)).as_py():
+        return text.cast(pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
+    raise pa.ArrowInvalid("mixed zoned and naive timestamps")

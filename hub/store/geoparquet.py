@@ -1,0 +1,82 @@
+"""Writing versions as GeoParquet 1.1: WKB geometry in CRS84 plus a `bbox` covering column."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+GEOMETRY_COLUMN = "geometry"
+BBOX_COLUMN = "bbox"
+ROW_GROUP_ROWS = 65_536
+BBOX_TYPE = pa.struct([(k, pa.float64()) for k in ("xmin", "ymin", "xmax", "ymax")])
+
+
+def table_schema(attributes: pa.Schema, geometry: bool) -> pa.Schema:
+    """The stored schema: attributes, then geometry and its bbox covering."""
+    if not geometry:
+        return attributes
+    return attributes.append(pa.field(GEOMETRY_COLUMN, pa.binary())).append(
+        pa.field(BBOX_COLUMN, BBOX_TYPE))
+
+
+def bbox_array(bounds: np.ndarray) -> pa.Array:
+    """Per-row bbox structs from an (n, 4) array; rows with NaN bounds get a null bbox."""
+    missing = np.isnan(bounds).any(axis=1)
+    children = [pa.array(bounds[:, i], pa.float64()) for i in range(4)]
+    mask = pa.array(missing) if missing.any() else None
+    return pa.StructArray.from_arrays(children, fields=list(BBOX_TYPE), mask=mask)
+
+
+def geo_metadata(types: list[str], bbox: list[float] | None) -> dict[str, bytes]:
+    """GeoParquet 1.1 file metadata (CRS omitted = OGC:CRS84)."""
+    column = {"encoding": "WKB", "geometry_types": sorted(types),
+              "covering": {"bbox": {k: [BBOX_COLUMN, k] for k in ("xmin", "ymin", "xmax", "ymax")}}}
+    if bbox:
+        column["bbox"] = bbox
+    meta = {"version": "1.1.0", "primary_column": GEOMETRY_COLUMN,
+            "columns": {GEOMETRY_COLUMN: column}}
+    return {"geo": json.dumps(meta)}
+
+
+class VersionWriter:
+    """Streams row batches into one Parquet file; geometry metadata is added at close."""
+
+    def __init__(self, path: Path, schema: pa.Schema, geometry: bool):
+        self.path, self.schema, self.geometry = path, schema, geometry
+        self._writer = pq.ParquetWriter(path, schema, compression="zstd", compression_level=1,
+                                        write_statistics=True)
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self._writer.write_table(table.cast(self.schema), row_group_size=ROW_GROUP_ROWS)
+            self.rows += table.num_rows
+
+    def close(self, types: list[str], bbox: list[float] | None) -> None:
+        if self.geometry:
+            self._writer.add_key_value_metadata(geo_metadata(types, bbox))
+        self._writer.close()
+
+
+def drop_rows(path: Path, drop: np.ndarray) -> int:
+    """Rewrite a staged file without the rows at the given positions; return rows kept."""
+    source = pq.ParquetFile(path)
+    tmp = path.with_suffix(".tmp")
+    kept, start = 0, 0
+    drop = np.sort(drop)
+    with pq.ParquetWriter(tmp, source.schema_arrow, compression="zstd",
+                          compression_level=1) as out:
+        for batch in source.iter_batches(batch_size=ROW_GROUP_ROWS):
+            n = batch.num_rows
+            local = drop[(drop >= start) & (drop < start + n)] - start
+            keep = np.ones(n, dtype=bool)
+            keep[local] = False
+            out.write_batch(batch.filter(pa.array(keep)), row_group_size=ROW_GROUP_ROWS)
+            kept += int(keep.sum())
+            start += n
+    tmp.replace(path)
+    return kept

@@ -1,0 +1,369 @@
+"""The versioned store: immutable (Geo)Parquet versions and an SQLite log of them.
+
+Layout under the store root::
+
+    hub.sqlite                      datasets, versions, events (WAL mode: many processes)
+    data/<dataset>/v<N>/            one immutable version: data.parquet [+ quarantine.parquet]
+    staging/<dataset>.<run>/        a run in progress (never read by anyone else)
+    locks/<dataset>.lock            one writer per dataset (flock, released by the kernel on kill)
+
+A run writes into staging, fsyncs, renames the folder to its version path and then, in one SQLite
+transaction, records the version and moves the dataset's `current` pointer. Readers look up the
+pointer and read files that never change, so they see the old or the new version, never a mix.
+A run killed at any point leaves at most a staging folder or an unrecorded version folder; the
+next writer of that dataset removes both before it starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hub.errors import StoreError
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS datasets (
+    name TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    organization TEXT NOT NULL,
+    access TEXT NOT NULL,
+    update_frequency TEXT NOT NULL,
+    pipeline TEXT NOT NULL,
+    current_version INTEGER,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS versions (
+    dataset TEXT NOT NULL REFERENCES datasets(name),
+    version INTEGER NOT NULL,
+    rows INTEGER NOT NULL,
+    quarantined INTEGER NOT NULL,
+    checksum TEXT NOT NULL,
+    schema TEXT NOT NULL,
+    bbox TEXT,
+    geometry_types TEXT,
+    source_crs TEXT,
+    source_fingerprint TEXT NOT NULL,
+    source_state TEXT NOT NULL,
+    pipeline_hash TEXT NOT NULL,
+    started TEXT NOT NULL,
+    finished TEXT NOT NULL,
+    run_by TEXT NOT NULL,
+    report TEXT NOT NULL,
+    purged INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (dataset, version)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    dataset TEXT NOT NULL,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    version INTEGER,
+    who TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+"""
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Version:
+    """One committed, immutable version of a dataset."""
+
+    dataset: str
+    version: int
+    rows: int
+    quarantined: int
+    checksum: str
+    schema: dict[str, Any]
+    bbox: list[float] | None
+    geometry_types: list[str]
+    source_crs: list[str]
+    source_fingerprint: str
+    source_state: dict[str, Any]
+    pipeline_hash: str
+    started: str
+    finished: str
+    run_by: str
+    report: dict[str, Any]
+    purged: bool
+    path: Path
+
+    @property
+    def data_file(self) -> Path:
+        return self.path / "data.parquet"
+
+    @property
+    def quarantine_file(self) -> Path:
+        return self.path / "quarantine.parquet"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset the store knows, with its current version number."""
+
+    name: str
+    title: str
+    organization: str
+    access: str
+    update_frequency: str
+    pipeline: str
+    current_version: int | None
+    created: str
+    updated: str
+
+
+@dataclass
+class Draft:
+    """What an ingest run hands to `Store.commit`: facts about the staged files."""
+
+    rows: int
+    quarantined: int
+    schema: dict[str, Any]
+    bbox: list[float] | None
+    geometry_types: list[str]
+    source_crs: list[str]
+    source_fingerprint: str
+    source_state: dict[str, Any]
+    pipeline_hash: str
+    started: str
+    run_by: str
+    report: dict[str, Any]
+
+
+class Store:
+    """Versioned datasets on disk; safe for one writer per dataset and any number of readers."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+        for sub in ("data", "staging", "locks"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        with self._db() as db:
+            db.executescript(SCHEMA_SQL)
+
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.root / "hub.sqlite", timeout=30, isolation_level=None)
+        try:
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA busy_timeout=30000")
+            yield db
+        finally:
+            db.close()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def datasets(self) -> list[Dataset]:
+        with self._db() as db:
+            rows = db.execute("SELECT * FROM datasets ORDER BY name").fetchall()
+        return [Dataset(**dict(r)) for r in rows]
+
+    def dataset(self, name: str) -> Dataset:
+        with self._db() as db:
+            row = db.execute("SELECT * FROM datasets WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise StoreError(f"unknown dataset {name!r}")
+        return Dataset(**dict(row))
+
+    def current(self, name: str) -> Version | None:
+        """The version readers are served now (None before the first commit)."""
+        with self._db() as db:
+            row = db.execute(
+                "SELECT v.* FROM versions v JOIN datasets d ON d.name = v.dataset "
+                "AND d.current_version = v.version WHERE d.name = ?", (name,)).fetchone()
+        return self._version(row) if row else None
+
+    def versions(self, name: str) -> list[Version]:
+        self.dataset(name)
+        with self._db() as db:
+            rows = db.execute("SELECT * FROM versions WHERE dataset = ? ORDER BY version DESC",
+                              (name,)).fetchall()
+        return [self._version(r) for r in rows]
+
+    def version(self, name: str, number: int) -> Version:
+        with self._db() as db:
+            row = db.execute("SELECT * FROM versions WHERE dataset = ? AND version = ?",
+                             (name, number)).fetchone()
+        if row is None:
+            raise StoreError(f"dataset {name!r} has no version {number}")
+        return self._version(row)
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        with self._db() as db:
+            rows = db.execute("SELECT * FROM events WHERE dataset = ? ORDER BY id DESC",
+                              (name,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def _version(self, row: sqlite3.Row) -> Version:
+        d = dict(row)
+        for key in ("schema", "bbox", "geometry_types", "source_crs", "source_state", "report"):
+            d[key] = json.loads(d[key]) if d[key] is not None else None
+        d["geometry_types"] = d["geometry_types"] or []
+        d["source_crs"] = d["source_crs"] or []
+        d["purged"] = bool(d["purged"])
+        d["path"] = self.version_dir(d["dataset"], d["version"])
+        return Version(**d)
+
+    def version_dir(self, name: str, number: int) -> Path:
+        return self.root / "data" / name / f"v{number}"
+
+    # -- writing ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def writing(self, name: str) -> Iterator[Path]:
+        """Hold the dataset's writer lock and a fresh staging folder for one run.
+
+        Leftovers of runs that died (staging folders, unrecorded version folders) are removed
+        first; the staging folder is removed on exit unless `commit` moved it into place.
+        """
+        lock_path = self.root / "locks" / f"{name}.lock"
+        with open(lock_path, "a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in (errno.EAGAIN, errno.EACCES):
+                    raise StoreError(f"another run is writing dataset {name!r} right now; "
+                                     "try again when it has finished") from None
+                raise
+            self._clean_leftovers(name)
+            staging = self.root / "staging" / f"{name}.{uuid.uuid4().hex[:12]}"
+            staging.mkdir()
+            try:
+                yield staging
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+
+    def _clean_leftovers(self, name: str) -> None:
+        for stale in (self.root / "staging").glob(f"{name}.*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        folder = self.root / "data" / name
+        if not folder.exists():
+            return
+        with self._db() as db:
+            known = {r[0] for r in db.execute(
+                "SELECT version FROM versions WHERE dataset = ?", (name,))}
+        for child in folder.iterdir():
+            number = child.name[1:]
+            if not (child.name.startswith("v") and number.isdigit() and int(number) in known):
+                shutil.rmtree(child, ignore_errors=True)
+
+    def commit(self, staging: Path, name: str, meta: dict[str, str], draft: Draft) -> Version:
+        """Make the staged files the dataset's next version, atomically.
+
+        `meta` holds the dataset's descriptive fields (title, organization, access,
+        update_frequency, pipeline). Call only inside `writing(name)`.
+        """
+        with self._db() as db:
+            last = db.execute("SELECT MAX(version) FROM versions WHERE dataset = ?",
+                              (name,)).fetchone()[0]
+        number = (last or 0) + 1
+        target = self.version_dir(name, number)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        checksum = _sha256(staging / "data.parquet")
+        for f in staging.iterdir():
+            _fsync(f)
+        os.rename(staging, target)
+        _fsync(target.parent)
+        staging.mkdir()  # `writing` removes its staging folder on exit
+        stamp = now()
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    "INSERT INTO datasets (name, title, organization, access, update_frequency,"
+                    " pipeline, current_version, created, updated) VALUES (?,?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT(name) DO UPDATE SET title=excluded.title, "
+                    "organization=excluded.organization, access=excluded.access, "
+                    "update_frequency=excluded.update_frequency, pipeline=excluded.pipeline, "
+                    "current_version=excluded.current_version, updated=excluded.updated",
+                    (name, meta["title"], meta["organization"], meta["access"],
+                     meta["update_frequency"], meta["pipeline"], number, stamp, stamp))
+                db.execute(
+                    "INSERT INTO versions (dataset, version, rows, quarantined, checksum, schema,"
+                    " bbox, geometry_types, source_crs, source_fingerprint, source_state,"
+                    " pipeline_hash, started, finished, run_by, report) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (name, number, draft.rows, draft.quarantined, checksum,
+                     json.dumps(draft.schema), json.dumps(draft.bbox),
+                     json.dumps(draft.geometry_types), json.dumps(draft.source_crs),
+                     draft.source_fingerprint, json.dumps(draft.source_state),
+                     draft.pipeline_hash, draft.started, stamp, draft.run_by,
+                     json.dumps(draft.report, default=str)))
+                db.execute("INSERT INTO events (dataset, at, kind, version, who) "
+                           "VALUES (?,?,?,?,?)", (name, stamp, "commit", number, draft.run_by))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                shutil.rmtree(target, ignore_errors=True)
+                raise
+        return self.version(name, number)
+
+    def log(self, name: str, kind: str, who: str, detail: str = "",
+            version: int | None = None) -> None:
+        """Record a run that made no version (failed, unchanged) in the dataset's history."""
+        with self._db() as db:
+            db.execute("INSERT INTO events (dataset, at, kind, version, who, detail) "
+                       "VALUES (?,?,?,?,?,?)", (name, now(), kind, version, who, detail[:4000]))
+
+    def rollback(self, name: str, number: int, who: str) -> Version:
+        """Serve an earlier version again (the versions after it are kept)."""
+        target = self.version(name, number)
+        if target.purged:
+            raise StoreError(f"version {number} of {name!r} was removed by the retention "
+                             "policy and cannot be restored")
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("UPDATE datasets SET current_version = ?, updated = ? WHERE name = ?",
+                       (number, now(), name))
+            db.execute("INSERT INTO events (dataset, at, kind, version, who) VALUES (?,?,?,?,?)",
+                       (name, now(), "rollback", number, who))
+            db.execute("COMMIT")
+        return target
+
+    def apply_retention(self, name: str, keep: int, who: str = "retention") -> list[int]:
+        """Delete the files of all but the newest `keep` versions (never the current one)."""
+        if keep < 1:
+            raise StoreError("retention must keep at least one version")
+        current = self.dataset(name).current_version
+        purged = []
+        for v in self.versions(name)[keep:]:
+            if v.purged or v.version == current:
+                continue
+            with self._db() as db:
+                db.execute("UPDATE versions SET purged = 1 WHERE dataset = ? AND version = ?",
+                           (name, v.version))
+            shutil.rmtree(v.path, ignore_errors=True)
+            self.log(name, "purge", who, version=v.version)
+            purged.append(v.version)
+        return purged
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""Web surfaces of the hub."""
