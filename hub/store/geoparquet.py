@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -43,23 +45,46 @@ def geo_metadata(types: list[str], bbox: list[float] | None) -> dict[str, bytes]
 
 
 class VersionWriter:
-    """Streams row batches into one Parquet file; geometry metadata is added at close."""
+    """Streams tables into one Parquet file from a background thread; geo metadata at close.
+
+    Compression runs in its own thread (pyarrow releases the GIL), overlapping with reading and
+    validation; the queue holds at most two tables, so memory stays bounded.
+    """
 
     def __init__(self, path: Path, schema: pa.Schema, geometry: bool):
         self.path, self.schema, self.geometry = path, schema, geometry
+        strings = [f.name for f in schema if pa.types.is_string(f.type)]
         self._writer = pq.ParquetWriter(path, schema, compression="zstd", compression_level=1,
-                                        write_statistics=True)
+                                        use_dictionary=strings, write_statistics=True)
+        self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=2)
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="parquet-writer", daemon=True)
+        self._thread.start()
         self.rows = 0
 
+    def _drain(self) -> None:
+        while (table := self._queue.get()) is not None:
+            if self._failure is None:
+                try:
+                    self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+                except BaseException as exc:  # re-raised in the caller's thread
+                    self._failure = exc
+
     def write(self, table: pa.Table) -> None:
+        if self._failure is not None:
+            raise self._failure
         if table.num_rows:
-            self._writer.write_table(table.cast(self.schema), row_group_size=ROW_GROUP_ROWS)
+            self._queue.put(table.cast(self.schema))
             self.rows += table.num_rows
 
     def close(self, types: list[str], bbox: list[float] | None) -> None:
+        self._queue.put(None)
+        self._thread.join()
         if self.geometry:
             self._writer.add_key_value_metadata(geo_metadata(types, bbox))
         self._writer.close()
+        if self._failure is not None:
+            raise self._failure
 
 
 def drop_rows(path: Path, drop: np.ndarray) -> int:
