@@ -527,7 +527,7 @@ def _check_unique(schema: TableSchema, sink: _Sink, report: RunReport,
                 f"first(_row) OVER (PARTITION BY {cols} ORDER BY _pos) AS first_row "
                 f"FROM k WHERE {not_null} "
                 f"QUALIFY row_number() OVER (PARTITION BY {cols} ORDER BY _pos) > 1 "
-                "ORDER BY _pos").fetch_arrow_table()
+                "ORDER BY _pos").to_arrow_table()
             label = "+".join(key)
             for row, file, value, first in zip(*(found.column(c).to_pylist() for c in
                                                  ("_row", "_file", "v", "first_row")),

@@ -1,0 +1,229 @@
+"""The versioned store under faults: kills mid-write, a server reading while ingest runs,
+two writers at once, leftovers of dead runs, history, rollback and retention."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from hub.config import load_settings
+from hub.errors import StoreError
+from hub.ingest.pipeline import load_pipeline
+from hub.ingest.run import ingest
+from hub.store import Store
+
+SCHEMA = {"fields": [
+    {"name": "id", "type": "integer", "constraints": {"required": True, "unique": True}},
+    {"name": "name", "type": "string"},
+    {"name": "wert", "type": "number", "constraints": {"minimum": 0}},
+    {"name": "geometry", "type": "geojson", "geometryTypes": ["Point"],
+     "constraints": {"required": True}},
+]}
+
+
+def write_points(path: Path, rows: int, seed: int = 1) -> None:
+    """A cp1252, semicolon, decimal-comma CSV in EPSG:25833 (fast, vectorised)."""
+    rng = np.random.default_rng(seed)
+    ids = np.arange(rows)
+    x = rng.uniform(370_000, 400_000, rows).round(2)
+    y = rng.uniform(5_700_000, 5_730_000, rows).round(2)
+    wert = rng.uniform(0, 100, rows).round(2)
+    body = "\n".join(
+        f"{i};Ort {i} – Straße;{w};{a};{b}".replace(".", ",")
+        for i, w, a, b in zip(ids.tolist(), wert.tolist(), x.tolist(), y.tolist(), strict=True))
+    path.write_bytes(("id;name;wert;rechtswert;hochwert\n" + body + "\n").encode("cp1252"))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    for sub in ("schemas", "pipelines", "data"):
+        (root / sub).mkdir(parents=True)
+    (root / "schemas" / "points.json").write_text(json.dumps(SCHEMA))
+    (root / "pipelines" / "points.yaml").write_text(textwrap.dedent("""\
+        dataset: points
+        title: Punkte
+        organization: test
+        access: public
+        schema: points
+        on_error: reject
+        outside_extent: keep
+        retention: 3
+        source:
+          path: ../data/points.csv
+          geometry: {lon: rechtswert, lat: hochwert}
+          crs: EPSG:25833
+        """))
+    return root
+
+
+def run(project: Path, **kwargs: object):
+    settings = load_settings(project, project / "store")
+    pipeline = load_pipeline(project / "pipelines" / "points.yaml")
+    return ingest(pipeline, Store(settings.store), settings, **kwargs)
+
+
+def cli(project: Path, *args: str, **kwargs: object) -> subprocess.Popen:
+    code = "import sys; from hub.cli import app; sys.exit(app())"
+    return subprocess.Popen([sys.executable, "-c", code, *args, "--root", str(project),
+                             "--store", str(project / "store")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def test_versions_history_unchanged_and_rollback(project: Path) -> None:
+    data = project / "data" / "points.csv"
+    write_points(data, 100)
+    first = run(project)
+    assert first.status == "committed" and first.version == 1
+    assert run(project).status == "unchanged"  # same source, same pipeline: no new version
+    write_points(data, 120, seed=2)
+    second = run(project)
+    assert second.version == 2 and second.rows_valid == 120
+    store = Store(project / "store")
+    v2 = store.current("points")
+    assert v2.rows == 120 and v2.source_crs == ["EPSG:25833"] and v2.run_by
+    assert v2.bbox and 13 < v2.bbox[0] < v2.bbox[2] < 14 and 51 < v2.bbox[1] < v2.bbox[3] < 52
+    assert pq.ParquetFile(v2.data_file).metadata.num_rows == 120
+    store.rollback("points", 1, who="test")
+    assert store.current("points").version == 1
+    assert [e["kind"] for e in store.events("points")][:2] == ["rollback", "commit"]
+    third = run(project, force=True)
+    assert third.version == 3  # numbering continues after a rollback
+    with pytest.raises(StoreError, match="no version 9"):
+        store.rollback("points", 9, who="test")
+
+
+def test_retention_keeps_newest_and_current(project: Path) -> None:
+    data = project / "data" / "points.csv"
+    for seed in range(5):
+        write_points(data, 10 + seed, seed=seed)
+        assert run(project).status == "committed"
+    store = Store(project / "store")
+    versions = {v.version: v for v in store.versions("points")}
+    assert [n for n, v in sorted(versions.items()) if v.purged] == [1, 2]
+    assert not versions[1].path.exists() and versions[5].data_file.exists()
+    with pytest.raises(StoreError, match="retention"):
+        store.rollback("points", 1, who="test")
+
+
+def test_leftovers_of_dead_runs_are_cleaned(project: Path) -> None:
+    write_points(project / "data" / "points.csv", 50)
+    assert run(project).version == 1
+    store_root = project / "store"
+    (store_root / "staging" / "points.deadbeef0000").mkdir()  # died while staging
+    orphan = store_root / "data" / "points" / "v2"  # died after rename, before the commit
+    orphan.mkdir()
+    (orphan / "data.parquet").write_bytes(b"half a file")
+    report = run(project, force=True)
+    assert report.status == "committed" and report.version == 2
+    assert not (store_root / "staging" / "points.deadbeef0000").exists()
+    assert pq.ParquetFile(Store(store_root).current("points").data_file).metadata.num_rows == 50
+
+
+def test_sigkill_during_write_keeps_previous_version(project: Path) -> None:
+    data = project / "data" / "points.csv"
+    write_points(data, 1000)
+    good = run(project)
+    assert good.version == 1
+    store = Store(project / "store")
+    before = store.current("points")
+    write_points(data, 400_000, seed=7)  # big enough that writing takes a while
+    staging = project / "store" / "staging"
+    killed_mid_write = 0
+    for delay in (0.0, 0.05, 0.2):
+        proc = cli(project, "ingest", "points")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            if any(staging.glob("points.*/data.parquet")):
+                time.sleep(delay)
+                break
+            time.sleep(0.002)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed_mid_write += 1
+        proc.wait(timeout=30)
+        current = store.current("points")
+        assert current.version == before.version and current.checksum == before.checksum
+        assert pq.ParquetFile(current.data_file).metadata.num_rows == 1000
+    assert killed_mid_write >= 2, "the run finished before it could be killed"
+    after = run(project)  # no manual cleanup needed
+    assert after.status == "committed" and after.version == 2 and after.rows_valid == 400_000
+    assert not list(staging.glob("points.*"))
+
+
+def test_second_writer_is_refused_while_first_runs(project: Path) -> None:
+    write_points(project / "data" / "points.csv", 300_000)
+    store = Store(project / "store")
+    with store.writing("points"):
+        report = run(project)
+    assert report.status == "failed" and "another run is writing" in report.error
+    assert run(project).status == "committed"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_ingest_while_serving_readers_never_see_a_mix(project: Path) -> None:
+    data = project / "data" / "points.csv"
+    write_points(data, 1000)
+    assert run(project).version == 1
+    port = _free_port()
+    server = cli(project, "serve", "--port", str(port), env={**os.environ})
+    base = f"http://127.0.0.1:{port}/api/datasets/points"
+    try:
+        for _ in range(200):
+            try:
+                _get(base)
+                break
+            except OSError:
+                time.sleep(0.05)
+        seen: list[dict] = []
+        stop = threading.Event()
+
+        def poll() -> None:
+            while not stop.is_set():
+                seen.append(_get(base))
+
+        poller = threading.Thread(target=poll)
+        poller.start()
+        try:
+            sizes = [50_000, 2000, 70_000]
+            for seed, rows in enumerate(sizes):
+                write_points(data, rows, seed=seed + 10)
+                writer = cli(project, "ingest", "points")
+                _, errors = writer.communicate(timeout=120)
+                assert writer.returncode == 0, errors.decode()
+        finally:
+            stop.set()
+            poller.join()
+        assert seen
+        for answer in seen:  # the row count read from the file matches its version's record
+            assert answer["file_rows"] == answer["rows"]
+        versions = {a["version"] for a in seen}
+        assert versions >= {4}  # the server saw the newest version without a restart
+        final = _get(base)
+        assert final["version"] == 4 and final["rows"] == 70_000
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=10)
