@@ -169,6 +169,11 @@ def _parse_source(spec: Any, index: int, fail: Any, schema: TableSchema) -> Sour
                   "ckan": ("url", "resource_id")}[kind]
         if not isinstance(location, dict) or any(not location.get(n) for n in needed):
             raise fail(f"{key}.{kind}", f"needs {' and '.join(needed)}")
+    options = spec.get("options") or {}
+    if not isinstance(options, dict):
+        raise fail(f"{key}.options", "must be a mapping of reader options")
+    if options.get("swapped_axes", "error") not in ("error", "fix"):
+        raise fail(f"{key}.options.swapped_axes", "must be error or fix")
     fmt = spec.get("format")
     if fmt is not None and fmt not in FORMATS:
         raise fail(f"{key}.format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
@@ -193,7 +198,7 @@ def _parse_source(spec: Any, index: int, fail: Any, schema: TableSchema) -> Sour
     if not isinstance(flt, dict):
         raise fail(f"{key}.filter", "must map source columns to kept value(s)")
     return Source(
-        kind=kind, location=location, format=fmt, options=dict(spec.get("options") or {}),
+        kind=kind, location=location, format=fmt, options=dict(options),
         mapping={str(k): str(v) for k, v in mapping.items()}, constants=dict(constants),
         casts={k: dict(v or {}) for k, v in casts.items()}, geometry=dict(geometry),
         crs=str(spec["crs"]) if spec.get("crs") is not None else None,

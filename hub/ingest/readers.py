@@ -232,6 +232,7 @@ def _open_gdal(path: Path, fmt: str, name: str, options: dict[str, Any]) -> Open
         row = 1
         try:
             with pyogrio.open_arrow(path, layer=layer, columns=attrs, batch_size=BATCH_ROWS,
+                                    use_pyarrow=True,
                                     **kwargs) as (meta, reader):
                 geom_name = meta["geometry_name"] or "wkb_geometry"
                 for batch in reader:

@@ -327,7 +327,8 @@ def _malformed(found: list[tuple[int, str]], opened: Opened, report: RunReport,
 def _open(pipeline: Pipeline, source: Source, path: Path, name: str) -> tuple[_Plan, Opened]:
     schema = pipeline.schema
     wanted = set(source.mapping.values()) | set(source.geometry.values())
-    opened = open_source(path, source.format, source.options, name, wanted or None)
+    reader_options = {k: v for k, v in source.options.items() if k != "swapped_axes"}
+    opened = open_source(path, source.format, reader_options, name, wanted or None)
     available = set(opened.columns)
     columns: dict[str, str] = {}
     for f in schema.columns:
@@ -457,8 +458,7 @@ def _geometry(batch: Any, plan: _Plan, opened: Opened, settings: Settings,
     source, gfield = plan.source, plan.geometry_field
     assert gfield is not None and plan.crs is not None
     problems: list[Problem] = []
-    swapped = str(source.options.get("swapped_axes", "error")) if opened.format != "csv" \
-        else "error"
+    swapped = str(source.options.get("swapped_axes", "error"))
     if "lon" in source.geometry:
         lon_col, lat_col = source.geometry["lon"], source.geometry["lat"]
         number = Field(gfield.name, "number", decimalChar=opened.decimal)

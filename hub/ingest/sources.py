@@ -6,9 +6,11 @@ Last-Modified) so an unchanged source is recognised without downloading it again
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,8 +85,10 @@ def _local(pattern: str, base: Path, settings: FetchSettings) -> Fetched:
     return Fetched(files, digest.hexdigest())
 
 
+@contextlib.contextmanager
 def _request(client: httpx.Client, url: str, headers: dict[str, str] | None = None,
-             params: dict[str, Any] | None = None) -> httpx.Response:
+             params: dict[str, Any] | None = None) -> Iterator[httpx.Response]:
+    """A streamed GET; network failures and HTTP errors become `SourceError`s."""
     try:
         response = client.send(client.build_request("GET", url, headers=headers, params=params),
                                stream=True)
@@ -93,11 +97,13 @@ def _request(client: httpx.Client, url: str, headers: dict[str, str] | None = No
                           "(timeout)") from None
     except httpx.HTTPError as exc:
         raise SourceError(f"{url}: cannot connect ({exc})") from None
-    if response.status_code >= 400:
+    try:
+        if response.status_code >= 400:
+            raise SourceError(f"{url}: the server answered HTTP {response.status_code} "
+                              f"{response.reason_phrase}")
+        yield response
+    finally:
         response.close()
-        raise SourceError(f"{url}: the server answered HTTP {response.status_code} "
-                          f"{response.reason_phrase}")
-    return response
 
 
 def _download(client: httpx.Client, url: str, target: Path, settings: FetchSettings,
@@ -108,8 +114,7 @@ def _download(client: httpx.Client, url: str, target: Path, settings: FetchSetti
             headers["If-None-Match"] = previous["etag"]
         if previous.get("last_modified"):
             headers["If-Modified-Since"] = previous["last_modified"]
-    response = _request(client, url, headers)
-    with response:
+    with _request(client, url, headers) as response:
         if response.status_code == 304:
             return Fetched([], previous.get("fingerprint", "") if previous else "",
                            dict(previous or {}), not_modified=True)
@@ -174,8 +179,7 @@ def _extension(response: httpx.Response) -> str:
 
 def _ckan_resource_url(client: httpx.Client, spec: dict[str, Any]) -> str:
     api = spec["url"].rstrip("/") + "/api/3/action/resource_show"
-    response = _request(client, api, params={"id": spec["resource_id"]})
-    with response:
+    with _request(client, api, params={"id": spec["resource_id"]}) as response:
         response.read()
         try:
             body = response.json()
@@ -204,9 +208,8 @@ def _paged(client: httpx.Client, source: Source, target: Path,
     digest = hashlib.sha256()
     files = []
     for page in range(1, settings.max_pages + 1):
-        response = _request(client, url, {"Accept": "application/geo+json, application/json"},
-                            params)
-        with response:
+        with _request(client, url, {"Accept": "application/geo+json, application/json"},
+                      params) as response:
             _refuse_html(response, url)
             body = response.read()
         try:

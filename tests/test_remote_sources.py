@@ -1,0 +1,157 @@
+"""Remote sources over real HTTP on 127.0.0.1: WFS 2.0 paging, OGC API Features `next` links,
+CKAN resources, and conditional requests that recognise an unchanged source."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from hub.config import load_settings
+from hub.ingest.pipeline import load_pipeline
+from hub.ingest.run import ingest
+from hub.store import Store
+
+FEATURES = [
+    {"type": "Feature", "id": i,
+     "properties": {"id": f"S{i:03d}", "name": f"Station {i}", "plaetze": i % 7},
+     "geometry": {"type": "Point", "coordinates": [13.2 + i / 1000, 51.6 + i / 2000]}}
+    for i in range(23)
+]
+SCHEMA = {"fields": [
+    {"name": "id", "type": "string", "constraints": {"required": True, "unique": True}},
+    {"name": "name", "type": "string"},
+    {"name": "plaetze", "type": "integer"},
+    {"name": "geometry", "type": "geojson", "geometryTypes": ["Point"]},
+]}
+CSV_BODY = b"id;name;plaetze;lon;lat\nA1;Eins;3;13,25;51,62\nA2;Zwei;4;13,31;51,70\n"
+
+
+class Handler(BaseHTTPRequestHandler):
+    requests: ClassVar[list[str]] = []
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _send(self, body: bytes, kind: str, status: int = 200,
+              headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        url = urlparse(self.path)
+        q = {k: v[0] for k, v in parse_qs(url.query).items()}
+        Handler.requests.append(self.path)
+        if url.path == "/wfs":
+            assert q["service"] == "WFS" and q["request"] == "GetFeature"
+            start, count = int(q["startIndex"]), int(q["count"])
+            page = FEATURES[start:start + count]
+            body = {"type": "FeatureCollection", "features": page,
+                    "numberMatched": len(FEATURES), "numberReturned": len(page)}
+            self._send(json.dumps(body).encode(), "application/geo+json")
+        elif url.path == "/ogc/collections/stationen/items":
+            offset, limit = int(q.get("offset", 0)), int(q["limit"])
+            page = FEATURES[offset:offset + limit]
+            links = []
+            if offset + limit < len(FEATURES):
+                host = self.headers["Host"]
+                nxt = f"http://{host}{url.path}?limit={limit}&offset={offset + limit}"
+                links.append({"rel": "next", "href": nxt, "type": "application/geo+json"})
+            body = {"type": "FeatureCollection", "features": page, "links": links}
+            self._send(json.dumps(body).encode(), "application/geo+json")
+        elif url.path == "/api/3/action/resource_show":
+            host = self.headers["Host"]
+            if q.get("id") != "res-1":
+                self._send(json.dumps({"success": False, "error": {
+                    "__type": "Not Found Error", "message": "Not found"}}).encode(),
+                    "application/json", 404)
+                return
+            result = {"id": "res-1", "url": f"http://{host}/files/stationen.csv"}
+            self._send(json.dumps({"success": True, "result": result}).encode(),
+                       "application/json")
+        elif url.path == "/files/stationen.csv":
+            etag = '"v1"'
+            if self.headers.get("If-None-Match") == etag:
+                self.send_response(304)
+                self.end_headers()
+                return
+            self._send(CSV_BODY, "text/csv", headers={"ETag": etag})
+        else:
+            self._send(b"not found", "text/plain", 404)
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    Handler.requests = []
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def project(tmp_path: Path, source: str) -> Path:
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "schemas" / "stationen.json").write_text(json.dumps(SCHEMA))
+    (tmp_path / "pipelines" / "stationen.yaml").write_text(
+        "dataset: stationen\ntitle: Stationen\norganization: test\nschema: stationen\n"
+        "outside_extent: keep\nsources:\n" + textwrap.indent(source, "  "))
+    return tmp_path
+
+
+def run(root: Path):
+    settings = load_settings(root, root / "store")
+    return ingest(load_pipeline(root / "pipelines" / "stationen.yaml"), Store(settings.store),
+                  settings)
+
+
+def test_wfs_pages_with_start_index(tmp_path: Path, server: str) -> None:
+    root = project(tmp_path, f"- wfs: {{url: {server}/wfs, typename: 'app:stationen', "
+                             "page_size: 10}\n")
+    report = run(root)
+    assert report.status == "committed", report.error
+    assert report.rows_valid == 23
+    pages = [r for r in Handler.requests if r.startswith("/wfs")]
+    assert len(pages) == 3 and "startIndex=20" in pages[-1]
+
+
+def test_oapif_follows_next_links(tmp_path: Path, server: str) -> None:
+    root = project(tmp_path, f"- oapif: {{url: {server}/ogc, collection: stationen, "
+                             "page_size: 5}\n")
+    report = run(root)
+    assert report.status == "committed", report.error
+    assert report.rows_valid == 23
+    version = Store(root / "store").current("stationen")
+    assert version.bbox[0] == pytest.approx(13.2) and version.source_crs == ["EPSG:4326"]
+
+
+def test_ckan_resource_and_conditional_request(tmp_path: Path, server: str) -> None:
+    root = project(tmp_path, f"- ckan: {{url: {server}, resource_id: res-1}}\n"
+                             "  geometry: {lon: lon, lat: lat}\n  crs: EPSG:4326\n")
+    first = run(root)
+    assert first.status == "committed" and first.rows_valid == 2, first.error
+    second = run(root)
+    assert second.status == "unchanged" and second.version == 1
+    assert any(r == "/files/stationen.csv" for r in Handler.requests)
+    assert len(Store(root / "store").versions("stationen")) == 1
+
+
+def test_ckan_unknown_resource_is_a_clear_error(tmp_path: Path, server: str) -> None:
+    root = project(tmp_path, f"- ckan: {{url: {server}, resource_id: nope}}\n"
+                             "  geometry: {lon: lon, lat: lat}\n  crs: EPSG:4326\n")
+    report = run(root)
+    assert report.status == "failed"
+    assert "resource_show" in report.error and "404" in report.error
