@@ -174,8 +174,8 @@ def from_shapes(geoms: np.ndarray, raw: pa.Array, crs: str, extent: Extent | Non
             present[wrong] = False
     transformer = to_storage(crs)
     if transformer is not None and present.any():
-        geoms = shapely.transform(geoms, lambda x, y: np.column_stack(
-            transformer.transform(x, y, errcheck=False)), interleaved=False)
+        geoms = shapely.transform(
+            geoms, lambda x, y: transformer.transform(x, y, errcheck=False), interleaved=False)
     repaired = 0
     invalid = np.flatnonzero(present & ~shapely.is_valid(geoms))
     if invalid.size:
