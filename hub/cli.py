@@ -122,9 +122,10 @@ def ingest_cmd(
 
 def _summary(reports: list[RunReport]) -> None:
     table = Table(title="Ingest summary", title_justify="left")
-    for col in ("dataset", "status", "read", "valid", "quarantined", "skipped", "repaired",
-                "reprojected", "version", "seconds"):
-        table.add_column(col, justify="left" if col in ("dataset", "status") else "right")
+    for col in ("dataset", "status", "read", "valid", "quarant.", "skipped", "repaired",
+                "reproj.", "version", "s"):
+        table.add_column(col, justify="left" if col in ("dataset", "status") else "right",
+                         no_wrap=True)
     colours = {"committed": "green", "unchanged": "cyan", "failed": "red", "valid": "green",
                "invalid": "yellow"}
     for r in reports:

@@ -31,7 +31,8 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 }
 GEOMETRY_TYPES = {"geojson", "geopoint", "geometry"}
 RULES = ("required", "unique", "enum", "minimum", "maximum", "minLength", "maxLength", "pattern")
-PARSE_OPTIONS = ("format", "decimalChar", "groupChar", "trueValues", "falseValues")
+PARSE_OPTIONS = ("format", "decimalChar", "groupChar", "trueValues", "falseValues",
+                 "missingValues")
 INTEGER_RE = r"^[+-]?[0-9]+$"
 NUMBER_RE = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 
@@ -51,6 +52,7 @@ class Field:
     trueValues: tuple[str, ...] = ("true", "True", "TRUE", "1")
     falseValues: tuple[str, ...] = ("false", "False", "FALSE", "0")
     geometryTypes: tuple[str, ...] = ()
+    missingValues: tuple[str, ...] | None = None  # field-level (Table Schema v2); else schema's
 
     @property
     def is_geometry(self) -> bool:
@@ -288,7 +290,7 @@ def cast_array(arr: pa.Array, f: Field, missing: tuple[str, ...]) -> tuple[pa.Ar
     """Cast one raw column to `f`'s type; return the typed array and the rows that failed."""
     target = f.arrow_type
     empty = np.empty(0, dtype=np.int64)
-    if arr.type == target:
+    if arr.type == target and f.type != "string":
         return arr, empty
     if pa.types.is_null(arr.type):
         return pa.nulls(len(arr), target), empty
@@ -300,6 +302,7 @@ def cast_array(arr: pa.Array, f: Field, missing: tuple[str, ...]) -> tuple[pa.Ar
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             arr = _native_to_string(arr)
     text = pc.utf8_trim_whitespace(arr)
+    missing = f.missingValues if f.missingValues is not None else missing
     text = pc.if_else(pc.is_in(text, value_set=pa.array(missing, pa.string())), None, text)
     if f.type == "string":
         return text, empty

@@ -30,7 +30,7 @@ FORMATS = ("csv", "xlsx", "geojson", "shapefile", "gpkg", "geoparquet", "gtfs", 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 
 SOURCE_KEYS = {*SOURCE_KINDS, "format", "options", "mapping", "constants", "casts", "geometry",
-               "crs", "filter", "name"}
+               "crs", "filter", "name", "outside_extent"}
 PIPELINE_KEYS = {"dataset", "title", "description", "organization", "access", "update_frequency",
                  "schema", "on_error", "outside_extent", "source", "sources", "retention"}
 
@@ -50,6 +50,7 @@ class Source:
     crs: str | None = None
     filter: dict[str, list[Any]] = field(default_factory=dict)  # source column -> kept values
     name: str = ""
+    outside_extent: str | None = None  # overrides the pipeline's setting for this source
 
     def describe(self) -> str:
         return self.name or (self.location if isinstance(self.location, str)
@@ -186,14 +187,18 @@ def _parse_source(spec: Any, index: int, fail: Any, schema: TableSchema) -> Sour
             raise fail(f"{key}.{part}", "must be a mapping of schema field names")
         if unknown := set(names) - field_names:
             raise fail(f"{key}.{part}", f"{sorted(unknown)} not in schema {schema.name!r}")
-    for name, options in casts.items():
+    for name, parse in casts.items():
         try:
-            schema.field(name).with_options(options or {})
+            schema.field(name).with_options(parse or {})
         except PipelineError as exc:
             raise fail(f"{key}.casts", str(exc)) from None
     geometry = spec.get("geometry") or {}
     if geometry and set(geometry) not in ({"lon", "lat"}, {"wkt"}):
         raise fail(f"{key}.geometry", "use {lon: COLUMN, lat: COLUMN} or {wkt: COLUMN}")
+    outside = spec.get("outside_extent")
+    if outside is not None and outside not in OUTSIDE_EXTENT:
+        raise fail(f"{key}.outside_extent",
+                   f"{outside!r} is not one of {', '.join(OUTSIDE_EXTENT)}")
     flt = spec.get("filter") or {}
     if not isinstance(flt, dict):
         raise fail(f"{key}.filter", "must map source columns to kept value(s)")
@@ -203,7 +208,7 @@ def _parse_source(spec: Any, index: int, fail: Any, schema: TableSchema) -> Sour
         casts={k: dict(v or {}) for k, v in casts.items()}, geometry=dict(geometry),
         crs=str(spec["crs"]) if spec.get("crs") is not None else None,
         filter={str(k): v if isinstance(v, list) else [v] for k, v in flt.items()},
-        name=str(spec.get("name", "")),
+        name=str(spec.get("name", "")), outside_extent=outside,
     )
 
 

@@ -401,9 +401,10 @@ def _process(batch: Any, plan: _Plan, opened: Opened, pipeline: Pipeline, sink: 
     invalid = np.zeros(n, dtype=bool)
     for p in problems:
         invalid[p.rows] = True
-    if geoms is not None and geoms.outside is not None and pipeline.outside_extent != "keep":
+    outside_policy = source.outside_extent or pipeline.outside_extent
+    if geoms is not None and geoms.outside is not None and outside_policy != "keep":
         outside = geoms.outside & ~invalid
-        if pipeline.outside_extent == "skip":
+        if outside_policy == "skip":
             report.rows_outside += int(outside.sum())
             invalid_or_skipped = invalid | outside
         else:
