@@ -32,7 +32,8 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 SOURCE_KEYS = {*SOURCE_KINDS, "format", "options", "mapping", "constants", "casts", "geometry",
                "crs", "filter", "name", "outside_extent"}
 PIPELINE_KEYS = {"dataset", "title", "description", "organization", "access", "update_frequency",
-                 "schema", "on_error", "outside_extent", "source", "sources", "retention"}
+                 "schema", "on_error", "outside_extent", "source", "sources", "retention",
+                 "attribution"}
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Pipeline:
     outside_extent: str = "error"
     description: str = ""
     retention: int | None = None
+    attribution: str = ""  # source credits that must be shown with the data (licence terms)
     digest: str = ""  # hash of the pipeline and its schema: a change makes a new version
 
     @property
@@ -135,7 +137,8 @@ def load_pipeline(path: Path, schemas_dir: Path | None = None) -> Pipeline:
         on_error=raw.get("on_error", "reject"),
         outside_extent=raw.get("outside_extent", "error"),
         description=str(raw.get("description", "")).strip(),
-        retention=retention, digest=digest,
+        retention=retention, attribution=str(raw.get("attribution", "")).strip(),
+        digest=digest,
     )
 
 

@@ -221,7 +221,7 @@ def ingest(pipeline: Pipeline, store: Store, settings: Settings, who: str | None
                 report=report.as_dict())
             meta = {"title": pipeline.title, "organization": pipeline.organization,
                     "access": pipeline.access, "update_frequency": pipeline.update_frequency,
-                    "pipeline": str(pipeline.path)}
+                    "pipeline": str(pipeline.path), "attribution": pipeline.attribution}
             version = store.commit(staging, pipeline.dataset, meta, draft)
             report.status, report.version = "committed", version.version
         store.apply_retention(pipeline.dataset, pipeline.retention or settings.retention)

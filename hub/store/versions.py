@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS datasets (
     access TEXT NOT NULL,
     update_frequency TEXT NOT NULL,
     pipeline TEXT NOT NULL,
+    attribution TEXT NOT NULL DEFAULT '',
     current_version INTEGER,
     created TEXT NOT NULL,
     updated TEXT NOT NULL
@@ -122,6 +123,7 @@ class Dataset:
     access: str
     update_frequency: str
     pipeline: str
+    attribution: str
     current_version: int | None
     created: str
     updated: str
@@ -154,6 +156,9 @@ class Store:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         with self._db() as db:
             db.executescript(SCHEMA_SQL)
+            columns = {r[1] for r in db.execute("PRAGMA table_info(datasets)")}
+            if "attribution" not in columns:  # stores made before attributions were recorded
+                db.execute("ALTER TABLE datasets ADD COLUMN attribution TEXT NOT NULL DEFAULT ''")
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -267,7 +272,7 @@ class Store:
         """Make the staged files the dataset's next version, atomically.
 
         `meta` holds the dataset's descriptive fields (title, organization, access,
-        update_frequency, pipeline). Call only inside `writing(name)`.
+        update_frequency, pipeline, attribution). Call only inside `writing(name)`.
         """
         with self._db() as db:
             last = db.execute("SELECT MAX(version) FROM versions WHERE dataset = ?",
@@ -287,13 +292,16 @@ class Store:
             try:
                 db.execute(
                     "INSERT INTO datasets (name, title, organization, access, update_frequency,"
-                    " pipeline, current_version, created, updated) VALUES (?,?,?,?,?,?,?,?,?) "
+                    " pipeline, attribution, current_version, created, updated) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?) "
                     "ON CONFLICT(name) DO UPDATE SET title=excluded.title, "
                     "organization=excluded.organization, access=excluded.access, "
                     "update_frequency=excluded.update_frequency, pipeline=excluded.pipeline, "
+                    "attribution=excluded.attribution, "
                     "current_version=excluded.current_version, updated=excluded.updated",
                     (name, meta["title"], meta["organization"], meta["access"],
-                     meta["update_frequency"], meta["pipeline"], number, stamp, stamp))
+                     meta["update_frequency"], meta["pipeline"], meta.get("attribution", ""),
+                     number, stamp, stamp))
                 db.execute(
                     "INSERT INTO versions (dataset, version, rows, quarantined, checksum, schema,"
                     " bbox, geometry_types, source_crs, source_fingerprint, source_state,"

@@ -39,6 +39,7 @@ def create_app(settings: Settings) -> FastAPI:
         v = public(name)
         d = store.dataset(name)
         return {"name": d.name, "title": d.title, "organization": d.organization,
+                "attribution": d.attribution,
                 "update_frequency": d.update_frequency, "version": v.version, "rows": v.rows,
                 "checksum": v.checksum, "bbox": v.bbox, "geometry_types": v.geometry_types,
                 "source_crs": v.source_crs, "modified": v.finished,
@@ -72,7 +73,9 @@ def create_app(settings: Settings) -> FastAPI:
         items = "".join(
             f'<li><a href="/api/datasets/{html.escape(d["name"])}">{html.escape(d["title"])}</a>'
             f' — {d["rows"]:,} Datensätze, Version {d["version"]}, Stand '
-            f'{html.escape(d["modified"][:10])}</li>'
+            f'{html.escape(d["modified"][:10])}'
+            + (f'<br><small>Quelle: {html.escape(d["attribution"])}</small>'
+               if d["attribution"] else "") + "</li>"
             for d in list_datasets())
         return (f'<!doctype html><html lang="de"><head><meta charset="utf-8">'
                 f'<meta name="viewport" content="width=device-width, initial-scale=1">'
