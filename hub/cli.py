@@ -10,6 +10,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -45,7 +46,7 @@ def _settings(root: Path | None, store: Path | None) -> Settings:
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]Error:[/] {message}", highlight=False, markup=True)
+    err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -137,9 +138,9 @@ def _summary(reports: list[RunReport]) -> None:
     console.print(table)
     for r in reports:
         for note in r.notes:
-            console.print(f"[dim]{r.dataset}: {note}[/]", highlight=False)
+            console.print(f"[dim]{r.dataset}: {escape(note)}[/]", highlight=False)
         if r.error:
-            err.print(f"[bold red]{r.dataset} failed:[/] {r.error}", highlight=False)
+            err.print(f"[bold red]{r.dataset} failed:[/] {escape(r.error)}", highlight=False)
         elif r.violations:
             err.print(f"[yellow]{r.dataset}: {r.violation_count:,} violation(s)[/]")
             for v in r.violations[:10]:
@@ -279,7 +280,7 @@ def quarantine(
     for col in ("file", "row", "errors"):
         table.add_column(col)
     for r in rows.slice(0, limit).to_pylist():
-        table.add_row(r["_file"], str(r["_row"]), r["_errors"])
+        table.add_row(escape(r["_file"]), str(r["_row"]), escape(r["_errors"]))
     console.print(table)
 
 

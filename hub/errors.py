@@ -30,7 +30,8 @@ class Violation:
     """One broken rule in one cell: what `reject` reports and `quarantine` keeps."""
 
     file: str
-    row: int  # 1-based data row (header excluded); 0 for problems of the whole file
+    row: int  # row as the source shows it (sheet row, CSV row as a spreadsheet shows it,
+    # feature number); 0 for problems of the whole file
     column: str
     value: str | None
     rule: str  # type, required, unique, enum, minimum, ..., geometry, crs, extent

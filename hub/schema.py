@@ -8,6 +8,7 @@ and are checked by the ingest run once all rows are read.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,7 +34,7 @@ GEOMETRY_TYPES = {"geojson", "geopoint", "geometry"}
 RULES = ("required", "unique", "enum", "minimum", "maximum", "minLength", "maxLength", "pattern")
 PARSE_OPTIONS = ("format", "decimalChar", "groupChar", "trueValues", "falseValues",
                  "missingValues")
-INTEGER_RE = r"^[+-]?[0-9]+$"
+INTEGER_RE = {"integer": r"^[+-]?[0-9]{1,18}$", "year": r"^[+-]?[0-9]{1,9}$"}  # no overflow
 NUMBER_RE = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 
 
@@ -240,7 +241,7 @@ def check_columns(raw: dict[str, pa.Array], fields: list[Field], missing: tuple[
 def _type_message(f: Field) -> str:
     if f.type in ("date", "datetime") and f.format not in ("default", "any"):
         return f"not a {f.type} in format {f.format!r}"
-    return {"integer": "not an integer", "number": "not a number",
+    return {"integer": "not an integer (at most 18 digits)", "number": "not a number",
             "boolean": "not a boolean (expected one of "
                        f"{', '.join(f.trueValues + f.falseValues)})"}.get(
         f.type, f"not a valid {f.type}")
@@ -268,7 +269,7 @@ def _constraint_problems(f: Field, typed: pa.Array, raw: pa.Array,
     if "enum" in c:
         allowed = pa.array(c["enum"]).cast(typed.type)
         add("enum", f"not one of the allowed values {c['enum']}",
-            pc.invert(pc.is_in(typed, value_set=allowed)))
+            pc.and_(pc.is_valid(typed), pc.invert(pc.is_in(typed, value_set=allowed))))
     for rule, op, word in (("minimum", pc.less, "below"), ("maximum", pc.greater, "above")):
         if rule in c:
             bound = pa.scalar(c[rule]).cast(typed.type)
@@ -307,7 +308,7 @@ def cast_array(arr: pa.Array, f: Field, missing: tuple[str, ...]) -> tuple[pa.Ar
     if f.type == "string":
         return text, empty
     if f.type in ("integer", "year"):
-        return _cast_checked(_strip_group(text, f), target, INTEGER_RE)
+        return _cast_checked(_strip_group(text, f), target, INTEGER_RE[f.type])
     if f.type == "number":
         text = _strip_group(text, f)
         if f.decimalChar != ".":
@@ -344,37 +345,60 @@ def _cast_checked(text: pa.Array, target: pa.DataType, regex: str) -> tuple[pa.A
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
     ok = pc.match_substring_regex(text, regex)
-    typed = pc.if_else(ok, text, None).cast(target, safe=False)
-    bad = _nonzero(pc.and_(pc.is_valid(text), pc.invert(ok)))
-    if target == pa.int64() or target == pa.int32():  # overflowing digits
-        overflow = pc.and_(pc.is_valid(pc.if_else(ok, text, None)), pc.is_null(typed))
-        bad = np.union1d(bad, _nonzero(overflow))
-    return typed, bad
+    typed = pc.if_else(ok, text, None).cast(target)
+    return typed, _nonzero(pc.and_(pc.is_valid(text), pc.invert(ok)))
 
 
 def _cast_temporal(text: pa.Array, f: Field) -> tuple[pa.Array, np.ndarray]:
+    """Dates and datetimes: vectorised when the column is clean, strict row by row otherwise.
+
+    Arrow's strptime rolls impossible dates over (30.02. becomes 01.03.), so every value whose
+    parse does not format back to itself is checked again with Python's strict parser.
+    """
     target = f.arrow_type
     if f.format in ("default", "any"):
         try:
             if f.type == "date":
                 return text.cast(target), np.empty(0, dtype=np.int64)
-            return _iso_timestamps(text, target), np.empty(0, dtype=np.int64)
+            zoned = pc.match_substring_regex(text, r"(Z|[+-][0-9]{2}:?[0-9]{2})$")
+            if pc.all(pc.fill_null(zoned, True)).as_py():
+                return text.cast(target), np.empty(0, dtype=np.int64)
+            if not pc.any(pc.fill_null(zoned, False)).as_py():
+                naive = text.cast(pa.timestamp("us"))
+                return naive.cast(target), np.empty(0, dtype=np.int64)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            fmt = "%Y-%m-%d" if f.type == "date" else "%Y-%m-%dT%H:%M:%S"
-    else:
-        fmt = f.format
-    parsed = pc.strptime(text, format=fmt, unit="us", error_is_null=True)
-    bad = _nonzero(pc.and_(pc.is_valid(text), pc.is_null(parsed)))
-    if f.type == "date":
-        return parsed.cast(pa.date32()), bad
-    return pc.assume_timezone(parsed, "UTC") if parsed.type.tz is None else parsed, bad
+            pass
+        return _strict(text, f, None)
+    parsed = pc.strptime(text, format=f.format, unit="us", error_is_null=True)
+    doubtful = pc.and_(pc.is_valid(text), pc.invert(pc.fill_null(
+        pc.equal(pc.strftime(parsed, format=f.format), text), False)))
+    if not pc.any(doubtful).as_py():
+        typed = parsed.cast(pa.date32()) if f.type == "date" else \
+            pc.assume_timezone(parsed, "UTC") if parsed.type.tz is None else parsed
+        return typed, np.empty(0, dtype=np.int64)
+    return _strict(text, f, f.format)
 
 
-def _iso_timestamps(text: pa.Array, target: pa.DataType) -> pa.Array:
-    """ISO 8601 strings, with or without zone; naive times are taken as UTC."""
-    zoned = pc.match_substring_regex(text, r"(Z|[+-][0-9]{2}:?[0-9]{2})$")
-    if pc.all(pc.fill_null(zoned, True)).as_py():
-        return text.cast(target)
-    if not pc.any(pc.fill_null(zoned, False)).as_py():
-        return text.cast(pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
-    raise pa.ArrowInvalid("mixed zoned and naive timestamps")
+def _strict(text: pa.Array, f: Field, fmt: str | None) -> tuple[pa.Array, np.ndarray]:
+    """Row-by-row parsing with Python's datetime (ISO 8601 when `fmt` is None)."""
+    values, bad = [], []
+    for i, value in enumerate(text.to_pylist()):
+        if value is None:
+            values.append(None)
+            continue
+        try:
+            if fmt is None:
+                parsed = (dt.date.fromisoformat(value) if f.type == "date"
+                          else dt.datetime.fromisoformat(value.replace(" ", "T", 1)))
+            else:
+                parsed = dt.datetime.strptime(value, fmt)
+                parsed = parsed.date() if f.type == "date" else parsed
+        except ValueError:
+            values.append(None)
+            bad.append(i)
+            continue
+        if isinstance(parsed, dt.datetime):
+            parsed = (parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None
+                      else parsed.astimezone(dt.UTC))
+        values.append(parsed)
+    return pa.array(values, f.arrow_type), np.array(bad, dtype=np.int64)

@@ -39,6 +39,7 @@ _CP1252_EXTRA = np.array(
 )
 
 Opener = Callable[[], IO[bytes]]
+csv.field_size_limit(2**31 - 1)  # cells of any size; pyarrow reads them, so must the sniffer
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def sniff(open_file: Opener, name: str, options: dict[str, Any],
                           "is this really CSV?")
     encoding = _encoding(raw, name, options.get("encoding"), complete)
     text = raw.decode(encoding, errors="replace").lstrip("\ufeff")
-    lines = text.splitlines()
+    lines = [line.removesuffix("\r") for line in text.split("\n")]  # as pyarrow counts lines
     if not complete and lines:
         lines = lines[:-1]  # the last line of a sample may be cut off
     lines = lines[:500]
@@ -192,25 +193,89 @@ class _Counting(io.RawIOBase):
 
 @dataclass
 class Batch:
-    """Raw columns of consecutive rows, with the row number each has in the source file."""
+    """Raw columns of consecutive records, and how to name their rows in the source."""
 
     columns: dict[str, pa.Array]
-    rows: np.ndarray  # 1-based line numbers as people see them in an editor
     length: int
+    first: int  # index of the batch's first record among the file's well-formed records
+    numbering: Numbering
+
+    def rows(self, positions: np.ndarray) -> np.ndarray:
+        """Source row numbers of records at these positions of the batch."""
+        return self.numbering(self.first + np.asarray(positions, dtype=np.int64))
+
+
+class Numbering:
+    """Record index → row number as people see it (a sheet row, a feature number)."""
+
+    def __init__(self, first_row: int):
+        self.first_row = first_row
+
+    def __call__(self, records: np.ndarray) -> np.ndarray:
+        return self.first_row + records
+
+    def malformed(self) -> list[tuple[int, str]]:
+        return []
+
+
+class CsvNumbering(Numbering):
+    """CSV rows as a spreadsheet program shows them: blank lines count, a multi-line quoted
+    cell counts once. pyarrow skips blank and malformed lines without saying where, so the
+    exact numbers come from a second, lazy pass over the file, made only when a row has to be
+    named (a violation, a quarantined row)."""
+
+    def __init__(self, open_file: Opener, dialect: Dialect):
+        super().__init__(dialect.header_line + 2)
+        self._open, self._dialect = open_file, dialect
+        self._gaps: np.ndarray | None = None  # well-formed records before each gap row
+        self._malformed: list[tuple[int, str]] = []
+
+    def _scan(self) -> np.ndarray:
+        if self._gaps is None:
+            d, gaps = self._dialect, []
+            with io.TextIOWrapper(self._open(), encoding=d.encoding, errors="replace",
+                                  newline="") as text:
+                for _ in range(d.header_line + 1):
+                    text.readline()
+                row = self.first_row
+                for record in csv.reader(text, delimiter=d.delimiter, quotechar='"'):
+                    if len(record) != len(d.columns):
+                        gaps.append(row)
+                        if record:
+                            self._malformed.append((row, d.delimiter.join(record)))
+                    row += 1
+            self._gaps = np.array(gaps, dtype=np.int64) - self.first_row - np.arange(len(gaps))
+        return self._gaps
+
+    def __call__(self, records: np.ndarray) -> np.ndarray:
+        gaps = self._scan()
+        return self.first_row + records + np.searchsorted(gaps, records, side="right")
+
+    def malformed(self) -> list[tuple[int, str]]:
+        self._scan()
+        return self._malformed
 
 
 def read_batches(open_file: Opener, name: str, dialect: Dialect, columns: list[str],
                  on_read: Callable[[int], None] | None = None,
-                 bad_rows: list[tuple[int, str]] | None = None) -> Iterator[Batch]:
-    """Stream the chosen columns as UTF-8 strings; malformed rows go to `bad_rows`."""
-    invalid: list[tuple[int, str]] = bad_rows if bad_rows is not None else []
-    first_line = dialect.header_line + 2  # 1-based line number of the first data row
+                 malformed: list[tuple[int, str]] | None = None) -> Iterator[Batch]:
+    """Stream the chosen columns as UTF-8 strings.
+
+    Rows with too many or too few fields are skipped; once the stream is exhausted,
+    `malformed` holds each one's row number and text. Without a list they fail the read.
+    """
+    numbering = CsvNumbering(open_file, dialect)
+    skipped = []
 
     def on_invalid(row: Any) -> str:
-        invalid.append((row.number or 0, row.text or ""))
-        if bad_rows is None:
-            raise SourceError(f"{name}, row {first_line + (row.number or 1) - 1}: expected "
-                              f"{row.expected_columns} fields, found {row.actual_columns}")
+        if not (row.text or "").strip():
+            return "skip"  # a blank line is layout, not data
+        if malformed is None:
+            bad = numbering.malformed()
+            where = f"row {bad[0][0]}" if bad else "a row"
+            raise SourceError(f"{name}, {where}: expected {row.expected_columns} fields, "
+                              f"found {row.actual_columns}")
+        skipped.append(1)
         return "skip"
 
     stream = io.BufferedReader(_Counting(open_file(), on_read), BLOCK_BYTES)
@@ -232,7 +297,7 @@ def read_batches(open_file: Opener, name: str, dialect: Dialect, columns: list[s
         if "Empty CSV file" in str(exc):
             return
         raise SourceError(f"{name}: cannot parse as CSV: {exc}") from None
-    row = 0
+    record = 0
     try:
         while True:
             try:
@@ -241,18 +306,21 @@ def read_batches(open_file: Opener, name: str, dialect: Dialect, columns: list[s
                 break
             except pa.ArrowInvalid as exc:
                 raise SourceError(f"{name}: cannot parse as CSV after row "
-                                  f"{first_line + row - 1}: {exc}") from None
+                                  f"{int(numbering(np.array([max(record - 1, 0)]))[0])}: "
+                                  f"{exc}") from None
             n = batch.num_rows
-            rows = np.arange(first_line + row, first_line + row + n, dtype=np.int64)
-            decoded = {c: decode(batch.column(c), dialect.encoding, name, c, rows)
-                       for c in columns}
-            row += n
-            yield Batch(decoded, rows, n)
+            out = Batch({}, n, record, numbering)
+            out.columns = {c: decode(batch.column(c), dialect.encoding, name, c, out)
+                           for c in columns}
+            record += n
+            yield out
+        if skipped and malformed is not None:
+            malformed.extend(numbering.malformed())
     finally:
         stream.close()
 
 
-def decode(arr: pa.Array, encoding: str, name: str, column: str, rows: np.ndarray) -> pa.Array:
+def decode(arr: pa.Array, encoding: str, name: str, column: str, batch: Batch) -> pa.Array:
     """Binary cells to UTF-8 strings; undecodable bytes name their row and column."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
@@ -271,7 +339,8 @@ def decode(arr: pa.Array, encoding: str, name: str, column: str, rows: np.ndarra
         bad = _first_undecodable(arr, encoding)
         hint = ("the file is probably Windows-1252; set `encoding: cp1252`"
                 if encoding == "utf-8" else "check the file's encoding")
-        raise SourceError(f"{name}, row {rows[bad]}, column {column!r}: bytes that are not valid "
+        row = int(batch.rows(np.array([bad]))[0])
+        raise SourceError(f"{name}, row {row}, column {column!r}: bytes that are not valid "
                           f"{encoding.upper()} ({hint})") from None
     if encoding == "cp1252":
         extra = np.concatenate([[0], np.cumsum(_CP1252_EXTRA[data[high]])])

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from hub.errors import SourceError
 from hub.ingest import delimited
-from hub.ingest.delimited import Batch
+from hub.ingest.delimited import Batch, Numbering
 
 GEOMETRY = "__geometry__"
 BATCH_ROWS = 65_536
@@ -159,6 +159,8 @@ def _open_xlsx(path: Path, name: str, options: dict[str, Any],
     body = [(i + 1, row) for i, row in enumerate(texts) if i > header_idx
             and any(c is not None and c != "" for c in row)]  # blank rows are layout, not data
 
+    numbering = _SheetRows(np.array([n for n, _ in body], dtype=np.int64))
+
     def stream(wanted_cols: list[str], progress: Progress,
                bad: list[tuple[int, str]] | None) -> Iterator[Batch]:
         index = {c: columns.index(c) for c in wanted_cols}
@@ -168,9 +170,20 @@ def _open_xlsx(path: Path, name: str, options: dict[str, Any],
                     for c, i in index.items()}
             if progress:
                 progress(len(chunk))
-            yield Batch(cols, np.array([n for n, _ in chunk], dtype=np.int64), len(chunk))
+            yield Batch(cols, len(chunk), start, numbering)
 
     return Opened(name, "xlsx", columns, None, stream, len(body))
+
+
+class _SheetRows(Numbering):
+    """Sheet row numbers of the non-blank data rows."""
+
+    def __init__(self, rows: np.ndarray):
+        super().__init__(0)
+        self.table = rows
+
+    def __call__(self, records: np.ndarray) -> np.ndarray:
+        return self.table[records]
 
 
 def _cell_text(value: Any) -> str | None:
@@ -229,7 +242,7 @@ def _open_gdal(path: Path, fmt: str, name: str, options: dict[str, Any]) -> Open
     def stream(wanted_cols: list[str], progress: Progress,
                bad: list[tuple[int, str]] | None) -> Iterator[Batch]:
         attrs = [c for c in wanted_cols if c != GEOMETRY]
-        row = 1
+        row, numbering = 1, Numbering(1)
         try:
             with pyogrio.open_arrow(path, layer=layer, columns=attrs, batch_size=BATCH_ROWS,
                                     use_pyarrow=True,
@@ -241,7 +254,7 @@ def _open_gdal(path: Path, fmt: str, name: str, options: dict[str, Any]) -> Open
                     n = batch.num_rows
                     if progress:
                         progress(n)
-                    yield Batch(cols, np.arange(row, row + n, dtype=np.int64), n)
+                    yield Batch(cols, n, row - 1, numbering)
                     row += n
         except (DataSourceError, DataLayerError, OSError) as exc:
             raise SourceError(f"{name}: read error after feature {row - 1}: "
@@ -278,13 +291,13 @@ def _open_geoparquet(path: Path, name: str, options: dict[str, Any]) -> Opened:
     def stream(wanted_cols: list[str], progress: Progress,
                bad: list[tuple[int, str]] | None) -> Iterator[Batch]:
         read = [geom_col if c == GEOMETRY else c for c in wanted_cols]
-        row = 1
+        row, numbering = 1, Numbering(1)
         for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=read):
             cols = {(GEOMETRY if c == geom_col else c): batch.column(c) for c in read}
             n = batch.num_rows
             if progress:
                 progress(n)
-            yield Batch(cols, np.arange(row, row + n, dtype=np.int64), n)
+            yield Batch(cols, n, row - 1, numbering)
             row += n
 
     return Opened(name, "geoparquet", columns, crs, stream, pf.metadata.num_rows)

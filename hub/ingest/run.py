@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from hub.config import Settings
 from hub.errors import HubError, PipelineError, SourceError, ValidationFailed, Violation
 from hub.ingest import geometry as geo
+from hub.ingest.delimited import Batch, Numbering
 from hub.ingest.pipeline import Pipeline, Source
 from hub.ingest.readers import GEOMETRY, Opened, open_source
 from hub.ingest.sources import Fetched, fetch, source_key
@@ -69,6 +70,7 @@ class RunReport:
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     source_crs: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
     started: str = field(default_factory=now)
     duration: float = 0.0
 
@@ -110,6 +112,7 @@ class _Sink:
         self.staging = staging
         self.quarantine: pq.ParquetWriter | None = None
         self.keys: list[pa.Table] = []
+        self.files: dict[str, tuple[Numbering, dict[str, str]]] = {}  # how to name rows
         self.written = 0
         self.types: set[str] = set()
         self.bounds = np.array([np.inf, np.inf, -np.inf, -np.inf])
@@ -119,7 +122,8 @@ class _Sink:
         self.writing = False
 
     def add(self, columns: dict[str, pa.Array], geoms: geo.Geometries | None,
-            keep: np.ndarray, files: str, rows: np.ndarray) -> None:
+            keep: np.ndarray, file: str, records: np.ndarray) -> None:
+        """Write the kept rows; `records` are their indices among the file's records."""
         if not keep.any():
             return
         sel = pa.array(keep)
@@ -129,8 +133,8 @@ class _Sink:
             self.keys.append(pa.table({**key_cols,
                                        "_pos": pa.array(np.arange(self.written,
                                                                   self.written + n_kept)),
-                                       "_row": pa.array(rows[keep]),
-                                       "_file": pa.array([files] * n_kept)}))
+                                       "_rec": pa.array(records[keep]),
+                                       "_file": pa.array([file] * n_kept)}))
         table = pa.table({f.name: columns[f.name].filter(sel) for f in self.schema.columns})
         if geoms is not None:
             b = geoms.bounds[keep]
@@ -145,14 +149,15 @@ class _Sink:
         self.written += table.num_rows
 
     def park(self, raw: dict[str, pa.Array], geometry_text: pa.Array | None, errors: list[str],
-             rows: np.ndarray, file: str) -> None:
-        """Keep invalid rows with their errors in the quarantine file."""
+             rows: np.ndarray, file: str, text: list[str] | None = None) -> None:
+        """Keep invalid rows with their errors (and unparsed text, if any) in quarantine."""
         if self.policy != "quarantine" or self.staging is None or not len(rows):
             return
         cols: dict[str, pa.Array] = {
             "_file": pa.array([file] * len(rows), pa.string()),
             "_row": pa.array(rows, pa.int64()),
             "_errors": pa.array(errors, pa.string()),
+            "_raw": pa.array(text or [None] * len(rows), pa.string()),
         }
         for f in self.schema.columns:
             value = raw.get(f.name)
@@ -268,7 +273,8 @@ def current_user() -> str:
 
 def _judge(pipeline: Pipeline, report: RunReport) -> None:
     if report.rows_read == 0:
-        raise SourceError("the sources hold no data rows (only a header, or nothing at all)")
+        raise SourceError(f"{', '.join(report.files)}: no data rows (only a header, or nothing "
+                          "at all)")
     if report.violation_count and pipeline.on_error == "reject":
         shown = "\n".join(f"  {v}" for v in report.violations[:20])
         more = report.violation_count - min(20, len(report.violations))
@@ -286,6 +292,7 @@ def _scan(pipeline: Pipeline, fetched: list[Fetched], sink: _Sink, report: RunRe
     for source, got in zip(pipeline.sources, fetched, strict=True):
         for path, name in got.files:
             plan, opened = _open(pipeline, source, path, name)
+            report.files.append(name)
             if plan.crs and plan.crs not in report.source_crs:
                 report.source_crs.append(plan.crs)
             unit = "bytes" if opened.format in ("csv", "gtfs") else "rows"
@@ -301,27 +308,21 @@ def _scan(pipeline: Pipeline, fetched: list[Fetched], sink: _Sink, report: RunRe
 
 
 def _batches(opened: Opened, plan: _Plan, report: RunReport, sink: _Sink,
-             on_bytes: Any) -> Iterator[Any]:
+             on_bytes: Any) -> Iterator[Batch]:
     wanted = sorted({*plan.columns.values(), *plan.source.geometry.values(),
                      *plan.source.filter, *([GEOMETRY] if opened.has_geometry else [])})
     malformed: list[tuple[int, str]] = []
     for batch in opened.stream(wanted, on_bytes, malformed):
+        sink.files.setdefault(opened.name, (batch.numbering, plan.columns))
         yield batch
-        _malformed(malformed, opened, report, sink)
-    _malformed(malformed, opened, report, sink)
-
-
-def _malformed(found: list[tuple[int, str]], opened: Opened, report: RunReport,
-               sink: _Sink) -> None:
-    """CSV rows with too many or too few fields: violations like any other."""
-    for number, text in found:
+    for number, text in malformed:  # rows with too many or too few fields
         report.rows_read += 1
         v = Violation(opened.name, number, "", text[:200], "row-structure",
                       "the row has a different number of fields than the header")
         report.add(v)
         report.rows_quarantined += sink.policy == "quarantine"
-        sink.park({}, None, [v.message], np.array([number]), opened.name)
-    found.clear()
+        sink.park({}, None, [f"{v.message} [{v.rule}]"], np.array([number]), opened.name,
+                  [text])
 
 
 def _open(pipeline: Pipeline, source: Source, path: Path, name: str) -> tuple[_Plan, Opened]:
@@ -370,9 +371,10 @@ def _open(pipeline: Pipeline, source: Source, path: Path, name: str) -> tuple[_P
     return _Plan(source, fields, columns, gfield, crs), opened
 
 
-def _process(batch: Any, plan: _Plan, opened: Opened, pipeline: Pipeline, sink: _Sink,
+def _process(batch: Batch, plan: _Plan, opened: Opened, pipeline: Pipeline, sink: _Sink,
              report: RunReport, settings: Settings) -> None:
-    n, rows, source = batch.length, batch.rows, plan.source
+    n, source = batch.length, plan.source
+    pos = np.arange(n)  # positions in the batch of the rows still in play
     if source.filter:
         keep = np.ones(n, dtype=bool)
         for column, values in source.filter.items():
@@ -383,7 +385,7 @@ def _process(batch: Any, plan: _Plan, opened: Opened, pipeline: Pipeline, sink: 
         report.rows_filtered += int(n - keep.sum())
         sel = pa.array(keep)
         batch.columns = {k: v.filter(sel) for k, v in batch.columns.items()}
-        rows, n = rows[keep], int(keep.sum())
+        pos, n = pos[keep], int(keep.sum())
         if n == 0:
             return
     report.rows_read += n
@@ -421,10 +423,12 @@ def _process(batch: Any, plan: _Plan, opened: Opened, pipeline: Pipeline, sink: 
     if bad_rows.size:
         messages = _row_messages(problems, n)
         for p in problems:
-            for i, r in enumerate(p.rows[: max(0, MAX_VIOLATIONS - len(report.violations))]):
+            shown = p.rows[: max(0, MAX_VIOLATIONS - len(report.violations))]
+            numbers = batch.rows(pos[shown]) if shown.size else shown
+            for i, number in enumerate(numbers.tolist()):
                 value = p.values[i].as_py() if i < len(p.values) else None
                 report.violations.append(Violation(
-                    opened.name, int(rows[r]), _source_column(plan, p.column),
+                    opened.name, number, _source_column(plan, p.column),
                     None if value is None else str(value), p.rule, p.message))
             report.violation_count += len(p.rows)
         if pipeline.on_error == "reject":
@@ -433,10 +437,10 @@ def _process(batch: Any, plan: _Plan, opened: Opened, pipeline: Pipeline, sink: 
         take = pa.array(bad_rows)
         sink.park({k: v.take(take) for k, v in raw.items()},
                   None if geometry_text is None else geometry_text.take(take),
-                  [messages[i] for i in bad_rows], rows[bad_rows], opened.name)
+                  [messages[i] for i in bad_rows], batch.rows(pos[bad_rows]), opened.name)
     keep = ~invalid_or_skipped
     report.rows_valid += int(keep.sum())
-    sink.add(checked.columns, geoms, keep, opened.name, rows)
+    sink.add(checked.columns, geoms, keep, opened.name, batch.first + pos)
 
 
 def _source_column(plan: _Plan, field_name: str) -> str:
@@ -524,19 +528,24 @@ def _check_unique(schema: TableSchema, sink: _Sink, report: RunReport,
             cols = ", ".join(f'"{c}"' for c in key)
             not_null = " AND ".join(f'"{c}" IS NOT NULL' for c in key)
             found = con.execute(
-                f"SELECT _pos, _row, _file, concat_ws(', ', {cols}) AS v, "
-                f"first(_row) OVER (PARTITION BY {cols} ORDER BY _pos) AS first_row "
+                f"SELECT _pos, _rec, _file, concat_ws(', ', {cols}) AS v, "
+                f"first(_rec) OVER (PARTITION BY {cols} ORDER BY _pos) AS first_rec, "
+                f"first(_file) OVER (PARTITION BY {cols} ORDER BY _pos) AS first_file "
                 f"FROM k WHERE {not_null} "
                 f"QUALIFY row_number() OVER (PARTITION BY {cols} ORDER BY _pos) > 1 "
                 "ORDER BY _pos").to_arrow_table()
-            label = "+".join(key)
-            for row, file, value, first in zip(*(found.column(c).to_pylist() for c in
-                                                 ("_row", "_file", "v", "first_row")),
-                                               strict=True):
-                report.add(Violation(file, row, label, value, "unique",
-                                     f"duplicate of row {first}"))
-            if found.num_rows:
-                found_all.append(found.select(["_pos", "_row", "_file"]))
+            if not found.num_rows:
+                continue
+            found = found.append_column("_row", pa.array(_row_numbers(
+                sink, found.column("_file"), found.column("_rec"))))
+            firsts = _row_numbers(sink, found.column("first_file"), found.column("first_rec"))
+            for file, row, value, first_file, first in zip(
+                    *(found.column(c).to_pylist() for c in ("_file", "_row", "v", "first_file")),
+                    firsts.tolist(), strict=True):
+                label = "+".join(sink.files[file][1].get(c, c) for c in key)
+                where = f"row {first}" + ("" if first_file == file else f" of {first_file}")
+                report.add(Violation(file, row, label, value, "unique", f"duplicate of {where}"))
+            found_all.append(found.select(["_pos", "_row", "_file"]))
     finally:
         con.close()
     if not found_all:
@@ -550,6 +559,17 @@ def _check_unique(schema: TableSchema, sink: _Sink, report: RunReport,
         sink.data = None
         _quarantine_duplicates(staging, found, sink)
         report.rows_quarantined += int(drop.size)
+
+
+def _row_numbers(sink: _Sink, files: pa.ChunkedArray, records: pa.ChunkedArray) -> np.ndarray:
+    """Record indices of the ledger → row numbers in their source files."""
+    files_np = np.asarray(files.to_pylist(), dtype=object)
+    recs = records.to_numpy()
+    out = np.empty(len(recs), dtype=np.int64)
+    for file in set(files_np.tolist()):
+        mask = files_np == file
+        out[mask] = sink.files[file][0](recs[mask])
+    return out
 
 
 def _quarantine_duplicates(staging: Path, found: pa.Table, sink: _Sink) -> None:

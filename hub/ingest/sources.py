@@ -42,6 +42,15 @@ class FetchSettings:
     max_pages: int = 10_000
 
 
+def human_size(n: float) -> str:
+    """1536 -> '1.5 KiB'."""
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
 def source_key(source: Source) -> str:
     return hashlib.sha1(json.dumps([source.kind, source.location], sort_keys=True,
                                    default=str).encode()).hexdigest()[:16]
@@ -74,8 +83,8 @@ def _local(pattern: str, base: Path, settings: FetchSettings) -> Fetched:
     for path in matches:
         size = path.stat().st_size if path.is_file() else 0
         if size > settings.max_bytes:
-            raise SourceError(f"{path.name}: {size / 2**30:.1f} GiB is more than the limit of "
-                              f"{settings.max_bytes / 2**30:.1f} GiB (setting max_source_bytes)")
+            raise SourceError(f"{path.name}: {human_size(size)} is more than the limit of "
+                              f"{human_size(settings.max_bytes)} (HUB_MAX_SOURCE_BYTES)")
         digest.update(path.name.encode())
         for member in sorted(path.rglob("*")) if path.is_dir() else [path]:
             if member.is_file():
@@ -128,7 +137,8 @@ def _download(client: httpx.Client, url: str, target: Path, settings: FetchSetti
                     size += len(chunk)
                     if size > settings.max_bytes:
                         raise SourceError(f"{url}: larger than the limit of "
-                                          f"{settings.max_bytes / 2**30:.1f} GiB")
+                                          f"{human_size(settings.max_bytes)} "
+                                          "(HUB_MAX_SOURCE_BYTES)")
                     if size == len(chunk):
                         _refuse_html_body(chunk, url)
                     digest.update(chunk)

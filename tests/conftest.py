@@ -1,0 +1,128 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+# ==================================================================================================
+# Ingest test harness (used by tests/test_ingest_*.py).
+# A throw-away project folder (catalog/, schemas/, pipelines/, store/) in tmp_path, with helpers to
+# write schemas and pipelines, run the real `ingest()` or the real CLI, and read the store back.
+# ==================================================================================================
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+#: lon/lat bbox of the test district (Elbe-Elster); points are built around its centre
+DISTRICT_BBOX = [13.05, 51.368, 13.89, 51.884]
+CENTRE = (13.47, 51.626)
+
+
+class Project:
+    """A project root with its own store; everything the ingest tests need."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.store_dir = root / "store"
+        self.data = root / "pipelines" / "data"
+        self.data.mkdir(parents=True)
+        (root / "schemas").mkdir()
+        (root / "catalog").mkdir()
+        (root / "catalog" / "district.yaml").write_text(yaml.safe_dump(
+            {"name": "Testkreis", "bbox": DISTRICT_BBOX, "extent_buffer_km": 5}))
+
+    # -- writing the project -------------------------------------------------------------------
+
+    def schema(self, name: str, fields: list[dict[str, Any]], **extra: Any) -> str:
+        (self.root / "schemas" / f"{name}.json").write_text(
+            json.dumps({"fields": fields, **extra}, ensure_ascii=False), encoding="utf-8")
+        return name
+
+    def pipeline(self, dataset: str, schema: str, source: dict[str, Any] | None = None,
+                 **keys: Any) -> Path:
+        spec: dict[str, Any] = {"title": f"Test {dataset}", "organization": "Testamt",
+                                "schema": schema, **keys}
+        if source is not None:
+            spec["source"] = source
+        path = self.root / "pipelines" / f"{dataset}.yaml"
+        path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False),
+                        encoding="utf-8")
+        return path
+
+    # -- running -------------------------------------------------------------------------------
+
+    def settings(self):
+        from hub.config import load_settings
+
+        return load_settings(self.root, self.store_dir)
+
+    @property
+    def store(self):
+        from hub.store.versions import Store
+
+        return Store(self.store_dir)
+
+    def ingest(self, dataset: str, force: bool = False):
+        """The real ingest of `pipelines/<dataset>.yaml`; returns the RunReport."""
+        from hub.ingest.pipeline import load_pipeline
+        from hub.ingest.run import ingest
+
+        settings = self.settings()
+        pipeline = load_pipeline(self.root / "pipelines" / f"{dataset}.yaml",
+                                 settings.schemas_dir)
+        return ingest(pipeline, self.store, settings, who="pytest", force=force)
+
+    def cli(self, *args: str) -> CliResult:
+        """`hub <args> --root <root> --store <store>` through typer's CliRunner."""
+        from typer.testing import CliRunner
+
+        from hub.cli import app
+
+        result = CliRunner().invoke(
+            app, [*args, "--root", str(self.root), "--store", str(self.store_dir)],
+            env={"COLUMNS": "400"})
+        return CliResult(result)
+
+    # -- reading the store back ----------------------------------------------------------------
+
+    def current(self, dataset: str):
+        return self.store.current(dataset)
+
+    def table(self, dataset: str):
+        return pq.read_table(self.current(dataset).data_file)
+
+    def rows(self, dataset: str) -> list[dict[str, Any]]:
+        table = self.table(dataset)
+        return table.drop_columns([c for c in ("geometry", "bbox")
+                                   if c in table.column_names]).to_pylist()
+
+    def geometries(self, dataset: str) -> list[Any]:
+        import shapely
+
+        return list(shapely.from_wkb(self.table(dataset).column("geometry").to_pylist()))
+
+    def quarantine(self, dataset: str) -> list[dict[str, Any]]:
+        return pq.read_table(self.current(dataset).quarantine_file).to_pylist()
+
+
+class CliResult:
+    """A CliRunner result with the combined output flattened for substring checks."""
+
+    def __init__(self, result: Any):
+        self.result = result
+        self.exit_code = result.exit_code
+        self.exception = result.exception
+        self.output = result.output
+        self.text = " ".join(result.output.split())  # rich may wrap long lines
+
+    def __repr__(self) -> str:
+        return f"<exit {self.exit_code}: {self.output!r} exception={self.exception!r}>"
+
+
+@pytest.fixture
+def ingest_project(tmp_path: Path) -> Project:
+    return Project(tmp_path / "project")
+
+# ======================================== end ingest harness ======================================
