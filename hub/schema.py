@@ -203,18 +203,20 @@ class Problem:
     values: pa.Array
 
 
+def problem_rows(length: int, problems: list[Problem]) -> np.ndarray:
+    """A boolean mask of the rows that have at least one problem."""
+    mask = np.zeros(length, dtype=bool)
+    for p in problems:
+        mask[p.rows] = True
+    return mask
+
+
 @dataclass
 class Checked:
     """A batch cast to the schema's types, with every problem found in it."""
 
     columns: dict[str, pa.Array]
     problems: list[Problem]
-
-    def invalid_mask(self, length: int) -> np.ndarray:
-        mask = np.zeros(length, dtype=bool)
-        for p in self.problems:
-            mask[p.rows] = True
-        return mask
 
 
 def check_columns(raw: dict[str, pa.Array], fields: list[Field], missing: tuple[str, ...],

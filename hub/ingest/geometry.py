@@ -18,7 +18,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from hub.errors import SourceError
-from hub.schema import Problem
+from hub.schema import Problem, problem_rows
 
 STORAGE_CRS = "OGC:CRS84"
 _GEOGRAPHIC = {"OGC:CRS84", "EPSG:4326", "EPSG:4258", "EPSG:4937"}
@@ -129,7 +129,7 @@ def from_points(x: np.ndarray, y: np.ndarray, raw: pa.Array, crs: str, extent: E
             outside_rows = suspicious[~flip]
             outside = np.zeros(len(x), dtype=bool)
             outside[outside_rows[ok[outside_rows]]] = True
-    bad = np.flatnonzero(known & ~ok & ~_mask(len(x), problems))
+    bad = np.flatnonzero(known & ~ok & ~problem_rows(len(x), problems))
     if bad.size:
         problems.append(Problem("geometry", "crs",
                                 f"coordinates are not valid in {crs} (cannot be transformed)",
@@ -149,12 +149,6 @@ def _transformed(transformer: Transformer | None, x: np.ndarray,
     tx, ty = transformer.transform(x, y, errcheck=False)
     return np.asarray(tx, dtype=np.float64), np.asarray(ty, dtype=np.float64)
 
-
-def _mask(n: int, problems: list[Problem]) -> np.ndarray:
-    mask = np.zeros(n, dtype=bool)
-    for p in problems:
-        mask[p.rows] = True
-    return mask
 
 
 def from_shapes(geoms: np.ndarray, raw: pa.Array, crs: str, extent: Extent | None,
@@ -216,16 +210,10 @@ def _keep_dimension(fixed: shapely.Geometry, original: shapely.Geometry) -> shap
     return shapely.union_all(parts) if len(parts) > 1 else parts[0]
 
 
-def parse_wkb(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Shapely geometries from WKB; returns the geometries and the rows that did not parse."""
+def parse(values: pa.Array, encoding: str) -> tuple[np.ndarray, np.ndarray]:
+    """Shapely geometries from WKB or WKT; returns them and the rows that did not parse."""
     arr = np.asarray(values.to_numpy(zero_copy_only=False), dtype=object)
-    geoms = shapely.from_wkb(arr, on_invalid="ignore")
-    bad = np.flatnonzero(np.array([v is not None for v in arr]) & shapely.is_missing(geoms))
-    return geoms, bad
-
-
-def parse_wkt(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    arr = np.asarray(values.to_numpy(zero_copy_only=False), dtype=object)
-    geoms = shapely.from_wkt(arr, on_invalid="ignore")
-    bad = np.flatnonzero(np.array([v is not None for v in arr]) & shapely.is_missing(geoms))
-    return geoms, bad
+    reader = shapely.from_wkb if encoding == "wkb" else shapely.from_wkt
+    geoms = reader(arr, on_invalid="ignore")
+    given = np.array([v is not None for v in arr], dtype=bool)
+    return geoms, np.flatnonzero(given & shapely.is_missing(geoms))

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import shapely
 
 from hub.config import Settings
 from hub.errors import HubError, PipelineError, SourceError, ValidationFailed, Violation
@@ -27,7 +28,7 @@ from hub.ingest.delimited import Batch, Numbering
 from hub.ingest.pipeline import Pipeline, Source
 from hub.ingest.readers import GEOMETRY, Opened, open_source
 from hub.ingest.sources import Fetched, fetch, source_key
-from hub.schema import Checked, Field, Problem, TableSchema, check_columns
+from hub.schema import Checked, Field, Problem, TableSchema, check_columns, problem_rows
 from hub.store.geoparquet import VersionWriter, bbox_array, drop_rows, table_schema
 from hub.store.versions import Draft, Store, now
 
@@ -400,9 +401,7 @@ def _process(batch: Batch, plan: _Plan, opened: Opened, pipeline: Pipeline, sink
         problems += gproblems
         report.repaired += geoms.repaired
         report.reprojected += geoms.reprojected
-    invalid = np.zeros(n, dtype=bool)
-    for p in problems:
-        invalid[p.rows] = True
+    invalid = problem_rows(n, problems)
     outside_policy = source.outside_extent or pipeline.outside_extent
     if geoms is not None and geoms.outside is not None and outside_policy != "keep":
         outside = geoms.outside & ~invalid
@@ -477,7 +476,7 @@ def _geometry(batch: Any, plan: _Plan, opened: Opened, settings: Settings,
         text = pc.binary_join_element_wise(pc.cast(batch.columns[lon_col], pa.string()),
                                            pc.cast(batch.columns[lat_col], pa.string()), " ")
         missing = np.flatnonzero((np.isnan(coords[0]) | np.isnan(coords[1]))
-                                 & ~_mask(n, problems))
+                                 & ~problem_rows(n, problems))
         if missing.size and gfield.required:
             problems.append(Problem(gfield.name, "required", "coordinates are missing",
                                     missing, text.take(missing)))
@@ -485,19 +484,17 @@ def _geometry(batch: Any, plan: _Plan, opened: Opened, settings: Settings,
     else:
         if "wkt" in source.geometry:
             values = batch.columns[source.geometry["wkt"]]
-            shapes, bad = geo.parse_wkt(values)
+            shapes, bad = geo.parse(values, "wkt")
             text = pc.cast(values, pa.string())
             rule_msg = "not valid WKT"
         else:
             values = batch.columns[GEOMETRY]
-            shapes, bad = geo.parse_wkb(values)
+            shapes, bad = geo.parse(values, "wkb")
             text = pa.array([None if s is None else s.wkt[:200] for s in shapes], pa.string())
             rule_msg = "unreadable geometry"
         if bad.size:
             problems.append(Problem(gfield.name, "geometry", rule_msg, bad, text.take(bad)))
-        import shapely
-
-        missing = np.flatnonzero(shapely.is_missing(shapes) & ~_mask(n, problems))
+        missing = np.flatnonzero(shapely.is_missing(shapes) & ~problem_rows(n, problems))
         if missing.size and gfield.required:
             problems.append(Problem(gfield.name, "required", "the geometry is missing", missing,
                                     text.take(missing)))
@@ -505,12 +502,6 @@ def _geometry(batch: Any, plan: _Plan, opened: Opened, settings: Settings,
     problems += result.problems
     return result, text, problems
 
-
-def _mask(n: int, problems: list[Problem]) -> np.ndarray:
-    mask = np.zeros(n, dtype=bool)
-    for p in problems:
-        mask[p.rows] = True
-    return mask
 
 
 def _check_unique(schema: TableSchema, sink: _Sink, report: RunReport,
