@@ -31,7 +31,7 @@ test: lint
 	$(BIN)/python -m pytest -q
 
 bench: install
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) store .pytest_cache pipelines/data/generated
