@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas  # noqa: F401 - pyarrow imports it when it first makes a scalar; pay that at start-up
 import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
@@ -279,10 +280,10 @@ def _constraint_problems(f: Field, typed: pa.Array, raw: pa.Array,
     if f.type == "string":
         if "minLength" in c:
             add("minLength", f"shorter than {c['minLength']} characters",
-                pc.less(pc.utf8_length(typed), c["minLength"]))
+                pc.less(pc.utf8_length(typed), pa.scalar(c["minLength"], pa.int32())))
         if "maxLength" in c:
             add("maxLength", f"longer than {c['maxLength']} characters",
-                pc.greater(pc.utf8_length(typed), c["maxLength"]))
+                pc.greater(pc.utf8_length(typed), pa.scalar(c["maxLength"], pa.int32())))
         if "pattern" in c:
             add("pattern", f"does not match the pattern {c['pattern']!r}",
                 pc.invert(pc.match_substring_regex(typed, f"^(?:{c['pattern']})$")))
@@ -304,18 +305,16 @@ def cast_array(arr: pa.Array, f: Field, missing: tuple[str, ...]) -> tuple[pa.Ar
             return arr.cast(target), empty
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             arr = _native_to_string(arr)
-    text = pc.utf8_trim_whitespace(arr)
     missing = f.missingValues if f.missingValues is not None else missing
-    text = pc.if_else(pc.is_in(text, value_set=pa.array(missing, pa.string())), None, text)
+    text = _missing_to_null(arr, missing)
     if f.type == "string":
-        return text, empty
+        return text, empty  # strings are kept as given (Table Schema: no trimming)
     if f.type in ("integer", "year"):
         return _cast_checked(_strip_group(text, f), target, INTEGER_RE[f.type])
     if f.type == "number":
-        text = _strip_group(text, f)
-        if f.decimalChar != ".":
-            text = pc.replace_substring(text, f.decimalChar, ".")
+        text = _decimal_point(_strip_group(text, f), f.decimalChar)
         return _cast_checked(text, target, NUMBER_RE)
+    text = pc.utf8_trim_whitespace(text)
     if f.type == "boolean":
         true = pc.is_in(text, value_set=pa.array(f.trueValues))
         false = pc.is_in(text, value_set=pa.array(f.falseValues))
@@ -323,6 +322,34 @@ def cast_array(arr: pa.Array, f: Field, missing: tuple[str, ...]) -> tuple[pa.Ar
         typed = pc.if_else(valid, true, pa.scalar(None, pa.bool_()))
         return typed, _nonzero(pc.and_(pc.is_valid(text), pc.invert(valid)))
     return _cast_temporal(text, f)
+
+
+def _decimal_point(text: pa.Array, mark: str) -> pa.Array:
+    """Decimal commas to points; a one-byte mark is swapped in the data buffer (same lengths)."""
+    if mark == ".":
+        return text
+    if len(mark.encode()) != 1 or not pa.types.is_string(text.type) or text.offset:
+        return pc.replace_substring(text, mark, ".")
+    validity, offsets, data = text.buffers()
+    if data is None:
+        return text
+    raw = np.frombuffer(data, dtype=np.uint8).copy()
+    raw[raw == ord(mark)] = ord(".")
+    return pa.StringArray.from_buffers(len(text), offsets, pa.py_buffer(raw), validity,
+                                       text.null_count)
+
+
+def _missing_to_null(text: pa.Array, missing: tuple[str, ...]) -> pa.Array:
+    """Cells equal to a missing value become null; the common case reads only the offsets."""
+    if tuple(missing) == ("",) and pa.types.is_string(text.type):
+        if isinstance(text, pa.ChunkedArray):
+            text = text.combine_chunks()
+        offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[
+            text.offset:text.offset + len(text) + 1]
+        empty = np.diff(offsets) == 0
+        return pc.if_else(pa.array(empty), None, text) if empty.any() else text
+    found = pc.is_in(pc.utf8_trim_whitespace(text), value_set=pa.array(missing, pa.string()))
+    return pc.if_else(found, None, text)
 
 
 def _native_to_string(arr: pa.Array) -> pa.Array:
@@ -346,6 +373,7 @@ def _cast_checked(text: pa.Array, target: pa.DataType, regex: str) -> tuple[pa.A
         return text.cast(target), np.empty(0, dtype=np.int64)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
+    text = pc.utf8_trim_whitespace(text)
     ok = pc.match_substring_regex(text, regex)
     typed = pc.if_else(ok, text, None).cast(target)
     return typed, _nonzero(pc.and_(pc.is_valid(text), pc.invert(ok)))

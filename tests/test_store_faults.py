@@ -89,6 +89,9 @@ def test_versions_history_unchanged_and_rollback(project: Path) -> None:
     first = run(project)
     assert first.status == "committed" and first.version == 1
     assert run(project).status == "unchanged"  # same source, same pipeline: no new version
+    stat = data.stat()
+    os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert run(project).status == "unchanged"  # touched, same content: still no new version
     write_points(data, 120, seed=2)
     second = run(project)
     assert second.version == 2 and second.rows_valid == 120

@@ -7,8 +7,11 @@ as WKB in the column `GEOMETRY`, and the CRS the file declares.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import queue
+import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -49,6 +52,47 @@ class Opened:
     @property
     def has_geometry(self) -> bool:
         return GEOMETRY in self.columns
+
+
+def prefetched(batches: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
+    """Read ahead in a background thread, so parsing overlaps the caller's work on the batch
+    before (pyarrow and GDAL release the GIL while they parse)."""
+    done = object()
+    slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        slots.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            slots.put(exc)
+        finally:
+            closer = getattr(batches, "close", None)
+            if closer is not None:
+                closer()
+
+    worker = threading.Thread(target=produce, name="reader", daemon=True)
+    worker.start()
+    try:
+        while (item := slots.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                slots.get(timeout=0.05)
+        worker.join()
 
 
 def detect_format(path: Path) -> str:

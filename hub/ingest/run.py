@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -26,8 +27,8 @@ from hub.errors import HubError, PipelineError, SourceError, ValidationFailed, V
 from hub.ingest import geometry as geo
 from hub.ingest.delimited import Batch, Numbering
 from hub.ingest.pipeline import Pipeline, Source
-from hub.ingest.readers import GEOMETRY, Opened, open_source
-from hub.ingest.sources import Fetched, fetch, source_key
+from hub.ingest.readers import GEOMETRY, Opened, open_source, prefetched
+from hub.ingest.sources import Fetched, fetch, fingerprint, source_key
 from hub.schema import Checked, Field, Problem, TableSchema, check_columns, problem_rows
 from hub.store.geoparquet import VersionWriter, bbox_array, drop_rows, table_schema
 from hub.store.versions import Draft, Store, now
@@ -128,14 +129,12 @@ class _Sink:
         if not keep.any():
             return
         sel = pa.array(keep)
-        if self.schema.unique_keys:
+        if self.schema.unique_keys:  # a compact ledger: keys, record index, file number
             key_cols = {n: columns[n].filter(sel) for k in self.schema.unique_keys for n in k}
-            n_kept = int(keep.sum())
-            self.keys.append(pa.table({**key_cols,
-                                       "_pos": pa.array(np.arange(self.written,
-                                                                  self.written + n_kept)),
-                                       "_rec": pa.array(records[keep]),
-                                       "_file": pa.array([file] * n_kept)}))
+            file_no = list(self.files).index(file)
+            self.keys.append(pa.table({**key_cols, "_rec": pa.array(records[keep]),
+                                       "_file": pa.array(np.full(int(keep.sum()), file_no,
+                                                                 dtype=np.int16))}))
         table = pa.table({f.name: columns[f.name].filter(sel) for f in self.schema.columns})
         if geoms is not None:
             b = geoms.bounds[keep]
@@ -197,24 +196,26 @@ def ingest(pipeline: Pipeline, store: Store, settings: Settings, who: str | None
             previous = current.source_state if current else {}
             fetched = [fetch(s, pipeline.base_dir, staging, settings.fetch,
                              previous.get(source_key(s))) for s in pipeline.sources]
-            fingerprint = "+".join(f.fingerprint for f in fetched)
-            if (not force and current is not None and current.pipeline_hash == pipeline.digest
-                    and current.source_fingerprint == fingerprint):
-                report.status, report.version = "unchanged", current.version
-                report.notes.append("sources and pipeline unchanged since version "
-                                    f"{current.version}; no new version")
-                store.log(pipeline.dataset, "unchanged", who, version=current.version)
-                return _finish(report, clock)
+            same_pipeline = not force and current is not None \
+                and current.pipeline_hash == pipeline.digest
+            if same_pipeline and all(f.not_modified or f.state == previous.get(source_key(s))
+                                     for s, f in zip(pipeline.sources, fetched, strict=True)):
+                return _unchanged(report, store, current.version, who, clock)
             if any(f.not_modified for f in fetched):  # some changed: need all data again
                 fetched = [fetch(s, pipeline.base_dir, staging, settings.fetch)
                            if f.not_modified else f for s, f in zip(pipeline.sources, fetched,
                                                                     strict=True)]
+            hashing = _Fingerprints(fetched)
             sink = _Sink(pipeline.schema, staging, pipeline.on_error)
             try:
                 _scan(pipeline, fetched, sink, report, settings, progress or _Silent())
                 _check_unique(pipeline.schema, sink, report, staging)
+                fingerprint = hashing.result()
             finally:
+                hashing.stop()
                 sink.close()
+            if same_pipeline and fingerprint == current.source_fingerprint:
+                return _unchanged(report, store, current.version, who, clock)  # touched only
             _judge(pipeline, report)
             draft = Draft(
                 rows=report.rows_valid, quarantined=report.rows_quarantined,
@@ -235,6 +236,36 @@ def ingest(pipeline: Pipeline, store: Store, settings: Settings, who: str | None
         report.status, report.error = "failed", str(exc)
         _log_failure(store, pipeline.dataset, who, report)
     return _finish(report, clock)
+
+
+def _unchanged(report: RunReport, store: Store, version: int, who: str,
+               clock: float) -> RunReport:
+    report.status, report.version = "unchanged", version
+    report.notes.append(f"sources and pipeline unchanged since version {version}; "
+                        "no new version")
+    store.log(report.dataset, "unchanged", who, version=version)
+    return _finish(report, clock)
+
+
+class _Fingerprints:
+    """Content hashes of the fetched files, computed in a thread while they are read."""
+
+    def __init__(self, fetched: list[Fetched]):
+        self._fetched, self._stop = fetched, threading.Event()
+        self._result: list[str] = []
+        self._thread = threading.Thread(target=self._run, name="fingerprint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        self._result = [f.fingerprint or fingerprint(f.files, self._stop) for f in self._fetched]
+
+    def result(self) -> str:
+        self._thread.join()
+        return "+".join(self._result)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _log_failure(store: Store, dataset: str, who: str, report: RunReport) -> None:
@@ -313,7 +344,7 @@ def _batches(opened: Opened, plan: _Plan, report: RunReport, sink: _Sink,
     wanted = sorted({*plan.columns.values(), *plan.source.geometry.values(),
                      *plan.source.filter, *([GEOMETRY] if opened.has_geometry else [])})
     malformed: list[tuple[int, str]] = []
-    for batch in opened.stream(wanted, on_bytes, malformed):
+    for batch in prefetched(opened.stream(wanted, on_bytes, malformed)):
         sink.files.setdefault(opened.name, (batch.numbering, plan.columns))
         yield batch
     for number, text in malformed:  # rows with too many or too few fields
@@ -473,8 +504,7 @@ def _geometry(batch: Any, plan: _Plan, opened: Opened, settings: Settings,
                 problems.append(Problem(gfield.name, "type", f"coordinate {column!r} is not a "
                                         "number", p.rows, p.values))
             coords.append(np.asarray(pc.fill_null(checked.columns[gfield.name], np.nan)))
-        text = pc.binary_join_element_wise(pc.cast(batch.columns[lon_col], pa.string()),
-                                           pc.cast(batch.columns[lat_col], pa.string()), " ")
+        text = _CoordinateText(batch.columns[lon_col], batch.columns[lat_col])
         missing = np.flatnonzero((np.isnan(coords[0]) | np.isnan(coords[1]))
                                  & ~problem_rows(n, problems))
         if missing.size and gfield.required:
@@ -504,18 +534,38 @@ def _geometry(batch: Any, plan: _Plan, opened: Opened, settings: Settings,
 
 
 
+class _CoordinateText:
+    """"x y" text of coordinate cells, built only for the rows a message or quarantine needs."""
+
+    def __init__(self, x: pa.Array, y: pa.Array):
+        self.x, self.y = x, y
+
+    def take(self, rows: Any) -> pa.Array:
+        return pc.binary_join_element_wise(pc.cast(self.x.take(rows), pa.string()),
+                                           pc.cast(self.y.take(rows), pa.string()), " ")
+
+
 def _check_unique(schema: TableSchema, sink: _Sink, report: RunReport,
                   staging: Path | None) -> None:
-    """`unique` and `primaryKey` over all rows: later duplicates are violations."""
+    """`unique` and `primaryKey` over all rows: later duplicates are violations.
+
+    A distinct count settles the usual case (no duplicates) in one hash pass; only when it
+    finds some does a DuckDB query name every duplicate and its first occurrence.
+    """
     if not sink.keys:
         return
     table = pa.concat_tables(sink.keys)
     sink.keys.clear()
+    suspects = [key for key in schema.unique_keys if _has_duplicates(table, key)]
+    if not suspects:
+        return
+    table = table.append_column("_pos", pa.array(np.arange(table.num_rows)))
+    names = list(sink.files)
     found_all: list[pa.Table] = []
     con = duckdb.connect()
     try:
         con.register("k", table)
-        for key in schema.unique_keys:
+        for key in suspects:
             cols = ", ".join(f'"{c}"' for c in key)
             not_null = " AND ".join(f'"{c}" IS NOT NULL' for c in key)
             found = con.execute(
@@ -525,22 +575,21 @@ def _check_unique(schema: TableSchema, sink: _Sink, report: RunReport,
                 f"FROM k WHERE {not_null} "
                 f"QUALIFY row_number() OVER (PARTITION BY {cols} ORDER BY _pos) > 1 "
                 "ORDER BY _pos").to_arrow_table()
-            if not found.num_rows:
-                continue
-            found = found.append_column("_row", pa.array(_row_numbers(
-                sink, found.column("_file"), found.column("_rec"))))
+            rows = _row_numbers(sink, found.column("_file"), found.column("_rec"))
             firsts = _row_numbers(sink, found.column("first_file"), found.column("first_rec"))
-            for file, row, value, first_file, first in zip(
-                    *(found.column(c).to_pylist() for c in ("_file", "_row", "v", "first_file")),
+            for file_no, row, value, first_no, first in zip(
+                    found.column("_file").to_pylist(), rows.tolist(),
+                    found.column("v").to_pylist(), found.column("first_file").to_pylist(),
                     firsts.tolist(), strict=True):
+                file = names[file_no]
                 label = "+".join(sink.files[file][1].get(c, c) for c in key)
-                where = f"row {first}" + ("" if first_file == file else f" of {first_file}")
+                where = f"row {first}" + ("" if first_no == file_no else f" of {names[first_no]}")
                 report.add(Violation(file, row, label, value, "unique", f"duplicate of {where}"))
-            found_all.append(found.select(["_pos", "_row", "_file"]))
+            found_all.append(pa.table({"_pos": found.column("_pos"), "_row": pa.array(rows),
+                                       "_file": pa.array([names[i] for i in
+                                                          found.column("_file").to_pylist()])}))
     finally:
         con.close()
-    if not found_all:
-        return
     found = pa.concat_tables(found_all).group_by("_pos").aggregate(
         [("_row", "min"), ("_file", "min")]).sort_by("_pos")
     drop = found.column("_pos").to_numpy()
@@ -552,14 +601,24 @@ def _check_unique(schema: TableSchema, sink: _Sink, report: RunReport,
         report.rows_quarantined += int(drop.size)
 
 
+def _has_duplicates(table: pa.Table, key: tuple[str, ...]) -> bool:
+    """Whether two rows share a (complete) key; rows with an empty key part never clash."""
+    if len(key) == 1:
+        column = table.column(key[0]).drop_null()
+        return len(pc.unique(column)) != len(column)
+    complete = table.select(list(key)).drop_null()
+    return complete.group_by(list(key)).aggregate([]).num_rows != complete.num_rows
+
+
 def _row_numbers(sink: _Sink, files: pa.ChunkedArray, records: pa.ChunkedArray) -> np.ndarray:
-    """Record indices of the ledger → row numbers in their source files."""
-    files_np = np.asarray(files.to_pylist(), dtype=object)
+    """Ledger entries (file number, record index) → row numbers in their source files."""
+    file_nos = files.to_numpy()
     recs = records.to_numpy()
     out = np.empty(len(recs), dtype=np.int64)
-    for file in set(files_np.tolist()):
-        mask = files_np == file
-        out[mask] = sink.files[file][0](recs[mask])
+    for file_no, (numbering, _) in enumerate(sink.files.values()):
+        mask = file_nos == file_no
+        if mask.any():
+            out[mask] = numbering(recs[mask])
     return out
 
 

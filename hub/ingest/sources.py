@@ -10,6 +10,7 @@ import contextlib
 import glob
 import hashlib
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,24 +75,41 @@ def fetch(source: Source, base: Path, staging: Path, settings: FetchSettings,
 
 
 def _local(pattern: str, base: Path, settings: FetchSettings) -> Fetched:
+    """Local files: their validators are size and modification time, like an HTTP ETag; the
+    content hash is computed later (`fingerprint`), while the files are being read."""
     full = pattern if Path(pattern).is_absolute() else str(base / pattern)
     matches = sorted(Path(p) for p in glob.glob(full))
     if not matches:
         raise SourceError(f"{pattern}: no such file (looked in {base})")
-    digest = hashlib.sha256()
-    files = []
+    files, stats = [], []
     for path in matches:
         size = path.stat().st_size if path.is_file() else 0
         if size > settings.max_bytes:
             raise SourceError(f"{path.name}: {human_size(size)} is more than the limit of "
                               f"{human_size(settings.max_bytes)} (HUB_MAX_SOURCE_BYTES)")
-        digest.update(path.name.encode())
-        for member in sorted(path.rglob("*")) if path.is_dir() else [path]:
-            if member.is_file():
-                with open(member, "rb") as fh:
-                    digest.update(hashlib.file_digest(fh, "sha256").digest())
+        for member in _members(path):
+            st = member.stat()
+            stats.append([str(member), st.st_size, st.st_mtime_ns])
         files.append((path, path.name if len(matches) > 1 or not path.is_dir() else pattern))
-    return Fetched(files, digest.hexdigest())
+    return Fetched(files, "", {"files": stats})
+
+
+def _members(path: Path) -> list[Path]:
+    return [m for m in sorted(path.rglob("*")) if m.is_file()] if path.is_dir() else [path]
+
+
+def fingerprint(files: list[tuple[Path, str]], stop: threading.Event | None = None) -> str:
+    """SHA-256 over the files' names and contents; gives up early when `stop` is set."""
+    digest = hashlib.sha256()
+    for path, _ in files:
+        digest.update(path.name.encode())
+        for member in _members(path):
+            with open(member, "rb") as fh:
+                while chunk := fh.read(CHUNK):
+                    if stop is not None and stop.is_set():
+                        return ""
+                    digest.update(chunk)
+    return digest.hexdigest()
 
 
 @contextlib.contextmanager
