@@ -24,7 +24,7 @@ import pyarrow.csv as pacsv
 from hub.errors import SourceError
 
 SAMPLE_BYTES = 256 * 1024
-BLOCK_BYTES = 8 << 20
+BLOCK_BYTES = 4 << 20
 DELIMITERS = (";", ",", "\t", "|")
 OPTIONS = ("encoding", "delimiter", "header_row", "decimal", "quotechar")
 ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "utf-8-sig": "utf-8", "cp1252": "cp1252",

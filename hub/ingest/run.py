@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -559,6 +558,8 @@ def _check_unique(schema: TableSchema, sink: _Sink, report: RunReport,
     suspects = [key for key in schema.unique_keys if _has_duplicates(table, key)]
     if not suspects:
         return
+    import duckdb  # only when there are duplicates to name
+
     table = table.append_column("_pos", pa.array(np.arange(table.num_rows)))
     names = list(sink.files)
     found_all: list[pa.Table] = []
