@@ -9,13 +9,15 @@ from typing import Annotated
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -57,8 +59,7 @@ class _Bars:
         self.progress, self.task = progress, None
 
     def start(self, name: str, total: int, unit: str) -> None:
-        columns = {"unit": unit}
-        self.task = self.progress.add_task(name, total=total or None, **columns)
+        self.task = self.progress.add_task(name, total=total or None, unit=unit)
 
     def advance(self, amount: int) -> None:
         if self.task is not None:
@@ -72,9 +73,21 @@ class _Bars:
             self.task = None
 
 
+class _Amount(ProgressColumn):
+    """Bytes for text files (read as a stream), rows for everything else."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._bytes, self._rows = DownloadColumn(), MofNCompleteColumn()
+
+    def render(self, task: Task) -> RenderableType:
+        column = self._bytes if task.fields.get("unit") == "bytes" else self._rows
+        return column.render(task)
+
+
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                    MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True,
+    return Progress(TextColumn("{task.description}"), BarColumn(), _Amount(),
+                    TimeElapsedColumn(), console=err, transient=True,
                     disable=not err.is_terminal)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -114,7 +115,6 @@ class _Sink:
         self.quarantine: pq.ParquetWriter | None = None
         self.keys: list[pa.Table] = []
         self.files: dict[str, tuple[Numbering, dict[str, str]]] = {}  # how to name rows
-        self.written = 0
         self.types: set[str] = set()
         self.bounds = np.array([np.inf, np.inf, -np.inf, -np.inf])
         self.writing = staging is not None
@@ -145,7 +145,6 @@ class _Sink:
             self.types |= geoms.types
         if self.writing and self.data is not None:
             self.data.write(table)
-        self.written += table.num_rows
 
     def park(self, raw: dict[str, pa.Array], geometry_text: pa.Array | None, errors: list[str],
              rows: np.ndarray, file: str, text: list[str] | None = None) -> None:
@@ -278,11 +277,12 @@ def validate_file(pipeline: Pipeline, settings: Settings,
     report = RunReport(pipeline.dataset)
     clock = time.perf_counter()
     try:
-        fetched = [fetch(s, pipeline.base_dir, Path("/nonexistent"), settings.fetch)
-                   for s in pipeline.sources]
-        sink = _Sink(pipeline.schema, None, pipeline.on_error)
-        _scan(pipeline, fetched, sink, report, settings, progress or _Silent())
-        _check_unique(pipeline.schema, sink, report, None)
+        with tempfile.TemporaryDirectory(prefix="hub-validate-") as scratch:
+            fetched = [fetch(s, pipeline.base_dir, Path(scratch), settings.fetch)
+                       for s in pipeline.sources]
+            sink = _Sink(pipeline.schema, None, pipeline.on_error)
+            _scan(pipeline, fetched, sink, report, settings, progress or _Silent())
+            _check_unique(pipeline.schema, sink, report, None)
         report.status = "valid" if report.violation_count == 0 else "invalid"
     except HubError as exc:
         report.status, report.error = "failed", str(exc)
