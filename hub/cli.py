@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -31,8 +32,9 @@ from hub.store.versions import Store
 
 app = typer.Typer(help="District data hub: ingest, version, catalogue and serve open data.",
                   no_args_is_help=True, add_completion=False)
-console = Console()
-err = Console(stderr=True)
+# Piped output (CI logs, grep) is not squeezed into 80 columns; messages never wrap.
+console = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=True)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160, soft_wrap=True)
 
 RootOpt = Annotated[Path | None, typer.Option("--root", help="Project folder (pipelines/, "
                                               "schemas/, catalog/); default: HUB_ROOT or .")]
