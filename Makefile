@@ -20,6 +20,8 @@ demo-data: install
 
 ingest: demo-data
 	$(BIN)/hub ingest --all
+	$(BIN)/hub catalog load
+	$(BIN)/hub catalog import catalog/inventory/dateninventur.csv --apply
 
 demo: ingest
 	$(BIN)/hub serve --host $(HOST) --port $(PORT)

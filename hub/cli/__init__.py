@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import typer
-from rich.console import Console, RenderableType
+from rich.console import RenderableType
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -24,7 +23,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from hub.config import Settings, load_settings
+from hub.cli.common import RootOpt, StoreOpt, console, err, fail, settings_for
+from hub.config import Settings
 from hub.errors import HubError
 from hub.ingest.pipeline import Pipeline, discover, load_pipeline
 from hub.ingest.run import RunReport, current_user, ingest, validate_file
@@ -32,28 +32,6 @@ from hub.store.versions import Store
 
 app = typer.Typer(help="District data hub: ingest, version, catalogue and serve open data.",
                   no_args_is_help=True, add_completion=False)
-# Piped output (CI logs, grep) is not squeezed into 80 columns; messages never wrap.
-console = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=True)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160, soft_wrap=True)
-
-RootOpt = Annotated[Path | None, typer.Option("--root", help="Project folder (pipelines/, "
-                                              "schemas/, catalog/); default: HUB_ROOT or .")]
-StoreOpt = Annotated[Path | None, typer.Option("--store", help="Store folder; default: "
-                                               "HUB_STORE or <root>/store")]
-
-
-def _settings(root: Path | None, store: Path | None) -> Settings:
-    try:
-        return load_settings(root, store)
-    except HubError as exc:
-        _fail(str(exc))
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False)
-    raise typer.Exit(code)
-
-
 class _Bars:
     """Rich progress bars for a run (bytes for text files, rows for the rest)."""
 
@@ -97,10 +75,10 @@ def _pipelines(settings: Settings, names: list[str], all_: bool) -> list[Pipelin
     if all_:
         found = discover(settings.pipelines_dir, settings.schemas_dir)
         if not found:
-            _fail(f"no pipelines in {settings.pipelines_dir}")
+            fail(f"no pipelines in {settings.pipelines_dir}")
         return found
     if not names:
-        _fail("name pipelines (files or dataset names) or use --all")
+        fail("name pipelines (files or dataset names) or use --all")
     out = []
     for name in names:
         path = Path(name)
@@ -120,11 +98,11 @@ def ingest_cmd(
     root: RootOpt = None, store: StoreOpt = None,
 ) -> None:
     """Run pipelines: read, validate, reproject and commit each as a new version."""
-    settings = _settings(root, store)
+    settings = settings_for(root, store)
     try:
         selected = _pipelines(settings, pipelines or [], all_)
     except HubError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     target = Store(settings.store)
     reports = []
     with _progress() as progress:
@@ -178,7 +156,7 @@ def validate(
     root: RootOpt = None,
 ) -> None:
     """Dry run: check a file against a table schema and list every violation; writes nothing."""
-    settings = _settings(root, None)
+    settings = settings_for(root, None)
     import tempfile
 
     spec: dict[str, object] = {"path": str(file.resolve())}
@@ -199,7 +177,7 @@ def validate(
         try:
             pipeline = load_pipeline(path, settings.schemas_dir)
         except HubError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         with _progress() as progress:
             report = validate_file(pipeline, settings, _Bars(progress))
     report.dataset = file.name
@@ -211,7 +189,7 @@ def validate(
 @app.command()
 def datasets(root: RootOpt = None, store: StoreOpt = None) -> None:
     """List the datasets in the store with their current version."""
-    settings = _settings(root, store)
+    settings = settings_for(root, store)
     target = Store(settings.store)
     table = Table(title="Datasets", title_justify="left")
     for col in ("dataset", "title", "organization", "access", "version", "rows", "updated"):
@@ -227,13 +205,13 @@ def datasets(root: RootOpt = None, store: StoreOpt = None) -> None:
 @app.command()
 def history(dataset: str, root: RootOpt = None, store: StoreOpt = None) -> None:
     """Show every version of a dataset and the runs that made none."""
-    settings = _settings(root, store)
+    settings = settings_for(root, store)
     target = Store(settings.store)
     try:
         current = target.dataset(dataset).current_version
         versions = target.versions(dataset)
     except HubError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     table = Table(title=f"History of {dataset}", title_justify="left")
     for col in ("version", "", "finished", "rows", "quarantined", "source CRS", "checksum",
                 "by", "state"):
@@ -256,11 +234,11 @@ def history(dataset: str, root: RootOpt = None, store: StoreOpt = None) -> None:
 @app.command()
 def rollback(dataset: str, version: int, root: RootOpt = None, store: StoreOpt = None) -> None:
     """Serve an earlier version of a dataset again."""
-    settings = _settings(root, store)
+    settings = settings_for(root, store)
     try:
         v = Store(settings.store).rollback(dataset, version, who=current_user())
     except HubError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console.print(f"{dataset}: now serving v{v.version} ({v.rows:,} rows, from {v.finished})")
 
 
@@ -274,14 +252,14 @@ def quarantine(
     root: RootOpt = None, store: StoreOpt = None,
 ) -> None:
     """List (or export) the rows a run set aside, with their errors."""
-    settings = _settings(root, store)
+    settings = settings_for(root, store)
     target = Store(settings.store)
     try:
         v = target.version(dataset, version) if version else target.current(dataset)
     except HubError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if v is None:
-        _fail(f"dataset {dataset!r} has no version yet")
+        fail(f"dataset {dataset!r} has no version yet")
     if not v.quarantine_file.exists():
         console.print(f"{dataset} v{v.version}: no quarantined rows")
         return
@@ -310,6 +288,11 @@ def serve(
 
     from hub.web.app import create_app
 
-    settings = _settings(root, store)
+    settings = settings_for(root, store)
     console.print(f"Serving {settings.store} on http://{host}:{port}")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+from hub.cli import catalog as _catalog  # noqa: E402 - the sub-commands register on import
+
+app.add_typer(_catalog.app, name="catalog")

@@ -1,0 +1,38 @@
+"""The metadata catalog (DCAT-AP.de): records, vocabularies, search, quality, exports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from hub.catalog.index import Catalog
+from hub.catalog.vocab import Vocabularies
+from hub.config import Settings
+from hub.store.versions import Store
+
+
+@dataclass
+class District:
+    """Settings of the district from `catalog/district.yaml` used by the catalog."""
+
+    name: str
+    ags: str
+    default_license: str
+    contributor_id: str
+    raw: dict[str, Any]
+
+
+def open_catalog(settings: Settings) -> tuple[Catalog, Vocabularies, District]:
+    """The store's catalog with the project's vocabularies and district settings."""
+    catalog_dir = settings.root / "catalog"
+    raw = yaml.safe_load((catalog_dir / "district.yaml").read_text(encoding="utf-8")) \
+        if (catalog_dir / "district.yaml").exists() else {}
+    district = District(str(raw.get("name", "")), str(raw.get("ags", "")),
+                        str(raw.get("default_license", "")), str(raw.get("contributor_id", "")),
+                        raw)
+    return Catalog(Store(settings.store)), Vocabularies(catalog_dir), district
+
+
+__all__ = ["Catalog", "District", "Vocabularies", "open_catalog"]

@@ -1,0 +1,285 @@
+"""The catalog record (DCAT-AP.de dataset) and the one function that validates it.
+
+Every way of registering a dataset — YAML files, the CLI, the spreadsheet import, the CKAN API,
+the web workspace — builds a plain dict and passes it through `validate`, so a rule lives in one
+place. Codes are normalised on the way in (a licence may be given as "dl-by-de/2.0", its URI or
+its German title; a frequency as "MONTHLY" or "monatlich").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from hub.catalog.vocab import ACCESS_LEVELS, Vocabularies
+from hub.errors import HubError
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+NAMESPACE = uuid.UUID("6f1c2b1e-4d0a-5b7e-9a53-2c1e0f3d8a11")  # stable ids from slugs
+SOURCE_SYSTEMS = ("GIS", "HKR", "RIS", "Fachverfahren", "Tabellenkalkulation", "Sonstiges")
+STORE_FACTS = ("version", "rows", "schema", "store_modified")
+ORIGINS = ("yaml", "cli", "api", "inventory", "pipeline", "harvest", "web")
+FIELDS = ("id", "name", "title", "description", "publisher", "license", "attribution",
+          "access", "restricted_to", "data_held", "access_note", "personal_data", "keywords",
+          "themes", "contact", "frequency", "issued", "modified", "temporal", "spatial_ags",
+          "bbox", "source_system", "conforms_to", "landing_page", "translations",
+          "distributions", "origin", "source_url")
+
+
+class RecordInvalid(HubError):
+    """A record breaks the catalog's rules; `errors` maps each field to its problem."""
+
+    def __init__(self, where: str, errors: dict[str, str]):
+        self.where, self.errors = where, errors
+        listed = "; ".join(f"{k}: {v}" for k, v in errors.items())
+        super().__init__(f"{where}: {listed}" if where else listed)
+
+
+@dataclass
+class Distribution:
+    """A way to get the data: a download (one format) or an API endpoint."""
+
+    title: str
+    format: str  # EU file-type code
+    url: str  # absolute, or a path on this hub ("/datasets/x/latest.csv")
+    kind: str = "download"  # download | api
+    media_type: str = ""
+    description: str = ""
+
+
+@dataclass
+class Record:
+    """One dataset of the district, whether or not the hub holds its data."""
+
+    id: str
+    name: str
+    title: str
+    description: str
+    publisher: str
+    license: str
+    access: str = "public"
+    attribution: str = ""
+    restricted_to: list[str] = field(default_factory=list)
+    data_held: bool = True  # False: metadata only ("Dateninventur"); see access_note
+    access_note: str = ""  # who holds the data and how to ask for it
+    personal_data: bool = False
+    keywords: list[str] = field(default_factory=list)
+    themes: list[str] = field(default_factory=list)
+    contact: dict[str, str] = field(default_factory=dict)
+    frequency: str = "UNKNOWN"
+    issued: str | None = None
+    modified: str | None = None
+    temporal: dict[str, str] = field(default_factory=dict)
+    spatial_ags: list[str] = field(default_factory=list)
+    bbox: list[float] | None = None
+    source_system: str = ""
+    conforms_to: str = ""
+    landing_page: str = ""
+    translations: dict[str, dict[str, str]] = field(default_factory=dict)  # en/dsb: title, desc
+    distributions: list[Distribution] = field(default_factory=list)
+    origin: str = "yaml"
+    source_url: str = ""  # the original record of a harvested dataset
+    # facts from the store's current version, filled in by `link`; never set by hand
+    version: int | None = None
+    rows: int | None = None
+    schema: dict[str, Any] | None = None
+    store_modified: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def curated(self) -> dict[str, Any]:
+        """The record as registered, without the facts that come from the store."""
+        data = asdict(self)
+        for key in STORE_FACTS:
+            data.pop(key)
+        return data
+
+    @property
+    def last_modified(self) -> str | None:
+        """The later of the record's `modified` and its data's last version."""
+        dates = [d for d in (self.modified, self.store_modified) if d]
+        return max(dates) if dates else None
+
+    def visible_to(self, viewer: Viewer) -> bool:
+        return viewer.may_see(self.access, self.restricted_to)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking: anonymous (public only), staff (internal too), and their organisation."""
+
+    staff: bool = False
+    organization: str | None = None
+    admin: bool = False
+
+    def may_see(self, access: str, restricted_to: list[str]) -> bool:
+        if access == "public" or self.admin:
+            return True
+        if access == "internal":
+            return self.staff
+        return self.staff and self.organization in restricted_to
+
+
+ANONYMOUS = Viewer()
+
+
+def stable_id(name: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, name))
+
+
+def validate(data: dict[str, Any], vocab: Vocabularies, where: str = "") -> Record:
+    """Check and normalise a record; every problem is reported with its field, all at once."""
+    errors: dict[str, str] = {}
+    unknown = set(data) - set(FIELDS) - {"title_en", "title_dsb", "description_en",
+                                         "description_dsb"}
+    if unknown:
+        errors["record"] = f"unknown field(s) {', '.join(sorted(unknown))}"
+    name = str(data.get("name") or "").strip()
+    if not SLUG.match(name):
+        errors["name"] = (f"{name!r} must be a slug (lower-case letters, digits, - and _)"
+                          if name else "is required")
+    for key in ("title", "description"):
+        if not str(data.get(key) or "").strip():
+            errors[key] = "is required"
+
+    def code(key: str, vocabulary: Any, required: bool, default: str | None = None) -> str:
+        raw = str(data.get(key) or "").strip()
+        if not raw:
+            if required:
+                errors[key] = "is required"
+            return default or ""
+        term = vocabulary.find(raw)
+        if term is None:
+            errors[key] = f"unknown {key} {raw!r}"
+            return raw
+        return term.code
+
+    publisher_raw = str(data.get("publisher") or "").strip()
+    publisher = vocab.organization(publisher_raw) if publisher_raw else None
+    if not publisher_raw:
+        errors["publisher"] = "is required"
+    elif publisher is None:
+        errors["publisher"] = (f"unknown organisation {publisher_raw!r} "
+                               "(see catalog/organizations.yaml)")
+    license_code = code("license", vocab.licenses, required=True)
+    frequency = code("frequency", vocab.frequencies, required=False, default="UNKNOWN")
+    access = code("access", vocab.access, required=False, default="public")
+    if access and access not in ACCESS_LEVELS and "access" not in errors:
+        errors["access"] = f"must be one of {', '.join(ACCESS_LEVELS)}"
+    themes = []
+    for raw in _list(data.get("themes")):
+        term = vocab.themes.find(raw)
+        if term is None:
+            errors["themes"] = f"unknown theme {raw!r} (use EU data-theme codes such as TRAN)"
+        else:
+            themes.append(term.code)
+    restricted_to = []
+    for raw in _list(data.get("restricted_to")):
+        org = vocab.organization(raw)
+        if org is None:
+            errors["restricted_to"] = f"unknown organisation {raw!r}"
+        else:
+            restricted_to.append(org.id)
+    if access == "restricted" and not restricted_to and "restricted_to" not in errors:
+        errors["restricted_to"] = "name the organisations that may see a restricted dataset"
+    for key in ("issued", "modified"):
+        if data.get(key) and _date(data[key]) is None:
+            errors[key] = f"{data[key]!r} is not a date (YYYY-MM-DD)"
+    temporal = {k: str(v) for k, v in (data.get("temporal") or {}).items() if v}
+    for k, v in temporal.items():
+        if k not in ("start", "end") or _date(v) is None:
+            errors["temporal"] = "give start and/or end as dates (YYYY-MM-DD)"
+    ags = [str(a) for a in _list(data.get("spatial_ags"))]
+    if any(not (a.isdigit() and len(a) in (2, 3, 5, 8, 9, 12)) for a in ags):
+        errors["spatial_ags"] = ("AGS/ARS are 2, 3, 5, 8, 9 or 12 digits "
+                                 "(e.g. 12062 or 12062092)")
+    bbox = data.get("bbox")
+    if bbox is not None and not (isinstance(bbox, list | tuple) and len(bbox) == 4
+                                 and all(isinstance(v, int | float) for v in bbox)
+                                 and bbox[0] <= bbox[2] and bbox[1] <= bbox[3]):
+        errors["bbox"] = "must be [min lon, min lat, max lon, max lat]"
+    source_system = str(data.get("source_system") or "")
+    if source_system and source_system not in SOURCE_SYSTEMS:
+        matches = [s for s in SOURCE_SYSTEMS if s.lower() == source_system.lower()]
+        source_system = matches[0] if matches else "Sonstiges"
+    origin = str(data.get("origin") or "yaml")
+    if origin not in ORIGINS:
+        errors["origin"] = f"must be one of {', '.join(ORIGINS)}"
+    distributions = []
+    for i, d in enumerate(data.get("distributions") or [], 1):
+        if not isinstance(d, dict) or not d.get("url"):
+            errors[f"distributions[{i}]"] = "needs at least a url"
+            continue
+        fmt = vocab.formats.find(str(d.get("format", "")))
+        if fmt is None:
+            errors[f"distributions[{i}].format"] = f"unknown format {d.get('format')!r}"
+            continue
+        distributions.append(Distribution(
+            title=str(d.get("title") or fmt.code), format=fmt.code, url=str(d["url"]),
+            kind=str(d.get("kind", "download")),
+            media_type=str(d.get("media_type") or fmt.extra.get("media_type", "")),
+            description=str(d.get("description", ""))))
+    data_held = _bool(data.get("data_held", True))
+    if not data_held and not str(data.get("access_note") or "").strip():
+        errors["access_note"] = ("a metadata-only record must say who holds the data and how "
+                                 "to ask for it")
+    license_term = vocab.licenses.find(license_code) if license_code else None
+    attribution = str(data.get("attribution") or "").strip()
+    if license_term is not None and license_term.extra.get("attribution") and not attribution:
+        attribution = publisher.name if publisher else ""
+    if errors:
+        raise RecordInvalid(where, errors)
+    translations = {lang: {k: str(data[f"{k}_{lang}"]) for k in ("title", "description")
+                           if data.get(f"{k}_{lang}")}
+                    for lang in ("en", "dsb")}
+    translations = {k: v for k, v in translations.items() if v} | dict(
+        data.get("translations") or {})
+    return Record(
+        id=str(data.get("id") or stable_id(name)), name=name,
+        title=str(data["title"]).strip(), description=str(data["description"]).strip(),
+        publisher=publisher.id if publisher else "", license=license_code,
+        access=access, attribution=attribution, restricted_to=restricted_to,
+        data_held=data_held, access_note=str(data.get("access_note") or "").strip(),
+        personal_data=_bool(data.get("personal_data", False)),
+        keywords=[k.strip() for k in _list(data.get("keywords")) if k.strip()],
+        themes=themes, contact={k: str(v) for k, v in (data.get("contact") or {}).items()},
+        frequency=frequency, issued=_iso(data.get("issued")), modified=_iso(data.get("modified")),
+        temporal=temporal, spatial_ags=ags, bbox=list(bbox) if bbox else None,
+        source_system=source_system, conforms_to=str(data.get("conforms_to") or ""),
+        landing_page=str(data.get("landing_page") or ""), translations=translations,
+        distributions=distributions, origin=origin,
+        source_url=str(data.get("source_url") or ""))
+
+
+def _list(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in re.split(r"[,;]", value) if v.strip()]
+    return [str(v) for v in value]
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "ja", "yes", "1", "x")
+    return bool(value)
+
+
+def _date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def _iso(value: Any) -> str | None:
+    d = _date(value) if value else None
+    return d.isoformat() if d else None

@@ -1,0 +1,125 @@
+"""Controlled vocabularies (licences, themes, frequencies, formats, access levels) and the
+district's organisations, read from `catalog/` as data: a county changes YAML, not code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hub.errors import PipelineError
+
+ACCESS_LEVELS = ("public", "internal", "restricted")
+
+
+def fold(text: str) -> str:
+    """Lower-case with German umlauts written out, for matching what people type."""
+    return (text.strip().lower().replace("ä", "ae").replace("ö", "oe").replace("ü", "ue")
+            .replace("ß", "ss"))
+
+
+def _load(path: Path) -> Any:
+    if not path.exists():
+        raise PipelineError(f"vocabulary file missing: {path}")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise PipelineError(f"{path}: YAML syntax error: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Term:
+    """One entry of a vocabulary: its code, URI, labels and extra attributes."""
+
+    code: str
+    uri: str
+    label: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """A code list with lenient lookup (code, URI, label or alias, case and umlauts folded)."""
+
+    name: str
+    terms: tuple[Term, ...]
+
+    @cached_property
+    def _index(self) -> dict[str, Term]:
+        index: dict[str, Term] = {}
+        for t in self.terms:
+            keys = [t.code, t.uri, t.label, *t.extra.get("aliases", []),
+                    *(t.extra[k] for k in ("en", "de", "title") if t.extra.get(k))]
+            for key in keys:
+                index.setdefault(fold(str(key)), t)
+        return index
+
+    def find(self, value: str) -> Term | None:
+        return self._index.get(fold(value)) if value else None
+
+    def get(self, code: str) -> Term:
+        for t in self.terms:
+            if t.code == code:
+                return t
+        raise KeyError(code)
+
+    def codes(self) -> list[str]:
+        return [t.code for t in self.terms]
+
+
+@dataclass(frozen=True)
+class Organization:
+    id: str
+    name: str
+    kind: str  # district | department | municipality | external
+    ags: str = ""
+    parent: str = ""
+    email: str = ""
+    url: str = ""
+
+
+class Vocabularies:
+    """Everything under `catalog/` that records are checked against."""
+
+    def __init__(self, catalog_dir: Path):
+        self.dir = Path(catalog_dir)
+        base = self.dir / "vocabularies"
+        self.licenses = self._vocab(base / "licenses.yaml", "licenses", "id", "title")
+        self.themes = self._vocab(base / "themes.yaml", "themes", "code", "de")
+        self.frequencies = self._vocab(base / "frequencies.yaml", "frequencies", "code", "de")
+        self.formats = self._vocab(base / "formats.yaml", "formats", "code", "code")
+        self.access = self._vocab(base / "access.yaml", "access", None, None)
+        orgs = _load(self.dir / "organizations.yaml") or []
+        self.organizations = {o["id"]: Organization(**{k: str(v) for k, v in o.items()
+                                                       if k in Organization.__annotations__})
+                              for o in (orgs.get("organizations", orgs)
+                                        if isinstance(orgs, dict) else orgs)}
+
+    @staticmethod
+    def _vocab(path: Path, name: str, code_key: str | None, label_key: str | None) -> Vocabulary:
+        raw = _load(path)
+        items = raw.get(name, raw.get("terms", [])) if isinstance(raw, dict) else raw
+        terms = []
+        for item in items or []:
+            code = str(item.get(code_key) if code_key else
+                       item.get("code", item.get("id", item.get("level"))))
+            label = str(item.get(label_key) or code) if label_key else \
+                str(item.get("de", item.get("label", code)))
+            terms.append(Term(code, str(item.get("uri", "")), label, dict(item)))
+        return Vocabulary(name, tuple(terms))
+
+    def organization(self, value: str) -> Organization | None:
+        """By id or by name (case and umlauts folded)."""
+        if value in self.organizations:
+            return self.organizations[value]
+        folded = fold(value)
+        return next((o for o in self.organizations.values()
+                     if fold(o.name) == folded or fold(o.id) == folded), None)
+
+    def frequency_days(self, code: str) -> int | None:
+        term = self.frequencies.find(code)
+        days = term.extra.get("days") if term else None
+        return int(days) if days else None

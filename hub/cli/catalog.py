@@ -1,0 +1,195 @@
+"""`hub catalog`: register, inspect, import, export and assess catalog records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.markup import escape
+from rich.table import Table
+
+from hub.catalog import open_catalog
+from hub.catalog.index import Query
+from hub.catalog.load import load_yaml_records, read_inventory, records_from_pipelines, sync
+from hub.catalog.model import Record, RecordInvalid, Viewer, validate
+from hub.catalog.quality import report as quality_report
+from hub.cli.common import RootOpt, StoreOpt, console, fail, settings_for
+from hub.errors import HubError
+from hub.ingest.pipeline import discover
+
+app = typer.Typer(help="The metadata catalog (DCAT-AP.de): every dataset of the district.",
+                  no_args_is_help=True)
+ADMIN = Viewer(staff=True, admin=True)  # the CLI runs on the hub's own machine
+
+
+def _open(root: Path | None, store: Path | None):
+    try:
+        return open_catalog(settings_for(root, store))
+    except HubError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def load(root: RootOpt = None, store: StoreOpt = None) -> None:
+    """Load catalog/datasets/*.yaml (and a minimal record for each pipeline without one).
+    Loading the same files again changes nothing."""
+    settings = settings_for(root, store)
+    catalog, vocab, district = _open(root, store)
+    try:
+        records = load_yaml_records(settings.root / "catalog" / "datasets", vocab)
+        have = {r.name for r in records} | set(catalog.names())
+        records += records_from_pipelines(discover(settings.pipelines_dir, settings.schemas_dir),
+                                          vocab, district.default_license, have)
+        outcome = sync(catalog, records)
+    except HubError as exc:
+        fail(str(exc))
+    console.print(", ".join(f"{len(v)} {k}" for k, v in outcome.items()))
+
+
+@app.command("list")
+def list_(q: Annotated[str, typer.Option(help="Search words")] = "",
+          access: Annotated[str | None, typer.Option(help="public, internal or restricted")]
+          = None,
+          limit: Annotated[int, typer.Option(help="Rows to show")] = 50,
+          root: RootOpt = None, store: StoreOpt = None) -> None:
+    """List (or search) records."""
+    catalog, _, _ = _open(root, store)
+    result = catalog.search(Query(q=q, filters={"access": [access]} if access else {},
+                                  rows=limit, sort="relevance" if q else "title"), ADMIN)
+    table = Table(title=f"{result.count} records", title_justify="left")
+    for col in ("name", "title", "publisher", "access", "frequency", "data"):
+        table.add_column(col)
+    for r in result.records:
+        data = f"v{r.version} ({r.rows:,} rows)" if r.version else (
+            "held" if r.data_held else "metadata only")
+        table.add_row(r.name, escape(r.title), r.publisher, r.access, r.frequency, data)
+    console.print(table)
+
+
+@app.command()
+def show(name: str, root: RootOpt = None, store: StoreOpt = None) -> None:
+    """Show one record as YAML, with the facts of its data's current version."""
+    catalog, _, _ = _open(root, store)
+    record = catalog.get(name, ADMIN)
+    if record is None:
+        fail(f"no record named {name!r}")
+    console.print(yaml.safe_dump(record.as_dict(), allow_unicode=True, sort_keys=False),
+                  markup=False, highlight=False)
+
+
+@app.command()
+def add(file: Annotated[Path, typer.Argument(help="A record as YAML (see catalog/datasets/)")],
+        root: RootOpt = None, store: StoreOpt = None) -> None:
+    """Register one record from a YAML file (fails if the name is taken: use edit)."""
+    catalog, vocab, _ = _open(root, store)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            fail(f"{file}: a record must be a YAML mapping")
+        data.setdefault("name", file.stem)
+        data.setdefault("origin", "cli")
+        record = validate(data, vocab, str(file))
+    except (OSError, yaml.YAMLError) as exc:
+        fail(f"{file}: {exc}")
+    except HubError as exc:
+        fail(str(exc))
+    if catalog.get(record.name, ADMIN) is not None:
+        fail(f"{file}: name: {record.name!r} is already registered (use `hub catalog edit`)")
+    catalog.upsert(record)
+    console.print(f"registered {record.name} ({record.id})")
+
+
+@app.command()
+def edit(name: str,
+         set_: Annotated[list[str], typer.Option("--set", help="FIELD=VALUE (lists: a,b,c)")],
+         root: RootOpt = None, store: StoreOpt = None) -> None:
+    """Change fields of a record; the whole record is validated again."""
+    catalog, vocab, _ = _open(root, store)
+    record = catalog.get(name, ADMIN)
+    if record is None:
+        fail(f"no record named {name!r}")
+    data = _editable(record)
+    for item in set_:
+        key, sep, value = item.partition("=")
+        if not sep:
+            fail(f"--set {item!r}: write FIELD=VALUE")
+        data[key.strip()] = value
+    try:
+        updated = validate(data, vocab, f"record {name}")
+    except RecordInvalid as exc:
+        fail(str(exc))
+    console.print(f"{name}: {catalog.upsert(updated)}")
+
+
+@app.command()
+def export(out: Annotated[Path, typer.Option(help="Folder for one YAML file per record")],
+           root: RootOpt = None, store: StoreOpt = None) -> None:
+    """Write every record as YAML (the same format `load` and `add` read)."""
+    catalog, _, _ = _open(root, store)
+    out.mkdir(parents=True, exist_ok=True)
+    names = catalog.names()
+    for name in names:
+        record = catalog.get(name, ADMIN)
+        assert record is not None
+        (out / f"{name}.yaml").write_text(
+            yaml.safe_dump(_editable(record), allow_unicode=True, sort_keys=False),
+            encoding="utf-8")
+    console.print(f"{len(names)} records written to {out}")
+
+
+@app.command("import")
+def import_(file: Annotated[Path, typer.Argument(help="Inventory spreadsheet (XLSX or CSV)")],
+            sheet: Annotated[str | None, typer.Option(help="Sheet name (XLSX)")] = None,
+            apply: Annotated[bool, typer.Option(help="Write the valid rows (default: preview "
+                                                "only)")] = False,
+            root: RootOpt = None, store: StoreOpt = None) -> None:
+    """Import a whole inventory ("Dateninventur"): preview every row, then --apply."""
+    catalog, vocab, district = _open(root, store)
+    try:
+        inventory = read_inventory(file, vocab, sheet, district.default_license,
+                                   catalog.origins())
+    except HubError as exc:
+        fail(str(exc))
+    table = Table(title=f"{file.name}: {len(inventory.valid)} valid, "
+                        f"{len(inventory.invalid)} with errors", title_justify="left")
+    for col in ("row", "name", "title / errors"):
+        table.add_column(col)
+    for row in inventory.rows:
+        if row.record is not None:
+            table.add_row(str(row.row), row.record.name, escape(row.record.title))
+        else:
+            problems = "; ".join(f"{k}: {v}" for k, v in row.errors.items())
+            table.add_row(str(row.row), "[red]error[/]", escape(problems))
+    console.print(table)
+    if inventory.ignored_columns:
+        console.print(f"ignored columns: {', '.join(inventory.ignored_columns)}")
+    if not apply:
+        console.print("preview only: nothing was written (use --apply)")
+        return
+    if inventory.invalid:
+        fail(f"{len(inventory.invalid)} row(s) have errors; nothing was written")
+    outcome = sync(catalog, inventory.valid)
+    console.print(", ".join(f"{len(v)} {k}" for k, v in outcome.items()))
+
+
+@app.command()
+def report(limit: Annotated[int, typer.Option(help="Rows to show")] = 30,
+           root: RootOpt = None, store: StoreOpt = None) -> None:
+    """Metadata quality and staleness of every record, worst first."""
+    catalog, vocab, _ = _open(root, store)
+    records = [r for n in catalog.names() if (r := catalog.get(n, ADMIN)) is not None]
+    table = Table(title="Quality and freshness (worst first)", title_justify="left")
+    for col in ("name", "score", "stale", "age / allowed (days)", "owner", "missing"):
+        table.add_column(col)
+    for a in quality_report(records, vocab)[:limit]:
+        table.add_row(a.name, f"{a.score}", "[red]stale[/]" if a.stale else "ok",
+                      f"{a.age_days if a.age_days is not None else '–'} / "
+                      f"{a.allowed_days or '–'}", escape(a.owner),
+                      escape("; ".join(a.missing[:4]) + (" …" if len(a.missing) > 4 else "")))
+    console.print(table)
+
+
+def _editable(record: Record) -> dict:
+    return {k: v for k, v in record.curated().items() if v not in (None, "", [], {})}

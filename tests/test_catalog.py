@@ -1,0 +1,262 @@
+"""The metadata catalog: validation, idempotent loading, the inventory import, German search
+with access filtering inside counts and facets, the live link to the store, quality."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import openpyxl
+import pytest
+import yaml
+
+from hub.catalog import open_catalog
+from hub.catalog.index import Query
+from hub.catalog.load import load_yaml_records, read_inventory, sync
+from hub.catalog.model import ANONYMOUS, RecordInvalid, Viewer, validate
+from hub.catalog.quality import assess
+from hub.config import load_settings
+from hub.errors import HubError, PipelineError
+from hub.ingest.pipeline import load_pipeline
+from hub.ingest.run import ingest
+from hub.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+STAFF = Viewer(staff=True, organization="sozialamt")
+GOOD = {"name": "radwege", "title": "Radwege im Landkreis",
+        "description": "Alle ausgeschilderten Radwege mit Belag und Breite.",
+        "publisher": "kataster-vermessung", "license": "dl-by-de/2.0", "themes": ["TRAN"],
+        "frequency": "jährlich", "keywords": ["Radverkehr"]}
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    shutil.copytree(REPO / "catalog", tmp_path / "catalog")
+    return tmp_path
+
+
+@pytest.fixture
+def opened(root: Path):
+    return open_catalog(load_settings(root, root / "store"))
+
+
+def test_codes_are_normalised_from_what_people_write(opened) -> None:
+    _, vocab, _ = opened
+    record = validate({**GOOD, "license": "Datenlizenz Deutschland Namensnennung 2.0",
+                       "frequency": "monatlich", "access": "öffentlich",
+                       "themes": ["Verkehr"]}, vocab)
+    assert (record.license, record.frequency, record.access, record.themes) == (
+        "dl-by-de/2.0", "MONTHLY", "public", ["TRAN"])
+    assert record.attribution  # dl-by requires naming the source: defaults to the publisher
+    assert validate(GOOD, vocab).id == validate(GOOD, vocab).id  # stable id from the slug
+
+
+@pytest.mark.parametrize(("change", "field", "message"), [
+    ({"license": "Freeware-ish"}, "license", "unknown license 'Freeware-ish'"),
+    ({"themes": ["Kochen"]}, "themes", "unknown theme 'Kochen'"),
+    ({"frequency": "alle Jubeljahre"}, "frequency", "unknown frequency"),
+    ({"title": ""}, "title", "is required"),
+    ({"publisher": ""}, "publisher", "is required"),
+    ({"publisher": "Amt für Träume"}, "publisher", "unknown organisation"),
+    ({"name": "Radwege Neu"}, "name", "must be a slug"),
+    ({"access": "restricted"}, "restricted_to", "name the organisations"),
+    ({"data_held": False}, "access_note", "who holds the data"),
+    ({"issued": "31.12.2020"}, "issued", "is not a date"),
+    ({"spatial_ags": ["1206"]}, "spatial_ags", "AGS"),
+    ({"colour": "blue"}, "record", "unknown field(s) colour"),
+])
+def test_invalid_records_name_the_field(opened, change, field, message) -> None:
+    _, vocab, _ = opened
+    with pytest.raises(RecordInvalid) as caught:
+        validate({**GOOD, **change}, vocab, "radwege.yaml")
+    assert message in caught.value.errors[field]
+    assert str(caught.value).startswith("radwege.yaml: ")
+
+
+def test_yaml_loading_is_idempotent_and_errors_name_the_file(root: Path, opened) -> None:
+    catalog, vocab, _ = opened
+    folder = root / "catalog" / "datasets"
+    first = sync(catalog, load_yaml_records(folder, vocab))
+    assert len(first["created"]) == 4
+    again = sync(catalog, load_yaml_records(folder, vocab))
+    assert again == {"created": [], "updated": [], "unchanged": sorted(first["created"])}
+    (folder / "kaputt.yaml").write_text("title: [unclosed\n", encoding="utf-8")
+    with pytest.raises(PipelineError, match=r"kaputt\.yaml: YAML syntax error"):
+        load_yaml_records(folder, vocab)
+    (folder / "kaputt.yaml").write_text(yaml.safe_dump({**GOOD, "name": "pflege"}))
+    with pytest.raises(RecordInvalid,
+                       match=r"pflege\.yaml: name: 'pflege' is also used by kaputt\.yaml"):
+        load_yaml_records(folder, vocab)
+
+
+def write_inventory(path: Path, rows: list[list[str]], title_rows: int = 2,
+                    sheet: str = "Inventar") -> None:
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.title = sheet
+    ws.append(["Dateninventur Landkreis Elbe-Elster"])
+    for _ in range(title_rows - 1):
+        ws.append([])
+    ws.append(["Bezeichnung", "Themenfeld", "Abteilung", "Beschreibung", "Zugriff",
+               "Aktualisierung", "Ansprechpartner", "Bemerkung intern"])
+    for row in rows:
+        ws.append(row)
+    ws.merge_cells(start_row=title_rows + 2, start_column=3, end_row=title_rows + 3,
+                   end_column=3)
+    book.save(path)
+
+
+def test_inventory_preview_reports_rows_and_writes_nothing(root: Path, opened) -> None:
+    catalog, vocab, district = opened
+    path = root / "inventar.xlsx"
+    write_inventory(path, [
+        ["Spielplätze", "Bildung", "Schulverwaltungsamt", "Alle Spielplätze.", "öffentlich",
+         "jährlich", "Eva Muster, eva@lkee.example.org", "x"],
+        ["Friedhöfe", "Regionen und Städte", None, "Friedhöfe mit Grabfeldern.", "intern",
+         "bei Bedarf", "", ""],  # merged Abteilung cell: empty in the second row
+        [None] * 8,
+        ["", "Umwelt", "Umweltamt", "Ohne Titel.", "öffentlich", "jährlich", "", ""],
+        ["Lärmkarte", "Wetter", "Umweltamt", "Lärm.", "geheim", "stündlich-ish", "", ""],
+    ])
+    inventory = read_inventory(path, vocab, None, district.default_license, {})
+    assert [r.row for r in inventory.rows] == [4, 5, 7, 8]  # sheet rows; the blank row is skipped
+    assert inventory.rows[0].record is not None
+    assert inventory.rows[0].record.contact["email"] == "eva@lkee.example.org"
+    assert inventory.rows[1].errors == {"publisher": "is required"}
+    assert set(inventory.rows[2].errors) == {"title"}
+    assert set(inventory.rows[3].errors) == {"themes", "access", "frequency"}
+    assert inventory.ignored_columns == ["Bemerkung intern"]
+    assert catalog.names() == []  # a preview writes nothing
+    with pytest.raises(HubError, match=r"no sheet 'Falsch'.*'Inventar'"):
+        read_inventory(path, vocab, "Falsch", district.default_license, {})
+
+
+def test_inventory_without_required_columns_names_them(root: Path, opened) -> None:
+    _, vocab, district = opened
+    path = root / "liste.csv"
+    path.write_text("Name;Farbe\nA;rot\n", encoding="utf-8")
+    with pytest.raises(HubError, match=r"no column Abteilung, Beschreibung.*Name, Farbe"):
+        read_inventory(path, vocab, None, district.default_license, {})
+
+
+def test_shipped_inventory_imports_and_reimports_unchanged(opened) -> None:
+    catalog, vocab, district = opened
+    inventory = read_inventory(REPO / "catalog" / "inventory" / "dateninventur.csv", vocab,
+                               None, district.default_license, catalog.origins())
+    assert len(inventory.valid) >= 60 and not inventory.invalid
+    sync(catalog, inventory.valid)
+    again = read_inventory(REPO / "catalog" / "inventory" / "dateninventur.csv", vocab, None,
+                           district.default_license, catalog.origins())
+    assert len(sync(catalog, again.valid)["unchanged"]) == len(inventory.valid)
+    held = [r for r in inventory.valid if not r.data_held]
+    assert held and all("Anfragen" in r.access_note for r in held)
+
+
+@pytest.fixture
+def filled(opened):
+    catalog, vocab, district = opened
+    sync(catalog, read_inventory(REPO / "catalog" / "inventory" / "dateninventur.csv", vocab,
+                                 None, district.default_license, {}).valid)
+    sync(catalog, [validate({**GOOD, "name": "ladesaeulen", "title": "Ladesäulen",
+                             "description": "Öffentliche Ladesäulen für Elektroautos.",
+                             "bbox": [13.2, 51.5, 13.3, 51.6]}, vocab),
+                   validate({**GOOD, "name": "pflegegeld-faelle",
+                             "title": "Pflegegeld – Einzelfälle", "access": "restricted",
+                             "restricted_to": ["sozialamt"], "personal_data": True}, vocab),
+                   validate({**GOOD, "name": "pflege-intern", "title": "Pflegeplanung intern",
+                             "access": "internal"}, vocab)])
+    return catalog
+
+
+@pytest.mark.parametrize(("q", "expected"), [
+    ("Ladesaeule", "ladesaeulen"), ("ladesäule", "ladesaeulen"), ("LADESÄULEN", "ladesaeulen"),
+    ("Pflege", "pflegegeld-faelle"), ("Einzelfaelle", "pflegegeld-faelle"),
+    ("Elektroauto", "ladesaeulen"),
+])
+def test_german_matching(filled, q: str, expected: str) -> None:
+    names = [r.name for r in filled.search(Query(q=q, rows=100), Viewer(admin=True)).records]
+    assert expected in names
+
+
+def test_access_filtering_inside_counts_and_facets(filled) -> None:
+    public = filled.search(Query(q="pflege", rows=100), ANONYMOUS)
+    staff = filled.search(Query(q="pflege", rows=100), STAFF)
+    other = filled.search(Query(q="pflege", rows=100), Viewer(staff=True, organization="umweltamt"))
+    public_names = {r.name for r in public.records}
+    assert "pflegegeld-faelle" not in public_names and "pflege-intern" not in public_names
+    assert {"pflegegeld-faelle", "pflege-intern"} <= {r.name for r in staff.records}
+    assert "pflegegeld-faelle" not in {r.name for r in other.records}
+    assert public.count == len(public.records) < staff.count
+    assert dict(public.facets["access"]) == {"public": public.count}
+    assert filled.get("pflegegeld-faelle", ANONYMOUS) is None
+    assert filled.get("pflegegeld-faelle", STAFF) is not None
+
+
+def test_facets_filters_bbox_sort_and_paging(filled) -> None:
+    everything = filled.search(Query(rows=0), ANONYMOUS)
+    themes = dict(everything.facets["theme"])
+    assert themes["TRAN"] >= 1
+    transport = filled.search(Query(filters={"theme": ["TRAN"]}, rows=500), ANONYMOUS)
+    assert transport.count == themes["TRAN"]
+    assert all("TRAN" in r.themes for r in transport.records)
+    boxed = filled.search(Query(bbox=(13.25, 51.55, 13.26, 51.56), rows=50), ANONYMOUS)
+    assert [r.name for r in boxed.records] == ["ladesaeulen"]
+    by_title = filled.search(Query(sort="title", rows=500), ANONYMOUS).records
+    assert [r.title.lower() for r in by_title][:5] == sorted(r.title.lower()
+                                                             for r in by_title)[:5]
+    page1 = filled.search(Query(sort="title", rows=10), ANONYMOUS).records
+    page2 = filled.search(Query(sort="title", rows=10, start=10), ANONYMOUS).records
+    assert not {r.name for r in page1} & {r.name for r in page2}
+    assert filled.search(Query(q='"; DROP TABLE catalog_records; --'), ANONYMOUS).count == 0
+
+
+def test_record_follows_the_store(root: Path, opened) -> None:
+    catalog, vocab, _ = opened
+    (root / "schemas").mkdir()
+    (root / "pipelines").mkdir()
+    (root / "schemas" / "pts.json").write_text(json.dumps({"fields": [
+        {"name": "id", "type": "integer"},
+        {"name": "geometry", "type": "geojson", "geometryTypes": ["Point"]}]}))
+    (root / "pipelines" / "radwege.yaml").write_text(textwrap.dedent("""\
+        dataset: radwege
+        title: Radwege
+        organization: kataster-vermessung
+        schema: pts
+        outside_extent: keep
+        source: {path: ../pts.csv, geometry: {lon: x, lat: y}, crs: EPSG:4326}
+        """))
+    (root / "pts.csv").write_text("id,x,y\n1,13.3,51.6\n2,13.4,51.7\n")
+    sync(catalog, [validate(GOOD, vocab)])
+    assert catalog.get("radwege", ANONYMOUS).version is None
+    settings = load_settings(root, root / "store")
+    pipeline = load_pipeline(root / "pipelines" / "radwege.yaml")
+    assert ingest(pipeline, Store(settings.store), settings).status == "committed"
+    record = catalog.get("radwege", ANONYMOUS)
+    assert (record.version, record.rows) == (1, 2)
+    assert record.bbox == [13.3, 51.6, 13.4, 51.7] and record.schema["fields"][0]["name"] == "id"
+    assert record.last_modified == record.store_modified
+    found = catalog.search(Query(bbox=(13.35, 51.65, 13.45, 51.75)), ANONYMOUS)
+    assert "radwege" in [r.name for r in found.records]
+
+
+def test_quality_and_staleness(opened) -> None:
+    _, vocab, _ = opened
+    bare = validate({k: GOOD[k] for k in ("name", "title", "description", "publisher",
+                                            "license")}, vocab)
+    full = validate({**GOOD, "frequency": "MONTHLY", "modified": "2026-10-01",
+                     "issued": "2020-01-01", "spatial_ags": ["12062"],
+                     "temporal": {"start": "2020-01-01"}, "conforms_to": "radwege",
+                     "contact": {"email": "radwege@lkee.example.org"},
+                     "description": GOOD["description"] * 3,
+                     "distributions": [{"url": "https://example.org/r.csv", "format": "CSV"}]},
+                    vocab)
+    today = dt.date(2026, 11, 23)
+    weak, strong = assess(bare, vocab, today), assess(full, vocab, today)
+    assert weak.score < 50 < strong.score == 100
+    assert "Auffindbarkeit: Schlagwörter" in weak.missing
+    assert not weak.stale  # UNKNOWN frequency never goes stale
+    assert strong.stale and strong.age_days == 53 and strong.allowed_days == 31
+    assert "Kataster" in strong.owner
