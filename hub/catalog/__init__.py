@@ -21,6 +21,7 @@ class District:
     ags: str
     default_license: str
     contributor_id: str
+    org: str  # organisation id of the district itself (publisher of the catalog)
     raw: dict[str, Any]
 
 
@@ -29,10 +30,12 @@ def open_catalog(settings: Settings) -> tuple[Catalog, Vocabularies, District]:
     catalog_dir = settings.root / "catalog"
     raw = yaml.safe_load((catalog_dir / "district.yaml").read_text(encoding="utf-8")) \
         if (catalog_dir / "district.yaml").exists() else {}
+    vocab = Vocabularies(catalog_dir)
+    org = next((o.id for o in vocab.organizations.values() if o.kind == "district"), "")
     district = District(str(raw.get("name", "")), str(raw.get("ags", "")),
                         str(raw.get("default_license", "")), str(raw.get("contributor_id", "")),
-                        raw)
-    return Catalog(Store(settings.store)), Vocabularies(catalog_dir), district
+                        org, raw)
+    return Catalog(Store(settings.store)), vocab, district
 
 
 __all__ = ["Catalog", "District", "Vocabularies", "open_catalog"]

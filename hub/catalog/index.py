@@ -78,6 +78,7 @@ class Query:
     rows: int = 20
     facets: tuple[str, ...] = FACETS
     facet_limit: int = 50
+    modified_since: str | None = None  # ISO date or timestamp: records changed since then
 
 
 @dataclass
@@ -194,6 +195,9 @@ class Catalog:
                       "AND coalesce(r.maxy, json_extract(v.bbox, '$[3]')) >= ? "
                       "AND coalesce(r.miny, json_extract(v.bbox, '$[1]')) <= ?")
             params += [minx, maxx, miny, maxy]
+        if query.modified_since:
+            where += " AND max(coalesce(r.modified, ''), coalesce(v.finished, '')) >= ?"
+            params.append(query.modified_since)
         rank = "t.rank" if tokens else "0"
         base = (f"SELECT r.id, {rank} AS rank, r.title_sort, r.name, "
                 "max(coalesce(r.modified, ''), coalesce(v.finished, '')) AS last_modified "

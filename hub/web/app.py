@@ -6,18 +6,26 @@ same as a dataset that does not exist, so nothing reveals what is internal.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import html
 import json
+import os
 from typing import Any
 
 import pyarrow.parquet as pq
 import shapely
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from hub import __version__
+from hub.catalog import District, dcat, open_catalog
+from hub.catalog.dcat import Context
+from hub.catalog.index import Catalog
+from hub.catalog.model import ANONYMOUS
+from hub.catalog.vocab import Vocabularies
 from hub.config import Settings
-from hub.errors import StoreError
+from hub.errors import HubError, StoreError
 from hub.store.versions import Store, Version
 
 
@@ -68,20 +76,98 @@ def create_app(settings: Settings) -> FastAPI:
         body = {"type": "FeatureCollection", "features": out, "version": v.version}
         return Response(json.dumps(body, default=str), media_type="application/geo+json")
 
+    @functools.cache
+    def opened() -> tuple[Catalog, Vocabularies, District]:
+        return open_catalog(settings)
+
+    def catalog_or_503() -> tuple[Catalog, Vocabularies, District]:
+        try:
+            return opened()
+        except HubError as exc:  # the data can be served without a catalog; the feeds cannot
+            raise HTTPException(503, f"the catalog is not set up: {exc}") from None
+
+    def context(request: Request) -> tuple[Catalog, Context]:
+        catalog, vocab, district = catalog_or_503()
+        base = (os.environ.get("HUB_BASE_URL") or str(request.base_url)).rstrip("/")
+        return catalog, Context(base, vocab, district.name, district.ags, district.org,
+                                district.contributor_id)
+
+    @app.get("/catalog.{fmt}")
+    def dcat_catalog(request: Request, fmt: str, page: int = Query(1, ge=1, le=100_000),
+                     modified_since: str | None = None) -> Response:
+        if fmt not in dcat.FORMATS:
+            raise HTTPException(404, f"no catalog format {fmt!r}; use rdf, ttl or jsonld")
+        since = _iso_moment(modified_since) if modified_since else None
+        catalog, ctx = context(request)
+        graph = dcat.catalog_page(catalog, ctx, page, dcat.PER_PAGE, since, f"/catalog.{fmt}")
+        return Response(dcat.serialize(graph, fmt), media_type=dcat.MEDIA_TYPES[fmt])
+
+    @app.get("/dataset/{ident}.{fmt}")
+    def dcat_dataset(request: Request, ident: str, fmt: str) -> Response:
+        catalog, ctx = context(request)
+        record = catalog.get(ident, ANONYMOUS)
+        if record is None or fmt not in dcat.FORMATS:
+            raise HTTPException(404, f"no public dataset {ident!r} in format {fmt!r}")
+        graph = dcat.dataset_graph(record, ctx)
+        return Response(dcat.serialize(graph, fmt), media_type=dcat.MEDIA_TYPES[fmt])
+
+    @app.get("/datasets/{name}", response_class=HTMLResponse)
+    def dataset_page(name: str) -> str:
+        """The landing page of a public record (the DCAT dcat:landingPage)."""
+        catalog, vocab, _ = catalog_or_503()
+        record = catalog.get(name, ANONYMOUS)
+        if record is None:
+            raise HTTPException(404, f"no public dataset named {name!r}")
+        org = vocab.organizations.get(record.publisher)
+        licence = vocab.licenses.find(record.license)
+        facts = [("Herausgeber", org.name if org else record.publisher),
+                 ("Lizenz", licence.label if licence else record.license),
+                 ("Quellenangabe", record.attribution),
+                 ("Aktualisierung", (vocab.frequencies.find(record.frequency) or
+                                     vocab.frequencies.get("UNKNOWN")).label),
+                 ("Stand", (record.last_modified or "")[:10]),
+                 ("Datensätze", f"{record.rows:,}".replace(",", ".") if record.rows else "")]
+        rows = "".join(f"<tr><th scope=\"row\">{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+                       for k, v in facts if v)
+        if record.version is not None:
+            access = (f'<p><a href="/api/datasets/{html.escape(record.name)}/features">'
+                      "Daten als GeoJSON herunterladen</a></p>")
+        else:
+            note = record.access_note or "Die Daten liegen nicht im Datenhub."
+            access = f"<p>{html.escape(note)}</p>"
+        return _page(record.title, f"<h1>{html.escape(record.title)}</h1>"
+                     f"<p>{html.escape(record.description)}</p><table>{rows}</table>{access}"
+                     f'<p><a href="/">Alle Datensätze</a></p>')
+
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
         items = "".join(
-            f'<li><a href="/api/datasets/{html.escape(d["name"])}">{html.escape(d["title"])}</a>'
+            f'<li><a href="/datasets/{html.escape(d["name"])}">{html.escape(d["title"])}</a>'
             f' — {d["rows"]:,} Datensätze, Version {d["version"]}, Stand '
             f'{html.escape(d["modified"][:10])}'
             + (f'<br><small>Quelle: {html.escape(d["attribution"])}</small>'
                if d["attribution"] else "") + "</li>"
             for d in list_datasets())
-        return (f'<!doctype html><html lang="de"><head><meta charset="utf-8">'
-                f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-                f"<title>{html.escape(settings.district or 'Datenhub')}</title></head><body>"
-                f"<main><h1>Offene Daten – {html.escape(settings.district or 'Datenhub')}</h1>"
-                f"<ul>{items or '<li>Noch keine öffentlichen Datensätze.</li>'}</ul>"
-                f"</main></body></html>")
+        district = settings.district or "Datenhub"
+        return _page(district, f"<h1>Offene Daten – {html.escape(district)}</h1>"
+                     f"<ul>{items or '<li>Noch keine öffentlichen Datensätze.</li>'}</ul>")
 
     return app
+
+
+def _iso_moment(value: str) -> str:
+    """A `modified_since` parameter as an ISO timestamp, or a 400 naming the parameter."""
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise HTTPException(400, f"modified_since: {value!r} is not an ISO 8601 date or "
+                                 "timestamp (e.g. 2026-01-31 or 2026-01-31T12:00:00Z)") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="milliseconds") if len(value) > 10 else value[:10]
+
+
+def _page(title: str, body: str) -> str:
+    return (f'<!doctype html><html lang="de"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{html.escape(title)}</title></head><body><main>{body}</main></body></html>")

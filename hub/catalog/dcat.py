@@ -1,0 +1,244 @@
+"""DCAT-AP.de exports: the catalog in pages (Hydra) and single datasets, as RDF/XML, Turtle or
+JSON-LD. Only what an anonymous visitor may see is exported: pages come from the catalog's
+search with the anonymous viewer, so the access rule lives in one place.
+
+Conventions followed (DCAT-AP.de 2.0 Konventionen, kept valid under 3.0): every dataset has a
+publisher, `dcatde:contributorID` of the district and `dcatde:politicalGeocodingLevelURI`; the
+political geocoding (district or municipality key) is given both as the deprecated
+`dcatde:politicalGeocodingURI` and as `dct:spatial`; distribution licences are IRIs of the
+dcat-ap.de list with the attribution text when the licence demands one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode
+
+from rdflib import BNode, Graph, Literal, Namespace, URIRef
+from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, XSD
+
+from hub.catalog.index import Catalog, Query
+from hub.catalog.model import ANONYMOUS, Record
+from hub.catalog.vocab import Vocabularies
+
+DCATDE = Namespace("http://dcat-ap.de/def/dcatde/")
+VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
+HYDRA = Namespace("http://www.w3.org/ns/hydra/core#")
+LOCN = Namespace("http://www.w3.org/ns/locn#")
+GSP = Namespace("http://www.opengis.net/ont/geosparql#")
+GEOCODING = "http://dcat-ap.de/def/politicalGeocoding/"
+LEVELS = {5: "administrativeDistrict", 8: "municipality", 2: "state"}
+KEYS = {2: "stateKey", 3: "governmentDistrictKey", 5: "districtKey", 8: "municipalityKey",
+        9: "municipalAssociationKey", 12: "regionalKey"}
+LANGUAGE = URIRef("http://publications.europa.eu/resource/authority/language/DEU")
+FORMATS = {"rdf": "xml", "xml": "xml", "ttl": "turtle", "jsonld": "json-ld"}
+MEDIA_TYPES = {"rdf": "application/rdf+xml", "xml": "application/rdf+xml",
+               "ttl": "text/turtle", "jsonld": "application/ld+json"}
+PER_PAGE = 100
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every export needs besides the records."""
+
+    base_url: str  # e.g. https://daten.lkee.example.org (no trailing slash)
+    vocab: Vocabularies
+    district_name: str
+    district_ags: str
+    district_org: str  # organisation id of the district (the catalog's publisher)
+    contributor_id: str
+
+    def dataset_uri(self, record: Record) -> URIRef:
+        return URIRef(f"{self.base_url}/dataset/{record.id}")
+
+    def org_uri(self, org_id: str) -> URIRef:
+        return URIRef(f"{self.base_url}/organization/{quote(org_id)}")
+
+
+def dataset_graph(record: Record, ctx: Context) -> Graph:
+    graph = _graph()
+    for triple in _dataset(record, ctx):
+        graph.add(triple)
+    return graph
+
+
+def catalog_page(catalog: Catalog, ctx: Context, page: int = 1, per_page: int = PER_PAGE,
+                 modified_since: str | None = None, path: str = "/catalog.ttl") -> Graph:
+    """One page of the public catalog, newest first, with Hydra paging triples."""
+    result = catalog.search(Query(sort="modified", rows=per_page, start=(page - 1) * per_page,
+                                  facets=(), modified_since=modified_since), ANONYMOUS)
+    graph = _graph()
+    cat = URIRef(f"{ctx.base_url}/catalog")
+    add = graph.add
+    add((cat, RDF.type, DCAT.Catalog))
+    add((cat, DCTERMS.title, Literal(f"Offene Daten – {ctx.district_name}", lang="de")))
+    add((cat, DCTERMS.description, Literal(
+        f"Datenkatalog: {ctx.district_name} mit seinen Städten und Gemeinden", lang="de")))
+    add((cat, DCTERMS.language, LANGUAGE))
+    add((cat, FOAF.homepage, URIRef(f"{ctx.base_url}/")))
+    for triple in _agent(ctx, ctx.district_org):
+        add(triple)
+    add((cat, DCTERMS.publisher, ctx.org_uri(ctx.district_org)))
+    for record in result.records:
+        add((cat, DCAT.dataset, ctx.dataset_uri(record)))
+        for triple in _dataset(record, ctx):
+            add(triple)
+    _paging(graph, ctx, path, page, per_page, result.count, modified_since)
+    return graph
+
+
+def serialize(graph: Graph, fmt: str) -> bytes:
+    return graph.serialize(format=FORMATS[fmt], encoding="utf-8")
+
+
+def _graph() -> Graph:
+    graph = Graph(bind_namespaces="none")
+    for prefix, ns in (("dcat", DCAT), ("dct", DCTERMS), ("dcatde", DCATDE), ("foaf", FOAF),
+                       ("vcard", VCARD), ("hydra", HYDRA), ("locn", LOCN), ("gsp", GSP),
+                       ("xsd", XSD), ("rdf", RDF)):
+        graph.bind(prefix, ns)
+    return graph
+
+
+def _paging(graph: Graph, ctx: Context, path: str, page: int, per_page: int, total: int,
+            modified_since: str | None) -> None:
+    """Both the current (PartialCollectionView, next) and the deprecated (PagedCollection,
+    nextPage) Hydra terms, as ckanext-dcat and other harvesters read them."""
+    last = max(1, -(-total // per_page))
+
+    def url(n: int) -> URIRef:
+        query = {"page": n, **({"modified_since": modified_since} if modified_since else {})}
+        return URIRef(f"{ctx.base_url}{path}?{urlencode(query)}")
+
+    node = url(page)
+    add = graph.add
+    add((node, RDF.type, HYDRA.PartialCollectionView))
+    add((node, RDF.type, HYDRA.PagedCollection))
+    add((node, HYDRA.totalItems, Literal(total, datatype=XSD.integer)))
+    add((node, HYDRA.itemsPerPage, Literal(per_page, datatype=XSD.integer)))
+    for new, old, n in (("first", "firstPage", 1), ("last", "lastPage", last),
+                        ("next", "nextPage", page + 1 if page < last else None),
+                        ("previous", "previousPage", page - 1 if page > 1 else None)):
+        if n is not None:
+            add((node, HYDRA[new], url(n)))
+            add((node, HYDRA[old], Literal(str(url(n)))))
+
+
+def _agent(ctx: Context, org_id: str) -> Iterator[tuple]:
+    org = ctx.vocab.organizations.get(org_id)
+    node = ctx.org_uri(org_id)
+    yield node, RDF.type, FOAF.Agent
+    yield node, RDF.type, FOAF.Organization
+    yield node, FOAF.name, Literal(org.name if org else org_id, lang="de")
+
+
+def _date(value: str) -> Literal:
+    if len(value) > 10:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return Literal(moment.isoformat(timespec="seconds"), datatype=XSD.dateTime)
+    return Literal(value, datatype=XSD.date)
+
+
+def _dataset(record: Record, ctx: Context) -> Iterator[tuple]:
+    vocab = ctx.vocab
+    ds = ctx.dataset_uri(record)
+    yield ds, RDF.type, DCAT.Dataset
+    yield ds, DCTERMS.identifier, Literal(record.id)
+    yield ds, DCTERMS.title, Literal(record.title, lang="de")
+    yield ds, DCTERMS.description, Literal(record.description, lang="de")
+    for lang, text in record.translations.items():
+        if text.get("title"):
+            yield ds, DCTERMS.title, Literal(text["title"], lang=lang)
+        if text.get("description"):
+            yield ds, DCTERMS.description, Literal(text["description"], lang=lang)
+    yield from _agent(ctx, record.publisher)
+    yield ds, DCTERMS.publisher, ctx.org_uri(record.publisher)
+    yield ds, DCATDE.contributorID, URIRef(ctx.contributor_id)
+    for keyword in record.keywords:
+        yield ds, DCAT.keyword, Literal(keyword, lang="de")
+    for code in record.themes:
+        yield ds, DCAT.theme, URIRef(vocab.themes.get(code).uri)
+    frequency = vocab.frequencies.find(record.frequency)
+    if frequency is not None and frequency.uri:
+        yield ds, DCTERMS.accrualPeriodicity, URIRef(frequency.uri)
+    yield ds, DCTERMS.language, LANGUAGE
+    access = vocab.access.find(record.access)
+    if access is not None and access.extra.get("uri"):
+        yield ds, DCTERMS.accessRights, URIRef(access.extra["uri"])
+    if record.issued:
+        yield ds, DCTERMS.issued, _date(record.issued)
+    if record.last_modified:
+        yield ds, DCTERMS.modified, _date(record.last_modified)
+    yield ds, DCAT.landingPage, URIRef(record.landing_page or
+                                       f"{ctx.base_url}/datasets/{quote(record.name)}")
+    if record.temporal:
+        period = BNode()
+        yield ds, DCTERMS.temporal, period
+        yield period, RDF.type, DCTERMS.PeriodOfTime
+        if record.temporal.get("start"):
+            yield period, DCAT.startDate, _date(record.temporal["start"])
+        if record.temporal.get("end"):
+            yield period, DCAT.endDate, _date(record.temporal["end"])
+    ags = record.spatial_ags or [ctx.district_ags]
+    level = LEVELS.get(min(len(a) for a in ags), "administrativeDistrict")
+    yield ds, DCATDE.politicalGeocodingLevelURI, URIRef(f"{GEOCODING}Level/{level}")
+    for key in ags:
+        uri = URIRef(f"{GEOCODING}{KEYS[len(key)]}/{key}")
+        yield ds, DCATDE.politicalGeocodingURI, uri
+        yield ds, DCTERMS.spatial, uri
+        yield uri, RDF.type, DCTERMS.Location
+    if record.bbox:
+        minx, miny, maxx, maxy = record.bbox
+        place = BNode()
+        yield ds, DCTERMS.spatial, place
+        yield place, RDF.type, DCTERMS.Location
+        yield place, DCAT.bbox, Literal(
+            f"POLYGON(({minx} {miny}, {maxx} {miny}, {maxx} {maxy}, {minx} {maxy}, "
+            f"{minx} {miny}))", datatype=GSP.wktLiteral)
+    contact = record.contact
+    org = vocab.organizations.get(record.publisher)
+    email = contact.get("email") or (org.email if org else "")
+    url = contact.get("url") or (org.url if org else "")
+    if email or url:
+        point = BNode()
+        yield ds, DCAT.contactPoint, point
+        yield point, RDF.type, VCARD.Kind
+        yield point, RDF.type, VCARD.Organization
+        yield point, VCARD.fn, Literal(contact.get("name") or (org.name if org else ""))
+        if email:
+            yield point, VCARD.hasEmail, URIRef(f"mailto:{email}")
+        if url:
+            yield point, VCARD.hasURL, URIRef(url)
+    yield from _distributions(record, ctx, ds)
+
+
+def _distributions(record: Record, ctx: Context, ds: URIRef) -> Iterator[tuple]:
+    license_term = ctx.vocab.licenses.find(record.license)
+    links = [(d.title, d.format, d.url, d.kind, d.media_type) for d in record.distributions]
+    if record.version is not None and record.data_held:
+        links.append((f"{record.title} (GeoJSON, aktuelle Version)", "GEOJSON",
+                      f"/api/datasets/{quote(record.name)}/features", "download",
+                      "application/geo+json"))
+    for i, (title, fmt, url, kind, media_type) in enumerate(links, 1):
+        dist = URIRef(f"{ctx.dataset_uri(record)}/distribution/{i}")
+        href = URIRef(url if url.startswith(("http://", "https://")) else ctx.base_url + url)
+        yield ds, DCAT.distribution, dist
+        yield dist, RDF.type, DCAT.Distribution
+        yield dist, DCTERMS.title, Literal(title, lang="de")
+        yield dist, DCAT.accessURL, href
+        if kind == "download":
+            yield dist, DCAT.downloadURL, href
+        term = ctx.vocab.formats.find(fmt)
+        if term is not None and term.uri:
+            yield dist, DCTERMS.format, URIRef(term.uri)
+        if media_type:
+            yield dist, DCAT.mediaType, URIRef(
+                f"https://www.iana.org/assignments/media-types/{media_type}")
+        if license_term is not None:
+            yield dist, DCTERMS.license, URIRef(license_term.uri)
+        if record.attribution:
+            yield dist, DCATDE.licenseAttributionByText, Literal(record.attribution, lang="de")
+        if record.last_modified:
+            yield dist, DCTERMS.modified, _date(record.last_modified)
