@@ -14,7 +14,6 @@ import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from hub.catalog.model import Distribution, Record, Viewer
@@ -23,28 +22,26 @@ from hub.store.versions import Store, now
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS catalog_records (
-    id TEXT PRIMARY KEY,
+    rid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
     name TEXT NOT NULL UNIQUE,
     record TEXT NOT NULL,
     title_sort TEXT NOT NULL,
     access TEXT NOT NULL,
-    publisher TEXT NOT NULL,
-    license TEXT NOT NULL,
-    frequency TEXT NOT NULL,
     modified TEXT,
     minx REAL, miny REAL, maxx REAL, maxy REAL,
     created TEXT NOT NULL,
     updated TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS catalog_facets (
-    id TEXT NOT NULL REFERENCES catalog_records(id) ON DELETE CASCADE,
+    rid INTEGER NOT NULL,
     facet TEXT NOT NULL,
     value TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS catalog_facets_id ON catalog_facets(id);
-CREATE INDEX IF NOT EXISTS catalog_facets_value ON catalog_facets(facet, value);
+CREATE INDEX IF NOT EXISTS catalog_facets_rid ON catalog_facets(rid, facet);
+CREATE INDEX IF NOT EXISTS catalog_facets_value ON catalog_facets(facet, value, rid);
 CREATE VIRTUAL TABLE IF NOT EXISTS catalog_text USING fts5(
-    id UNINDEXED, words, tokenize = 'unicode61 remove_diacritics 0', prefix = '3 5');
+    words, tokenize = 'unicode61 remove_diacritics 0', prefix = '3 5');
 """
 FACETS = ("organization", "theme", "license", "format", "access", "frequency", "municipality")
 SORTS = {"relevance": "rank, title_sort", "title": "title_sort", "modified": "last_modified DESC",
@@ -94,6 +91,10 @@ class Catalog:
     def __init__(self, store: Store):
         self.store = store
         with self._db() as db:
+            columns = {r[1] for r in db.execute("PRAGMA table_info(catalog_records)")}
+            if columns and "rid" not in columns:  # a store from before integer row keys
+                db.executescript("DROP TABLE catalog_records; DROP TABLE catalog_facets; "
+                                 "DROP TABLE catalog_text;")
             db.executescript(SCHEMA_SQL)
 
     @contextlib.contextmanager
@@ -106,51 +107,62 @@ class Catalog:
 
     def upsert(self, record: Record) -> str:
         """Insert or replace a record by name; returns created | updated | unchanged."""
-        body = json.dumps(record.curated(), sort_keys=True, ensure_ascii=False)
+        return self.upsert_many([record])[0]
+
+    def upsert_many(self, records: list[Record]) -> list[str]:
+        """Insert or replace records by name in one transaction (all or nothing)."""
         stamp = now()
+        outcomes = []
         with self._db() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
-                old = db.execute("SELECT id, record FROM catalog_records WHERE name = ?",
-                                 (record.name,)).fetchone()
-                if old is not None and old["record"] == body:
-                    db.execute("ROLLBACK")
-                    return "unchanged"
-                if old is not None:
-                    record.id = old["id"]  # a name keeps its id
-                    body = json.dumps(record.curated(), sort_keys=True, ensure_ascii=False)
-                    db.execute("DELETE FROM catalog_facets WHERE id = ?", (record.id,))
-                    db.execute("DELETE FROM catalog_text WHERE id = ?", (record.id,))
-                bbox = record.bbox or [None] * 4
-                db.execute(
-                    "INSERT INTO catalog_records (id, name, record, title_sort, access, publisher,"
-                    " license, frequency, modified, minx, miny, maxx, maxy, created, updated) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
-                    "name=excluded.name, record=excluded.record, title_sort=excluded.title_sort,"
-                    " access=excluded.access, publisher=excluded.publisher,"
-                    " license=excluded.license, frequency=excluded.frequency,"
-                    " modified=excluded.modified, minx=excluded.minx, miny=excluded.miny,"
-                    " maxx=excluded.maxx, maxy=excluded.maxy, updated=excluded.updated",
-                    (record.id, record.name, body, fold(record.title), record.access,
-                     record.publisher, record.license, record.frequency, record.modified,
-                     *bbox, stamp, stamp))
-                db.executemany("INSERT INTO catalog_facets (id, facet, value) VALUES (?,?,?)",
-                               [(record.id, f, v) for f, v in _facet_values(record)])
-                db.execute("INSERT INTO catalog_text (id, words) VALUES (?, ?)",
-                           (record.id, " ".join(_index_words(record))))
+                for record in records:
+                    outcomes.append(self._upsert(db, record, stamp))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+        return outcomes
+
+    @staticmethod
+    def _upsert(db: sqlite3.Connection, record: Record, stamp: str) -> str:
+        old = db.execute("SELECT rid, id, record FROM catalog_records WHERE name = ?",
+                         (record.name,)).fetchone()
+        if old is not None:
+            record.id = old["id"]  # a name keeps its id
+        body = json.dumps(record.curated(), sort_keys=True, ensure_ascii=False)
+        if old is not None and old["record"] == body:
+            return "unchanged"
+        bbox = record.bbox or [None] * 4
+        values = (record.id, record.name, body, fold(record.title), record.access,
+                  record.modified, *bbox, stamp)
+        if old is None:
+            rid = db.execute(
+                "INSERT INTO catalog_records (id, name, record, title_sort, access, modified,"
+                " minx, miny, maxx, maxy, updated, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (*values, stamp)).lastrowid
+        else:
+            rid = old["rid"]
+            db.execute("UPDATE catalog_records SET id=?, name=?, record=?, title_sort=?,"
+                       " access=?, modified=?, minx=?, miny=?, maxx=?, maxy=?, updated=?"
+                       " WHERE rid = ?", (*values, rid))
+            db.execute("DELETE FROM catalog_facets WHERE rid = ?", (rid,))
+            db.execute("DELETE FROM catalog_text WHERE rowid = ?", (rid,))
+        db.executemany("INSERT INTO catalog_facets (rid, facet, value) VALUES (?,?,?)",
+                       [(rid, f, v) for f, v in _facet_values(record)])
+        db.execute("INSERT INTO catalog_text (rowid, words) VALUES (?, ?)",
+                   (rid, " ".join(_index_words(record))))
         return "updated" if old is not None else "created"
 
     def delete(self, name: str) -> bool:
         with self._db() as db:
-            row = db.execute("SELECT id FROM catalog_records WHERE name = ?", (name,)).fetchone()
+            row = db.execute("SELECT rid FROM catalog_records WHERE name = ?",
+                             (name,)).fetchone()
             if row is None:
                 return False
-            db.execute("DELETE FROM catalog_text WHERE id = ?", (row["id"],))
-            db.execute("DELETE FROM catalog_records WHERE id = ?", (row["id"],))
+            for table, key in (("catalog_text", "rowid"), ("catalog_facets", "rid"),
+                               ("catalog_records", "rid")):
+                db.execute(f"DELETE FROM {table} WHERE {key} = ?", (row["rid"],))
         return True
 
     # -- reading ---------------------------------------------------------------------------
@@ -179,15 +191,17 @@ class Catalog:
         tokens = words(query.q)
         if tokens:
             match = " AND ".join(f'"{stem(t)}"*' for t in tokens)
-            joins = "JOIN catalog_text t ON t.id = r.id AND catalog_text MATCH ?"
+            joins = ("JOIN (SELECT rowid AS rid, rank FROM catalog_text "
+                     "WHERE catalog_text MATCH ?) t ON t.rid = r.rid")
             params = [match, *params]
         for facet, values in query.filters.items():
             if not values:
                 continue
             marks = ",".join("?" * len(values))
-            where += (f" AND r.id IN (SELECT id FROM catalog_facets WHERE facet = ? "
+            where += (f" AND r.rid IN (SELECT rid FROM catalog_facets WHERE facet = ? "
                       f"AND value IN ({marks}))")
             params += [facet, *values]
+        last_modified = "max(coalesce(r.modified, ''), coalesce(v.finished, ''))"
         if query.bbox:
             minx, miny, maxx, maxy = query.bbox
             where += (" AND coalesce(r.maxx, json_extract(v.bbox, '$[2]')) >= ? "
@@ -196,26 +210,28 @@ class Catalog:
                       "AND coalesce(r.miny, json_extract(v.bbox, '$[1]')) <= ?")
             params += [minx, maxx, miny, maxy]
         if query.modified_since:
-            where += " AND max(coalesce(r.modified, ''), coalesce(v.finished, '')) >= ?"
+            where += f" AND {last_modified} >= ?"
             params.append(query.modified_since)
         rank = "t.rank" if tokens else "0"
-        base = (f"SELECT r.id, {rank} AS rank, r.title_sort, r.name, "
-                "max(coalesce(r.modified, ''), coalesce(v.finished, '')) AS last_modified "
+        base = (f"SELECT r.rid AS rid, {rank} AS rank, r.title_sort, r.name, "
+                f"{last_modified} AS last_modified "
                 f"FROM catalog_records r {joins} {_STORE_JOIN} WHERE {where}")
         order = SORTS.get(query.sort, SORTS["relevance"])
         with self._db() as db:
-            db.execute(f"CREATE TEMP TABLE hits AS {base}", params)
+            db.execute("CREATE TEMP TABLE hits (rid INTEGER PRIMARY KEY, rank REAL, "
+                       "title_sort TEXT, name TEXT, last_modified TEXT)")
             try:
+                db.execute(f"INSERT INTO hits {base}", params)
                 count = db.execute("SELECT count(*) FROM hits").fetchone()[0]
                 rows = db.execute(
                     f"SELECT r.*, {_STORE_COLUMNS} FROM hits h JOIN catalog_records r "
-                    f"ON r.id = h.id {_STORE_JOIN} ORDER BY {_qualified(order)} LIMIT ? OFFSET ?",
-                    (query.rows, query.start)).fetchall()
+                    f"ON r.rid = h.rid {_STORE_JOIN} ORDER BY {_qualified(order)} "
+                    "LIMIT ? OFFSET ?", (query.rows, query.start)).fetchall()
                 facets: dict[str, list[tuple[str, int]]] = {}
                 for facet in query.facets:
                     facets[facet] = [(r[0], r[1]) for r in db.execute(
-                        "SELECT f.value, count(*) AS n FROM catalog_facets f JOIN hits h "
-                        "ON h.id = f.id WHERE f.facet = ? GROUP BY f.value "
+                        "SELECT f.value, count(*) AS n FROM hits h JOIN catalog_facets f "
+                        "ON f.rid = h.rid AND f.facet = ? GROUP BY f.value "
                         "ORDER BY n DESC, f.value LIMIT ?", (facet, query.facet_limit))]
             finally:
                 db.execute("DROP TABLE hits")
@@ -235,8 +251,8 @@ def _access_clause(viewer: Viewer) -> tuple[str, list[Any]]:
         return "1=1", []
     if not viewer.staff:
         return "r.access = 'public'", []
-    return ("(r.access IN ('public', 'internal') OR (r.access = 'restricted' AND r.id IN "
-            "(SELECT id FROM catalog_facets WHERE facet = 'restricted_to' AND value = ?)))",
+    return ("(r.access IN ('public', 'internal') OR (r.access = 'restricted' AND r.rid IN "
+            "(SELECT rid FROM catalog_facets WHERE facet = 'restricted_to' AND value = ?)))",
             [viewer.organization or ""])
 
 
@@ -269,7 +285,3 @@ def _index_words(record: Record) -> list[str]:
              *(t.get("title", "") + " " + t.get("description", "")
                for t in record.translations.values())]
     return words(" ".join(texts))
-
-
-def catalog_for(store_root: Path) -> Catalog:
-    return Catalog(Store(store_root))

@@ -58,8 +58,8 @@ def load_yaml_records(folder: Path, vocab: Vocabularies) -> list[Record]:
 def sync(catalog: Catalog, records: list[Record]) -> dict[str, list[str]]:
     """Upsert records; loading the same files twice changes nothing."""
     outcome: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": []}
-    for record in records:
-        outcome[catalog.upsert(record)].append(record.name)
+    for record, result in zip(records, catalog.upsert_many(records), strict=True):
+        outcome[result].append(record.name)
     return outcome
 
 
