@@ -12,8 +12,10 @@ dcat-ap.de list with the attribution text when the licence demands one.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
@@ -37,6 +39,13 @@ FORMATS = {"rdf": "xml", "xml": "xml", "ttl": "turtle", "jsonld": "json-ld"}
 MEDIA_TYPES = {"rdf": "application/rdf+xml", "xml": "application/rdf+xml",
                "ttl": "text/turtle", "jsonld": "application/ld+json"}
 PER_PAGE = 100
+PREFIXES = (("dcat", DCAT), ("dct", DCTERMS), ("dcatde", DCATDE), ("foaf", FOAF),
+            ("vcard", VCARD), ("hydra", HYDRA), ("locn", LOCN), ("gsp", GSP), ("xsd", XSD),
+            ("rdf", RDF))
+_PREFIX_TEXT = tuple((prefix, str(ns)) for prefix, ns in PREFIXES)
+_LOCAL = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r",
+                          "\t": "\\t"})
 
 
 @dataclass(frozen=True)
@@ -64,29 +73,63 @@ def dataset_graph(record: Record, ctx: Context) -> Graph:
     return graph
 
 
-def catalog_page(catalog: Catalog, ctx: Context, page: int = 1, per_page: int = PER_PAGE,
-                 modified_since: str | None = None, path: str = "/catalog.ttl") -> Graph:
+def catalog_triples(catalog: Catalog, ctx: Context, page: int = 1, per_page: int = PER_PAGE,
+                    modified_since: str | None = None,
+                    path: str = "/catalog.ttl") -> Iterator[tuple]:
     """One page of the public catalog, newest first, with Hydra paging triples."""
     result = catalog.search(Query(sort="modified", rows=per_page, start=(page - 1) * per_page,
                                   facets=(), modified_since=modified_since), ANONYMOUS)
-    graph = _graph()
     cat = URIRef(f"{ctx.base_url}/catalog")
-    add = graph.add
-    add((cat, RDF.type, DCAT.Catalog))
-    add((cat, DCTERMS.title, Literal(f"Offene Daten – {ctx.district_name}", lang="de")))
-    add((cat, DCTERMS.description, Literal(
-        f"Datenkatalog: {ctx.district_name} mit seinen Städten und Gemeinden", lang="de")))
-    add((cat, DCTERMS.language, LANGUAGE))
-    add((cat, FOAF.homepage, URIRef(f"{ctx.base_url}/")))
-    for triple in _agent(ctx, ctx.district_org):
-        add(triple)
-    add((cat, DCTERMS.publisher, ctx.org_uri(ctx.district_org)))
+    yield cat, RDF.type, DCAT.Catalog
+    yield cat, DCTERMS.title, Literal(f"Offene Daten – {ctx.district_name}", lang="de")
+    yield cat, DCTERMS.description, Literal(
+        f"Datenkatalog: {ctx.district_name} mit seinen Städten und Gemeinden", lang="de")
+    yield cat, DCTERMS.language, LANGUAGE
+    yield cat, FOAF.homepage, URIRef(f"{ctx.base_url}/")
+    yield from _agent(ctx, ctx.district_org)
+    yield cat, DCTERMS.publisher, ctx.org_uri(ctx.district_org)
     for record in result.records:
-        add((cat, DCAT.dataset, ctx.dataset_uri(record)))
-        for triple in _dataset(record, ctx):
-            add(triple)
-    _paging(graph, ctx, path, page, per_page, result.count, modified_since)
+        yield cat, DCAT.dataset, ctx.dataset_uri(record)
+        yield from _dataset(record, ctx)
+    yield from _paging(ctx, path, page, per_page, result.count, modified_since)
+
+
+def catalog_page(catalog: Catalog, ctx: Context, page: int = 1, per_page: int = PER_PAGE,
+                 modified_since: str | None = None, path: str = "/catalog.ttl") -> Graph:
+    graph = _graph()
+    for triple in catalog_triples(catalog, ctx, page, per_page, modified_since, path):
+        graph.add(triple)
     return graph
+
+
+def turtle(triples: Iterable[tuple]) -> Iterator[str]:
+    """Turtle written straight from triples, one statement per line (valid Turtle, streamed,
+    and an order of magnitude faster than a general serializer for large catalogs)."""
+    yield "".join(f"@prefix {p}: <{ns}> .\n" for p, ns in _PREFIX_TEXT) + "\n"
+    chunk: list[str] = []
+    for s, p, o in triples:
+        chunk.append(f"{_term(s)} {_term(p)} {_term(o)} .\n")
+        if len(chunk) >= 2000:
+            yield "".join(chunk)
+            chunk = []
+    yield "".join(chunk)
+
+
+def _term(term: Any) -> str:
+    if isinstance(term, URIRef):
+        text = str(term)
+        for prefix, ns in _PREFIX_TEXT:
+            if text.startswith(ns) and _LOCAL.fullmatch(text[len(ns):]):
+                return f"{prefix}:{text[len(ns):]}"
+        return "<" + text.replace(">", "%3E").replace(" ", "%20") + ">"
+    if isinstance(term, BNode):
+        return f"_:b{term}"
+    value = str(term).translate(_ESCAPES)
+    if term.language:
+        return f'"{value}"@{term.language}'
+    if term.datatype:
+        return f'"{value}"^^{_term(term.datatype)}'
+    return f'"{value}"'
 
 
 def serialize(graph: Graph, fmt: str) -> bytes:
@@ -95,15 +138,13 @@ def serialize(graph: Graph, fmt: str) -> bytes:
 
 def _graph() -> Graph:
     graph = Graph(bind_namespaces="none")
-    for prefix, ns in (("dcat", DCAT), ("dct", DCTERMS), ("dcatde", DCATDE), ("foaf", FOAF),
-                       ("vcard", VCARD), ("hydra", HYDRA), ("locn", LOCN), ("gsp", GSP),
-                       ("xsd", XSD), ("rdf", RDF)):
+    for prefix, ns in PREFIXES:
         graph.bind(prefix, ns)
     return graph
 
 
-def _paging(graph: Graph, ctx: Context, path: str, page: int, per_page: int, total: int,
-            modified_since: str | None) -> None:
+def _paging(ctx: Context, path: str, page: int, per_page: int, total: int,
+            modified_since: str | None) -> Iterator[tuple]:
     """Both the current (PartialCollectionView, next) and the deprecated (PagedCollection,
     nextPage) Hydra terms, as ckanext-dcat and other harvesters read them."""
     last = max(1, -(-total // per_page))
@@ -113,17 +154,16 @@ def _paging(graph: Graph, ctx: Context, path: str, page: int, per_page: int, tot
         return URIRef(f"{ctx.base_url}{path}?{urlencode(query)}")
 
     node = url(page)
-    add = graph.add
-    add((node, RDF.type, HYDRA.PartialCollectionView))
-    add((node, RDF.type, HYDRA.PagedCollection))
-    add((node, HYDRA.totalItems, Literal(total, datatype=XSD.integer)))
-    add((node, HYDRA.itemsPerPage, Literal(per_page, datatype=XSD.integer)))
+    yield node, RDF.type, HYDRA.PartialCollectionView
+    yield node, RDF.type, HYDRA.PagedCollection
+    yield node, HYDRA.totalItems, Literal(total, datatype=XSD.integer)
+    yield node, HYDRA.itemsPerPage, Literal(per_page, datatype=XSD.integer)
     for new, old, n in (("first", "firstPage", 1), ("last", "lastPage", last),
                         ("next", "nextPage", page + 1 if page < last else None),
                         ("previous", "previousPage", page - 1 if page > 1 else None)):
         if n is not None:
-            add((node, HYDRA[new], url(n)))
-            add((node, HYDRA[old], Literal(str(url(n)))))
+            yield node, HYDRA[new], url(n)
+            yield node, HYDRA[old], Literal(str(url(n)))
 
 
 def _agent(ctx: Context, org_id: str) -> Iterator[tuple]:

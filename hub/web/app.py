@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import shapely
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from hub import __version__
 from hub.catalog import District, dcat, open_catalog
@@ -99,8 +99,12 @@ def create_app(settings: Settings) -> FastAPI:
             raise HTTPException(404, f"no catalog format {fmt!r}; use rdf, ttl or jsonld")
         since = _iso_moment(modified_since) if modified_since else None
         catalog, ctx = context(request)
-        graph = dcat.catalog_page(catalog, ctx, page, dcat.PER_PAGE, since, f"/catalog.{fmt}")
-        return Response(dcat.serialize(graph, fmt), media_type=dcat.MEDIA_TYPES[fmt])
+        args = (catalog, ctx, page, dcat.PER_PAGE, since, f"/catalog.{fmt}")
+        if fmt == "ttl":  # streamed
+            return StreamingResponse(dcat.turtle(dcat.catalog_triples(*args)),
+                                     media_type=dcat.MEDIA_TYPES[fmt])
+        return Response(dcat.serialize(dcat.catalog_page(*args), fmt),
+                        media_type=dcat.MEDIA_TYPES[fmt])
 
     @app.get("/dataset/{ident}.{fmt}")
     def dcat_dataset(request: Request, ident: str, fmt: str) -> Response:
