@@ -24,7 +24,7 @@ from hub.config import load_settings
 from hub.web.app import create_app
 
 REPO = Path(__file__).resolve().parents[1]
-SHAPES = REPO.parent / "shared" / "dcat-ap-de-shacl"
+SHAPES = Path(__file__).resolve().parent / "shapes"  # copies, see shapes/SOURCE.txt
 SH = Namespace("http://www.w3.org/ns/shacl#")
 FOAF = Namespace("http://xmlns.com/foaf/0.1/")
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
