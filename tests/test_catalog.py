@@ -260,3 +260,17 @@ def test_quality_and_staleness(opened) -> None:
     assert not weak.stale  # UNKNOWN frequency never goes stale
     assert strong.stale and strong.age_days == 53 and strong.allowed_days == 31
     assert "Kataster" in strong.owner
+
+
+def test_search_sees_writes_of_other_connections_at_once(root: Path, opened) -> None:
+    """The in-memory search snapshot is rebuilt whenever the database changed."""
+    catalog, vocab, _ = opened
+    assert catalog.search(Query(q="Radwege"), ANONYMOUS).count == 0
+    other, _, _ = open_catalog(load_settings(root, root / "store"))  # e.g. another process
+    other.upsert(validate(GOOD, vocab))
+    assert [r.name for r in catalog.search(Query(q="Radwege"), ANONYMOUS).records] == ["radwege"]
+    other.upsert(validate({**GOOD, "access": "internal"}, vocab))
+    assert catalog.search(Query(q="Radwege"), ANONYMOUS).count == 0
+    assert other.delete("radwege")
+    assert catalog.search(Query(q="Radwege"), STAFF).count == 0
+

@@ -12,9 +12,11 @@ import contextlib
 import json
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+
+import numpy as np
 
 from hub.catalog.model import Distribution, Record, Viewer
 from hub.catalog.vocab import fold
@@ -44,11 +46,11 @@ CREATE VIRTUAL TABLE IF NOT EXISTS catalog_text USING fts5(
     words, tokenize = 'unicode61 remove_diacritics 0', prefix = '3 5');
 """
 FACETS = ("organization", "theme", "license", "format", "access", "frequency", "municipality")
-SORTS = {"relevance": "rank, title_sort", "title": "title_sort", "modified": "last_modified DESC",
-         "name": "name"}
 _STORE_JOIN = """
     LEFT JOIN datasets d ON d.name = r.name
     LEFT JOIN versions v ON v.dataset = d.name AND v.version = d.current_version"""
+_LAST_MODIFIED = "max(coalesce(r.modified, ''), coalesce(v.finished, ''))"
+ACCESS_CODES = {"public": 0, "internal": 1, "restricted": 2}
 _SUFFIXES = ("ungen", "ung", "innen", "erin", "en", "er", "es", "em", "e", "n", "s")
 
 
@@ -85,11 +87,67 @@ class Result:
     facets: dict[str, list[tuple[str, int]]]
 
 
+class _Snapshot:
+    """What search needs, as numpy arrays: access, facet memberships, extents, sort orders.
+
+    Built from the database in one pass and kept until the database changes (SQLite's
+    `PRAGMA data_version` on a long-lived connection tells); text matching stays with FTS5.
+    """
+
+    def __init__(self, db: sqlite3.Connection):
+        rows = db.execute(
+            "SELECT r.rid, r.access, r.title_sort, r.name, "
+            f"{_LAST_MODIFIED} AS last_modified, "
+            "coalesce(r.minx, json_extract(v.bbox, '$[0]')), "
+            "coalesce(r.miny, json_extract(v.bbox, '$[1]')), "
+            "coalesce(r.maxx, json_extract(v.bbox, '$[2]')), "
+            f"coalesce(r.maxy, json_extract(v.bbox, '$[3]')) FROM catalog_records r {_STORE_JOIN}"
+            " ORDER BY r.rid").fetchall()
+        n = len(rows)
+        self.rid = np.array([r[0] for r in rows], dtype=np.int64)
+        self.position = {int(rid): i for i, rid in enumerate(self.rid)}
+        self.access = np.array([ACCESS_CODES.get(r[1], 2) for r in rows], dtype=np.int8)
+        self.modified = np.array([r[4] for r in rows], dtype=str) if n else np.array([], str)
+        self.bbox = np.array([[np.nan if v is None else v for v in r[5:9]] for r in rows],
+                             dtype=np.float64).reshape(n, 4)
+        titles = [(r[2], r[3]) for r in rows]
+        self.by_title = np.array(sorted(range(n), key=lambda i: titles[i]), dtype=np.int64)
+        self.by_name = np.array(sorted(range(n), key=lambda i: titles[i][1]), dtype=np.int64)
+        newest = sorted(self.by_title.tolist(), key=lambda i: rows[i][4], reverse=True)
+        self.by_modified = np.array(newest, dtype=np.int64)  # ties keep title order
+        self.facets: dict[str, tuple[list[str], np.ndarray]] = {}
+        members: dict[str, dict[str, list[int]]] = {}
+        for rid, facet, value in db.execute("SELECT rid, facet, value FROM catalog_facets"):
+            members.setdefault(facet, {}).setdefault(value, []).append(self.position[rid])
+        for facet, values in members.items():
+            names = sorted(values)
+            matrix = np.zeros((len(names), n), dtype=bool)
+            for row, value in enumerate(names):
+                matrix[row, values[value]] = True
+            self.facets[facet] = (names, matrix)
+
+    def members(self, facet: str, values: list[str]) -> np.ndarray:
+        names, matrix = self.facets.get(facet, ([], np.zeros((0, len(self.rid)), bool)))
+        rows = [names.index(v) for v in values if v in names]
+        return matrix[rows].any(axis=0) if rows else np.zeros(len(self.rid), dtype=bool)
+
+    def visible(self, viewer: Viewer) -> np.ndarray:
+        if viewer.admin:
+            return np.ones(len(self.rid), dtype=bool)
+        if not viewer.staff:
+            return self.access == 0
+        restricted = self.members("restricted_to", [viewer.organization or ""])
+        return (self.access <= 1) | ((self.access == 2) & restricted)
+
+
 class Catalog:
     """Records of one store; every write validates first (see `hub.catalog.model.validate`)."""
 
     def __init__(self, store: Store):
         self.store = store
+        self._reader: sqlite3.Connection | None = None  # long-lived, for data_version
+        self._snapshot: tuple[int, _Snapshot] | None = None
+        self._lock = threading.Lock()
         with self._db() as db:
             columns = {r[1] for r in db.execute("PRAGMA table_info(catalog_records)")}
             if columns and "rid" not in columns:  # a store from before integer row keys
@@ -186,74 +244,78 @@ class Catalog:
                 "ORDER BY name")}
 
     def search(self, query: Query, viewer: Viewer) -> Result:
-        where, params = _access_clause(viewer)
-        joins = ""
-        tokens = words(query.q)
-        if tokens:
-            match = " AND ".join(f'"{stem(t)}"*' for t in tokens)
-            joins = ("JOIN (SELECT rowid AS rid, rank FROM catalog_text "
-                     "WHERE catalog_text MATCH ?) t ON t.rid = r.rid")
-            params = [match, *params]
+        """Records the viewer may see that match, one page of them, and facet counts."""
+        with self._lock:
+            snap, reader = self._current()
+            mask = snap.visible(viewer)
+            rank = None
+            tokens = words(query.q)
+            if tokens:
+                match = " AND ".join(f'"{stem(t)}"*' for t in tokens)
+                found = reader.execute("SELECT rowid, rank FROM catalog_text "
+                                       "WHERE catalog_text MATCH ?", (match,)).fetchall()
+                rank = np.full(len(snap.rid), np.inf)
+                for rid, score in found:
+                    if (i := snap.position.get(rid)) is not None:
+                        rank[i] = score
+                mask &= np.isfinite(rank)
         for facet, values in query.filters.items():
-            if not values:
-                continue
-            marks = ",".join("?" * len(values))
-            where += (f" AND r.rid IN (SELECT rid FROM catalog_facets WHERE facet = ? "
-                      f"AND value IN ({marks}))")
-            params += [facet, *values]
-        last_modified = "max(coalesce(r.modified, ''), coalesce(v.finished, ''))"
+            if values:
+                mask &= snap.members(facet, values)
         if query.bbox:
             minx, miny, maxx, maxy = query.bbox
-            where += (" AND coalesce(r.maxx, json_extract(v.bbox, '$[2]')) >= ? "
-                      "AND coalesce(r.minx, json_extract(v.bbox, '$[0]')) <= ? "
-                      "AND coalesce(r.maxy, json_extract(v.bbox, '$[3]')) >= ? "
-                      "AND coalesce(r.miny, json_extract(v.bbox, '$[1]')) <= ?")
-            params += [minx, maxx, miny, maxy]
+            box = snap.bbox
+            with np.errstate(invalid="ignore"):
+                mask &= ((box[:, 2] >= minx) & (box[:, 0] <= maxx) & (box[:, 3] >= miny)
+                         & (box[:, 1] <= maxy))
         if query.modified_since:
-            where += f" AND {last_modified} >= ?"
-            params.append(query.modified_since)
-        rank = "t.rank" if tokens else "0"
-        base = (f"SELECT r.rid AS rid, {rank} AS rank, r.title_sort, r.name, "
-                f"{last_modified} AS last_modified "
-                f"FROM catalog_records r {joins} {_STORE_JOIN} WHERE {where}")
-        order = SORTS.get(query.sort, SORTS["relevance"])
-        with self._db() as db:
-            db.execute("CREATE TEMP TABLE hits (rid INTEGER PRIMARY KEY, rank REAL, "
-                       "title_sort TEXT, name TEXT, last_modified TEXT)")
+            mask &= snap.modified >= query.modified_since
+        order = {"title": snap.by_title, "name": snap.by_name,
+                 "modified": snap.by_modified}.get(query.sort, snap.by_title)
+        order = order[mask[order]]
+        if query.sort == "relevance" and rank is not None:
+            order = order[np.argsort(rank[order], kind="stable")]
+        page = snap.rid[order[query.start:query.start + query.rows]].tolist()
+        facets: dict[str, list[tuple[str, int]]] = {}
+        for facet in query.facets:
+            names, matrix = snap.facets.get(facet, ([], None))
+            if matrix is None:
+                facets[facet] = []
+                continue
+            counts = matrix[:, mask].sum(axis=1)
+            found_values = sorted(((names[i], int(c)) for i, c in enumerate(counts) if c),
+                                  key=lambda item: (-item[1], item[0]))
+            facets[facet] = found_values[:query.facet_limit]
+        return Result(int(mask.sum()), self._records(page), facets)
+
+    def _current(self) -> tuple[_Snapshot, sqlite3.Connection]:
+        """The snapshot for the database as it is now (rebuilt after any committed change)."""
+        if self._reader is None:
+            self._reader = sqlite3.connect(self.store.root / "hub.sqlite", timeout=30,
+                                           check_same_thread=False)
+        version = self._reader.execute("PRAGMA data_version").fetchone()[0]
+        if self._snapshot is None or self._snapshot[0] != version:
+            self._reader.execute("BEGIN")  # one consistent read of records and facets
             try:
-                db.execute(f"INSERT INTO hits {base}", params)
-                count = db.execute("SELECT count(*) FROM hits").fetchone()[0]
-                rows = db.execute(
-                    f"SELECT r.*, {_STORE_COLUMNS} FROM hits h JOIN catalog_records r "
-                    f"ON r.rid = h.rid {_STORE_JOIN} ORDER BY {_qualified(order)} "
-                    "LIMIT ? OFFSET ?", (query.rows, query.start)).fetchall()
-                facets: dict[str, list[tuple[str, int]]] = {}
-                for facet in query.facets:
-                    facets[facet] = [(r[0], r[1]) for r in db.execute(
-                        "SELECT f.value, count(*) AS n FROM hits h JOIN catalog_facets f "
-                        "ON f.rid = h.rid AND f.facet = ? GROUP BY f.value "
-                        "ORDER BY n DESC, f.value LIMIT ?", (facet, query.facet_limit))]
+                self._snapshot = (version, _Snapshot(self._reader))
             finally:
-                db.execute("DROP TABLE hits")
-        return Result(count, [_record(r) for r in rows], facets)
+                self._reader.execute("COMMIT")
+        return self._snapshot[1], self._reader
+
+    def _records(self, rids: list[int]) -> list[Record]:
+        if not rids:
+            return []
+        marks = ",".join("?" * len(rids))
+        with self._db() as db:
+            rows = db.execute(f"SELECT r.*, {_STORE_COLUMNS} FROM catalog_records r "
+                              f"{_STORE_JOIN} WHERE r.rid IN ({marks})", rids).fetchall()
+        by_rid = {row["rid"]: row for row in rows}
+        return [_record(by_rid[rid]) for rid in rids if rid in by_rid]
 
 
 _STORE_COLUMNS = ("v.version AS store_version, v.rows AS store_rows, v.schema AS store_schema, "
                   "v.bbox AS store_bbox, v.finished AS store_modified")
 
-
-def _qualified(order: str) -> str:
-    return ", ".join(f"h.{part.strip()}" for part in order.split(","))
-
-
-def _access_clause(viewer: Viewer) -> tuple[str, list[Any]]:
-    if viewer.admin:
-        return "1=1", []
-    if not viewer.staff:
-        return "r.access = 'public'", []
-    return ("(r.access IN ('public', 'internal') OR (r.access = 'restricted' AND r.rid IN "
-            "(SELECT rid FROM catalog_facets WHERE facet = 'restricted_to' AND value = ?)))",
-            [viewer.organization or ""])
 
 
 def _record(row: sqlite3.Row) -> Record:
