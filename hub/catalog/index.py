@@ -132,12 +132,14 @@ class _Snapshot:
         return matrix[rows].any(axis=0) if rows else np.zeros(len(self.rid), dtype=bool)
 
     def visible(self, viewer: Viewer) -> np.ndarray:
-        if viewer.admin:
-            return np.ones(len(self.rid), dtype=bool)
-        if not viewer.staff:
-            return self.access == 0
-        restricted = self.members("restricted_to", [viewer.organization or ""])
-        return (self.access <= 1) | ((self.access == 2) & restricted)
+        """The records `viewer.may_see`, as a mask (the rule itself lives in the model)."""
+        allowed = np.array([viewer.may_see(level, []) for level in ACCESS_CODES], dtype=bool)
+        mask = allowed[self.access]
+        org = viewer.organization or ""
+        if viewer.may_see("restricted", [org]):
+            mask |= (self.access == ACCESS_CODES["restricted"]) & self.members(
+                "restricted_to", [org])
+        return mask
 
 
 class Catalog:

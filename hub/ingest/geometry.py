@@ -90,12 +90,11 @@ def point_wkb(x: np.ndarray, y: np.ndarray, valid: np.ndarray) -> pa.Array:
     records = np.empty(n, dtype=_POINT_WKB)
     records["order"], records["type"], records["x"], records["y"] = 1, 1, x, y
     offsets = np.arange(0, 21 * (n + 1), 21, dtype=np.int32)
-    if valid.all():
-        return pa.BinaryArray.from_buffers(
-            pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(records.tobytes())])
-    full = pa.BinaryArray.from_buffers(
-        pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(records.tobytes())])
-    return pa.compute.if_else(pa.array(valid), full, pa.scalar(None, pa.binary()))
+    nulls = int(n - valid.sum())
+    validity = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
+    return pa.BinaryArray.from_buffers(
+        pa.binary(), n, [validity, pa.py_buffer(offsets), pa.py_buffer(records.tobytes())],
+        null_count=nulls)
 
 
 def from_points(x: np.ndarray, y: np.ndarray, raw: pa.Array, crs: str, extent: Extent | None,
