@@ -274,3 +274,79 @@ def test_search_sees_writes_of_other_connections_at_once(root: Path, opened) -> 
     assert other.delete("radwege")
     assert catalog.search(Query(q="Radwege"), STAFF).count == 0
 
+
+
+def test_search_expressions(filled) -> None:
+    from hub.catalog.expr import All, And, Exists, Match, Not, Or, Range, Text
+
+    def names(expr, viewer=ANONYMOUS) -> set[str]:
+        return {r.name for r in filled.search(Query(where=expr, rows=1000), viewer).records}
+
+    everything = names(All())
+    assert names(Match("name", "ladesaeulen")) == {"ladesaeulen"}
+    assert names(Match("name", "LADESAEULEN")) == {"ladesaeulen"}  # keyword match folds case
+    assert names(Match("name", "ladesae", prefix=True)) == {"ladesaeulen"}
+    assert names(Not(Match("name", "ladesaeulen"))) == everything - {"ladesaeulen"}
+    transport = names(Match("theme", "tran"))
+    assert "ladesaeulen" in transport and transport == names(Match("theme", "TRAN"))
+    assert names(Or((Match("name", "ladesaeulen"), Match("theme", "TRAN")))) == transport
+    charging = names(And((Match("theme", "TRAN"), Text("title", ("ladesäule",)))))
+    assert "ladesaeulen" in charging and charging <= transport
+    assert "ladesaeulen" in names(Text("description", ("Elektroautos",)))
+    assert "ladesaeulen" not in names(Text("title", ("Elektroautos",)))  # in the description
+    assert "ladesaeulen" in names(Text(None, ("öffentliche", "ladesäulen"), phrase=True))
+    assert "ladesaeulen" not in names(Text(None, ("ladesäulen", "öffentliche"), phrase=True))
+    assert names(Exists("keyword")) >= {"ladesaeulen"}
+    assert names(Range("changed", "2000-01-01T00:00:00", None)) == everything
+    assert names(Range("changed", None, "2000-01-01T00:00:00.000001")) == set()
+    # hidden records stay hidden whatever the expression says
+    assert "pflege-intern" not in names(Match("name", "pflege-intern"))
+    assert names(Match("name", "pflege-intern"), Viewer(admin=True)) == {"pflege-intern"}
+
+
+def test_sort_keys_and_states(opened) -> None:
+    catalog, vocab, _ = opened
+    for name, title in (("b-set", "Alpha"), ("a-set", "Beta"), ("c-set", "Gamma")):
+        catalog.upsert(validate({**GOOD, "name": name, "title": title}, vocab))
+    by = [r.name for r in catalog.search(Query(sort=(("name", True),)), ANONYMOUS).records]
+    assert by == ["c-set", "b-set", "a-set"]
+    by = [r.name for r in catalog.search(Query(sort=(("changed", True),)), ANONYMOUS).records]
+    assert by == ["c-set", "a-set", "b-set"]
+    editor = Viewer(staff=True, editor=True, organization="kataster-vermessung")
+    catalog.upsert(validate({**GOOD, "name": "a-set", "title": "Beta", "state": "deleted"},
+                            vocab))
+    assert catalog.get("a-set", ANONYMOUS) is None
+    assert catalog.get("a-set", editor) is None  # deleted: only when asked for
+    assert catalog.get("a-set", editor, states=("deleted",)).state == "deleted"
+    assert catalog.get("a-set", Viewer(staff=True, editor=True, organization="sozialamt"),
+                       states=("deleted",)) is None  # not theirs to edit
+    assert catalog.search(Query(), editor).count == 2
+    assert catalog.search(Query(states=("active", "deleted")), editor).count == 3
+    assert catalog.search(Query(states=("active", "deleted")), ANONYMOUS).count == 2
+
+
+def test_rename_keeps_the_id_and_names_stay_unique(opened) -> None:
+    from hub.catalog.index import NameTaken
+
+    catalog, vocab, _ = opened
+    first = validate({**GOOD, "name": "alt"}, vocab)
+    catalog.upsert(first)
+    catalog.upsert(validate({**GOOD, "name": "other"}, vocab))
+    assert catalog.upsert(validate({**GOOD, "name": "neu", "id": first.id}, vocab)) == "updated"
+    assert catalog.get("alt", ANONYMOUS) is None and catalog.get(first.id, ANONYMOUS).name == "neu"
+    with pytest.raises(NameTaken):
+        catalog.upsert(validate({**GOOD, "name": "other", "id": first.id}, vocab))
+    assert catalog.get("neu", ANONYMOUS) is not None
+
+
+def test_registered_organisations_join_the_vocabulary(opened) -> None:
+    from hub.catalog.vocab import Organization
+
+    catalog, vocab, _ = opened
+    with pytest.raises(RecordInvalid, match="publisher"):
+        validate({**GOOD, "publisher": "zweckverband-wasser"}, vocab)
+    catalog.add_organization(Organization("zweckverband-wasser", "Zweckverband Wasser",
+                                          "external"))
+    assert validate({**GOOD, "publisher": "zweckverband-wasser"}, vocab).publisher == \
+        "zweckverband-wasser"
+    assert vocab.organization("Zweckverband Wasser").id == "zweckverband-wasser"

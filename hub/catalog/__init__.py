@@ -30,12 +30,13 @@ def open_catalog(settings: Settings) -> tuple[Catalog, Vocabularies, District]:
     catalog_dir = settings.root / "catalog"
     raw = yaml.safe_load((catalog_dir / "district.yaml").read_text(encoding="utf-8")) \
         if (catalog_dir / "district.yaml").exists() else {}
-    vocab = Vocabularies(catalog_dir)
+    catalog = Catalog(Store(settings.store))
+    vocab = Vocabularies(catalog_dir, catalog.organizations)
     org = next((o.id for o in vocab.organizations.values() if o.kind == "district"), "")
     district = District(str(raw.get("name", "")), str(raw.get("ags", "")),
                         str(raw.get("default_license", "")), str(raw.get("contributor_id", "")),
                         org, raw)
-    return Catalog(Store(settings.store)), vocab, district
+    return catalog, vocab, district
 
 
 __all__ = ["Catalog", "District", "Vocabularies", "open_catalog"]

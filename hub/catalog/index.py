@@ -14,12 +14,15 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
+from hub.catalog.expr import TIME_FIELDS, All, And, Exists, Expr, Match, Not, Or, Range, Text
 from hub.catalog.model import Distribution, Record, Viewer
-from hub.catalog.vocab import fold
+from hub.catalog.vocab import Organization, fold
+from hub.errors import HubError
 from hub.store.versions import Store, now
 
 SCHEMA_SQL = """
@@ -33,7 +36,8 @@ CREATE TABLE IF NOT EXISTS catalog_records (
     modified TEXT,
     minx REAL, miny REAL, maxx REAL, maxy REAL,
     created TEXT NOT NULL,
-    updated TEXT NOT NULL
+    updated TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'active'
 );
 CREATE TABLE IF NOT EXISTS catalog_facets (
     rid INTEGER NOT NULL,
@@ -43,15 +47,25 @@ CREATE TABLE IF NOT EXISTS catalog_facets (
 CREATE INDEX IF NOT EXISTS catalog_facets_rid ON catalog_facets(rid, facet);
 CREATE INDEX IF NOT EXISTS catalog_facets_value ON catalog_facets(facet, value, rid);
 CREATE VIRTUAL TABLE IF NOT EXISTS catalog_text USING fts5(
-    words, tokenize = 'unicode61 remove_diacritics 0', prefix = '3 5');
+    title, description, keywords, resources, other,
+    tokenize = 'unicode61 remove_diacritics 0', prefix = '3 5');
+CREATE TABLE IF NOT EXISTS catalog_organizations (
+    id TEXT PRIMARY KEY,
+    organization TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS catalog_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+INDEX_VERSION = "2"  # of the derived tables (facets, text); a change rebuilds them from records
 FACETS = ("organization", "theme", "license", "format", "access", "frequency", "municipality")
 _STORE_JOIN = """
     LEFT JOIN datasets d ON d.name = r.name
     LEFT JOIN versions v ON v.dataset = d.name AND v.version = d.current_version"""
 _LAST_MODIFIED = "max(coalesce(r.modified, ''), coalesce(v.finished, ''))"
+_CHANGED = "max(r.updated, coalesce(v.finished, ''))"
 ACCESS_CODES = {"public": 0, "internal": 1, "restricted": 2}
 _SUFFIXES = ("ungen", "ung", "innen", "erin", "en", "er", "es", "em", "e", "n", "s")
+_SORT_KEYS = ("relevance", "title", "name", "id", "modified", "changed", "created")
 
 
 def words(text: str) -> list[str]:
@@ -67,17 +81,32 @@ def stem(word: str) -> str:
     return word
 
 
+def moment(value: str) -> np.datetime64:
+    """An ISO date or timestamp (UTC, `Z` allowed) as numpy microseconds."""
+    return np.datetime64(value.rstrip("Z").replace(" ", "T")[:26], "us")
+
+
 @dataclass
 class Query:
     q: str = ""
     filters: dict[str, list[str]] = field(default_factory=dict)  # facet -> accepted values
     bbox: tuple[float, float, float, float] | None = None
-    sort: str = "relevance"
+    # "relevance", "title", "name", "modified" or (key, descending) pairs of _SORT_KEYS
+    sort: str | tuple[tuple[str, bool], ...] = "relevance"
     start: int = 0
     rows: int = 20
     facets: tuple[str, ...] = FACETS
     facet_limit: int = 50
     modified_since: str | None = None  # ISO date or timestamp: records changed since then
+    where: Expr | None = None  # a search expression (see hub.catalog.expr), AND-ed
+    states: tuple[str, ...] = ("active",)  # drafts and deleted ones: for their editors only
+
+    def order(self) -> tuple[tuple[str, bool], ...]:
+        if not isinstance(self.sort, str):
+            return self.sort
+        return {"title": (("title", False),), "name": (("name", False),),
+                "modified": (("modified", True), ("title", False))}.get(
+                    self.sort, (("relevance", False), ("title", False)))
 
 
 @dataclass
@@ -87,8 +116,34 @@ class Result:
     facets: dict[str, list[tuple[str, int]]]
 
 
+class _Facet:
+    """One keyword field as sparse (record position, value number) pairs."""
+
+    def __init__(self, pairs: list[tuple[int, str]]):
+        self.names = sorted({v for _, v in pairs})
+        number = {v: i for i, v in enumerate(self.names)}
+        self.pos = np.array([p for p, _ in pairs], dtype=np.int64)
+        self.val = np.array([number[v] for _, v in pairs], dtype=np.int64)
+        self.folded: dict[str, list[int]] = {}
+        for i, v in enumerate(self.names):
+            self.folded.setdefault(v.casefold(), []).append(i)
+
+    def members(self, values: list[str], n: int, prefix: bool = False) -> np.ndarray:
+        wanted = [i for v in values for i in self.folded.get(v.casefold(), [])]
+        if prefix:
+            starts = tuple(v.casefold() for v in values)
+            wanted = [i for k, ids in self.folded.items() if k.startswith(starts) for i in ids]
+        mask = np.zeros(n, dtype=bool)
+        if wanted:
+            mask[self.pos[np.isin(self.val, wanted)]] = True
+        return mask
+
+    def counts(self, mask: np.ndarray) -> np.ndarray:
+        return np.bincount(self.val[mask[self.pos]], minlength=len(self.names))
+
+
 class _Snapshot:
-    """What search needs, as numpy arrays: access, facet memberships, extents, sort orders.
+    """What search needs, as numpy arrays: access, keyword fields, extents, sort orders.
 
     Built from the database in one pass and kept until the database changes (SQLite's
     `PRAGMA data_version` on a long-lived connection tells); text matching stays with FTS5.
@@ -101,45 +156,67 @@ class _Snapshot:
             "coalesce(r.minx, json_extract(v.bbox, '$[0]')), "
             "coalesce(r.miny, json_extract(v.bbox, '$[1]')), "
             "coalesce(r.maxx, json_extract(v.bbox, '$[2]')), "
-            f"coalesce(r.maxy, json_extract(v.bbox, '$[3]')) FROM catalog_records r {_STORE_JOIN}"
+            "coalesce(r.maxy, json_extract(v.bbox, '$[3]')), "
+            f"r.id, r.state, r.created, {_CHANGED} FROM catalog_records r {_STORE_JOIN}"
             " ORDER BY r.rid").fetchall()
-        n = len(rows)
+        n = self.n = len(rows)
         self.rid = np.array([r[0] for r in rows], dtype=np.int64)
         self.position = {int(rid): i for i, rid in enumerate(self.rid)}
         self.access = np.array([ACCESS_CODES.get(r[1], 2) for r in rows], dtype=np.int8)
-        self.modified = np.array([r[4] for r in rows], dtype=str) if n else np.array([], str)
+        self.time = {"modified": _times([r[4] for r in rows]),
+                     "created": _times([r[11] for r in rows]),
+                     "changed": _times([r[12] for r in rows])}
+        self.text = {"title": np.array([r[2] for r in rows] or [""])[:n],
+                     "name": np.array([r[3] for r in rows] or [""])[:n]}
         self.bbox = np.array([[np.nan if v is None else v for v in r[5:9]] for r in rows],
                              dtype=np.float64).reshape(n, 4)
-        titles = [(r[2], r[3]) for r in rows]
-        self.by_title = np.array(sorted(range(n), key=lambda i: titles[i]), dtype=np.int64)
-        self.by_name = np.array(sorted(range(n), key=lambda i: titles[i][1]), dtype=np.int64)
-        newest = sorted(self.by_title.tolist(), key=lambda i: rows[i][4], reverse=True)
-        self.by_modified = np.array(newest, dtype=np.int64)  # ties keep title order
-        self.facets: dict[str, tuple[list[str], np.ndarray]] = {}
-        members: dict[str, dict[str, list[int]]] = {}
+        self.rank = {"title": _ranks([(r[2], r[3]) for r in rows]),
+                     "name": _ranks([r[3] for r in rows]), "id": _ranks([r[9] for r in rows])}
+        pairs: dict[str, list[tuple[int, str]]] = {
+            "id": [(i, r[9]) for i, r in enumerate(rows)],
+            "name": [(i, r[3]) for i, r in enumerate(rows)],
+            "state": [(i, r[10]) for i, r in enumerate(rows)]}
+        self.publisher = np.full(n, "", dtype=object)
         for rid, facet, value in db.execute("SELECT rid, facet, value FROM catalog_facets"):
-            members.setdefault(facet, {}).setdefault(value, []).append(self.position[rid])
-        for facet, values in members.items():
-            names = sorted(values)
-            matrix = np.zeros((len(names), n), dtype=bool)
-            for row, value in enumerate(names):
-                matrix[row, values[value]] = True
-            self.facets[facet] = (names, matrix)
+            position = self.position[rid]
+            pairs.setdefault(facet, []).append((position, value))
+            if facet == "organization":
+                self.publisher[position] = value
+        self.facets = {facet: _Facet(p) for facet, p in pairs.items()}
+        self.active = self.members("state", ["active"])
 
-    def members(self, facet: str, values: list[str]) -> np.ndarray:
-        names, matrix = self.facets.get(facet, ([], np.zeros((0, len(self.rid)), bool)))
-        rows = [names.index(v) for v in values if v in names]
-        return matrix[rows].any(axis=0) if rows else np.zeros(len(self.rid), dtype=bool)
+    def members(self, facet: str, values: list[str], prefix: bool = False) -> np.ndarray:
+        found = self.facets.get(facet)
+        return found.members(values, self.n, prefix) if found else np.zeros(self.n, bool)
 
-    def visible(self, viewer: Viewer) -> np.ndarray:
-        """The records `viewer.may_see`, as a mask (the rule itself lives in the model)."""
+    def visible(self, viewer: Viewer, states: tuple[str, ...] = ("active",)) -> np.ndarray:
+        """The records `viewer.may_see` (the rule itself lives in the model), as a mask;
+        drafts and deleted records only when asked for and only to those who may edit them."""
         allowed = np.array([viewer.may_see(level, []) for level in ACCESS_CODES], dtype=bool)
         mask = allowed[self.access]
         org = viewer.organization or ""
         if viewer.may_see("restricted", [org]):
             mask |= (self.access == ACCESS_CODES["restricted"]) & self.members(
                 "restricted_to", [org])
-        return mask
+        shown = self.active.copy()
+        extra = [s for s in states if s != "active"]
+        if extra:
+            editable = np.array([viewer.may_edit(p) for p in self.publisher], dtype=bool) \
+                if not viewer.admin else np.ones(self.n, dtype=bool)
+            shown |= self.members("state", extra) & editable
+        return mask & shown
+
+
+def _times(values: list[str | None]) -> np.ndarray:
+    return np.array([moment(v) if v else np.datetime64("NaT") for v in values],
+                    dtype="datetime64[us]")
+
+
+def _ranks(keys: list[Any]) -> np.ndarray:
+    """Each position's place in the sorted order of `keys`."""
+    ranks = np.empty(len(keys), dtype=np.int64)
+    ranks[sorted(range(len(keys)), key=keys.__getitem__)] = np.arange(len(keys))
+    return ranks
 
 
 class Catalog:
@@ -148,14 +225,23 @@ class Catalog:
     def __init__(self, store: Store):
         self.store = store
         self._reader: sqlite3.Connection | None = None  # long-lived, for data_version
-        self._snapshot: tuple[int, _Snapshot] | None = None
+        self._snapshot: tuple[int, _Snapshot, dict[str, Organization]] | None = None
         self._lock = threading.Lock()
         with self._db() as db:
             columns = {r[1] for r in db.execute("PRAGMA table_info(catalog_records)")}
             if columns and "rid" not in columns:  # a store from before integer row keys
                 db.executescript("DROP TABLE catalog_records; DROP TABLE catalog_facets; "
                                  "DROP TABLE catalog_text;")
+            if columns and "state" not in columns:
+                db.execute("ALTER TABLE catalog_records ADD COLUMN state TEXT NOT NULL "
+                           "DEFAULT 'active'")
+            text_columns = {r[1] for r in db.execute("PRAGMA table_info(catalog_text)")}
+            if text_columns and "title" not in text_columns:
+                db.execute("DROP TABLE catalog_text")
             db.executescript(SCHEMA_SQL)
+            stored = db.execute("SELECT value FROM catalog_meta WHERE key = 'index'").fetchone()
+            if stored is None or stored[0] != INDEX_VERSION:
+                self._reindex(db)
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -163,14 +249,28 @@ class Catalog:
             db.execute("PRAGMA foreign_keys=ON")
             yield db
 
+    def _reindex(self, db: sqlite3.Connection) -> None:
+        """Rebuild facets and text of every record (after the index layout changed)."""
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("DELETE FROM catalog_facets")
+        db.execute("DELETE FROM catalog_text")
+        for row in db.execute("SELECT rid, record FROM catalog_records").fetchall():
+            self._index(db, row["rid"], _stored(row["record"]))
+        db.execute("INSERT OR REPLACE INTO catalog_meta VALUES ('index', ?)", (INDEX_VERSION,))
+        db.execute("COMMIT")
+
     # -- writing ---------------------------------------------------------------------------
 
     def upsert(self, record: Record) -> str:
-        """Insert or replace a record by name; returns created | updated | unchanged."""
+        """Insert or replace a record by id or name; returns created | updated | unchanged."""
         return self.upsert_many([record])[0]
 
     def upsert_many(self, records: list[Record]) -> list[str]:
-        """Insert or replace records by name in one transaction (all or nothing)."""
+        """Insert or replace records in one transaction (all or nothing).
+
+        A record replaces the one with its id (which may rename it) or else the one with its
+        name (whose id it keeps). A name held by another record raises `NameTaken`.
+        """
         stamp = now()
         outcomes = []
         with self._db() as db:
@@ -184,37 +284,46 @@ class Catalog:
                 raise
         return outcomes
 
-    @staticmethod
-    def _upsert(db: sqlite3.Connection, record: Record, stamp: str) -> str:
-        old = db.execute("SELECT rid, id, record FROM catalog_records WHERE name = ?",
-                         (record.name,)).fetchone()
+    def _upsert(self, db: sqlite3.Connection, record: Record, stamp: str) -> str:
+        old = db.execute("SELECT rid, id, name, record FROM catalog_records WHERE id = ?",
+                         (record.id,)).fetchone() or db.execute(
+            "SELECT rid, id, name, record FROM catalog_records WHERE name = ?",
+            (record.name,)).fetchone()
         if old is not None:
             record.id = old["id"]  # a name keeps its id
+            if old["name"] != record.name and db.execute(
+                    "SELECT 1 FROM catalog_records WHERE name = ?", (record.name,)).fetchone():
+                raise NameTaken(record.name)
         body = json.dumps(record.curated(), sort_keys=True, ensure_ascii=False)
         if old is not None and old["record"] == body:
             return "unchanged"
         bbox = record.bbox or [None] * 4
         values = (record.id, record.name, body, fold(record.title), record.access,
-                  record.modified, *bbox, stamp)
+                  record.modified, *bbox, record.state, stamp)
         if old is None:
             rid = db.execute(
                 "INSERT INTO catalog_records (id, name, record, title_sort, access, modified,"
-                " minx, miny, maxx, maxy, updated, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (*values, stamp)).lastrowid
+                " minx, miny, maxx, maxy, state, updated, created)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", (*values, stamp)).lastrowid
         else:
             rid = old["rid"]
             db.execute("UPDATE catalog_records SET id=?, name=?, record=?, title_sort=?,"
-                       " access=?, modified=?, minx=?, miny=?, maxx=?, maxy=?, updated=?"
-                       " WHERE rid = ?", (*values, rid))
+                       " access=?, modified=?, minx=?, miny=?, maxx=?, maxy=?, state=?,"
+                       " updated=? WHERE rid = ?", (*values, rid))
             db.execute("DELETE FROM catalog_facets WHERE rid = ?", (rid,))
             db.execute("DELETE FROM catalog_text WHERE rowid = ?", (rid,))
-        db.executemany("INSERT INTO catalog_facets (rid, facet, value) VALUES (?,?,?)",
-                       [(rid, f, v) for f, v in _facet_values(record)])
-        db.execute("INSERT INTO catalog_text (rowid, words) VALUES (?, ?)",
-                   (rid, " ".join(_index_words(record))))
+        self._index(db, rid, record)
         return "updated" if old is not None else "created"
 
+    @staticmethod
+    def _index(db: sqlite3.Connection, rid: int, record: Record) -> None:
+        db.executemany("INSERT INTO catalog_facets (rid, facet, value) VALUES (?,?,?)",
+                       [(rid, f, v) for f, v in _facet_values(record)])
+        db.execute("INSERT INTO catalog_text (rowid, title, description, keywords, resources,"
+                   " other) VALUES (?,?,?,?,?,?)", (rid, *_text_columns(record)))
+
     def delete(self, name: str) -> bool:
+        """Remove a record for good (a CKAN `package_delete` only sets its state)."""
         with self._db() as db:
             row = db.execute("SELECT rid FROM catalog_records WHERE name = ?",
                              (name,)).fetchone()
@@ -225,15 +334,38 @@ class Catalog:
                 db.execute(f"DELETE FROM {table} WHERE {key} = ?", (row["rid"],))
         return True
 
+    def add_organization(self, org: Organization) -> None:
+        """Register an organisation beside those of `catalog/organizations.yaml`."""
+        with self._db() as db:
+            try:
+                db.execute("INSERT INTO catalog_organizations VALUES (?, ?, ?)",
+                           (org.id, json.dumps(asdict(org), ensure_ascii=False), now()))
+            except sqlite3.IntegrityError:
+                raise NameTaken(org.id) from None
+
     # -- reading ---------------------------------------------------------------------------
 
-    def get(self, name_or_id: str, viewer: Viewer) -> Record | None:
-        """A record the viewer may see (None for unknown and for hidden alike)."""
+    def get(self, name_or_id: str, viewer: Viewer,
+            states: tuple[str, ...] = ("active",)) -> Record | None:
+        """A record the viewer may see (None for unknown and for hidden alike); drafts and
+        deleted ones only if `states` names them and the viewer may edit them."""
         with self._db() as db:
             row = db.execute(f"SELECT r.*, {_STORE_COLUMNS} FROM catalog_records r {_STORE_JOIN}"
                              " WHERE r.name = ? OR r.id = ?", (name_or_id, name_or_id)).fetchone()
         record = _record(row) if row else None
-        return record if record is not None and record.visible_to(viewer) else None
+        if record is None or not record.visible_to(viewer):
+            return None
+        if record.state != "active" and not (record.state in states
+                                             and viewer.may_edit(record.publisher)):
+            return None
+        return record
+
+    def stamps(self, name: str) -> tuple[str, str] | None:
+        """When a record was created and last changed (its data's new versions included)."""
+        with self._db() as db:
+            row = db.execute(f"SELECT r.created, {_CHANGED} FROM catalog_records r "
+                             f"{_STORE_JOIN} WHERE r.name = ?", (name,)).fetchone()
+        return (row[0], row[1]) if row else None
 
     def names(self) -> list[str]:
         return list(self.origins())
@@ -245,22 +377,22 @@ class Catalog:
                 "SELECT name, json_extract(record, '$.origin') FROM catalog_records "
                 "ORDER BY name")}
 
+    def organizations(self) -> dict[str, Organization]:
+        """Organisations registered through the catalog (not those of the YAML file)."""
+        with self._lock:
+            return self._current()[2]
+
     def search(self, query: Query, viewer: Viewer) -> Result:
         """Records the viewer may see that match, one page of them, and facet counts."""
         with self._lock:
-            snap, reader = self._current()
-            mask = snap.visible(viewer)
-            rank = None
-            tokens = words(query.q)
-            if tokens:
-                match = " AND ".join(f'"{stem(t)}"*' for t in tokens)
-                found = reader.execute("SELECT rowid, rank FROM catalog_text "
-                                       "WHERE catalog_text MATCH ?", (match,)).fetchall()
-                rank = np.full(len(snap.rid), np.inf)
-                for rid, score in found:
-                    if (i := snap.position.get(rid)) is not None:
-                        rank[i] = score
-                mask &= np.isfinite(rank)
+            snap, reader, _ = self._current()
+            mask = snap.visible(viewer, query.states)
+            score = np.zeros(snap.n)
+            terms = words(query.q)
+            where = [Text(None, tuple(terms))] if terms else []
+            where += [query.where] if query.where is not None else []
+            for expr in where:
+                mask &= _Evaluator(snap, reader, score).mask(expr)
         for facet, values in query.filters.items():
             if values:
                 mask &= snap.members(facet, values)
@@ -271,26 +403,35 @@ class Catalog:
                 mask &= ((box[:, 2] >= minx) & (box[:, 0] <= maxx) & (box[:, 3] >= miny)
                          & (box[:, 1] <= maxy))
         if query.modified_since:
-            mask &= snap.modified >= query.modified_since
-        order = {"title": snap.by_title, "name": snap.by_name,
-                 "modified": snap.by_modified}.get(query.sort, snap.by_title)
-        order = order[mask[order]]
-        if query.sort == "relevance" and rank is not None:
-            order = order[np.argsort(rank[order], kind="stable")]
-        page = snap.rid[order[query.start:query.start + query.rows]].tolist()
+            mask &= snap.time["modified"] >= moment(query.modified_since)
+        selected = np.flatnonzero(mask)
+        keys = []  # np.lexsort: last key is the primary one
+        for key, descending in reversed(query.order()):
+            if key == "relevance":
+                values = score[selected]
+            elif key in snap.rank:
+                values = snap.rank[key][selected]
+            else:  # times: missing ones last
+                values = snap.time[key][selected].astype(np.int64).astype(np.float64)
+                values[np.isnat(snap.time[key][selected])] = -np.inf if descending else np.inf
+            keys.append(-values if descending else values)
+        if keys:
+            selected = selected[np.lexsort(keys)]
+        page = snap.rid[selected[query.start:query.start + query.rows]].tolist()
         facets: dict[str, list[tuple[str, int]]] = {}
         for facet in query.facets:
-            names, matrix = snap.facets.get(facet, ([], None))
-            if matrix is None:
+            found = snap.facets.get(facet)
+            if found is None:
                 facets[facet] = []
                 continue
-            counts = matrix[:, mask].sum(axis=1)
-            found_values = sorted(((names[i], int(c)) for i, c in enumerate(counts) if c),
-                                  key=lambda item: (-item[1], item[0]))
-            facets[facet] = found_values[:query.facet_limit]
+            counts = found.counts(mask)
+            nonzero = np.flatnonzero(counts)
+            items = sorted(((found.names[i], int(counts[i])) for i in nonzero),
+                           key=lambda item: (-item[1], item[0]))
+            facets[facet] = items if query.facet_limit < 0 else items[:query.facet_limit]
         return Result(int(mask.sum()), self._records(page), facets)
 
-    def _current(self) -> tuple[_Snapshot, sqlite3.Connection]:
+    def _current(self) -> tuple[_Snapshot, sqlite3.Connection, dict[str, Organization]]:
         """The snapshot for the database as it is now (rebuilt after any committed change)."""
         if self._reader is None:
             self._reader = sqlite3.connect(self.store.root / "hub.sqlite", timeout=30,
@@ -299,10 +440,13 @@ class Catalog:
         if self._snapshot is None or self._snapshot[0] != version:
             self._reader.execute("BEGIN")  # one consistent read of records and facets
             try:
-                self._snapshot = (version, _Snapshot(self._reader))
+                orgs = {o.id: o for o in (
+                    Organization(**json.loads(r[0])) for r in self._reader.execute(
+                        "SELECT organization FROM catalog_organizations ORDER BY id"))}
+                self._snapshot = (version, _Snapshot(self._reader), orgs)
             finally:
                 self._reader.execute("COMMIT")
-        return self._snapshot[1], self._reader
+        return self._snapshot[1], self._reader, self._snapshot[2]
 
     def _records(self, rids: list[int]) -> list[Record]:
         if not rids:
@@ -315,15 +459,96 @@ class Catalog:
         return [_record(by_rid[rid]) for rid in rids if rid in by_rid]
 
 
+class NameTaken(HubError):
+    """A record or organisation name that another one already has."""
+
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__(f"the name {name!r} is already in use")
+
+
+class _Evaluator:
+    """Turns a search expression into a mask over the snapshot; text goes to FTS5, and the
+    bm25 scores of text matched outside a NOT add up into `score` (lower is better)."""
+
+    def __init__(self, snap: _Snapshot, reader: sqlite3.Connection, score: np.ndarray):
+        self.snap, self.reader, self.score = snap, reader, score
+
+    def mask(self, expr: Expr, positive: bool = True) -> np.ndarray:
+        snap = self.snap
+        if isinstance(expr, All):
+            return np.ones(snap.n, dtype=bool)
+        if isinstance(expr, Match):
+            return snap.members(expr.field, [expr.value], expr.prefix)
+        if isinstance(expr, Exists):
+            found = snap.facets.get(expr.field)
+            mask = np.zeros(snap.n, dtype=bool)
+            if found is not None:
+                mask[found.pos] = True
+            return mask
+        if isinstance(expr, Range):
+            return self._range(expr)
+        if isinstance(expr, Text):
+            return self._text(expr, positive)
+        if isinstance(expr, Not):
+            return ~self.mask(expr.item, not positive)
+        masks = [self.mask(item, positive) for item in expr.items]
+        if isinstance(expr, And):
+            return np.logical_and.reduce(masks) if masks else np.ones(snap.n, bool)
+        if isinstance(expr, Or):
+            return np.logical_or.reduce(masks) if masks else np.zeros(snap.n, bool)
+        raise TypeError(f"not a search expression: {expr!r}")
+
+    def _range(self, expr: Range) -> np.ndarray:
+        if expr.field in TIME_FIELDS:
+            values = self.snap.time[expr.field]
+            low = moment(expr.low) if expr.low else None
+            high = moment(expr.high) if expr.high else None
+            mask = ~np.isnat(values)
+        else:
+            values = self.snap.text[expr.field]
+            low = fold(expr.low) if expr.low and expr.field == "title" else expr.low
+            high = fold(expr.high) if expr.high and expr.field == "title" else expr.high
+            mask = np.ones(self.snap.n, dtype=bool)
+        if low is not None:
+            mask &= values >= low if expr.include_low else values > low
+        if high is not None:
+            mask &= values <= high if expr.include_high else values < high
+        return mask
+
+    def _text(self, expr: Text, positive: bool) -> np.ndarray:
+        folded = [w for word in expr.words for w in words(word)]
+        mask = np.zeros(self.snap.n, dtype=bool)
+        if not folded:
+            return mask
+        if expr.phrase:
+            match = '"' + " ".join(folded) + '"' + ("*" if expr.prefix else "")
+        else:
+            match = " AND ".join(f'"{stem(w)}"*' for w in folded)
+        if expr.field is not None:
+            match = f"{{{expr.field}}} : ({match})"
+        for rid, rank in self.reader.execute(
+                "SELECT rowid, rank FROM catalog_text WHERE catalog_text MATCH ?", (match,)):
+            if (i := self.snap.position.get(rid)) is not None:
+                mask[i] = True
+                if positive:
+                    self.score[i] += rank
+        return mask
+
+
 _STORE_COLUMNS = ("v.version AS store_version, v.rows AS store_rows, v.schema AS store_schema, "
                   "v.bbox AS store_bbox, v.finished AS store_modified")
 
 
 
-def _record(row: sqlite3.Row) -> Record:
-    data = json.loads(row["record"])
+def _stored(body: str) -> Record:
+    data = json.loads(body)
     data["distributions"] = [Distribution(**d) for d in data.get("distributions", [])]
-    record = Record(**data)
+    return Record(**data)
+
+
+def _record(row: sqlite3.Row) -> Record:
+    record = _stored(row["record"])
     if row["store_version"] is not None:
         record.version = row["store_version"]
         record.rows = row["store_rows"]
@@ -341,11 +566,16 @@ def _facet_values(record: Record) -> list[tuple[str, str]]:
     values += [("format", f) for f in sorted({d.format for d in record.distributions})]
     values += [("municipality", a) for a in record.spatial_ags if len(a) == 8]
     values += [("restricted_to", o) for o in record.restricted_to]
+    values += [("keyword", k) for k in sorted(set(record.keywords))]
+    values += [("origin", record.origin)]
     return values
 
 
-def _index_words(record: Record) -> list[str]:
-    texts = [record.title, record.description, " ".join(record.keywords), record.name,
-             *(t.get("title", "") + " " + t.get("description", "")
-               for t in record.translations.values())]
-    return words(" ".join(texts))
+def _text_columns(record: Record) -> tuple[str, ...]:
+    """The folded words of each text column: title, description, keywords, resources, other."""
+    other = [record.name, *(t.get("title", "") + " " + t.get("description", "")
+                            for t in record.translations.values())]
+    resources = [f"{d.title} {d.description} {d.url}" for d in record.distributions]
+    return tuple(" ".join(words(text)) for text in (
+        record.title, record.description, " ".join(record.keywords), " ".join(resources),
+        " ".join(other)))

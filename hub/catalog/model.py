@@ -22,11 +22,12 @@ NAMESPACE = uuid.UUID("6f1c2b1e-4d0a-5b7e-9a53-2c1e0f3d8a11")  # stable ids from
 SOURCE_SYSTEMS = ("GIS", "HKR", "RIS", "Fachverfahren", "Tabellenkalkulation", "Sonstiges")
 STORE_FACTS = ("version", "rows", "schema", "store_modified")
 ORIGINS = ("yaml", "cli", "api", "inventory", "pipeline", "harvest", "web")
+STATES = ("active", "draft", "deleted")  # deleted: kept, but out of every list and feed
 FIELDS = ("id", "name", "title", "description", "publisher", "license", "attribution",
           "access", "restricted_to", "data_held", "access_note", "personal_data", "keywords",
-          "themes", "contact", "frequency", "issued", "modified", "temporal", "spatial_ags",
-          "bbox", "source_system", "conforms_to", "landing_page", "translations",
-          "distributions", "origin", "source_url")
+          "themes", "contact", "creator", "frequency", "issued", "modified", "temporal",
+          "spatial_ags", "bbox", "source_system", "conforms_to", "landing_page", "edition",
+          "translations", "distributions", "extras", "state", "origin", "source_url")
 
 
 class RecordInvalid(HubError):
@@ -43,11 +44,17 @@ class Distribution:
     """A way to get the data: a download (one format) or an API endpoint."""
 
     title: str
-    format: str  # EU file-type code
+    format: str  # EU file-type code, or "" when unknown
     url: str  # absolute, or a path on this hub ("/datasets/x/latest.csv")
     kind: str = "download"  # download | api
     media_type: str = ""
     description: str = ""
+    id: str = ""  # stable: kept across edits (CKAN's resource id)
+    size: int | None = None  # bytes
+    hash: str = ""
+    created: str | None = None
+    modified: str | None = None
+    upload: str = ""  # file name of a file uploaded to the hub (then `url` points at it)
 
 
 @dataclass
@@ -68,7 +75,8 @@ class Record:
     personal_data: bool = False
     keywords: list[str] = field(default_factory=list)
     themes: list[str] = field(default_factory=list)
-    contact: dict[str, str] = field(default_factory=dict)
+    contact: dict[str, str] = field(default_factory=dict)  # name, email, url, phone
+    creator: dict[str, str] = field(default_factory=dict)  # name, email (CKAN's author)
     frequency: str = "UNKNOWN"
     issued: str | None = None
     modified: str | None = None
@@ -78,8 +86,11 @@ class Record:
     source_system: str = ""
     conforms_to: str = ""
     landing_page: str = ""
+    edition: str = ""  # the publisher's version label (CKAN's `version`)
     translations: dict[str, dict[str, str]] = field(default_factory=dict)  # en/dsb: title, desc
     distributions: list[Distribution] = field(default_factory=list)
+    extras: dict[str, str] = field(default_factory=dict)  # further key/value pairs (CKAN extras)
+    state: str = "active"  # active | draft | deleted
     origin: str = "yaml"
     source_url: str = ""  # the original record of a harvested dataset
     # facts from the store's current version, filled in by `link`; never set by hand
@@ -110,11 +121,17 @@ class Record:
 
 @dataclass(frozen=True)
 class Viewer:
-    """Who is asking: anonymous (public only), staff (internal too), and their organisation."""
+    """Who is asking: anonymous (public only), staff (internal too), and their organisation.
+
+    Roles: `viewer` staff see internal data and what is restricted to their organisation;
+    `editor` staff also edit their organisation's records; `admin` may see and do everything.
+    """
 
     staff: bool = False
     organization: str | None = None
     admin: bool = False
+    editor: bool = False
+    user: str | None = None
 
     def may_see(self, access: str, restricted_to: list[str]) -> bool:
         if access == "public" or self.admin:
@@ -122,6 +139,10 @@ class Viewer:
         if access == "internal":
             return self.staff
         return self.staff and self.organization in restricted_to
+
+    def may_edit(self, publisher: str) -> bool:
+        """Create, change or delete records of `publisher`."""
+        return self.admin or (self.editor and bool(publisher) and publisher == self.organization)
 
 
 ANONYMOUS = Viewer()
@@ -209,20 +230,25 @@ def validate(data: dict[str, Any], vocab: Vocabularies, where: str = "") -> Reco
     origin = str(data.get("origin") or "yaml")
     if origin not in ORIGINS:
         errors["origin"] = f"must be one of {', '.join(ORIGINS)}"
-    distributions = []
-    for i, d in enumerate(data.get("distributions") or [], 1):
-        if not isinstance(d, dict) or not d.get("url"):
-            errors[f"distributions[{i}]"] = "needs at least a url"
-            continue
-        fmt = vocab.formats.find(str(d.get("format", "")))
-        if fmt is None:
-            errors[f"distributions[{i}].format"] = f"unknown format {d.get('format')!r}"
-            continue
-        distributions.append(Distribution(
-            title=str(d.get("title") or fmt.code), format=fmt.code, url=str(d["url"]),
-            kind=str(d.get("kind", "download")),
-            media_type=str(d.get("media_type") or fmt.extra.get("media_type", "")),
-            description=str(d.get("description", ""))))
+    record_id = str(data.get("id") or stable_id(name))
+    if not _is_uuid(record_id):
+        errors["id"] = f"{record_id!r} is not a UUID"
+    distributions = _distributions(data.get("distributions"), vocab, record_id, errors)
+    state = str(data.get("state") or "active")
+    if state not in STATES:
+        errors["state"] = f"must be one of {', '.join(STATES)}"
+    extras = data.get("extras") or {}
+    if not isinstance(extras, dict) or not all(
+            isinstance(k, str) and k.strip() and isinstance(v, str) for k, v in extras.items()):
+        errors["extras"] = "must map names to text values"
+    elif clash := sorted(set(extras) & set(FIELDS)):
+        errors["extras"] = f"{', '.join(clash)}: use the record field, not an extra"
+    for key in ("contact", "creator"):
+        if not isinstance(data.get(key) or {}, dict):
+            errors[key] = "must map name, email, … to text values"
+    edition = str(data.get("edition") or "").strip()
+    if len(edition) > 100:
+        errors["edition"] = "at most 100 characters"
     data_held = _bool(data.get("data_held", True))
     if not data_held and not str(data.get("access_note") or "").strip():
         errors["access_note"] = ("a metadata-only record must say who holds the data and how "
@@ -239,20 +265,69 @@ def validate(data: dict[str, Any], vocab: Vocabularies, where: str = "") -> Reco
     translations = {k: v for k, v in translations.items() if v} | dict(
         data.get("translations") or {})
     return Record(
-        id=str(data.get("id") or stable_id(name)), name=name,
+        id=record_id, name=name,
         title=str(data["title"]).strip(), description=str(data["description"]).strip(),
         publisher=publisher.id if publisher else "", license=license_code,
         access=access, attribution=attribution, restricted_to=restricted_to,
         data_held=data_held, access_note=str(data.get("access_note") or "").strip(),
         personal_data=_bool(data.get("personal_data", False)),
         keywords=[k.strip() for k in _list(data.get("keywords")) if k.strip()],
-        themes=themes, contact={k: str(v) for k, v in (data.get("contact") or {}).items()},
+        themes=themes, contact=_texts(data.get("contact")), creator=_texts(data.get("creator")),
         frequency=frequency, issued=_iso(data.get("issued")), modified=_iso(data.get("modified")),
         temporal=temporal, spatial_ags=ags, bbox=list(bbox) if bbox else None,
         source_system=source_system, conforms_to=str(data.get("conforms_to") or ""),
-        landing_page=str(data.get("landing_page") or ""), translations=translations,
-        distributions=distributions, origin=origin,
+        landing_page=str(data.get("landing_page") or ""), edition=edition,
+        translations=translations, distributions=distributions, extras=dict(extras),
+        state=state, origin=origin,
         source_url=str(data.get("source_url") or ""))
+
+
+def _distributions(items: Any, vocab: Vocabularies, record_id: str,
+                   errors: dict[str, str]) -> list[Distribution]:
+    """Distributions with EU format codes (guessed from the URL when not given) and ids."""
+    out: list[Distribution] = []
+    seen: set[str] = set()
+    for i, d in enumerate(items or [], 1):
+        if not isinstance(d, dict) or not d.get("url"):
+            errors[f"distributions[{i}]"] = "needs at least a url"
+            continue
+        url, raw = str(d["url"]), str(d.get("format") or "").strip()
+        fmt = vocab.formats.find(raw) if raw else vocab.format_of(url)
+        if raw and fmt is None:
+            errors[f"distributions[{i}].format"] = f"unknown format {raw!r}"
+            continue
+        size = d.get("size")
+        if size not in (None, "") and not (str(size).isdigit()):
+            errors[f"distributions[{i}].size"] = f"{size!r} is not a number of bytes"
+            continue
+        dist_id = str(d.get("id") or "") or str(uuid.uuid5(uuid.UUID(record_id), url)
+                                                if _is_uuid(record_id) else uuid.uuid4())
+        while dist_id in seen:  # the same URL twice in one record
+            dist_id = str(uuid.uuid5(uuid.UUID(dist_id), "again"))
+        seen.add(dist_id)
+        out.append(Distribution(
+            title=str(d.get("title") or (fmt.code if fmt else "")), format=fmt.code if fmt else "",
+            url=url, kind=str(d.get("kind", "download")),
+            media_type=str(d.get("media_type") or (fmt.extra.get("media_type", "") if fmt
+                                                   else "")),
+            description=str(d.get("description") or ""), id=dist_id,
+            size=int(size) if size not in (None, "") else None, hash=str(d.get("hash") or ""),
+            created=d.get("created") or None, modified=d.get("modified") or None,
+            upload=str(d.get("upload") or "")))
+    return out
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _texts(value: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (value or {}).items() if v not in (None, "")} \
+        if isinstance(value, dict) else {}
 
 
 def _list(value: Any) -> list[str]:

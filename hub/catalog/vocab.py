@@ -3,6 +3,7 @@ district's organisations, read from `catalog/` as data: a county changes YAML, n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -79,13 +80,17 @@ class Organization:
     parent: str = ""
     email: str = ""
     url: str = ""
+    description: str = ""
 
 
 class Vocabularies:
     """Everything under `catalog/` that records are checked against."""
 
-    def __init__(self, catalog_dir: Path):
+    def __init__(self, catalog_dir: Path,
+                 registered: Callable[[], dict[str, Organization]] | None = None):
+        """`registered`: organisations added at run time (the catalog's), beside the YAML's."""
         self.dir = Path(catalog_dir)
+        self._registered = registered
         base = self.dir / "vocabularies"
         self.licenses = self._vocab(base / "licenses.yaml", "licenses", "id", "title")
         self.themes = self._vocab(base / "themes.yaml", "themes", "code", "de")
@@ -93,10 +98,17 @@ class Vocabularies:
         self.formats = self._vocab(base / "formats.yaml", "formats", "code", "code")
         self.access = self._vocab(base / "access.yaml", "access", None, None)
         orgs = _load(self.dir / "organizations.yaml") or []
-        self.organizations = {o["id"]: Organization(**{k: str(v) for k, v in o.items()
+        self._organizations = {o["id"]: Organization(**{k: str(v) for k, v in o.items()
                                                        if k in Organization.__annotations__})
                               for o in (orgs.get("organizations", orgs)
                                         if isinstance(orgs, dict) else orgs)}
+
+    @property
+    def organizations(self) -> dict[str, Organization]:
+        """Every organisation by id: those of `organizations.yaml`, then registered ones."""
+        if self._registered is None:
+            return self._organizations
+        return {**self._registered(), **self._organizations}
 
     @staticmethod
     def _vocab(path: Path, name: str, code_key: str | None, label_key: str | None) -> Vocabulary:
@@ -113,11 +125,18 @@ class Vocabularies:
 
     def organization(self, value: str) -> Organization | None:
         """By id or by name (case and umlauts folded)."""
-        if value in self.organizations:
-            return self.organizations[value]
+        organizations = self.organizations
+        if value in organizations:
+            return organizations[value]
         folded = fold(value)
-        return next((o for o in self.organizations.values()
+        return next((o for o in organizations.values()
                      if fold(o.name) == folded or fold(o.id) == folded), None)
+
+    def format_of(self, url: str) -> Term | None:
+        """The file format a URL's extension names (`.csv` → CSV), if any."""
+        path = url.split("?", 1)[0].split("#", 1)[0].lower()
+        return next((t for t in self.formats.terms
+                     if any(path.endswith(e) for e in t.extra.get("extensions", []))), None)
 
     def frequency_days(self, code: str) -> int | None:
         term = self.frequencies.find(code)
