@@ -1,7 +1,8 @@
 """Settings: where the project and the store are, the district's extent, limits.
 
 Read from the environment (HUB_ROOT, HUB_STORE, HUB_RETENTION, HUB_HTTP_TIMEOUT,
-HUB_MAX_SOURCE_BYTES) and from `catalog/district.yaml` of the project root.
+HUB_MAX_SOURCE_BYTES, HUB_MAX_UPLOAD_BYTES, HUB_BASE_URL) and from `catalog/district.yaml`
+of the project root.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ class Settings:
     fetch: FetchSettings = field(default_factory=FetchSettings)
     district: str = ""
     extent: Extent | None = None
+    max_upload: int = 100 << 20  # bytes of one file uploaded through the API
+    base_url: str = ""  # public URL of the hub (default: the URL a request came to)
 
     @property
     def pipelines_dir(self) -> Path:
@@ -55,6 +58,8 @@ def load_settings(root: Path | str | None = None, store: Path | str | None = Non
             fetch=FetchSettings(
                 timeout=float(os.environ.get("HUB_HTTP_TIMEOUT", 30)),
                 max_bytes=int(os.environ.get("HUB_MAX_SOURCE_BYTES", 20 << 30))),
-            district=district, extent=extent)
+            district=district, extent=extent,
+            max_upload=int(os.environ.get("HUB_MAX_UPLOAD_BYTES", 100 << 20)),
+            base_url=os.environ.get("HUB_BASE_URL", "").rstrip("/"))
     except ValueError as exc:
         raise PipelineError(f"invalid setting in the environment: {exc}") from None

@@ -256,11 +256,7 @@ def _dataset(record: Record, ctx: Context) -> Iterator[tuple]:
 
 def _distributions(record: Record, ctx: Context, ds: URIRef) -> Iterator[tuple]:
     license_term = ctx.vocab.licenses.find(record.license)
-    links = [(d.title, d.format, d.url, d.kind, d.media_type) for d in record.distributions]
-    if record.version is not None and record.data_held:
-        links.append((f"{record.title} (GeoJSON, aktuelle Version)", "GEOJSON",
-                      f"/api/datasets/{quote(record.name)}/features", "download",
-                      "application/geo+json"))
+    links = [(d.title, d.format, d.url, d.kind, d.media_type) for d in record.served()]
     for i, (title, fmt, url, kind, media_type) in enumerate(links, 1):
         dist = URIRef(f"{ctx.dataset_uri(record)}/distribution/{i}")
         href = URIRef(url if url.startswith(("http://", "https://")) else ctx.base_url + url)

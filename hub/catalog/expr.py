@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 KEYWORD_FIELDS = ("id", "name", "organization", "theme", "license", "format", "access",
-                  "frequency", "municipality", "keyword", "state", "origin", "restricted_to")
+                  "frequency", "municipality", "keyword", "state", "origin", "restricted_to",
+                  "resource")
 TEXT_FIELDS = ("title", "description", "keywords", "resources", "other")
 RANGE_FIELDS = ("changed", "created", "modified", "name", "title")
 TIME_FIELDS = ("changed", "created", "modified")

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from hub.catalog.expr import TIME_FIELDS, All, And, Exists, Expr, Match, Not, Or, Range, Text
-from hub.catalog.model import Distribution, Record, Viewer
+from hub.catalog.model import HUB_DOWNLOADS, Distribution, Record, Viewer, hub_download_id
 from hub.catalog.vocab import Organization, fold
 from hub.errors import HubError
 from hub.store.versions import Store, now
@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS catalog_organizations (
 );
 CREATE TABLE IF NOT EXISTS catalog_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-INDEX_VERSION = "2"  # of the derived tables (facets, text); a change rebuilds them from records
+INDEX_VERSION = "3"  # of the derived tables (facets, text); a change rebuilds them from records
 FACETS = ("organization", "theme", "license", "format", "access", "frequency", "municipality")
 _STORE_JOIN = """
     LEFT JOIN datasets d ON d.name = r.name
@@ -261,11 +261,12 @@ class Catalog:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def upsert(self, record: Record) -> str:
-        """Insert or replace a record by id or name; returns created | updated | unchanged."""
-        return self.upsert_many([record])[0]
+    def upsert(self, record: Record, create: bool = False) -> str:
+        """Insert or replace a record by id or name; returns created | updated | unchanged.
+        With `create`, a record whose id or name exists raises `NameTaken` instead."""
+        return self.upsert_many([record], create)[0]
 
-    def upsert_many(self, records: list[Record]) -> list[str]:
+    def upsert_many(self, records: list[Record], create: bool = False) -> list[str]:
         """Insert or replace records in one transaction (all or nothing).
 
         A record replaces the one with its id (which may rename it) or else the one with its
@@ -277,18 +278,22 @@ class Catalog:
             db.execute("BEGIN IMMEDIATE")
             try:
                 for record in records:
-                    outcomes.append(self._upsert(db, record, stamp))
+                    outcomes.append(self._upsert(db, record, stamp, create))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
         return outcomes
 
-    def _upsert(self, db: sqlite3.Connection, record: Record, stamp: str) -> str:
+    def _upsert(self, db: sqlite3.Connection, record: Record, stamp: str,
+                create: bool = False) -> str:
         old = db.execute("SELECT rid, id, name, record FROM catalog_records WHERE id = ?",
                          (record.id,)).fetchone() or db.execute(
             "SELECT rid, id, name, record FROM catalog_records WHERE name = ?",
             (record.name,)).fetchone()
+        if old is not None and create:
+            raise NameTaken(record.name if old["name"] == record.name else record.id,
+                            "name" if old["name"] == record.name else "id")
         if old is not None:
             record.id = old["id"]  # a name keeps its id
             if old["name"] != record.name and db.execute(
@@ -359,13 +364,6 @@ class Catalog:
                                              and viewer.may_edit(record.publisher)):
             return None
         return record
-
-    def stamps(self, name: str) -> tuple[str, str] | None:
-        """When a record was created and last changed (its data's new versions included)."""
-        with self._db() as db:
-            row = db.execute(f"SELECT r.created, {_CHANGED} FROM catalog_records r "
-                             f"{_STORE_JOIN} WHERE r.name = ?", (name,)).fetchone()
-        return (row[0], row[1]) if row else None
 
     def names(self) -> list[str]:
         return list(self.origins())
@@ -460,11 +458,11 @@ class Catalog:
 
 
 class NameTaken(HubError):
-    """A record or organisation name that another one already has."""
+    """A record or organisation name (or id) that another one already has."""
 
-    def __init__(self, name: str):
-        self.name = name
-        super().__init__(f"the name {name!r} is already in use")
+    def __init__(self, name: str, key: str = "name"):
+        self.name, self.key = name, key
+        super().__init__(f"the {key} {name!r} is already in use")
 
 
 class _Evaluator:
@@ -549,6 +547,8 @@ def _stored(body: str) -> Record:
 
 def _record(row: sqlite3.Row) -> Record:
     record = _stored(row["record"])
+    record.created = row["created"]
+    record.changed = max(row["updated"], row["store_modified"] or "")
     if row["store_version"] is not None:
         record.version = row["store_version"]
         record.rows = row["store_rows"]
@@ -563,7 +563,9 @@ def _facet_values(record: Record) -> list[tuple[str, str]]:
     values = [("organization", record.publisher), ("license", record.license),
               ("access", record.access), ("frequency", record.frequency)]
     values += [("theme", t) for t in record.themes]
-    values += [("format", f) for f in sorted({d.format for d in record.distributions})]
+    values += [("format", f) for f in sorted({d.format for d in record.distributions} - {""})]
+    values += [("resource", d.id) for d in record.distributions]
+    values += [("resource", hub_download_id(record.id, kind)) for kind in HUB_DOWNLOADS]
     values += [("municipality", a) for a in record.spatial_ags if len(a) == 8]
     values += [("restricted_to", o) for o in record.restricted_to]
     values += [("keyword", k) for k in sorted(set(record.keywords))]

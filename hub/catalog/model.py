@@ -13,6 +13,7 @@ import re
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from hub.catalog.vocab import ACCESS_LEVELS, Vocabularies
 from hub.errors import HubError
@@ -20,7 +21,7 @@ from hub.errors import HubError
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 NAMESPACE = uuid.UUID("6f1c2b1e-4d0a-5b7e-9a53-2c1e0f3d8a11")  # stable ids from slugs
 SOURCE_SYSTEMS = ("GIS", "HKR", "RIS", "Fachverfahren", "Tabellenkalkulation", "Sonstiges")
-STORE_FACTS = ("version", "rows", "schema", "store_modified")
+STORE_FACTS = ("version", "rows", "schema", "store_modified", "created", "changed")
 ORIGINS = ("yaml", "cli", "api", "inventory", "pipeline", "harvest", "web")
 STATES = ("active", "draft", "deleted")  # deleted: kept, but out of every list and feed
 FIELDS = ("id", "name", "title", "description", "publisher", "license", "attribution",
@@ -98,6 +99,10 @@ class Record:
     rows: int | None = None
     schema: dict[str, Any] | None = None
     store_modified: str | None = None
+    # bookkeeping of the catalog: when the record was registered and last changed (its data's
+    # new versions included); never set by hand
+    created: str | None = None
+    changed: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,6 +122,24 @@ class Record:
 
     def visible_to(self, viewer: Viewer) -> bool:
         return viewer.may_see(self.access, self.restricted_to)
+
+    def served(self) -> list[Distribution]:
+        """The registered distributions and, when the hub holds the data, its own downloads
+        (ids derived from the record's, so they are stable)."""
+        if self.version is None or not self.data_held:
+            return list(self.distributions)
+        return [*self.distributions, Distribution(
+            title=f"{self.title} (GeoJSON, aktuelle Version)", format="GEOJSON",
+            url=f"/api/datasets/{quote(self.name)}/features", media_type="application/geo+json",
+            id=hub_download_id(self.id, "geojson"), modified=self.store_modified)]
+
+
+HUB_DOWNLOADS = ("geojson",)  # the formats the hub serves itself for data it holds
+
+
+def hub_download_id(record_id: str, kind: str) -> str:
+    """The stable id of one of the hub's own downloads of a record's data."""
+    return str(uuid.uuid5(uuid.UUID(record_id), f"hub:{kind}"))
 
 
 @dataclass(frozen=True)
@@ -146,6 +169,8 @@ class Viewer:
 
 
 ANONYMOUS = Viewer()
+ADMIN = Viewer(staff=True, admin=True, editor=True)  # the hub itself: CLI, harvests
+ALL_STATES = ("active", "draft", "deleted")
 
 
 def stable_id(name: str) -> str:

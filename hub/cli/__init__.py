@@ -293,6 +293,9 @@ def serve(
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
-from hub.cli import catalog as _catalog  # noqa: E402 - the sub-commands register on import
+from hub.cli import accounts as _accounts  # noqa: E402 - the sub-commands register on import
+from hub.cli import catalog as _catalog  # noqa: E402
 
 app.add_typer(_catalog.app, name="catalog")
+app.add_typer(_accounts.users, name="user")
+app.add_typer(_accounts.tokens, name="token")

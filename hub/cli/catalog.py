@@ -13,7 +13,7 @@ from rich.table import Table
 from hub.catalog import open_catalog
 from hub.catalog.index import Query
 from hub.catalog.load import load_yaml_records, read_inventory, records_from_pipelines, sync
-from hub.catalog.model import Record, RecordInvalid, Viewer, validate
+from hub.catalog.model import ADMIN, Record, RecordInvalid, validate  # the CLI is the hub's own
 from hub.catalog.quality import report as quality_report
 from hub.cli.common import RootOpt, StoreOpt, console, fail, settings_for
 from hub.errors import HubError
@@ -21,7 +21,6 @@ from hub.ingest.pipeline import discover
 
 app = typer.Typer(help="The metadata catalog (DCAT-AP.de): every dataset of the district.",
                   no_args_is_help=True)
-ADMIN = Viewer(staff=True, admin=True)  # the CLI runs on the hub's own machine
 
 
 def _open(root: Path | None, store: Path | None):

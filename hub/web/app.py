@@ -10,23 +10,24 @@ import datetime as dt
 import functools
 import html
 import json
-import os
 from typing import Any
 
 import pyarrow.parquet as pq
 import shapely
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 
 from hub import __version__
-from hub.catalog import District, dcat, open_catalog
+from hub.api.ckan.routes import ckan_router
+from hub.catalog import District, dcat
 from hub.catalog.dcat import Context
 from hub.catalog.index import Catalog
-from hub.catalog.model import ANONYMOUS
+from hub.catalog.model import ANONYMOUS, Viewer
 from hub.catalog.vocab import Vocabularies
 from hub.config import Settings
 from hub.errors import HubError, StoreError
 from hub.store.versions import Store, Version
+from hub.web.services import InvalidToken, Services
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -76,21 +77,46 @@ def create_app(settings: Settings) -> FastAPI:
         body = {"type": "FeatureCollection", "features": out, "version": v.version}
         return Response(json.dumps(body, default=str), media_type="application/geo+json")
 
-    @functools.cache
-    def opened() -> tuple[Catalog, Vocabularies, District]:
-        return open_catalog(settings)
+    opened = functools.cache(lambda: Services.open(settings))
 
-    def catalog_or_503() -> tuple[Catalog, Vocabularies, District]:
+    def services() -> Services:
         try:
             return opened()
-        except HubError as exc:  # the data can be served without a catalog; the feeds cannot
+        except HubError as exc:  # the data can be served without a catalog; the rest cannot
             raise HTTPException(503, f"the catalog is not set up: {exc}") from None
 
+    def catalog_or_503() -> tuple[Catalog, Vocabularies, District]:
+        hub = services()
+        return hub.catalog, hub.vocab, hub.district
+
+    def viewer(request: Request) -> Viewer:
+        try:
+            return services().viewer(request)
+        except InvalidToken as exc:
+            raise HTTPException(403, str(exc)) from None
+
     def context(request: Request) -> tuple[Catalog, Context]:
-        catalog, vocab, district = catalog_or_503()
-        base = (os.environ.get("HUB_BASE_URL") or str(request.base_url)).rstrip("/")
-        return catalog, Context(base, vocab, district.name, district.ags, district.org,
-                                district.contributor_id)
+        hub = services()
+        district = hub.district
+        return hub.catalog, Context(hub.base_url(request), hub.vocab, district.name,
+                                    district.ags, district.org, district.contributor_id)
+
+    app.include_router(ckan_router(services))
+
+    @app.get("/dataset/{ident}/resource/{res}/download/{filename}")
+    def download_upload(request: Request, ident: str, res: str, filename: str) -> Response:
+        """A file uploaded as a distribution (CKAN's resource download URL)."""
+        hub = services()
+        record = hub.catalog.get(ident, viewer(request))
+        dist = next((d for d in record.distributions if d.id == res and d.upload == filename),
+                    None) if record else None
+        path = hub.uploads.path(record.id, dist.id, dist.upload) if dist else None
+        if path is None or not path.is_file():
+            raise HTTPException(404, "no such file")
+        return FileResponse(path, media_type=dist.media_type or "application/octet-stream",
+                            filename=dist.upload, content_disposition_type="attachment",
+                            headers={"X-Content-Type-Options": "nosniff",
+                                     "Content-Security-Policy": "sandbox"})
 
     @app.get("/catalog.{fmt}")
     def dcat_catalog(request: Request, fmt: str, page: int = Query(1, ge=1, le=100_000),

@@ -1,0 +1,1 @@
+"""Programming interfaces of the hub: CKAN Action API, OGC APIs."""

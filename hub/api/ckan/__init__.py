@@ -1,0 +1,1 @@
+"""CKAN-compatible Action API v3 (see ../shared/reference/ckan-dcat.md §1-2)."""

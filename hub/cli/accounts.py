@@ -1,0 +1,115 @@
+"""`hub user` and `hub token`: the people who write through the API, and their tokens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from hub.accounts import ROLES, Accounts
+from hub.catalog import open_catalog
+from hub.cli.common import RootOpt, StoreOpt, console, fail, settings_for
+from hub.errors import HubError
+from hub.store.versions import now
+
+users = typer.Typer(help="Users: organisation and role (viewer, editor, admin).",
+                    no_args_is_help=True)
+tokens = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
+
+
+def _accounts(root: Path | None, store: Path | None) -> Accounts:
+    try:
+        catalog, vocab, _ = open_catalog(settings_for(root, store))
+        return Accounts(catalog.store, vocab)
+    except HubError as exc:
+        fail(str(exc))
+
+
+@users.command("add")
+def user_add(name: Annotated[str, typer.Argument(help="Login name, e.g. m.schulze")],
+             org: Annotated[str, typer.Option("--org", help="Organisation id or name")],
+             role: Annotated[str, typer.Option(help=f"One of {', '.join(ROLES)}")] = "editor",
+             email: Annotated[str, typer.Option(help="E-mail address")] = "",
+             fullname: Annotated[str, typer.Option(help="Full name")] = "",
+             root: RootOpt = None, store: StoreOpt = None) -> None:
+    """Add a user to an organisation."""
+    try:
+        user = _accounts(root, store).add_user(name, org, role, email, fullname)
+    except HubError as exc:
+        fail(str(exc))
+    console.print(f"Added {escape(user.name)} ({user.role} of {escape(user.organization)}). "
+                  f"Next: hub token create {escape(user.name)}")
+
+
+@users.command("list")
+def user_list(root: RootOpt = None, store: StoreOpt = None) -> None:
+    """List users."""
+    table = Table("user", "name", "organisation", "role", "state", "created")
+    for u in _accounts(root, store).users():
+        table.add_row(escape(u.name), escape(u.fullname), escape(u.organization), u.role,
+                      u.state, u.created[:10])
+    console.print(table)
+
+
+@users.command("disable")
+def user_disable(name: str, root: RootOpt = None, store: StoreOpt = None) -> None:
+    """Disable a user: their tokens stop working at once."""
+    _set_state(name, "disabled", root, store)
+
+
+@users.command("enable")
+def user_enable(name: str, root: RootOpt = None, store: StoreOpt = None) -> None:
+    """Enable a disabled user again."""
+    _set_state(name, "active", root, store)
+
+
+def _set_state(name: str, state: str, root: Path | None, store: Path | None) -> None:
+    try:
+        user = _accounts(root, store).set_state(name, state)
+    except HubError as exc:
+        fail(str(exc))
+    console.print(f"{escape(user.name)} is {user.state}.")
+
+
+@tokens.command("create")
+def token_create(user: str,
+                 name: Annotated[str, typer.Option(help="What the token is for")] = "api",
+                 days: Annotated[int, typer.Option(help="Days until it expires")] = 365,
+                 no_expiry: Annotated[bool, typer.Option(help="Never expires")] = False,
+                 root: RootOpt = None, store: StoreOpt = None) -> None:
+    """Make an API token; it is printed once and cannot be shown again."""
+    try:
+        token, secret = _accounts(root, store).create_token(user, name,
+                                                           None if no_expiry else days)
+    except HubError as exc:
+        fail(str(exc))
+    console.print(f"Token {token.id} for {escape(token.user)}, expires "
+                  f"{(token.expires or 'never')[:10]}. Keep it secret; it is not shown again:",
+                  highlight=False)
+    print(secret)
+
+
+@tokens.command("list")
+def token_list(user: Annotated[str | None, typer.Argument(help="Only this user's")] = None,
+               root: RootOpt = None, store: StoreOpt = None) -> None:
+    """List tokens (never their secrets)."""
+    table = Table("id", "user", "name", "created", "expires", "last used", "status")
+    moment = now()
+    for t in _accounts(root, store).tokens(user):
+        status = "revoked" if t.revoked else "valid" if t.usable(moment) else "expired"
+        table.add_row(t.id, escape(t.user), escape(t.name), t.created[:10],
+                      (t.expires or "never")[:10], (t.last_used or "")[:16], status)
+    console.print(table)
+
+
+@tokens.command("revoke")
+def token_revoke(token_id: str, root: RootOpt = None, store: StoreOpt = None) -> None:
+    """Revoke a token at once."""
+    try:
+        token = _accounts(root, store).revoke(token_id)
+    except HubError as exc:
+        fail(str(exc))
+    console.print(f"Token {token.id} of {escape(token.user)} is revoked.")

@@ -1,0 +1,60 @@
+"""What every surface of the web server shares: the catalog and its vocabularies, accounts,
+uploads, and who is asking (from an API token), opened once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from hub.accounts import Accounts
+from hub.catalog import District, open_catalog
+from hub.catalog.index import Catalog
+from hub.catalog.model import ANONYMOUS, Viewer
+from hub.catalog.uploads import Uploads
+from hub.catalog.vocab import Vocabularies
+from hub.config import Settings
+from hub.errors import HubError
+
+TOKEN_HEADERS = ("x-ckan-api-key", "authorization")
+
+
+class InvalidToken(HubError):
+    """A token was sent but is unknown, expired or revoked, or its user is disabled."""
+
+    def __init__(self) -> None:
+        super().__init__("the API token is not valid (unknown, expired or revoked)")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    catalog: Catalog
+    vocab: Vocabularies
+    district: District
+    accounts: Accounts
+    uploads: Uploads
+
+    @classmethod
+    def open(cls, settings: Settings) -> Services:
+        catalog, vocab, district = open_catalog(settings)
+        return cls(settings, catalog, vocab, district, Accounts(catalog.store, vocab),
+                   Uploads(catalog.store.root, settings.max_upload))
+
+    def viewer(self, request: Request) -> Viewer:
+        """Who sends the request: anonymous without a token (raises `InvalidToken` for a bad
+        one). Accepts `Authorization: <token>`, `Authorization: Bearer <token>` and
+        `X-CKAN-API-Key: <token>`, as CKAN and ckanapi send them."""
+        for header in TOKEN_HEADERS:
+            value = request.headers.get(header, "").strip()
+            if value.lower().startswith("bearer "):
+                value = value[7:].strip()
+            if value:
+                user = self.accounts.authenticate(value)
+                if user is None:
+                    raise InvalidToken()
+                return user.viewer
+        return ANONYMOUS
+
+    def base_url(self, request: Request) -> str:
+        return self.settings.base_url or str(request.base_url).rstrip("/")
