@@ -126,3 +126,55 @@ def ingest_project(tmp_path: Path) -> Project:
     return Project(tmp_path / "project")
 
 # ======================================== end ingest harness ======================================
+
+
+# ==================================================================================================
+# A running hub: `hub serve` in a child process on a free port of 127.0.0.1, for real clients.
+# ==================================================================================================
+import contextlib  # noqa: E402
+import os  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def hub_cli(root: Path, *args: str, store: Path | None = None) -> subprocess.CompletedProcess:
+    """`hub ARGS --root ROOT --store STORE` in a child process (checked, text output)."""
+    code = "import sys; from hub.cli import app; sys.exit(app())"
+    return subprocess.run([sys.executable, "-c", code, *args, "--root", str(root),
+                           "--store", str(store or root / "store")],
+                          capture_output=True, text=True, check=True, timeout=300)
+
+
+@contextlib.contextmanager
+def serving(root: Path, store: Path | None = None, **env: str) -> Iterator[str]:
+    """Run `hub serve` on the project at `root`; yields its base URL, stops it afterwards."""
+    port = free_port()
+    code = "import sys; from hub.cli import app; sys.exit(app())"
+    server = subprocess.Popen(
+        [sys.executable, "-c", code, "serve", "--port", str(port), "--root", str(root),
+         "--store", str(store or root / "store")],
+        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(400):
+            try:
+                urllib.request.urlopen(base + "/api/3", timeout=2).read()
+                break
+            except OSError:
+                if server.poll() is not None:
+                    raise RuntimeError(server.stdout.read().decode()) from None
+                time.sleep(0.05)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

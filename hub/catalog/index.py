@@ -266,8 +266,10 @@ class Catalog:
         With `create`, a record whose id or name exists raises `NameTaken` instead."""
         return self.upsert_many([record], create)[0]
 
-    def upsert_many(self, records: list[Record], create: bool = False) -> list[str]:
-        """Insert or replace records in one transaction (all or nothing).
+    def upsert_many(self, records: list[Record], create: bool = False,
+                    delete: list[str] | tuple[str, ...] = ()) -> list[str]:
+        """Insert or replace records, and remove those named in `delete`, in one transaction
+        (all or nothing).
 
         A record replaces the one with its id (which may rename it) or else the one with its
         name (whose id it keeps). A name held by another record raises `NameTaken`.
@@ -277,6 +279,8 @@ class Catalog:
         with self._db() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
+                for name in delete:
+                    self._delete(db, name)
                 for record in records:
                     outcomes.append(self._upsert(db, record, stamp, create))
                 db.execute("COMMIT")
@@ -330,13 +334,16 @@ class Catalog:
     def delete(self, name: str) -> bool:
         """Remove a record for good (a CKAN `package_delete` only sets its state)."""
         with self._db() as db:
-            row = db.execute("SELECT rid FROM catalog_records WHERE name = ?",
-                             (name,)).fetchone()
-            if row is None:
-                return False
-            for table, key in (("catalog_text", "rowid"), ("catalog_facets", "rid"),
-                               ("catalog_records", "rid")):
-                db.execute(f"DELETE FROM {table} WHERE {key} = ?", (row["rid"],))
+            return self._delete(db, name)
+
+    @staticmethod
+    def _delete(db: sqlite3.Connection, name: str) -> bool:
+        row = db.execute("SELECT rid FROM catalog_records WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return False
+        for table, key in (("catalog_text", "rowid"), ("catalog_facets", "rid"),
+                           ("catalog_records", "rid")):
+            db.execute(f"DELETE FROM {table} WHERE {key} = ?", (row["rid"],))
         return True
 
     def add_organization(self, org: Organization) -> None:

@@ -295,7 +295,10 @@ def serve(
 
 from hub.cli import accounts as _accounts  # noqa: E402 - the sub-commands register on import
 from hub.cli import catalog as _catalog  # noqa: E402
+from hub.cli import exchange as _exchange  # noqa: E402
 
 app.add_typer(_catalog.app, name="catalog")
+app.command()(_exchange.publish)
+app.command()(_exchange.harvest)
 app.add_typer(_accounts.users, name="user")
 app.add_typer(_accounts.tokens, name="token")

@@ -68,7 +68,7 @@ def package(record: Record, site: Site) -> dict[str, Any]:
     resources = [resource(d, record, i, site) for i, d in enumerate(record.served())]
     return {
         "id": record.id, "name": record.name, "title": record.title,
-        "notes": record.description, "url": record.landing_page,
+        "notes": record.description, "url": landing_page(record, site),
         "version": record.edition or None,
         "author": record.creator.get("name"), "author_email": record.creator.get("email"),
         "maintainer": record.contact.get("name"),
@@ -88,6 +88,11 @@ def package(record: Record, site: Site) -> dict[str, Any]:
         "resources": resources, "num_resources": len(resources),
         "relationships_as_object": [], "relationships_as_subject": [],
     }
+
+
+def landing_page(record: Record, site: Site) -> str:
+    """The record's own landing page, or its page on this hub (as in DCAT)."""
+    return record.landing_page or f"{site.url}/datasets/{quote(record.name)}"
 
 
 def extras(record: Record, site: Site) -> dict[str, str]:
@@ -212,6 +217,8 @@ def record_data(pkg: dict[str, Any], site: Site, old: Record | None) -> dict[str
     }
     if pkg.get("id"):
         data["id"] = _text(pkg["id"])
+    if data["landing_page"] == f"{site.url}/datasets/{quote(data['name'])}":
+        data["landing_page"] = ""  # this hub's own page: not stored
     if _text(pkg.get("type")) not in ("", "dataset"):
         errors["type"] = [f"only datasets are kept here, not {pkg['type']!r}"]
     owner = _text(pkg.get("owner_org"))
