@@ -13,7 +13,7 @@ from rich.table import Table
 from hub.catalog import open_catalog
 from hub.catalog.index import Query
 from hub.catalog.load import load_yaml_records, read_inventory, records_from_pipelines, sync
-from hub.catalog.model import ADMIN, Record, RecordInvalid, validate  # the CLI is the hub's own
+from hub.catalog.model import ADMIN, ALL_STATES, Record, RecordInvalid, validate
 from hub.catalog.quality import report as quality_report
 from hub.cli.common import RootOpt, StoreOpt, console, fail, settings_for
 from hub.errors import HubError
@@ -71,7 +71,7 @@ def list_(q: Annotated[str, typer.Option(help="Search words")] = "",
 def show(name: str, root: RootOpt = None, store: StoreOpt = None) -> None:
     """Show one record as YAML, with the facts of its data's current version."""
     catalog, _, _ = _open(root, store)
-    record = catalog.get(name, ADMIN)
+    record = catalog.get(name, ADMIN, ALL_STATES)
     if record is None:
         fail(f"no record named {name!r}")
     console.print(yaml.safe_dump(record.as_dict(), allow_unicode=True, sort_keys=False),

@@ -45,5 +45,7 @@ class Remote:
 def _message(exc: Exception) -> str:
     detail = exc.args[0] if exc.args else exc
     if isinstance(detail, dict):
+        if "message" in detail:
+            return str(detail["message"])
         return "; ".join(f"{k}: {v}" for k, v in detail.items() if k != "__type")
     return str(detail)
