@@ -100,6 +100,7 @@ class Query:
     modified_since: str | None = None  # ISO date or timestamp: records changed since then
     where: Expr | None = None  # a search expression (see hub.catalog.expr), AND-ed
     states: tuple[str, ...] = ("active",)  # drafts and deleted ones: for their editors only
+    load: bool = True  # False: only the row ids of the page (see Catalog.records)
 
     def order(self) -> tuple[tuple[str, bool], ...]:
         if not isinstance(self.sort, str):
@@ -114,6 +115,8 @@ class Result:
     count: int
     records: list[Record]
     facets: dict[str, list[tuple[str, int]]]
+    rids: list[int] = field(default_factory=list)  # the page's records' row ids
+    state: int = 0  # which state of the catalog answered (changes with every write)
 
 
 class _Facet:
@@ -149,7 +152,8 @@ class _Snapshot:
     `PRAGMA data_version` on a long-lived connection tells); text matching stays with FTS5.
     """
 
-    def __init__(self, db: sqlite3.Connection):
+    def __init__(self, db: sqlite3.Connection, state: int = 0):
+        self.state = state
         rows = db.execute(
             "SELECT r.rid, r.access, r.title_sort, r.name, "
             f"{_LAST_MODIFIED} AS last_modified, "
@@ -184,6 +188,15 @@ class _Snapshot:
                 self.publisher[position] = value
         self.facets = {facet: _Facet(p) for facet, p in pairs.items()}
         self.active = self.members("state", ["active"])
+        self.text_matches: dict[str, np.ndarray] = {}  # FTS5 query -> positions
+
+    def positions(self, rids: np.ndarray) -> np.ndarray:
+        """Snapshot positions of record row ids (ids not in the snapshot are left out)."""
+        if not len(self.rid):
+            return np.zeros(0, dtype=np.int64)
+        at = np.searchsorted(self.rid, rids)
+        at = np.clip(at, 0, len(self.rid) - 1)
+        return at[self.rid[at] == rids]
 
     def members(self, facet: str, values: list[str], prefix: bool = False) -> np.ndarray:
         found = self.facets.get(facet)
@@ -434,7 +447,8 @@ class Catalog:
             items = sorted(((found.names[i], int(counts[i])) for i in nonzero),
                            key=lambda item: (-item[1], item[0]))
             facets[facet] = items if query.facet_limit < 0 else items[:query.facet_limit]
-        return Result(int(mask.sum()), self._records(page), facets)
+        return Result(int(mask.sum()), self._records(page) if query.load else [], facets,
+                      page, snap.state)
 
     def _current(self) -> tuple[_Snapshot, sqlite3.Connection, dict[str, Organization]]:
         """The snapshot for the database as it is now (rebuilt after any committed change)."""
@@ -448,20 +462,24 @@ class Catalog:
                 orgs = {o.id: o for o in (
                     Organization(**json.loads(r[0])) for r in self._reader.execute(
                         "SELECT organization FROM catalog_organizations ORDER BY id"))}
-                self._snapshot = (version, _Snapshot(self._reader), orgs)
+                self._snapshot = (version, _Snapshot(self._reader, version), orgs)
             finally:
                 self._reader.execute("COMMIT")
         return self._snapshot[1], self._reader, self._snapshot[2]
 
-    def _records(self, rids: list[int]) -> list[Record]:
+    def records(self, rids: list[int]) -> dict[int, Record]:
+        """Records by row id (from `Result.rids`); ids gone meanwhile are left out."""
         if not rids:
-            return []
+            return {}
         marks = ",".join("?" * len(rids))
         with self._db() as db:
             rows = db.execute(f"SELECT r.*, {_STORE_COLUMNS} FROM catalog_records r "
                               f"{_STORE_JOIN} WHERE r.rid IN ({marks})", rids).fetchall()
-        by_rid = {row["rid"]: row for row in rows}
-        return [_record(by_rid[rid]) for rid in rids if rid in by_rid]
+        return {row["rid"]: _record(row) for row in rows}
+
+    def _records(self, rids: list[int]) -> list[Record]:
+        found = self.records(rids)
+        return [found[rid] for rid in rids if rid in found]
 
 
 class NameTaken(HubError):
@@ -474,10 +492,11 @@ class NameTaken(HubError):
 
 class _Evaluator:
     """Turns a search expression into a mask over the snapshot; text goes to FTS5, and the
-    bm25 scores of text matched outside a NOT add up into `score` (lower is better)."""
+    weights of text matched outside a NOT add up into `score` (lower is better)."""
 
     def __init__(self, snap: _Snapshot, reader: sqlite3.Connection, score: np.ndarray):
         self.snap, self.reader, self.score = snap, reader, score
+        self.cache = snap.text_matches
 
     def mask(self, expr: Expr, positive: bool = True) -> np.ndarray:
         snap = self.snap
@@ -530,20 +549,32 @@ class _Evaluator:
             match = '"' + " ".join(folded) + '"' + ("*" if expr.prefix else "")
         else:
             match = " AND ".join(f'"{stem(w)}"*' for w in folded)
-        if expr.field is not None:
-            match = f"{{{expr.field}}} : ({match})"
-        for rid, rank in self.reader.execute(
-                "SELECT rowid, rank FROM catalog_text WHERE catalog_text MATCH ?", (match,)):
-            if (i := self.snap.position.get(rid)) is not None:
-                mask[i] = True
-                if positive:
-                    self.score[i] += rank
+        column = f"{{{expr.field}}} : " if expr.field is not None else ""
+        found = self._matches(column + f"({match})")
+        mask[found] = True
+        if positive:  # relevance: a match in the title counts most, then in the keywords
+            self.score[found] -= 1
+            if expr.field is None:
+                for name, weight in (("title", 4), ("keywords", 2)):
+                    self.score[self._matches(f"{{{name}}} : ({match})")] -= weight
         return mask
+
+    def _matches(self, match: str) -> np.ndarray:
+        """Snapshot positions of the records an FTS5 query matches (cached per snapshot)."""
+        cached = self.cache.get(match)
+        if cached is None:
+            rids = np.array([r[0] for r in self.reader.execute(
+                "SELECT rowid FROM catalog_text WHERE catalog_text MATCH ?", (match,))],
+                dtype=np.int64)
+            cached = self.snap.positions(rids)
+            if len(self.cache) >= 512:
+                self.cache.pop(next(iter(self.cache)))
+            self.cache[match] = cached
+        return cached
 
 
 _STORE_COLUMNS = ("v.version AS store_version, v.rows AS store_rows, v.schema AS store_schema, "
                   "v.bbox AS store_bbox, v.finished AS store_modified")
-
 
 
 def _stored(body: str) -> Record:

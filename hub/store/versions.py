@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -153,6 +154,7 @@ class Store:
 
     def __init__(self, root: Path | str):
         self.root = Path(root)
+        self._local = threading.local()
         for sub in ("data", "staging", "locks"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         with self._db() as db:
@@ -163,15 +165,24 @@ class Store:
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.root / "hub.sqlite", timeout=30, isolation_level=None)
-        try:
+        """This thread's connection (opened once, kept for the next call); a transaction
+        left open by an error is rolled back when the outermost block ends."""
+        local = self._local
+        if getattr(local, "db", None) is None:
+            db = sqlite3.connect(self.root / "hub.sqlite", timeout=30, isolation_level=None,
+                                 check_same_thread=False)
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA busy_timeout=30000")
-            yield db
+            local.db, local.depth = db, 0
+        local.depth += 1
+        try:
+            yield local.db
         finally:
-            db.close()
+            local.depth -= 1
+            if local.depth == 0 and local.db.in_transaction:
+                local.db.execute("ROLLBACK")
 
     # -- reading ---------------------------------------------------------------------------
 

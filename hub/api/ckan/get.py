@@ -6,18 +6,44 @@ What a caller may not see is treated as if it did not exist, in results and in c
 
 from __future__ import annotations
 
+import threading
 from typing import Any
+
+import orjson
 
 from hub import __version__
 from hub.api.ckan import packages as dicts
 from hub.api.ckan.core import Call, NotFound, ValidationError, action, flag, integer, required
 from hub.catalog.expr import Match
-from hub.catalog.index import Query
+from hub.catalog.index import Query, Result
 from hub.catalog.model import Record
 
 LIST_MAX = 1000  # names per organization_list/group_list call
 ALL_FIELDS_DEFAULT = 25  # dicts per call with all_fields (CKAN's default)
 PUBLIC = Match("access", "public")
+
+
+_rendered: dict[tuple[int, int, str, int], bytes] = {}  # package JSON per catalog state
+_rendered_lock = threading.Lock()
+RENDERED_MAX = 50_000
+
+
+def rendered(call: Call, result: Result) -> list[bytes]:
+    """The page of a search (made with `load=False`) as package dicts in JSON, rendered once
+    per record and catalog state (any write makes a new state), as CKAN keeps them in Solr."""
+    key = (id(call.catalog), result.state, call.site.url)
+    with _rendered_lock:
+        found = {rid: _rendered.get((*key, rid)) for rid in result.rids}
+    missing = [rid for rid, body in found.items() if body is None]
+    if missing:
+        fresh = {rid: orjson.dumps(dicts.package(record, call.site))
+                 for rid, record in call.catalog.records(missing).items()}
+        found.update(fresh)
+        with _rendered_lock:
+            if len(_rendered) + len(fresh) > RENDERED_MAX:
+                _rendered.clear()
+            _rendered.update({(*key, rid): body for rid, body in fresh.items()})
+    return [found[rid] for rid in result.rids if found.get(rid)]
 
 
 def show_states(call: Call) -> tuple[str, ...]:
@@ -67,8 +93,9 @@ def current_package_list_with_resources(call: Call, data: dict[str, Any]
     if data.get("page") not in (None, ""):
         offset = (max(integer(data, "page", 1), 1) - 1) * limit
     result = call.catalog.search(Query(where=PUBLIC, sort=(("changed", True), ("name", False)),
-                                       start=offset, rows=limit, facets=()), call.viewer)
-    return [dicts.package(r, call.site) for r in result.records]
+                                       start=offset, rows=limit, facets=(), load=False),
+                                 call.viewer)
+    return [orjson.Fragment(body) for body in rendered(call, result)]
 
 
 @action(read=True)

@@ -8,6 +8,7 @@ ckanext-spatial and GovData's ckanext-dcatde (`frequency`, `spatial`, `political
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from dataclasses import dataclass
@@ -29,6 +30,11 @@ ERROR_FIELDS = {"description": "notes", "license": "license_id", "publisher": "o
                 "access": "access_level", "spatial_ags": "politicalGeocodingURI",
                 "attribution": "licenseAttributionByText", "source_url": "metadata_original_html"}
 
+# package and resource fields that hold text: a list or an object there is an error, not text
+TEXT_FIELDS = ("id", "name", "title", "notes", "url", "version", "license_id", "author",
+               "author_email", "maintainer", "maintainer_email", "owner_org", "state", "type")
+RESOURCE_TEXT_FIELDS = ("id", "url", "name", "description", "format", "mimetype", "hash")
+
 
 @dataclass(frozen=True)
 class Site:
@@ -42,6 +48,7 @@ class Site:
         return url if url.startswith(("http://", "https://")) or not url else self.url + url
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def derived_id(kind: str, name: str) -> str:
     """Stable UUIDs for things the catalog names by code (organisations, groups, tags)."""
     return str(uuid.uuid5(NAMESPACE, f"{kind}:{name}"))
@@ -204,7 +211,9 @@ def record_data(pkg: dict[str, Any], site: Site, old: Record | None) -> dict[str
 
     `old` is the record being replaced (its uploads and hub downloads are kept by id).
     """
-    errors: dict[str, list[Any]] = {}
+    errors: dict[str, list[Any]] = {
+        key: ["must be a string, not a list or an object"] for key in TEXT_FIELDS
+        if isinstance(pkg.get(key), dict | list)}
     vocab = site.vocab
     data: dict[str, Any] = {
         "name": _text(pkg.get("name")), "title": _text(pkg.get("title")),
@@ -225,8 +234,13 @@ def record_data(pkg: dict[str, Any], site: Site, old: Record | None) -> dict[str
     if owner:
         org = find_organization(owner, vocab)
         data["publisher"] = org.id if org else owner
-    data["keywords"] = [_text(t.get("name") if isinstance(t, dict) else t)
-                        for t in _items(pkg.get("tags"), "tags", errors)]
+    data["keywords"] = []
+    for t in _items(pkg.get("tags"), "tags", errors):
+        tag_name = t.get("name") if isinstance(t, dict) else t
+        if isinstance(tag_name, dict | list):
+            errors["tags"] = ["each tag is a string or an object with a string name"]
+        else:
+            data["keywords"].append(_text(tag_name))
     themes = []
     for g in _items(pkg.get("groups"), "groups", errors):
         key = _text(g.get("name") or g.get("id")) if isinstance(g, dict) else _text(g)
@@ -290,6 +304,8 @@ def distribution_data(res: Any, old: Record | None, position: int,
     if not isinstance(res, dict):
         errors["resources"] = [f"resource {position + 1} must be an object"]
         return {}
+    if bad := [k for k in RESOURCE_TEXT_FIELDS if isinstance(res.get(k), dict | list)]:
+        errors["resources"] = [f"resource {position + 1}: {', '.join(bad)} must be a string"]
     previous = next((d for d in (old.distributions if old else []) if d.id == res.get("id")),
                     None)
     upload = previous.upload if previous and res.get("url_type") == "upload" else ""

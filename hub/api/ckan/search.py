@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 from hub.api.ckan import packages as dicts
 from hub.api.ckan.core import Call, SearchQueryInvalid, ValidationError, action, flag, integer
-from hub.api.ckan.get import PUBLIC
+from hub.api.ckan.get import PUBLIC, rendered
 from hub.api.ckan.solr import SearchQueryError, parse_query
 from hub.catalog.expr import And, Match, Or, Text
 from hub.catalog.index import Query, words
@@ -75,19 +78,19 @@ def _bbox(text: str) -> tuple[float, float, float, float]:
     return minx, miny, maxx, maxy
 
 
-def _display(call: Call, facet: str, value: str) -> tuple[str, str]:
-    """A facet value as CKAN names and shows it."""
-    vocab = call.vocab
-    if facet == "theme":
-        term = vocab.themes.find(value)
-        return value.lower(), term.label if term else value
+def _display(call: Call, facet: str) -> Callable[[str], tuple[str, str]]:
+    """How CKAN names and shows the values of a facet (groups are lower-case theme codes)."""
     if facet == "organization":
-        org = vocab.organizations.get(value)
-        return value, org.name if org else value
-    if facet == "license":
-        term = vocab.licenses.find(value)
-        return value, term.label if term else value
-    return value, value
+        organizations = call.vocab.organizations
+        return lambda v: (v, organizations[v].name if v in organizations else v)
+    vocabulary = {"theme": call.vocab.themes, "license": call.vocab.licenses}.get(facet)
+    if vocabulary is None:
+        return lambda v: (v, v)
+
+    def display(value: str) -> tuple[str, str]:
+        term = vocabulary.find(value)
+        return (value.lower() if facet == "theme" else value), term.label if term else value
+    return display
 
 
 @action(read=True)
@@ -123,19 +126,22 @@ def package_search(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     result = call.catalog.search(Query(
         where=where, sort=_sort(sort_text), start=start, rows=rows, bbox=bbox,
         facets=tuple(FACET_FIELDS[f] for f in facet_fields), facet_limit=limit,
-        states=states), call.viewer)
+        states=states, load=False), call.viewer)
     facets, search_facets = {}, {}
     for name in facet_fields:
-        items = [(*_display(call, FACET_FIELDS[name], v), c)
-                 for v, c in result.facets[FACET_FIELDS[name]] if c >= mincount]
+        display = _display(call, FACET_FIELDS[name])
+        items = [(*display(v), c) for v, c in result.facets[FACET_FIELDS[name]]
+                 if c >= mincount]
         facets[name] = {value: count for value, _, count in items}
         search_facets[name] = {"title": name, "items": [
             {"name": value, "display_name": shown, "count": count}
             for value, shown, count in sorted(items, key=lambda i: i[1], reverse=True)]}
-    results = [dicts.package(r, call.site) for r in result.records]
+    bodies = rendered(call, result)
     if data.get("fl"):
         keep = [f for f in str(data["fl"]).replace(",", " ").split() if f]
-        results = [{k: r.get(k) for k in keep} for r in results]
+        results: list[Any] = [{k: p.get(k) for k in keep} for p in map(orjson.loads, bodies)]
+    else:
+        results = [orjson.Fragment(body) for body in bodies]
     return {"count": result.count, "sort": sort_text, "results": results, "facets": facets,
             "search_facets": search_facets}
 
@@ -178,10 +184,10 @@ def resource_search(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     order_by = str(data.get("order_by") or "")
     if order_by and order_by not in RESOURCE_FIELDS:
         raise ValidationError({"order_by": [f"use one of {', '.join(RESOURCE_FIELDS)}"]})
-    prefilter = [Text("resources", tuple(words(t)))
-                 for f, t in terms if f in ("name", "description") and words(t)]
-    found = call.catalog.search(Query(where=And((PUBLIC, *prefilter)), rows=1 << 30,
-                                      facets=()), call.viewer).records
+    # every public record is scanned: terms match inside words ("plan" in "Stadtplan"), and
+    # the hub's own downloads are not in the full-text index, so no word prefilter applies
+    found = call.catalog.search(Query(where=PUBLIC, rows=1 << 30, facets=()),
+                                call.viewer).records
     matches = []
     for record in found:
         for position, d in enumerate(record.served()):
