@@ -126,3 +126,13 @@ def ingest_project(tmp_path: Path) -> Project:
     return Project(tmp_path / "project")
 
 # ======================================== end ingest harness ======================================
+
+
+# ======================================== OGC API server ==========================================
+
+@pytest.fixture(scope="session")
+def ogc_site(tmp_path_factory: pytest.TempPathFactory):
+    """A running `hub serve` with the OGC API test datasets (see tests/ogc_site.py)."""
+    from ogc_site import serve
+
+    yield from serve(tmp_path_factory)

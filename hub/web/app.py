@@ -19,10 +19,11 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from hub import __version__
+from hub.api.ogc import About, ogc_router
 from hub.catalog import District, dcat, open_catalog
 from hub.catalog.dcat import Context
 from hub.catalog.index import Catalog
-from hub.catalog.model import ANONYMOUS
+from hub.catalog.model import ANONYMOUS, Viewer
 from hub.catalog.vocab import Vocabularies
 from hub.config import Settings
 from hub.errors import HubError, StoreError
@@ -91,6 +92,23 @@ def create_app(settings: Settings) -> FastAPI:
         base = (os.environ.get("HUB_BASE_URL") or str(request.base_url)).rstrip("/")
         return catalog, Context(base, vocab, district.name, district.ags, district.org,
                                 district.contributor_id)
+
+    def about(name: str) -> About | None:
+        """Catalog facts for an OGC collection (visibility is the router's business)."""
+        try:
+            catalog, vocab, _ = opened()
+        except HubError:
+            return None
+        record = catalog.get(name, Viewer(admin=True))
+        if record is None:
+            return None
+        licence = vocab.licenses.find(record.license)
+        page = f"/datasets/{record.name}" if record.access == "public" else ""
+        return About(record.description, licence.uri if licence else "",
+                     licence.label if licence else "", list(record.keywords), page)
+
+    # OGC API – Features under /ogc (the portal owns "/", the JSON and CKAN APIs "/api/…")
+    app.include_router(ogc_router(store, viewer=lambda request: ANONYMOUS, about=about))
 
     @app.get("/catalog.{fmt}")
     def dcat_catalog(request: Request, fmt: str, page: int = Query(1, ge=1, le=100_000),
