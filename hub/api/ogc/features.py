@@ -24,6 +24,7 @@ from fastapi.responses import Response
 
 from hub.api.ogc import crs as crs_mod
 from hub.api.ogc import geojson, html, openapi
+from hub.api.ogc.datasets import Current
 from hub.api.ogc.layer import LayerCache, Meta
 from hub.api.ogc.params import (
     BadParameter,
@@ -34,7 +35,6 @@ from hub.api.ogc.params import (
     parse_items,
 )
 from hub.catalog.model import Viewer
-from hub.errors import StoreError
 from hub.store.versions import Dataset, Store, Version
 
 GEOJSON = "application/geo+json"
@@ -87,6 +87,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
     """
     limits = limits or Limits.from_env()
     layers = cache or LayerCache()
+    current = Current(store)
     router = APIRouter(prefix=prefix)
     description = ("Die Datensätze des Datenhubs als Sammlungen von Features nach "
                    "OGC API – Features (Teile 1 und 2, abfragbare Eigenschaften nach Teil 3).")
@@ -122,26 +123,14 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
 
     def visible(request: Request) -> list[Collection]:
         who = viewer(request)
-        found = []
-        for d in store.datasets():
-            if d.current_version is None or not who.may_see(d.access, []):
-                continue
-            version = store.current(d.name)
-            if version is not None:
-                found.append(Collection(d, version, layers.meta(version)))
-        return found
+        return [Collection(d, v, layers.meta(v)) for d, v in current.entries().values()
+                if who.may_see(d.access, [])]
 
     def collection_of(request: Request, name: str) -> Collection:
-        try:
-            d = store.dataset(name)
-        except StoreError:
-            raise NotFound from None
-        if not viewer(request).may_see(d.access, []):
-            raise NotFound
-        version = store.current(name)
-        if version is None:
-            raise NotFound
-        return Collection(d, version, layers.meta(version))
+        found = current.entries().get(name)
+        if found is None or not viewer(request).may_see(found[0].access, []):
+            raise NotFound  # unknown, hidden and empty datasets answer alike
+        return Collection(found[0], found[1], layers.meta(found[1]))
 
     def render(fmt: str, body: dict[str, Any], page: Callable[[], str], media: str = JSON,
                headers: dict[str, str] | None = None) -> Response:
