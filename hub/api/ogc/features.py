@@ -386,7 +386,8 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
                 "links": links}
 
         def page() -> str:
-            names = [f.name for f in c.meta.schema.columns]
+            columns = c.meta.schema.columns
+            names = [f.name for f in columns]
             kinds = [html.geometry_summary(f["geometry"]) for f in feats]
             table_rows = [
                 [f'<a href="{escape(with_f(url + "/" + quote(str(f["id"]), safe=""), "html"))}">'
@@ -402,7 +403,8 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
                 ("Start", with_f(root(request) + "/", "html")),
                 ("Sammlungen", with_f(root(request) + "/collections", "html")),
                 (c.dataset.title, with_f(coll_url, "html")), ("Features", "")],
-                summary + html.table(["Kennung", *names, "Geometrie"], table_rows,
+                summary + html.table(["Kennung", *(f.title or f.name for f in columns),
+                                      "Geometrie"], table_rows,
                                      f"Features von {c.dataset.title}", row_headers=True)
                 + f'<p class="paging">{nav}</p>', links)
         return render(fmt, body, page, GEOJSON, headers)

@@ -313,7 +313,11 @@ class LayerCache:
         key = (version.dataset, version.version, version.checksum)
         found = self._metas.get(key)
         if found is None:
-            found = self._metas[key] = describe(version)
+            found = describe(version)
+            with self._lock:
+                for old in [k for k in self._metas if k[0] == version.dataset]:
+                    del self._metas[old]  # one version per dataset is current
+                self._metas[key] = found
         return found
 
     def layer(self, version: Version) -> Layer:
