@@ -366,3 +366,26 @@ def test_a_new_version_is_served_without_restart(ogc_site: Site) -> None:
     assert project.ingest("wechsel").status == "committed"
     page = ogc_site.json("/collections/wechsel/items")
     assert page["numberMatched"] == 3 and ogc_site.json("/collections/wechsel")["version"] == 2
+
+
+ODD_VALUES = ["", " ", "\x00", "%", "1e309", "NaN", "-0", "9" * 40, "1,2,3,4,5,6,7", "ä,ö,ü,ß",
+              "../..", "..", "/", "P", "P99999999Y", "2025-13-01", "0000-01-01", "9999-12-31/P1Y",
+              "1e308,1e308,1e308,1e308", "-1e308,-90,1e308,90", "0,0,0,0", "true", "[]", "{}",
+              "a" * 5000]
+
+
+@pytest.mark.parametrize("param", ["limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "f",
+                                   "art", "plaetze", "anteil", "rollstuhlgerecht", "stand"])
+def test_odd_values_never_cause_a_server_error(ogc_site: Site, param: str) -> None:
+    for value in ODD_VALUES:
+        params = {param: value}
+        if param == "bbox-crs":
+            params["bbox"] = value
+        for name in ("pflege", "flaechen"):
+            response = ogc_site.client.get(f"{ogc_site.url}/collections/{name}/items",
+                                           params=params)
+            assert response.status_code in (200, 400), (name, params, response.text)
+    for fid in ("%00", "9" * 40, "-1", "1.5", "P0001/x", "%2F", "ä"):
+        for name in ("pflege", "flaechen"):
+            response = ogc_site.client.get(f"{ogc_site.url}/collections/{name}/items/{fid}")
+            assert response.status_code in (200, 404), (name, fid, response.text)

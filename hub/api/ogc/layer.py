@@ -288,12 +288,10 @@ class Layer:
             return row if 0 <= row < self.rows else None
         column = self.properties.column(f.name)
         try:
-            value: Any = int(feature_id) if pa.types.is_integer(column.type) else feature_id
-        except ValueError:
-            return None
-        if not pa.types.is_integer(column.type) and not pa.types.is_string(column.type):
-            value = pa.scalar(feature_id).cast(column.type)  # e.g. a date key
-        at = pc.index(column, value).as_py()
+            value: Any = pa.scalar(feature_id).cast(column.type)  # "7" -> 7, a date key, ...
+            at = pc.index(column, value).as_py()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
+            return None  # not a value of the key's type: no such feature
         return None if at < 0 else at
 
 

@@ -130,7 +130,7 @@ def _integer(params: QueryParams, name: str, default: int, minimum: int) -> int:
     raw = single(params, name)
     if raw is None:
         return default
-    if not re.fullmatch(r"\s*\+?[0-9]{1,18}\s*", raw):
+    if not re.fullmatch(r"\s*\+?[0-9]{1,30}\s*", raw):
         raise BadParameter(name, f"{raw!r} is not a whole number ≥ {minimum}")
     value = int(raw)
     if value < minimum:
@@ -166,7 +166,13 @@ def _bbox(params: QueryParams) -> Area | None:
         raise BadParameter("bbox", "latitudes must lie between -90 and 90")
     if not box_crs.geographic and a > c:
         raise BadParameter("bbox", f"minimum easting {a} is greater than maximum easting {c}")
-    return Area((a, b, c, d), box_crs, crs_mod.bbox_to_crs84((a, b, c, d), box_crs))
+    try:
+        envelope = crs_mod.bbox_to_crs84((a, b, c, d), box_crs)
+    except Exception:  # pyproj refuses boxes far outside the CRS's area
+        envelope = (math.nan,) * 4
+    if not all(math.isfinite(v) for v in envelope):
+        raise BadParameter("bbox", f"cannot be transformed from {box_crs.uri} to lon/lat")
+    return Area((a, b, c, d), box_crs, envelope)
 
 
 # -- datetime ----------------------------------------------------------------------------------
@@ -234,15 +240,19 @@ def _shift(micros: int, duration: str, sign: int) -> int:
         raise BadParameter("datetime", f"{duration!r} is not an ISO 8601 duration (e.g. P2D)")
     years, months, weeks, days, hours, minutes = (int(g or 0) for g in match.groups()[:6])
     seconds = float(match.group(7) or 0)
-    moment = EPOCH + dt.timedelta(microseconds=micros)
-    month = moment.month - 1 + sign * (years * 12 + months)
-    year, month = moment.year + month // 12, month % 12 + 1
     try:
-        moment = moment.replace(year=year, month=month)
-    except ValueError:  # 31 January + 1 month: the last day of February
-        moment = moment.replace(year=year, month=month, day=28)
-    moment += sign * dt.timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes,
-                                  seconds=seconds)
+        moment = EPOCH + dt.timedelta(microseconds=micros)
+        month = moment.month - 1 + sign * (years * 12 + months)
+        year, month = moment.year + month // 12, month % 12 + 1
+        try:
+            moment = moment.replace(year=year, month=month)
+        except ValueError:  # 31 January + 1 month: the last day of February
+            moment = moment.replace(year=year, month=month, day=28)
+        moment += sign * dt.timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes,
+                                      seconds=seconds)
+    except (ValueError, OverflowError):
+        raise BadParameter("datetime", f"{duration!r} leads outside the years 1 to 9999"
+                           ) from None
     return _micros(moment)
 
 
