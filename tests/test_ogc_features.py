@@ -355,6 +355,8 @@ def test_html_pages_are_german_and_linked(ogc_site: Site) -> None:
     missing = ogc_site.client.get(ogc_site.url + "/collections/intern", headers=browser)
     assert missing.status_code == 404 and "Nicht gefunden" in missing.text
     assert ogc_site.get("/collections", f="json").headers["content-type"] == "application/json"
+    portal = ogc_site.client.get(ogc_site.url.removesuffix("/ogc") + "/").text
+    assert 'href="/ogc/"' in portal  # the portal's start page leads to the API
 
 
 def test_a_new_version_is_served_without_restart(ogc_site: Site) -> None:

@@ -153,7 +153,9 @@ def create_app(settings: Settings) -> FastAPI:
                        for k, v in facts if v)
         if record.version is not None:
             access = (f'<p><a href="/api/datasets/{html.escape(record.name)}/features">'
-                      "Daten als GeoJSON herunterladen</a></p>")
+                      "Daten als GeoJSON herunterladen</a> · "
+                      f'<a href="/ogc/collections/{html.escape(record.name)}">'
+                      "als Geodienst (OGC API – Features)</a></p>")
         else:
             note = record.access_note or "Die Daten liegen nicht im Datenhub."
             access = f"<p>{html.escape(note)}</p>"
@@ -172,7 +174,8 @@ def create_app(settings: Settings) -> FastAPI:
             for d in list_datasets())
         district = settings.district or "Datenhub"
         return _page(district, f"<h1>Offene Daten – {html.escape(district)}</h1>"
-                     f"<ul>{items or '<li>Noch keine öffentlichen Datensätze.</li>'}</ul>")
+                     f"<ul>{items or '<li>Noch keine öffentlichen Datensätze.</li>'}</ul>"
+                     '<p><a href="/ogc/">Geodaten-Schnittstelle (OGC API – Features)</a></p>')
 
     return app
 
