@@ -1,7 +1,8 @@
 """OGC API – Features over the store: `ogc_router(store, viewer)` gives the FastAPI router.
 
 Modules: `features` (routes and documents), `params` (query parameters and their 400s),
-`crs` (Part 2 coordinate systems), `layer` (per-version in-memory data, index and selections),
+`crs` (Part 2 coordinate systems), `datasets` (current versions, re-read after commits),
+`layer` (per-version in-memory data, index and selections),
 `geojson` (vectorised encoding), `openapi` (the `/api` document), `html` (German pages).
 """
 

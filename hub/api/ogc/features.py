@@ -1,6 +1,6 @@
 """The routes of OGC API – Features (Part 1 Core, Part 2 CRS, Part 3 queryables) as a router.
 
-    app.include_router(ogc_router(store, viewer=lambda request: ANONYMOUS), prefix="/ogc")
+    app.include_router(ogc_router(store, viewer=lambda request: ANONYMOUS))  # under /ogc
 
 A collection is a dataset of the store with a current version that the request's viewer may see
 (`Viewer.may_see(access, [])`); every other name answers 404, exactly like a name that does not
