@@ -121,6 +121,10 @@ class TableSchema:
         out: dict[str, Any] = {"fields": []}
         for f in self.fields:
             d: dict[str, Any] = {"name": f.name, "type": f.type}
+            if f.title:
+                d["title"] = f.title
+            if f.description:
+                d["description"] = f.description
             if f.format != "default":
                 d["format"] = f.format
             if f.constraints:

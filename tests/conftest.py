@@ -128,7 +128,8 @@ def ingest_project(tmp_path: Path) -> Project:
 # ======================================== end ingest harness ======================================
 
 
-# ==================================================================================================
+# ===========================================================================================
+
 # A running hub: `hub serve` in a child process on a free port of 127.0.0.1, for real clients.
 # ==================================================================================================
 import contextlib  # noqa: E402
@@ -178,3 +179,13 @@ def serving(root: Path, store: Path | None = None, **env: str) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+# ======================================== OGC API server ==========================================
+
+@pytest.fixture(scope="session")
+def ogc_site(tmp_path_factory: pytest.TempPathFactory):
+    """A running `hub serve` with the OGC API test datasets (see tests/ogc_site.py)."""
+    from ogc_site import serve
+
+    yield from serve(tmp_path_factory)

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import shutil
 import textwrap
+import time
 from pathlib import Path
 
 import openpyxl
@@ -308,6 +309,7 @@ def test_sort_keys_and_states(opened) -> None:
     catalog, vocab, _ = opened
     for name, title in (("b-set", "Alpha"), ("a-set", "Beta"), ("c-set", "Gamma")):
         catalog.upsert(validate({**GOOD, "name": name, "title": title}, vocab))
+        time.sleep(0.002)  # change stamps have millisecond resolution
     by = [r.name for r in catalog.search(Query(sort=(("name", True),)), ANONYMOUS).records]
     assert by == ["c-set", "b-set", "a-set"]
     by = [r.name for r in catalog.search(Query(sort=(("changed", True),)), ANONYMOUS).records]

@@ -1,1 +1,1 @@
-"""Programming interfaces of the hub: CKAN Action API, OGC APIs."""
+"""The hub's machine interfaces (CKAN Action API, OGC APIs), each a router factory."""

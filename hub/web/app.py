@@ -19,15 +19,16 @@ from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingRes
 
 from hub import __version__
 from hub.api.ckan.routes import ckan_router
+from hub.api.ogc import About, ogc_router
 from hub.catalog import District, dcat
 from hub.catalog.dcat import Context
 from hub.catalog.index import Catalog
-from hub.catalog.model import ANONYMOUS, Viewer
+from hub.catalog.model import ADMIN, ANONYMOUS, Viewer
 from hub.catalog.vocab import Vocabularies
 from hub.config import Settings
 from hub.errors import HubError, StoreError
 from hub.store.versions import Store, Version
-from hub.web.services import InvalidToken, Services
+from hub.web.services import InvalidToken, Services, token_sent
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -90,6 +91,8 @@ def create_app(settings: Settings) -> FastAPI:
         return hub.catalog, hub.vocab, hub.district
 
     def viewer(request: Request) -> Viewer:
+        if not token_sent(request):  # no token: no need for the accounts (or a catalog)
+            return ANONYMOUS
         try:
             return services().viewer(request)
         except InvalidToken as exc:
@@ -117,6 +120,24 @@ def create_app(settings: Settings) -> FastAPI:
                             filename=dist.upload, content_disposition_type="attachment",
                             headers={"X-Content-Type-Options": "nosniff",
                                      "Content-Security-Policy": "sandbox"})
+
+    def about(name: str) -> About | None:
+        """Catalog facts for an OGC collection (visibility is the router's business)."""
+        try:
+            hub = opened()
+        except HubError:
+            return None
+        catalog, vocab = hub.catalog, hub.vocab
+        record = catalog.get(name, ADMIN)
+        if record is None:
+            return None
+        licence = vocab.licenses.find(record.license)
+        page = f"/datasets/{record.name}" if record.access == "public" else ""
+        return About(record.description, licence.uri if licence else "",
+                     licence.label if licence else "", list(record.keywords), page)
+
+    # OGC API – Features under /ogc (the portal owns "/", the JSON and CKAN APIs "/api/…")
+    app.include_router(ogc_router(store, viewer=viewer, about=about))
 
     @app.get("/catalog.{fmt}")
     def dcat_catalog(request: Request, fmt: str, page: int = Query(1, ge=1, le=100_000),
@@ -161,7 +182,9 @@ def create_app(settings: Settings) -> FastAPI:
                        for k, v in facts if v)
         if record.version is not None:
             access = (f'<p><a href="/api/datasets/{html.escape(record.name)}/features">'
-                      "Daten als GeoJSON herunterladen</a></p>")
+                      "Daten als GeoJSON herunterladen</a> · "
+                      f'<a href="/ogc/collections/{html.escape(record.name)}">'
+                      "als Geodienst (OGC API – Features)</a></p>")
         else:
             note = record.access_note or "Die Daten liegen nicht im Datenhub."
             access = f"<p>{html.escape(note)}</p>"
@@ -180,7 +203,8 @@ def create_app(settings: Settings) -> FastAPI:
             for d in list_datasets())
         district = settings.district or "Datenhub"
         return _page(district, f"<h1>Offene Daten – {html.escape(district)}</h1>"
-                     f"<ul>{items or '<li>Noch keine öffentlichen Datensätze.</li>'}</ul>")
+                     f"<ul>{items or '<li>Noch keine öffentlichen Datensätze.</li>'}</ul>"
+                     '<p><a href="/ogc/">Geodaten-Schnittstelle (OGC API – Features)</a></p>')
 
     return app
 

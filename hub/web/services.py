@@ -19,6 +19,10 @@ from hub.errors import HubError
 TOKEN_HEADERS = ("x-ckan-api-key", "authorization")
 
 
+def token_sent(request: Request) -> bool:
+    return any(request.headers.get(h) for h in TOKEN_HEADERS)
+
+
 class InvalidToken(HubError):
     """A token was sent but is unknown, expired or revoked, or its user is disabled."""
 

@@ -21,7 +21,7 @@ from hub.api.ckan.core import ACTIONS, ActionError, Call, NotAuthorized, Upload,
 from hub.api.ckan.packages import Site
 from hub.catalog.model import ANONYMOUS
 from hub.catalog.uploads import UploadTooLarge
-from hub.web.services import TOKEN_HEADERS, InvalidToken, Services
+from hub.web.services import InvalidToken, Services, token_sent
 
 MAX_BODY = 10 << 20  # bytes of a JSON or form body without files
 log = logging.getLogger("hub.api.ckan")
@@ -118,8 +118,8 @@ def ckan_router(services: Callable[[], Services]) -> APIRouter:
         except UploadTooLarge as exc:
             return failed(ValidationError({"upload": [str(exc)]}))
         try:  # a token is looked up (and its use noted) in SQLite: off the event loop
-            viewer = await run_in_threadpool(hub.viewer, request) if any(
-                request.headers.get(h) for h in TOKEN_HEADERS) else ANONYMOUS
+            viewer = await run_in_threadpool(hub.viewer, request) if token_sent(request) \
+                else ANONYMOUS
         except InvalidToken as exc:
             return failed(NotAuthorized(str(exc)))
         call = Call(hub.catalog, hub.accounts, hub.uploads,

@@ -1,0 +1,13 @@
+"""OGC API – Features over the store: `ogc_router(store, viewer)` gives the FastAPI router.
+
+Modules: `features` (routes and documents), `params` (query parameters and their 400s),
+`crs` (Part 2 coordinate systems), `datasets` (current versions, re-read after commits),
+`layer` (per-version in-memory data, index and selections),
+`geojson` (vectorised encoding), `openapi` (the `/api` document), `html` (German pages).
+"""
+
+from hub.api.ogc.features import About, ogc_router
+from hub.api.ogc.layer import LayerCache
+from hub.api.ogc.params import Limits
+
+__all__ = ["About", "LayerCache", "Limits", "ogc_router"]

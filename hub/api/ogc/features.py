@@ -1,0 +1,443 @@
+"""The routes of OGC API – Features (Part 1 Core, Part 2 CRS, Part 3 queryables) as a router.
+
+    app.include_router(ogc_router(store, viewer=lambda request: ANONYMOUS))  # under /ogc
+
+A collection is a dataset of the store with a current version that the request's viewer may see
+(`Viewer.may_see(access, [])`); every other name answers 404, exactly like a name that does not
+exist. Each resource answers JSON or HTML (`f=json|html`, else the Accept header).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from hub.api.ogc import crs as crs_mod
+from hub.api.ogc import geojson, html, openapi
+from hub.api.ogc.datasets import Current
+from hub.api.ogc.layer import LayerCache, Meta
+from hub.api.ogc.params import (
+    BadParameter,
+    Limits,
+    check_known,
+    negotiate,
+    parse_crs,
+    parse_items,
+)
+from hub.catalog.model import Viewer
+from hub.store.versions import Dataset, Store, Version
+
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+HTML = "text/html"
+OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
+SCHEMA = "application/schema+json"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+]
+TRS = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
+
+
+@dataclass(frozen=True)
+class About:
+    """Catalog facts a collection document shows when they are known (all optional)."""
+
+    description: str = ""
+    license_url: str = ""
+    license_title: str = ""
+    keywords: list[str] = field(default_factory=list)
+    page_url: str = ""  # a human-readable landing page of the dataset
+
+
+class NotFound(Exception):
+    """404: unknown, invisible or without data (all answered the same)."""
+
+
+@dataclass(frozen=True)
+class Collection:
+    dataset: Dataset
+    version: Version
+    meta: Meta
+
+
+def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str = "/ogc",
+               title: str = "Geodaten-Schnittstelle (OGC API – Features)",
+               limits: Limits | None = None, cache: LayerCache | None = None,
+               about: Callable[[str], About | None] | None = None) -> APIRouter:
+    """OGC API – Features over the store, mounted at `prefix`.
+
+    `viewer` tells who is asking (collections are filtered with `Viewer.may_see`), `about`
+    optionally supplies catalog facts (description, licence, landing page) per dataset.
+    """
+    limits = limits or Limits.from_env()
+    layers = cache or LayerCache()
+    current = Current(store)
+    router = APIRouter(prefix=prefix)
+    description = ("Die Datensätze des Datenhubs als Sammlungen von Features nach "
+                   "OGC API – Features (Teile 1 und 2, abfragbare Eigenschaften nach Teil 3).")
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def site(request: Request) -> str:
+        return (os.environ.get("HUB_BASE_URL") or str(request.base_url)).rstrip("/")
+
+    def root(request: Request) -> str:
+        return site(request) + prefix
+
+    def link(href: str, rel: str, kind: str, title: str = "") -> dict[str, str]:
+        out = {"href": href, "rel": rel, "type": kind}
+        if title:
+            out["title"] = title
+        return out
+
+    def with_f(url: str, fmt: str, params: list[tuple[str, str]] | None = None) -> str:
+        query = [(k, v) for k, v in params or [] if k != "f"] + [("f", fmt)]
+        return f"{url}?{urlencode(query)}"
+
+    def self_links(url: str, fmt: str, json_type: str = JSON,
+                   params: list[tuple[str, str]] | None = None) -> list[dict[str, str]]:
+        """`self` for the format served, `alternate` for the other one."""
+        json_link = link(with_f(url, "json", params), "self", json_type, "als JSON")
+        html_link = link(with_f(url, "html", params), "self", HTML, "als HTML")
+        if fmt == "json":
+            html_link["rel"] = "alternate"
+            return [json_link, html_link]
+        json_link["rel"] = "alternate"
+        return [html_link, json_link]
+
+    def visible(request: Request) -> list[Collection]:
+        who = viewer(request)
+        return [Collection(d, v, layers.meta(v)) for d, v in current.entries().values()
+                if who.may_see(d.access, [])]
+
+    def collection_of(request: Request, name: str) -> Collection:
+        found = current.entries().get(name)
+        if found is None or not viewer(request).may_see(found[0].access, []):
+            raise NotFound  # unknown, hidden and empty datasets answer alike
+        return Collection(found[0], found[1], layers.meta(found[1]))
+
+    def render(fmt: str, body: dict[str, Any], page: Callable[[], str], media: str = JSON,
+               headers: dict[str, str] | None = None) -> Response:
+        if fmt == "html":
+            return Response(page(), media_type="text/html; charset=utf-8", headers=headers)
+        return Response(geojson.dumps(body), media_type=media, headers=headers)
+
+    def answers(handler: Callable[..., Response]) -> Callable[..., Response]:
+        """Turn BadParameter into 400 and NotFound into 404, in the negotiated format."""
+        @functools.wraps(handler)
+        def wrapper(request: Request, *args: Any, **kwargs: Any) -> Response:
+            try:
+                return handler(request, *args, **kwargs)
+            except (BadParameter, NotFound) as exc:
+                try:
+                    fmt = negotiate(request.query_params, request.headers.get("accept"))
+                except BadParameter:
+                    fmt = "json"
+                if isinstance(exc, BadParameter):
+                    status, code, text = 400, "InvalidParameterValue", str(exc)
+                    heading = "Ungültiger Parameter"
+                else:
+                    status, code = 404, "NotFound"
+                    text = f"{request.url.path} does not exist"
+                    heading = "Nicht gefunden"
+                body = {"code": code, "description": text}
+                if isinstance(exc, BadParameter):
+                    body["parameter"] = exc.param
+                if fmt == "html":
+                    page = html.page(heading, [("Start", with_f(root(request), "html")),
+                                               (heading, "")], f"<p>{escape(text)}</p>")
+                    return Response(page, status, media_type="text/html; charset=utf-8")
+                return Response(geojson.dumps(body), status, media_type=JSON)
+        return wrapper
+
+    def fmt_of(request: Request, allowed: tuple[str, ...] = ("f",)) -> str:
+        check_known(request.query_params, allowed)
+        return negotiate(request.query_params, request.headers.get("accept"))
+
+    # -- documents ---------------------------------------------------------------------------
+
+    def collection_doc(request: Request, c: Collection, fmt: str) -> dict[str, Any]:
+        d, v, meta = c.dataset, c.version, c.meta
+        url = f"{root(request)}/collections/{quote(d.name)}"
+        facts = (about(d.name) if about else None) or About()
+        extent: dict[str, Any] = {}
+        if v.bbox:
+            extent["spatial"] = {"bbox": [v.bbox], "crs": crs_mod.CRS84}
+        if meta.temporal_extent:
+            extent["temporal"] = {"interval": [list(meta.temporal_extent)], "trs": TRS}
+        links = [*self_links(url, fmt),
+                 link(with_f(f"{url}/items", "json"), "items", GEOJSON, "Features als GeoJSON"),
+                 link(with_f(f"{url}/items", "html"), "items", HTML, "Features als HTML"),
+                 link(with_f(f"{url}/queryables", "json"),
+                      "http://www.opengis.net/def/rel/ogc/1.0/queryables", SCHEMA,
+                      "Abfragbare Eigenschaften")]
+        if facts.license_url:
+            links.append(link(facts.license_url, "license", HTML,
+                              facts.license_title or "Lizenz"))
+        if facts.page_url:
+            page_url = site(request) + facts.page_url if facts.page_url.startswith("/") \
+                else facts.page_url
+            links.append(link(page_url, "describedby", HTML, "Beschreibung im Katalog"))
+        doc: dict[str, Any] = {
+            "id": d.name, "title": d.title,
+            "description": facts.description or f"{d.title} ({d.organization})",
+            "attribution": d.attribution or None, "keywords": facts.keywords or None,
+            "itemType": "feature", "extent": extent,
+            "crs": list(crs_mod.SUPPORTED), "storageCrs": crs_mod.CRS84,
+            "version": v.version, "updated": v.finished, "links": links}
+        return {k: val for k, val in doc.items() if val is not None}
+
+    # -- routes --------------------------------------------------------------------------------
+
+    @router.get("", include_in_schema=False)
+    @router.get("/", include_in_schema=False)
+    @answers
+    def landing(request: Request) -> Response:
+        fmt = fmt_of(request)
+        base = root(request)
+        links = [*self_links(base + "/", fmt),
+                 link(f"{base}/api", "service-desc", OPENAPI, "API-Beschreibung (OpenAPI 3.0)"),
+                 link(with_f(f"{base}/api", "html"), "service-doc", HTML,
+                      "API-Dokumentation"),
+                 link(with_f(f"{base}/conformance", "json"), "conformance", JSON,
+                      "Konformitätsklassen"),
+                 link(with_f(f"{base}/collections", "json"), "data", JSON, "Sammlungen")]
+        body = {"title": title, "description": description, "links": links}
+
+        def page() -> str:
+            items = [link(with_f(f"{base}/collections", "html"), "data", HTML, "Sammlungen"),
+                     link(with_f(f"{base}/conformance", "html"), "conformance", HTML,
+                          "Konformitätsklassen"),
+                     link(with_f(f"{base}/api", "html"), "service-doc", HTML,
+                          "API-Dokumentation"), *links[1:3]]
+            return html.page(title, [("Start", "")], f"<p>{escape(description)}</p>", items)
+        return render(fmt, body, page)
+
+    @router.get("/conformance", include_in_schema=False)
+    @answers
+    def conformance(request: Request) -> Response:
+        fmt = fmt_of(request)
+        url = f"{root(request)}/conformance"
+        body = {"conformsTo": CONFORMANCE, "links": self_links(url, fmt)}
+        return render(fmt, body, lambda: html.page(
+            "Konformitätsklassen", [("Start", with_f(root(request) + "/", "html")),
+                                    ("Konformitätsklassen", "")],
+            "<ul>" + "".join(f"<li><code>{escape(c)}</code></li>" for c in CONFORMANCE)
+            + "</ul>", body["links"]))
+
+    @router.get("/api", include_in_schema=False)
+    @answers
+    def api(request: Request) -> Response:
+        fmt = fmt_of(request)
+        shown = [(c.dataset.name, c.dataset.title, c.meta) for c in visible(request)]
+        doc = openapi.document(root(request), title, description, shown, limits)
+        if fmt == "json":
+            return Response(geojson.dumps(doc), media_type=OPENAPI)
+        rows = []
+        for path, ops in doc["paths"].items():
+            op = ops["get"]
+            names = ", ".join(p.get("name") or p["$ref"].rsplit("/", 1)[1]
+                              for p in op.get("parameters", []))
+            rows.append([f"<code>GET {escape(path)}</code>", escape(op["summary"]),
+                         escape(names)])
+        body = (f"<p>{escape(description)} Die maschinenlesbare Beschreibung steht unter "
+                f'<a href="{escape(root(request))}/api?f=json">/api?f=json</a> '
+                "(OpenAPI 3.0).</p>"
+                + html.table(["Pfad", "Inhalt", "Parameter"], rows, "Endpunkte")
+                + html.facts([("limit", f"Vorgabe {limits.default}, höchstens "
+                               f"{limits.maximum}"),
+                              ("crs, bbox-crs", escape(", ".join(crs_mod.SUPPORTED)))]))
+        return Response(html.page("API-Dokumentation", [
+            ("Start", with_f(root(request) + "/", "html")), ("API-Dokumentation", "")], body),
+            media_type="text/html; charset=utf-8")
+
+    @router.get("/collections", include_in_schema=False)
+    @answers
+    def collections(request: Request) -> Response:
+        fmt = fmt_of(request)
+        url = f"{root(request)}/collections"
+        found = visible(request)
+        docs = [collection_doc(request, c, fmt) for c in found]
+        body = {"links": self_links(url, fmt), "collections": docs,
+                "crs": list(crs_mod.SUPPORTED)}
+
+        def page() -> str:
+            rows = [[f'<a href="{escape(with_f(url + "/" + quote(d["id"]), "html"))}">'
+                     f'{escape(d["title"])}</a>', escape(d["description"]),
+                     html.number(c.version.rows),
+                     f'<a href="{escape(with_f(url + "/" + quote(d["id"]) + "/items", "html"))}'
+                     f'">Features</a>'] for d, c in zip(docs, found, strict=True)]
+            content = html.table(["Sammlung", "Beschreibung", "Features", "Daten"], rows) \
+                if rows else "<p>Keine Sammlungen sichtbar.</p>"
+            return html.page("Sammlungen", [("Start", with_f(root(request) + "/", "html")),
+                                            ("Sammlungen", "")], content, body["links"])
+        return render(fmt, body, page)
+
+    @router.get("/collections/{name}", include_in_schema=False)
+    @answers
+    def collection(request: Request, name: str) -> Response:
+        c = collection_of(request, name)
+        fmt = fmt_of(request)
+        doc = collection_doc(request, c, fmt)
+
+        def page() -> str:
+            fields = [[escape(f.name), escape(f.title), escape(f.type),
+                       "ja" if f.name in c.meta.queryables else "nein"]
+                      for f in c.meta.schema.fields]
+            temporal = doc["extent"].get("temporal", {}).get("interval", [[None, None]])[0]
+            info = html.facts([
+                ("Kennung", escape(c.dataset.name)),
+                ("Features", html.number(c.version.rows)),
+                ("Version", f"{c.version.version} vom {escape(c.version.finished[:10])}"),
+                ("Quelle", escape(c.dataset.attribution)),
+                ("Räumliche Ausdehnung (CRS84)",
+                 escape(", ".join(f"{v:.5f}" for v in c.version.bbox or []))),
+                ("Zeitliche Ausdehnung", escape(" bis ".join(t or "offen" for t in temporal))
+                 if c.meta.temporal else ""),
+                ("Zeitfilter (datetime) auf", escape(c.meta.temporal.name)
+                 if c.meta.temporal else ""),
+                ("Kennung der Features", escape(c.meta.id_field.name) if c.meta.id_field
+                 else "Zeilennummer"),
+                ("Koordinatensysteme", "<br>".join(escape(u) for u in doc["crs"]))])
+            props = html.table(["Eigenschaft", "Titel", "Typ", "abfragbar"], fields,
+                               "Eigenschaften")
+            return html.page(c.dataset.title, [
+                ("Start", with_f(root(request) + "/", "html")),
+                ("Sammlungen", with_f(root(request) + "/collections", "html")),
+                (c.dataset.title, "")],
+                f"<p>{escape(doc['description'])}</p>{info}{props}", doc["links"])
+        return render(fmt, doc, page)
+
+    @router.get("/collections/{name}/queryables", include_in_schema=False)
+    @answers
+    def queryables(request: Request, name: str) -> Response:
+        c = collection_of(request, name)
+        fmt = fmt_of(request)
+        url = f"{root(request)}/collections/{quote(name)}/queryables"
+        props = {f.name: openapi.property_schema(f) for f in c.meta.queryables.values()}
+        body = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+                "$id": url, "type": "object", "title": c.dataset.title,
+                "properties": props, "additionalProperties": False,
+                "links": self_links(url, fmt, SCHEMA)}
+
+        def page() -> str:
+            rows = [[escape(k), escape(v.get("title", "")), escape(v["type"]
+                    + (f" ({v['format']})" if "format" in v else "")),
+                     escape(", ".join(map(str, v.get("enum", []))))] for k, v in props.items()]
+            example = next(iter(props), "name")
+            return html.page(f"Abfragbare Eigenschaften – {c.dataset.title}", [
+                ("Start", with_f(root(request) + "/", "html")),
+                ("Sammlungen", with_f(root(request) + "/collections", "html")),
+                (c.dataset.title, with_f(root(request) + f"/collections/{quote(name)}", "html")),
+                ("Abfragbare Eigenschaften", "")],
+                f"<p>Jede dieser Eigenschaften filtert <code>/items</code> auf Gleichheit, "
+                f"z.&nbsp;B. <code>?{escape(example)}=…</code>.</p>"
+                + html.table(["Eigenschaft", "Titel", "Typ", "Werte"], rows), body["links"])
+        return render(fmt, body, page, SCHEMA)
+
+    @router.get("/collections/{name}/items", include_in_schema=False)
+    @answers
+    def items(request: Request, name: str) -> Response:
+        c = collection_of(request, name)
+        fmt = negotiate(request.query_params, request.headers.get("accept"))
+        q = parse_items(request.query_params, c.meta.queryables, c.meta.temporal is not None,
+                        limits)
+        layer = layers.layer(c.version)
+        rows = layers.selection(layer, q.selection_key)
+        matched = layer.rows if rows is None else len(rows)
+        start, stop = min(q.offset, matched), min(q.offset + q.limit, matched)
+        page_rows = np.arange(start, stop) if rows is None else rows[start:stop]
+        feats = geojson.features(layer, page_rows, q.crs, fragments=fmt == "json")
+        url = f"{root(request)}/collections/{quote(name)}/items"
+        given = [(k, v) for k, v in request.query_params.multi_items()
+                 if k not in ("f", "limit", "offset")]
+
+        def paged(offset: int) -> list[tuple[str, str]]:
+            return [*given, ("limit", str(q.limit)), ("offset", str(offset))]
+        links = self_links(url, fmt, GEOJSON, paged(q.offset))
+        if stop < matched:
+            links.append(link(with_f(url, fmt, paged(stop)), "next",
+                              GEOJSON if fmt == "json" else HTML, "nächste Seite"))
+        if q.offset > 0:
+            links.append(link(with_f(url, fmt, paged(max(0, min(q.offset, matched) - q.limit))),
+                              "prev", GEOJSON if fmt == "json" else HTML, "vorige Seite"))
+        coll_url = f"{root(request)}/collections/{quote(name)}"
+        links.append(link(with_f(coll_url, "json"), "collection", JSON, c.dataset.title))
+        headers = {"Content-Crs": q.crs.header}
+        stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        body = {"type": "FeatureCollection", "numberMatched": matched,
+                "numberReturned": len(feats), "timeStamp": stamp, "features": feats,
+                "links": links}
+
+        def page() -> str:
+            columns = c.meta.schema.columns
+            names = [f.name for f in columns]
+            kinds = [html.geometry_summary(f["geometry"]) for f in feats]
+            table_rows = [
+                [f'<a href="{escape(with_f(url + "/" + quote(str(f["id"]), safe=""), "html"))}">'
+                 f'{escape(str(f["id"]))}</a>',
+                 *(escape(html.text(f["properties"].get(n))) for n in names), escape(kind)]
+                for f, kind in zip(feats, kinds, strict=True)]
+            nav = " ".join(f'<a href="{escape(lk["href"])}">{escape(lk["title"])}</a>'
+                           for lk in links if lk["rel"] in ("prev", "next"))
+            shown = f"{start + 1}–{stop}" if stop > start else "keine"
+            summary = (f"<p>{html.number(matched)} passende Features, angezeigt: {shown}. "
+                       f"Koordinaten in <code>{escape(q.crs.uri)}</code>.</p>")
+            return html.page(f"Features – {c.dataset.title}", [
+                ("Start", with_f(root(request) + "/", "html")),
+                ("Sammlungen", with_f(root(request) + "/collections", "html")),
+                (c.dataset.title, with_f(coll_url, "html")), ("Features", "")],
+                summary + html.table(["Kennung", *(f.title or f.name for f in columns),
+                                      "Geometrie"], table_rows,
+                                     f"Features von {c.dataset.title}", row_headers=True)
+                + f'<p class="paging">{nav}</p>', links)
+        return render(fmt, body, page, GEOJSON, headers)
+
+    @router.get("/collections/{name}/items/{feature_id:path}", include_in_schema=False)
+    @answers
+    def item(request: Request, name: str, feature_id: str) -> Response:
+        c = collection_of(request, name)
+        fmt = fmt_of(request, ("f", "crs"))
+        out_crs = parse_crs(request.query_params, "crs")
+        layer = layers.layer(c.version)
+        row = layer.find(feature_id)
+        if row is None:
+            raise NotFound
+        feature = geojson.features(layer, np.array([row]), out_crs, fragments=fmt == "json")[0]
+        coll_url = f"{root(request)}/collections/{quote(name)}"
+        url = f"{coll_url}/items/{quote(feature_id, safe='')}"
+        params = [("crs", out_crs.uri)] if "crs" in request.query_params else []
+        feature["links"] = [*self_links(url, fmt, GEOJSON, params),
+                            link(with_f(coll_url, "json"), "collection", JSON,
+                                 c.dataset.title)]
+
+        def page() -> str:
+            titles = {f.name: f.title for f in c.meta.schema.columns}
+            rows = [(titles.get(k) or k, escape(html.text(v)))
+                    for k, v in feature["properties"].items()]
+            rows.append(("Geometrie", escape(html.geometry_summary(feature["geometry"]))))
+            return html.page(f"Feature {feature_id}", [
+                ("Start", with_f(root(request) + "/", "html")),
+                ("Sammlungen", with_f(root(request) + "/collections", "html")),
+                (c.dataset.title, with_f(coll_url, "html")),
+                ("Features", with_f(coll_url + "/items", "html")), (feature_id, "")],
+                html.facts(rows), feature["links"])
+        return render(fmt, feature, page, GEOJSON, {"Content-Crs": out_crs.header})
+
+    return router

@@ -1,0 +1,364 @@
+"""One version of a dataset held in memory for serving, and the row selections made from it.
+
+Versions are immutable files, so everything derived from one — the Arrow table, the bounding boxes
+as numpy arrays, a grid index over them, the temporal property as integers — is built once and
+kept, keyed by (dataset, version); a new version simply gets a new key and the old one ages out
+of the LRU. A request's filters (bbox, datetime, property equality) become a *selection*: the
+sorted row numbers that match, also cached, so paging through a result (offset 0, 100, 200, …)
+slices one array instead of filtering again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import shapely
+
+from hub.api.ogc.crs import to_crs, to_crs84
+from hub.api.ogc.params import Area
+from hub.schema import Field, TableSchema, parse_schema
+from hub.store.geoparquet import BBOX_COLUMN, GEOMETRY_COLUMN
+from hub.store.versions import Version
+
+ALL = None  # a selection that is every row, in order
+
+
+@dataclass(frozen=True)
+class Meta:
+    """What the collection documents need, read from the version record and Parquet footer."""
+
+    schema: TableSchema
+    queryables: dict[str, Field]
+    temporal: Field | None  # the first date/datetime field: what `datetime` filters on
+    temporal_extent: tuple[str | None, str | None] | None
+    id_field: Field | None  # single-field primary key, else None (ids are row numbers)
+
+
+def describe(version: Version) -> Meta:
+    """Facts about a version without reading its data (footer statistics only)."""
+    schema = parse_schema(version.schema, f"{version.dataset} v{version.version}",
+                          version.dataset)
+    queryables = {f.name: f for f in schema.columns}
+    temporal = next((f for f in schema.columns if f.type in ("date", "datetime")), None)
+    extent = _temporal_extent(version, temporal) if temporal else None
+    id_field = schema.field(schema.primary_key[0]) if len(schema.primary_key) == 1 else None
+    return Meta(schema, queryables, temporal, extent, id_field)
+
+
+def _temporal_extent(version: Version, f: Field) -> tuple[str | None, str | None]:
+    meta = pq.ParquetFile(version.data_file).metadata
+    index = meta.schema.to_arrow_schema().get_field_index(f.name)
+    lows, highs = [], []
+    for g in range(meta.num_row_groups):
+        stats = meta.row_group(g).column(index).statistics
+        if stats is not None and stats.has_min_max:
+            lows.append(stats.min)
+            highs.append(stats.max)
+    return (_rfc3339(min(lows)) if lows else None, _rfc3339(max(highs)) if highs else None)
+
+
+def _rfc3339(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    return f"{value.isoformat()}T00:00:00Z"
+
+
+class GridIndex:
+    """A uniform grid over feature boxes, as a sort order and per-cell offsets (CSR).
+
+    Each feature sits in the cell of its box centre; features wider than a cell are kept in an
+    overflow list that every query checks. A query box is widened by the largest half-extent
+    of the gridded features, so the cells it covers hold every candidate.
+    """
+
+    TARGET_PER_CELL = 16
+
+    def __init__(self, xmin: np.ndarray, ymin: np.ndarray, xmax: np.ndarray, ymax: np.ndarray):
+        valid = ~np.isnan(xmin)
+        n = int(valid.sum())
+        self.size = int(np.clip(np.sqrt(max(n, 1) / self.TARGET_PER_CELL), 1, 1024))
+        if n:
+            self.x0, self.y0 = float(xmin[valid].min()), float(ymin[valid].min())
+            x1, y1 = float(xmax[valid].max()), float(ymax[valid].max())
+        else:
+            self.x0 = self.y0 = x1 = y1 = 0.0
+        self.cw = max((x1 - self.x0) / self.size, 1e-12)
+        self.ch = max((y1 - self.y0) / self.size, 1e-12)
+        with np.errstate(invalid="ignore"):
+            hx, hy = (xmax - xmin) / 2, (ymax - ymin) / 2
+            big = valid & ((hx > self.cw) | (hy > self.ch))
+        small = valid & ~big
+        self.overflow = np.flatnonzero(big)
+        self.pad_x = float(hx[small].max()) if small.any() else 0.0
+        self.pad_y = float(hy[small].max()) if small.any() else 0.0
+        rows = np.flatnonzero(small)
+        ix = self._cell(xmin[rows] + hx[rows], self.x0, self.cw)
+        iy = self._cell(ymin[rows] + hy[rows], self.y0, self.ch)
+        cell = iy * self.size + ix
+        order = np.argsort(cell, kind="stable")
+        self.rows = rows[order]
+        self.starts = np.searchsorted(cell[order], np.arange(self.size * self.size + 1))
+
+    def _cell(self, v: np.ndarray | float, origin: float, width: float) -> np.ndarray:
+        return np.clip(np.floor((np.asarray(v) - origin) / width), 0, self.size - 1).astype(
+            np.int64)
+
+    def candidates(self, box: tuple[float, float, float, float]) -> tuple[np.ndarray, int]:
+        """Row numbers that may intersect `box` (unsorted), and how many there are."""
+        x0, y0, x1, y1 = box
+        ix0, ix1 = self._cell(x0 - self.pad_x, self.x0, self.cw), self._cell(
+            x1 + self.pad_x, self.x0, self.cw)
+        iy0, iy1 = self._cell(y0 - self.pad_y, self.y0, self.ch), self._cell(
+            y1 + self.pad_y, self.y0, self.ch)
+        if x1 + self.pad_x < self.x0 or y1 + self.pad_y < self.y0 or \
+                x0 - self.pad_x > self.x0 + self.cw * self.size or \
+                y0 - self.pad_y > self.y0 + self.ch * self.size:
+            return self.overflow, len(self.overflow)
+        lines = np.arange(iy0, iy1 + 1) * self.size
+        lo, hi = self.starts[lines + ix0], self.starts[lines + ix1 + 1]
+        count = int((hi - lo).sum()) + len(self.overflow)
+        parts = [self.rows[a:b] for a, b in zip(lo.tolist(), hi.tolist(), strict=True) if b > a]
+        parts.append(self.overflow)
+        return (np.concatenate(parts) if len(parts) > 1 else parts[0]), count
+
+
+class Layer:
+    """A dataset version in memory: attributes, WKB geometries, boxes, index, temporal values."""
+
+    def __init__(self, version: Version, meta: Meta):
+        self.version, self.meta = version, meta
+        table = pq.read_table(version.data_file, memory_map=True)
+        with contextlib.suppress(pa.ArrowInvalid):  # > 2 GiB in one column: keep the chunks
+            table = table.combine_chunks()
+        self.rows = table.num_rows
+        names = table.column_names
+        self.geometry: pa.ChunkedArray | None = table.column(GEOMETRY_COLUMN) \
+            if GEOMETRY_COLUMN in names else None
+        self.properties = table.drop_columns([c for c in (GEOMETRY_COLUMN, BBOX_COLUMN)
+                                              if c in names])
+        self.points = meta.schema.geometry is not None and \
+            set(version.geometry_types) <= {"Point"}
+        self.index: GridIndex | None = None
+        self.boxes: tuple[np.ndarray, ...] | None = None
+        if BBOX_COLUMN in names:
+            bbox = table.column(BBOX_COLUMN).combine_chunks()
+            valid = bbox.is_valid().to_numpy(zero_copy_only=False)
+            self.boxes = tuple(
+                np.where(valid, bbox.field(k).to_numpy(zero_copy_only=False), np.nan)
+                for k in ("xmin", "ymin", "xmax", "ymax"))
+            self.index = GridIndex(*self.boxes)
+        self._shapes: np.ndarray | None = None
+        self._times: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def nbytes(self) -> int:
+        size = self.properties.nbytes + (self.geometry.nbytes if self.geometry else 0)
+        return size + (sum(b.nbytes for b in self.boxes) if self.boxes else 0)
+
+    # -- filters ----------------------------------------------------------------------------
+
+    def select(self, bbox: Area | None, interval: tuple[int | None, int | None] | None,
+               filters: tuple[tuple[str, Any], ...]) -> np.ndarray | None:
+        """Sorted row numbers matching every filter, or ALL (None) when nothing filters."""
+        rows: np.ndarray | None = ALL
+        if bbox is not None:
+            x0, y0, x1, y1 = bbox.crs84
+            if x0 > x1:  # crosses the antimeridian: two boxes
+                rows = np.union1d(self._in_box((x0, y0, 180.0, y1)),
+                                  self._in_box((-180.0, y0, x1, y1)))
+            else:
+                rows = self._in_box(bbox.crs84)
+            if not bbox.crs.geographic and len(rows):
+                rows = self._in_projected_box(rows, bbox)
+        for name, value in filters:
+            rows = self._where(rows, self._equals(name, value))
+        if interval is not None and interval != (None, None):
+            rows = self._where(rows, lambda r: self._during(r, interval))
+        return rows
+
+    def _where(self, rows: np.ndarray | None,
+               test: Callable[[np.ndarray | None], np.ndarray]) -> np.ndarray:
+        """Apply a row test to the current selection (or to all rows)."""
+        keep = test(rows)
+        return np.flatnonzero(keep) if rows is None else rows[keep]
+
+    def _equals(self, name: str, value: Any) -> Callable[[np.ndarray | None], np.ndarray]:
+        def test(rows: np.ndarray | None) -> np.ndarray:
+            column = self.properties.column(name)
+            if rows is not None:
+                column = column.take(pa.array(rows))
+            mask = pc.fill_null(pc.equal(column, pa.scalar(value, column.type)), False)
+            return mask.to_numpy(zero_copy_only=False)
+        return test
+
+    def _in_box(self, box: tuple[float, float, float, float]) -> np.ndarray:
+        if self.boxes is None or self.index is None:
+            return np.empty(0, np.int64)
+        xmin, ymin, xmax, ymax = self.boxes
+        x0, y0, x1, y1 = box
+        candidates, count = self.index.candidates(box)
+        if count > self.rows // 4:  # most rows: one vectorised pass is faster than gathering
+            hit = (xmin <= x1) & (xmax >= x0) & (ymin <= y1) & (ymax >= y0)
+            rows = np.flatnonzero(hit)
+        else:
+            c = candidates
+            rows = np.sort(c[(xmin[c] <= x1) & (xmax[c] >= x0) & (ymin[c] <= y1)
+                             & (ymax[c] >= y0)])
+        if not self.points and len(rows):  # boxes overlap; do the geometries?
+            inside = (xmin[rows] >= x0) & (xmax[rows] <= x1) & (ymin[rows] >= y0) \
+                & (ymax[rows] <= y1)
+            unsure = rows[~inside]
+            if len(unsure):
+                hits = shapely.intersects(self.shapes()[unsure], shapely.box(*box))
+                rows = np.sort(np.concatenate([rows[inside], unsure[hits]]))
+        return rows
+
+    def _in_projected_box(self, rows: np.ndarray, area: Area) -> np.ndarray:
+        """Of the rows in the CRS84 envelope, those that meet the box in its own CRS."""
+        a, b, c, d = area.box
+        if self.points and self.boxes is not None:
+            xy = to_crs(np.column_stack([self.boxes[0][rows], self.boxes[1][rows]]), area.crs)
+            keep = (xy[:, 0] >= a) & (xy[:, 0] <= c) & (xy[:, 1] >= b) & (xy[:, 1] <= d)
+            return rows[keep]
+        outline = shapely.segmentize(shapely.box(a, b, c, d), max(c - a, d - b) / 32)
+        outline = shapely.transform(outline, lambda xy: to_crs84(xy, area.crs))
+        return rows[shapely.intersects(self.shapes()[rows], outline)]
+
+    def _during(self, rows: np.ndarray | None, interval: tuple[int | None, int | None]
+                ) -> np.ndarray:
+        start, end, known = self.times()
+        if rows is not None:
+            start, end, known = start[rows], end[rows], known[rows]
+        lo, hi = interval
+        keep = np.ones(len(start), bool)
+        if hi is not None:
+            keep &= start <= hi
+        if lo is not None:
+            keep &= end >= lo
+        return keep | ~known  # features without a time always match (/ats/core/fc-time-response)
+
+    # -- lazily built structures --------------------------------------------------------------
+
+    def times(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per row: start and end (µs, UTC, inclusive) of the temporal property, and validity."""
+        with self._lock:
+            if self._times is None:
+                f = self.meta.temporal
+                assert f is not None
+                column = self.properties.column(f.name).combine_chunks()
+                known = column.is_valid().to_numpy(zero_copy_only=False)
+                if f.type == "date":
+                    days = pc.fill_null(column.cast(pa.int32()), 0).to_numpy().astype(np.int64)
+                    start = days * 86_400_000_000
+                    end = start + 86_400_000_000 - 1
+                else:
+                    micros = column.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+                    start = pc.fill_null(micros, 0).to_numpy()
+                    end = start
+                self._times = (start, end, known)
+            return self._times
+
+    def shapes(self) -> np.ndarray:
+        """Shapely geometries of every row (for exact tests on non-point layers)."""
+        with self._lock:
+            if self._shapes is None:
+                assert self.geometry is not None
+                self._shapes = shapely.from_wkb(self.geometry.to_numpy())
+            return self._shapes
+
+    def find(self, feature_id: str) -> int | None:
+        """The row of a feature id: the primary key's value, else the 1-based row number."""
+        f = self.meta.id_field
+        if f is None:
+            if not feature_id.isdigit():
+                return None
+            row = int(feature_id) - 1
+            return row if 0 <= row < self.rows else None
+        column = self.properties.column(f.name)
+        try:
+            value: Any = pa.scalar(feature_id).cast(column.type)  # "7" -> 7, a date key, ...
+            at = pc.index(column, value).as_py()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
+            return None  # not a value of the key's type: no such feature
+        return None if at < 0 else at
+
+
+class LayerCache:
+    """Layers and selections by (dataset, version), least recently used evicted first."""
+
+    def __init__(self, max_layers: int = 8, max_selection_bytes: int = 256 << 20):
+        self.max_layers, self.max_selection_bytes = max_layers, max_selection_bytes
+        self._layers: OrderedDict[tuple[str, int], Layer] = OrderedDict()
+        self._metas: dict[tuple[str, int, str], Meta] = {}
+        self._selections: OrderedDict[tuple[Any, ...], np.ndarray | None] = OrderedDict()
+        self._selection_bytes = 0
+        self._lock = threading.Lock()
+        self._loading: dict[tuple[str, int], threading.Lock] = {}
+
+    def meta(self, version: Version) -> Meta:
+        key = (version.dataset, version.version, version.checksum)
+        found = self._metas.get(key)
+        if found is None:
+            found = describe(version)
+            with self._lock:
+                for old in [k for k in self._metas if k[0] == version.dataset]:
+                    del self._metas[old]  # one version per dataset is current
+                self._metas[key] = found
+        return found
+
+    def layer(self, version: Version) -> Layer:
+        key = (version.dataset, version.version)
+        with self._lock:
+            if key in self._layers:
+                self._layers.move_to_end(key)
+                return self._layers[key]
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:  # one thread reads a version; the others wait for it
+            with self._lock:
+                if key in self._layers:
+                    return self._layers[key]
+            layer = Layer(version, self.meta(version))
+            with self._lock:
+                self._layers[key] = layer
+                self._loading.pop(key, None)
+                for old in [k for k in self._layers if k[0] == key[0] and k != key]:
+                    self._forget(old)  # a dataset's older versions are not served any more
+                while len(self._layers) > self.max_layers:
+                    self._forget(next(iter(self._layers)))
+            return layer
+
+    def _forget(self, key: tuple[str, int]) -> None:
+        self._layers.pop(key, None)
+        for sel in [s for s in self._selections if s[:2] == key]:
+            self._drop_selection(sel)
+
+    def selection(self, layer: Layer, key: tuple[Any, ...]) -> np.ndarray | None:
+        full = (layer.version.dataset, layer.version.version, *key)
+        with self._lock:
+            if full in self._selections:
+                self._selections.move_to_end(full)
+                return self._selections[full]
+        rows = layer.select(*key)
+        with self._lock:
+            if full not in self._selections:
+                self._selections[full] = rows
+                self._selection_bytes += rows.nbytes if rows is not None else 0
+                while self._selection_bytes > self.max_selection_bytes and self._selections:
+                    self._drop_selection(next(iter(self._selections)))
+        return rows
+
+    def _drop_selection(self, key: tuple[Any, ...]) -> None:
+        rows = self._selections.pop(key)
+        self._selection_bytes -= rows.nbytes if rows is not None else 0

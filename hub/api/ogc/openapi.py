@@ -1,0 +1,137 @@
+"""The OpenAPI 3.0 document of the OGC API (`/api`), built for what one viewer may see.
+
+Shared parameters live in `components`; each visible collection gets its own paths so its
+queryable properties can be declared as query parameters (Part 3 `queryables-query-parameters`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub import __version__
+from hub.api.ogc import crs as crs_mod
+from hub.api.ogc.layer import Meta
+from hub.api.ogc.params import Limits
+
+JSON_TYPES = {"string": "string", "integer": "integer", "year": "integer", "number": "number",
+              "boolean": "boolean", "date": "string", "datetime": "string"}
+FORMATS = {"date": "date", "datetime": "date-time"}
+
+
+def _param(name: str, schema: dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "style": "form", "explode": False,
+            "description": description, "schema": schema, **extra}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/parameters/{name}"}
+
+
+def _response(description: str, *media: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {m: {"schema": {"type": "object"}} for m in media}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    texts = {400: "A parameter is invalid; the body names it.",
+             404: "No such collection or feature (or not visible to the caller)."}
+    return {str(c): _response(texts[c], "application/json") for c in codes}
+
+
+def property_schema(f: Any) -> dict[str, Any]:
+    """JSON Schema of one table-schema field (for queryables and parameters)."""
+    schema: dict[str, Any] = {"type": JSON_TYPES.get(f.type, "string")}
+    if f.type in FORMATS:
+        schema["format"] = FORMATS[f.type]
+    if f.title:
+        schema["title"] = f.title
+    if f.description:
+        schema["description"] = f.description
+    for key in ("enum", "minimum", "maximum", "maxLength", "pattern"):
+        if key in f.constraints:
+            schema[key] = f.constraints[key]
+    return schema
+
+
+def document(base: str, title: str, description: str,
+             collections: list[tuple[str, str, Meta]], limits: Limits) -> dict[str, Any]:
+    crs_enum = {"type": "string", "format": "uri", "enum": list(crs_mod.SUPPORTED)}
+    parameters = {
+        "f": _param("f", {"type": "string", "enum": ["json", "html"]},
+                    "Ausgabeformat (sonst nach Accept-Header; Vorgabe JSON)."),
+        "limit": _param("limit", {"type": "integer", "minimum": 1, "maximum": limits.maximum,
+                                  "default": limits.default},
+                        "Höchstzahl der Features je Seite; größere Werte werden begrenzt."),
+        "offset": _param("offset", {"type": "integer", "minimum": 0, "default": 0},
+                         "Zahl der übersprungenen Features (Blättern über next/prev-Links)."),
+        "bbox": _param("bbox", {"type": "array", "minItems": 4, "maxItems": 6,
+                                "items": {"type": "number"}},
+                       "Begrenzungsrechteck minx,miny,maxx,maxy (Vorgabe CRS84; siehe bbox-crs)."),
+        "bbox-crs": _param("bbox-crs", crs_enum, "Koordinatenreferenzsystem von bbox."),
+        "crs": _param("crs", crs_enum, "Koordinatenreferenzsystem der Ausgabe."),
+        "datetime": _param("datetime", {"type": "string"},
+                           "Zeitpunkt oder Intervall nach RFC 3339 (a/b, ../b, a/..)."),
+        "featureId": {"name": "featureId", "in": "path", "required": True,
+                      "description": "Kennung des Features (Primärschlüssel oder Zeilennummer).",
+                      "schema": {"type": "string"}},
+    }
+    paths: dict[str, Any] = {
+        "/": {"get": {"summary": "Startseite", "operationId": "getLandingPage",
+                      "parameters": [_ref("f")],
+                      "responses": {"200": _response("Startseite", "application/json",
+                                                     "text/html"), **_errors(400)}}},
+        "/conformance": {"get": {
+            "summary": "Erfüllte Konformitätsklassen", "operationId": "getConformance",
+            "parameters": [_ref("f")],
+            "responses": {"200": _response("Konformitätsklassen", "application/json",
+                                           "text/html"), **_errors(400)}}},
+        "/api": {"get": {
+            "summary": "Diese API-Beschreibung", "operationId": "getApi",
+            "parameters": [_ref("f")],
+            "responses": {"200": _response("OpenAPI 3.0",
+                                           "application/vnd.oai.openapi+json;version=3.0",
+                                           "text/html"), **_errors(400)}}},
+        "/collections": {"get": {
+            "summary": "Sammlungen", "operationId": "getCollections",
+            "parameters": [_ref("f")],
+            "responses": {"200": _response("Sammlungen", "application/json", "text/html"),
+                          **_errors(400)}}},
+    }
+    for name, coll_title, meta in collections:
+        tag = [name]
+        filters = [_param(f.name, property_schema(f), f"Gleichheitsfilter auf {f.name}.")
+                   for f in meta.queryables.values() if f.name not in parameters]
+        paths[f"/collections/{name}"] = {"get": {
+            "summary": f"Sammlung „{coll_title}“", "tags": tag,
+            "operationId": f"describeCollection_{name}", "parameters": [_ref("f")],
+            "responses": {"200": _response("Sammlung", "application/json", "text/html"),
+                          **_errors(400, 404)}}}
+        paths[f"/collections/{name}/items"] = {"get": {
+            "summary": f"Features von „{coll_title}“", "tags": tag,
+            "operationId": f"getFeatures_{name}",
+            "parameters": [_ref(p) for p in ("f", "limit", "offset", "bbox", "bbox-crs", "crs",
+                                             "datetime")] + filters,
+            "responses": {"200": _response("Features", "application/geo+json", "text/html"),
+                          **_errors(400, 404)}}}
+        paths[f"/collections/{name}/items/{{featureId}}"] = {"get": {
+            "summary": f"Ein Feature von „{coll_title}“", "tags": tag,
+            "operationId": f"getFeature_{name}",
+            "parameters": [_ref("featureId"), _ref("f"), _ref("crs")],
+            "responses": {"200": _response("Feature", "application/geo+json", "text/html"),
+                          **_errors(400, 404)}}}
+        paths[f"/collections/{name}/queryables"] = {"get": {
+            "summary": f"Abfragbare Eigenschaften von „{coll_title}“", "tags": tag,
+            "operationId": f"getQueryables_{name}", "parameters": [_ref("f")],
+            "responses": {"200": _response("JSON Schema", "application/schema+json",
+                                           "text/html"), **_errors(400, 404)}}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": title, "description": description, "version": __version__,
+                 "license": {"name": "EUPL-1.2",
+                             "url": "https://interoperable-europe.ec.europa.eu/collection/"
+                                    "eupl/eupl-text-eupl-12"}},
+        "servers": [{"url": base}],
+        "tags": [{"name": name, "description": coll_title} for name, coll_title, _ in collections],
+        "paths": paths,
+        "components": {"parameters": parameters},
+    }
