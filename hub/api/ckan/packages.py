@@ -147,9 +147,7 @@ def extras(record: Record, site: Site) -> dict[str, str]:
 
 
 def resource(d: Distribution, record: Record, position: int, site: Site) -> dict[str, Any]:
-    url = (f"{site.url}/dataset/{record.id}/resource/{d.id}/download/{quote(d.upload)}"
-           if d.upload else site.absolute(d.url))
-    return {"id": d.id, "package_id": record.id, "url": url, "name": d.title,
+    return {"id": d.id, "package_id": record.id, "url": site.absolute(d.url), "name": d.title,
             "description": d.description, "format": d.format, "mimetype": d.media_type or None,
             "mimetype_inner": None, "size": d.size, "hash": d.hash, "created": d.created,
             "last_modified": d.modified, "metadata_modified": ckan_time(record.changed),
@@ -309,8 +307,9 @@ def distribution_data(res: Any, old: Record | None, position: int,
     previous = next((d for d in (old.distributions if old else []) if d.id == res.get("id")),
                     None)
     upload = previous.upload if previous and res.get("url_type") == "upload" else ""
-    return {"id": _text(res.get("id")), "url": _text(res.get("url")) or (previous.url if
-                                                                          previous else ""),
+    url = previous.url if upload else _text(res.get("url")) or (previous.url if previous
+                                                                  else "")
+    return {"id": _text(res.get("id")), "url": url,
             "title": _text(res.get("name")), "description": _text(res.get("description")),
             "format": _text(res.get("format")), "media_type": _text(res.get("mimetype")),
             "size": res.get("size"), "hash": _text(res.get("hash")),

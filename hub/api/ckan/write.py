@@ -10,6 +10,7 @@ from __future__ import annotations
 import mimetypes
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 from hub.api.ckan import packages as dicts
 from hub.api.ckan.core import Call, NotAuthorized, NotFound, ValidationError, action, required
@@ -129,7 +130,8 @@ def _store_resource(call: Call, record: Record, position: int | None,
     received = _receive(call)
     try:
         if received is not None:
-            res.update(url=received.filename, url_type="upload", size=received.size,
+            res.update(url=f"/dataset/{record.id}/resource/{res['id']}/download/"
+                           f"{quote(received.filename)}", url_type="upload", size=received.size,
                        hash=f"sha256:{received.sha256}", last_modified=now())
             res.setdefault("mimetype", mimetypes.guess_type(received.filename)[0])
         res.setdefault("created", now())
