@@ -131,7 +131,8 @@ class Record:
         return [*self.distributions, Distribution(
             title=f"{self.title} (GeoJSON, aktuelle Version)", format="GEOJSON",
             url=f"/api/datasets/{quote(self.name)}/features", media_type="application/geo+json",
-            id=hub_download_id(self.id, "geojson"), modified=self.store_modified)]
+            id=hub_download_id(self.id, "geojson"), created=self.store_modified,
+            modified=self.store_modified)]
 
 
 HUB_DOWNLOADS = ("geojson",)  # the formats the hub serves itself for data it holds
@@ -232,6 +233,8 @@ def validate(data: dict[str, Any], vocab: Vocabularies, where: str = "") -> Reco
             restricted_to.append(org.id)
     if access == "restricted" and not restricted_to and "restricted_to" not in errors:
         errors["restricted_to"] = "name the organisations that may see a restricted dataset"
+    if access == "restricted" and publisher is not None and publisher.id not in restricted_to:
+        restricted_to.append(publisher.id)  # the owner always sees its own data
     for key in ("issued", "modified"):
         if data.get(key) and _date(data[key]) is None:
             errors[key] = f"{data[key]!r} is not a date (YYYY-MM-DD)"

@@ -61,6 +61,7 @@ def find_package(call: Call, key: str) -> Record:
 
 @action(read=True)
 def status_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+    """The site's title, description, URL, locale and CKAN-compatible version."""
     district = call.site.district
     return {"site_title": f"Datenhub {district.name}".strip(),
             "site_description": f"Offene Daten und Datenkatalog – {district.name}",
@@ -71,6 +72,7 @@ def status_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
 
 @action(read=True)
 def site_read(call: Call, data: dict[str, Any]) -> bool:
+    """`true` (kept for clients of CKAN 2.10)."""
     return True
 
 
@@ -100,11 +102,13 @@ def current_package_list_with_resources(call: Call, data: dict[str, Any]
 
 @action(read=True)
 def package_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+    """One dataset (`id`: id or name) as a CKAN package dict."""
     return dicts.package(find_package(call, required(data, "id")), call.site)
 
 
 @action(read=True)
 def resource_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+    """One resource (`id`)."""
     key = required(data, "id")
     found = call.catalog.search(Query(where=Match("resource", key), rows=1, facets=(),
                                       states=show_states(call)), call.viewer).records
@@ -149,6 +153,8 @@ def _listing(data: dict[str, Any], items: list[dict[str, Any]], names_key: str
 
 @action(read=True)
 def organization_list(call: Call, data: dict[str, Any]) -> list[Any]:
+    """Organisations: names, or dicts with `all_fields` (`sort`, `limit`, `offset`,
+    `organizations`)."""
     counts = _counts(call, "organization")
     return _listing(data, [dicts.organization(o, call.site, counts.get(o.id, 0))
                            for o in call.vocab.organizations.values()], "organizations")
@@ -156,6 +162,7 @@ def organization_list(call: Call, data: dict[str, Any]) -> list[Any]:
 
 @action(read=True)
 def group_list(call: Call, data: dict[str, Any]) -> list[Any]:
+    """Groups (the EU data themes, by lower-case code): names, or dicts with `all_fields`."""
     counts = _counts(call, "theme")
     return _listing(data, [dicts.group(t, call.site, counts.get(t.code, 0))
                            for t in call.vocab.themes.terms], "groups")
@@ -171,6 +178,7 @@ def _members(call: Call, data: dict[str, Any], facet: str, value: str) -> list[d
 
 @action(read=True)
 def organization_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+    """One organisation (`id`: id or name), its datasets with `include_datasets`."""
     org = dicts.find_organization(required(data, "id"), call.vocab)
     if org is None:
         raise NotFound("Organization was not found.")
@@ -181,6 +189,7 @@ def organization_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
 
 @action(read=True)
 def group_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+    """One group (`id`: code or id), its datasets with `include_datasets`."""
     term = dicts.find_group(required(data, "id"), call.vocab)
     if term is None:
         raise NotFound("Group was not found.")
@@ -202,6 +211,7 @@ def tag_list(call: Call, data: dict[str, Any]) -> list[Any]:
 
 @action(read=True)
 def license_list(call: Call, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The licences of dcat-ap.de (ids such as `dl-by-de/2.0`)."""
     return [dicts.licence(t) for t in call.vocab.licenses.terms]
 
 

@@ -149,8 +149,9 @@ def extras(record: Record, site: Site) -> dict[str, str]:
 def resource(d: Distribution, record: Record, position: int, site: Site) -> dict[str, Any]:
     return {"id": d.id, "package_id": record.id, "url": site.absolute(d.url), "name": d.title,
             "description": d.description, "format": d.format, "mimetype": d.media_type or None,
-            "mimetype_inner": None, "size": d.size, "hash": d.hash, "created": d.created,
-            "last_modified": d.modified, "metadata_modified": ckan_time(record.changed),
+            "mimetype_inner": None, "size": d.size, "hash": d.hash,
+            "created": ckan_time(d.created), "last_modified": ckan_time(d.modified),
+            "metadata_modified": ckan_time(d.modified or d.created or record.changed),
             "position": position, "state": "active",
             "url_type": "upload" if d.upload else None, "resource_type": d.kind,
             "cache_url": None, "cache_last_updated": None, "datastore_active": False}
@@ -313,7 +314,8 @@ def distribution_data(res: Any, old: Record | None, position: int,
             "title": _text(res.get("name")), "description": _text(res.get("description")),
             "format": _text(res.get("format")), "media_type": _text(res.get("mimetype")),
             "size": res.get("size"), "hash": _text(res.get("hash")),
-            "created": res.get("created"), "modified": res.get("last_modified"),
+            "created": res.get("created") or (previous.created if previous else None),
+            "modified": res.get("last_modified"),
             "kind": "api" if res.get("resource_type") == "api" else "download",
             "upload": upload}
 

@@ -95,6 +95,9 @@ def _display(call: Call, facet: str) -> Callable[[str], tuple[str, str]]:
 
 @action(read=True)
 def package_search(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+    """Search datasets: `q`, `fq`, `fq_list` (Solr subset), `rows` (≤ 1000), `start`, `sort`,
+    `facet.field`, `facet.limit`, `facet.mincount`, `include_private`, `include_drafts`,
+    `include_deleted`, `fl`, `ext_bbox`."""
     unknown = sorted(k for k in data if k not in PARAMETERS and not k.startswith("ext_"))
     if unknown:
         raise SearchQueryInvalid(f"Invalid search parameters: {unknown}")

@@ -49,8 +49,8 @@ def _save(call: Call, pkg: dict[str, Any], old: Record | None) -> Record:
         data["id"], data["origin"] = old.id, old.origin
     else:
         data["origin"] = "api"
-        if not call.viewer.admin:
-            data.pop("id", None)  # as in CKAN, only sysadmins choose ids
+        if not call.viewer.admin or not data.get("id"):
+            data["id"] = str(uuid.uuid4())  # as in CKAN: new, random; only admins choose one
     _editable(call, data["publisher"])
     try:
         record = validate(data, call.vocab)
@@ -73,12 +73,15 @@ def _save(call: Call, pkg: dict[str, Any], old: Record | None) -> Record:
 
 @action()
 def package_create(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+    """Create a dataset (`name`, `title`, `notes`, `owner_org`, `license_id`, `tags`, `groups`,
+    `extras`, `resources`, `private`). Editors of `owner_org` and admins; only admins set `id`."""
     _writer(call)
     return dicts.package(_save(call, data, None), call.site)
 
 
 @action()
 def package_update(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+    """Replace a dataset (`id` or `name`) as a whole: fields and resources left out are removed."""
     old = find_package(call, required(data, "id") if data.get("id") else
                        required(data, "name"))
     return dicts.package(_save(call, data, old), call.site)
@@ -86,6 +89,7 @@ def package_update(call: Call, data: dict[str, Any]) -> dict[str, Any]:
 
 @action()
 def package_patch(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+    """Change only the given top-level fields of a dataset (`id`)."""
     old = find_package(call, required(data, "id"))
     merged = {**dicts.package(old, call.site), **data, "id": old.id}
     return dicts.package(_save(call, merged, old), call.site)
@@ -93,6 +97,7 @@ def package_patch(call: Call, data: dict[str, Any]) -> dict[str, Any]:
 
 @action()
 def package_delete(call: Call, data: dict[str, Any]) -> None:
+    """Delete a dataset (`id`): its state becomes `deleted`, it leaves every list and feed."""
     _writer(call)
     record = find_package(call, required(data, "id"))
     _editable(call, record.publisher)
@@ -163,6 +168,8 @@ def _resource_input(data: dict[str, Any]) -> dict[str, Any]:
 
 @action()
 def resource_create(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+    """Add a resource to a dataset (`package_id`, `url` or a multipart `upload`, `name`,
+    `description`, `format`)."""
     _writer(call)
     record = find_package(call, required(data, "package_id"))
     res = _resource_input(data)
@@ -174,6 +181,8 @@ def resource_create(call: Call, data: dict[str, Any]) -> dict[str, Any]:
 
 @action()
 def resource_update(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+    """Replace a resource (`id`); an uploaded file stays unless a new `upload`, a `url` or
+    `clear_upload` is given."""
     record, position = _resource_owner(call, required(data, "id"))
     old = record.distributions[position]
     res = _resource_input(data)
@@ -187,6 +196,7 @@ def resource_update(call: Call, data: dict[str, Any]) -> dict[str, Any]:
 
 @action()
 def resource_patch(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+    """Change only the given fields of a resource (`id`)."""
     record, position = _resource_owner(call, required(data, "id"))
     current = dicts.resource(record.distributions[position], record, position, call.site)
     return resource_update(call, {**current, **data})
@@ -194,6 +204,7 @@ def resource_patch(call: Call, data: dict[str, Any]) -> dict[str, Any]:
 
 @action()
 def resource_delete(call: Call, data: dict[str, Any]) -> None:
+    """Remove a resource (`id`) from its dataset."""
     record, position = _resource_owner(call, required(data, "id"))
     pkg = dicts.package(record, call.site)
     resources = pkg["resources"][:len(record.distributions)]
@@ -205,6 +216,7 @@ def resource_delete(call: Call, data: dict[str, Any]) -> None:
 
 @action()
 def organization_create(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+    """Create an organisation (`name`, `title`, `description`, `kind`); admins only."""
     if not call.viewer.admin:
         raise NotAuthorized("only admins create organizations")
     name = required(data, "name")
