@@ -168,12 +168,14 @@ def group_list(call: Call, data: dict[str, Any]) -> list[Any]:
                            for t in call.vocab.themes.terms], "groups")
 
 
-def _members(call: Call, data: dict[str, Any], facet: str, value: str) -> list[dict]:
-    if not flag(data, "include_datasets"):
-        return []
-    result = call.catalog.search(Query(filters={facet: [value]}, sort="title",
-                                       rows=LIST_MAX, facets=()), call.viewer)
-    return [dicts.package(r, call.site) for r in result.records]
+def _shown(call: Call, data: dict[str, Any], group: dict[str, Any], facet: str, value: str
+           ) -> dict[str, Any]:
+    """An organisation or group dict as `*_show` gives it, with its datasets if asked for."""
+    members = call.catalog.search(Query(filters={facet: [value]}, sort="title", rows=LIST_MAX,
+                                        facets=()), call.viewer).records \
+        if flag(data, "include_datasets") else []
+    return {**group, "extras": [], "users": [], "groups": [], "tags": [], "num_followers": 0,
+            "packages": [dicts.package(r, call.site) for r in members]}
 
 
 @action(read=True)
@@ -182,9 +184,8 @@ def organization_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     org = dicts.find_organization(required(data, "id"), call.vocab)
     if org is None:
         raise NotFound("Organization was not found.")
-    out = dicts.organization(org, call.site, _counts(call, "organization").get(org.id, 0))
-    return {**out, "extras": [], "users": [], "groups": [], "tags": [], "num_followers": 0,
-            "packages": _members(call, data, "organization", org.id)}
+    return _shown(call, data, dicts.organization(
+        org, call.site, _counts(call, "organization").get(org.id, 0)), "organization", org.id)
 
 
 @action(read=True)
@@ -193,9 +194,8 @@ def group_show(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     term = dicts.find_group(required(data, "id"), call.vocab)
     if term is None:
         raise NotFound("Group was not found.")
-    out = dicts.group(term, call.site, _counts(call, "theme").get(term.code, 0))
-    return {**out, "extras": [], "users": [], "groups": [], "tags": [], "num_followers": 0,
-            "packages": _members(call, data, "theme", term.code)}
+    return _shown(call, data, dicts.group(
+        term, call.site, _counts(call, "theme").get(term.code, 0)), "theme", term.code)
 
 
 @action(read=True)

@@ -63,14 +63,14 @@ async def _decode(request: Request, max_upload: int) -> tuple[dict[str, Any], di
                       if not isinstance(v, UploadFile)), files
     if size > MAX_BODY:
         raise BadRequest(f"the request body is larger than {MAX_BODY:,} bytes")
-    body = b""
+    body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY:
             raise BadRequest(f"the request body is larger than {MAX_BODY:,} bytes")
     if kind == "application/x-www-form-urlencoded":  # the body is read: parse it here
         try:
-            return _multi(parse_qsl(body.decode("utf-8"), keep_blank_values=True)), {}
+            return _multi(parse_qsl(bytes(body).decode("utf-8"), keep_blank_values=True)), {}
         except UnicodeDecodeError as exc:
             raise BadRequest(f"Error decoding form data. Error: {exc}") from None
     if not body.strip():
