@@ -116,6 +116,7 @@ class Result:
     records: list[Record]
     facets: dict[str, list[tuple[str, int]]]
     rids: list[int] = field(default_factory=list)  # the page's records' row ids
+    names: list[str] = field(default_factory=list)  # and their names
     state: int = 0  # which state of the catalog answered (changes with every write)
 
 
@@ -435,7 +436,8 @@ class Catalog:
             keys.append(-values if descending else values)
         if keys:
             selected = selected[np.lexsort(keys)]
-        page = snap.rid[selected[query.start:query.start + query.rows]].tolist()
+        chosen = selected[query.start:query.start + query.rows]
+        page = snap.rid[chosen].tolist()
         facets: dict[str, list[tuple[str, int]]] = {}
         for facet in query.facets:
             found = snap.facets.get(facet)
@@ -448,7 +450,7 @@ class Catalog:
                            key=lambda item: (-item[1], item[0]))
             facets[facet] = items if query.facet_limit < 0 else items[:query.facet_limit]
         return Result(int(mask.sum()), self._records(page) if query.load else [], facets,
-                      page, snap.state)
+                      page, snap.text["name"][chosen].tolist(), snap.state)
 
     def _current(self) -> tuple[_Snapshot, sqlite3.Connection, dict[str, Organization]]:
         """The snapshot for the database as it is now (rebuilt after any committed change)."""

@@ -82,8 +82,8 @@ def package_list(call: Call, data: dict[str, Any]) -> list[str]:
     limit = integer(data, "limit", 1 << 30)
     offset = integer(data, "offset", 0)
     result = call.catalog.search(Query(where=PUBLIC, sort=(("name", False),), start=offset,
-                                       rows=limit, facets=()), call.viewer)
-    return [r.name for r in result.records]
+                                       rows=limit, facets=(), load=False), call.viewer)
+    return result.names
 
 
 @action(read=True)
