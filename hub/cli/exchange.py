@@ -58,9 +58,9 @@ def publish(
             fail(str(exc))
     table = Table("dataset", "result", "reason", title="Dry run: nothing was sent"
                   if dry_run else f"Published to {escape(remote.url)}")
-    for o in outcomes:
-        if o.result != "unchanged":
-            table.add_row(escape(o.name), o.result, escape(o.reason))
+    order = ("failed", "created", "updated", "unchanged")
+    for o in sorted(outcomes, key=lambda o: (order.index(o.result), o.name)):
+        table.add_row(escape(o.name), o.result, escape(o.reason))
     console.print(table)
     counts = {k: sum(o.result == k for o in outcomes)
               for k in ("created", "updated", "unchanged", "failed")}
