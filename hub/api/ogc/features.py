@@ -63,6 +63,7 @@ class About:
     license_title: str = ""
     keywords: list[str] = field(default_factory=list)
     page_url: str = ""  # a human-readable landing page of the dataset
+    attribution: str = ""  # the credit the licence requires (catalog record)
 
 
 class NotFound(Exception):
