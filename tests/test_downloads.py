@@ -1,6 +1,6 @@
 """Downloads against a running hub (tests/downloads_site.py): every format opens with real
 readers and matches the store; versions, caching, gzip, attribution, CSV safety, access levels,
-concurrent first requests, bounded memory while streaming."""
+concurrent first requests, bounded memory while streaming, and the catalog's distributions."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ import pyogrio
 import pytest
 import shapely
 from downloads_site import BIG_ROWS, FORMATS, Site, serve
+
+from hub.catalog.model import HUB_DOWNLOADS, hub_download_id, stable_id
 
 LICENCE = "http://dcat-ap.de/def/licenses/dl-by-de/2.0"
 EXPORTS = {"gpkg", "fgb", "parquet"}
@@ -440,3 +442,27 @@ def test_streaming_keeps_server_memory_flat(site: Site, ext: str) -> None:
     assert size > 2 * warm and size > (18 << 20)  # 19 MB of CSV, 38 MB of GeoJSON
     assert growth_mib < 15, f"server peak memory grew by {growth_mib:.0f} MiB for {size} bytes"
     assert BIG_ROWS == 200_000
+
+
+# -- the catalog lists the downloads --------------------------------------------------------
+
+def test_catalog_offers_every_format_and_the_ogc_api(site: Site) -> None:
+    package = site.get("/api/3/action/package_show", params={"id": "pflege"}).json()["result"]
+    record_id = stable_id("pflege")
+    ours = {r["id"]: r for r in package["resources"]}
+    assert set(ours) == {hub_download_id(record_id, kind) for kind in HUB_DOWNLOADS}
+    for ext in FORMATS:
+        resource = ours[hub_download_id(record_id, ext)]
+        assert resource["url"] == f"{site.base}/downloads/pflege/latest.{ext}"
+        response = site.head(resource["url"].removeprefix(site.base))
+        assert response.status_code == 200
+        if resource["mimetype"]:
+            assert response.headers["content-type"].startswith(resource["mimetype"])
+    api = ours[hub_download_id(record_id, "ogc")]
+    assert api["url"] == f"{site.base}/ogc/collections/pflege" and api["resource_type"] == "api"
+    assert site.get("/ogc/collections/pflege").status_code == 200
+    turtle = site.get(f"/dataset/{record_id}.ttl").text
+    for ext in FORMATS:
+        assert f"<{site.base}/downloads/pflege/latest.{ext}>" in turtle
+    page = site.get("/datasets/pflege").text
+    assert "/downloads/pflege/latest.gpkg" in page and "dialect=excel" in page

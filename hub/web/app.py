@@ -25,7 +25,7 @@ from hub.api.ogc import About, ogc_router
 from hub.catalog import District, dcat
 from hub.catalog.dcat import Context
 from hub.catalog.index import Catalog
-from hub.catalog.model import ADMIN, ANONYMOUS, Viewer
+from hub.catalog.model import ADMIN, ANONYMOUS, HUB_FILES, Viewer
 from hub.catalog.vocab import Vocabularies
 from hub.config import Settings
 from hub.errors import HubError, StoreError
@@ -187,9 +187,15 @@ def create_app(settings: Settings) -> FastAPI:
         rows = "".join(f"<tr><th scope=\"row\">{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
                        for k, v in facts if v)
         if record.version is not None:
-            access = (f'<p><a href="/api/datasets/{html.escape(record.name)}/features">'
-                      "Daten als GeoJSON herunterladen</a> · "
-                      f'<a href="/ogc/collections/{html.escape(record.name)}">'
+            files = " · ".join(
+                f'<a href="/downloads/{html.escape(record.name)}/latest.{kind}">{label}</a>'
+                for kind, label, *_ in HUB_FILES)
+            access = (f"<p>Herunterladen (aktuelle Version): {files} · "
+                      f'<a href="/downloads/{html.escape(record.name)}/latest.csv'
+                      '?dialect=excel">CSV für Excel</a></p>'
+                      f'<p><a href="/downloads/{html.escape(record.name)}">'
+                      "Alle Versionen (JSON)</a>"
+                      f' · <a href="/ogc/collections/{html.escape(record.name)}">'
                       "als Geodienst (OGC API – Features)</a></p>")
         else:
             note = record.access_note or "Die Daten liegen nicht im Datenhub."
