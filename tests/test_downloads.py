@@ -466,3 +466,42 @@ def test_catalog_offers_every_format_and_the_ogc_api(site: Site) -> None:
         assert f"<{site.base}/downloads/pflege/latest.{ext}>" in turtle
     page = site.get("/datasets/pflege").text
     assert "/downloads/pflege/latest.gpkg" in page and "dialect=excel" in page
+
+
+# -- OGC API validators -------------------------------------------------------------------
+
+def test_ogc_api_answers_304_while_the_version_holds(site: Site) -> None:
+    items = site.get("/ogc/collections/pflege/items", params={"limit": 5})
+    tag = items.headers["etag"]
+    assert tag.startswith('W/"') and items.headers["cache-control"] == "no-cache"
+    again = site.get("/ogc/collections/pflege/items", params={"limit": 5},
+                     headers={"If-None-Match": tag})
+    assert again.status_code == 304 and again.content == b""
+    other = site.get("/ogc/collections/pflege/items", params={"limit": 6},
+                     headers={"If-None-Match": tag})
+    assert other.status_code == 200  # another page, another tag
+    feature = site.get("/ogc/collections/pflege/items/P0002")
+    assert site.get("/ogc/collections/pflege/items/P0002",
+                    headers={"If-None-Match": feature.headers["etag"]}).status_code == 304
+    for path in ("/ogc/", "/ogc/collections", "/ogc/collections/pflege", "/ogc/conformance",
+                 "/ogc/collections/pflege/queryables", "/ogc/api"):
+        first = site.get(path)
+        assert first.headers["cache-control"] == "no-cache" and first.headers["etag"], path
+        assert site.get(path, headers={"If-None-Match": first.headers["etag"]}
+                        ).status_code == 304, path
+    staff = {"Authorization": site.tokens["staff"]}
+    hidden = site.get("/ogc/collections/intern/items", headers=staff)
+    assert hidden.status_code == 200 and hidden.headers["cache-control"] == "private, no-store"
+    assert site.get("/ogc/collections", headers=staff).headers["cache-control"] == \
+        "private, no-cache"
+    assert site.get("/ogc/collections/intern/items",
+                    headers={"If-None-Match": hidden.headers["etag"]}).status_code == 404
+
+
+def test_ogc_items_change_tag_with_a_new_version(site: Site) -> None:
+    before = site.get("/ogc/collections/flaechen/items")
+    project = site.project
+    assert project.ingest("flaechen", force=True).status == "committed"
+    after = site.get("/ogc/collections/flaechen/items",
+                     headers={"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200 and after.headers["etag"] != before.headers["etag"]
