@@ -21,8 +21,9 @@ from hub.api.ogc.geojson import point_xy
 from hub.store.geoparquet import BBOX_COLUMN, GEOMETRY_COLUMN
 from hub.store.versions import Version
 
-BATCH_BYTES = 2 << 20  # geometry bytes per batch: a few MB of text, whatever the layer
-MAX_BATCH_ROWS = 16_384
+BATCH_BYTES = 1 << 20  # geometry bytes per batch: a few MB of text, whatever the layer
+MAX_BATCH_ROWS = 8_192  # 1M points: 16k rows and pre-buffered row groups peaked 80 MB higher,
+# 8k rows read page by page 37 MB, at the same speed (~200 MB/s of GeoJSON)
 NULL = "null"
 _CONTROL = "[\x00-\x1f]"
 _JSON_ESCAPES = {8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r"}
@@ -33,7 +34,7 @@ class Source:
 
     def __init__(self, version: Version):
         self.version = version
-        self.file = pq.ParquetFile(version.data_file)
+        self.file = pq.ParquetFile(version.data_file, pre_buffer=False)  # page by page
         names = self.file.schema_arrow.names
         self.has_geometry = GEOMETRY_COLUMN in names
         self.attributes = [n for n in names if n not in (GEOMETRY_COLUMN, BBOX_COLUMN)]
