@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS catalog_organizations (
 );
 CREATE TABLE IF NOT EXISTS catalog_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-INDEX_VERSION = "3"  # of the derived tables (facets, text); a change rebuilds them from records
+INDEX_VERSION = "4"  # of the derived tables (facets, text); a change rebuilds them from records
 FACETS = ("organization", "theme", "license", "format", "access", "frequency", "municipality")
 _STORE_JOIN = """
     LEFT JOIN datasets d ON d.name = r.name

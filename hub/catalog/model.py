@@ -124,18 +124,40 @@ class Record:
         return viewer.may_see(self.access, self.restricted_to)
 
     def served(self) -> list[Distribution]:
-        """The registered distributions and, when the hub holds the data, its own downloads
-        (ids derived from the record's, so they are stable)."""
+        """The registered distributions and, when the hub holds the data, its own: one
+        download per format of the current version (`/downloads/{name}/latest.{ext}`) and the
+        OGC API – Features collection; ids derive from the record's, so they are stable."""
         if self.version is None or not self.data_held:
             return list(self.distributions)
-        return [*self.distributions, Distribution(
-            title=f"{self.title} (GeoJSON, aktuelle Version)", format="GEOJSON",
-            url=f"/api/datasets/{quote(self.name)}/features", media_type="application/geo+json",
-            id=hub_download_id(self.id, "geojson"), created=self.store_modified,
-            modified=self.store_modified)]
+        name = quote(self.name)
+        own = [Distribution(
+            title=f"{self.title} ({label}, aktuelle Version)", format=code,
+            url=f"/downloads/{name}/latest.{kind}", media_type=media_type,
+            description=f"{label} der jeweils aktuellen Version; jede Version einzeln unter "
+                        f"/downloads/{name}/v<N>.{kind}",
+            id=hub_download_id(self.id, kind), created=self.store_modified,
+            modified=self.store_modified)
+            for kind, label, code, media_type in HUB_FILES]
+        own.append(Distribution(
+            title=f"{self.title} (OGC API – Features)", format="",
+            url=f"/ogc/collections/{name}", kind="api",
+            description="Geodienst nach OGC API – Features (GeoJSON, HTML; Filter, Seiten, "
+                        "Koordinatensysteme)",
+            id=hub_download_id(self.id, "ogc"), created=self.store_modified,
+            modified=self.store_modified))
+        return [*self.distributions, *own]
 
 
-HUB_DOWNLOADS = ("geojson",)  # the formats the hub serves itself for data it holds
+# The hub's own downloads of data it holds: kind (= file extension), label, EU file-type code
+# (FlatGeobuf has none, so no format: the catalog accepts only EU codes, also from other hubs),
+# media type (only IANA-registered ones: DCAT makes an IANA URI of it). `hub.api.downloads`
+# serves them.
+HUB_FILES = (("geojson", "GeoJSON", "GEOJSON", "application/geo+json"),
+             ("csv", "CSV", "CSV", "text/csv"),
+             ("gpkg", "GeoPackage", "GPKG", "application/geopackage+sqlite3"),
+             ("parquet", "GeoParquet", "PARQUET", "application/vnd.apache.parquet"),
+             ("fgb", "FlatGeobuf", "", ""))
+HUB_DOWNLOADS = (*(kind for kind, *_ in HUB_FILES), "ogc")  # kinds, for stable resource ids
 
 
 def hub_download_id(record_id: str, kind: str) -> str:

@@ -3,7 +3,8 @@
 Modules: `features` (routes and documents), `params` (query parameters and their 400s),
 `crs` (Part 2 coordinate systems), `datasets` (current versions, re-read after commits),
 `layer` (per-version in-memory data, index and selections),
-`geojson` (vectorised encoding), `openapi` (the `/api` document), `html` (German pages).
+`geojson` (vectorised encoding), `openapi` (the `/api` document), `html` (German pages),
+`caching` (ETags, Cache-Control, 304s).
 """
 
 from hub.api.ogc.features import About, ogc_router

@@ -22,8 +22,8 @@ import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from hub.api.ogc import caching, geojson, html, openapi
 from hub.api.ogc import crs as crs_mod
-from hub.api.ogc import geojson, html, openapi
 from hub.api.ogc.datasets import Current
 from hub.api.ogc.layer import LayerCache, Meta
 from hub.api.ogc.params import (
@@ -63,6 +63,7 @@ class About:
     license_title: str = ""
     keywords: list[str] = field(default_factory=list)
     page_url: str = ""  # a human-readable landing page of the dataset
+    attribution: str = ""  # the credit the licence requires (catalog record)
 
 
 class NotFound(Exception):
@@ -139,11 +140,12 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
         return Response(geojson.dumps(body), media_type=media, headers=headers)
 
     def answers(handler: Callable[..., Response]) -> Callable[..., Response]:
-        """Turn BadParameter into 400 and NotFound into 404, in the negotiated format."""
+        """Turn BadParameter into 400 and NotFound into 404, in the negotiated format; give
+        answers validators (ETag, Cache-Control) and answer 304 when the client's copy holds."""
         @functools.wraps(handler)
         def wrapper(request: Request, *args: Any, **kwargs: Any) -> Response:
             try:
-                return handler(request, *args, **kwargs)
+                return caching.validated(request, handler(request, *args, **kwargs))
             except (BadParameter, NotFound) as exc:
                 try:
                     fmt = negotiate(request.query_params, request.headers.get("accept"))
@@ -295,6 +297,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
         c = collection_of(request, name)
         fmt = fmt_of(request)
         doc = collection_doc(request, c, fmt)
+        control = {"Cache-Control": caching.cache_control(request, c.dataset.access == "public")}
 
         def page() -> str:
             fields = [[escape(f.name), escape(f.title), escape(f.type),
@@ -322,7 +325,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
                 ("Sammlungen", with_f(root(request) + "/collections", "html")),
                 (c.dataset.title, "")],
                 f"<p>{escape(doc['description'])}</p>{info}{props}", doc["links"])
-        return render(fmt, doc, page)
+        return render(fmt, doc, page, headers=control)
 
     @router.get("/collections/{name}/queryables", include_in_schema=False)
     @answers
@@ -349,12 +352,17 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
                 f"<p>Jede dieser Eigenschaften filtert <code>/items</code> auf Gleichheit, "
                 f"z.&nbsp;B. <code>?{escape(example)}=…</code>.</p>"
                 + html.table(["Eigenschaft", "Titel", "Typ", "Werte"], rows), body["links"])
-        return render(fmt, body, page, SCHEMA)
+        control = caching.cache_control(request, c.dataset.access == "public")
+        return render(fmt, body, page, SCHEMA, {"Cache-Control": control})
 
     @router.get("/collections/{name}/items", include_in_schema=False)
     @answers
     def items(request: Request, name: str) -> Response:
         c = collection_of(request, name)
+        tag, control = caching.version_tag(request, c.version), caching.cache_control(
+            request, c.dataset.access == "public")
+        if caching.matches(request, tag):  # before any feature is read
+            return caching.not_modified(tag, control)
         fmt = negotiate(request.query_params, request.headers.get("accept"))
         q = parse_items(request.query_params, c.meta.queryables, c.meta.temporal is not None,
                         limits)
@@ -379,7 +387,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
                               "prev", GEOJSON if fmt == "json" else HTML, "vorige Seite"))
         coll_url = f"{root(request)}/collections/{quote(name)}"
         links.append(link(with_f(coll_url, "json"), "collection", JSON, c.dataset.title))
-        headers = {"Content-Crs": q.crs.header}
+        headers = {"Content-Crs": q.crs.header, "ETag": tag, "Cache-Control": control}
         stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         body = {"type": "FeatureCollection", "numberMatched": matched,
                 "numberReturned": len(feats), "timeStamp": stamp, "features": feats,
@@ -413,6 +421,10 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
     @answers
     def item(request: Request, name: str, feature_id: str) -> Response:
         c = collection_of(request, name)
+        tag, control = caching.version_tag(request, c.version), caching.cache_control(
+            request, c.dataset.access == "public")
+        if caching.matches(request, tag):
+            return caching.not_modified(tag, control)
         fmt = fmt_of(request, ("f", "crs"))
         out_crs = parse_crs(request.query_params, "crs")
         layer = layers.layer(c.version)
@@ -438,6 +450,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
                 (c.dataset.title, with_f(coll_url, "html")),
                 ("Features", with_f(coll_url + "/items", "html")), (feature_id, "")],
                 html.facts(rows), feature["links"])
-        return render(fmt, feature, page, GEOJSON, {"Content-Crs": out_crs.header})
+        return render(fmt, feature, page, GEOJSON, {"Content-Crs": out_crs.header,
+                                                    "ETag": tag, "Cache-Control": control})
 
     return router

@@ -46,7 +46,7 @@ def geometries(layer: Layer, rows: np.ndarray, crs: Crs, fragments: bool = True)
     if isinstance(wkb, pa.ChunkedArray):
         wkb = wkb.combine_chunks()
     if layer.points:
-        xy = _points(wkb)
+        xy = point_xy(wkb)
         if xy is not None:
             return [{"type": "Point", "coordinates": c} for c in from_crs84(xy, crs).tolist()]
     shapes = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False))
@@ -57,7 +57,7 @@ def geometries(layer: Layer, rows: np.ndarray, crs: Crs, fragments: bool = True)
     return [wrap(t) if t is not None else None for t in texts]
 
 
-def _points(wkb: pa.BinaryArray) -> np.ndarray | None:
+def point_xy(wkb: pa.BinaryArray) -> np.ndarray | None:
     """(n, 2) coordinates when every value is a little-endian 2D WKB point; else None."""
     n = len(wkb)
     if wkb.null_count or n == 0:
