@@ -50,6 +50,14 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
 ]
 TRS = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 
@@ -331,13 +339,16 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
         fmt = fmt_of(request)
         url = f"{root(request)}/collections/{quote(name)}/queryables"
         props = {f.name: openapi.property_schema(f) for f in c.meta.queryables.values()}
+        geometry = c.meta.schema.geometry
+        if geometry is not None:  # for S_INTERSECTS (Part 3: the spatial queryable)
+            props[geometry.name] = openapi.geometry_schema(geometry, c.version.geometry_types)
         body = {"$schema": "https://json-schema.org/draft/2020-12/schema",
                 "$id": url, "type": "object", "title": c.dataset.title,
                 "properties": props, "additionalProperties": False,
                 "links": self_links(url, fmt, SCHEMA)}
 
         def page() -> str:
-            rows = [[escape(k), escape(v.get("title", "")), escape(v["type"]
+            rows = [[escape(k), escape(v.get("title", "")), escape(v.get("type", "geometry")
                     + (f" ({v['format']})" if "format" in v else "")),
                      escape(", ".join(map(str, v.get("enum", []))))] for k, v in props.items()]
             example = next(iter(props), "name")
@@ -347,7 +358,8 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
                 (c.dataset.title, with_f(root(request) + f"/collections/{quote(name)}", "html")),
                 ("Abfragbare Eigenschaften", "")],
                 f"<p>Jede dieser Eigenschaften filtert <code>/items</code> auf Gleichheit, "
-                f"z.&nbsp;B. <code>?{escape(example)}=…</code>.</p>"
+                f"z.&nbsp;B. <code>?{escape(example)}=…</code>, und ist in CQL2-Filtern "
+                f"nutzbar: <code>?filter={escape(example)} IS NOT NULL</code>.</p>"
                 + html.table(["Eigenschaft", "Titel", "Typ", "Werte"], rows), body["links"])
         return render(fmt, body, page, SCHEMA)
 
@@ -356,8 +368,9 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
     def items(request: Request, name: str) -> Response:
         c = collection_of(request, name)
         fmt = negotiate(request.query_params, request.headers.get("accept"))
+        geometry = c.meta.schema.geometry
         q = parse_items(request.query_params, c.meta.queryables, c.meta.temporal is not None,
-                        limits)
+                        limits, geometry.name if geometry else None)
         layer = layers.layer(c.version)
         rows = layers.selection(layer, q.selection_key)
         matched = layer.rows if rows is None else len(rows)

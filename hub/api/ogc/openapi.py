@@ -53,6 +53,17 @@ def property_schema(f: Any) -> dict[str, Any]:
     return schema
 
 
+def geometry_schema(f: Any, types: list[str]) -> dict[str, Any]:
+    """The geometry queryable (Part 3): a format naming its kind, the OGC role."""
+    kinds = {t.lower() for t in types}
+    fmt = f"geometry-{kinds.pop()}" if len(kinds) == 1 else "geometry-any"
+    schema: dict[str, Any] = {"title": f.title or "Geometrie", "format": fmt,
+                              "x-ogc-role": "primary-geometry"}
+    if f.description:
+        schema["description"] = f.description
+    return schema
+
+
 def document(base: str, title: str, description: str,
              collections: list[tuple[str, str, Meta]], limits: Limits) -> dict[str, Any]:
     crs_enum = {"type": "string", "format": "uri", "enum": list(crs_mod.SUPPORTED)}
@@ -71,6 +82,16 @@ def document(base: str, title: str, description: str,
         "crs": _param("crs", crs_enum, "Koordinatenreferenzsystem der Ausgabe."),
         "datetime": _param("datetime", {"type": "string"},
                            "Zeitpunkt oder Intervall nach RFC 3339 (a/b, ../b, a/..)."),
+        "filter": _param("filter", {"type": "string"},
+                         "CQL2-Text-Filter über die abfragbaren Eigenschaften, z. B. "
+                         "art = 'Hospiz' AND S_INTERSECTS(geometry, BBOX(13.3,51.5,13.6,51.7))."),
+        "filter-lang": _param("filter-lang", {"type": "string",
+                                              "enum": ["cql2-text", "cql-text"],
+                                              "default": "cql2-text"},
+                              "Sprache von filter: cql2-text (cql-text, der Name aus dem "
+                              "Entwurf, den GDAL sendet, wird als cql2-text gelesen)."),
+        "filter-crs": _param("filter-crs", crs_enum,
+                             "Koordinatenreferenzsystem der Geometrien in filter (Vorgabe CRS84)."),
         "featureId": {"name": "featureId", "in": "path", "required": True,
                       "description": "Kennung des Features (Primärschlüssel oder Zeilennummer).",
                       "schema": {"type": "string"}},
@@ -110,7 +131,8 @@ def document(base: str, title: str, description: str,
             "summary": f"Features von „{coll_title}“", "tags": tag,
             "operationId": f"getFeatures_{name}",
             "parameters": [_ref(p) for p in ("f", "limit", "offset", "bbox", "bbox-crs", "crs",
-                                             "datetime")] + filters,
+                                             "datetime", "filter", "filter-lang", "filter-crs")]
+            + filters,
             "responses": {"200": _response("Features", "application/geo+json", "text/html"),
                           **_errors(400, 404)}}}
         paths[f"/collections/{name}/items/{{featureId}}"] = {"get": {
