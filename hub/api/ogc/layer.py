@@ -162,6 +162,8 @@ class Layer:
         self._shapes: np.ndarray | None = None
         self._times: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._lock = threading.Lock()
+        self.derived: dict[str, Any] = {}  # built from this version by other modules (tiles)
+        self.derived_lock = threading.Lock()
 
     @property
     def nbytes(self) -> int:

@@ -23,6 +23,11 @@ def _param(name: str, schema: dict[str, Any], description: str, **extra: Any) ->
             "description": description, "schema": schema, **extra}
 
 
+def _path(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description,
+            "schema": schema}
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/parameters/{name}"}
 
@@ -92,6 +97,13 @@ def document(base: str, title: str, description: str,
                               "Entwurf, den GDAL sendet, wird als cql2-text gelesen)."),
         "filter-crs": _param("filter-crs", crs_enum,
                              "Koordinatenreferenzsystem der Geometrien in filter (Vorgabe CRS84)."),
+        "tileMatrixSetId": _path("tileMatrixSetId", {"type": "string",
+                                                     "enum": ["WebMercatorQuad"]},
+                                 "Kachelschema."),
+        "tileMatrix": _path("tileMatrix", {"type": "string", "pattern": "^[0-9]+$"},
+                            "Zoomstufe (0 bis zur größten des Kachelsatzes)."),
+        "tileRow": _path("tileRow", {"type": "integer", "minimum": 0}, "Kachelzeile (y)."),
+        "tileCol": _path("tileCol", {"type": "integer", "minimum": 0}, "Kachelspalte (x)."),
         "featureId": {"name": "featureId", "in": "path", "required": True,
                       "description": "Kennung des Features (Primärschlüssel oder Zeilennummer).",
                       "schema": {"type": "string"}},
@@ -146,6 +158,37 @@ def document(base: str, title: str, description: str,
             "operationId": f"getQueryables_{name}", "parameters": [_ref("f")],
             "responses": {"200": _response("JSON Schema", "application/schema+json",
                                            "text/html"), **_errors(400, 404)}}}
+    paths["/tileMatrixSets"] = {"get": {
+        "summary": "Kachelschemata", "operationId": "getTileMatrixSetsList",
+        "parameters": [_ref("f")],
+        "responses": {"200": _response("Kachelschemata", "application/json"), **_errors(400)}}}
+    paths["/tileMatrixSets/{tileMatrixSetId}"] = {"get": {
+        "summary": "Ein Kachelschema", "operationId": "getTileMatrixSet",
+        "parameters": [_ref("tileMatrixSetId"), _ref("f")],
+        "responses": {"200": _response("Kachelschema", "application/json"),
+                      **_errors(400, 404)}}}
+    for name, coll_title, _ in collections:
+        base = f"/collections/{name}/tiles"
+        paths[base] = {"get": {
+            "summary": f"Kachelsätze von „{coll_title}“", "tags": [name],
+            "operationId": f"getTileSetsList_{name}", "parameters": [_ref("f")],
+            "responses": {"200": _response("Kachelsätze", "application/json"),
+                          **_errors(400, 404)}}}
+        paths[base + "/{tileMatrixSetId}"] = {"get": {
+            "summary": f"Kachelsatz von „{coll_title}“", "tags": [name],
+            "operationId": f"getTileSet_{name}",
+            "parameters": [_ref("tileMatrixSetId"), _ref("f")],
+            "responses": {"200": _response("Kachelsatz", "application/json"),
+                          **_errors(400, 404)}}}
+        paths[base + "/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}"] = {"get": {
+            "summary": f"Vektorkachel von „{coll_title}“", "tags": [name],
+            "operationId": f"getTile_{name}",
+            "parameters": [_ref(p) for p in ("tileMatrixSetId", "tileMatrix", "tileRow",
+                                             "tileCol")],
+            "responses": {"200": _response("Kachel (Mapbox Vector Tile)",
+                                           "application/vnd.mapbox-vector-tile"),
+                          "204": {"description": "Leere Kachel: hier liegen keine Daten."},
+                          **_errors(400, 404)}}}
     return {
         "openapi": "3.0.3",
         "info": {"title": title, "description": description, "version": __version__,
