@@ -24,6 +24,7 @@ from fastapi.responses import Response
 
 from hub.api.ogc import caching, geojson, html, openapi
 from hub.api.ogc import crs as crs_mod
+from hub.api.ogc import tiles as tiles_mod
 from hub.api.ogc.datasets import Current
 from hub.api.ogc.layer import LayerCache, Meta
 from hub.api.ogc.params import (
@@ -33,6 +34,7 @@ from hub.api.ogc.params import (
     negotiate,
     parse_crs,
     parse_items,
+    single,
 )
 from hub.catalog.model import Viewer
 from hub.store.versions import Dataset, Store, Version
@@ -50,7 +52,24 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/oas30",
 ]
+REL_TILESETS = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
+REL_SCHEMES = "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes"
+REL_SCHEME = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
 TRS = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 
 
@@ -80,7 +99,8 @@ class Collection:
 def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str = "/ogc",
                title: str = "Geodaten-Schnittstelle (OGC API – Features)",
                limits: Limits | None = None, cache: LayerCache | None = None,
-               about: Callable[[str], About | None] | None = None) -> APIRouter:
+               about: Callable[[str], About | None] | None = None,
+               tile_cache: tiles_mod.TileCache | None = None) -> APIRouter:
     """OGC API – Features over the store, mounted at `prefix`.
 
     `viewer` tells who is asking (collections are filtered with `Viewer.may_see`), `about`
@@ -88,6 +108,8 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
     """
     limits = limits or Limits.from_env()
     layers = cache or LayerCache()
+    encoded = tile_cache or tiles_mod.TileCache()
+    zooms = range(tiles_mod.max_zoom() + 1)
     current = Current(store)
     router = APIRouter(prefix=prefix)
     description = ("Die Datensätze des Datenhubs als Sammlungen von Features nach "
@@ -188,7 +210,8 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
                  link(with_f(f"{url}/items", "html"), "items", HTML, "Features als HTML"),
                  link(with_f(f"{url}/queryables", "json"),
                       "http://www.opengis.net/def/rel/ogc/1.0/queryables", SCHEMA,
-                      "Abfragbare Eigenschaften")]
+                      "Abfragbare Eigenschaften"),
+                 link(f"{url}/tiles", REL_TILESETS, JSON, "Vektorkacheln")]
         if facts.license_url:
             links.append(link(facts.license_url, "license", HTML,
                               facts.license_title or "Lizenz"))
@@ -219,7 +242,8 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
                       "API-Dokumentation"),
                  link(with_f(f"{base}/conformance", "json"), "conformance", JSON,
                       "Konformitätsklassen"),
-                 link(with_f(f"{base}/collections", "json"), "data", JSON, "Sammlungen")]
+                 link(with_f(f"{base}/collections", "json"), "data", JSON, "Sammlungen"),
+                 link(f"{base}/tileMatrixSets", REL_SCHEMES, JSON, "Kachelschemata")]
         body = {"title": title, "description": description, "links": links}
 
         def page() -> str:
@@ -334,13 +358,16 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
         fmt = fmt_of(request)
         url = f"{root(request)}/collections/{quote(name)}/queryables"
         props = {f.name: openapi.property_schema(f) for f in c.meta.queryables.values()}
+        geometry = c.meta.schema.geometry
+        if geometry is not None:  # for S_INTERSECTS (Part 3: the spatial queryable)
+            props[geometry.name] = openapi.geometry_schema(geometry, c.version.geometry_types)
         body = {"$schema": "https://json-schema.org/draft/2020-12/schema",
                 "$id": url, "type": "object", "title": c.dataset.title,
                 "properties": props, "additionalProperties": False,
                 "links": self_links(url, fmt, SCHEMA)}
 
         def page() -> str:
-            rows = [[escape(k), escape(v.get("title", "")), escape(v["type"]
+            rows = [[escape(k), escape(v.get("title", "")), escape(v.get("type", "geometry")
                     + (f" ({v['format']})" if "format" in v else "")),
                      escape(", ".join(map(str, v.get("enum", []))))] for k, v in props.items()]
             example = next(iter(props), "name")
@@ -350,7 +377,8 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
                 (c.dataset.title, with_f(root(request) + f"/collections/{quote(name)}", "html")),
                 ("Abfragbare Eigenschaften", "")],
                 f"<p>Jede dieser Eigenschaften filtert <code>/items</code> auf Gleichheit, "
-                f"z.&nbsp;B. <code>?{escape(example)}=…</code>.</p>"
+                f"z.&nbsp;B. <code>?{escape(example)}=…</code>, und ist in CQL2-Filtern "
+                f"nutzbar: <code>?filter={escape(example)} IS NOT NULL</code>.</p>"
                 + html.table(["Eigenschaft", "Titel", "Typ", "Werte"], rows), body["links"])
         control = caching.cache_control(request, c.dataset.access == "public")
         return render(fmt, body, page, SCHEMA, {"Cache-Control": control})
@@ -364,8 +392,9 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
         if caching.matches(request, tag):  # before any feature is read
             return caching.not_modified(tag, control)
         fmt = negotiate(request.query_params, request.headers.get("accept"))
+        geometry = c.meta.schema.geometry
         q = parse_items(request.query_params, c.meta.queryables, c.meta.temporal is not None,
-                        limits)
+                        limits, geometry.name if geometry else None)
         layer = layers.layer(c.version)
         rows = layers.selection(layer, q.selection_key)
         matched = layer.rows if rows is None else len(rows)
@@ -452,5 +481,160 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
                 html.facts(rows), feature["links"])
         return render(fmt, feature, page, GEOJSON, {"Content-Crs": out_crs.header,
                                                     "ETag": tag, "Cache-Control": control})
+
+    # -- OGC API – Tiles (vector tiles; JSON documents only) -----------------------------------
+
+    def json_only(request: Request, allowed: tuple[str, ...] = ("f",)) -> None:
+        check_known(request.query_params, allowed)
+        negotiate(request.query_params, None, ("json",))
+
+    def tms_summary(request: Request) -> dict[str, Any]:
+        url = f"{root(request)}/tileMatrixSets/{tiles_mod.TMS_ID}"
+        return {"id": tiles_mod.TMS_ID, "title": "Google Maps Compatible for the World",
+                "uri": tiles_mod.TMS_URI, "crs": tiles_mod.EPSG3857,
+                "links": [link(url, "self", JSON, "WebMercatorQuad"),
+                          link(url, REL_SCHEME, JSON, "WebMercatorQuad")]}
+
+    @router.get("/tileMatrixSets", include_in_schema=False)
+    @answers
+    def tile_matrix_sets(request: Request) -> Response:
+        json_only(request)
+        url = f"{root(request)}/tileMatrixSets"
+        return render("json", {"tileMatrixSets": [tms_summary(request)],
+                               "links": [link(url, "self", JSON, "Kachelschemata")]}, str)
+
+    @router.get("/tileMatrixSets/{tms}", include_in_schema=False)
+    @answers
+    def tile_matrix_set(request: Request, tms: str) -> Response:
+        json_only(request)
+        if tms != tiles_mod.TMS_ID:
+            raise NotFound
+        doc = tiles_mod.tile_matrix_set(zooms)
+        doc["links"] = [link(f"{root(request)}/tileMatrixSets/{tms}", "self", JSON, tms)]
+        return render("json", doc, str)
+
+    def tileset_doc(request: Request, c: Collection) -> dict[str, Any]:
+        d, v, meta = c.dataset, c.version, c.meta
+        url = f"{root(request)}/collections/{quote(d.name)}/tiles/{tiles_mod.TMS_ID}"
+        layer = layers.layer(v)
+        src = tiles_mod.source(layer)
+        props = {f.name: openapi.property_schema(f) for f in meta.schema.columns}
+        if src.mx is not None:
+            props["point_count"] = {"type": "integer", "title": "Zahl der Punkte im Cluster"}
+        top = str(zooms.stop - 1)
+        doc: dict[str, Any] = {
+            "title": f"{d.title} (Vektorkacheln)", "dataType": "vector",
+            "crs": tiles_mod.EPSG3857, "tileMatrixSetURI": tiles_mod.TMS_URI,
+            "tileMatrixSetLimits": tiles_mod.limits(v.bbox, zooms),
+            "layers": [{"id": d.name, "title": d.title, "dataType": "vector",
+                        "geometryDimension": src.dimension, "minTileMatrix": "0",
+                        "maxTileMatrix": top, "propertiesSchema": {
+                            "type": "object", "properties": props}}],
+            "links": [link(url, "self", JSON, "Kachelsatz"),
+                      link(f"{root(request)}/tileMatrixSets/{tiles_mod.TMS_ID}", REL_SCHEME,
+                           JSON, tiles_mod.TMS_ID),
+                      link(f"{root(request)}/collections/{quote(d.name)}", "collection", JSON,
+                           d.title),
+                      link(f"{url}/tilejson.json", "describedby", JSON, "TileJSON"),
+                      {**link(url + "/{tileMatrix}/{tileRow}/{tileCol}", "item",
+                              tiles_mod.MVT_MEDIA, "Kachel"), "templated": True}]}
+        if v.bbox:
+            doc["boundingBox"] = {"lowerLeft": v.bbox[:2], "upperRight": v.bbox[2:],
+                                  "crs": crs_mod.CRS84}
+        if src.mx is not None:
+            doc["x-hub-pointClusters"] = {
+                "maxPointsPerTile": src.raw_max, "cellsPerTileSide": tiles_mod.CELLS,
+                "countProperty": "point_count",
+                "detailZoom": tiles_mod.detail_zoom(layer, zooms)}
+        doc["x-hub-maxTileBytes"] = tiles_mod.MAX_TILE_BYTES
+        return doc
+
+    @router.get("/collections/{name}/tiles", include_in_schema=False)
+    @answers
+    def tilesets(request: Request, name: str) -> Response:
+        c = collection_of(request, name)
+        json_only(request)
+        url = f"{root(request)}/collections/{quote(name)}/tiles"
+        entry = {"title": f"{c.dataset.title} (Vektorkacheln)", "dataType": "vector",
+                 "crs": tiles_mod.EPSG3857, "tileMatrixSetURI": tiles_mod.TMS_URI,
+                 "links": [link(f"{url}/{tiles_mod.TMS_ID}", "self", JSON, "Kachelsatz"),
+                           link(f"{root(request)}/tileMatrixSets/{tiles_mod.TMS_ID}",
+                                REL_SCHEME, JSON, tiles_mod.TMS_ID)]}
+        return render("json", {"tilesets": [entry],
+                               "links": [link(url, "self", JSON, "Kachelsätze")]}, str)
+
+    @router.get("/collections/{name}/tiles/{tms}", include_in_schema=False)
+    @answers
+    def tileset(request: Request, name: str, tms: str) -> Response:
+        c = collection_of(request, name)
+        json_only(request)
+        if tms != tiles_mod.TMS_ID:
+            raise NotFound
+        return render("json", tileset_doc(request, c), str)
+
+    @router.get("/collections/{name}/tiles/{tms}/tilejson.json", include_in_schema=False)
+    @answers
+    def tilejson(request: Request, name: str, tms: str) -> Response:
+        c = collection_of(request, name)
+        json_only(request)
+        if tms != tiles_mod.TMS_ID:
+            raise NotFound
+        d, v, meta = c.dataset, c.version, c.meta
+        url = f"{root(request)}/collections/{quote(name)}/tiles/{tms}"
+        kinds = {"string": "String", "boolean": "Boolean", "date": "String",
+                 "datetime": "String"}
+        fields = {f.name: kinds.get(f.type, "Number") for f in meta.schema.columns}
+        if tiles_mod.source(layers.layer(v)).mx is not None:
+            fields["point_count"] = "Number"
+        bbox = v.bbox or [-180.0, -85.0511, 180.0, 85.0511]
+        doc = {"tilejson": "3.0.0", "name": d.title, "description": f"{d.title} ({d.organization})",
+               "attribution": d.attribution or "", "scheme": "xyz",
+               "tiles": [url + "/{z}/{y}/{x}"], "minzoom": 0, "maxzoom": zooms.stop - 1,
+               "bounds": bbox, "center": [(bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2,
+                                          min(10, zooms.stop - 1)],
+               "vector_layers": [{"id": d.name, "description": d.title, "fields": fields,
+                                  "minzoom": 0, "maxzoom": zooms.stop - 1}]}
+        return render("json", doc, str)
+
+    def tile_number(raw: str, param: str, size: int) -> int:
+        if not raw.isdigit() or len(raw) > 9:
+            raise BadParameter(param, f"{raw!r} is not a whole number ≥ 0")
+        value = int(raw)
+        if value >= size:
+            raise BadParameter(param, f"{value} is outside the tile matrix (0 to {size - 1})")
+        return value
+
+    @router.get("/collections/{name}/tiles/{tms}/{z}/{y}/{x}", include_in_schema=False)
+    @answers
+    def tile(request: Request, name: str, tms: str, z: str, y: str, x: str) -> Response:
+        c = collection_of(request, name)
+        check_known(request.query_params, ("f",))
+        fmt = single(request.query_params, "f")
+        if fmt is not None and fmt not in ("mvt", "pbf"):
+            raise BadParameter("f", f"{fmt!r} is not offered here; tiles are mvt")
+        if tms != tiles_mod.TMS_ID:
+            raise NotFound
+        zoom = tile_number(z, "tileMatrix", zooms.stop)
+        row = tile_number(y, "tileRow", 2 ** zoom)
+        col = tile_number(x, "tileCol", 2 ** zoom)
+        v = c.version
+        span = tiles_mod.limits(v.bbox, range(zoom, zoom + 1))
+        if not span or not (span[0]["minTileRow"] <= row <= span[0]["maxTileRow"]
+                            and span[0]["minTileCol"] <= col <= span[0]["maxTileCol"]):
+            raise NotFound  # outside the collection's tileMatrixSetLimits
+        etag = f'"{v.checksum[:16]}-{tiles_mod.ENCODER}-{zoom}-{col}-{row}"'
+        public = c.dataset.access == "public"
+        headers = {"ETag": etag, "Vary": "Authorization",
+                   "Cache-Control": f"{'public' if public else 'private'}, max-age=300"}
+        if etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)
+        key = (c.dataset.name, v.version, zoom, col, row)
+        data = encoded.get(key)
+        if data is None:
+            data = tiles_mod.render(layers.layer(v), c.dataset.name, zoom, col, row)
+            encoded.put(key, data)
+        if not data:
+            return Response(status_code=204, headers=headers)
+        return Response(data, media_type=tiles_mod.MVT_MEDIA, headers=headers)
 
     return router

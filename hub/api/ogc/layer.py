@@ -24,7 +24,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
-from hub.api.ogc.crs import to_crs, to_crs84
+from hub.api.ogc import cql2_eval
+from hub.api.ogc.crs import Crs, bbox_to_crs84, to_crs, to_crs84
 from hub.api.ogc.params import Area
 from hub.schema import Field, TableSchema, parse_schema
 from hub.store.geoparquet import BBOX_COLUMN, GEOMETRY_COLUMN
@@ -161,6 +162,8 @@ class Layer:
         self._shapes: np.ndarray | None = None
         self._times: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._lock = threading.Lock()
+        self.derived: dict[str, Any] = {}  # built from this version by other modules (tiles)
+        self.derived_lock = threading.Lock()
 
     @property
     def nbytes(self) -> int:
@@ -170,23 +173,53 @@ class Layer:
     # -- filters ----------------------------------------------------------------------------
 
     def select(self, bbox: Area | None, interval: tuple[int | None, int | None] | None,
-               filters: tuple[tuple[str, Any], ...]) -> np.ndarray | None:
-        """Sorted row numbers matching every filter, or ALL (None) when nothing filters."""
+               filters: tuple[tuple[str, Any], ...], cql: Any = None) -> np.ndarray | None:
+        """Sorted row numbers matching every filter, or ALL (None) when nothing filters.
+
+        `cql` is a CQL2 tree (`cql2.parse`), evaluated last on the rows left by the others."""
         rows: np.ndarray | None = ALL
         if bbox is not None:
-            x0, y0, x1, y1 = bbox.crs84
-            if x0 > x1:  # crosses the antimeridian: two boxes
-                rows = np.union1d(self._in_box((x0, y0, 180.0, y1)),
-                                  self._in_box((-180.0, y0, x1, y1)))
-            else:
-                rows = self._in_box(bbox.crs84)
-            if not bbox.crs.geographic and len(rows):
-                rows = self._in_projected_box(rows, bbox)
+            rows = self.in_area(bbox)
         for name, value in filters:
             rows = self._where(rows, self._equals(name, value))
         if interval is not None and interval != (None, None):
             rows = self._where(rows, lambda r: self._during(r, interval))
+        if cql is not None:
+            rows = cql2_eval.select(cql, self, rows)
         return rows
+
+    def in_area(self, area: Area) -> np.ndarray:
+        """Sorted rows whose geometry meets a box (antimeridian and projected boxes too)."""
+        x0, y0, x1, y1 = area.crs84
+        if x0 > x1:  # crosses the antimeridian: two boxes
+            rows = np.union1d(self._in_box((x0, y0, 180.0, y1)),
+                              self._in_box((-180.0, y0, x1, y1)))
+        else:
+            rows = self._in_box(area.crs84)
+        if not area.crs.geographic and len(rows):
+            rows = self._in_projected_box(rows, area)
+        return rows
+
+    def in_geometry(self, geom: shapely.Geometry, crs: Crs) -> np.ndarray:
+        """Sorted rows whose geometry intersects `geom`, given in `crs` with x/y (lon/lat)
+        axis order; the test is made in that CRS."""
+        if crs.geographic:
+            envelope = tuple(shapely.bounds(geom).tolist())
+        else:
+            envelope = bbox_to_crs84(tuple(shapely.bounds(geom).tolist()), crs)
+        rows = self._in_box(envelope)
+        if not len(rows):
+            return rows
+        shapely.prepare(geom)
+        if self.points and self.boxes is not None:
+            xy = np.column_stack([self.boxes[0][rows], self.boxes[1][rows]])
+            if not crs.geographic:
+                xy = to_crs(xy, crs)
+            return rows[shapely.intersects_xy(geom, xy[:, 0], xy[:, 1])]
+        shapes = self.shapes()[rows]
+        if not crs.geographic:
+            shapes = shapely.transform(shapes, lambda xy: to_crs(xy, crs))
+        return rows[shapely.intersects(shapes, geom)]
 
     def _where(self, rows: np.ndarray | None,
                test: Callable[[np.ndarray | None], np.ndarray]) -> np.ndarray:

@@ -23,6 +23,11 @@ def _param(name: str, schema: dict[str, Any], description: str, **extra: Any) ->
             "description": description, "schema": schema, **extra}
 
 
+def _path(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description,
+            "schema": schema}
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/parameters/{name}"}
 
@@ -53,6 +58,17 @@ def property_schema(f: Any) -> dict[str, Any]:
     return schema
 
 
+def geometry_schema(f: Any, types: list[str]) -> dict[str, Any]:
+    """The geometry queryable (Part 3): a format naming its kind, the OGC role."""
+    kinds = {t.lower() for t in types}
+    fmt = f"geometry-{kinds.pop()}" if len(kinds) == 1 else "geometry-any"
+    schema: dict[str, Any] = {"title": f.title or "Geometrie", "format": fmt,
+                              "x-ogc-role": "primary-geometry"}
+    if f.description:
+        schema["description"] = f.description
+    return schema
+
+
 def document(base: str, title: str, description: str,
              collections: list[tuple[str, str, Meta]], limits: Limits) -> dict[str, Any]:
     crs_enum = {"type": "string", "format": "uri", "enum": list(crs_mod.SUPPORTED)}
@@ -71,6 +87,23 @@ def document(base: str, title: str, description: str,
         "crs": _param("crs", crs_enum, "Koordinatenreferenzsystem der Ausgabe."),
         "datetime": _param("datetime", {"type": "string"},
                            "Zeitpunkt oder Intervall nach RFC 3339 (a/b, ../b, a/..)."),
+        "filter": _param("filter", {"type": "string"},
+                         "CQL2-Text-Filter über die abfragbaren Eigenschaften, z. B. "
+                         "art = 'Hospiz' AND S_INTERSECTS(geometry, BBOX(13.3,51.5,13.6,51.7))."),
+        "filter-lang": _param("filter-lang", {"type": "string",
+                                              "enum": ["cql2-text", "cql-text"],
+                                              "default": "cql2-text"},
+                              "Sprache von filter: cql2-text (cql-text, der Name aus dem "
+                              "Entwurf, den GDAL sendet, wird als cql2-text gelesen)."),
+        "filter-crs": _param("filter-crs", crs_enum,
+                             "Koordinatenreferenzsystem der Geometrien in filter (Vorgabe CRS84)."),
+        "tileMatrixSetId": _path("tileMatrixSetId", {"type": "string",
+                                                     "enum": ["WebMercatorQuad"]},
+                                 "Kachelschema."),
+        "tileMatrix": _path("tileMatrix", {"type": "string", "pattern": "^[0-9]+$"},
+                            "Zoomstufe (0 bis zur größten des Kachelsatzes)."),
+        "tileRow": _path("tileRow", {"type": "integer", "minimum": 0}, "Kachelzeile (y)."),
+        "tileCol": _path("tileCol", {"type": "integer", "minimum": 0}, "Kachelspalte (x)."),
         "featureId": {"name": "featureId", "in": "path", "required": True,
                       "description": "Kennung des Features (Primärschlüssel oder Zeilennummer).",
                       "schema": {"type": "string"}},
@@ -110,7 +143,8 @@ def document(base: str, title: str, description: str,
             "summary": f"Features von „{coll_title}“", "tags": tag,
             "operationId": f"getFeatures_{name}",
             "parameters": [_ref(p) for p in ("f", "limit", "offset", "bbox", "bbox-crs", "crs",
-                                             "datetime")] + filters,
+                                             "datetime", "filter", "filter-lang", "filter-crs")]
+            + filters,
             "responses": {"200": _response("Features", "application/geo+json", "text/html"),
                           **_errors(400, 404)}}}
         paths[f"/collections/{name}/items/{{featureId}}"] = {"get": {
@@ -124,6 +158,37 @@ def document(base: str, title: str, description: str,
             "operationId": f"getQueryables_{name}", "parameters": [_ref("f")],
             "responses": {"200": _response("JSON Schema", "application/schema+json",
                                            "text/html"), **_errors(400, 404)}}}
+    paths["/tileMatrixSets"] = {"get": {
+        "summary": "Kachelschemata", "operationId": "getTileMatrixSetsList",
+        "parameters": [_ref("f")],
+        "responses": {"200": _response("Kachelschemata", "application/json"), **_errors(400)}}}
+    paths["/tileMatrixSets/{tileMatrixSetId}"] = {"get": {
+        "summary": "Ein Kachelschema", "operationId": "getTileMatrixSet",
+        "parameters": [_ref("tileMatrixSetId"), _ref("f")],
+        "responses": {"200": _response("Kachelschema", "application/json"),
+                      **_errors(400, 404)}}}
+    for name, coll_title, _ in collections:
+        base = f"/collections/{name}/tiles"
+        paths[base] = {"get": {
+            "summary": f"Kachelsätze von „{coll_title}“", "tags": [name],
+            "operationId": f"getTileSetsList_{name}", "parameters": [_ref("f")],
+            "responses": {"200": _response("Kachelsätze", "application/json"),
+                          **_errors(400, 404)}}}
+        paths[base + "/{tileMatrixSetId}"] = {"get": {
+            "summary": f"Kachelsatz von „{coll_title}“", "tags": [name],
+            "operationId": f"getTileSet_{name}",
+            "parameters": [_ref("tileMatrixSetId"), _ref("f")],
+            "responses": {"200": _response("Kachelsatz", "application/json"),
+                          **_errors(400, 404)}}}
+        paths[base + "/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}"] = {"get": {
+            "summary": f"Vektorkachel von „{coll_title}“", "tags": [name],
+            "operationId": f"getTile_{name}",
+            "parameters": [_ref(p) for p in ("tileMatrixSetId", "tileMatrix", "tileRow",
+                                             "tileCol")],
+            "responses": {"200": _response("Kachel (Mapbox Vector Tile)",
+                                           "application/vnd.mapbox-vector-tile"),
+                          "204": {"description": "Leere Kachel: hier liegen keine Daten."},
+                          **_errors(400, 404)}}}
     return {
         "openapi": "3.0.3",
         "info": {"title": title, "description": description, "version": __version__,

@@ -21,7 +21,9 @@ from starlette.datastructures import QueryParams
 from hub.api.ogc import crs as crs_mod
 from hub.schema import Field
 
-ITEMS_PARAMS = ("f", "limit", "offset", "bbox", "bbox-crs", "datetime", "crs")
+ITEMS_PARAMS = ("f", "limit", "offset", "bbox", "bbox-crs", "datetime", "crs", "filter",
+                "filter-lang", "filter-crs")
+FILTER_LANGS = ("cql2-text", "cql-text")  # cql-text: the draft's name, which GDAL sends
 FORMATS = ("json", "html")
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 DAY_US = 86_400_000_000
@@ -74,11 +76,12 @@ class ItemsQuery:
     interval: tuple[int | None, int | None] | None  # inclusive; None = open end
     filters: tuple[tuple[str, Any], ...]  # (property, typed value), sorted
     crs: crs_mod.Crs
+    cql: Any = None  # a CQL2 tree (hub.api.ogc.cql2), None without `filter`
 
     @property
     def selection_key(self) -> tuple[Any, ...]:
         """What decides the matching rows (not the page, not the output CRS)."""
-        return (self.bbox, self.interval, self.filters)
+        return (self.bbox, self.interval, self.filters, self.cql)
 
 
 def single(params: QueryParams, name: str) -> str | None:
@@ -98,8 +101,9 @@ def check_known(params: QueryParams, allowed: Iterable[str]) -> None:
 
 
 def parse_items(params: QueryParams, queryables: dict[str, Field], temporal: bool,
-                limits: Limits) -> ItemsQuery:
-    """Validate the parameters of `/collections/{id}/items`."""
+                limits: Limits, geometry: str | None = None) -> ItemsQuery:
+    """Validate the parameters of `/collections/{id}/items` (`geometry`: the name of the
+    geometry property for CQL2 spatial filters, None when the collection has none)."""
     check_known(params, [*ITEMS_PARAMS, *queryables])
     single(params, "f")  # the format was negotiated before; only refuse repetitions here
     limit = _integer(params, "limit", limits.default, minimum=1)
@@ -112,7 +116,25 @@ def parse_items(params: QueryParams, queryables: dict[str, Field], temporal: boo
         interval = None  # features without a time all match (/ats/core/fc-time-response)
     filters = tuple(sorted((name, _typed(name, single(params, name) or "", f))
                            for name, f in queryables.items() if name in params))
-    return ItemsQuery(limit, offset, bbox, interval, filters, out_crs)
+    return ItemsQuery(limit, offset, bbox, interval, filters, out_crs,
+                      _filter(params, queryables, geometry))
+
+
+def _filter(params: QueryParams, queryables: dict[str, Field], geometry: str | None) -> Any:
+    """`filter` (CQL2 text) with `filter-lang` and `filter-crs`, as a tree; None if absent."""
+    from hub.api.ogc import cql2  # cql2 builds on this module
+
+    lang = single(params, "filter-lang")
+    if lang is not None and lang.strip() not in FILTER_LANGS:
+        raise BadParameter("filter-lang", f"{lang!r} is not supported; use cql2-text")
+    filter_crs = parse_crs(params, "filter-crs")
+    text = single(params, "filter")
+    if text is None:
+        for name in ("filter-lang", "filter-crs"):
+            if name in params:
+                raise BadParameter(name, "is only allowed together with filter")
+        return None
+    return cql2.parse(text, queryables, geometry, filter_crs)
 
 
 def parse_crs(params: QueryParams, name: str) -> crs_mod.Crs:
@@ -152,26 +174,31 @@ def _bbox(params: QueryParams) -> Area | None:
         values = [float(p) for p in parts]
     except ValueError:
         raise BadParameter("bbox", f"{raw!r} contains something that is not a number") from None
-    if not all(math.isfinite(v) for v in values):
-        raise BadParameter("bbox", "numbers must be finite")
     if len(values) == 6:  # minx, miny, minz, maxx, maxy, maxz: heights are ignored (2D data)
         values = [values[0], values[1], values[3], values[4]]
+    return make_area(values, box_crs, "bbox")
+
+
+def make_area(values: list[float], box_crs: crs_mod.Crs, param: str) -> Area:
+    """A box of four numbers in `box_crs` (its axis order), checked; errors name `param`."""
+    if not all(math.isfinite(v) for v in values):
+        raise BadParameter(param, "numbers must be finite")
     a, b, c, d = values
     lat_lo, lat_hi = (a, c) if box_crs.lat_first else (b, d)
     if lat_lo > lat_hi:
         axis = "first" if box_crs.lat_first else "second"
-        raise BadParameter("bbox", f"the lower {axis} coordinate ({lat_lo}) is greater than the "
-                                   f"upper one ({lat_hi})")
+        raise BadParameter(param, f"the lower {axis} coordinate ({lat_lo}) is greater than the "
+                                  f"upper one ({lat_hi})")
     if box_crs.geographic and not (lat_lo >= -90 and lat_hi <= 90):
-        raise BadParameter("bbox", "latitudes must lie between -90 and 90")
+        raise BadParameter(param, "latitudes must lie between -90 and 90")
     if not box_crs.geographic and a > c:
-        raise BadParameter("bbox", f"minimum easting {a} is greater than maximum easting {c}")
+        raise BadParameter(param, f"minimum easting {a} is greater than maximum easting {c}")
     try:
         envelope = crs_mod.bbox_to_crs84((a, b, c, d), box_crs)
     except Exception:  # pyproj refuses boxes far outside the CRS's area
         envelope = (math.nan,) * 4
     if not all(math.isfinite(v) for v in envelope):
-        raise BadParameter("bbox", f"cannot be transformed from {box_crs.uri} to lon/lat")
+        raise BadParameter(param, f"cannot be transformed from {box_crs.uri} to lon/lat")
     return Area((a, b, c, d), box_crs, envelope)
 
 
