@@ -47,7 +47,7 @@ class Site:
     project: Project
     client: httpx.Client
     pid: int
-    tokens: dict[str, str]  # staff (viewer role), admin
+    tokens: dict[str, str]  # staff (viewer of sozialamt), other (of another office), admin
 
     def get(self, path: str, **kwargs) -> httpx.Response:
         return self.client.get(self.base + path, **kwargs)
@@ -112,6 +112,10 @@ def build_project(root: Path) -> Project:
         "name": "vertraulich", "title": "Vertrauliche Einrichtungen", "description": "Test",
         "publisher": "sozialamt", "license": "other-closed", "access": "restricted",
         "restricted_to": ["sozialamt"]}, allow_unicode=True), encoding="utf-8")
+    (catalog / "datasets" / "zweifel.yaml").write_text(yaml.safe_dump({  # stricter than its
+        "name": "zweifel", "title": "Noch nicht freigegeben", "description": "Test",  # pipeline
+        "publisher": "sozialamt", "license": "dl-by-de/2.0", "access": "internal"},
+        allow_unicode=True), encoding="utf-8")
     rng = np.random.default_rng(20261124)
     points = {"crs": "EPSG:4326", "geometry": {"lon": "lon", "lat": "lat"}}
     common = {"organization": "sozialamt"}
@@ -119,6 +123,7 @@ def build_project(root: Path) -> Project:
     for name, n, access, prefix in (("pflege", 400, "public", "P"), ("intern", 40, "internal", "I"),
                                     ("vertraulich", 20, "restricted", "G"),
                                     ("wechsel", 6, "public", "W"),
+                                    ("zweifel", 5, "public", "Q"),
                                     ("gleichzeitig", 60_000, "public", "Z")):
         write_points(project.data / f"{name}.csv", rng, n, prefix)
         project.pipeline(name, "punkte", {"path": f"data/{name}.csv", **points}, access=access,
@@ -138,8 +143,8 @@ def build_project(root: Path) -> Project:
     write_big(project.data / "gross.csv", rng, BIG_ROWS)
     project.pipeline("gross", "gross", {"path": "data/gross.csv", **points}, access="public",
                      **common)
-    for name in ("pflege", "intern", "vertraulich", "wechsel", "gleichzeitig", "flaechen",
-                 "gross"):
+    for name in ("pflege", "intern", "vertraulich", "wechsel", "zweifel", "gleichzeitig",
+                 "flaechen", "gross"):
         report = project.ingest(name)
         assert report.status == "committed", (name, report.error)
     loaded = project.cli("catalog", "load")
@@ -147,8 +152,8 @@ def build_project(root: Path) -> Project:
     return project
 
 
-def _token(project: Project, user: str, role: str) -> str:
-    added = project.cli("user", "add", user, "--org", "sozialamt", "--role", role)
+def _token(project: Project, user: str, role: str, org: str = "sozialamt") -> str:
+    added = project.cli("user", "add", user, "--org", org, "--role", role)
     assert added.exit_code == 0, added
     return project.cli("token", "create", user).output.strip().splitlines()[-1]
 
@@ -156,6 +161,7 @@ def _token(project: Project, user: str, role: str) -> str:
 def serve(root: Path) -> Iterator[Site]:
     project = build_project(root)
     tokens = {"staff": _token(project, "leser", "viewer"),
+              "other": _token(project, "nachbar", "viewer", "kataster-vermessung"),
               "admin": _token(project, "chefin", "admin")}
     port = free_port()
     env = {**os.environ}

@@ -352,3 +352,14 @@ def test_registered_organisations_join_the_vocabulary(opened) -> None:
     assert validate({**GOOD, "publisher": "zweckverband-wasser"}, vocab).publisher == \
         "zweckverband-wasser"
     assert vocab.organization("Zweckverband Wasser").id == "zweckverband-wasser"
+
+
+def test_access_in_force_is_the_stricter_level() -> None:
+    from hub.catalog.model import access_in_force
+
+    assert access_in_force("public", None) == ("public", [])
+    assert access_in_force("public", ("internal", [])) == ("internal", [])
+    assert access_in_force("internal", ("public", [])) == ("internal", [])
+    assert access_in_force("internal", ("restricted", ["sozialamt"])) == (
+        "restricted", ["sozialamt"])
+    assert access_in_force("restricted", ("public", [])) == ("restricted", [])

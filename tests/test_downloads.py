@@ -357,17 +357,19 @@ def test_hidden_datasets_answer_like_unknown_ones(site: Site) -> None:
                         unknown.content.replace(b"gibt-es-nicht", b"X")
                     assert {k for k in got.headers if k != "content-length"} == \
                         {k for k in unknown.headers if k != "content-length"}
-    # staff see internal data, not data restricted to others (a user without that right)
+    # staff see internal data; restricted data only the named organisation's staff (and admins)
+    other = {"Authorization": site.tokens["other"]}
     for url in _urls("vertraulich"):
-        assert site.get(url, headers=staff).status_code == 404, url
+        assert site.get(url, headers=other).status_code == 404, url
+    assert site.get("/downloads/intern/latest.csv", headers=other).status_code == 200
     admin = {"Authorization": f"Bearer {site.tokens['admin']}"}
     for hidden in HIDDEN:
         for url in _urls(hidden):
-            who = staff if hidden == "intern" else admin
-            response = site.get(url, headers=who)
-            assert response.status_code == 200, url
-            if "latest" in url or "/v1." in url:
-                assert response.headers["cache-control"] == "private, no-store"
+            for who in (staff, admin):
+                response = site.get(url, headers=who)
+                assert response.status_code == 200, url
+                if "latest" in url or "/v1." in url:
+                    assert response.headers["cache-control"] == "private, no-store"
     assert site.get("/downloads/intern/v1.csv",
                     headers={"Authorization": "falsch"}).status_code == 403
 
@@ -505,3 +507,19 @@ def test_ogc_items_change_tag_with_a_new_version(site: Site) -> None:
     after = site.get("/ogc/collections/flaechen/items",
                      headers={"If-None-Match": before.headers["etag"]})
     assert after.status_code == 200 and after.headers["etag"] != before.headers["etag"]
+
+
+def test_the_stricter_of_pipeline_and_catalog_access_is_in_force(site: Site) -> None:
+    """`zweifel` is public by its pipeline but internal by its catalog record."""
+    staff = {"Authorization": site.tokens["staff"]}
+    for url in ("/downloads/zweifel/latest.csv", "/ogc/collections/zweifel",
+                "/ogc/collections/zweifel/items", "/api/datasets/zweifel"):
+        assert site.get(url).status_code == 404, url
+        if not url.startswith("/api/"):
+            assert site.get(url, headers=staff).status_code == 200, url
+    listed = site.get("/ogc/collections").json()["collections"]
+    assert "zweifel" not in {c["id"] for c in listed}
+    assert "zweifel" in {c["id"] for c in site.get("/ogc/collections",
+                                                   headers=staff).json()["collections"]}
+    assert site.get("/downloads/zweifel/latest.csv", headers=staff).headers[
+        "cache-control"] == "private, no-store"

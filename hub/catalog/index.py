@@ -190,6 +190,10 @@ class _Snapshot:
         self.facets = {facet: _Facet(p) for facet, p in pairs.items()}
         self.active = self.members("state", ["active"])
         self.text_matches: dict[str, np.ndarray] = {}  # FTS5 query -> positions
+        self.by_name = {r[3]: i for i, r in enumerate(rows)}
+        self.restricted: dict[int, list[str]] = {}
+        for position, org in pairs.get("restricted_to", []):
+            self.restricted.setdefault(position, []).append(org)
 
     def positions(self, rids: np.ndarray) -> np.ndarray:
         """Snapshot positions of record row ids (ids not in the snapshot are left out)."""
@@ -395,6 +399,17 @@ class Catalog:
             return {r[0]: r[1] for r in db.execute(
                 "SELECT name, json_extract(record, '$.origin') FROM catalog_records "
                 "ORDER BY name")}
+
+    def access(self, name: str) -> tuple[str, list[str]] | None:
+        """A record's access level and the organisations it is restricted to (None: no such
+        record), from the snapshot: cheap enough for every request."""
+        with self._lock:
+            snap = self._current()[0]
+        i = snap.by_name.get(name)
+        if i is None:
+            return None
+        level = next(k for k, v in ACCESS_CODES.items() if v == snap.access[i])
+        return level, snap.restricted.get(i, [])
 
     def organizations(self) -> dict[str, Organization]:
         """Organisations registered through the catalog (not those of the YAML file)."""

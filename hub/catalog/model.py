@@ -191,6 +191,18 @@ class Viewer:
         return self.admin or (self.editor and bool(publisher) and publisher == self.organization)
 
 
+def access_in_force(data_level: str, record: tuple[str, list[str]] | None
+                    ) -> tuple[str, list[str]]:
+    """The access level (and organisations) of data the hub holds: the stricter of the level
+    its pipeline gives and that of its catalog record, so neither can open what the other
+    closes."""
+    if record is None:
+        return data_level, []
+    order = ("public", "internal", "restricted")
+    level = max(data_level, record[0], key=lambda a: order.index(a) if a in order else 2)
+    return level, list(record[1]) if level == "restricted" else []
+
+
 ANONYMOUS = Viewer()
 ADMIN = Viewer(staff=True, admin=True, editor=True)  # the hub itself: CLI, harvests
 ALL_STATES = ("active", "draft", "deleted")

@@ -25,11 +25,11 @@ from hub.api.ogc import About, ogc_router
 from hub.catalog import District, dcat
 from hub.catalog.dcat import Context
 from hub.catalog.index import Catalog
-from hub.catalog.model import ADMIN, ANONYMOUS, HUB_FILES, Viewer
+from hub.catalog.model import ADMIN, ANONYMOUS, HUB_FILES, Viewer, access_in_force
 from hub.catalog.vocab import Vocabularies
 from hub.config import Settings
 from hub.errors import HubError, StoreError
-from hub.store.versions import Store, Version
+from hub.store.versions import Dataset, Store, Version
 from hub.web.services import InvalidToken, Services, token_sent
 
 
@@ -43,7 +43,8 @@ def create_app(settings: Settings) -> FastAPI:
             dataset = store.dataset(name)
         except StoreError:
             dataset = None
-        version = store.current(name) if dataset and dataset.access == "public" else None
+        version = store.current(name) if dataset and access_of(dataset)[0] == "public" \
+            else None
         if version is None:
             raise HTTPException(404, f"no public dataset named {name!r}")
         return version
@@ -61,7 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/api/datasets")
     def list_datasets() -> list[dict[str, Any]]:
         return [summary(d.name) for d in store.datasets()
-                if d.access == "public" and d.current_version]
+                if d.current_version and access_of(d)[0] == "public"]
 
     @app.get("/api/datasets/{name}")
     def show_dataset(name: str) -> dict[str, Any]:
@@ -141,9 +142,18 @@ def create_app(settings: Settings) -> FastAPI:
                      record.attribution)
 
     # OGC API – Features under /ogc (the portal owns "/", the JSON and CKAN APIs "/api/…")
-    app.include_router(ogc_router(store, viewer=viewer, about=about))
+    def access_of(dataset: Dataset) -> tuple[str, list[str]]:
+        """The access in force for a dataset's data (pipeline and catalog record agree)."""
+        try:
+            record = opened().catalog.access(dataset.name)
+        except HubError:
+            record = None
+        return access_in_force(dataset.access, record)
+
+    app.include_router(ogc_router(store, viewer=viewer, access_of=access_of, about=about))
     # Files of every version: /downloads/{dataset}/v{N}.{ext} and latest.{ext}
-    app.include_router(downloads_router(store, viewer=viewer, about=about))
+    app.include_router(downloads_router(store, viewer=viewer, access_of=access_of,
+                                        about=about))
 
     @app.get("/catalog.{fmt}")
     def dcat_catalog(request: Request, fmt: str, page: int = Query(1, ge=1, le=100_000),

@@ -5,10 +5,10 @@
     GET|HEAD /downloads/{dataset}/latest.{ext}    the current version: revalidated every time
 
 `ext` is geojson, csv, gpkg, parquet or fgb; CSV also takes `?dialect=excel`. A dataset is
-visible when `Viewer.may_see(access, [])` holds for the caller; every other name answers 404
-with the same body as a name that does not exist, on every URL and method. Malformed file
-names and unknown formats are checked before the dataset is looked up, so they answer alike
-for visible and invisible datasets too.
+visible when `Viewer.may_see(*access_of(dataset))` holds for the caller; every other name
+answers 404 with the same body as a name that does not exist, on every URL and method.
+Malformed file names and unknown formats are checked before the dataset is looked up, so they
+answer alike for visible and invisible datasets too.
 """
 
 from __future__ import annotations
@@ -55,22 +55,27 @@ class Problem(Exception):
 
 
 def downloads_router(store: Store, viewer: Callable[[Request], Viewer], *,
+                     access_of: Callable[[Dataset], tuple[str, list[str]]] = lambda d: (
+                         d.access, []),
                      prefix: str = "/downloads",
                      about: Callable[[str], About | None] | None = None) -> APIRouter:
     """Downloads of the store's versions, mounted at `prefix`.
 
-    `viewer` tells who is asking; `about` supplies the catalog's licence and attribution per
+    `viewer` tells who is asking and `access_of` a dataset's access level and the organisations
+    it is restricted to; `about` supplies the catalog's licence and attribution per
     dataset (the store's attribution is used when the catalog has none).
     """
     router = APIRouter(prefix=prefix)
     current = Current(store)
     exports = Exports()
 
-    def visible(request: Request, name: str) -> tuple[Dataset, Version]:
+    def visible(request: Request, name: str) -> tuple[Dataset, Version, bool]:
+        """The dataset, its current version, and whether it is public."""
         found = current.entries().get(name)
-        if found is None or not viewer(request).may_see(found[0].access, []):
+        level, orgs = access_of(found[0]) if found else ("", [])
+        if found is None or not viewer(request).may_see(level, orgs):
             raise Problem(404, f"no dataset named {name!r}")  # unknown and hidden alike
-        return found
+        return found[0], found[1], level == "public"
 
     def terms_of(dataset: Dataset) -> Terms:
         facts = about(dataset.name) if about else None
@@ -95,11 +100,10 @@ def downloads_router(store: Store, viewer: Callable[[Request], Viewer], *,
             raise Problem(404, f"no download {file!r}: {USAGE}")
         fmt = FORMATS[match["ext"]]
         dialect = _dialect(request, fmt.ext)
-        dataset, version = visible(request, name)
+        dataset, version, public = visible(request, name)
         latest = match["number"] is None
         if not latest:
             version = _version(store, name, int(match["number"]))
-        public = dataset.access == "public"
         terms = terms_of(dataset)
         squeeze = fmt.compressible and accepts_gzip(request)
         variant = "" if dialect is None or dialect.name == "default" else dialect.name
@@ -141,7 +145,7 @@ def downloads_router(store: Store, viewer: Callable[[Request], Viewer], *,
     def versions(request: Request, name: str) -> Response:
         """The dataset's versions (files kept by the retention policy) and their URLs."""
         try:
-            dataset, version = visible(request, name)
+            dataset, version, public = visible(request, name)
         except Problem as exc:
             return JSONResponse({"detail": exc.detail}, exc.status)
         listed = [{"version": v.version, "rows": v.rows, "committed": v.finished,
@@ -154,7 +158,7 @@ def downloads_router(store: Store, viewer: Callable[[Request], Viewer], *,
             "formats": {ext: f.media_type for ext, f in FORMATS.items()},
             "versions": listed}
         return JSONResponse(body, headers={
-            "Cache-Control": REVALIDATE if dataset.access == "public" else PRIVATE})
+            "Cache-Control": REVALIDATE if public else PRIVATE})
 
     return router
 

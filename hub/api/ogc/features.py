@@ -3,8 +3,8 @@
     app.include_router(ogc_router(store, viewer=lambda request: ANONYMOUS))  # under /ogc
 
 A collection is a dataset of the store with a current version that the request's viewer may see
-(`Viewer.may_see(access, [])`); every other name answers 404, exactly like a name that does not
-exist. Each resource answers JSON or HTML (`f=json|html`, else the Accept header).
+(`Viewer.may_see(*access_of(dataset))`); every other name answers 404, exactly like a name that
+does not exist. Each resource answers JSON or HTML (`f=json|html`, else the Accept header).
 """
 
 from __future__ import annotations
@@ -94,17 +94,21 @@ class Collection:
     dataset: Dataset
     version: Version
     meta: Meta
+    access: str  # the access level in force (see `access_of`)
 
 
-def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str = "/ogc",
+def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
+               access_of: Callable[[Dataset], tuple[str, list[str]]] = lambda d: (d.access, []),
+               prefix: str = "/ogc",
                title: str = "Geodaten-Schnittstelle (OGC API – Features)",
                limits: Limits | None = None, cache: LayerCache | None = None,
                about: Callable[[str], About | None] | None = None,
                tile_cache: tiles_mod.TileCache | None = None) -> APIRouter:
     """OGC API – Features over the store, mounted at `prefix`.
 
-    `viewer` tells who is asking (collections are filtered with `Viewer.may_see`), `about`
-    optionally supplies catalog facts (description, licence, landing page) per dataset.
+    `viewer` tells who is asking and `access_of` a dataset's access level and the organisations
+    it is restricted to (collections are filtered with `Viewer.may_see`); `about` optionally
+    supplies catalog facts (description, licence, landing page) per dataset.
     """
     limits = limits or Limits.from_env()
     layers = cache or LayerCache()
@@ -146,14 +150,19 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
 
     def visible(request: Request) -> list[Collection]:
         who = viewer(request)
-        return [Collection(d, v, layers.meta(v)) for d, v in current.entries().values()
-                if who.may_see(d.access, [])]
+        shown = []
+        for d, v in current.entries().values():
+            level, orgs = access_of(d)
+            if who.may_see(level, orgs):
+                shown.append(Collection(d, v, layers.meta(v), level))
+        return shown
 
     def collection_of(request: Request, name: str) -> Collection:
         found = current.entries().get(name)
-        if found is None or not viewer(request).may_see(found[0].access, []):
+        level, orgs = access_of(found[0]) if found else ("", [])
+        if found is None or not viewer(request).may_see(level, orgs):
             raise NotFound  # unknown, hidden and empty datasets answer alike
-        return Collection(found[0], found[1], layers.meta(found[1]))
+        return Collection(found[0], found[1], layers.meta(found[1]), level)
 
     def render(fmt: str, body: dict[str, Any], page: Callable[[], str], media: str = JSON,
                headers: dict[str, str] | None = None) -> Response:
@@ -321,7 +330,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
         c = collection_of(request, name)
         fmt = fmt_of(request)
         doc = collection_doc(request, c, fmt)
-        control = {"Cache-Control": caching.cache_control(request, c.dataset.access == "public")}
+        control = {"Cache-Control": caching.cache_control(request, c.access == "public")}
 
         def page() -> str:
             fields = [[escape(f.name), escape(f.title), escape(f.type),
@@ -380,7 +389,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
                 f"z.&nbsp;B. <code>?{escape(example)}=…</code>, und ist in CQL2-Filtern "
                 f"nutzbar: <code>?filter={escape(example)} IS NOT NULL</code>.</p>"
                 + html.table(["Eigenschaft", "Titel", "Typ", "Werte"], rows), body["links"])
-        control = caching.cache_control(request, c.dataset.access == "public")
+        control = caching.cache_control(request, c.access == "public")
         return render(fmt, body, page, SCHEMA, {"Cache-Control": control})
 
     @router.get("/collections/{name}/items", include_in_schema=False)
@@ -388,7 +397,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
     def items(request: Request, name: str) -> Response:
         c = collection_of(request, name)
         tag, control = caching.version_tag(request, c.version), caching.cache_control(
-            request, c.dataset.access == "public")
+            request, c.access == "public")
         if caching.matches(request, tag):  # before any feature is read
             return caching.not_modified(tag, control)
         fmt = negotiate(request.query_params, request.headers.get("accept"))
@@ -451,7 +460,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
     def item(request: Request, name: str, feature_id: str) -> Response:
         c = collection_of(request, name)
         tag, control = caching.version_tag(request, c.version), caching.cache_control(
-            request, c.dataset.access == "public")
+            request, c.access == "public")
         if caching.matches(request, tag):
             return caching.not_modified(tag, control)
         fmt = fmt_of(request, ("f", "crs"))
@@ -623,7 +632,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *, prefix: str
                             and span[0]["minTileCol"] <= col <= span[0]["maxTileCol"]):
             raise NotFound  # outside the collection's tileMatrixSetLimits
         etag = f'"{v.checksum[:16]}-{tiles_mod.ENCODER}-{zoom}-{col}-{row}"'
-        public = c.dataset.access == "public"
+        public = c.access == "public"
         headers = {"ETag": etag, "Vary": "Authorization",
                    "Cache-Control": f"{'public' if public else 'private'}, max-age=300"}
         if etag in request.headers.get("if-none-match", ""):
