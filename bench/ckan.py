@@ -14,12 +14,9 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import random
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -27,6 +24,7 @@ import urllib.parse
 from pathlib import Path
 
 from bench._harness import Result, judge
+from bench._serve import HubServer
 from bench.catalog import WORDS, _catalog
 
 CASES = {
@@ -41,7 +39,8 @@ def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
     work = Path(tempfile.mkdtemp(prefix="bench-ckan-"))
     try:
         _catalog(work, 10_000, 1.0)
-        with _server(work) as port:
+        with HubServer(work) as server:
+            port = server.port
             results: list[Result] = []
             if "ckan-search" in cases:
                 results += _search(port)
@@ -50,36 +49,6 @@ def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
             return results
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-class _server:
-    """`hub serve` on the seeded store, in its own process."""
-
-    def __init__(self, root: Path):
-        self.root = root
-
-    def __enter__(self) -> int:
-        import socket
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        code = "import sys; from hub.cli import app; sys.exit(app())"
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", code, "serve", "--port", str(self.port), "--root",
-             str(self.root), "--store", str(self.root / "store")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
-        for _ in range(400):
-            try:
-                _get(http.client.HTTPConnection("127.0.0.1", self.port), "/api/3")
-                return self.port
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("the hub did not start")
-
-    def __exit__(self, *exc: object) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
 
 
 def _get(conn: http.client.HTTPConnection, path: str) -> bytes:

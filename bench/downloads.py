@@ -17,16 +17,14 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from bench._harness import Result, judge, measure, median, rss_mib
+from bench._serve import HubServer
 from bench.ingest import _project, _scratch
 
 CASES = {"downloads": "1M-point layer: GeoJSON download throughput and server memory; "
@@ -51,7 +49,7 @@ def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
         subprocess.run([*HUB, "ingest", "bench", "--root", str(work), "--store",
                         str(work / "store")], check=True, capture_output=True, timeout=600)
         data_file = next((work / "store" / "data" / "bench").glob("v1/data.parquet"))
-        with _Server(work) as server:
+        with _Server(work, ready="/downloads/bench") as server:
             hub = _hub_side(server, args.repeat)
         baseline = [measure("bench.downloads:baseline_child", 900, path=str(data_file))
                     for _ in range(args.repeat)]
@@ -87,38 +85,8 @@ def _results(hub: dict[str, Any], baseline: list[dict[str, Any]]) -> list[Result
     return out
 
 
-class _Server:
-    """`hub serve` on the scratch project, in its own process (its pid for /proc)."""
-
-    def __init__(self, root: Path):
-        self.root = root
-
-    def __enter__(self) -> _Server:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        env = {k: v for k, v in os.environ.items() if k != "HUB_BASE_URL"}
-        self.process = subprocess.Popen(
-            [*HUB, "serve", "--port", str(self.port), "--root", str(self.root), "--store",
-             str(self.root / "store")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            env=env)
-        for _ in range(400):
-            try:
-                self.get("/downloads/bench")
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("the hub did not start")
-
-    def __exit__(self, *exc: object) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
-
-    def hwm_mib(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        raise RuntimeError("no VmHWM")
+class _Server(HubServer):
+    """`hub serve` on the scratch project; `get` times a whole download."""
 
     def get(self, path: str, **headers: str) -> tuple[int, float, dict[str, str]]:
         """Bytes of the body as sent, seconds from request to last byte, headers."""

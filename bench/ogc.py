@@ -25,16 +25,15 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from bench._harness import DATA_DIR, ROOT, Result, judge
+from bench._serve import HubServer, free_port, wait
 
 CASES = {"ogc": "OGC API over HTTP (1M points, 50k polygons): hub vs pygeoapi 0.24 (Parquet)"}
 LARGE: frozenset[str] = frozenset()
@@ -57,7 +56,8 @@ def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
         baseline_note = ("baseline skipped: no Python 3.12 with pygeoapi 0.24 could be set up "
                          f"(see {VENV.relative_to(ROOT)}/install.log)")
     results: list[Result] = []
-    with _hub(store_root) as hub_port:
+    with HubServer(store_root, ready="/ogc/") as hub_server:
+        hub_port = hub_server.port
         hub = _measure_items(hub_port, "/ogc", "punkte", "flaechen", rounds=1)
         hub_tiles = _measure_tiles(hub_port)
     base: dict[str, Any] = {}
@@ -193,46 +193,6 @@ def _data_file(root: Path, name: str) -> Path:
 
 # -- servers --------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(port: int, path: str, process: subprocess.Popen[bytes], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", path)
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"server on {port} did not answer {path} in {seconds:g} s")
-
-
-class _hub:
-    def __init__(self, root: Path):
-        self.root = root
-
-    def __enter__(self) -> int:
-        self.port = _free_port()
-        code = "import sys; from hub.cli import app; sys.exit(app())"
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", code, "serve", "--port", str(self.port), "--root",
-             str(self.root), "--store", str(self.root / "store")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-        _wait(self.port, "/ogc/", self.process, 60)
-        return self.port
-
-    def __exit__(self, *exc: object) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=20)
-
-
 def _pygeoapi_python() -> Path | None:
     """The venv's python with pygeoapi 0.24 installed (made on first use), or None."""
     python = VENV / "bin" / "python"
@@ -273,7 +233,7 @@ class _pygeoapi:
         self.python, self.points, self.polygons = python, points, polygons
 
     def __enter__(self) -> int:
-        self.port = _free_port()
+        self.port = free_port()
         cfg_dir = WORK / "pygeoapi"
         cfg_dir.mkdir(parents=True, exist_ok=True)
         self.points = _with_schema_geo(self.points, cfg_dir / "punkte.parquet")
@@ -316,7 +276,7 @@ class _pygeoapi:
             [str(bin_dir / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{self.port}",
              "--timeout", "300", "pygeoapi.flask_app:APP"], env=env, stdout=self.log,
             stderr=subprocess.STDOUT, start_new_session=True)
-        _wait(self.port, "/collections/punkte/items?limit=1", self.process, 120)
+        wait(self.port, "/collections/punkte/items?limit=1", self.process, 120)
         return self.port
 
     def __exit__(self, *exc: object) -> None:

@@ -140,6 +140,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 import urllib.request  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 
 
 def free_port() -> int:
@@ -156,18 +157,26 @@ def hub_cli(root: Path, *args: str, store: Path | None = None) -> subprocess.Com
                           capture_output=True, text=True, check=True, timeout=300)
 
 
+@dataclass
+class Server:
+    url: str  # http://127.0.0.1:PORT
+    pid: int
+
+
 @contextlib.contextmanager
-def serving(root: Path, store: Path | None = None, **env: str) -> Iterator[str]:
-    """Run `hub serve` on the project at `root`; yields its base URL, stops it afterwards."""
+def hub_server(root: Path, store: Path | None = None, **env: str) -> Iterator[Server]:
+    """Run `hub serve` on the project at `root` (the environment's HUB_BASE_URL dropped,
+    `env` added) until it answers; stops it afterwards."""
     port = free_port()
     code = "import sys; from hub.cli import app; sys.exit(app())"
+    environment = {k: v for k, v in os.environ.items() if k != "HUB_BASE_URL"} | env
     server = subprocess.Popen(
         [sys.executable, "-c", code, "serve", "--port", str(port), "--root", str(root),
          "--store", str(store or root / "store")],
-        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(400):
+        for _ in range(600):
             try:
                 urllib.request.urlopen(base + "/api/3", timeout=2).read()
                 break
@@ -175,10 +184,17 @@ def serving(root: Path, store: Path | None = None, **env: str) -> Iterator[str]:
                 if server.poll() is not None:
                     raise RuntimeError(server.stdout.read().decode()) from None
                 time.sleep(0.05)
-        yield base
+        yield Server(base, server.pid)
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def serving(root: Path, store: Path | None = None, **env: str) -> Iterator[str]:
+    """`hub_server`, yielding just its base URL."""
+    with hub_server(root, store, **env) as server:
+        yield server.url
 
 
 # ======================================== OGC API server ==========================================

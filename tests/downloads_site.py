@@ -9,11 +9,7 @@ kept, for the memory checks).
 from __future__ import annotations
 
 import csv
-import os
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +17,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import yaml
-from conftest import DISTRICT_BBOX, Project, free_port
+from conftest import DISTRICT_BBOX, Project, hub_server
 
 REPO = Path(__file__).resolve().parents[1]
 BIG_ROWS = 200_000
@@ -163,26 +159,6 @@ def serve(root: Path) -> Iterator[Site]:
     tokens = {"staff": _token(project, "leser", "viewer"),
               "other": _token(project, "nachbar", "viewer", "kataster-vermessung"),
               "admin": _token(project, "chefin", "admin")}
-    port = free_port()
-    env = {**os.environ}
-    env.pop("HUB_BASE_URL", None)
-    server = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from hub.cli import app; sys.exit(app())", "serve",
-         "--port", str(port), "--root", str(project.root), "--store", str(project.store_dir)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    client = httpx.Client(timeout=120)
-    try:
-        for _ in range(400):
-            try:
-                if client.get(base + "/downloads/pflege").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError(f"server did not start: {server.stderr.read().decode()}")
-        yield Site(base, project, client, server.pid, tokens)
-    finally:
-        client.close()
-        server.terminate()
-        server.wait(timeout=10)
+    with hub_server(project.root, project.store_dir) as server, \
+            httpx.Client(timeout=120) as client:
+        yield Site(server.url, project, client, server.pid, tokens)

@@ -7,11 +7,6 @@ own process on a free port.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +15,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from conftest import DISTRICT_BBOX, Project
+from conftest import DISTRICT_BBOX, Project, hub_server
 
 LIMIT_DEFAULT, LIMIT_MAX = 10, 5000
 BIG_ROWS = 100_000
@@ -123,35 +118,9 @@ def build_project(root: Path) -> Project:
     return project
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     project = build_project(tmp_path_factory.mktemp("ogc") / "project")
-    port = _free_port()
-    env = {**os.environ, "HUB_OGC_LIMIT_DEFAULT": str(LIMIT_DEFAULT),
-           "HUB_OGC_LIMIT_MAX": str(LIMIT_MAX)}
-    env.pop("HUB_BASE_URL", None)
-    server = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from hub.cli import app; sys.exit(app())", "serve",
-         "--port", str(port), "--root", str(project.root), "--store", str(project.store_dir)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}/ogc"
-    client = httpx.Client(timeout=30)
-    try:
-        for _ in range(300):
-            try:
-                if client.get(url + "/").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError(f"server did not start: {server.stderr.read().decode()}")
-        yield Site(url, project, client)
-    finally:
-        client.close()
-        server.terminate()
-        server.wait(timeout=10)
+    limits = {"HUB_OGC_LIMIT_DEFAULT": str(LIMIT_DEFAULT), "HUB_OGC_LIMIT_MAX": str(LIMIT_MAX)}
+    with hub_server(project.root, project.store_dir, **limits) as server, \
+            httpx.Client(timeout=30) as client:
+        yield Site(server.url + "/ogc", project, client)

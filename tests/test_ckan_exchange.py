@@ -10,8 +10,7 @@ from pathlib import Path
 
 import ckanapi
 import pytest
-
-from tests.conftest import free_port, hub_cli, serving
+from conftest import free_port, hub_cli, serving
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from conftest import free_port
 
 from hub.config import load_settings
 from hub.errors import StoreError
@@ -176,12 +176,6 @@ def test_second_writer_is_refused_while_first_runs(project: Path) -> None:
     assert run(project).status == "committed"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.loads(response.read())
@@ -191,7 +185,7 @@ def test_ingest_while_serving_readers_never_see_a_mix(project: Path) -> None:
     data = project / "data" / "points.csv"
     write_points(data, 1000)
     assert run(project).version == 1
-    port = _free_port()
+    port = free_port()
     server = cli(project, "serve", "--port", str(port), env={**os.environ})
     base = f"http://127.0.0.1:{port}/api/datasets/points"
     try:
