@@ -7,7 +7,6 @@ same as a dataset that does not exist, so nothing reveals what is internal.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import html
 import json
 from typing import Any
@@ -30,7 +29,7 @@ from hub.catalog.vocab import Vocabularies
 from hub.config import Settings
 from hub.errors import HubError, StoreError
 from hub.store.versions import Dataset, Store, Version
-from hub.web.services import InvalidToken, Services, token_sent
+from hub.web.services import InvalidToken, Opener, Services, token_sent
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -82,7 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
         body = {"type": "FeatureCollection", "features": out, "version": v.version}
         return Response(json.dumps(body, default=str), media_type="application/geo+json")
 
-    opened = functools.cache(lambda: Services.open(settings))
+    opened = Opener(settings)
 
     def services() -> Services:
         try:

@@ -3,6 +3,8 @@ uploads, and who is asking (from an API token), opened once per process."""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -28,6 +30,32 @@ class InvalidToken(HubError):
 
     def __init__(self) -> None:
         super().__init__("the API token is not valid (unknown, expired or revoked)")
+
+
+class Opener:
+    """Opens the services once; a failure (no catalog set up) is remembered for a few seconds,
+    so data keeps being served fast without a catalog and a catalog set up later is found."""
+
+    RETRY_SECONDS = 5.0
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._services: Services | None = None
+        self._failure: tuple[float, HubError] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Services:
+        if self._services is not None:
+            return self._services
+        with self._lock:
+            if self._failure and time.monotonic() - self._failure[0] < self.RETRY_SECONDS:
+                raise self._failure[1]
+            try:
+                self._services = Services.open(self.settings)
+            except HubError as exc:
+                self._failure = (time.monotonic(), exc)
+                raise
+            return self._services
 
 
 @dataclass
