@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from hub.api.ogc import caching, geojson, html, openapi
 from hub.api.ogc import crs as crs_mod
@@ -170,11 +171,18 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
             return Response(page(), media_type="text/html; charset=utf-8", headers=headers)
         return Response(geojson.dumps(body), media_type=media, headers=headers)
 
-    def answers(handler: Callable[..., Response]) -> Callable[..., Response]:
+    def answers(handler: Callable[..., Response]) -> Callable[..., Any]:
         """Turn BadParameter into 400 and NotFound into 404, in the negotiated format; give
-        answers validators (ETag, Cache-Control) and answer 304 when the client's copy holds."""
+        answers validators (ETag, Cache-Control) and answer 304 when the client's copy holds.
+
+        Answers are computed in turn on the event loop (a page or tile from a layer in memory
+        takes a millisecond or two; threads would only contend for the GIL); the one slow step,
+        reading a version into memory the first time, is done in a worker thread first."""
         @functools.wraps(handler)
-        def wrapper(request: Request, *args: Any, **kwargs: Any) -> Response:
+        async def wrapper(request: Request, *args: Any, **kwargs: Any) -> Response:
+            found = current.entries().get(kwargs.get("name", ""))
+            if found is not None and not layers.loaded(found[1]):
+                await run_in_threadpool(layers.layer, found[1])
             try:
                 return caching.validated(request, handler(request, *args, **kwargs))
             except (BadParameter, NotFound) as exc:

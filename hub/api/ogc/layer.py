@@ -351,6 +351,9 @@ class LayerCache:
                 self._metas[key] = found
         return found
 
+    def loaded(self, version: Version) -> bool:
+        return (version.dataset, version.version) in self._layers
+
     def layer(self, version: Version) -> Layer:
         key = (version.dataset, version.version)
         with self._lock:
