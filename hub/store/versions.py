@@ -294,9 +294,9 @@ class Store:
         target.parent.mkdir(parents=True, exist_ok=True)
         checksum = _sha256(staging / "data.parquet")
         for f in staging.iterdir():
-            _fsync(f)
+            fsync(f)
         os.rename(staging, target)
-        _fsync(target.parent)
+        fsync(target.parent)
         staging.mkdir()  # `writing` removes its staging folder on exit
         stamp = now()
         with self._db() as db:
@@ -379,7 +379,8 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
+    """Flush a file or a folder (its entries) to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

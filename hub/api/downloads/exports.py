@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from hub.api.downloads.columns import Source
 from hub.api.downloads.formats import REVISION, Terms
 from hub.store.geoparquet import GEOMETRY_COLUMN, ROW_GROUP_ROWS
-from hub.store.versions import Version
+from hub.store.versions import Version, fsync
 
 EXPORTS = "exports"
 CRS84 = "OGC:CRS84"
@@ -63,9 +63,9 @@ def _build(version: Version, ext: str, terms: Terms, target: Path) -> None:
     tmp = target.parent / f".tmp-{uuid.uuid4().hex[:12]}-{target.name}"
     try:
         WRITERS[ext](Source(version), terms, tmp)
-        _fsync(tmp)
+        fsync(tmp)
         os.replace(tmp, target)
-        _fsync(target.parent)
+        fsync(target.parent)
     finally:
         for leftover in target.parent.glob(f"{tmp.name}*"):  # also GDAL's -journal, -wal
             leftover.unlink(missing_ok=True)
