@@ -224,3 +224,22 @@ def test_ingest_while_serving_readers_never_see_a_mix(project: Path) -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=10)
+
+
+def test_dropping_rows_keeps_the_geoparquet_metadata(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import shapely
+
+    from hub.store.geoparquet import VersionWriter, drop_rows
+
+    path = tmp_path / "data.parquet"
+    schema = pa.schema([("id", pa.int64()), ("geometry", pa.binary())])
+    writer = VersionWriter(path, schema, geometry=True)
+    points = shapely.to_wkb(shapely.points([[13.4, 51.6], [13.5, 51.7], [13.6, 51.8]]))
+    writer.write(pa.table({"id": [1, 2, 3], "geometry": list(points)}))
+    writer.close(["Point"], [13.4, 51.6, 13.6, 51.8])
+    assert drop_rows(path, np.array([1])) == 2
+    geo = json.loads(pq.ParquetFile(path).metadata.metadata[b"geo"])
+    assert geo["primary_column"] == "geometry" and geo["columns"]["geometry"][
+        "geometry_types"] == ["Point"]
+    assert pq.read_table(path).column("id").to_pylist() == [1, 3]

@@ -103,5 +103,7 @@ def drop_rows(path: Path, drop: np.ndarray) -> int:
             out.write_batch(batch.filter(pa.array(keep)), row_group_size=ROW_GROUP_ROWS)
             kept += int(keep.sum())
             start += n
+        out.add_key_value_metadata({k.decode(): v.decode() for k, v in (
+            source.metadata.metadata or {}).items() if k != b"ARROW:schema"})  # keeps "geo"
     tmp.replace(path)
     return kept
