@@ -128,11 +128,3 @@ def write_parquet(source: Source, terms: Terms, path: Path) -> None:
 
 WRITERS: dict[str, Callable[[Source, Terms, Path], None]] = {
     "gpkg": write_gpkg, "fgb": write_fgb, "parquet": write_parquet}
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
