@@ -8,12 +8,14 @@ one. Without the variable `point` is one comparison. The names, in the order a r
     first-batch-staged   the first batch of rows is in the staged data file
     version-renamed      the staging folder is renamed to its version folder, not yet recorded
     committed            the version is recorded and current; retention has not run
+    export-written       an export is written under its temporary name, not yet renamed
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 
 _WANTED = os.environ.get("HUB_FAULT_POINT") or None
 
@@ -22,3 +24,16 @@ def point(name: str) -> None:
     """Stop this process here if the test asked for this point (see the module docstring)."""
     if name == _WANTED:
         os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def wait_stopped(pid: int, timeout: float = 120.0) -> None:
+    """For the test: wait until the child process `pid` has stopped at its fault point."""
+    deadline = time.monotonic() + timeout  # a hang guard: the point is never reached
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WUNTRACED | os.WNOHANG)
+        if done and os.WIFSTOPPED(status):
+            return
+        if done:
+            raise ChildProcessError(f"process {pid} ended before its fault point")
+        time.sleep(0.005)
+    raise TimeoutError(f"process {pid} did not reach its fault point in {timeout:.0f} s")

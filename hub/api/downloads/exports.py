@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 
 from hub.api.downloads.columns import Source
 from hub.api.downloads.formats import REVISION, Terms
+from hub.store import faults
 from hub.store.geoparquet import GEOMETRY_COLUMN, ROW_GROUP_ROWS
 from hub.store.integrity import sha256
 from hub.store.versions import Version, fsync
@@ -176,6 +177,7 @@ def _build(version: Version, ext: str, terms: Terms, target: Path) -> None:
     with _builder_lock(folder, build):
         try:
             WRITERS[ext](Source(version), terms, tmp)
+            faults.point("export-written")
             digest.write_text(sha256(tmp) + "\n")
             for path in (tmp, digest):
                 fsync(path)
