@@ -24,6 +24,7 @@ from hub.errors import StoreError
 from hub.ingest.pipeline import load_pipeline
 from hub.ingest.run import ingest
 from hub.store import Store
+from hub.store.faults import wait_stopped
 
 SCHEMA = {"fields": [
     {"name": "id", "type": "integer", "constraints": {"required": True, "unique": True}},
@@ -136,35 +137,41 @@ def test_leftovers_of_dead_runs_are_cleaned(project: Path) -> None:
     assert pq.ParquetFile(Store(store_root).current("points").data_file).metadata.num_rows == 50
 
 
-def test_sigkill_during_write_keeps_previous_version(project: Path) -> None:
+@pytest.mark.parametrize(("point", "survivor"), [
+    ("first-batch-staged", 1),  # rows are being written into staging
+    ("version-renamed", 1),  # the version folder is in place, the log does not know it
+    ("committed", 2),  # the log points at the new version; nothing else has run
+])
+def test_sigkill_at_each_step_of_a_write(project: Path, point: str, survivor: int) -> None:
+    """The writer stops itself at a named point (HUB_FAULT_POINT, hub/store/faults.py) and is
+    killed there, so the same moment is tested on a fast machine and a slow one."""
     data = project / "data" / "points.csv"
     write_points(data, 1000)
-    good = run(project)
-    assert good.version == 1
+    assert run(project).version == 1
     store = Store(project / "store")
-    before = store.current("points")
-    write_points(data, 400_000, seed=7)  # big enough that writing takes a while
-    staging = project / "store" / "staging"
-    killed_mid_write = 0
-    for delay in (0.0, 0.05, 0.2):
-        proc = cli(project, "ingest", "points")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None:
-            if any(staging.glob("points.*/data.parquet")):
-                time.sleep(delay)
-                break
-            time.sleep(0.002)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            killed_mid_write += 1
-        proc.wait(timeout=30)
-        current = store.current("points")
-        assert current.version == before.version and current.checksum == before.checksum
-        assert pq.ParquetFile(current.data_file).metadata.num_rows == 1000
-    assert killed_mid_write >= 2, "the run finished before it could be killed"
+    write_points(data, 150_000, seed=7)  # several batches
+    proc = cli(project, "ingest", "points", env={**os.environ, "HUB_FAULT_POINT": point})
+    wait_stopped(proc.pid)
+    staged = list((project / "store" / "staging").glob("points.*/data.parquet"))
+    unrecorded = project / "store" / "data" / "points" / "v2"
+    if point == "first-batch-staged":
+        assert staged and staged[0].stat().st_size > 0 and store.current("points").version == 1
+    elif point == "version-renamed":
+        assert (unrecorded / "data.parquet").exists() and store.current("points").version == 1
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    current = store.current("points")
+    assert current.version == survivor
+    store.ensure_sound(current)  # the file is the one its checksum was taken of
+    rows = {1: 1000, 2: 150_000}[survivor]
+    assert pq.ParquetFile(current.data_file).metadata.num_rows == current.rows == rows
+    write_points(data, 2000, seed=8)
     after = run(project)  # no manual cleanup needed
-    assert after.status == "committed" and after.version == 2 and after.rows_valid == 400_000
-    assert not list(staging.glob("points.*"))
+    assert after.status == "committed" and after.version == survivor + 1, after.error
+    assert after.rows_valid == 2000 and store.current("points").version == survivor + 1
+    assert not list((project / "store" / "staging").glob("points.*"))
+    folders = sorted(p.name for p in (project / "store" / "data" / "points").iterdir())
+    assert folders == [f"v{n}" for n in range(1, survivor + 2)]
 
 
 def test_second_writer_is_refused_while_first_runs(project: Path) -> None:
