@@ -3,6 +3,7 @@ two writers at once, leftovers of dead runs, history, rollback and retention."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import textwrap
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -172,6 +174,63 @@ def test_sigkill_at_each_step_of_a_write(project: Path, point: str, survivor: in
     assert not list((project / "store" / "staging").glob("points.*"))
     folders = sorted(p.name for p in (project / "store" / "data" / "points").iterdir())
     assert folders == [f"v{n}" for n in range(1, survivor + 2)]
+
+
+@contextlib.contextmanager
+def small_filesystem(path: Path, size: str) -> Iterator[None]:
+    """A tmpfs of `size` mounted at `path` (a real full disk); skips where mounting is denied."""
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                       check=True, capture_output=True, timeout=30)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"cannot mount a size-limited tmpfs (needs root or CAP_SYS_ADMIN): {exc}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True)
+
+
+def test_disk_full_fails_clearly_keeps_the_previous_version_and_is_in_history(
+        project: Path) -> None:
+    data = project / "data" / "points.csv"
+    store_dir = project / "store"
+    with small_filesystem(store_dir, "2m"):
+        write_points(data, 1000)
+        assert run(project).version == 1
+        write_points(data, 150_000, seed=3)  # about 4 MB of Parquet
+        proc = cli(project, "ingest", "points")
+        out, errors = proc.communicate(timeout=300)
+        text = " ".join((out + errors).decode().split())
+        assert proc.returncode == 1, text
+        assert "Traceback" not in text
+        assert "dataset 'points'" in text and "is full" in text and str(store_dir) in text
+        assert "No space left on device" in text and "when space ran out" in text
+        assert "version 1 stays current and intact" in text
+        store = Store(store_dir)
+        current = store.current("points")
+        assert current.version == 1 and current.rows == 1000
+        store.ensure_sound(current)
+        assert not list((store_dir / "staging").iterdir())  # the space is given back
+        history = cli(project, "history", "points")
+        shown = " ".join(history.communicate(timeout=60)[0].decode().split())
+        assert history.returncode == 0 and "failed" in shown and "is full" in shown
+        subprocess.run(["mount", "-o", "remount,size=64m", str(store_dir)], check=True)
+        again = run(project)  # space freed: the next run commits, nothing to clean by hand
+        assert again.status == "committed" and again.version == 2 and again.rows_valid == 150_000
+
+
+def test_history_of_a_dataset_whose_only_run_failed(project: Path) -> None:
+    report = run(project)  # data/points.csv does not exist
+    assert report.status == "failed"
+    proc = cli(project, "history", "points")
+    out, errors = proc.communicate(timeout=60)
+    text = " ".join((out + errors).decode().split())
+    assert proc.returncode == 0, text
+    assert "unknown dataset" not in text and "no version yet" in text
+    assert "failed" in text and "points.csv" in text
+    unknown = cli(project, "history", "nichts")
+    assert unknown.wait(timeout=60) == 1 and b"unknown dataset" in unknown.stderr.read()
 
 
 def test_second_writer_is_refused_while_first_runs(project: Path) -> None:
