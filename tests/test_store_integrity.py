@@ -309,3 +309,20 @@ def test_check_removes_only_leftovers_of_dead_builders(tmp_path: Path) -> None:
     checked = project.cli("check", "punkte")
     assert checked.exit_code == 0 and "3 leftovers removed" in checked.text, checked
     assert not list(exports.glob(".tmp-*"))
+
+
+def test_sql_views_leave_out_a_broken_version(tmp_path: Path) -> None:
+    import duckdb
+
+    from hub.store.query import connect, refresh
+
+    project = make_project(tmp_path / "p", {"gut": ("public", 40), "schlecht": ("public", 30)})
+    store = project.store
+    con = connect(store, spatial=False)
+    assert con.sql("SELECT count(*) FROM schlecht").fetchone() == (30,)
+    truncate(store.current("schlecht").data_file)
+    assert project.cli("check").exit_code == 1
+    refresh(con, store)
+    assert con.sql("SELECT count(*) FROM gut").fetchone() == (40,)
+    with pytest.raises(duckdb.CatalogException, match="schlecht"):
+        con.sql("SELECT count(*) FROM schlecht")

@@ -51,6 +51,7 @@ def refresh(con: duckdb.DuckDBPyConnection, store: Store,
             continue
         version = store.current(d.name)
         if version is None or version.broken:
+            con.execute(f'DROP VIEW IF EXISTS "{d.name}"')
             continue
         path = str(version.data_file).replace("'", "''")
         con.execute(f'CREATE OR REPLACE VIEW "{d.name}" AS SELECT * FROM read_parquet(\'{path}\')')
