@@ -211,6 +211,18 @@ def test_the_server_finds_damage_itself_on_first_read(served) -> None:
     assert client.get("/ogc/collections").status_code == 200
 
 
+def test_damage_after_the_first_check_is_found_on_the_next_read_error(served) -> None:
+    project, client, _ = served
+    store = project.store
+    assert client.get("/downloads/kaputt/latest.csv").status_code == 200  # verified
+    truncate(store.current("kaputt").data_file)  # damaged later, while the server runs
+    for url in ("/downloads/kaputt/latest.gpkg", "/ogc/collections/kaputt/items"):
+        response = client.get(url)  # building the export / loading the layer fails to read
+        assert response.status_code == 503 and "version 2 of 'kaputt'" in response.text, url
+    assert store.current("kaputt").broken
+    assert client.get("/downloads/kaputt/v1.gpkg").status_code == 200
+
+
 def test_a_damaged_export_is_deleted_and_built_again(served, tmp_path: Path) -> None:
     project, client, _ = served
     good = client.get("/downloads/heil/latest.gpkg")

@@ -132,7 +132,8 @@ def downloads_router(store: Store, viewer: Callable[[Request], Viewer], *,
                 k: v for k, v in headers.items() if k not in ("Content-Disposition",)})
         store.ensure_sound(version)  # hashes the file once per process and version
         if not fmt.streamed:
-            path = exports.file(version, fmt.ext, terms)
+            with store.reading(version):  # a read error checks the file again
+                path = exports.file(version, fmt.ext, terms)
             return FileResponse(path, media_type=fmt.media_type, headers=headers)
         if squeeze:
             headers["Content-Encoding"] = "gzip"

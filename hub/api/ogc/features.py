@@ -181,7 +181,8 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
     def load(version: Version) -> None:
         """Verify a version's file (once per process) and read it into memory."""
         store.ensure_sound(version)
-        layers.layer(version)
+        with store.reading(version):
+            layers.layer(version)
 
     def answers(handler: Callable[..., Response]) -> Callable[..., Any]:
         """Turn BadParameter into 400 and NotFound into 404, in the negotiated format; give
