@@ -427,7 +427,8 @@ class Store:
             if reason is None:
                 self._sound.add(key)
                 return
-        self.mark_broken(version.dataset, version.version, reason, who="server")
+        with contextlib.suppress(sqlite3.Error):  # the 503 matters more than the record
+            self.mark_broken(version.dataset, version.version, reason, who="server")
         raise CorruptVersion(version.dataset, version.version, reason)
 
     @contextlib.contextmanager
