@@ -3,6 +3,7 @@ two writers at once, leftovers of dead runs, history, rollback and retention."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import textwrap
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ from hub.errors import StoreError
 from hub.ingest.pipeline import load_pipeline
 from hub.ingest.run import ingest
 from hub.store import Store
+from hub.store.faults import wait_stopped
 
 SCHEMA = {"fields": [
     {"name": "id", "type": "integer", "constraints": {"required": True, "unique": True}},
@@ -136,35 +139,98 @@ def test_leftovers_of_dead_runs_are_cleaned(project: Path) -> None:
     assert pq.ParquetFile(Store(store_root).current("points").data_file).metadata.num_rows == 50
 
 
-def test_sigkill_during_write_keeps_previous_version(project: Path) -> None:
+@pytest.mark.parametrize(("point", "survivor"), [
+    ("first-batch-staged", 1),  # rows are being written into staging
+    ("version-renamed", 1),  # the version folder is in place, the log does not know it
+    ("committed", 2),  # the log points at the new version; nothing else has run
+])
+def test_sigkill_at_each_step_of_a_write(project: Path, point: str, survivor: int) -> None:
+    """The writer stops itself at a named point (HUB_FAULT_POINT, hub/store/faults.py) and is
+    killed there, so the same moment is tested on a fast machine and a slow one."""
     data = project / "data" / "points.csv"
     write_points(data, 1000)
-    good = run(project)
-    assert good.version == 1
+    assert run(project).version == 1
     store = Store(project / "store")
-    before = store.current("points")
-    write_points(data, 400_000, seed=7)  # big enough that writing takes a while
-    staging = project / "store" / "staging"
-    killed_mid_write = 0
-    for delay in (0.0, 0.05, 0.2):
-        proc = cli(project, "ingest", "points")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None:
-            if any(staging.glob("points.*/data.parquet")):
-                time.sleep(delay)
-                break
-            time.sleep(0.002)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            killed_mid_write += 1
-        proc.wait(timeout=30)
-        current = store.current("points")
-        assert current.version == before.version and current.checksum == before.checksum
-        assert pq.ParquetFile(current.data_file).metadata.num_rows == 1000
-    assert killed_mid_write >= 2, "the run finished before it could be killed"
+    write_points(data, 150_000, seed=7)  # several batches
+    proc = cli(project, "ingest", "points", env={**os.environ, "HUB_FAULT_POINT": point})
+    wait_stopped(proc.pid)
+    staged = list((project / "store" / "staging").glob("points.*/data.parquet"))
+    unrecorded = project / "store" / "data" / "points" / "v2"
+    if point == "first-batch-staged":
+        assert staged and staged[0].stat().st_size > 0 and store.current("points").version == 1
+    elif point == "version-renamed":
+        assert (unrecorded / "data.parquet").exists() and store.current("points").version == 1
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    current = store.current("points")
+    assert current.version == survivor
+    store.ensure_sound(current)  # the file is the one its checksum was taken of
+    rows = {1: 1000, 2: 150_000}[survivor]
+    assert pq.ParquetFile(current.data_file).metadata.num_rows == current.rows == rows
+    write_points(data, 2000, seed=8)
     after = run(project)  # no manual cleanup needed
-    assert after.status == "committed" and after.version == 2 and after.rows_valid == 400_000
-    assert not list(staging.glob("points.*"))
+    assert after.status == "committed" and after.version == survivor + 1, after.error
+    assert after.rows_valid == 2000 and store.current("points").version == survivor + 1
+    assert not list((project / "store" / "staging").glob("points.*"))
+    folders = sorted(p.name for p in (project / "store" / "data" / "points").iterdir())
+    assert folders == [f"v{n}" for n in range(1, survivor + 2)]
+
+
+@contextlib.contextmanager
+def small_filesystem(path: Path, size: str) -> Iterator[None]:
+    """A tmpfs of `size` mounted at `path` (a real full disk); skips where mounting is denied."""
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                       check=True, capture_output=True, timeout=30)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"cannot mount a size-limited tmpfs (needs root or CAP_SYS_ADMIN): {exc}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True)
+
+
+def test_disk_full_fails_clearly_keeps_the_previous_version_and_is_in_history(
+        project: Path) -> None:
+    data = project / "data" / "points.csv"
+    store_dir = project / "store"
+    with small_filesystem(store_dir, "2m"):
+        write_points(data, 1000)
+        assert run(project).version == 1
+        write_points(data, 150_000, seed=3)  # about 4 MB of Parquet
+        proc = cli(project, "ingest", "points")
+        out, errors = proc.communicate(timeout=300)
+        text = " ".join((out + errors).decode().split())
+        assert proc.returncode == 1, text
+        assert "Traceback" not in text
+        assert "dataset 'points'" in text and "is full" in text and str(store_dir) in text
+        assert "No space left on device" in text and "when space ran out" in text
+        assert "version 1 stays current and intact" in text
+        store = Store(store_dir)
+        current = store.current("points")
+        assert current.version == 1 and current.rows == 1000
+        store.ensure_sound(current)
+        assert not list((store_dir / "staging").iterdir())  # the space is given back
+        history = cli(project, "history", "points")
+        shown = " ".join(history.communicate(timeout=60)[0].decode().split())
+        assert history.returncode == 0 and "failed" in shown and "is full" in shown
+        subprocess.run(["mount", "-o", "remount,size=64m", str(store_dir)], check=True)
+        again = run(project)  # space freed: the next run commits, nothing to clean by hand
+        assert again.status == "committed" and again.version == 2 and again.rows_valid == 150_000
+
+
+def test_history_of_a_dataset_whose_only_run_failed(project: Path) -> None:
+    report = run(project)  # data/points.csv does not exist
+    assert report.status == "failed"
+    proc = cli(project, "history", "points")
+    out, errors = proc.communicate(timeout=60)
+    text = " ".join((out + errors).decode().split())
+    assert proc.returncode == 0, text
+    assert "unknown dataset" not in text and "no version yet" in text
+    assert "failed" in text and "points.csv" in text
+    unknown = cli(project, "history", "nichts")
+    assert unknown.wait(timeout=60) == 1 and b"unknown dataset" in unknown.stderr.read()
 
 
 def test_second_writer_is_refused_while_first_runs(project: Path) -> None:

@@ -207,11 +207,14 @@ def history(dataset: str, root: RootOpt = None, store: StoreOpt = None) -> None:
     """Show every version of a dataset and the runs that made none."""
     settings = settings_for(root, store)
     target = Store(settings.store)
+    events = target.events(dataset)
     try:
         current = target.dataset(dataset).current_version
         versions = target.versions(dataset)
     except HubError as exc:
-        fail(str(exc))
+        if not events:  # a dataset whose runs all failed has events but no versions
+            fail(str(exc))
+        current, versions = None, []
     table = Table(title=f"History of {dataset}", title_justify="left")
     for col in ("version", "", "finished", "rows", "quarantined", "source CRS", "checksum",
                 "by", "state"):
@@ -219,9 +222,12 @@ def history(dataset: str, root: RootOpt = None, store: StoreOpt = None) -> None:
     for v in versions:
         table.add_row(f"v{v.version}", "●" if v.version == current else "", v.finished,
                       f"{v.rows:,}", f"{v.quarantined:,}", ", ".join(v.source_crs),
-                      v.checksum[:12], v.run_by, "purged" if v.purged else "kept")
+                      v.checksum[:12], v.run_by,
+                      "purged" if v.purged else "broken" if v.broken else "kept")
     console.print(table)
-    events = [e for e in target.events(dataset) if e["kind"] != "commit"][:10]
+    if not versions:
+        console.print(f"{dataset} has no version yet.")
+    events = [e for e in events if e["kind"] != "commit"][:10]
     if events:
         console.print("Other events (newest first):")
         for e in events:
@@ -295,10 +301,12 @@ def serve(
 
 from hub.cli import accounts as _accounts  # noqa: E402 - the sub-commands register on import
 from hub.cli import catalog as _catalog  # noqa: E402
+from hub.cli import check as _check  # noqa: E402
 from hub.cli import exchange as _exchange  # noqa: E402
 
 app.add_typer(_catalog.app, name="catalog")
 app.command()(_exchange.publish)
 app.command()(_exchange.harvest)
+app.command()(_check.check)
 app.add_typer(_accounts.users, name="user")
 app.add_typer(_accounts.tokens, name="token")

@@ -194,7 +194,7 @@ def ingest(pipeline: Pipeline, store: Store, settings: Settings, who: str | None
             previous = current.source_state if current else {}
             fetched = [fetch(s, pipeline.base_dir, staging, settings.fetch,
                              previous.get(source_key(s))) for s in pipeline.sources]
-            same_pipeline = not force and current is not None \
+            same_pipeline = not force and current is not None and not current.broken \
                 and current.pipeline_hash == pipeline.digest
             if same_pipeline and all(f.not_modified or f.state == previous.get(source_key(s))
                                      for s, f in zip(pipeline.sources, fetched, strict=True)):

@@ -11,6 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hub.store import faults
+
 GEOMETRY_COLUMN = "geometry"
 BBOX_COLUMN = "bbox"
 ROW_GROUP_ROWS = 65_536
@@ -69,6 +71,8 @@ class VersionWriter:
                     self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
                 except BaseException as exc:  # re-raised in the caller's thread
                     self._failure = exc
+                else:
+                    faults.point("first-batch-staged")
 
     def write(self, table: pa.Table) -> None:
         if self._failure is not None:

@@ -5,6 +5,7 @@
 
 The connection is in-memory and read-only towards the store: it reads the immutable Parquet
 files of the versions that were current when it was opened (call `refresh` to follow new ones).
+A dataset whose current version is marked broken (`hub check`) gets no view.
 DuckDB's spatial extension is loaded from the `duckdb-extension-spatial` package, never
 downloaded.
 """
@@ -49,7 +50,8 @@ def refresh(con: duckdb.DuckDBPyConnection, store: Store,
         if datasets is not None and d.name not in datasets:
             continue
         version = store.current(d.name)
-        if version is None:
+        if version is None or version.broken:
+            con.execute(f'DROP VIEW IF EXISTS "{d.name}"')
             continue
         path = str(version.data_file).replace("'", "''")
         con.execute(f'CREATE OR REPLACE VIEW "{d.name}" AS SELECT * FROM read_parquet(\'{path}\')')

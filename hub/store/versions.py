@@ -20,7 +20,6 @@ import contextlib
 import datetime as dt
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -32,7 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from hub.errors import StoreError
+from hub.store import faults, integrity
+from hub.store.integrity import CorruptVersion
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS datasets (
@@ -65,6 +68,7 @@ CREATE TABLE IF NOT EXISTS versions (
     run_by TEXT NOT NULL,
     report TEXT NOT NULL,
     purged INTEGER NOT NULL DEFAULT 0,
+    broken TEXT,
     PRIMARY KEY (dataset, version)
 );
 CREATE TABLE IF NOT EXISTS events (
@@ -105,6 +109,7 @@ class Version:
     report: dict[str, Any]
     purged: bool
     path: Path
+    broken: str | None = None  # why `hub check` or the server found the file damaged
 
     @property
     def data_file(self) -> Path:
@@ -155,6 +160,8 @@ class Store:
     def __init__(self, root: Path | str):
         self.root = Path(root)
         self._local = threading.local()
+        self._sound: set[tuple[str, int, str]] = set()  # versions verified by this process
+        self._verifying = threading.Lock()
         for sub in ("data", "staging", "locks"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         with self._db() as db:
@@ -162,6 +169,8 @@ class Store:
             columns = {r[1] for r in db.execute("PRAGMA table_info(datasets)")}
             if "attribution" not in columns:  # stores made before attributions were recorded
                 db.execute("ALTER TABLE datasets ADD COLUMN attribution TEXT NOT NULL DEFAULT ''")
+            if "broken" not in {r[1] for r in db.execute("PRAGMA table_info(versions)")}:
+                db.execute("ALTER TABLE versions ADD COLUMN broken TEXT")  # before `hub check`
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -260,11 +269,30 @@ class Store:
                 raise
             self._clean_leftovers(name)
             staging = self.root / "staging" / f"{name}.{uuid.uuid4().hex[:12]}"
-            staging.mkdir()
             try:
+                staging.mkdir()
                 yield staging
+            except (OSError, sqlite3.OperationalError) as exc:
+                if not _disk_full(exc):
+                    raise
+                written = _size(staging)
+                shutil.rmtree(staging, ignore_errors=True)  # give the space back first
+                raise DiskFull(self._full_message(name, exc, written)) from exc
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
+
+    def _full_message(self, name: str, exc: BaseException, written: int) -> str:
+        try:
+            current = self.dataset(name).current_version
+        except StoreError:
+            current = None
+        kept = (f"version {current} stays current and intact" if current
+                else "the dataset has no version yet")
+        free = shutil.disk_usage(self.root).free
+        return (f"dataset {name!r}: the file system of the store ({self.root}) is full "
+                f"({exc}). The run had written {_mb(written)} when space ran out, so it needs "
+                f"more than that (free now: {_mb(free)}). Nothing was committed: {kept}. "
+                "Free some space (or move the store to a bigger disk) and run it again.")
 
     def _clean_leftovers(self, name: str) -> None:
         for stale in (self.root / "staging").glob(f"{name}.*"):
@@ -292,11 +320,12 @@ class Store:
         number = (last or 0) + 1
         target = self.version_dir(name, number)
         target.parent.mkdir(parents=True, exist_ok=True)
-        checksum = _sha256(staging / "data.parquet")
+        checksum = integrity.sha256(staging / "data.parquet")
         for f in staging.iterdir():
             fsync(f)
         os.rename(staging, target)
         fsync(target.parent)
+        faults.point("version-renamed")
         staging.mkdir()  # `writing` removes its staging folder on exit
         stamp = now()
         with self._db() as db:
@@ -329,9 +358,11 @@ class Store:
                            "VALUES (?,?,?,?,?)", (name, stamp, "commit", number, draft.run_by))
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 shutil.rmtree(target, ignore_errors=True)
                 raise
+        faults.point("committed")
         return self.version(name, number)
 
     def log(self, name: str, kind: str, who: str, detail: str = "",
@@ -347,6 +378,10 @@ class Store:
         if target.purged:
             raise StoreError(f"version {number} of {name!r} was removed by the retention "
                              "policy and cannot be restored")
+        if target.broken:
+            raise StoreError(f"version {number} of {name!r} is broken ({target.broken}); "
+                             "roll back to another version, or restore the file and run "
+                             f"`hub check {name}`")
         with self._db() as db:
             db.execute("BEGIN IMMEDIATE")
             db.execute("UPDATE datasets SET current_version = ?, updated = ? WHERE name = ?",
@@ -373,10 +408,90 @@ class Store:
             purged.append(v.version)
         return purged
 
+    # -- integrity ---------------------------------------------------------------------------
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+    def ensure_sound(self, version: Version) -> None:
+        """Raise CorruptVersion unless the version's file is the one committed.
+
+        The file is hashed once per process and version (see hub.store.integrity); a damaged
+        one is marked broken in the version log, so every process stops serving it."""
+        if version.broken:
+            raise CorruptVersion(version.dataset, version.version, version.broken)
+        key = (version.dataset, version.version, version.checksum)
+        if key in self._sound:
+            return
+        with self._verifying:
+            if key in self._sound:
+                return
+            reason = integrity.problem(version.data_file, version.checksum)
+            if reason is None:
+                self._sound.add(key)
+                return
+        with contextlib.suppress(sqlite3.Error):  # the 503 matters more than the record
+            self.mark_broken(version.dataset, version.version, reason, who="server")
+        raise CorruptVersion(version.dataset, version.version, reason)
+
+    @contextlib.contextmanager
+    def reading(self, version: Version) -> Iterator[None]:
+        """A read of the version's file: when it fails, the file is checked again, so a
+        damaged file raises CorruptVersion (and is marked) and other errors pass unchanged."""
+        try:
+            yield
+        except (OSError, pa.ArrowException):
+            self._sound.discard((version.dataset, version.version, version.checksum))
+            self.ensure_sound(version)
+            raise
+
+    def check(self, version: Version, who: str) -> str | None:
+        """Verify a version's file now (`hub check`): mark it broken, or clear the mark of
+        a file that is sound again; return what is wrong with it (None when nothing is)."""
+        reason = integrity.problem(version.data_file, version.checksum)
+        if reason is not None:
+            self.mark_broken(version.dataset, version.version, reason, who)
+        elif version.broken:
+            self.mark_sound(version.dataset, version.version, who)
+        return reason
+
+    def mark_broken(self, name: str, number: int, reason: str, who: str) -> None:
+        """Record that a version's file is damaged: it is not served until repaired."""
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            changed = db.execute("UPDATE versions SET broken = ? WHERE dataset = ? AND "
+                                 "version = ? AND broken IS NOT ?",
+                                 (reason, name, number, reason)).rowcount
+            if changed:
+                db.execute("INSERT INTO events (dataset, at, kind, version, who, detail) "
+                           "VALUES (?,?,?,?,?,?)", (name, now(), "broken", number, who, reason))
+            db.execute("COMMIT")
+
+    def mark_sound(self, name: str, number: int, who: str) -> None:
+        """Clear a broken mark after the file was found sound again (restored from backup)."""
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            changed = db.execute("UPDATE versions SET broken = NULL WHERE dataset = ? AND "
+                                 "version = ? AND broken IS NOT NULL", (name, number)).rowcount
+            if changed:
+                db.execute("INSERT INTO events (dataset, at, kind, version, who) "
+                           "VALUES (?,?,?,?,?)", (name, now(), "repaired", number, who))
+            db.execute("COMMIT")
+
+
+class DiskFull(StoreError):
+    """The store's file system ran out of space during a run; nothing was committed."""
+
+
+def _disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+
+
+def _size(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB"
 
 
 def fsync(path: Path) -> None:

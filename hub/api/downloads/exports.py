@@ -6,6 +6,13 @@ name in the same folder, fsynced and renamed into place: a reader (in this proce
 sees the whole file or none. Within a process, concurrent first requests for the same file wait
 for one build; across processes, each may build and the last rename wins (identical content).
 
+Each file's SHA-256 is written beside it (`<file>.sha256`) before the file is renamed into
+place. A process checks a file against it the first time it serves the file, `hub check` checks
+them all; a damaged file (or one without a checksum) is deleted and built again on next use.
+A builder holds an flock on `.tmp-<id>.lock` while it writes `.tmp-<id>-<file>`: temporary files
+whose lock is free belong to a builder that died (a server killed mid-build) and are removed when
+the folder is next built into, and by `hub check`, once older than a grace period.
+
 GDAL (through pyogrio) writes GeoPackage and FlatGeobuf from a stream of Arrow batches, so
 memory does not grow with the layer. The GeoParquet export is the stored file rewritten batch
 by batch with the licence terms added to its key/value metadata.
@@ -13,11 +20,15 @@ by batch with the licence terms added to its key/value metadata.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import sqlite3
 import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,11 +36,16 @@ import pyarrow.parquet as pq
 
 from hub.api.downloads.columns import Source
 from hub.api.downloads.formats import REVISION, Terms
+from hub.store import faults
 from hub.store.geoparquet import GEOMETRY_COLUMN, ROW_GROUP_ROWS
+from hub.store.integrity import sha256
 from hub.store.versions import Version, fsync
 
 EXPORTS = "exports"
 CRS84 = "OGC:CRS84"
+CHECKSUM = ".sha256"  # suffix of the file beside an export that holds its SHA-256
+TMP = ".tmp-"
+GRACE_SECONDS = 5.0  # a temporary file this fresh may belong to a builder taking its lock
 
 
 def export_path(version: Version, ext: str, terms: Terms) -> Path:
@@ -43,35 +59,137 @@ class Exports:
     def __init__(self) -> None:
         self._locks: dict[Path, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._sound: set[Path] = set()  # checked against their checksum by this process
 
     def file(self, version: Version, ext: str, terms: Terms) -> Path:
         target = export_path(version, ext, terms)
-        if target.exists():
+        if target in self._sound and target.exists():  # retention may have removed it
             return target
         with self._guard:
             lock = self._locks.setdefault(target, threading.Lock())
         with lock:
-            if not target.exists():
-                _build(version, ext, terms, target)
+            if target not in self._sound or not target.exists():
+                if damage(target) is not None:  # missing, or not what was written
+                    discard(target)
+                    _build(version, ext, terms, target)
+                self._sound.add(target)
         with self._guard:
             self._locks.pop(target, None)
         return target
 
 
-def _build(version: Version, ext: str, terms: Terms, target: Path) -> None:
-    target.parent.mkdir(exist_ok=True)
-    tmp = target.parent / f".tmp-{uuid.uuid4().hex[:12]}-{target.name}"
+def damage(path: Path) -> str | None:
+    """Why an export file cannot be served (None when it matches its recorded checksum)."""
     try:
-        WRITERS[ext](Source(version), terms, tmp)
-        fsync(tmp)
-        os.replace(tmp, target)
-        fsync(target.parent)
+        recorded = path.with_name(path.name + CHECKSUM).read_text().strip()
+        found = sha256(path)
+    except FileNotFoundError as exc:
+        return f"{Path(exc.filename or path).name} is missing"
+    return None if found == recorded else (f"checksum mismatch: recorded {recorded[:12]}…, "
+                                           f"file has {found[:12]}…")
+
+
+def discard(path: Path) -> None:
+    """Delete an export and its checksum (it is built again when next asked for)."""
+    path.unlink(missing_ok=True)
+    path.with_name(path.name + CHECKSUM).unlink(missing_ok=True)
+
+
+@dataclass
+class FolderCheck:
+    """What `check_folder` found in one version's exports folder."""
+
+    sound: list[str] = field(default_factory=list)
+    removed: dict[str, str] = field(default_factory=dict)  # damaged file -> why
+    leftovers: list[str] = field(default_factory=list)  # temporary files of dead builders
+
+
+def check_folder(version: Version, grace: float = GRACE_SECONDS) -> FolderCheck:
+    """Check every export of a version; delete damaged ones and dead builders' leftovers."""
+    out = FolderCheck()
+    folder = version.path / EXPORTS
+    if not folder.is_dir():
+        return out
+    out.leftovers = clean_leftovers(folder, grace)
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or path.name.endswith(CHECKSUM):
+            continue
+        reason = damage(path)
+        if reason is None:
+            out.sound.append(path.name)
+        else:
+            discard(path)
+            out.removed[path.name] = reason
+    for orphan in folder.glob(f"*{CHECKSUM}"):  # its export was deleted
+        if not orphan.with_name(orphan.name.removesuffix(CHECKSUM)).exists():
+            orphan.unlink(missing_ok=True)
+    return out
+
+
+def clean_leftovers(folder: Path, grace: float = GRACE_SECONDS) -> list[str]:
+    """Remove temporary files whose builder is gone (lock free) and that are older than
+    `grace` seconds; return their names."""
+    removed = []
+    cutoff = time.time() - grace
+    for path in sorted(folder.glob(f"{TMP}*")):
+        build = path.name[len(TMP):].split("-", 1)[0].split(".", 1)[0]
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime > cutoff or _building(folder, build):
+                continue
+            path.unlink()
+            removed.append(path.name)
+    return removed
+
+
+def _building(folder: Path, build: str) -> bool:
+    """Whether a live builder holds the lock of build `build` in `folder`."""
+    try:
+        fd = os.open(folder / f"{TMP}{build}.lock", os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
     finally:
-        for leftover in target.parent.glob(f"{tmp.name}*"):  # also GDAL's -journal, -wal
-            leftover.unlink(missing_ok=True)
-    for older in target.parent.glob(f"{version.dataset}-v{version.version}.*.{ext}"):
+        os.close(fd)
+    return False
+
+
+@contextlib.contextmanager
+def _builder_lock(folder: Path, build: str) -> Iterator[None]:
+    path = folder / f"{TMP}{build}.lock"
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+
+
+def _build(version: Version, ext: str, terms: Terms, target: Path) -> None:
+    folder = target.parent
+    folder.mkdir(exist_ok=True)
+    clean_leftovers(folder)
+    build = uuid.uuid4().hex[:12]
+    tmp = folder / f"{TMP}{build}-{target.name}"
+    digest = folder / f"{TMP}{build}-{target.name}{CHECKSUM}"
+    with _builder_lock(folder, build):
+        try:
+            WRITERS[ext](Source(version), terms, tmp)
+            faults.point("export-written")
+            digest.write_text(sha256(tmp) + "\n")
+            for path in (tmp, digest):
+                fsync(path)
+            os.replace(digest, target.with_name(target.name + CHECKSUM))
+            os.replace(tmp, target)
+            fsync(folder)
+        finally:
+            for leftover in folder.glob(f"{TMP}{build}-*"):  # also GDAL's -journal, -wal
+                leftover.unlink(missing_ok=True)
+    for older in folder.glob(f"{version.dataset}-v{version.version}.*.{ext}"):
         if older != target:  # made under earlier terms or revisions; never served again
-            older.unlink(missing_ok=True)
+            discard(older)
 
 
 def _batches(source: Source) -> pa.RecordBatchReader:

@@ -8,7 +8,8 @@
 visible when `Viewer.may_see(*access_of(dataset))` holds for the caller; every other name
 answers 404 with the same body as a name that does not exist, on every URL and method.
 Malformed file names and unknown formats are checked before the dataset is looked up, so they
-answer alike for visible and invisible datasets too.
+answer alike for visible and invisible datasets too. A version whose file is damaged (see
+hub.store.integrity) answers 503 on its own URLs; the other versions and datasets are served.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from hub.api.ogc.datasets import Current
 from hub.api.ogc.features import About
 from hub.catalog.model import Viewer
 from hub.errors import StoreError
+from hub.store.integrity import CorruptVersion
 from hub.store.versions import Dataset, Store, Version
 
 FILE = re.compile(r"^(?:latest|v(?P<number>[1-9][0-9]{0,17}))\.(?P<ext>[a-z0-9]+)$")
@@ -93,6 +95,8 @@ def downloads_router(store: Store, viewer: Callable[[Request], Viewer], *,
             return _download(request, name, file)
         except Problem as exc:
             return JSONResponse({"detail": exc.detail}, exc.status)
+        except CorruptVersion as exc:
+            return JSONResponse({"detail": str(exc)}, exc.status)
 
     def _download(request: Request, name: str, file: str) -> Response:
         match = FILE.match(file)
@@ -104,6 +108,8 @@ def downloads_router(store: Store, viewer: Callable[[Request], Viewer], *,
         latest = match["number"] is None
         if not latest:
             version = _version(store, name, int(match["number"]))
+        if version.broken:
+            raise CorruptVersion(name, version.version, version.broken)
         terms = terms_of(dataset)
         squeeze = fmt.compressible and accepts_gzip(request)
         variant = "" if dialect is None or dialect.name == "default" else dialect.name
@@ -124,8 +130,10 @@ def downloads_router(store: Store, viewer: Callable[[Request], Viewer], *,
         if not_modified(request, tag, modified):
             return Response(status_code=304, headers={
                 k: v for k, v in headers.items() if k not in ("Content-Disposition",)})
+        store.ensure_sound(version)  # hashes the file once per process and version
         if not fmt.streamed:
-            path = exports.file(version, fmt.ext, terms)
+            with store.reading(version):  # a read error checks the file again
+                path = exports.file(version, fmt.ext, terms)
             return FileResponse(path, media_type=fmt.media_type, headers=headers)
         if squeeze:
             headers["Content-Encoding"] = "gzip"
@@ -150,6 +158,7 @@ def downloads_router(store: Store, viewer: Callable[[Request], Viewer], *,
             return JSONResponse({"detail": exc.detail}, exc.status)
         listed = [{"version": v.version, "rows": v.rows, "committed": v.finished,
                    "checksum": v.checksum, "current": v.version == version.version,
+                   **({"broken": v.broken} if v.broken else {}),
                    "downloads": {ext: url(name, f"v{v.version}", ext) for ext in FORMATS}}
                   for v in store.versions(name) if not v.purged]
         body: dict[str, Any] = {

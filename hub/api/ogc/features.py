@@ -9,6 +9,7 @@ does not exist. Each resource answers JSON or HTML (`f=json|html`, else the Acce
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import os
@@ -38,6 +39,7 @@ from hub.api.ogc.params import (
     single,
 )
 from hub.catalog.model import Viewer
+from hub.store.integrity import CorruptVersion
 from hub.store.versions import Dataset, Store, Version
 
 GEOJSON = "application/geo+json"
@@ -154,8 +156,12 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         shown = []
         for d, v in current.entries().values():
             level, orgs = access_of(d)
-            if who.may_see(level, orgs):
-                shown.append(Collection(d, v, layers.meta(v), level))
+            if who.may_see(level, orgs) and not v.broken:
+                try:
+                    with store.reading(v):
+                        shown.append(Collection(d, v, layers.meta(v), level))
+                except CorruptVersion:
+                    continue  # answers 503 on its own URLs, the others are listed
         return shown
 
     def collection_of(request: Request, name: str) -> Collection:
@@ -163,6 +169,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         level, orgs = access_of(found[0]) if found else ("", [])
         if found is None or not viewer(request).may_see(level, orgs):
             raise NotFound  # unknown, hidden and empty datasets answer alike
+        store.ensure_sound(found[1])  # after the access check: 503 only to those who may see
         return Collection(found[0], found[1], layers.meta(found[1]), level)
 
     def render(fmt: str, body: dict[str, Any], page: Callable[[], str], media: str = JSON,
@@ -170,6 +177,12 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         if fmt == "html":
             return Response(page(), media_type="text/html; charset=utf-8", headers=headers)
         return Response(geojson.dumps(body), media_type=media, headers=headers)
+
+    def load(version: Version) -> None:
+        """Verify a version's file (once per process) and read it into memory."""
+        store.ensure_sound(version)
+        with store.reading(version):
+            layers.layer(version)
 
     def answers(handler: Callable[..., Response]) -> Callable[..., Any]:
         """Turn BadParameter into 400 and NotFound into 404, in the negotiated format; give
@@ -182,9 +195,14 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         async def wrapper(request: Request, *args: Any, **kwargs: Any) -> Response:
             found = current.entries().get(kwargs.get("name", ""))
             if found is not None and not layers.loaded(found[1]):
-                await run_in_threadpool(layers.layer, found[1])
+                with contextlib.suppress(CorruptVersion):  # answered by `collection_of`
+                    await run_in_threadpool(load, found[1])
             try:
                 return caching.validated(request, handler(request, *args, **kwargs))
+            except CorruptVersion as exc:
+                return Response(geojson.dumps({"code": "ServiceUnavailable",
+                                               "description": str(exc)}), exc.status,
+                                media_type=JSON)
             except (BadParameter, NotFound) as exc:
                 try:
                     fmt = negotiate(request.query_params, request.headers.get("accept"))
