@@ -223,7 +223,8 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         if meta.temporal_extent:
             extent["temporal"] = {"interval": [list(meta.temporal_extent)], "trs": TRS}
         links = [*self_links(url, fmt),
-                 link(with_f(f"{url}/items", "json"), "items", GEOJSON, "Features als GeoJSON"),
+                 # without ?f=json: GDAL finds the path in /api by this URL (and its limits)
+                 link(f"{url}/items", "items", GEOJSON, "Features als GeoJSON"),
                  link(with_f(f"{url}/items", "html"), "items", HTML, "Features als HTML"),
                  link(with_f(f"{url}/queryables", "json"),
                       "http://www.opengis.net/def/rel/ogc/1.0/queryables", SCHEMA,

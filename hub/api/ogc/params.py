@@ -39,14 +39,18 @@ class BadParameter(Exception):
 
 @dataclass(frozen=True)
 class Limits:
-    """Page sizes for `/items`: the default and the maximum a request may ask for."""
+    """Page sizes for `/items`: the default and the maximum a request may ask for.
 
-    default: int = 10
+    Both are declared in the OpenAPI `limit` parameter, which is what clients page by: GDAL
+    (3.8+) asks for max(1000, default) features per request, at most `maximum`; a default of
+    10 (the standard's example) made clients that use the default fetch 10 per request."""
+
+    default: int = 1000
     maximum: int = 10_000
 
     @classmethod
     def from_env(cls) -> Limits:
-        """HUB_OGC_LIMIT_DEFAULT and HUB_OGC_LIMIT_MAX (defaults 10 and 10,000)."""
+        """HUB_OGC_LIMIT_DEFAULT and HUB_OGC_LIMIT_MAX (defaults 1,000 and 10,000)."""
         try:
             maximum = int(os.environ.get("HUB_OGC_LIMIT_MAX", cls.maximum))
             default = int(os.environ.get("HUB_OGC_LIMIT_DEFAULT", cls.default))
