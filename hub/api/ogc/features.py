@@ -4,7 +4,9 @@
 
 A collection is a dataset of the store with a current version that the request's viewer may see
 (`Viewer.may_see(*access_of(dataset))`); every other name answers 404, exactly like a name that
-does not exist. Each resource answers JSON or HTML (`f=json|html`, else the Accept header).
+does not exist, and nothing of its data is read before that check. Each resource answers JSON or
+HTML (`f=json|html`, else the Accept header). Cheap answers are computed on the event loop,
+work that grows with the data in a bounded pool of worker threads (`work`).
 """
 
 from __future__ import annotations
@@ -21,13 +23,12 @@ from urllib.parse import quote, urlencode
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
-from hub.api.ogc import caching, geojson, html, openapi
+from hub.api.ogc import caching, geojson, html, openapi, work
 from hub.api.ogc import crs as crs_mod
 from hub.api.ogc import tiles as tiles_mod
 from hub.api.ogc.datasets import Current
-from hub.api.ogc.layer import LayerCache, Meta
+from hub.api.ogc.layer import Layer, LayerCache, Meta
 from hub.api.ogc.params import (
     BadParameter,
     Limits,
@@ -72,6 +73,7 @@ REL_TILESETS = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
 REL_SCHEMES = "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes"
 REL_SCHEME = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
 TRS = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
+PAGE_WEIGHT = 50  # cost of encoding one feature, in row-conditions (see `work`)
 
 
 @dataclass(frozen=True)
@@ -104,14 +106,18 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
                title: str = "Geodaten-Schnittstelle (OGC API – Features)",
                limits: Limits | None = None, cache: LayerCache | None = None,
                about: Callable[[str], About | None] | None = None,
-               tile_cache: tiles_mod.TileCache | None = None) -> APIRouter:
+               tile_cache: tiles_mod.TileCache | None = None,
+               budget: work.Budget | None = None) -> APIRouter:
     """OGC API – Features over the store, mounted at `prefix`.
 
     `viewer` tells who is asking and `access_of` a dataset's access level and the organisations
     it is restricted to (collections are filtered with `Viewer.may_see`); `about` optionally
-    supplies catalog facts (description, licence, landing page) per dataset.
+    supplies catalog facts (description, licence, landing page) per dataset; `budget` bounds the
+    expensive work (default: from the environment, `work.Budget.from_env`).
     """
     limits = limits or Limits.from_env()
+    budget = budget or work.Budget.from_env()
+    pool = work.Pool(budget)
     layers = cache or LayerCache()
     encoded = tile_cache or tiles_mod.TileCache()
     zooms = range(tiles_mod.max_zoom() + 1)
@@ -165,6 +171,24 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
             raise NotFound  # unknown, hidden and empty datasets answer alike
         return Collection(found[0], found[1], layers.meta(found[1]), level)
 
+    def layer_of(request: Request, c: Collection) -> Layer:
+        """The collection's version in memory (read in the pool the first time)."""
+        return layers.layer(c.version, lambda: work.needs(request, work.UNBOUNDED))
+
+    def rows_of(request: Request, layer: Layer, key: tuple[Any, ...]) -> np.ndarray | None:
+        """A selection's rows: cached, or computed within the budget (in the pool when it
+        grows with the data); a CQL2 filter over the budget is refused before it starts."""
+        def estimate() -> None:
+            cost, filter_cost = layer.cost(*key)
+            if filter_cost > budget.max_cost:
+                raise BadParameter("filter", (
+                    f"evaluating this filter on the {layer.rows:,} features of the collection "
+                    f"would cost about {filter_cost:,} row-conditions (LIKE counts 10, CASEI 5 "
+                    f"more), over the limit of {budget.max_cost:,} (HUB_OGC_FILTER_BUDGET); "
+                    "use fewer conditions or narrow it with bbox"))
+            work.needs(request, cost)
+        return layers.selection(layer, key, estimate, work.deadline(request))
+
     def render(fmt: str, body: dict[str, Any], page: Callable[[], str], media: str = JSON,
                headers: dict[str, str] | None = None) -> Response:
         if fmt == "html":
@@ -175,16 +199,25 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         """Turn BadParameter into 400 and NotFound into 404, in the negotiated format; give
         answers validators (ETag, Cache-Control) and answer 304 when the client's copy holds.
 
-        Answers are computed in turn on the event loop (a page or tile from a layer in memory
-        takes a millisecond or two; threads would only contend for the GIL); the one slow step,
-        reading a version into memory the first time, is done in a worker thread first."""
+        Answers are computed on the event loop (a page or tile from a layer in memory takes a
+        millisecond or two; threads would only contend for the GIL) unless the handler meets a
+        step whose cost grows with the data (`work.Offload`): then it runs again in the pool.
+        No worker free in time, or time run out: 503 with Retry-After."""
         @functools.wraps(handler)
         async def wrapper(request: Request, *args: Any, **kwargs: Any) -> Response:
-            found = current.entries().get(kwargs.get("name", ""))
-            if found is not None and not layers.loaded(found[1]):
-                await run_in_threadpool(layers.layer, found[1])
             try:
-                return caching.validated(request, handler(request, *args, **kwargs))
+                try:
+                    response = handler(request, *args, **kwargs)
+                except work.Offload:
+                    response = await pool.run(
+                        request, functools.partial(handler, request, *args, **kwargs))
+                return caching.validated(request, response)
+            except work.Busy as exc:
+                body = {"code": "ServiceUnavailable", "description": exc.message}
+                if exc.param:
+                    body["parameter"] = exc.param
+                return Response(geojson.dumps(body), 503, media_type=JSON,
+                                headers={"Retry-After": str(exc.retry_after)})
             except (BadParameter, NotFound) as exc:
                 try:
                     fmt = negotiate(request.query_params, request.headers.get("accept"))
@@ -413,11 +446,12 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         geometry = c.meta.schema.geometry
         q = parse_items(request.query_params, c.meta.queryables, c.meta.temporal is not None,
                         limits, geometry.name if geometry else None)
-        layer = layers.layer(c.version)
-        rows = layers.selection(layer, q.selection_key)
+        layer = layer_of(request, c)
+        rows = rows_of(request, layer, q.selection_key)
         matched = layer.rows if rows is None else len(rows)
         start, stop = min(q.offset, matched), min(q.offset + q.limit, matched)
         page_rows = np.arange(start, stop) if rows is None else rows[start:stop]
+        work.needs(request, len(page_rows) * PAGE_WEIGHT)
         feats = geojson.features(layer, page_rows, q.crs, fragments=fmt == "json")
         url = f"{root(request)}/collections/{quote(name)}/items"
         given = [(k, v) for k, v in request.query_params.multi_items()
@@ -474,7 +508,9 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
             return caching.not_modified(tag, control)
         fmt = fmt_of(request, ("f", "crs"))
         out_crs = parse_crs(request.query_params, "crs")
-        layer = layers.layer(c.version)
+        layer = layer_of(request, c)
+        if c.meta.id_field is not None:
+            work.needs(request, layer.rows)  # a key is looked up by a scan of its column
         row = layer.find(feature_id)
         if row is None:
             raise NotFound
@@ -534,7 +570,8 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
     def tileset_doc(request: Request, c: Collection) -> dict[str, Any]:
         d, v, meta = c.dataset, c.version, c.meta
         url = f"{root(request)}/collections/{quote(d.name)}/tiles/{tiles_mod.TMS_ID}"
-        layer = layers.layer(v)
+        layer = layer_of(request, c)
+        work.needs(request, layer.rows)  # the tile source and detail zoom are built from it
         src = tiles_mod.source(layer)
         props = {f.name: openapi.property_schema(f) for f in meta.schema.columns}
         if src.mx is not None:
@@ -602,7 +639,9 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         kinds = {"string": "String", "boolean": "Boolean", "date": "String",
                  "datetime": "String"}
         fields = {f.name: kinds.get(f.type, "Number") for f in meta.schema.columns}
-        if tiles_mod.source(layers.layer(v)).mx is not None:
+        layer = layer_of(request, c)
+        work.needs(request, layer.rows)  # the tile source is built from the whole layer
+        if tiles_mod.source(layer).mx is not None:
             fields["point_count"] = "Number"
         bbox = v.bbox or [-180.0, -85.0511, 180.0, 85.0511]
         doc = {"tilejson": "3.0.0", "name": d.title, "description": f"{d.title} ({d.organization})",
@@ -649,7 +688,8 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         key = (c.dataset.name, v.version, zoom, col, row)
         data = encoded.get(key)
         if data is None:
-            data = tiles_mod.render(layers.layer(v), c.dataset.name, zoom, col, row)
+            work.needs(request, work.UNBOUNDED)  # rendering grows with the data in the tile
+            data = tiles_mod.render(layer_of(request, c), c.dataset.name, zoom, col, row)
             encoded.put(key, data)
         if not data:
             return Response(status_code=204, headers=headers)
