@@ -223,7 +223,9 @@ def test_equality_filters_on_queryables(ogc_site: Site) -> None:
     for params, test in cases:
         got = [f["id"] for f in all_features(ogc_site, "pflege", **params)]
         assert got == [r["id"] for r in rows if test(r)], params
-    assert ogc_site.json("/collections/pflege/items", art="Nichts")["numberMatched"] == 0
+    outside = ogc_site.get("/collections/pflege/items", art="Nichts")  # not in the declared enum
+    assert outside.status_code == 400 and outside.json()["parameter"] == "art"
+    assert "Hospiz" in outside.json()["description"]
 
 
 def test_datetime_filters_on_the_first_date_field(ogc_site: Site) -> None:

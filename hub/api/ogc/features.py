@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
@@ -323,7 +324,8 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
     def api(request: Request) -> Response:
         fmt = fmt_of(request)
         shown = [(c.dataset.name, c.dataset.title, c.meta) for c in visible(request)]
-        doc = openapi.document(root(request), title, description, shown, limits)
+        doc = openapi.document(root(request), title, description, shown, limits,
+                               zooms.stop - 1)
         if fmt == "json":
             return Response(geojson.dumps(doc), media_type=OPENAPI)
         rows = []
@@ -654,8 +656,9 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         return render("json", doc, str)
 
     def tile_number(raw: str, param: str, size: int) -> int:
-        if not raw.isdigit() or len(raw) > 9:
-            raise BadParameter(param, f"{raw!r} is not a whole number ≥ 0")
+        if not re.fullmatch(r"0|[1-9][0-9]{0,8}", raw):
+            raise BadParameter(param, f"{raw!r} is not a whole number ≥ 0 (digits 0-9, no "
+                                      "leading zero)")
         value = int(raw)
         if value >= size:
             raise BadParameter(param, f"{value} is outside the tile matrix (0 to {size - 1})")
