@@ -335,7 +335,9 @@ def test_queryables_are_a_json_schema_of_the_properties(ogc_site: Site) -> None:
     props = schema["properties"]
     assert set(props) == {"id", "name", "art", "plaetze", "anteil", "rollstuhlgerecht", "stand",
                           "geometry"}  # the geometry for S_INTERSECTS
-    assert props["plaetze"] == {"type": "integer", "title": "Plätze"}
+    assert props["plaetze"] == {"type": "integer", "title": "Plätze", "minimum": 0,
+                                "maximum": 1000}
+    assert props["id"]["pattern"] == "^(?:[A-Z][0-9]{4})$"  # anchored like the table schema's
     assert props["stand"]["format"] == "date" and props["art"]["enum"][0] == "Pflegeheim"
     assert props["rollstuhlgerecht"]["type"] == "boolean"
 
