@@ -75,6 +75,7 @@ REL_SCHEMES = "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes"
 REL_SCHEME = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
 TRS = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 PAGE_WEIGHT = 50  # cost of encoding one feature, in row-conditions (see `work`)
+HTML_FACTOR = 5  # a table row costs more than a GeoJSON fragment
 
 
 @dataclass(frozen=True)
@@ -453,7 +454,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         matched = layer.rows if rows is None else len(rows)
         start, stop = min(q.offset, matched), min(q.offset + q.limit, matched)
         page_rows = np.arange(start, stop) if rows is None else rows[start:stop]
-        work.needs(request, len(page_rows) * PAGE_WEIGHT)
+        work.needs(request, len(page_rows) * PAGE_WEIGHT * (HTML_FACTOR if fmt == "html" else 1))
         feats = geojson.features(layer, page_rows, q.crs, fragments=fmt == "json")
         url = f"{root(request)}/collections/{quote(name)}/items"
         given = [(k, v) for k, v in request.query_params.multi_items()

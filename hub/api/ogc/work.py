@@ -122,7 +122,8 @@ class Pool:
     async def run(self, request: Request, handler: Callable[[], T]) -> T:
         """Run `handler` in a worker thread with a deadline set on `request`."""
         try:
-            await asyncio.wait_for(self._free.acquire(), self.budget.queue_seconds)
+            async with asyncio.timeout(self.budget.queue_seconds):
+                await self._free.acquire()
         except TimeoutError:
             raise Busy(f"all {self.budget.workers} workers for expensive requests "
                        "(HUB_OGC_WORKERS) are busy; try again shortly",
