@@ -43,10 +43,10 @@ def test_light_requests_answer_while_worst_case_filters_run(serve: Start, ogc_si
     server = serve(HUB_OGC_FILTER_BUDGET=str(10 ** 13), HUB_OGC_WORK_SECONDS="600",
                    HUB_OGC_QUEUE_SECONDS="600", HUB_OGC_WORKERS="2")
     items(server.url, limit=1)  # the version is in memory: what follows is evaluation only
-    with ThreadPoolExecutor(4) as clients:
+    with ThreadPoolExecutor(6) as clients:  # three rounds for the two workers
         heavy = [clients.submit(items, server.url, filter=heavy_filter(i), limit=1)
-                 for i in range(4)]
-        time.sleep(0.5)  # every heavy request has arrived
+                 for i in range(6)]
+        time.sleep(0.3)  # every heavy request has arrived
         for path in ("/ogc/conformance", "/ogc/collections/pflege", "/api/3/action/status_show"):
             started = time.monotonic()
             light = httpx.get(server.url + path, timeout=300)
