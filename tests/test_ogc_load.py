@@ -95,3 +95,22 @@ def test_time_limit_and_a_full_pool_answer_503_with_retry_after(serve: Start) ->
     assert timed_out["parameter"] == "filter"
     after = items(server.url, filter="gruppe = 'C'", limit=1)  # the pool is free again
     assert after.status_code == 200 and after.json()["numberMatched"] == BIG_ROWS // 4
+
+
+def test_budget_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hub.api.ogc.work import Budget
+
+    for name in ("HUB_OGC_WORKERS", "HUB_OGC_QUEUE_SECONDS", "HUB_OGC_FILTER_BUDGET",
+                 "HUB_OGC_WORK_SECONDS"):
+        monkeypatch.delenv(name, raising=False)
+    assert Budget.from_env() == Budget()
+    monkeypatch.setenv("HUB_OGC_WORKERS", "4")
+    monkeypatch.setenv("HUB_OGC_QUEUE_SECONDS", "0.5")
+    assert (Budget.from_env().workers, Budget.from_env().queue_seconds) == (4, 0.5)
+    for name, bad, words in (("HUB_OGC_WORKERS", "zwei", "not a number"),
+                             ("HUB_OGC_WORK_SECONDS", "0", "greater than 0"),
+                             ("HUB_OGC_FILTER_BUDGET", "1.5", "not a number")):
+        monkeypatch.setenv(name, bad)
+        with pytest.raises(ValueError, match=f"{name}.*{words}"):
+            Budget.from_env()
+        monkeypatch.delenv(name)

@@ -96,10 +96,12 @@ def document(base: str, title: str, description: str,
         "bbox": _param("bbox", {"type": "array", "minItems": 4, "maxItems": 6,
                                 "items": {"type": "number"}},
                        "Begrenzungsrechteck minx,miny,maxx,maxy (Vorgabe CRS84; siehe bbox-crs)."),
-        "bbox-crs": _param("bbox-crs", crs_enum, "Koordinatenreferenzsystem von bbox."),
+        "bbox-crs": _param("bbox-crs", crs_enum, "Koordinatenreferenzsystem von bbox "
+                           "(nur zusammen mit bbox)."),
         "crs": _param("crs", crs_enum, "Koordinatenreferenzsystem der Ausgabe."),
         "datetime": _param("datetime", {"type": "string", "minLength": 1, "pattern": "\\S"},
-                           "Zeitpunkt oder Intervall nach RFC 3339 (a/b, ../b, a/..)."),
+                           "Zeitpunkt oder Intervall nach RFC 3339 (a/b, ../b, a/.., "
+                           "a/P2D), der Beginn nicht nach dem Ende."),
         "filter": _param("filter", {"type": "string", "minLength": 1, "pattern": "\\S",
                                     "maxLength": FILTER_MAX_LENGTH},
                          "CQL2-Text-Filter über die abfragbaren Eigenschaften, z. B. "
@@ -108,9 +110,11 @@ def document(base: str, title: str, description: str,
                                               "enum": ["cql2-text", "cql-text"],
                                               "default": "cql2-text"},
                               "Sprache von filter: cql2-text (cql-text, der Name aus dem "
-                              "Entwurf, den GDAL sendet, wird als cql2-text gelesen)."),
+                              "Entwurf, den GDAL sendet, wird als cql2-text gelesen); nur "
+                              "zusammen mit filter."),
         "filter-crs": _param("filter-crs", crs_enum,
-                             "Koordinatenreferenzsystem der Geometrien in filter (Vorgabe CRS84)."),
+                             "Koordinatenreferenzsystem der Geometrien in filter (Vorgabe "
+                             "CRS84); nur zusammen mit filter."),
         "f-json": _param("f", {"type": "string", "enum": ["json"]},
                          "Ausgabeformat (nur JSON)."),
         "f-mvt": _param("f", {"type": "string", "enum": ["mvt", "pbf"]},
