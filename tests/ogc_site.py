@@ -22,10 +22,12 @@ BIG_ROWS = 100_000
 ARTEN = ["Pflegeheim", "Tagespflege", "Hospiz", "ambulanter Pflegedienst"]
 
 POINT_FIELDS = [
-    {"name": "id", "type": "string", "title": "Nummer", "constraints": {"required": True}},
+    {"name": "id", "type": "string", "title": "Nummer",
+     "constraints": {"required": True, "pattern": "[A-Z][0-9]{4}"}},
     {"name": "name", "type": "string", "title": "Name"},
     {"name": "art", "type": "string", "title": "Art", "constraints": {"enum": ARTEN}},
-    {"name": "plaetze", "type": "integer", "title": "Plätze"},
+    {"name": "plaetze", "type": "integer", "title": "Plätze",
+     "constraints": {"minimum": 0, "maximum": 1000}},
     {"name": "anteil", "type": "number"},
     {"name": "rollstuhlgerecht", "type": "boolean"},
     {"name": "stand", "type": "date", "title": "Stand"},

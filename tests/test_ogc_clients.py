@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import numpy as np
 import pyogrio
 import pytest
 import shapely
+from conftest import hub_server
 from ogc_site import BIG_ROWS, Site
 from owslib.ogcapi.features import Features
 
@@ -47,6 +49,37 @@ def test_gdal_reads_every_feature_value_and_geometry(ogc_site: Site) -> None:
         assert stored.shape == served.shape and np.abs(stored - served).max() < 1e-7
     big = pyogrio.read_info(f"OAPIF:{ogc_site.url}", layer="gross", force_feature_count=True)
     assert big["features"] == BIG_ROWS
+
+
+def test_gdal_pages_by_the_declared_limits(ogc_site: Site,
+                                           capfd: pytest.CaptureFixture[str]) -> None:
+    """GDAL reads `limit`'s default and maximum from /api (for the path of the collection's
+    `items` link) and asks for max(1000, default) features per request, at most the maximum;
+    a server declaring 2500 must be read in pages of 2500 (GDAL's own fallback is 1000)."""
+    project = ogc_site.project
+    with hub_server(project.root, project.store_dir, HUB_OGC_LIMIT_DEFAULT="2500",
+                    HUB_OGC_LIMIT_MAX="5000") as server:
+        pyogrio.set_gdal_config_options({"CPL_DEBUG": True})
+        try:
+            capfd.readouterr()
+            frame = pyogrio.read_dataframe(f"OAPIF:{server.url}/ogc", layer="gross",
+                                           columns=["nr"])
+            log = capfd.readouterr().err
+        finally:
+            pyogrio.set_gdal_config_options({"CPL_DEBUG": None})
+    assert len(frame) == BIG_ROWS
+    pages = re.findall(r"Fetch\(\S*/collections/gross/items\?\S*limit=(\d+)", log)
+    reading = [int(p) for p in pages if int(p) > 20]  # GDAL's first probe asks for 20
+    assert reading and set(reading) == {2500}, sorted(set(reading))
+    assert len(reading) == BIG_ROWS // 2500
+
+
+def test_default_limits_let_clients_page_in_large_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hub.api.ogc import Limits
+
+    for name in ("HUB_OGC_LIMIT_DEFAULT", "HUB_OGC_LIMIT_MAX"):
+        monkeypatch.delenv(name, raising=False)
+    assert Limits.from_env() == Limits(default=1000, maximum=10_000)
 
 
 def test_gdal_bbox_and_where_export_to_geopackage(ogc_site: Site, tmp_path: Path) -> None:

@@ -223,7 +223,9 @@ def test_equality_filters_on_queryables(ogc_site: Site) -> None:
     for params, test in cases:
         got = [f["id"] for f in all_features(ogc_site, "pflege", **params)]
         assert got == [r["id"] for r in rows if test(r)], params
-    assert ogc_site.json("/collections/pflege/items", art="Nichts")["numberMatched"] == 0
+    outside = ogc_site.get("/collections/pflege/items", art="Nichts")  # not in the declared enum
+    assert outside.status_code == 400 and outside.json()["parameter"] == "art"
+    assert "Hospiz" in outside.json()["description"]
 
 
 def test_datetime_filters_on_the_first_date_field(ogc_site: Site) -> None:
@@ -333,7 +335,9 @@ def test_queryables_are_a_json_schema_of_the_properties(ogc_site: Site) -> None:
     props = schema["properties"]
     assert set(props) == {"id", "name", "art", "plaetze", "anteil", "rollstuhlgerecht", "stand",
                           "geometry"}  # the geometry for S_INTERSECTS
-    assert props["plaetze"] == {"type": "integer", "title": "Plätze"}
+    assert props["plaetze"] == {"type": "integer", "title": "Plätze", "minimum": 0,
+                                "maximum": 1000}
+    assert props["id"]["pattern"] == "^(?:[A-Z][0-9]{4})$"  # anchored like the table schema's
     assert props["stand"]["format"] == "date" and props["art"]["enum"][0] == "Pflegeheim"
     assert props["rollstuhlgerecht"]["type"] == "boolean"
 

@@ -6,7 +6,8 @@ Modules: `features` (routes and documents), `params` (query parameters and their
 `crs` (Part 2 coordinate systems), `datasets` (current versions, re-read after commits),
 `layer` (per-version in-memory data, index and selections),
 `geojson` (vectorised encoding), `openapi` (the `/api` document), `html` (German pages),
-`caching` (ETags, Cache-Control, 304s).
+`caching` (ETags, Cache-Control, 304s), `work` (expensive work off the event loop: worker
+pool, cost budget, deadlines).
 """
 
 from hub.api.ogc.features import About, ogc_router

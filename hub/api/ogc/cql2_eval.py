@@ -4,7 +4,11 @@ Literals are passed to the kernels as typed scalars, so no value is ever interpr
 Comparisons follow SQL's three-valued logic: a comparison with a missing value is unknown,
 `NOT unknown` is unknown, and unknown rows do not match. The conjuncts of a top-level `AND` are
 applied one after the other to the shrinking row set, spatial ones first (they use the grid
-index); everything else is one vectorised pass over the remaining rows.
+index); everything else is one vectorised pass over the remaining rows. A `Deadline` is
+checked before each condition, so a long evaluation stops between two of them.
+
+`weight(tree)` estimates a tree's cost per row in row-conditions (a comparison is 1, `LIKE` 10
+as it scans text, `CASEI` adds the lower-casing), for the cost estimate made before evaluating.
 """
 
 from __future__ import annotations
@@ -20,23 +24,38 @@ from hub.api.ogc.cql2 import And, Between, Compare, Const, In, Intersects, IsNul
 
 if TYPE_CHECKING:
     from hub.api.ogc.layer import Layer
+    from hub.api.ogc.work import Deadline
 
+WEIGHTS = {Compare: 1, IsNull: 1, Between: 2, In: 2, Like: 10, Intersects: 5}
+CASEI_WEIGHT = 5  # utf8_lower of the column (and a regex for LIKE)
 KERNELS = {"=": pc.equal, "<>": pc.not_equal, "<": pc.less, "<=": pc.less_equal,
            ">": pc.greater, ">=": pc.greater_equal}
 
 
-def select(tree: Any, layer: Layer, rows: np.ndarray | None) -> np.ndarray:
+def weight(tree: Any) -> int:
+    """Estimated cost per row of evaluating `tree`, in row-conditions."""
+    if isinstance(tree, And | Or):
+        return sum(weight(p) for p in tree.parts)
+    if isinstance(tree, Not):
+        return weight(tree.part)
+    if isinstance(tree, Const):
+        return 0
+    return WEIGHTS[type(tree)] + (CASEI_WEIGHT if getattr(tree, "casei", False) else 0)
+
+
+def select(tree: Any, layer: Layer, rows: np.ndarray | None,
+           deadline: Deadline | None = None) -> np.ndarray:
     """The sorted rows (of `rows`, or of the whole layer when None) where `tree` is true."""
     if isinstance(tree, And):
         for part in sorted(tree.parts, key=lambda p: not isinstance(p, Intersects)):
-            rows = select(part, layer, rows)
+            rows = select(part, layer, rows, deadline)
             if not len(rows):
                 break
         return rows if rows is not None else np.arange(layer.rows)
     if isinstance(tree, Intersects):
         hits = intersecting(tree, layer)
         return hits if rows is None else np.intersect1d(rows, hits, assume_unique=True)
-    keep = pc.fill_null(truth(tree, layer, rows), False).to_numpy(zero_copy_only=False)
+    keep = pc.fill_null(truth(tree, layer, rows, deadline), False).to_numpy(zero_copy_only=False)
     return np.flatnonzero(keep) if rows is None else rows[keep]
 
 
@@ -47,17 +66,20 @@ def intersecting(node: Intersects, layer: Layer) -> np.ndarray:
     return layer.in_geometry(shapely.from_wkb(node.wkb), node.crs)
 
 
-def truth(tree: Any, layer: Layer, rows: np.ndarray | None) -> pa.Array:
+def truth(tree: Any, layer: Layer, rows: np.ndarray | None,
+          deadline: Deadline | None = None) -> pa.Array:
     """Per row (of `rows`, or all): true, false or null (unknown)."""
+    if deadline is not None:
+        deadline.check()
     size = layer.rows if rows is None else len(rows)
     if isinstance(tree, And | Or):
         combine = pc.and_kleene if isinstance(tree, And) else pc.or_kleene
-        result = truth(tree.parts[0], layer, rows)
+        result = truth(tree.parts[0], layer, rows, deadline)
         for part in tree.parts[1:]:
-            result = combine(result, truth(part, layer, rows))
+            result = combine(result, truth(part, layer, rows, deadline))
         return result
     if isinstance(tree, Not):
-        return pc.invert(truth(tree.part, layer, rows))
+        return pc.invert(truth(tree.part, layer, rows, deadline))
     if isinstance(tree, Const):
         return pa.array(np.full(size, tree.value))
     if isinstance(tree, Intersects):

@@ -4,15 +4,17 @@
 
 A collection is a dataset of the store with a current version that the request's viewer may see
 (`Viewer.may_see(*access_of(dataset))`); every other name answers 404, exactly like a name that
-does not exist. Each resource answers JSON or HTML (`f=json|html`, else the Accept header).
+does not exist, and nothing of its data is read before that check. Each resource answers JSON or
+HTML (`f=json|html`, else the Accept header). Cheap answers are computed on the event loop,
+work that grows with the data in a bounded pool of worker threads (`work`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
@@ -22,13 +24,12 @@ from urllib.parse import quote, urlencode
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
-from hub.api.ogc import caching, geojson, html, openapi
+from hub.api.ogc import caching, geojson, html, openapi, work
 from hub.api.ogc import crs as crs_mod
 from hub.api.ogc import tiles as tiles_mod
 from hub.api.ogc.datasets import Current
-from hub.api.ogc.layer import LayerCache, Meta
+from hub.api.ogc.layer import Layer, LayerCache, Meta
 from hub.api.ogc.params import (
     BadParameter,
     Limits,
@@ -74,6 +75,9 @@ REL_TILESETS = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
 REL_SCHEMES = "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes"
 REL_SCHEME = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
 TRS = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
+PAGE_WEIGHT = 50  # cost of encoding one feature, in row-conditions (see `work`)
+HTML_FACTOR = 5  # a table row costs more than a GeoJSON fragment
+PARSE_WEIGHT = 1_000  # cost of parsing one character of a CQL2 filter (about 5 µs)
 
 
 @dataclass(frozen=True)
@@ -106,14 +110,18 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
                title: str = "Geodaten-Schnittstelle (OGC API – Features)",
                limits: Limits | None = None, cache: LayerCache | None = None,
                about: Callable[[str], About | None] | None = None,
-               tile_cache: tiles_mod.TileCache | None = None) -> APIRouter:
+               tile_cache: tiles_mod.TileCache | None = None,
+               budget: work.Budget | None = None) -> APIRouter:
     """OGC API – Features over the store, mounted at `prefix`.
 
     `viewer` tells who is asking and `access_of` a dataset's access level and the organisations
     it is restricted to (collections are filtered with `Viewer.may_see`); `about` optionally
-    supplies catalog facts (description, licence, landing page) per dataset.
+    supplies catalog facts (description, licence, landing page) per dataset; `budget` bounds the
+    expensive work (default: from the environment, `work.Budget.from_env`).
     """
     limits = limits or Limits.from_env()
+    budget = budget or work.Budget.from_env()
+    pool = work.Pool(budget)
     layers = cache or LayerCache()
     encoded = tile_cache or tiles_mod.TileCache()
     zooms = range(tiles_mod.max_zoom() + 1)
@@ -169,8 +177,32 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         level, orgs = access_of(found[0]) if found else ("", [])
         if found is None or not viewer(request).may_see(level, orgs):
             raise NotFound  # unknown, hidden and empty datasets answer alike
-        store.ensure_sound(found[1])  # after the access check: 503 only to those who may see
+        if found[1].broken:  # after the access check: 503 only to those who may see
+            raise CorruptVersion(found[1].dataset, found[1].version, found[1].broken)
         return Collection(found[0], found[1], layers.meta(found[1]), level)
+
+    def layer_of(request: Request, c: Collection) -> Layer:
+        """The collection's version in memory: verified and read in the pool the first time
+        (both grow with its size); a read error checks the file again, so damage answers 503."""
+        def on_miss() -> None:
+            work.needs(request, work.UNBOUNDED)
+            store.ensure_sound(c.version)
+        with store.reading(c.version):
+            return layers.layer(c.version, on_miss)
+
+    def rows_of(request: Request, layer: Layer, key: tuple[Any, ...]) -> np.ndarray | None:
+        """A selection's rows: cached, or computed within the budget (in the pool when it
+        grows with the data); a CQL2 filter over the budget is refused before it starts."""
+        def estimate() -> None:
+            cost, filter_cost = layer.cost(*key)
+            if filter_cost > budget.max_cost:
+                raise BadParameter("filter", (
+                    f"evaluating this filter on the {layer.rows:,} features of the collection "
+                    f"would cost about {filter_cost:,} row-conditions (LIKE counts 10, CASEI 5 "
+                    f"more), over the limit of {budget.max_cost:,} (HUB_OGC_FILTER_BUDGET); "
+                    "use fewer conditions or narrow it with bbox"))
+            work.needs(request, cost)
+        return layers.selection(layer, key, estimate, work.deadline(request))
 
     def render(fmt: str, body: dict[str, Any], page: Callable[[], str], media: str = JSON,
                headers: dict[str, str] | None = None) -> Response:
@@ -178,31 +210,33 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
             return Response(page(), media_type="text/html; charset=utf-8", headers=headers)
         return Response(geojson.dumps(body), media_type=media, headers=headers)
 
-    def load(version: Version) -> None:
-        """Verify a version's file (once per process) and read it into memory."""
-        store.ensure_sound(version)
-        with store.reading(version):
-            layers.layer(version)
-
     def answers(handler: Callable[..., Response]) -> Callable[..., Any]:
         """Turn BadParameter into 400 and NotFound into 404, in the negotiated format; give
         answers validators (ETag, Cache-Control) and answer 304 when the client's copy holds.
 
-        Answers are computed in turn on the event loop (a page or tile from a layer in memory
-        takes a millisecond or two; threads would only contend for the GIL); the one slow step,
-        reading a version into memory the first time, is done in a worker thread first."""
+        Answers are computed on the event loop (a page or tile from a layer in memory takes a
+        millisecond or two; threads would only contend for the GIL) unless the handler meets a
+        step whose cost grows with the data (`work.Offload`): then it runs again in the pool.
+        No worker free in time, or time run out: 503 with Retry-After."""
         @functools.wraps(handler)
         async def wrapper(request: Request, *args: Any, **kwargs: Any) -> Response:
-            found = current.entries().get(kwargs.get("name", ""))
-            if found is not None and not layers.loaded(found[1]):
-                with contextlib.suppress(CorruptVersion):  # answered by `collection_of`
-                    await run_in_threadpool(load, found[1])
             try:
-                return caching.validated(request, handler(request, *args, **kwargs))
-            except CorruptVersion as exc:
+                try:
+                    response = handler(request, *args, **kwargs)
+                except work.Offload:
+                    response = await pool.run(
+                        request, functools.partial(handler, request, *args, **kwargs))
+                return caching.validated(request, response)
+            except CorruptVersion as exc:  # after the access check: only those who may see
                 return Response(geojson.dumps({"code": "ServiceUnavailable",
                                                "description": str(exc)}), exc.status,
                                 media_type=JSON)
+            except work.Busy as exc:
+                body = {"code": "ServiceUnavailable", "description": exc.message}
+                if exc.param:
+                    body["parameter"] = exc.param
+                return Response(geojson.dumps(body), 503, media_type=JSON,
+                                headers={"Retry-After": str(exc.retry_after)})
             except (BadParameter, NotFound) as exc:
                 try:
                     fmt = negotiate(request.query_params, request.headers.get("accept"))
@@ -241,7 +275,8 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         if meta.temporal_extent:
             extent["temporal"] = {"interval": [list(meta.temporal_extent)], "trs": TRS}
         links = [*self_links(url, fmt),
-                 link(with_f(f"{url}/items", "json"), "items", GEOJSON, "Features als GeoJSON"),
+                 # without ?f=json: GDAL finds the path in /api by this URL (and its limits)
+                 link(f"{url}/items", "items", GEOJSON, "Features als GeoJSON"),
                  link(with_f(f"{url}/items", "html"), "items", HTML, "Features als HTML"),
                  link(with_f(f"{url}/queryables", "json"),
                       "http://www.opengis.net/def/rel/ogc/1.0/queryables", SCHEMA,
@@ -307,7 +342,8 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
     def api(request: Request) -> Response:
         fmt = fmt_of(request)
         shown = [(c.dataset.name, c.dataset.title, c.meta) for c in visible(request)]
-        doc = openapi.document(root(request), title, description, shown, limits)
+        doc = openapi.document(root(request), title, description, shown, limits,
+                               zooms.stop - 1)
         if fmt == "json":
             return Response(geojson.dumps(doc), media_type=OPENAPI)
         rows = []
@@ -428,13 +464,16 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
             return caching.not_modified(tag, control)
         fmt = negotiate(request.query_params, request.headers.get("accept"))
         geometry = c.meta.schema.geometry
+        text = request.query_params.get("filter") or ""
+        work.needs(request, len(text) * PARSE_WEIGHT)  # 40,000 characters parse in ~0.2 s
         q = parse_items(request.query_params, c.meta.queryables, c.meta.temporal is not None,
                         limits, geometry.name if geometry else None)
-        layer = layers.layer(c.version)
-        rows = layers.selection(layer, q.selection_key)
+        layer = layer_of(request, c)
+        rows = rows_of(request, layer, q.selection_key)
         matched = layer.rows if rows is None else len(rows)
         start, stop = min(q.offset, matched), min(q.offset + q.limit, matched)
         page_rows = np.arange(start, stop) if rows is None else rows[start:stop]
+        work.needs(request, len(page_rows) * PAGE_WEIGHT * (HTML_FACTOR if fmt == "html" else 1))
         feats = geojson.features(layer, page_rows, q.crs, fragments=fmt == "json")
         url = f"{root(request)}/collections/{quote(name)}/items"
         given = [(k, v) for k, v in request.query_params.multi_items()
@@ -491,7 +530,9 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
             return caching.not_modified(tag, control)
         fmt = fmt_of(request, ("f", "crs"))
         out_crs = parse_crs(request.query_params, "crs")
-        layer = layers.layer(c.version)
+        layer = layer_of(request, c)
+        if c.meta.id_field is not None:
+            work.needs(request, layer.rows)  # a key is looked up by a scan of its column
         row = layer.find(feature_id)
         if row is None:
             raise NotFound
@@ -551,7 +592,8 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
     def tileset_doc(request: Request, c: Collection) -> dict[str, Any]:
         d, v, meta = c.dataset, c.version, c.meta
         url = f"{root(request)}/collections/{quote(d.name)}/tiles/{tiles_mod.TMS_ID}"
-        layer = layers.layer(v)
+        layer = layer_of(request, c)
+        work.needs(request, layer.rows)  # the tile source and detail zoom are built from it
         src = tiles_mod.source(layer)
         props = {f.name: openapi.property_schema(f) for f in meta.schema.columns}
         if src.mx is not None:
@@ -619,7 +661,9 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         kinds = {"string": "String", "boolean": "Boolean", "date": "String",
                  "datetime": "String"}
         fields = {f.name: kinds.get(f.type, "Number") for f in meta.schema.columns}
-        if tiles_mod.source(layers.layer(v)).mx is not None:
+        layer = layer_of(request, c)
+        work.needs(request, layer.rows)  # the tile source is built from the whole layer
+        if tiles_mod.source(layer).mx is not None:
             fields["point_count"] = "Number"
         bbox = v.bbox or [-180.0, -85.0511, 180.0, 85.0511]
         doc = {"tilejson": "3.0.0", "name": d.title, "description": f"{d.title} ({d.organization})",
@@ -632,8 +676,9 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         return render("json", doc, str)
 
     def tile_number(raw: str, param: str, size: int) -> int:
-        if not raw.isdigit() or len(raw) > 9:
-            raise BadParameter(param, f"{raw!r} is not a whole number ≥ 0")
+        if not re.fullmatch(r"0|[1-9][0-9]{0,8}", raw):
+            raise BadParameter(param, f"{raw!r} is not a whole number ≥ 0 (digits 0-9, no "
+                                      "leading zero)")
         value = int(raw)
         if value >= size:
             raise BadParameter(param, f"{value} is outside the tile matrix (0 to {size - 1})")
@@ -666,7 +711,8 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         key = (c.dataset.name, v.version, zoom, col, row)
         data = encoded.get(key)
         if data is None:
-            data = tiles_mod.render(layers.layer(v), c.dataset.name, zoom, col, row)
+            work.needs(request, work.UNBOUNDED)  # rendering grows with the data in the tile
+            data = tiles_mod.render(layer_of(request, c), c.dataset.name, zoom, col, row)
             encoded.put(key, data)
         if not data:
             return Response(status_code=204, headers=headers)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -31,7 +31,11 @@ from hub.schema import Field, TableSchema, parse_schema
 from hub.store.geoparquet import BBOX_COLUMN, GEOMETRY_COLUMN
 from hub.store.versions import Version
 
+if TYPE_CHECKING:
+    from hub.api.ogc.work import Deadline
+
 ALL = None  # a selection that is every row, in order
+SHAPE_WEIGHT = 20  # cost per candidate of an exact geometry test (lines and polygons)
 
 
 @dataclass(frozen=True)
@@ -115,19 +119,33 @@ class GridIndex:
         return np.clip(np.floor((np.asarray(v) - origin) / width), 0, self.size - 1).astype(
             np.int64)
 
-    def candidates(self, box: tuple[float, float, float, float]) -> tuple[np.ndarray, int]:
-        """Row numbers that may intersect `box` (unsorted), and how many there are."""
+    def _ranges(self, box: tuple[float, float, float, float]
+                ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per grid line the box covers: start and end offsets into `rows`; None if outside."""
         x0, y0, x1, y1 = box
+        if x1 + self.pad_x < self.x0 or y1 + self.pad_y < self.y0 or \
+                x0 - self.pad_x > self.x0 + self.cw * self.size or \
+                y0 - self.pad_y > self.y0 + self.ch * self.size:
+            return None
         ix0, ix1 = self._cell(x0 - self.pad_x, self.x0, self.cw), self._cell(
             x1 + self.pad_x, self.x0, self.cw)
         iy0, iy1 = self._cell(y0 - self.pad_y, self.y0, self.ch), self._cell(
             y1 + self.pad_y, self.y0, self.ch)
-        if x1 + self.pad_x < self.x0 or y1 + self.pad_y < self.y0 or \
-                x0 - self.pad_x > self.x0 + self.cw * self.size or \
-                y0 - self.pad_y > self.y0 + self.ch * self.size:
-            return self.overflow, len(self.overflow)
         lines = np.arange(iy0, iy1 + 1) * self.size
-        lo, hi = self.starts[lines + ix0], self.starts[lines + ix1 + 1]
+        return self.starts[lines + ix0], self.starts[lines + ix1 + 1]
+
+    def count(self, box: tuple[float, float, float, float]) -> int:
+        """How many rows `candidates(box)` gives, without gathering them."""
+        ranges = self._ranges(box)
+        inside = 0 if ranges is None else int((ranges[1] - ranges[0]).sum())
+        return inside + len(self.overflow)
+
+    def candidates(self, box: tuple[float, float, float, float]) -> tuple[np.ndarray, int]:
+        """Row numbers that may intersect `box` (unsorted), and how many there are."""
+        ranges = self._ranges(box)
+        if ranges is None:
+            return self.overflow, len(self.overflow)
+        lo, hi = ranges
         count = int((hi - lo).sum()) + len(self.overflow)
         parts = [self.rows[a:b] for a, b in zip(lo.tolist(), hi.tolist(), strict=True) if b > a]
         parts.append(self.overflow)
@@ -173,20 +191,42 @@ class Layer:
     # -- filters ----------------------------------------------------------------------------
 
     def select(self, bbox: Area | None, interval: tuple[int | None, int | None] | None,
-               filters: tuple[tuple[str, Any], ...], cql: Any = None) -> np.ndarray | None:
+               filters: tuple[tuple[str, Any], ...], cql: Any = None,
+               deadline: Deadline | None = None) -> np.ndarray | None:
         """Sorted row numbers matching every filter, or ALL (None) when nothing filters.
 
-        `cql` is a CQL2 tree (`cql2.parse`), evaluated last on the rows left by the others."""
+        `cql` is a CQL2 tree (`cql2.parse`), evaluated last on the rows left by the others;
+        `deadline` is checked between the steps."""
+        def check() -> None:
+            if deadline is not None:
+                deadline.check()
         rows: np.ndarray | None = ALL
         if bbox is not None:
             rows = self.in_area(bbox)
         for name, value in filters:
+            check()
             rows = self._where(rows, self._equals(name, value))
         if interval is not None and interval != (None, None):
+            check()
             rows = self._where(rows, lambda r: self._during(r, interval))
         if cql is not None:
-            rows = cql2_eval.select(cql, self, rows)
+            rows = cql2_eval.select(cql, self, rows, deadline)
         return rows
+
+    def cost(self, bbox: Area | None, interval: tuple[int | None, int | None] | None,
+             filters: tuple[tuple[str, Any], ...], cql: Any = None) -> tuple[int, int]:
+        """Estimated work of `select` in row-conditions: all of it, and the CQL2 filter's part.
+
+        The conditions after `bbox` test only its candidates (counted in the grid index)."""
+        rows, total = self.rows, 0
+        if bbox is not None:
+            x0, _, x1, _ = bbox.crs84
+            if self.index is not None and x0 <= x1:
+                rows = self.index.count(bbox.crs84)
+            total += rows * (1 if self.points else SHAPE_WEIGHT)
+        total += rows * (len(filters) + (interval is not None))
+        filter_cost = rows * cql2_eval.weight(cql) if cql is not None else 0
+        return total + filter_cost, filter_cost
 
     def in_area(self, area: Area) -> np.ndarray:
         """Sorted rows whose geometry meets a box (antimeridian and projected boxes too)."""
@@ -333,6 +373,7 @@ class LayerCache:
 
     def __init__(self, max_layers: int = 8, max_selection_bytes: int = 256 << 20):
         self.max_layers, self.max_selection_bytes = max_layers, max_selection_bytes
+        self.reads: Counter[str] = Counter()  # per dataset: footers and versions read
         self._layers: OrderedDict[tuple[str, int], Layer] = OrderedDict()
         self._metas: dict[tuple[str, int, str], Meta] = {}
         self._selections: OrderedDict[tuple[Any, ...], np.ndarray | None] = OrderedDict()
@@ -344,6 +385,7 @@ class LayerCache:
         key = (version.dataset, version.version, version.checksum)
         found = self._metas.get(key)
         if found is None:
+            self.reads[version.dataset] += 1
             found = describe(version)
             with self._lock:
                 for old in [k for k in self._metas if k[0] == version.dataset]:
@@ -351,20 +393,22 @@ class LayerCache:
                 self._metas[key] = found
         return found
 
-    def loaded(self, version: Version) -> bool:
-        return (version.dataset, version.version) in self._layers
-
-    def layer(self, version: Version) -> Layer:
+    def layer(self, version: Version, on_miss: Callable[[], None] = lambda: None) -> Layer:
+        """The version in memory; `on_miss` is called first when it must be read (and may
+        raise to refuse that here)."""
         key = (version.dataset, version.version)
         with self._lock:
             if key in self._layers:
                 self._layers.move_to_end(key)
                 return self._layers[key]
+        on_miss()
+        with self._lock:
             loading = self._loading.setdefault(key, threading.Lock())
         with loading:  # one thread reads a version; the others wait for it
             with self._lock:
                 if key in self._layers:
                     return self._layers[key]
+            self.reads[version.dataset] += 1
             layer = Layer(version, self.meta(version))
             with self._lock:
                 self._layers[key] = layer
@@ -380,13 +424,18 @@ class LayerCache:
         for sel in [s for s in self._selections if s[:2] == key]:
             self._drop_selection(sel)
 
-    def selection(self, layer: Layer, key: tuple[Any, ...]) -> np.ndarray | None:
+    def selection(self, layer: Layer, key: tuple[Any, ...],
+                  on_miss: Callable[[], None] = lambda: None,
+                  deadline: Deadline | None = None) -> np.ndarray | None:
+        """The rows of a selection (see `Layer.select`), cached; `on_miss` is called before
+        one is computed (and may raise to refuse that here)."""
         full = (layer.version.dataset, layer.version.version, *key)
         with self._lock:
             if full in self._selections:
                 self._selections.move_to_end(full)
                 return self._selections[full]
-        rows = layer.select(*key)
+        on_miss()
+        rows = layer.select(*key, deadline=deadline)
         with self._lock:
             if full not in self._selections:
                 self._selections[full] = rows

@@ -10,6 +10,7 @@ from typing import Any
 
 from hub import __version__
 from hub.api.ogc import crs as crs_mod
+from hub.api.ogc.cql2 import MAX_LENGTH as FILTER_MAX_LENGTH
 from hub.api.ogc.layer import Meta
 from hub.api.ogc.params import Limits
 
@@ -39,12 +40,17 @@ def _response(description: str, *media: str) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     texts = {400: "A parameter is invalid; the body names it.",
-             404: "No such collection or feature (or not visible to the caller)."}
+             404: "No such collection or feature (or not visible to the caller).",
+             503: "Busy with expensive requests, or out of time; see Retry-After."}
     return {str(c): _response(texts[c], "application/json") for c in codes}
 
 
+NUMERIC = ("integer", "year", "number")
+
+
 def property_schema(f: Any) -> dict[str, Any]:
-    """JSON Schema of one table-schema field (for queryables and parameters)."""
+    """JSON Schema of one table-schema field (for queryables and parameters): its type and the
+    constraints an equality filter checks too (`params.check_constraints`)."""
     schema: dict[str, Any] = {"type": JSON_TYPES.get(f.type, "string")}
     if f.type in FORMATS:
         schema["format"] = FORMATS[f.type]
@@ -52,9 +58,15 @@ def property_schema(f: Any) -> dict[str, Any]:
         schema["title"] = f.title
     if f.description:
         schema["description"] = f.description
-    for key in ("enum", "minimum", "maximum", "maxLength", "pattern"):
-        if key in f.constraints:
-            schema[key] = f.constraints[key]
+    c = f.constraints
+    if "enum" in c:
+        schema["enum"] = c["enum"]
+    if f.type in NUMERIC:
+        schema.update({k: c[k] for k in ("minimum", "maximum") if k in c})
+    if f.type == "string":
+        schema.update({k: c[k] for k in ("minLength", "maxLength") if k in c})
+        if "pattern" in c:  # a table schema's pattern matches the whole value
+            schema["pattern"] = f"^(?:{c['pattern']})$"
     return schema
 
 
@@ -70,7 +82,8 @@ def geometry_schema(f: Any, types: list[str]) -> dict[str, Any]:
 
 
 def document(base: str, title: str, description: str,
-             collections: list[tuple[str, str, Meta]], limits: Limits) -> dict[str, Any]:
+             collections: list[tuple[str, str, Meta]], limits: Limits,
+             max_zoom: int) -> dict[str, Any]:
     crs_enum = {"type": "string", "format": "uri", "enum": list(crs_mod.SUPPORTED)}
     parameters = {
         "f": _param("f", {"type": "string", "enum": ["json", "html"]},
@@ -83,27 +96,41 @@ def document(base: str, title: str, description: str,
         "bbox": _param("bbox", {"type": "array", "minItems": 4, "maxItems": 6,
                                 "items": {"type": "number"}},
                        "Begrenzungsrechteck minx,miny,maxx,maxy (Vorgabe CRS84; siehe bbox-crs)."),
-        "bbox-crs": _param("bbox-crs", crs_enum, "Koordinatenreferenzsystem von bbox."),
+        "bbox-crs": _param("bbox-crs", crs_enum, "Koordinatenreferenzsystem von bbox "
+                           "(nur zusammen mit bbox)."),
         "crs": _param("crs", crs_enum, "Koordinatenreferenzsystem der Ausgabe."),
-        "datetime": _param("datetime", {"type": "string"},
-                           "Zeitpunkt oder Intervall nach RFC 3339 (a/b, ../b, a/..)."),
-        "filter": _param("filter", {"type": "string"},
+        "datetime": _param("datetime", {"type": "string", "minLength": 1, "pattern": "\\S"},
+                           "Zeitpunkt oder Intervall nach RFC 3339 (a/b, ../b, a/.., "
+                           "a/P2D), der Beginn nicht nach dem Ende."),
+        "filter": _param("filter", {"type": "string", "minLength": 1, "pattern": "\\S",
+                                    "maxLength": FILTER_MAX_LENGTH},
                          "CQL2-Text-Filter über die abfragbaren Eigenschaften, z. B. "
                          "art = 'Hospiz' AND S_INTERSECTS(geometry, BBOX(13.3,51.5,13.6,51.7))."),
         "filter-lang": _param("filter-lang", {"type": "string",
                                               "enum": ["cql2-text", "cql-text"],
                                               "default": "cql2-text"},
                               "Sprache von filter: cql2-text (cql-text, der Name aus dem "
-                              "Entwurf, den GDAL sendet, wird als cql2-text gelesen)."),
+                              "Entwurf, den GDAL sendet, wird als cql2-text gelesen); nur "
+                              "zusammen mit filter."),
         "filter-crs": _param("filter-crs", crs_enum,
-                             "Koordinatenreferenzsystem der Geometrien in filter (Vorgabe CRS84)."),
+                             "Koordinatenreferenzsystem der Geometrien in filter (Vorgabe "
+                             "CRS84); nur zusammen mit filter."),
+        "f-json": _param("f", {"type": "string", "enum": ["json"]},
+                         "Ausgabeformat (nur JSON)."),
+        "f-mvt": _param("f", {"type": "string", "enum": ["mvt", "pbf"]},
+                        "Ausgabeformat (nur Mapbox Vector Tile)."),
         "tileMatrixSetId": _path("tileMatrixSetId", {"type": "string",
                                                      "enum": ["WebMercatorQuad"]},
                                  "Kachelschema."),
-        "tileMatrix": _path("tileMatrix", {"type": "string", "pattern": "^[0-9]+$"},
+        "tileMatrix": _path("tileMatrix", {"type": "string",
+                                           "enum": [str(z) for z in range(max_zoom + 1)]},
                             "Zoomstufe (0 bis zur größten des Kachelsatzes)."),
-        "tileRow": _path("tileRow", {"type": "integer", "minimum": 0}, "Kachelzeile (y)."),
-        "tileCol": _path("tileCol", {"type": "integer", "minimum": 0}, "Kachelspalte (x)."),
+        "tileRow": _path("tileRow", {"type": "integer", "minimum": 0,
+                                     "maximum": 2 ** max_zoom - 1},
+                         "Kachelzeile (y), kleiner als 2^tileMatrix."),
+        "tileCol": _path("tileCol", {"type": "integer", "minimum": 0,
+                                     "maximum": 2 ** max_zoom - 1},
+                         "Kachelspalte (x), kleiner als 2^tileMatrix."),
         "featureId": {"name": "featureId", "in": "path", "required": True,
                       "description": "Kennung des Features (Primärschlüssel oder Zeilennummer).",
                       "schema": {"type": "string"}},
@@ -146,13 +173,13 @@ def document(base: str, title: str, description: str,
                                              "datetime", "filter", "filter-lang", "filter-crs")]
             + filters,
             "responses": {"200": _response("Features", "application/geo+json", "text/html"),
-                          **_errors(400, 404)}}}
+                          **_errors(400, 404, 503)}}}
         paths[f"/collections/{name}/items/{{featureId}}"] = {"get": {
             "summary": f"Ein Feature von „{coll_title}“", "tags": tag,
             "operationId": f"getFeature_{name}",
             "parameters": [_ref("featureId"), _ref("f"), _ref("crs")],
             "responses": {"200": _response("Feature", "application/geo+json", "text/html"),
-                          **_errors(400, 404)}}}
+                          **_errors(400, 404, 503)}}}
         paths[f"/collections/{name}/queryables"] = {"get": {
             "summary": f"Abfragbare Eigenschaften von „{coll_title}“", "tags": tag,
             "operationId": f"getQueryables_{name}", "parameters": [_ref("f")],
@@ -160,35 +187,35 @@ def document(base: str, title: str, description: str,
                                            "text/html"), **_errors(400, 404)}}}
     paths["/tileMatrixSets"] = {"get": {
         "summary": "Kachelschemata", "operationId": "getTileMatrixSetsList",
-        "parameters": [_ref("f")],
+        "parameters": [_ref("f-json")],
         "responses": {"200": _response("Kachelschemata", "application/json"), **_errors(400)}}}
     paths["/tileMatrixSets/{tileMatrixSetId}"] = {"get": {
         "summary": "Ein Kachelschema", "operationId": "getTileMatrixSet",
-        "parameters": [_ref("tileMatrixSetId"), _ref("f")],
+        "parameters": [_ref("tileMatrixSetId"), _ref("f-json")],
         "responses": {"200": _response("Kachelschema", "application/json"),
                       **_errors(400, 404)}}}
     for name, coll_title, _ in collections:
-        base = f"/collections/{name}/tiles"
-        paths[base] = {"get": {
+        tiles = f"/collections/{name}/tiles"
+        paths[tiles] = {"get": {
             "summary": f"Kachelsätze von „{coll_title}“", "tags": [name],
-            "operationId": f"getTileSetsList_{name}", "parameters": [_ref("f")],
+            "operationId": f"getTileSetsList_{name}", "parameters": [_ref("f-json")],
             "responses": {"200": _response("Kachelsätze", "application/json"),
                           **_errors(400, 404)}}}
-        paths[base + "/{tileMatrixSetId}"] = {"get": {
+        paths[tiles + "/{tileMatrixSetId}"] = {"get": {
             "summary": f"Kachelsatz von „{coll_title}“", "tags": [name],
             "operationId": f"getTileSet_{name}",
-            "parameters": [_ref("tileMatrixSetId"), _ref("f")],
+            "parameters": [_ref("tileMatrixSetId"), _ref("f-json")],
             "responses": {"200": _response("Kachelsatz", "application/json"),
-                          **_errors(400, 404)}}}
-        paths[base + "/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}"] = {"get": {
+                          **_errors(400, 404, 503)}}}
+        paths[tiles + "/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}"] = {"get": {
             "summary": f"Vektorkachel von „{coll_title}“", "tags": [name],
             "operationId": f"getTile_{name}",
             "parameters": [_ref(p) for p in ("tileMatrixSetId", "tileMatrix", "tileRow",
-                                             "tileCol")],
+                                             "tileCol", "f-mvt")],
             "responses": {"200": _response("Kachel (Mapbox Vector Tile)",
                                            "application/vnd.mapbox-vector-tile"),
                           "204": {"description": "Leere Kachel: hier liegen keine Daten."},
-                          **_errors(400, 404)}}}
+                          **_errors(400, 404, 503)}}}
     return {
         "openapi": "3.0.3",
         "info": {"title": title, "description": description, "version": __version__,

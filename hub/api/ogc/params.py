@@ -39,14 +39,18 @@ class BadParameter(Exception):
 
 @dataclass(frozen=True)
 class Limits:
-    """Page sizes for `/items`: the default and the maximum a request may ask for."""
+    """Page sizes for `/items`: the default and the maximum a request may ask for.
 
-    default: int = 10
+    Both are declared in the OpenAPI `limit` parameter, which is what clients page by: GDAL
+    (3.8+) asks for max(1000, default) features per request, at most `maximum`; a default of
+    10 (the standard's example) made clients that use the default fetch 10 per request."""
+
+    default: int = 1000
     maximum: int = 10_000
 
     @classmethod
     def from_env(cls) -> Limits:
-        """HUB_OGC_LIMIT_DEFAULT and HUB_OGC_LIMIT_MAX (defaults 10 and 10,000)."""
+        """HUB_OGC_LIMIT_DEFAULT and HUB_OGC_LIMIT_MAX (defaults 1,000 and 10,000)."""
         try:
             maximum = int(os.environ.get("HUB_OGC_LIMIT_MAX", cls.maximum))
             default = int(os.environ.get("HUB_OGC_LIMIT_DEFAULT", cls.default))
@@ -291,12 +295,15 @@ def _typed(name: str, raw: str, f: Field) -> Any:
         if f.type in ("integer", "year"):
             if not re.fullmatch(r"[+-]?[0-9]{1,18}", raw.strip()):
                 raise ValueError
-            return int(raw)
+            number: int | float = int(raw)
+            check_constraints(name, number, f)
+            return number
         if f.type == "number":
-            value = float(raw)
-            if not math.isfinite(value):
+            number = float(raw)
+            if not math.isfinite(number):
                 raise ValueError
-            return value
+            check_constraints(name, number, f)
+            return number
         if f.type == "boolean":
             lowered = raw.strip().lower()
             if lowered not in ("true", "false", "1", "0"):
@@ -312,7 +319,28 @@ def _typed(name: str, raw: str, f: Field) -> Any:
                 "boolean": "true or false", "date": "a date (YYYY-MM-DD)",
                 "datetime": "an RFC 3339 date-time"}[f.type]
         raise BadParameter(name, f"{raw!r} is not {kind}") from None
+    check_constraints(name, raw, f)
     return raw
+
+
+def check_constraints(name: str, value: Any, f: Field) -> None:
+    """The constraints the OpenAPI document declares for a property parameter
+    (`openapi.property_schema`): a value outside them is a 400, not an empty page."""
+    c = f.constraints
+    if "enum" in c and value not in c["enum"] and str(value) not in map(str, c["enum"]):
+        raise BadParameter(name, f"{value!r} is not one of "
+                                 + ", ".join(repr(v) for v in c["enum"]))
+    if f.type in ("integer", "year", "number"):
+        if "minimum" in c and value < c["minimum"]:
+            raise BadParameter(name, f"{value} is less than the minimum {c['minimum']}")
+        if "maximum" in c and value > c["maximum"]:
+            raise BadParameter(name, f"{value} is greater than the maximum {c['maximum']}")
+    if f.type == "string":
+        if len(value) < c.get("minLength", 0) or len(value) > c.get("maxLength", len(value)):
+            raise BadParameter(name, f"{value!r} has {len(value)} characters; allowed: "
+                                     f"{c.get('minLength', 0)} to {c.get('maxLength', '∞')}")
+        if "pattern" in c and not re.fullmatch(f"(?:{c['pattern']})", value):
+            raise BadParameter(name, f"{value!r} does not match the pattern {c['pattern']!r}")
 
 
 # -- output format -------------------------------------------------------------------------------

@@ -1,0 +1,116 @@
+"""Expensive OGC requests against a real server: off the event loop, bounded, within a budget.
+
+Each test runs its own `hub serve` on the OGC test project with the budget settings it needs.
+The heavy filter is the worst case within the documented limits: 256 case-insensitive `LIKE`
+conditions, evaluated over the 100,000 features of `gross` (seconds of work each)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from conftest import Server, hub_server
+from ogc_site import BIG_ROWS, Site
+
+Start = Callable[..., Server]
+HANG_GUARD = 3.0  # seconds: a generous bound that only catches a stalled server, not a benchmark
+
+
+def heavy_filter(seed: int) -> str:
+    """256 conditions, all scanning text; only the last one matches (group A)."""
+    misses = [f"CASEI(gruppe) LIKE '%{seed}x{j}%'" for j in range(255)]
+    return " OR ".join([*misses, "CASEI(gruppe) LIKE 'a'"])
+
+
+@pytest.fixture(scope="module")
+def serve(ogc_site: Site) -> Iterator[Start]:
+    """Start `hub serve` on the OGC test project with extra environment settings."""
+    project = ogc_site.project
+    with contextlib.ExitStack() as stack:
+        yield lambda **env: stack.enter_context(
+            hub_server(project.root, project.store_dir, **env))
+
+
+def items(base: str, **params: str | int) -> httpx.Response:
+    return httpx.get(f"{base}/ogc/collections/gross/items", params=params, timeout=300)
+
+
+def test_light_requests_answer_while_worst_case_filters_run(serve: Start, ogc_site: Site) -> None:
+    server = serve(HUB_OGC_FILTER_BUDGET=str(10 ** 13), HUB_OGC_WORK_SECONDS="600",
+                   HUB_OGC_QUEUE_SECONDS="600", HUB_OGC_WORKERS="2")
+    items(server.url, limit=1)  # the version is in memory: what follows is evaluation only
+    with ThreadPoolExecutor(6) as clients:  # three rounds for the two workers
+        heavy = [clients.submit(items, server.url, filter=heavy_filter(i), limit=1)
+                 for i in range(6)]
+        time.sleep(0.3)  # every heavy request has arrived
+        for path in ("/ogc/conformance", "/ogc/collections/pflege", "/api/3/action/status_show"):
+            started = time.monotonic()
+            light = httpx.get(server.url + path, timeout=300)
+            waited = time.monotonic() - started
+            assert waited < HANG_GUARD, (path, waited)
+            # 503 from status_show: the OGC test project has no catalog
+            assert light.status_code in ((200, 503) if "status" in path else (200,)), path
+        assert not all(f.done() for f in heavy)  # they were still running meanwhile
+        answers = [f.result() for f in heavy]
+    group_a = sum(1 for r in ogc_site.project.rows("gross") if r["gruppe"] == "A")
+    assert group_a == BIG_ROWS // 4
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["numberMatched"] == group_a
+
+
+def test_a_filter_over_the_budget_is_refused_before_it_runs(serve: Start, ogc_site: Site) -> None:
+    server = serve(HUB_OGC_FILTER_BUDGET="2000000")
+    refused = items(server.url, filter=heavy_filter(0))
+    assert refused.status_code == 400
+    body = refused.json()
+    assert body["parameter"] == "filter"
+    assert "HUB_OGC_FILTER_BUDGET" in body["description"] and "2,000,000" in body["description"]
+    # the same filter on a small collection, and a cheap one on the large, are within it
+    small = httpx.get(f"{server.url}/ogc/collections/pflege/items",
+                      params={"filter": heavy_filter(0).replace("gruppe", "art"), "limit": 1})
+    assert small.status_code == 200 and small.json()["numberMatched"] == 0
+    cheap = items(server.url, filter="gruppe = 'B'", limit=1)
+    assert cheap.status_code == 200 and cheap.json()["numberMatched"] == sum(
+        1 for r in ogc_site.project.rows("gross") if r["gruppe"] == "B")
+
+
+def test_time_limit_and_a_full_pool_answer_503_with_retry_after(serve: Start) -> None:
+    server = serve(HUB_OGC_FILTER_BUDGET=str(10 ** 13), HUB_OGC_WORKERS="1",
+                   HUB_OGC_QUEUE_SECONDS="0.2", HUB_OGC_WORK_SECONDS="0.3")
+    items(server.url, limit=1)
+    with ThreadPoolExecutor(3) as clients:
+        answers = list(clients.map(lambda i: items(server.url, filter=heavy_filter(i)),
+                                   range(3)))
+    assert [a.status_code for a in answers] == [503] * 3
+    assert all(int(a.headers["retry-after"]) >= 1 for a in answers)
+    texts = [a.json()["description"] for a in answers]
+    assert any("HUB_OGC_WORK_SECONDS" in t for t in texts)  # stopped between two conditions
+    assert any("HUB_OGC_WORKERS" in t for t in texts)  # waited 0.2 s for the one worker
+    timed_out = next(a.json() for a in answers if "WORK_SECONDS" in a.json()["description"])
+    assert timed_out["parameter"] == "filter"
+    after = items(server.url, filter="gruppe = 'C'", limit=1)  # the pool is free again
+    assert after.status_code == 200 and after.json()["numberMatched"] == BIG_ROWS // 4
+
+
+def test_budget_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hub.api.ogc.work import Budget
+
+    for name in ("HUB_OGC_WORKERS", "HUB_OGC_QUEUE_SECONDS", "HUB_OGC_FILTER_BUDGET",
+                 "HUB_OGC_WORK_SECONDS"):
+        monkeypatch.delenv(name, raising=False)
+    assert Budget.from_env() == Budget()
+    monkeypatch.setenv("HUB_OGC_WORKERS", "4")
+    monkeypatch.setenv("HUB_OGC_QUEUE_SECONDS", "0.5")
+    assert (Budget.from_env().workers, Budget.from_env().queue_seconds) == (4, 0.5)
+    for name, bad, words in (("HUB_OGC_WORKERS", "zwei", "not a number"),
+                             ("HUB_OGC_WORK_SECONDS", "0", "greater than 0"),
+                             ("HUB_OGC_FILTER_BUDGET", "1.5", "not a number")):
+        monkeypatch.setenv(name, bad)
+        with pytest.raises(ValueError, match=f"{name}.*{words}"):
+            Budget.from_env()
+        monkeypatch.delenv(name)
