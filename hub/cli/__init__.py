@@ -283,14 +283,20 @@ def serve(
     port: Annotated[int, typer.Option(help="Port")] = 8000,
     root: RootOpt = None, store: StoreOpt = None,
 ) -> None:
-    """Run the web server on the current store."""
-    import uvicorn
-
+    """Run the web server on the current store (limits: HUB_*_TIMEOUT, HUB_MAX_CONNECTIONS)."""
+    from hub.web import server
     from hub.web.app import create_app
 
     settings = settings_for(root, store)
+    try:
+        limits = server.Limits.from_environment()
+        server.ensure_descriptors(limits)
+        app = create_app(settings)
+        sock = server.listen(host, port)  # bound first: a busy port fails before "Serving"
+    except HubError as exc:
+        fail(str(exc))
     console.print(f"Serving {settings.store} on http://{host}:{port}")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    server.run(app, sock, limits)
 
 
 from hub.cli import accounts as _accounts  # noqa: E402 - the sub-commands register on import
