@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.formparsers import MultiPartException, MultiPartParser, parse_options_header
 
 from hub.api.ckan import get, search, write  # noqa: F401 - the actions register on import
 from hub.api.ckan.core import ACTIONS, ActionError, Call, NotAuthorized, Upload, ValidationError
@@ -48,10 +48,17 @@ def _multi(items: Any) -> dict[str, Any]:
 
 
 class _Multipart(MultiPartParser):
-    """Starlette's multipart parser that also knows whether the closing boundary came (the
-    parser underneath accepts a truncated body without a word)."""
+    """Starlette's multipart parser that refuses file parts where no file is taken, and knows
+    whether the closing boundary came (the parser underneath accepts a truncated body)."""
 
     complete = False
+    takes_files = True
+
+    def on_headers_finished(self) -> None:
+        if not self.takes_files and b"filename" in parse_options_header(
+                self._current_part.content_disposition)[1]:
+            raise MultiPartException("this action takes no files")
+        super().on_headers_finished()
 
     def on_end(self) -> None:
         self.complete = True
@@ -71,11 +78,17 @@ async def _counted(request: Request, limit: int, too_large: Exception) -> AsyncI
         yield chunk
 
 
-async def _form(request: Request, max_upload: int) -> FormData:
-    """A multipart body, read only up to the upload limit (plus room for the other fields);
-    files past 1 MB are spooled to a temporary file, which `FormData.close` removes."""
-    stream = _counted(request, max_upload + MULTIPART_FIELDS, UploadTooLarge(max_upload))
-    parser = _Multipart(request.headers, stream, max_files=10, max_fields=1000)
+async def _form(request: Request, read: bool, max_upload: int) -> FormData:
+    """A multipart body, read only up to its limit: for a write, the upload limit plus room
+    for the other fields (files past 1 MB are spooled to a temporary file, which
+    `FormData.close` removes); for a read, MAX_BODY of fields and no file at all."""
+    if read:
+        stream = _counted(request, MAX_BODY, BadRequest(f"the request body is larger than "
+                                                        f"{MAX_BODY:,} bytes"))
+    else:
+        stream = _counted(request, max_upload + MULTIPART_FIELDS, UploadTooLarge(max_upload))
+    parser = _Multipart(request.headers, stream, max_files=0 if read else 10, max_fields=1000)
+    parser.takes_files = not read
     try:
         form = await parser.parse()
     except MultiPartException as exc:
@@ -158,11 +171,9 @@ def ckan_router(services: Callable[[], Services]) -> APIRouter:
             return failed(NotAuthorized("writing needs an API token of an editor or admin "
                                         "(header Authorization)"))
         multipart = request.method == "POST" and _content_type(request) == "multipart/form-data"
-        if multipart and read:
-            return _json(f"Bad request - {name} takes no files: send JSON or a form", 400)
         form = None
         try:
-            form = await _form(request, hub.settings.max_upload) if multipart else None
+            form = await _form(request, read, hub.settings.max_upload) if multipart else None
             data = await _decode(request, form)
             files = {k: Upload(v.filename or k, v.file) for k, v in form.multi_items()
                      if isinstance(v, UploadFile)} if form is not None else {}
