@@ -1,8 +1,9 @@
-"""The HTTP edge of `hub serve` against hostile and careless clients (issue 9, defects 4, 6 and
-the busy port of 19): request bodies are read only after the caller and the action allow it
+"""The HTTP edge of `hub serve` against hostile and careless clients (issue 9, defects 4, 6, 14
+and the busy port of 19): request bodies are read only after the caller and the action allow it
 and only up to the limit; slow, stalled and idle connections are closed; a crowd of
 connections gets a fast 503 instead of exhausting the file descriptors; a busy port is one
-clear error.
+clear error; every response carries security headers, nothing loads from a CDN, and the access
+log holds no secrets.
 
 Everything runs against a real `hub serve` on 127.0.0.1; the hostile clients are raw sockets
 (a chunked body that never ends, a request head sent byte by byte), because well-behaved
@@ -11,9 +12,12 @@ clients cannot be made to misbehave.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
 import json
 import os
+import re
 import select
 import socket
 import subprocess
@@ -87,8 +91,10 @@ def closed_by_server(sock: socket.socket) -> bool:
 # -- the upload server: a catalog, an editor, a viewer, a tiny upload limit -------------------
 
 class Site:
-    def __init__(self, server: Server, root: Path, spool: Path, tokens: dict[str, str]):
+    def __init__(self, server: Server, root: Path, spool: Path, tokens: dict[str, str],
+                 access_log: Path):
         self.server, self.root, self.spool, self.tokens = server, root, spool, tokens
+        self.access_log = access_log
 
     def written(self) -> list[str]:
         """Files the server has written for requests: in its temporary folder (also unnamed
@@ -117,8 +123,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         tokens[user] = new_token(root, user)[1]
     spool = root.parent / "spool"
     spool.mkdir()
-    with hub_server(root, HUB_MAX_UPLOAD_BYTES=str(LIMIT), TMPDIR=str(spool)) as server:
-        site = Site(server, root, spool, tokens)
+    access_log = root.parent / "access.log"
+    with hub_server(root, HUB_MAX_UPLOAD_BYTES=str(LIMIT), TMPDIR=str(spool),
+                    HUB_ACCESS_LOG=str(access_log)) as server:
+        site = Site(server, root, spool, tokens, access_log)
         created = httpx.post(f"{server.url}/api/3/action/package_create", timeout=GUARD,
                              headers={"Authorization": tokens["sam"]},
                              json={"name": "mit-anhang", "title": "Mit Anhang",
@@ -155,6 +163,9 @@ def test_a_read_action_takes_no_files(site: Site) -> None:
     status, body = unfinished_upload(site, "package_show",
                                      f"Authorization: {site.tokens['sam']}")
     assert status == 400 and "takes no files" in body
+    fields_only = httpx.post(f"{site.server.url}/api/3/action/package_show",
+                             files=[("id", (None, "mit-anhang"))], timeout=GUARD)
+    assert fields_only.json()["result"]["name"] == "mit-anhang"  # fields, as CKAN takes them
 
 
 def test_an_endless_chunked_upload_stops_at_the_limit(site: Site) -> None:
@@ -306,3 +317,60 @@ def test_serve_on_a_busy_port_fails_before_it_says_serving(tmp_path: Path) -> No
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0], result.stderr
     assert "already in use" in lines[0]
+
+
+# -- security headers, no CDN, the access log ---------------------------------------------------
+
+def test_every_response_carries_security_headers(site: Site) -> None:
+    public = httpx.get(f"{site.server.url}/api/3/action/package_list", timeout=GUARD).json()
+    pages = ["/", f"/datasets/{public['result'][0]}", "/ogc/?f=html", "/ogc/collections?f=html"]
+    others = ["/datasets/gibt-es-nicht", "/api/3/action/status_show",
+              "/api/3/action/package_show?id=gibt-es-nicht",
+              "/catalog.ttl", "/catalog.jsonld", "/ogc/", "/ogc/api", "/api/datasets",
+              "/downloads/gibt-es-nicht/latest.csv", "/api/3/action/gibt_es_nicht"]
+    with httpx.Client(base_url=site.server.url, timeout=GUARD) as client:
+        for path in pages + others:
+            answer = client.get(path)
+            headers = answer.headers
+            assert headers["x-content-type-options"] == "nosniff", path
+            assert headers["referrer-policy"] == "strict-origin-when-cross-origin", path
+            assert "server" not in headers, (path, headers.get("server"))  # no banner
+            policy = headers["content-security-policy"]
+            assert "frame-ancestors 'none'" in policy, path
+            assert "unsafe-inline" not in policy and "unsafe-eval" not in policy, path
+            html = headers["content-type"].startswith("text/html")
+            assert html == (path in pages), (path, headers["content-type"])
+            if html:
+                assert "script-src 'self'" in policy and "<script" not in answer.text
+                for style in re.findall(r"<style>(.*?)</style>", answer.text, re.S):
+                    digest = base64.b64encode(hashlib.sha256(style.encode()).digest())
+                    assert f"'sha256-{digest.decode()}'" in policy  # the page keeps its style
+            else:
+                assert policy.startswith("default-src 'none'")
+
+
+def test_no_swagger_ui_from_a_cdn(site: Site) -> None:
+    with httpx.Client(base_url=site.server.url, timeout=GUARD) as client:
+        for path in ("/docs", "/redoc", "/docs/oauth2-redirect", "/openapi.json"):
+            answer = client.get(path)
+            assert answer.status_code == 404, path
+            assert "cdn" not in answer.text.lower(), path
+
+
+def test_the_access_log_holds_no_secrets(site: Site) -> None:
+    token = site.tokens["sam"]
+    with httpx.Client(base_url=site.server.url, timeout=GUARD) as client:
+        client.get("/api/3/action/package_show", params={"id": "mit-anhang", "api_key": token},
+                   headers={"Authorization": token, "Cookie": "sitzung=keks-geheim"})
+        client.post("/api/3/action/package_patch", headers={"X-CKAN-API-Key": token},
+                    json={"id": "mit-anhang", "notes": "Protokolliert? Nein."})
+    deadline, text = time.monotonic() + GUARD, ""
+    while "package_patch" not in text and time.monotonic() < deadline:  # written by a thread
+        time.sleep(0.1)
+        text = site.access_log.read_text(encoding="utf-8")
+    shown = next(line for line in text.splitlines() if "api_key" in line)
+    assert re.fullmatch(r"\S+Z GET /api/3/action/package_show\?id=mit-anhang&api_key=\*\*\* "
+                        r"200 \d+B [\d.]+ms", shown), shown
+    assert re.search(r" POST /api/3/action/package_patch 200 \d+B", text), text
+    for secret in (token, "keks-geheim", "sitzung", "Protokolliert", "127.0.0.1"):
+        assert secret not in text

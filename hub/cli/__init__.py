@@ -283,16 +283,14 @@ def serve(
     port: Annotated[int, typer.Option(help="Port")] = 8000,
     root: RootOpt = None, store: StoreOpt = None,
 ) -> None:
-    """Run the web server on the current store (limits: HUB_*_TIMEOUT, HUB_MAX_CONNECTIONS)."""
+    """Run the web server on the current store (limits and access log: see README)."""
     from hub.web import server
     from hub.web.app import create_app
 
     settings = settings_for(root, store)
     try:
-        limits = server.Limits.from_environment()
-        server.ensure_descriptors(limits)
         app = create_app(settings)
-        sock = server.listen(host, port)  # bound first: a busy port fails before "Serving"
+        sock, limits = server.prepare(host, port)  # bound first: a busy port fails here
     except HubError as exc:
         fail(str(exc))
     console.print(f"Serving {settings.store} on http://{host}:{port}")

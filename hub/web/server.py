@@ -33,6 +33,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from hub.errors import HubError
+from hub.web import accesslog
 
 RESERVED_FDS = 256  # files the server opens besides its connections (data, SQLite, exports)
 BUSY = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
@@ -166,6 +167,15 @@ def ensure_descriptors(limits: Limits) -> None:
                              f"open files, but the system allows {hard:,} (ulimit -n): "
                              "lower HUB_MAX_CONNECTIONS")
         resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
+def prepare(host: str, port: int) -> tuple[socket.socket, Limits]:
+    """Everything that can fail before the server runs: the limits and the access log from
+    the environment (HUB_ACCESS_LOG), enough file descriptors, the bound socket."""
+    limits = Limits.from_environment()
+    ensure_descriptors(limits)
+    accesslog.configure(os.environ.get("HUB_ACCESS_LOG", "-"))
+    return listen(host, port), limits
 
 
 def run(app: Any, sock: socket.socket, limits: Limits) -> None:
