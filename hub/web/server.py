@@ -135,8 +135,10 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def _expired(self, seconds: float) -> None:
         self._deadline = None
-        if self.flow is not None and self.flow.read_paused:
-            self._arm(seconds)  # the server is not reading (app busy): the client waits on us
+        waiting_on_us = (self.flow is not None and self.flow.read_paused) or (
+            self.cycle is not None and self.cycle.waiting_for_100_continue)
+        if waiting_on_us:  # the app has not taken the body yet: not the client's fault
+            self._arm(seconds)
         elif not self.transport.is_closing():
             self.transport.close()
 
