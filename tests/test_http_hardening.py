@@ -374,3 +374,19 @@ def test_the_access_log_holds_no_secrets(site: Site) -> None:
     assert re.search(r" POST /api/3/action/package_patch 200 \d+B", text), text
     for secret in (token, "keks-geheim", "sitzung", "Protokolliert", "127.0.0.1"):
         assert secret not in text
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("HUB_HEADER_TIMEOUT", "bald", "HUB_HEADER_TIMEOUT='bald': expected a positive number"),
+    ("HUB_MAX_CONNECTIONS", "0", "HUB_MAX_CONNECTIONS='0': expected a positive whole number"),
+    ("HUB_MAX_CONNECTIONS", str(10**12), "lower HUB_MAX_CONNECTIONS"),
+    ("HUB_ACCESS_LOG", "/gibt/es/nicht/access.log", "cannot open the access log"),
+])
+def test_serve_names_a_wrong_setting(tmp_path: Path, variable: str, value: str,
+                                     message: str) -> None:
+    code = "import sys; from hub.cli import app; sys.exit(app())"
+    result = subprocess.run([sys.executable, "-c", code, "serve", "--port", str(free_port()),
+                             "--root", str(tmp_path)], env={**os.environ, variable: value},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and result.stdout == ""
+    assert message in " ".join(result.stderr.split()), result.stderr
