@@ -36,9 +36,10 @@ from hub.errors import HubError
 from hub.web import accesslog
 
 RESERVED_FDS = 256  # files the server opens besides its connections (data, SQLite, exports)
+_BUSY_TEXT = b"the server has too many open connections; try again in a few seconds\n"
 BUSY = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
-        b"retry-after: 5\r\nconnection: close\r\ncontent-length: 45\r\n\r\n"
-        b"the server has too many open connections now\n")
+        b"x-content-type-options: nosniff\r\nretry-after: 5\r\nconnection: close\r\n"
+        b"content-length: %d\r\n\r\n%s" % (len(_BUSY_TEXT), _BUSY_TEXT))
 
 
 ENVIRONMENT = {"header_timeout": "HUB_HEADER_TIMEOUT", "body_timeout": "HUB_BODY_TIMEOUT",

@@ -87,7 +87,7 @@ async def _form(request: Request, read: bool, max_upload: int) -> FormData:
                                                         f"{MAX_BODY:,} bytes"))
     else:
         stream = _counted(request, max_upload + MULTIPART_FIELDS, UploadTooLarge(max_upload))
-    parser = _Multipart(request.headers, stream, max_files=0 if read else 10, max_fields=1000)
+    parser = _Multipart(request.headers, stream, max_files=10, max_fields=1000)
     parser.takes_files = not read
     try:
         form = await parser.parse()
