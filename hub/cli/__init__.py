@@ -289,14 +289,18 @@ def serve(
     port: Annotated[int, typer.Option(help="Port")] = 8000,
     root: RootOpt = None, store: StoreOpt = None,
 ) -> None:
-    """Run the web server on the current store."""
-    import uvicorn
-
+    """Run the web server on the current store (limits and access log: see README)."""
+    from hub.web import server
     from hub.web.app import create_app
 
     settings = settings_for(root, store)
+    try:
+        app = create_app(settings)
+        sock, limits = server.prepare(host, port)  # bound first: a busy port fails here
+    except HubError as exc:
+        fail(str(exc))
     console.print(f"Serving {settings.store} on http://{host}:{port}")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    server.run(app, sock, limits)
 
 
 from hub.cli import accounts as _accounts  # noqa: E402 - the sub-commands register on import

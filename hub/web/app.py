@@ -29,13 +29,18 @@ from hub.catalog.vocab import Vocabularies
 from hub.config import Settings
 from hub.errors import HubError, StoreError
 from hub.store.versions import Dataset, Store, Version
+from hub.web.accesslog import AccessLog
+from hub.web.security import SecurityHeaders
 from hub.web.services import InvalidToken, Opener, Services, token_sent
 
 
 def create_app(settings: Settings) -> FastAPI:
     _long_running_memory()
     store = Store(settings.store)
-    app = FastAPI(title="District data hub", version=__version__)
+    app = FastAPI(title="District data hub", version=__version__,  # no /docs: see README
+                  docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(AccessLog)
 
     def public(name: str) -> Version:
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -14,16 +14,18 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser, parse_options_header
 
 from hub.api.ckan import get, search, write  # noqa: F401 - the actions register on import
 from hub.api.ckan.core import ACTIONS, ActionError, Call, NotAuthorized, Upload, ValidationError
 from hub.api.ckan.packages import Site
-from hub.catalog.model import ANONYMOUS
+from hub.catalog.model import ANONYMOUS, Viewer
 from hub.catalog.uploads import UploadTooLarge
 from hub.web.services import InvalidToken, Services, token_sent
 
 MAX_BODY = 10 << 20  # bytes of a JSON or form body without files
+MULTIPART_FIELDS = 1 << 20  # bytes of a multipart body besides its file
 log = logging.getLogger("hub.api.ckan")
 
 
@@ -45,36 +47,75 @@ def _multi(items: Any) -> dict[str, Any]:
     return data
 
 
-async def _decode(request: Request, max_upload: int) -> tuple[dict[str, Any], dict[str, Upload]]:
-    """The data dict (and files) of a call: query string for GET; JSON, form or multipart."""
-    if request.method == "GET":
-        return _multi(request.query_params.multi_items()), {}
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    size = int(request.headers.get("content-length") or 0)
-    if kind == "multipart/form-data":
-        if size > max_upload + (1 << 20):
-            async for _ in request.stream():  # drain, keep nothing
-                pass
-            raise UploadTooLarge(max_upload)
-        form = await request.form(max_files=10, max_fields=1000)
-        files = {k: Upload(v.filename or k, v.file) for k, v in form.multi_items()
-                 if isinstance(v, UploadFile)}
-        return _multi((k, v) for k, v in form.multi_items()
-                      if not isinstance(v, UploadFile)), files
-    if size > MAX_BODY:
-        raise BadRequest(f"the request body is larger than {MAX_BODY:,} bytes")
-    body = bytearray()
+class _Multipart(MultiPartParser):
+    """Starlette's multipart parser that refuses file parts where no file is taken, and knows
+    whether the closing boundary came (the parser underneath accepts a truncated body)."""
+
+    complete = False
+    takes_files = True
+
+    def on_headers_finished(self) -> None:
+        if not self.takes_files and b"filename" in parse_options_header(
+                self._current_part.content_disposition)[1]:
+            raise MultiPartException("this action takes no files")
+        super().on_headers_finished()
+
+    def on_end(self) -> None:
+        self.complete = True
+
+
+async def _counted(request: Request, limit: int, too_large: Exception) -> AsyncIterator[bytes]:
+    """The request body as it arrives; `too_large` is raised as soon as more than `limit`
+    bytes are announced or have come, chunked or not."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    size = 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise BadRequest(f"the request body is larger than {MAX_BODY:,} bytes")
-    if kind == "application/x-www-form-urlencoded":  # the body is read: parse it here
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        yield chunk
+
+
+async def _form(request: Request, read: bool, max_upload: int) -> FormData:
+    """A multipart body, read only up to its limit: for a write, the upload limit plus room
+    for the other fields (files past 1 MB are spooled to a temporary file, which
+    `FormData.close` removes); for a read, MAX_BODY of fields and no file at all."""
+    if read:
+        stream = _counted(request, MAX_BODY, BadRequest(f"the request body is larger than "
+                                                        f"{MAX_BODY:,} bytes"))
+    else:
+        stream = _counted(request, max_upload + MULTIPART_FIELDS, UploadTooLarge(max_upload))
+    parser = _Multipart(request.headers, stream, max_files=10, max_fields=1000)
+    parser.takes_files = not read
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise BadRequest(f"Error decoding multipart form data: {exc.message}") from None
+    if not parser.complete:
+        await form.close()
+        raise BadRequest("Error decoding multipart form data: the body ends before the "
+                         "closing boundary")
+    return form
+
+
+async def _decode(request: Request, form: FormData | None) -> dict[str, Any]:
+    """The data dict of a call: query string for GET; the fields of a multipart `form`;
+    or a JSON or url-encoded body (of at most MAX_BODY bytes)."""
+    if request.method == "GET":
+        return _multi(request.query_params.multi_items())
+    if form is not None:
+        return _multi((k, v) for k, v in form.multi_items() if not isinstance(v, UploadFile))
+    too_large = BadRequest(f"the request body is larger than {MAX_BODY:,} bytes")
+    body = b"".join([chunk async for chunk in _counted(request, MAX_BODY, too_large)])
+    if _content_type(request) == "application/x-www-form-urlencoded":
         try:
-            return _multi(parse_qsl(bytes(body).decode("utf-8"), keep_blank_values=True)), {}
+            return _multi(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
         except UnicodeDecodeError as exc:
             raise BadRequest(f"Error decoding form data. Error: {exc}") from None
     if not body.strip():
-        return {}, {}
+        return {}
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # too deeply nested
@@ -82,7 +123,17 @@ async def _decode(request: Request, max_upload: int) -> tuple[dict[str, Any], di
     if not isinstance(data, dict):
         raise BadRequest("Request data JSON decoded to " f"{type(data).__name__} but "
                          "it needs to be a dictionary.")
-    return data, {}
+    return data
+
+
+def _content_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def _caller(hub: Services, request: Request) -> Viewer:
+    """Who calls (`InvalidToken` for a bad token); a token is looked up (and its use noted)
+    in SQLite: off the event loop."""
+    return await run_in_threadpool(hub.viewer, request) if token_sent(request) else ANONYMOUS
 
 
 def ckan_router(services: Callable[[], Services]) -> APIRouter:
@@ -111,27 +162,38 @@ def ckan_router(services: Callable[[], Services]) -> APIRouter:
             return _json({"help": help_url, "success": False, "error": exc.error()},
                          exc.status)
 
+        # who calls and whether they may send this body is settled before any of it is read
         try:
-            data, files = await _decode(request, hub.settings.max_upload)
+            viewer = await _caller(hub, request)
+        except InvalidToken as exc:
+            return failed(NotAuthorized(str(exc)))
+        if not read and not (viewer.editor or viewer.admin):  # every write action's rule
+            return failed(NotAuthorized("writing needs an API token of an editor or admin "
+                                        "(header Authorization)"))
+        multipart = request.method == "POST" and _content_type(request) == "multipart/form-data"
+        form = None
+        try:
+            form = await _form(request, read, hub.settings.max_upload) if multipart else None
+            data = await _decode(request, form)
+            files = {k: Upload(v.filename or k, v.file) for k, v in form.multi_items()
+                     if isinstance(v, UploadFile)} if form is not None else {}
+            call = Call(hub.catalog, hub.accounts, hub.uploads,
+                        Site(base, hub.vocab, hub.district), viewer, files)
+            # reads are short and CPU-bound: answered in turn on the event loop, which
+            # keeps latency even under load; writes (files, locks) go to the thread pool
+            result = func(call, data) if read else await run_in_threadpool(func, call, data)
         except BadRequest as exc:
             return _json(f"Bad request - JSON Error: {exc}", 400)
         except UploadTooLarge as exc:
             return failed(ValidationError({"upload": [str(exc)]}))
-        try:  # a token is looked up (and its use noted) in SQLite: off the event loop
-            viewer = await run_in_threadpool(hub.viewer, request) if token_sent(request) \
-                else ANONYMOUS
-        except InvalidToken as exc:
-            return failed(NotAuthorized(str(exc)))
-        call = Call(hub.catalog, hub.accounts, hub.uploads,
-                    Site(base, hub.vocab, hub.district), viewer, files)
-        try:  # reads are short and CPU-bound: answered in turn on the event loop, which
-            # keeps latency even under load; writes (files, locks) go to the thread pool
-            result = func(call, data) if read else await run_in_threadpool(func, call, data)
         except ActionError as exc:
             return failed(exc)
         except Exception:
             log.exception("action %s failed", name)
             return failed(ActionError("Internal Server Error"))
+        finally:
+            if form is not None:
+                await form.close()
         return _json({"help": help_url, "success": True, "result": result})
 
     # with and without a trailing slash: API URLs are answered where they are, never

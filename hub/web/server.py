@@ -1,0 +1,189 @@
+"""`hub serve`'s HTTP server: uvicorn (httptools, uvloop), guarded against slow and idle clients.
+
+uvicorn times a connection out only while it idles between two requests. A client that
+connects and sends nothing, or sends its request head or body a byte at a time, keeps its
+connection (and a file descriptor) for ever, and about a thousand of them stop the server.
+`GuardedProtocol` adds the missing deadlines and a connection limit:
+
+- the request head must be complete `header_timeout` seconds after the connection opened (or
+  after the first byte of a later request on a kept-alive connection);
+- a request body may pause at most `body_timeout` seconds between two pieces (a slow but
+  steady upload is fine; a stalled one is cut off);
+- an idle kept-alive connection is closed after `keepalive_timeout` seconds (uvicorn's own);
+- beyond `max_connections` open connections, a new one is answered 503 and closed at once,
+  so the file descriptors never run out and the server recovers when the crowd is gone.
+
+The listening socket is bound before the server says it runs (`listen`), so a busy port is
+one clear error, not a "Serving on …" followed by a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import resource
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from functools import partial
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from hub.errors import HubError
+from hub.web import accesslog
+
+RESERVED_FDS = 256  # files the server opens besides its connections (data, SQLite, exports)
+_BUSY_TEXT = b"the server has too many open connections; try again in a few seconds\n"
+BUSY = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"x-content-type-options: nosniff\r\nretry-after: 5\r\nconnection: close\r\n"
+        b"content-length: %d\r\n\r\n%s" % (len(_BUSY_TEXT), _BUSY_TEXT))
+
+
+ENVIRONMENT = {"header_timeout": "HUB_HEADER_TIMEOUT", "body_timeout": "HUB_BODY_TIMEOUT",
+               "keepalive_timeout": "HUB_KEEPALIVE_TIMEOUT",
+               "max_connections": "HUB_MAX_CONNECTIONS"}
+
+
+class ServeError(HubError):
+    """The server cannot start (busy port, invalid limit)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long a client may take and how many connections are open at most."""
+
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keepalive_timeout: float = 5.0
+    max_connections: int = 1000
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] = os.environ) -> Limits:
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            variable = ENVIRONMENT[f.name]
+            if not env.get(variable):
+                continue
+            kind = int if f.name == "max_connections" else float
+            try:
+                value = kind(env[variable])
+            except ValueError:
+                value = 0
+            if not value > 0:
+                raise ServeError(f"{variable}={env[variable]!r}: expected a positive "
+                                 f"{'whole ' if kind is int else ''}number")
+            values[f.name] = value
+        return cls(**values)
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with read deadlines and a connection limit."""
+
+    def __init__(self, *args: Any, limits: Limits, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limits = limits
+        self._deadline: asyncio.TimerHandle | None = None
+        self._refused = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if len(self.connections) >= self.limits.max_connections:
+            self._refused, self.transport = True, transport
+            transport.write(BUSY)
+            transport.close()
+            return
+        super().connection_made(transport)
+        self._arm(self.limits.header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        if not self._refused:
+            super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._refused:
+            super().data_received(data)
+
+    # httptools parser callbacks
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._deadline is None:  # a later request on a kept-alive connection
+            self._arm(self.limits.header_timeout)
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+        self._arm(self.limits.body_timeout)  # disarmed at once if there is no body
+
+    def on_body(self, body: bytes) -> None:
+        super().on_body(body)
+        self._arm(self.limits.body_timeout)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._disarm()
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, self._expired, seconds)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self, seconds: float) -> None:
+        self._deadline = None
+        waiting_on_us = (self.flow is not None and self.flow.read_paused) or (
+            self.cycle is not None and self.cycle.waiting_for_100_continue)
+        if waiting_on_us:  # the app has not taken the body yet: not the client's fault
+            self._arm(seconds)
+        elif not self.transport.is_closing():
+            self.transport.close()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port (not yet listening), or a `ServeError` naming the port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+                         + (f" (port {port} is used by another program)"
+                            if exc.errno == errno.EADDRINUSE else "")) from None
+    return sock
+
+
+def ensure_descriptors(limits: Limits) -> None:
+    """Raise the soft limit of open files so `max_connections` fit beside the server's own
+    files, or refuse to start with the setting to change."""
+    needed = limits.max_connections + RESERVED_FDS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            raise ServeError(f"HUB_MAX_CONNECTIONS={limits.max_connections} needs {needed:,} "
+                             f"open files, but the system allows {hard:,} (ulimit -n): "
+                             "lower HUB_MAX_CONNECTIONS")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
+def prepare(host: str, port: int) -> tuple[socket.socket, Limits]:
+    """Everything that can fail before the server runs: the limits and the access log from
+    the environment (HUB_ACCESS_LOG), enough file descriptors, the bound socket."""
+    limits = Limits.from_environment()
+    ensure_descriptors(limits)
+    accesslog.configure(os.environ.get("HUB_ACCESS_LOG", "-"))
+    return listen(host, port), limits
+
+
+def run(app: Any, sock: socket.socket, limits: Limits) -> None:
+    """Serve `app` on the bound socket until stopped (SIGINT/SIGTERM)."""
+    config = uvicorn.Config(app, http=partial(GuardedProtocol, limits=limits),
+                            timeout_keep_alive=limits.keepalive_timeout,  # type: ignore[arg-type]
+                            server_header=False, access_log=False, log_level="warning")
+    uvicorn.Server(config).run(sockets=[sock])
