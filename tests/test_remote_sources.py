@@ -40,6 +40,7 @@ class Handler(BaseHTTPRequestHandler):
     # The WFS's behaviour, set per test (the `server` fixture resets it):
     wfs_cap: ClassVar[int | None] = None  # server-side maximum of `count` (GeoServer, deegree)
     wfs_matched: ClassVar[str] = "exact"  # numberMatched: exact | omit | unknown | more | shifting
+    oapif_matched: ClassVar[int | None] = None  # numberMatched of the OGC API (None: omitted)
 
     def log_message(self, *args: object) -> None:
         pass
@@ -69,6 +70,8 @@ class Handler(BaseHTTPRequestHandler):
                 nxt = f"http://{host}{url.path}?limit={limit}&offset={offset + limit}"
                 links.append({"rel": "next", "href": nxt, "type": "application/geo+json"})
             body = {"type": "FeatureCollection", "features": page, "links": links}
+            if Handler.oapif_matched is not None:
+                body["numberMatched"] = Handler.oapif_matched
             self._send(json.dumps(body).encode(), "application/geo+json")
         elif url.path == "/api/3/action/resource_show":
             host = self.headers["Host"]
@@ -122,6 +125,7 @@ def server() -> Iterator[str]:
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     Handler.requests, Handler.wfs_cap, Handler.wfs_matched = [], None, "exact"
+    Handler.oapif_matched = None
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
 
@@ -210,6 +214,15 @@ def test_oapif_follows_next_links(tmp_path: Path, server: str) -> None:
     assert report.rows_valid == 23
     version = Store(root / "store").current("stationen")
     assert version.bbox[0] == pytest.approx(13.2) and version.source_crs == ["EPSG:4326"]
+
+
+def test_oapif_next_links_ending_before_number_matched_fail(tmp_path: Path,
+                                                            server: str) -> None:
+    Handler.oapif_matched = 30
+    report = run(project(tmp_path, f"- oapif: {{url: {server}/ogc, collection: stationen, "
+                                   "page_size: 5}\n"))
+    assert report.status == "failed", report
+    assert "announced 30 features (numberMatched) but 23 arrived in 5 page(s)" in report.error
 
 
 def test_ckan_resource_and_conditional_request(tmp_path: Path, server: str) -> None:
