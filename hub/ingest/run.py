@@ -32,7 +32,7 @@ from hub.ingest.readers import GEOMETRY, Opened, open_source, prefetched
 from hub.ingest.sources import Fetched, fetch, fingerprint, source_key
 from hub.schema import Checked, Field, Problem, TableSchema, check_columns, problem_rows
 from hub.store.geoparquet import VersionWriter, bbox_array, drop_rows, table_schema
-from hub.store.versions import Draft, Store, now
+from hub.store.versions import Draft, Store, Version, now
 
 MAX_VIOLATIONS = 1000  # kept in the report; all of them are counted
 
@@ -320,8 +320,8 @@ def _judge(pipeline: Pipeline, report: RunReport) -> None:
                                "(the previous version stays current)")
 
 
-def _guard(pipeline: Pipeline, report: RunReport, settings: Settings, current: Any,
-           staging: Path, force: bool) -> None:
+def _guard(pipeline: Pipeline, report: RunReport, settings: Settings,
+           current: Version | None, staging: Path, force: bool) -> None:
     """Refuse a near-empty version (see `hub.ingest.guard`); `force` records it and goes on."""
     outcome = guard.Outcome(report.rows_read, report.rows_valid, report.rows_quarantined,
                             report.rows_outside, current.rows if current else None,
