@@ -12,7 +12,7 @@ run before it is committed; the limits come from the pipeline (`max_quarantined_
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -47,6 +47,7 @@ class Limits:
     max_quarantined_share: float = 0.10  # quarantined rows / rows read
     max_outside_share: float = 0.10  # rows skipped by `outside_extent: skip` / rows read
     max_shrink_share: float = 0.50  # 1 - new rows / rows of the current version
+    env_keys: frozenset[str] = field(default=frozenset())  # the limits the environment set
 
     @classmethod
     def from_env(cls) -> Limits:
@@ -63,11 +64,11 @@ class Limits:
                 raise HubError(f"{var}={text!r}: must be a share between 0 and 1 "
                                "(e.g. 0.25 for 25 %)")
             values[key] = share
-        return cls(**values)
+        return cls(**values, env_keys=frozenset(values))
 
     def merged(self, overrides: dict[str, float]) -> Limits:
         """These limits with a pipeline's own `max_*_share` keys taking precedence."""
-        return Limits(**{**self.__dict__, **overrides})
+        return replace(self, **overrides)
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ def check(outcome: Outcome, limits: Limits, given: set[str], pipeline_file: Path
 def _exceeded(what: str, share: float, key: str, limits: Limits, given: set[str]) -> str:
     limit = getattr(limits, key)
     origin = ("set in the pipeline" if key in given
-              else f"{ENV[key]}" if os.environ.get(ENV[key], "").strip() else "default")
+              else ENV[key] if key in limits.env_keys else "default")
     return f"{what} ({_percent(share)}), more than {key}: {limit:g} ({_percent(limit)}, {origin})"
 
 
