@@ -1,8 +1,8 @@
 """Settings: where the project and the store are, the district's extent, limits.
 
 Read from the environment (HUB_ROOT, HUB_STORE, HUB_RETENTION, HUB_HTTP_TIMEOUT,
-HUB_MAX_SOURCE_BYTES, HUB_MAX_UPLOAD_BYTES, HUB_BASE_URL) and from `catalog/district.yaml`
-of the project root.
+HUB_MAX_SOURCE_BYTES, HUB_MAX_UPLOAD_BYTES, HUB_BASE_URL, HUB_MAX_*_SHARE) and from
+`catalog/district.yaml` of the project root.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import yaml
 
 from hub.errors import PipelineError
 from hub.ingest.geometry import Extent
+from hub.ingest.guard import Limits
 from hub.ingest.sources import FetchSettings
 
 
@@ -28,6 +29,7 @@ class Settings:
     extent: Extent | None = None
     max_upload: int = 100 << 20  # bytes of one file uploaded through the API
     base_url: str = ""  # public URL of the hub (default: the URL a request came to)
+    guard: Limits = field(default_factory=Limits)  # against near-empty versions
 
     @property
     def pipelines_dir(self) -> Path:
@@ -60,6 +62,7 @@ def load_settings(root: Path | str | None = None, store: Path | str | None = Non
                 max_bytes=int(os.environ.get("HUB_MAX_SOURCE_BYTES", 20 << 30))),
             district=district, extent=extent,
             max_upload=int(os.environ.get("HUB_MAX_UPLOAD_BYTES", 100 << 20)),
-            base_url=os.environ.get("HUB_BASE_URL", "").rstrip("/"))
+            base_url=os.environ.get("HUB_BASE_URL", "").rstrip("/"),
+            guard=Limits.from_env())
     except ValueError as exc:
         raise PipelineError(f"invalid setting in the environment: {exc}") from None

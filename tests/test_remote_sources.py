@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qs, urlparse
 
+import pyarrow.parquet as pq
 import pytest
 
 from hub.config import load_settings
@@ -36,6 +37,10 @@ CSV_BODY = b"id;name;plaetze;lon;lat\nA1;Eins;3;13,25;51,62\nA2;Zwei;4;13,31;51,
 
 class Handler(BaseHTTPRequestHandler):
     requests: ClassVar[list[str]] = []
+    # The WFS's behaviour, set per test (the `server` fixture resets it):
+    wfs_cap: ClassVar[int | None] = None  # server-side maximum of `count` (GeoServer, deegree)
+    wfs_matched: ClassVar[str] = "exact"  # numberMatched: exact | omit | unknown | more | shifting
+    oapif_matched: ClassVar[int | None] = None  # numberMatched of the OGC API (None: omitted)
 
     def log_message(self, *args: object) -> None:
         pass
@@ -55,12 +60,7 @@ class Handler(BaseHTTPRequestHandler):
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
         Handler.requests.append(self.path)
         if url.path == "/wfs":
-            assert q["service"] == "WFS" and q["request"] == "GetFeature"
-            start, count = int(q["startIndex"]), int(q["count"])
-            page = FEATURES[start:start + count]
-            body = {"type": "FeatureCollection", "features": page,
-                    "numberMatched": len(FEATURES), "numberReturned": len(page)}
-            self._send(json.dumps(body).encode(), "application/geo+json")
+            self._wfs(q)
         elif url.path == "/ogc/collections/stationen/items":
             offset, limit = int(q.get("offset", 0)), int(q["limit"])
             page = FEATURES[offset:offset + limit]
@@ -70,6 +70,8 @@ class Handler(BaseHTTPRequestHandler):
                 nxt = f"http://{host}{url.path}?limit={limit}&offset={offset + limit}"
                 links.append({"rel": "next", "href": nxt, "type": "application/geo+json"})
             body = {"type": "FeatureCollection", "features": page, "links": links}
+            if Handler.oapif_matched is not None:
+                body["numberMatched"] = Handler.oapif_matched
             self._send(json.dumps(body).encode(), "application/geo+json")
         elif url.path == "/api/3/action/resource_show":
             host = self.headers["Host"]
@@ -92,12 +94,38 @@ class Handler(BaseHTTPRequestHandler):
             self._send(b"not found", "text/plain", 404)
 
 
+    def _wfs(self, q: dict[str, str]) -> None:
+        """GetFeature as WFS 2.0 servers answer it: `count` capped by the server's limit,
+        `sortBy` honoured, and without it an order that shifts between requests (like a
+        database without ORDER BY)."""
+        assert q["service"] == "WFS" and q["request"] == "GetFeature"
+        start, count = int(q["startIndex"]), int(q["count"])
+        count = min(count, Handler.wfs_cap or count)
+        if "sortBy" in q:
+            key = q["sortBy"].split()[0]
+            ordered = sorted(FEATURES, key=lambda f: f["properties"][key])
+        else:
+            shift = len(Handler.requests)
+            ordered = FEATURES[shift:] + FEATURES[:shift]
+        page = ordered[start:start + count]
+        body: dict[str, object] = {"type": "FeatureCollection", "features": page,
+                                   "numberReturned": len(page)}
+        total = len(FEATURES)
+        body["numberMatched"] = {"exact": total, "unknown": "unknown", "more": total + 5,
+                                 "shifting": total + len(Handler.requests)
+                                 }.get(Handler.wfs_matched)
+        if Handler.wfs_matched == "omit":
+            del body["numberMatched"], body["numberReturned"]
+        self._send(json.dumps(body).encode(), "application/geo+json")
+
+
 @pytest.fixture
 def server() -> Iterator[str]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    Handler.requests = []
+    Handler.requests, Handler.wfs_cap, Handler.wfs_matched = [], None, "exact"
+    Handler.oapif_matched = None
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
 
@@ -125,7 +153,57 @@ def test_wfs_pages_with_start_index(tmp_path: Path, server: str) -> None:
     assert report.status == "committed", report.error
     assert report.rows_valid == 23
     pages = [r for r in Handler.requests if r.startswith("/wfs")]
-    assert len(pages) == 3 and "startIndex=20" in pages[-1]
+    assert len(pages) == 3 and "startIndex=20" in pages[-1]  # numberMatched reached: no 4th
+    assert all("srsName=EPSG%3A4326" in p and "sortBy=id" in p for p in pages)
+
+
+def wfs_source(server: str, **extra: str) -> str:
+    keys = "".join(f", {k}: {v}" for k, v in extra.items())
+    return f"- wfs: {{url: {server}/wfs, typename: 'app:stationen', page_size: 10{keys}}}\n"
+
+
+@pytest.mark.parametrize("matched", ["exact", "omit", "unknown"])
+def test_wfs_server_capping_count_is_paged_to_the_end(tmp_path: Path, server: str,
+                                                      matched: str) -> None:
+    """The server returns at most 7 features whatever `count` asks: short pages are not the
+    end. With numberMatched the client stops when all arrived, without it at an empty page."""
+    Handler.wfs_cap, Handler.wfs_matched = 7, matched
+    report = run(project(tmp_path, wfs_source(server)))
+    assert report.status == "committed", report.error
+    assert report.rows_valid == 23
+    starts = [parse_qs(urlparse(r).query)["startIndex"][0] for r in Handler.requests]
+    assert starts == (["0", "7", "14", "21"] + ([] if matched == "exact" else ["23"]))
+    ids = [r["id"] for r in pq.read_table(Store(tmp_path / "store").current("stationen")
+                                          .data_file, columns=["id"]).to_pylist()]
+    assert sorted(ids) == sorted(f["properties"]["id"] for f in FEATURES)
+
+
+@pytest.mark.parametrize("matched,expected", [
+    ("more", "announced 28 features (numberMatched) but 23 arrived"),
+    ("shifting", "says numberMatched 25, an earlier page said 24"),
+])
+def test_wfs_counts_that_disagree_fail_the_run(tmp_path: Path, server: str, matched: str,
+                                               expected: str) -> None:
+    Handler.wfs_cap, Handler.wfs_matched = 7, matched
+    report = run(project(tmp_path, wfs_source(server)))
+    assert report.status == "failed" and expected in report.error, report.error
+    assert Store(tmp_path / "store").current("stationen") is None
+
+
+def test_wfs_unstable_order_fails_and_sort_by_fixes_it(tmp_path: Path, server: str) -> None:
+    """Without a key in the schema there is no default sortBy; the server's order shifts
+    between requests, so a feature comes twice (and another never): the run fails."""
+    unkeyed = {"fields": [{"name": "id", "type": "string"}, *SCHEMA["fields"][1:]]}
+    root = project(tmp_path, wfs_source(server))
+    (root / "schemas" / "stationen.json").write_text(json.dumps(unkeyed))
+    report = run(root)
+    assert report.status == "failed" and "order is not stable" in report.error, report.error
+    assert "sort_by" in report.error and "sortBy" not in "".join(Handler.requests)
+    (root / "pipelines" / "stationen.yaml").write_text(
+        (root / "pipelines" / "stationen.yaml").read_text().replace(
+            "page_size: 10", "page_size: 10, sort_by: id"))
+    report = run(root)
+    assert report.status == "committed" and report.rows_valid == 23, report.error
 
 
 def test_oapif_follows_next_links(tmp_path: Path, server: str) -> None:
@@ -136,6 +214,15 @@ def test_oapif_follows_next_links(tmp_path: Path, server: str) -> None:
     assert report.rows_valid == 23
     version = Store(root / "store").current("stationen")
     assert version.bbox[0] == pytest.approx(13.2) and version.source_crs == ["EPSG:4326"]
+
+
+def test_oapif_next_links_ending_before_number_matched_fail(tmp_path: Path,
+                                                            server: str) -> None:
+    Handler.oapif_matched = 30
+    report = run(project(tmp_path, f"- oapif: {{url: {server}/ogc, collection: stationen, "
+                                   "page_size: 5}\n"))
+    assert report.status == "failed", report
+    assert "announced 30 features (numberMatched) but 23 arrived in 5 page(s)" in report.error
 
 
 def test_ckan_resource_and_conditional_request(tmp_path: Path, server: str) -> None:

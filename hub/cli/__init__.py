@@ -93,8 +93,9 @@ def ingest_cmd(
     pipelines: Annotated[list[str] | None, typer.Argument(
         help="Pipeline files or dataset names (pipelines/<name>.yaml)")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Run every pipeline in pipelines/")] = False,
-    force: Annotated[bool, typer.Option(help="Make a new version even if nothing changed")]
-    = False,
+    force: Annotated[bool, typer.Option(
+        help="Make a new version even if nothing changed, and even if the run lost more rows "
+             "than the guard allows (max_*_share)")] = False,
     root: RootOpt = None, store: StoreOpt = None,
 ) -> None:
     """Run pipelines: read, validate, reproject and commit each as a new version."""

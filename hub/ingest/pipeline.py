@@ -31,9 +31,15 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 
 SOURCE_KEYS = {*SOURCE_KINDS, "format", "options", "mapping", "constants", "casts", "geometry",
                "crs", "filter", "name", "outside_extent"}
+GUARD_KEYS = ("max_quarantined_share", "max_outside_share", "max_shrink_share")
 PIPELINE_KEYS = {"dataset", "title", "description", "organization", "access", "update_frequency",
                  "schema", "on_error", "outside_extent", "source", "sources", "retention",
-                 "attribution"}
+                 "attribution", *GUARD_KEYS}
+REMOTE_KEYS = {  # keys of a remote source's mapping: required first, then optional
+    "wfs": (("url", "typename"), ("page_size", "output_format", "srs_name", "sort_by")),
+    "oapif": (("url", "collection"), ("page_size",)),
+    "ckan": (("url", "resource_id"), ()),
+}
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class Source:
     filter: dict[str, list[Any]] = field(default_factory=dict)  # source column -> kept values
     name: str = ""
     outside_extent: str | None = None  # overrides the pipeline's setting for this source
+    key_columns: tuple[str, ...] = ()  # source columns of the schema's key (stable paging order)
 
     def describe(self) -> str:
         return self.name or (self.location if isinstance(self.location, str)
@@ -75,6 +82,7 @@ class Pipeline:
     description: str = ""
     retention: int | None = None
     attribution: str = ""  # source credits that must be shown with the data (licence terms)
+    guard: dict[str, float] = field(default_factory=dict)  # max_*_share keys given in the file
     digest: str = ""  # hash of the pipeline and its schema: a change makes a new version
 
     @property
@@ -116,6 +124,10 @@ def load_pipeline(path: Path, schemas_dir: Path | None = None) -> Pipeline:
     retention = raw.get("retention")
     if retention is not None and (not isinstance(retention, int) or retention < 1):
         raise fail("retention", "must be a whole number of versions to keep (at least 1)")
+    guard = {key: raw[key] for key in GUARD_KEYS if key in raw}
+    for key, share in guard.items():
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+            raise fail(key, f"{share!r} must be a share between 0 and 1 (e.g. 0.25 for 25 %)")
 
     schema_path = _resolve_schema(raw["schema"], path, schemas_dir)
     schema = load_schema(schema_path)
@@ -125,6 +137,9 @@ def load_pipeline(path: Path, schemas_dir: Path | None = None) -> Pipeline:
     if not isinstance(specs, list) or not specs:
         raise fail("sources", "at least one source is required")
     sources = tuple(_parse_source(s, i, fail, schema) for i, s in enumerate(specs, 1))
+    if "outside_extent" in raw and schema.geometry is None:
+        raise fail("outside_extent", f"schema {schema.name!r} has no geometry field, so there "
+                   "is no location to check against the district; remove the key")
 
     digest = hashlib.sha256(
         json.dumps([raw, schema.as_dict()], sort_keys=True, default=str).encode()
@@ -138,7 +153,7 @@ def load_pipeline(path: Path, schemas_dir: Path | None = None) -> Pipeline:
         outside_extent=raw.get("outside_extent", "error"),
         description=str(raw.get("description", "")).strip(),
         retention=retention, attribution=str(raw.get("attribution", "")).strip(),
-        digest=digest,
+        guard={k: float(v) for k, v in guard.items()}, digest=digest,
     )
 
 
@@ -168,11 +183,16 @@ def _parse_source(spec: Any, index: int, fail: Any, schema: TableSchema) -> Sour
         raise fail(f"{key}.{kind}", "must be a string")
     if kind == "url" and not str(location).startswith(("http://", "https://")):
         raise fail(f"{key}.url", "must start with http:// or https://")
-    if kind in ("wfs", "oapif", "ckan"):
-        needed = {"wfs": ("url", "typename"), "oapif": ("url", "collection"),
-                  "ckan": ("url", "resource_id")}[kind]
+    if kind in REMOTE_KEYS:
+        needed, optional = REMOTE_KEYS[kind]
         if not isinstance(location, dict) or any(not location.get(n) for n in needed):
             raise fail(f"{key}.{kind}", f"needs {' and '.join(needed)}")
+        if unknown := set(location) - {*needed, *optional}:
+            raise fail(f"{key}.{kind}", f"unknown key(s) {sorted(unknown)}; allowed: "
+                       f"{', '.join([*needed, *optional])}")
+        page_size = location.get("page_size", 1)
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+            raise fail(f"{key}.{kind}.page_size", "must be a whole number of features (>= 1)")
     options = spec.get("options") or {}
     if not isinstance(options, dict):
         raise fail(f"{key}.options", "must be a mapping of reader options")
@@ -184,20 +204,41 @@ def _parse_source(spec: Any, index: int, fail: Any, schema: TableSchema) -> Sour
     mapping = spec.get("mapping") or {}
     constants = spec.get("constants") or {}
     casts = spec.get("casts") or {}
-    field_names = {f.name for f in schema.fields}
+    field_names = {f.name for f in schema.columns}
+    gfield = schema.geometry
     for part, names in (("mapping", mapping), ("constants", constants), ("casts", casts)):
         if not isinstance(names, dict):
             raise fail(f"{key}.{part}", "must be a mapping of schema field names")
+        if gfield is not None and gfield.name in names:
+            raise fail(f"{key}.{part}", f"{gfield.name!r} is the geometry field of schema "
+                       f"{schema.name!r}; give its source columns with `geometry:` "
+                       "({lon, lat} or {wkt}) and its CRS with `crs:`")
         if unknown := set(names) - field_names:
-            raise fail(f"{key}.{part}", f"{sorted(unknown)} not in schema {schema.name!r}")
+            raise fail(f"{key}.{part}", f"{sorted(unknown)} not in schema {schema.name!r} "
+                       f"(its fields: {', '.join(sorted(field_names))})")
+    if bad := [f for f, c in mapping.items() if not isinstance(c, str) or not c.strip()]:
+        raise fail(f"{key}.mapping", f"{sorted(bad)}: give the source column's name")
+    if both := set(mapping) & set(constants):
+        raise fail(f"{key}.constants", f"{sorted(both)} also mapped to a source column in "
+                   "`mapping:`; give each field either a column or a constant")
     for name, parse in casts.items():
         try:
             schema.field(name).with_options(parse or {})
         except PipelineError as exc:
             raise fail(f"{key}.casts", str(exc)) from None
     geometry = spec.get("geometry") or {}
-    if geometry and set(geometry) not in ({"lon", "lat"}, {"wkt"}):
+    if geometry and (not isinstance(geometry, dict)
+                     or set(geometry) not in ({"lon", "lat"}, {"wkt"})
+                     or not all(isinstance(c, str) and c for c in geometry.values())):
         raise fail(f"{key}.geometry", "use {lon: COLUMN, lat: COLUMN} or {wkt: COLUMN}")
+    if gfield is None:  # nothing in the schema would receive these: refuse, never drop them
+        ignored = [k for k in ("geometry", "crs", "outside_extent") if spec.get(k) is not None]
+        ignored += ["options.swapped_axes"] if "swapped_axes" in options else []
+        if ignored:
+            raise fail(f"{key} ({_label(spec, kind)})",
+                       f"{', '.join(ignored)} given, but schema {schema.name!r} has no geometry "
+                       "field, so the locations would be dropped; add a field of type geojson "
+                       "to the schema or remove the key(s)")
     outside = spec.get("outside_extent")
     if outside is not None and outside not in OUTSIDE_EXTENT:
         raise fail(f"{key}.outside_extent",
@@ -212,7 +253,24 @@ def _parse_source(spec: Any, index: int, fail: Any, schema: TableSchema) -> Sour
         crs=str(spec["crs"]) if spec.get("crs") is not None else None,
         filter={str(k): v if isinstance(v, list) else [v] for k, v in flt.items()},
         name=str(spec.get("name", "")), outside_extent=outside,
+        key_columns=tuple(str(mapping.get(f, f)) for f in _key_fields(schema)),
     )
+
+
+def _label(spec: dict[str, Any], kind: str) -> str:
+    """How an error names a source: its `name:`, else its location."""
+    if spec.get("name"):
+        return str(spec["name"])
+    location = spec[kind]
+    return location if isinstance(location, str) else json.dumps(location, sort_keys=True)
+
+
+def _key_fields(schema: TableSchema) -> tuple[str, ...]:
+    """The schema's primary key, else its first required unique field, else nothing."""
+    if schema.primary_key:
+        return schema.primary_key
+    return next(((f.name,) for f in schema.columns
+                 if f.constraints.get("unique") and f.constraints.get("required")), ())
 
 
 def discover(pipelines_dir: Path, schemas_dir: Path | None = None) -> list[Pipeline]:

@@ -141,48 +141,109 @@ def _ckan_resource_url(client: httpx.Client, spec: dict[str, Any]) -> str:
 
 def _paged(client: httpx.Client, source: Source, target: Path,
            settings: FetchSettings) -> Fetched:
-    """WFS 2.0 GetFeature (startIndex/count) or OGC API Features (`next` links) as GeoJSON."""
+    """WFS 2.0 GetFeature or OGC API Features as GeoJSON pages, complete or not at all.
+
+    Follows a `next` link where the server gives one, else (WFS) advances `startIndex` by the
+    features received, so a server that caps `count` below the page size is paged to the end.
+    Paging stops at an empty page or when `numberMatched` features have arrived; a total that
+    disagrees with `numberMatched`, a feature id that comes twice (an unstable order) or a
+    `numberReturned` that disagrees with its page fails the run.
+    """
     spec = source.location
     size = int(spec.get("page_size", settings.page_size))
-    if source.kind == "wfs":
-        url = spec["url"]
-        params: dict[str, Any] | None = {
-            "service": "WFS", "version": "2.0.0", "request": "GetFeature",
-            "typeNames": spec["typename"], "outputFormat": spec.get("output_format",
-                                                                     "application/json"),
-            "count": size, "startIndex": 0}
-    else:
-        url = f"{spec['url'].rstrip('/')}/collections/{spec['collection']}/items"
-        params = {"limit": size, "f": "json"}
+    url, params = _first_page(source, size)
     digest = hashlib.sha256()
     files = []
+    expected: int | None = None
+    received = 0
+    seen: dict[Any, int] = {}  # feature id -> page it came on
     for page in range(1, settings.max_pages + 1):
         with _request(client, url, {"Accept": "application/geo+json, application/json"},
                       params) as response:
             _refuse_html(response, url)
             body = response.read()
+        where = f"{response.url}: page {page}"
         try:
             doc = json.loads(body)
         except ValueError:
-            raise SourceError(f"{response.url}: page {page} is not GeoJSON") from None
-        features = doc.get("features")
+            raise SourceError(f"{where} is not GeoJSON") from None
+        features = doc.get("features") if isinstance(doc, dict) else None
         if not isinstance(features, list):
-            raise SourceError(f"{response.url}: page {page} has no 'features' list")
+            raise SourceError(f"{where} has no 'features' list")
+        returned = _count(doc, "numberReturned")
+        if returned is not None and returned != len(features):
+            raise SourceError(f"{where} says numberReturned {returned:,} but holds "
+                              f"{len(features):,} features")
+        matched = _count(doc, "numberMatched")
+        if matched is not None and expected is not None and matched != expected:
+            raise SourceError(f"{where} says numberMatched {matched:,}, an earlier page said "
+                              f"{expected:,}: the data changed while it was paged; run again")
+        expected = matched if matched is not None else expected
+        _check_ids(features, seen, page, where)
+        received += len(features)
         if features or page == 1:
             path = target / f"page-{page:05d}.geojson"
             path.write_bytes(body)
             digest.update(body)
             files.append((path, f"{source.describe()} page {page}"))
-        if source.kind == "wfs":
-            if len(features) < size:
-                break
-            params = {**params, "startIndex": params["startIndex"] + size}  # type: ignore[index]
-        else:
-            nxt = next((link["href"] for link in doc.get("links", [])
-                        if link.get("rel") == "next"), None)
-            if not nxt or not features:
-                break
+        nxt = next((link.get("href") for link in doc.get("links") or []
+                    if isinstance(link, dict) and link.get("rel") == "next"), None)
+        if not features or (expected is not None and received >= expected):
+            break
+        if nxt:
             url, params = nxt, None
+        elif source.kind == "wfs" and params is not None:
+            params = {**params, "startIndex": int(params["startIndex"]) + len(features)}
+        else:
+            break  # OGC API Features: no `next` link is the last page
     else:
         raise SourceError(f"{source.describe()}: more than {settings.max_pages} pages")
+    if expected is not None and received != expected:
+        raise SourceError(
+            f"{source.describe()}: the server announced {expected:,} features (numberMatched) "
+            f"but {received:,} arrived in {page} page(s); an incomplete dataset is not "
+            "committed")
     return Fetched(files, digest.hexdigest())
+
+
+def _first_page(source: Source, size: int) -> tuple[str, dict[str, Any]]:
+    """URL and query of the first page: WFS with srsName and a stable sortBy where known."""
+    spec = source.location
+    if source.kind != "wfs":
+        return (f"{spec['url'].rstrip('/')}/collections/{spec['collection']}/items",
+                {"limit": size, "f": "json"})
+    params: dict[str, Any] = {
+        "service": "WFS", "version": "2.0.0", "request": "GetFeature",
+        "typeNames": spec["typename"],
+        "outputFormat": spec.get("output_format", "application/json"),
+        "srsName": spec.get("srs_name") or source.crs or "EPSG:4326",
+        "count": size, "startIndex": 0}
+    sort_by = spec.get("sort_by") or ",".join(source.key_columns)
+    if sort_by:
+        params["sortBy"] = sort_by
+    return spec["url"], params
+
+
+def _count(doc: dict[str, Any], key: str) -> int | None:
+    """`numberMatched`/`numberReturned` as a number; None when absent or "unknown"."""
+    value = doc.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _check_ids(features: list[Any], seen: dict[Any, int], page: int, where: str) -> None:
+    """A feature id on two pages means the server's order shifted between requests."""
+    for feature in features:
+        fid = feature.get("id") if isinstance(feature, dict) else None
+        if fid is None:
+            continue
+        if fid in seen:
+            raise SourceError(
+                f"{where}: feature {fid!r} came already on page {seen[fid]}; the server's order "
+                "is not stable between pages, so features may be missing. Set `sort_by:` to a "
+                "unique column of the source (default: the schema's primary key)")
+        seen[fid] = page

@@ -25,13 +25,14 @@ import shapely
 from hub.config import Settings
 from hub.errors import HubError, PipelineError, SourceError, ValidationFailed, Violation
 from hub.ingest import geometry as geo
+from hub.ingest import guard
 from hub.ingest.delimited import Batch, Numbering
 from hub.ingest.pipeline import Pipeline, Source
 from hub.ingest.readers import GEOMETRY, Opened, open_source, prefetched
 from hub.ingest.sources import Fetched, fetch, fingerprint, source_key
 from hub.schema import Checked, Field, Problem, TableSchema, check_columns, problem_rows
 from hub.store.geoparquet import VersionWriter, bbox_array, drop_rows, table_schema
-from hub.store.versions import Draft, Store, now
+from hub.store.versions import Draft, Store, Version, now
 
 MAX_VIOLATIONS = 1000  # kept in the report; all of them are counted
 
@@ -215,6 +216,7 @@ def ingest(pipeline: Pipeline, store: Store, settings: Settings, who: str | None
             if same_pipeline and fingerprint == current.source_fingerprint:
                 return _unchanged(report, store, current.version, who, clock)  # touched only
             _judge(pipeline, report)
+            _guard(pipeline, report, settings, current, staging, force)
             draft = Draft(
                 rows=report.rows_valid, quarantined=report.rows_quarantined,
                 schema=pipeline.schema.as_dict(), bbox=sink.bbox,
@@ -316,6 +318,22 @@ def _judge(pipeline: Pipeline, report: RunReport) -> None:
     if report.rows_valid == 0:
         raise ValidationFailed(f"no valid rows: all {report.rows_read} rows break the schema "
                                "(the previous version stays current)")
+
+
+def _guard(pipeline: Pipeline, report: RunReport, settings: Settings,
+           current: Version | None, staging: Path, force: bool) -> None:
+    """Refuse a near-empty version (see `hub.ingest.guard`); `force` records it and goes on."""
+    outcome = guard.Outcome(report.rows_read, report.rows_valid, report.rows_quarantined,
+                            report.rows_outside, current.rows if current else None,
+                            current.version if current else None)
+    try:
+        guard.check(outcome, settings.guard.merged(pipeline.guard), set(pipeline.guard),
+                    pipeline.path, settings.extent, settings.district,
+                    staging / "quarantine.parquet")
+    except guard.GuardFailed as exc:
+        if not force:
+            raise
+        report.notes.append("committed with --force although " + "; ".join(exc.reasons))
 
 
 def _scan(pipeline: Pipeline, fetched: list[Fetched], sink: _Sink, report: RunReport,
