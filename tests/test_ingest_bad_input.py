@@ -187,8 +187,8 @@ def test_duplicate_keys(proj: Project) -> None:
 
 @pytest.mark.parametrize(("column", "value"), [
     ("value", "zwölf"), ("value", "1,2,3"), ("value", "1.5e"), ("id", "7a"),
-    ("id", "99999999999999999999999"), ("since", "31.01.2024"), ("since", "2024-02-30"),
-    ("since", "morgen"),
+    ("id", "99999999999999999999999"), ("since", "31.02.2024"), ("since", "2024-02-30"),
+    ("since", "morgen"), ("since", "01/02/2024"), ("since", "1.2.24"),
 ])
 def test_unparseable_numbers_and_dates(proj: Project, column: str, value: str) -> None:
     before = good_csv_version(proj)
