@@ -198,3 +198,21 @@ def test_cli_validate_and_ingest_print_the_same_counts(proj: Project, setup: str
     read, valid, quarantined, skipped = (int(c.replace(",", "")) for c in real[2:6])
     assert read == valid + quarantined + skipped == len(rows) + 1
     assert quarantined == proj.current("ds").quarantined
+
+
+def test_a_wrong_geometry_type_is_still_checked_for_the_extent(proj: Project) -> None:
+    """A polygon where points are expected, and in Berlin: both are reported."""
+    (proj.data / "x.csv").write_text(
+        "Nr;Art;wkt\n"
+        "1;Heim;POINT (13.47 51.626)\n"
+        "2;Heim;POLYGON ((13.4 52.5, 13.41 52.5, 13.41 52.51, 13.4 52.5))\n"
+        "3;Heim;POLYGON ((13.47 51.62, 13.48 51.62, 13.48 51.63, 13.47 51.62))\n",
+        encoding="utf-8")
+    proj.pipeline("ds", "rows", {"path": "data/x.csv", "crs": "EPSG:4326",
+                                 "geometry": {"wkt": "wkt"},
+                                 "mapping": {"id": "Nr", "kind": "Art"}},
+                  on_error="quarantine")
+    report = proj.ingest("ds")
+    assert report.status == "committed", report.error
+    assert problems(report) == {3: {"wkt:geometry", "wkt:extent"}, 4: {"wkt:geometry"}}
+    assert [r["id"] for r in proj.rows("ds")] == [1]
