@@ -428,6 +428,10 @@ def _mask(text: pa.Array, regex: str) -> np.ndarray:
     return np.asarray(pc.fill_null(pc.match_substring_regex(text, regex), False))
 
 
+def _count(text: pa.Array, char: str) -> int:
+    return int(pc.sum(pc.match_substring(text, char)).as_py() or 0)
+
+
 def _cast_number(text: pa.Array, f: Field, style: NumberStyle) -> tuple[pa.Array, list[Failure]]:
     """A number column without parse options: decimal point or comma, decided per column."""
     target = f.arrow_type
@@ -435,8 +439,12 @@ def _cast_number(text: pa.Array, f: Field, style: NumberStyle) -> tuple[pa.Array
     if not comma and not point:  # integers (or no numbers at all)
         return _failed(f, *_cast_checked(text, target, NUMBER_RE))
     if comma and not point and not style.point:  # 1,5: decimal commas, nothing against them
-        style.comma += int(pc.sum(pc.match_substring(text, ",")).as_py() or 0)
+        style.comma += _count(text, ",")
         return _failed(f, *_cast_checked(_decimal_point(text, ","), target, NUMBER_RE))
+    if point and not comma and not style.comma \
+            and not _mask(text, r"^\s*[+-]?[1-9][0-9]{0,2}(\.[0-9]{3})+\s*$").any():
+        style.point += _count(text, ".")  # 1.5: decimal points, and no 1.234 to doubt
+        return _failed(f, *_cast_checked(text, target, NUMBER_RE))
     t = pc.utf8_trim_whitespace(text)
     whole = _mask(t, r"^[+-]?[0-9]+$")
     grouped = _mask(t, GROUPED_RE)  # 1.234 or 1.234.567
