@@ -216,3 +216,19 @@ def test_a_wrong_geometry_type_is_still_checked_for_the_extent(proj: Project) ->
     assert report.status == "committed", report.error
     assert problems(report) == {3: {"wkt:geometry", "wkt:extent"}, 4: {"wkt:geometry"}}
     assert [r["id"] for r in proj.rows("ds")] == [1]
+
+
+@pytest.mark.parametrize(("source", "keys", "words"), [
+    ({"filter": {"Land": "NRW"}}, {}, ["`filter` keeps none of its 3 rows"]),
+    ({}, {"outside_extent": "skip"}, ["of 3 rows read, 1 break the schema and 2 were skipped"]),
+])
+def test_a_run_without_valid_rows_says_where_they_went(proj: Project, source: dict[str, Any],
+                                                       keys: dict[str, Any],
+                                                       words: list[str]) -> None:
+    rows = [ROWS[4], ROWS[5], ["7", "Heim", "01.05.2019", "BB", *BERLIN]]  # bad date, 2 Berlin
+    write_csv(proj.data / "x.csv", rows)
+    proj.pipeline("ds", "rows", {**SOURCE, **source}, on_error="quarantine", **keys)
+    report = proj.ingest("ds")
+    assert report.status == "failed"
+    assert all(w in report.error for w in words), report.error
+    assert proj.current("ds") is None

@@ -350,8 +350,10 @@ def _judge(pipeline: Pipeline, report: RunReport) -> None:
             f"nothing was written (on_error: reject)\n{shown}"
             + (f"\n  … and {more} more" if more > 0 else ""))
     if report.rows_valid == 0:
-        raise ValidationFailed(f"no valid rows: all {report.rows_read} rows break the schema "
-                               "(the previous version stays current)")
+        raise ValidationFailed(
+            f"no valid rows: of {report.rows_read:,} rows read, {report.rows_quarantined:,} "
+            f"break the schema and {report.rows_filtered + report.rows_outside:,} were skipped "
+            "(filter, outside_extent: skip); the previous version stays current")
 
 
 def _scan(pipeline: Pipeline, fetched: list[Fetched], sink: _Sink, report: RunReport,
