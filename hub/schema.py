@@ -398,7 +398,11 @@ def cast_array(arr: pa.Array, f: Field, missing: tuple[str, ...],
     if f.type == "number":
         if f.decimalChar is None and f.groupChar is None:
             return _cast_number(text, f, style or NumberStyle())
-        text = _decimal_point(_strip_group(text, f), f.decimalChar or ".")
+        mark = f.decimalChar or "."
+        if mark != "." and f.groupChar != "." and _has_byte(text, "."):
+            # a point that is neither the decimal mark nor the group mark: not read as either
+            text = pc.if_else(pc.match_substring(text, "."), pa.scalar("?"), text)
+        text = _decimal_point(_strip_group(text, f), mark)
         return _failed(f, *_cast_checked(text, target, NUMBER_RE))
     text = pc.utf8_trim_whitespace(text)
     if f.type == "boolean":

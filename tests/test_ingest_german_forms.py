@@ -218,3 +218,19 @@ def test_validate_refuses_unclear_arguments(proj: Project) -> None:
     two = proj.pipeline("two", "de", sources=[{"path": "data/x.csv"}, {"path": "data/x.csv"}])
     many = cli(proj, "validate", str(proj.data / "x.csv"), "--pipeline", str(two))
     assert many.exit_code == 1 and "2 sources" in many.output
+
+
+@pytest.mark.parametrize("source", [
+    {"options": {"decimal": ","}},  # the reader option, for every number field
+    {"casts": {"betrag": {"decimalChar": ","}}},
+])
+def test_a_stated_decimal_comma_does_not_read_points(proj: Project,
+                                                     source: dict[str, Any]) -> None:
+    """With only a decimal comma stated, 1.234 is neither 1234 nor 1.234: it is reported."""
+    write_csv(proj.data / "x.csv", betrag(["1,5", "1.234", "2"]))
+    proj.pipeline("ds", "de", {"path": "data/x.csv", **source}, on_error="quarantine")
+    report = proj.ingest("ds")
+    [v] = report.violations
+    assert (v.row, v.column, v.value, v.rule) == (3, "betrag", "1.234", "type")
+    assert "decimal mark ','" in v.message
+    assert [r["betrag"] for r in proj.rows("ds")] == [1.5, 2.0]
