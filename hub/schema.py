@@ -45,6 +45,7 @@ INTEGER_RE = {"integer": r"^[+-]?[0-9]{1,18}$", "year": r"^[+-]?[0-9]{1,9}$"}  #
 NUMBER_RE = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 # German forms: 1.234 (thousands), 1.234,5 / 1,5 / ,5 (decimal comma), dates 1.5.2019
 GROUPED_RE = r"^[+-]?[1-9][0-9]{0,2}(\.[0-9]{3})+$"
+THREE_DECIMALS_RE = r"^\s*[+-]?(0[0-9]*|[0-9]{4,})?\.[0-9]{3}\s*$"  # 0.125, 1234.567
 GERMAN_DECIMAL_RE = r"^[+-]?([0-9]+|[1-9][0-9]{0,2}(\.[0-9]{3})+)?,[0-9]+$"
 GERMAN_DATE = "%d.%m.%Y"
 GERMAN_DATETIMES = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M")
@@ -246,13 +247,16 @@ class NumberStyle:
 
     A value such as `1,5` or `1.234,5` (or `1.234.567`) speaks for a decimal comma, one such as
     `1.5` or `0.125` for a decimal point; `1.234` speaks for neither. The column follows the
-    side with more values; the other side's values are reported as mixing the two, and `1.234`
-    is read as 1234 only in a column with a decimal comma, else it is reported as ambiguous.
-    The counts carry over from one batch of a file to the next.
+    side with more values; the other side's values are reported as mixing the two. `1.234` is
+    read as 1234 in a column with a decimal comma, as 1.234 in a column with a decimal point
+    that also writes three decimals where they cannot be a thousands group (`0.125`,
+    `1234.567`), and is reported as ambiguous otherwise (beside `1.5` alone it may still be a
+    German 1234). The counts carry over from one batch of a file to the next.
     """
 
     comma: int = 0
     point: int = 0
+    three_decimals: int = 0  # values like 0.125 or 1234.567: a point before three digits
 
     @property
     def decimal(self) -> str | None:
@@ -448,6 +452,7 @@ def _cast_number(text: pa.Array, f: Field, style: NumberStyle) -> tuple[pa.Array
     if point and not comma and not style.comma \
             and not _mask(text, r"^\s*[+-]?[1-9][0-9]{0,2}(\.[0-9]{3})+\s*$").any():
         style.point += _count(text, ".")  # 1.5: decimal points, and no 1.234 to doubt
+        style.three_decimals += int(_mask(text, THREE_DECIMALS_RE).sum())
         return _failed(f, *_cast_checked(text, target, NUMBER_RE))
     t = pc.utf8_trim_whitespace(text)
     whole = _mask(t, r"^[+-]?[0-9]+$")
@@ -457,10 +462,13 @@ def _cast_number(text: pa.Array, f: Field, style: NumberStyle) -> tuple[pa.Array
     plain = _mask(t, NUMBER_RE) & ~whole & ~grouped
     style.comma += int(german.sum())
     style.point += int(plain.sum())
+    style.three_decimals += int((plain & _mask(t, THREE_DECIMALS_RE)).sum())
     ambiguous = grouped & ~several
     if style.decimal == ",":
         ok, mixed, ambiguous = whole | german | grouped, plain, np.zeros_like(whole)
         t = _decimal_point(pc.replace_substring(t, ".", ""), ",")
+    elif style.decimal == "." and style.three_decimals:
+        ok, mixed, ambiguous = whole | plain | ambiguous, german, np.zeros_like(whole)
     elif style.decimal == ".":
         ok, mixed = whole | plain, german
     else:

@@ -100,6 +100,15 @@ def test_ambiguous_numbers_are_reported(proj: Project, values: list[str], report
     assert report.rows_quarantined == len(reported)
 
 
+def test_three_decimals_that_cannot_be_grouped_settle_the_point(proj: Project) -> None:
+    """0.125 shows the column writes three decimals after a point: 1.234 is then 1.234."""
+    write_csv(proj.data / "x.csv", betrag(["1.234", "-194.349", "0.125", "2.5"]))
+    proj.pipeline("ds", "de", {"path": "data/x.csv"})
+    report = proj.ingest("ds")
+    assert report.status == "committed", report.error
+    assert [r["betrag"] for r in proj.rows("ds")] == [1.234, -194.349, 0.125, 2.5]
+
+
 def test_a_cast_settles_an_ambiguous_column(proj: Project) -> None:
     write_csv(proj.data / "x.csv", betrag(["1.234", "2.500"]))
     proj.pipeline("ds", "de", {"path": "data/x.csv",
