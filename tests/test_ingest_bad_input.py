@@ -200,7 +200,8 @@ def test_unparseable_numbers_and_dates(proj: Project, column: str, value: str) -
 def test_coordinates_as_text(proj: Project, value: str) -> None:
     before = good_csv_version(proj)
     result = replace_and_ingest(proj, "x.csv", csv_text(with_cell(0, "lat", value)))
-    assert_failed_intact(proj, result, before, "x.csv", "row 2", "lat", value)
+    assert_failed_intact(proj, result, before, "x.csv", "row 2", "lat", value,
+                         "decimal mark ','", "options: {decimal: MARK}")
 
 
 def test_mixed_geometry_types(proj: Project) -> None:

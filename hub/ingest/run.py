@@ -542,8 +542,11 @@ def _geometry(batch: Any, plan: _Plan, opened: Opened, settings: Settings,
         for column in (lon_col, lat_col):
             checked = check_columns({gfield.name: batch.columns[column]}, [number], ("",), n)
             for p in checked.problems:
-                problems.append(Problem(gfield.name, "type", f"coordinate {column!r} is not a "
-                                        "number", p.rows, p.values))
+                problems.append(Problem(
+                    gfield.name, "type", f"coordinate {column!r} is not a number (expected "
+                    f"one with the decimal mark {opened.decimal!r}, like 51{opened.decimal}62; "
+                    "if the file uses another, set options: {decimal: MARK} in the pipeline)",
+                    p.rows, p.values))
             coords.append(np.asarray(pc.fill_null(checked.columns[gfield.name], np.nan)))
         text = _CoordinateText(batch.columns[lon_col], batch.columns[lat_col])
         missing = np.flatnonzero((np.isnan(coords[0]) | np.isnan(coords[1]))
