@@ -4,6 +4,12 @@ Every rule of a schema (type, required, enum, minimum/maximum, minLength/maxLeng
 checked column-wise with Arrow compute kernels; a cell that breaks a rule becomes a `Problem`
 that names the rule, the rows and the offending values. `unique` and `primaryKey` span batches
 and are checked by the ingest run once all rows are read.
+
+Without parse options, the common German forms are read as well as ISO ones: dates `01.05.2019`
+and `1.5.2019`, datetimes `01.05.2019 14:30[:00]`, booleans ja/nein, j/n, wahr/falsch, integers
+`1.234` and numbers `1.234,5`. Only unambiguous forms: whether a number column uses a decimal
+comma is decided from all of its values (see `NumberStyle`), and a value with two readings
+(`1.234` in a column with decimal points, `01/02/2019`) is reported, never guessed.
 """
 
 from __future__ import annotations
@@ -37,6 +43,17 @@ PARSE_OPTIONS = ("format", "decimalChar", "groupChar", "trueValues", "falseValue
                  "missingValues")
 INTEGER_RE = {"integer": r"^[+-]?[0-9]{1,18}$", "year": r"^[+-]?[0-9]{1,9}$"}  # no overflow
 NUMBER_RE = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+# German forms: 1.234 (thousands), 1.234,5 / 1,5 / ,5 (decimal comma), dates 1.5.2019
+GROUPED_RE = r"^[+-]?[1-9][0-9]{0,2}(\.[0-9]{3})+$"
+THREE_DECIMALS_RE = r"^\s*[+-]?(0[0-9]*|[0-9]{4,})?\.[0-9]{3}\s*$"  # 0.125, 1234.567
+GERMAN_DECIMAL_RE = r"^[+-]?([0-9]+|[1-9][0-9]{0,2}(\.[0-9]{3})+)?,[0-9]+$"
+GERMAN_DATE = "%d.%m.%Y"
+GERMAN_DATETIMES = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M")
+# Booleans: Table Schema's defaults plus German words. `x` (a ticked box) is not among them:
+# it has no false counterpart but an empty cell, which is a missing value; set trueValues.
+TRUE_VALUES = ("true", "True", "TRUE", "1", "ja", "Ja", "JA", "j", "J", "wahr", "Wahr", "WAHR")
+FALSE_VALUES = ("false", "False", "FALSE", "0", "nein", "Nein", "NEIN", "n", "N", "falsch",
+                "Falsch", "FALSCH")
 
 
 @dataclass(frozen=True)
@@ -49,10 +66,10 @@ class Field:
     constraints: dict[str, Any] = field(default_factory=dict)
     title: str = ""
     description: str = ""
-    decimalChar: str = "."
-    groupChar: str = ""
-    trueValues: tuple[str, ...] = ("true", "True", "TRUE", "1")
-    falseValues: tuple[str, ...] = ("false", "False", "FALSE", "0")
+    decimalChar: str | None = None  # None (and groupChar None): decided per column, see module
+    groupChar: str | None = None
+    trueValues: tuple[str, ...] = TRUE_VALUES
+    falseValues: tuple[str, ...] = FALSE_VALUES
     geometryTypes: tuple[str, ...] = ()
     missingValues: tuple[str, ...] | None = None  # field-level (Table Schema v2); else schema's
 
@@ -224,11 +241,48 @@ class Checked:
     problems: list[Problem]
 
 
+@dataclass
+class NumberStyle:
+    """What the values of one number column read so far say about its decimal mark.
+
+    A value such as `1,5` or `1.234,5` (or `1.234.567`) speaks for a decimal comma, one such as
+    `1.5` or `0.125` for a decimal point; `1.234` speaks for neither. The column follows the
+    side with more values; the other side's values are reported as mixing the two. `1.234` is
+    read as 1234 in a column with a decimal comma, as 1.234 in a column with a decimal point
+    that also writes three decimals where they cannot be a thousands group (`0.125`,
+    `1234.567`), and is reported as ambiguous otherwise (beside `1.5` alone it may still be a
+    German 1234). The counts carry over from one batch of a file to the next.
+    """
+
+    comma: int = 0
+    point: int = 0
+    three_decimals: int = 0  # values like 0.125 or 1234.567: a point before three digits
+
+    @property
+    def decimal(self) -> str | None:
+        if self.comma == self.point:
+            return None
+        return "," if self.comma > self.point else "."
+
+
+@dataclass
+class Failure:
+    """Cells of one column that could not be cast, for one reason."""
+
+    message: str
+    rows: np.ndarray
+
+
 def check_columns(raw: dict[str, pa.Array], fields: list[Field], missing: tuple[str, ...],
-                  length: int) -> Checked:
-    """Cast raw columns to their fields' types and check every per-cell rule."""
+                  length: int, styles: dict[str, NumberStyle] | None = None) -> Checked:
+    """Cast raw columns to their fields' types and check every per-cell rule.
+
+    `styles` keeps what number columns have shown so far (pass the same dict for every batch
+    of one file).
+    """
     columns: dict[str, pa.Array] = {}
     problems: list[Problem] = []
+    styles = {} if styles is None else styles
     for f in fields:
         arr = raw.get(f.name)
         if arr is None:
@@ -237,21 +291,47 @@ def check_columns(raw: dict[str, pa.Array], fields: list[Field], missing: tuple[
                 problems.append(Problem(f.name, "required", "a value is required",
                                         np.arange(length), pa.nulls(length, pa.string())))
             continue
-        typed, bad = cast_array(arr, f, missing)
-        if bad is not None and bad.size:
-            problems.append(Problem(f.name, "type", _type_message(f), bad, arr.take(bad)))
+        typed, failures = cast_array(arr, f, missing, styles.setdefault(f.name, NumberStyle()))
+        for failure in failures:
+            problems.append(Problem(f.name, "type", failure.message, failure.rows,
+                                    arr.take(failure.rows)))
+        bad = (np.sort(np.concatenate([x.rows for x in failures])) if failures else None)
         columns[f.name] = typed
         problems.extend(_constraint_problems(f, typed, arr, bad))
     return Checked(columns, problems)
 
 
+def _casts(f: Field, options: str) -> str:
+    return f"set casts: {{{f.name}: {{{options}}}}} in the pipeline"
+
+
 def _type_message(f: Field) -> str:
+    """What was expected, and the pipeline setting that reads other forms."""
     if f.type in ("date", "datetime") and f.format not in ("default", "any"):
-        return f"not a {f.type} in format {f.format!r}"
-    return {"integer": "not an integer (at most 18 digits)", "number": "not a number",
-            "boolean": "not a boolean (expected one of "
-                       f"{', '.join(f.trueValues + f.falseValues)})"}.get(
-        f.type, f"not a valid {f.type}")
+        example = dt.datetime(2019, 5, 1, 14, 30).strftime(f.format)
+        return (f"not a {f.type} in the format {f.format!r} (like {example}); "
+                f"check casts: {{{f.name}: {{format: ...}}}} in the pipeline")
+    if f.type == "date":
+        return ("expected a date like 2019-05-01 or 01.05.2019; "
+                + _casts(f, "format: '%d/%m/%Y'"))
+    if f.type == "datetime":
+        return ("expected a datetime like 2019-05-01T14:30:00Z or 01.05.2019 14:30; "
+                + _casts(f, "format: '%d/%m/%Y %H:%M'"))
+    if f.type == "boolean":
+        shown = ", ".join([*f.trueValues[:6], *f.falseValues[:6]])
+        return (f"not a boolean (expected one of {shown}, …); "
+                + _casts(f, "trueValues: [x], falseValues: ['-']"))
+    if f.type == "integer":
+        return ("expected an integer like 1234 or 1.234 (at most 18 digits); for placeholders "
+                "such as 'k. A.' " + _casts(f, "missingValues: ['k. A.']"))
+    if f.type == "year":
+        return "expected a year like 2019; " + _casts(f, "missingValues: ['k. A.']")
+    if f.decimalChar is not None or f.groupChar is not None:
+        return (f"expected a number with decimal mark {f.decimalChar or '.'!r}"
+                + (f" and thousands separator {f.groupChar!r}" if f.groupChar else "")
+                + "; check casts: {" + f.name + ": {decimalChar, groupChar}} in the pipeline")
+    return ("expected a number like 1234.5 or 1.234,5; "
+            + _casts(f, "decimalChar: ',', groupChar: '.'"))
 
 
 def _nonzero(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -294,38 +374,117 @@ def _constraint_problems(f: Field, typed: pa.Array, raw: pa.Array,
     return out
 
 
-def cast_array(arr: pa.Array, f: Field, missing: tuple[str, ...]) -> tuple[pa.Array, np.ndarray]:
-    """Cast one raw column to `f`'s type; return the typed array and the rows that failed."""
+def cast_array(arr: pa.Array, f: Field, missing: tuple[str, ...],
+               style: NumberStyle | None = None) -> tuple[pa.Array, list[Failure]]:
+    """Cast one raw column to `f`'s type; return the typed array and the cells that failed."""
     target = f.arrow_type
-    empty = np.empty(0, dtype=np.int64)
     if arr.type == target and f.type != "string":
-        return arr, empty
+        return arr, []
     if pa.types.is_null(arr.type):
-        return pa.nulls(len(arr), target), empty
+        return pa.nulls(len(arr), target), []
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         if f.type == "string":
-            return _native_to_string(arr), empty
+            return _native_to_string(arr), []
         try:
-            return arr.cast(target), empty
+            return arr.cast(target), []
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             arr = _native_to_string(arr)
     missing = f.missingValues if f.missingValues is not None else missing
     text = _missing_to_null(arr, missing)
     if f.type == "string":
-        return text, empty  # strings are kept as given (Table Schema: no trimming)
+        return text, []  # strings are kept as given (Table Schema: no trimming)
     if f.type in ("integer", "year"):
-        return _cast_checked(_strip_group(text, f), target, INTEGER_RE[f.type])
+        if f.type == "integer" and f.groupChar is None and _has_byte(text, "."):
+            text = pc.utf8_trim_whitespace(text)  # 1.234: a dot in an integer groups digits
+            text = pc.if_else(pc.match_substring_regex(text, GROUPED_RE),
+                              pc.replace_substring(text, ".", ""), text)
+        return _failed(f, *_cast_checked(_strip_group(text, f), target, INTEGER_RE[f.type]))
     if f.type == "number":
-        text = _decimal_point(_strip_group(text, f), f.decimalChar)
-        return _cast_checked(text, target, NUMBER_RE)
+        if f.decimalChar is None and f.groupChar is None:
+            return _cast_number(text, f, style or NumberStyle())
+        mark = f.decimalChar or "."
+        if mark != "." and f.groupChar != "." and _has_byte(text, "."):
+            # a point that is neither the decimal mark nor the group mark: not read as either
+            text = pc.if_else(pc.match_substring(text, "."), pa.scalar("?"), text)
+        text = _decimal_point(_strip_group(text, f), mark)
+        return _failed(f, *_cast_checked(text, target, NUMBER_RE))
     text = pc.utf8_trim_whitespace(text)
     if f.type == "boolean":
         true = pc.is_in(text, value_set=pa.array(f.trueValues))
         false = pc.is_in(text, value_set=pa.array(f.falseValues))
         valid = pc.or_(true, false)
         typed = pc.if_else(valid, true, pa.scalar(None, pa.bool_()))
-        return typed, _nonzero(pc.and_(pc.is_valid(text), pc.invert(valid)))
+        return _failed(f, typed, _nonzero(pc.and_(pc.is_valid(text), pc.invert(valid))))
     return _cast_temporal(text, f)
+
+
+def _failed(f: Field, typed: pa.Array, bad: np.ndarray) -> tuple[pa.Array, list[Failure]]:
+    return typed, [Failure(_type_message(f), bad)] if bad.size else []
+
+
+def _has_byte(text: pa.Array, char: str) -> bool:
+    """Whether any cell may contain `char` (a fast scan of the bytes; True when unsure)."""
+    if isinstance(text, pa.ChunkedArray) or not pa.types.is_string(text.type):
+        return True
+    data = text.buffers()[2]
+    if data is None:
+        return False
+    return bool((np.frombuffer(data, dtype=np.uint8) == ord(char)).any())
+
+
+def _mask(text: pa.Array, regex: str) -> np.ndarray:
+    return np.asarray(pc.fill_null(pc.match_substring_regex(text, regex), False))
+
+
+def _count(text: pa.Array, char: str) -> int:
+    return int(pc.sum(pc.match_substring(text, char)).as_py() or 0)
+
+
+def _cast_number(text: pa.Array, f: Field, style: NumberStyle) -> tuple[pa.Array, list[Failure]]:
+    """A number column without parse options: decimal point or comma, decided per column."""
+    target = f.arrow_type
+    comma, point = _has_byte(text, ","), _has_byte(text, ".")
+    if not comma and not point:  # integers (or no numbers at all)
+        return _failed(f, *_cast_checked(text, target, NUMBER_RE))
+    if comma and not point and not style.point:  # 1,5: decimal commas, nothing against them
+        style.comma += _count(text, ",")
+        return _failed(f, *_cast_checked(_decimal_point(text, ","), target, NUMBER_RE))
+    if point and not comma and not style.comma \
+            and not _mask(text, r"^\s*[+-]?[1-9][0-9]{0,2}(\.[0-9]{3})+\s*$").any():
+        style.point += _count(text, ".")  # 1.5: decimal points, and no 1.234 to doubt
+        style.three_decimals += int(_mask(text, THREE_DECIMALS_RE).sum())
+        return _failed(f, *_cast_checked(text, target, NUMBER_RE))
+    t = pc.utf8_trim_whitespace(text)
+    whole = _mask(t, r"^[+-]?[0-9]+$")
+    grouped = _mask(t, GROUPED_RE)  # 1.234 or 1.234.567
+    several = grouped & (np.asarray(pc.fill_null(pc.count_substring(t, "."), 0)) > 1)
+    german = _mask(t, GERMAN_DECIMAL_RE) | several
+    plain = _mask(t, NUMBER_RE) & ~whole & ~grouped
+    style.comma += int(german.sum())
+    style.point += int(plain.sum())
+    style.three_decimals += int((plain & _mask(t, THREE_DECIMALS_RE)).sum())
+    ambiguous = grouped & ~several
+    if style.decimal == ",":
+        ok, mixed, ambiguous = whole | german | grouped, plain, np.zeros_like(whole)
+        t = _decimal_point(pc.replace_substring(t, ".", ""), ",")
+    elif style.decimal == "." and style.three_decimals:
+        ok, mixed, ambiguous = whole | plain | ambiguous, german, np.zeros_like(whole)
+    elif style.decimal == ".":
+        ok, mixed = whole | plain, german
+    else:
+        ok, mixed = whole, german | plain
+    typed = pc.if_else(pa.array(ok), t, None).cast(target)
+    invalid = np.asarray(pc.is_valid(t)) & ~(ok | mixed | ambiguous)
+    reasons = [
+        (invalid, _type_message(f)),
+        (ambiguous, "ambiguous number: 1.234 is 1234 with a thousands separator or 1.234 with "
+                    "a decimal point, and the column's other values do not tell; "
+                    + _casts(f, "groupChar: '.', decimalChar: ','") + " (or decimalChar: '.')"),
+        (mixed, "the column mixes decimal commas (1,5 or 1.234,5) and decimal points (1.5); "
+                + _casts(f, "decimalChar: ','") + " (or '.') to say which is meant"),
+    ]
+    return typed, [Failure(message, np.flatnonzero(rows)) for rows, message in reasons
+                   if rows.any()]
 
 
 def _decimal_point(text: pa.Array, mark: str) -> pa.Array:
@@ -383,7 +542,7 @@ def _cast_checked(text: pa.Array, target: pa.DataType, regex: str) -> tuple[pa.A
     return typed, _nonzero(pc.and_(pc.is_valid(text), pc.invert(ok)))
 
 
-def _cast_temporal(text: pa.Array, f: Field) -> tuple[pa.Array, np.ndarray]:
+def _cast_temporal(text: pa.Array, f: Field) -> tuple[pa.Array, list[Failure]]:
     """Dates and datetimes: vectorised when the column is clean, strict row by row otherwise.
 
     Arrow's strptime rolls impossible dates over (30.02. becomes 01.03.), so every value whose
@@ -391,26 +550,91 @@ def _cast_temporal(text: pa.Array, f: Field) -> tuple[pa.Array, np.ndarray]:
     """
     target = f.arrow_type
     if f.format in ("default", "any"):
-        try:
-            if f.type == "date":
-                return text.cast(target), np.empty(0, dtype=np.int64)
-            zoned = pc.match_substring_regex(text, r"(Z|[+-][0-9]{2}:?[0-9]{2})$")
-            if pc.all(pc.fill_null(zoned, True)).as_py():
-                return text.cast(target), np.empty(0, dtype=np.int64)
-            if not pc.any(pc.fill_null(zoned, False)).as_py():
-                naive = text.cast(pa.timestamp("us"))
-                return naive.cast(target), np.empty(0, dtype=np.int64)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            pass
-        return _strict(text, f, None)
+        if _has_byte(text, "-"):  # ISO 8601; German forms have no '-'
+            try:
+                if f.type == "date":
+                    return text.cast(target), []
+                zoned = pc.match_substring_regex(text, r"(Z|[+-][0-9]{2}:?[0-9]{2})$")
+                if pc.all(pc.fill_null(zoned, True)).as_py():
+                    return text.cast(target), []
+                if not pc.any(pc.fill_null(zoned, False)).as_py():
+                    naive = text.cast(pa.timestamp("us"))
+                    return naive.cast(target), []
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
+        return _german_or_iso(text, f)
     parsed = pc.strptime(text, format=f.format, unit="us", error_is_null=True)
     doubtful = pc.and_(pc.is_valid(text), pc.invert(pc.fill_null(
         pc.equal(pc.strftime(parsed, format=f.format), text), False)))
     if not pc.any(doubtful).as_py():
         typed = parsed.cast(pa.date32()) if f.type == "date" else \
             pc.assume_timezone(parsed, "UTC") if parsed.type.tz is None else parsed
-        return typed, np.empty(0, dtype=np.int64)
-    return _strict(text, f, f.format)
+        return typed, []
+    return _failed(f, *_strict(text, f, f.format))
+
+
+def _german_or_iso(text: pa.Array, f: Field) -> tuple[pa.Array, list[Failure]]:
+    """`01.05.2019`, `1.5.2019` (and `01.05.2019 14:30[:00]`) vectorised, ISO 8601 row by row.
+
+    Both readings are unambiguous, so a column may mix them. Values with slashes (01/02/2019:
+    1 February or January 2?) are reported as ambiguous with the setting that decides.
+    """
+    padded = pc.replace_substring_regex(text, r"^([0-9])\.", r"0\1.")
+    padded = pc.replace_substring_regex(padded, r"^([0-9]{2})\.([0-9])\.", r"\1.0\2.")
+    if f.type == "datetime":
+        padded = pc.replace_substring_regex(padded, r"^([0-9.]{10}) ([0-9]):", r"\1 0\2:")
+    n = len(text)
+    parsed = pa.nulls(n, pa.timestamp("us"))
+    ok = np.zeros(n, dtype=bool)
+    shapes = ([(GERMAN_DATE, r"^[0-9]{2}\.[0-9]{2}\.[0-9]{4}$")] if f.type == "date" else
+              [(GERMAN_DATETIMES[0], r"^[0-9]{2}\.[0-9]{2}\.[0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2}$"),
+               (GERMAN_DATETIMES[1], r"^[0-9]{2}\.[0-9]{2}\.[0-9]{4} [0-9]{2}:[0-9]{2}$")])
+    for fmt, shape in shapes:
+        fits = _mask(padded, shape)
+        if not fits.any():
+            continue
+        value = pc.strptime(pc.if_else(pa.array(fits), padded, None), format=fmt, unit="us",
+                            error_is_null=True)
+        exact = fits & _same_parts(padded, value, fmt)  # 31.02. rolls over to 03.03.
+        parsed = pc.if_else(pa.array(exact), value, parsed)
+        ok |= exact
+    rest = np.flatnonzero(np.asarray(pc.is_valid(text)) & ~ok)
+    if f.type == "date":
+        typed = parsed.cast(pa.date32())
+    else:
+        typed = pc.assume_timezone(parsed, "UTC").cast(f.arrow_type)
+    if not rest.size:
+        return typed, []
+    iso, bad = _strict(text.take(pa.array(rest)), f, None)
+    parsed_rest = np.setdiff1d(np.arange(rest.size), bad)
+    if parsed_rest.size:
+        mask = np.zeros(n, dtype=bool)
+        mask[rest[parsed_rest]] = True
+        typed = pc.replace_with_mask(typed, pa.array(mask), iso.take(pa.array(parsed_rest)))
+    bad = rest[bad]
+    slashed = _mask(text.take(pa.array(bad)), r"^\s*[0-9]{1,2}/[0-9]{1,2}/[0-9]{2,4}\b")
+    fmt = "%d/%m/%Y" + ("" if f.type == "date" else " %H:%M")
+    reasons = [(bad[~slashed], _type_message(f)),
+               (bad[slashed], f"ambiguous {f.type}: is 01/02/2019 the 1st of February or "
+                              "January 2nd? " + _casts(f, f"format: '{fmt}'")
+                              + " (or '%m/%d/%Y')")]
+    return typed, [Failure(message, rows) for rows, message in reasons if rows.size]
+
+
+def _same_parts(text: pa.Array, value: pa.Array, fmt: str) -> np.ndarray:
+    """Whether day, month (hour, minute, second) of `value` are those written in `text`."""
+    parts = [(0, pc.day), (3, pc.month)]
+    if "%H" in fmt:
+        parts += [(11, pc.hour), (14, pc.minute)]
+    if "%S" in fmt:
+        parts.append((17, pc.second))
+    same = np.ones(len(text), dtype=bool)
+    for start, part in parts:
+        written = pc.utf8_slice_codeunits(text, start, start + 2)
+        written = pc.cast(pc.if_else(pc.match_substring_regex(written, r"^[0-9]{2}$"), written,
+                                     None), pa.int64())
+        same &= np.asarray(pc.fill_null(pc.equal(written, part(value)), False))
+    return same
 
 
 def _strict(text: pa.Array, f: Field, fmt: str | None) -> tuple[pa.Array, np.ndarray]:

@@ -187,8 +187,8 @@ def test_duplicate_keys(proj: Project) -> None:
 
 @pytest.mark.parametrize(("column", "value"), [
     ("value", "zwölf"), ("value", "1,2,3"), ("value", "1.5e"), ("id", "7a"),
-    ("id", "99999999999999999999999"), ("since", "31.01.2024"), ("since", "2024-02-30"),
-    ("since", "morgen"),
+    ("id", "99999999999999999999999"), ("since", "31.02.2024"), ("since", "2024-02-30"),
+    ("since", "morgen"), ("since", "01/02/2024"), ("since", "1.2.24"),
 ])
 def test_unparseable_numbers_and_dates(proj: Project, column: str, value: str) -> None:
     before = good_csv_version(proj)
@@ -200,7 +200,8 @@ def test_unparseable_numbers_and_dates(proj: Project, column: str, value: str) -
 def test_coordinates_as_text(proj: Project, value: str) -> None:
     before = good_csv_version(proj)
     result = replace_and_ingest(proj, "x.csv", csv_text(with_cell(0, "lat", value)))
-    assert_failed_intact(proj, result, before, "x.csv", "row 2", "lat", value)
+    assert_failed_intact(proj, result, before, "x.csv", "row 2", "lat", value,
+                         "decimal mark ','", "options: {decimal: MARK}")
 
 
 def test_mixed_geometry_types(proj: Project) -> None:

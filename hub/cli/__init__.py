@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -25,7 +26,7 @@ from rich.table import Table
 
 from hub.cli.common import RootOpt, StoreOpt, console, err, fail, settings_for
 from hub.config import Settings
-from hub.errors import HubError
+from hub.errors import HubError, PipelineError
 from hub.ingest.pipeline import Pipeline, discover, load_pipeline
 from hub.ingest.run import RunReport, current_user, ingest, validate_file
 from hub.store.versions import Store
@@ -146,8 +147,13 @@ def _summary(reports: list[RunReport]) -> None:
 
 @app.command()
 def validate(
-    file: Annotated[Path, typer.Argument(help="The file to check")],
-    schema: Annotated[str, typer.Option(help="Schema name (schemas/<name>.json) or path")],
+    file: Annotated[Path | None, typer.Argument(
+        help="The file to check (with --pipeline: instead of the pipeline's source)")] = None,
+    pipeline: Annotated[str | None, typer.Option(
+        help="Pipeline file or dataset name: check exactly as `hub ingest` would (reader "
+             "options, mapping, casts, filter, geometry, CRS, extent)")] = None,
+    schema: Annotated[str | None, typer.Option(
+        help="Schema name (schemas/<name>.json) or path, without a pipeline")] = None,
     format: Annotated[str | None, typer.Option(help="Input format if not clear from the name")]
     = None,
     crs: Annotated[str | None, typer.Option(help="Source CRS, e.g. EPSG:25833")] = None,
@@ -156,8 +162,48 @@ def validate(
     wkt: Annotated[str | None, typer.Option(help="Column with WKT geometry")] = None,
     root: RootOpt = None,
 ) -> None:
-    """Dry run: check a file against a table schema and list every violation; writes nothing."""
+    """Dry run: check a file against a pipeline or a schema, list every violation; writes
+    nothing."""
     settings = settings_for(root, None)
+    if (pipeline is None) == (schema is None):
+        fail("give --pipeline (a pipeline file or dataset name) or --schema")
+    if pipeline is not None:
+        if any((format, crs, lon, lat, wkt)):
+            fail("with --pipeline, the pipeline sets format, CRS and geometry; drop "
+                 "--format/--crs/--lon/--lat/--wkt")
+        try:
+            [chosen] = _pipelines(settings, [pipeline], False)
+            report = _validate(settings, _with_file(chosen, file) if file else chosen)
+        except HubError as exc:
+            fail(str(exc))
+    else:
+        if file is None:
+            fail("name the FILE to check against --schema")
+        report = _validate_with_schema(settings, file, str(schema), format, crs, lon, lat, wkt)
+    report.dataset = file.name if file else report.dataset
+    _summary([report])
+    if report.status != "valid":
+        raise typer.Exit(1)
+
+
+def _validate(settings: Settings, pipeline: Pipeline) -> RunReport:
+    with _progress() as progress:
+        return validate_file(pipeline, settings, _Bars(progress))
+
+
+def _with_file(pipeline: Pipeline, file: Path) -> Pipeline:
+    """The pipeline reading `file` with its one source's settings."""
+    if len(pipeline.sources) != 1:
+        raise PipelineError(f"{pipeline.path}: the pipeline has {len(pipeline.sources)} sources; "
+                            "validate them all by leaving out FILE")
+    source = replace(pipeline.sources[0], kind="path", location=str(file.resolve()))
+    return replace(pipeline, sources=(source,))
+
+
+def _validate_with_schema(settings: Settings, file: Path, schema: str, format: str | None,
+                          crs: str | None, lon: str | None, lat: str | None,
+                          wkt: str | None) -> RunReport:
+    """A one-source pipeline made from the command line's options."""
     import tempfile
 
     spec: dict[str, object] = {"path": str(file.resolve())}
@@ -179,12 +225,7 @@ def validate(
             pipeline = load_pipeline(path, settings.schemas_dir)
         except HubError as exc:
             fail(str(exc))
-        with _progress() as progress:
-            report = validate_file(pipeline, settings, _Bars(progress))
-    report.dataset = file.name
-    _summary([report])
-    if report.status != "valid":
-        raise typer.Exit(1)
+        return _validate(settings, pipeline)
 
 
 @app.command()

@@ -12,6 +12,7 @@ import codecs
 import csv
 import io
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -229,8 +230,13 @@ class CsvNumbering(Numbering):
         self._open, self._dialect = open_file, dialect
         self._gaps: np.ndarray | None = None  # well-formed records before each gap row
         self._malformed: list[tuple[int, str]] = []
+        self._lock = threading.Lock()  # the reader thread and the run may both ask first
 
     def _scan(self) -> np.ndarray:
+        with self._lock:
+            return self._scan_once()
+
+    def _scan_once(self) -> np.ndarray:
         if self._gaps is None:
             d, gaps = self._dialect, []
             with io.TextIOWrapper(self._open(), encoding=d.encoding, errors="replace",

@@ -152,25 +152,28 @@ def _transformed(transformer: Transformer | None, x: np.ndarray,
 
 def from_shapes(geoms: np.ndarray, raw: pa.Array, crs: str, extent: Extent | None,
                 allowed: tuple[str, ...]) -> Geometries:
-    """Any geometries (shapely array; None = missing): check type, reproject, repair."""
+    """Any geometries (shapely array; None = missing): check type, reproject, repair.
+
+    A geometry of a type not allowed is still checked for its CRS and extent (every problem
+    of a row is reported), but never kept.
+    """
     problems: list[Problem] = []
     present = ~shapely.is_missing(geoms)
+    wrong = np.zeros(len(geoms), dtype=bool)
     if allowed:
         types = TYPE_NAMES[np.clip(shapely.get_type_id(geoms), 0, 7)]
-        wrong = np.flatnonzero(present & ~np.isin(types, allowed))
-        if wrong.size:
+        wrong = present & ~np.isin(types, allowed)
+        if wrong.any():
+            rows = np.flatnonzero(wrong)
             problems.append(Problem("geometry", "geometry",
                                     f"geometry type not allowed (expected {' or '.join(allowed)})",
-                                    wrong, pa.array(types[wrong])))
-            geoms = geoms.copy()
-            geoms[wrong] = None
-            present[wrong] = False
+                                    rows, pa.array(types[rows])))
     transformer = to_storage(crs)
     if transformer is not None and present.any():
         geoms = shapely.transform(
             geoms, lambda x, y: transformer.transform(x, y, errcheck=False), interleaved=False)
     repaired = 0
-    invalid = np.flatnonzero(present & ~shapely.is_valid(geoms))
+    invalid = np.flatnonzero(present & ~wrong & ~shapely.is_valid(geoms))
     if invalid.size:
         fixed = shapely.make_valid(geoms[invalid])
         fixed = np.array([_keep_dimension(g, o) for g, o in zip(fixed, geoms[invalid],
@@ -190,7 +193,7 @@ def from_shapes(geoms: np.ndarray, raw: pa.Array, crs: str, extent: Extent | Non
         hits = ((bounds[:, 2] >= extent.minx) & (bounds[:, 0] <= extent.maxx)
                 & (bounds[:, 3] >= extent.miny) & (bounds[:, 1] <= extent.maxy))
         outside = finite & ~hits
-    keep = finite
+    keep = finite & ~wrong
     wkb = pa.array(shapely.to_wkb(np.where(keep, geoms, None)), pa.binary())
     bounds[~keep] = np.nan
     return Geometries(wkb, bounds, problems, outside,

@@ -30,7 +30,15 @@ from hub.ingest.delimited import Batch, Numbering
 from hub.ingest.pipeline import Pipeline, Source
 from hub.ingest.readers import GEOMETRY, Opened, open_source, prefetched
 from hub.ingest.sources import Fetched, fetch, fingerprint, source_key
-from hub.schema import Checked, Field, Problem, TableSchema, check_columns, problem_rows
+from hub.schema import (
+    Checked,
+    Field,
+    NumberStyle,
+    Problem,
+    TableSchema,
+    check_columns,
+    problem_rows,
+)
 from hub.store.geoparquet import VersionWriter, bbox_array, drop_rows, table_schema
 from hub.store.versions import Draft, Store, Version, now
 
@@ -61,9 +69,10 @@ class RunReport:
     dataset: str
     status: str = "running"  # committed | unchanged | failed | valid | invalid
     version: int | None = None
-    rows_read: int = 0
+    # rows_read = rows_valid + rows_quarantined + rows_filtered + rows_outside, always
+    rows_read: int = 0  # every data row of the sources
     rows_valid: int = 0
-    rows_quarantined: int = 0
+    rows_quarantined: int = 0  # rows with a problem (under on_error: reject, those refused)
     rows_filtered: int = 0  # dropped by the source's `filter` (by design, not by error)
     rows_outside: int = 0  # outside the district, skipped by `outside_extent: skip`
     repaired: int = 0
@@ -100,6 +109,7 @@ class _Plan:
     columns: dict[str, str]  # schema field -> source column
     geometry_field: Field | None
     crs: str | None
+    styles: dict[str, NumberStyle] = field(default_factory=dict)  # number columns so far
 
 
 class _Sink:
@@ -119,22 +129,30 @@ class _Sink:
         self.types: set[str] = set()
         self.bounds = np.array([np.inf, np.inf, -np.inf, -np.inf])
         self.writing = staging is not None
+        self.kept = 0  # rows given to the version file so far (written or not)
 
     def stop_writing(self) -> None:
         self.writing = False
 
     def add(self, columns: dict[str, pa.Array], geoms: geo.Geometries | None,
-            keep: np.ndarray, file: str, records: np.ndarray) -> None:
-        """Write the kept rows; `records` are their indices among the file's records."""
-        if not keep.any():
-            return
-        sel = pa.array(keep)
-        if self.schema.unique_keys:  # a compact ledger: keys, record index, file number
+            keep: np.ndarray, listed: np.ndarray, file: str, records: np.ndarray) -> None:
+        """Write the kept rows; list the keys of the `listed` ones (kept or invalid, not
+        skipped) so a duplicate is found even when its first occurrence is invalid.
+        `records` are the rows' indices among the file's records."""
+        if self.schema.unique_keys and listed.any():
+            # a compact ledger: keys, record index, file number, place in the version file
+            sel = pa.array(listed)
             key_cols = {n: columns[n].filter(sel) for k in self.schema.unique_keys for n in k}
             file_no = list(self.files).index(file)
-            self.keys.append(pa.table({**key_cols, "_rec": pa.array(records[keep]),
-                                       "_file": pa.array(np.full(int(keep.sum()), file_no,
-                                                                 dtype=np.int16))}))
+            place = np.where(keep, self.kept + np.cumsum(keep) - 1, -1)
+            self.keys.append(pa.table({**key_cols, "_rec": pa.array(records[listed]),
+                                       "_file": pa.array(np.full(int(listed.sum()), file_no,
+                                                                 dtype=np.int16)),
+                                       "_data": pa.array(place[listed])}))
+        if not keep.any():
+            return
+        self.kept += int(keep.sum())
+        sel = pa.array(keep)
         table = pa.table({f.name: columns[f.name].filter(sel) for f in self.schema.columns})
         if geoms is not None:
             b = geoms.bounds[keep]
@@ -169,6 +187,21 @@ class _Sink:
         if self.quarantine is None:
             self.quarantine = pq.ParquetWriter(self.staging / "quarantine.parquet", table.schema,
                                                compression="zstd")
+        self.quarantine.write_table(table)
+
+    def amend(self, extra: dict[tuple[str, int], list[str]]) -> None:
+        """Add errors found once all rows were read to rows already in the quarantine."""
+        if not extra or self.quarantine is None or self.staging is None:
+            return
+        self.quarantine.close()
+        path = self.staging / "quarantine.parquet"
+        table = pq.read_table(path)
+        errors = ["; ".join([e, *extra.get((f, r), ())]) for f, r, e in zip(
+            table["_file"].to_pylist(), table["_row"].to_pylist(), table["_errors"].to_pylist(),
+            strict=True)]
+        table = table.set_column(table.schema.get_field_index("_errors"), "_errors",
+                                 pa.array(errors, pa.string()))
+        self.quarantine = pq.ParquetWriter(path, table.schema, compression="zstd")
         self.quarantine.write_table(table)
 
     @property
@@ -308,6 +341,9 @@ def _judge(pipeline: Pipeline, report: RunReport) -> None:
     if report.rows_read == 0:
         raise SourceError(f"{', '.join(report.files)}: no data rows (only a header, or nothing "
                           "at all)")
+    if report.rows_read == report.rows_filtered:
+        raise SourceError(f"{', '.join(report.files)}: the source's `filter` keeps none of "
+                          f"its {report.rows_read:,} rows")
     if report.violation_count and pipeline.on_error == "reject":
         shown = "\n".join(f"  {v}" for v in report.violations[:20])
         more = report.violation_count - min(20, len(report.violations))
@@ -316,14 +352,17 @@ def _judge(pipeline: Pipeline, report: RunReport) -> None:
             f"nothing was written (on_error: reject)\n{shown}"
             + (f"\n  … and {more} more" if more > 0 else ""))
     if report.rows_valid == 0:
-        raise ValidationFailed(f"no valid rows: all {report.rows_read} rows break the schema "
-                               "(the previous version stays current)")
+        raise ValidationFailed(
+            f"no valid rows: of {report.rows_read:,} rows read, {report.rows_quarantined:,} "
+            f"break the schema and {report.rows_filtered + report.rows_outside:,} were skipped "
+            "(filter, outside_extent: skip); the previous version stays current")
 
 
 def _guard(pipeline: Pipeline, report: RunReport, settings: Settings,
            current: Version | None, staging: Path, force: bool) -> None:
     """Refuse a near-empty version (see `hub.ingest.guard`); `force` records it and goes on."""
-    outcome = guard.Outcome(report.rows_read, report.rows_valid, report.rows_quarantined,
+    outcome = guard.Outcome(report.rows_read - report.rows_filtered, report.rows_valid,
+                            report.rows_quarantined,
                             report.rows_outside, current.rows if current else None,
                             current.version if current else None)
     try:
@@ -369,7 +408,7 @@ def _batches(opened: Opened, plan: _Plan, report: RunReport, sink: _Sink,
         v = Violation(opened.name, number, "", text[:200], "row-structure",
                       "the row has a different number of fields than the header")
         report.add(v)
-        report.rows_quarantined += sink.policy == "quarantine"
+        report.rows_quarantined += 1
         sink.park({}, None, [f"{v.message} [{v.rule}]"], np.array([number]), opened.name,
                   [text])
 
@@ -397,9 +436,10 @@ def _open(pipeline: Pipeline, source: Source, path: Path, name: str) -> tuple[_P
             raise SourceError(f"{name}: the header has no column {column!r}; it has: "
                               f"{', '.join(opened.columns[:30])}")
     fields = []
-    for f in schema.columns:
-        if f.type == "number" and "decimalChar" not in source.casts.get(f.name, {}):
-            f = replace(f, decimalChar=opened.decimal)
+    for f in schema.columns:  # a `decimal` reader option is a setting; a sniffed mark is not
+        if f.type == "number" and "decimal" in source.options \
+                and "decimalChar" not in source.casts.get(f.name, {}):
+            f = replace(f, decimalChar=source.options["decimal"])
         fields.append(f.with_options(source.casts[f.name]) if f.name in source.casts else f)
     geometry = source.geometry
     if opened.format == "gtfs" and not geometry:
@@ -422,7 +462,9 @@ def _open(pipeline: Pipeline, source: Source, path: Path, name: str) -> tuple[_P
 
 def _process(batch: Batch, plan: _Plan, opened: Opened, pipeline: Pipeline, sink: _Sink,
              report: RunReport, settings: Settings) -> None:
+    """Check one batch; every row ends valid, quarantined (with all its problems) or skipped."""
     n, source = batch.length, plan.source
+    report.rows_read += n
     pos = np.arange(n)  # positions in the batch of the rows still in play
     if source.filter:
         keep = np.ones(n, dtype=bool)
@@ -437,11 +479,11 @@ def _process(batch: Batch, plan: _Plan, opened: Opened, pipeline: Pipeline, sink
         pos, n = pos[keep], int(keep.sum())
         if n == 0:
             return
-    report.rows_read += n
     raw = {f: batch.columns[c] for f, c in plan.columns.items()}
     for f, value in source.constants.items():
         raw[f] = pa.array([None if value is None else str(value)] * n, pa.string())
-    checked: Checked = check_columns(raw, plan.fields, pipeline.schema.missing_values, n)
+    checked: Checked = check_columns(raw, plan.fields, pipeline.schema.missing_values, n,
+                                     plan.styles)
     problems = list(checked.problems)
     geoms, geometry_text = None, None
     if plan.geometry_field is not None:
@@ -449,45 +491,46 @@ def _process(batch: Batch, plan: _Plan, opened: Opened, pipeline: Pipeline, sink
         problems += gproblems
         report.repaired += geoms.repaired
         report.reprojected += geoms.reprojected
-    invalid = problem_rows(n, problems)
+    skipped = np.zeros(n, dtype=bool)
     outside_policy = source.outside_extent or pipeline.outside_extent
-    if geoms is not None and geoms.outside is not None and outside_policy != "keep":
-        outside = geoms.outside & ~invalid
-        if outside_policy == "skip":
-            report.rows_outside += int(outside.sum())
-            invalid_or_skipped = invalid | outside
-        else:
-            idx = np.flatnonzero(outside)
-            if idx.size:
-                problems.append(Problem(plan.geometry_field.name, "extent",
-                                        "the location is outside the district", idx,
-                                        geometry_text.take(idx)))
-            invalid |= outside
-            invalid_or_skipped = invalid
-    else:
-        invalid_or_skipped = invalid
+    if geoms is not None and geoms.outside is not None and outside_policy == "error":
+        idx = np.flatnonzero(geoms.outside)  # also for rows with other problems
+        if idx.size:
+            problems.append(Problem(plan.geometry_field.name, "extent",
+                                    "the location is outside the district", idx,
+                                    geometry_text.take(idx)))
+    invalid = problem_rows(n, problems)
+    if geoms is not None and geoms.outside is not None and outside_policy == "skip":
+        skipped = geoms.outside & ~invalid  # an invalid row is quarantined with its problems
+        report.rows_outside += int(skipped.sum())
     bad_rows = np.flatnonzero(invalid)
     if bad_rows.size:
-        messages = _row_messages(problems, n)
-        for p in problems:
-            shown = p.rows[: max(0, MAX_VIOLATIONS - len(report.violations))]
-            numbers = batch.rows(pos[shown]) if shown.size else shown
-            for i, number in enumerate(numbers.tolist()):
-                value = p.values[i].as_py() if i < len(p.values) else None
-                report.violations.append(Violation(
-                    opened.name, number, _source_column(plan, p.column),
-                    None if value is None else str(value), p.rule, p.message))
-            report.violation_count += len(p.rows)
+        _report_problems(problems, batch, pos, plan, opened.name, report)
         if pipeline.on_error == "reject":
             sink.stop_writing()
-        report.rows_quarantined += int(bad_rows.size) if pipeline.on_error == "quarantine" else 0
+        report.rows_quarantined += int(bad_rows.size)
+        messages = _row_messages(problems, n)
         take = pa.array(bad_rows)
         sink.park({k: v.take(take) for k, v in raw.items()},
                   None if geometry_text is None else geometry_text.take(take),
                   [messages[i] for i in bad_rows], batch.rows(pos[bad_rows]), opened.name)
-    keep = ~invalid_or_skipped
+    keep = ~invalid & ~skipped
     report.rows_valid += int(keep.sum())
-    sink.add(checked.columns, geoms, keep, opened.name, batch.first + pos)
+    sink.add(checked.columns, geoms, keep, ~skipped, opened.name, batch.first + pos)
+
+
+def _report_problems(problems: list[Problem], batch: Batch, pos: np.ndarray, plan: _Plan,
+                     file: str, report: RunReport) -> None:
+    """Count every problem; keep the first MAX_VIOLATIONS as violations with row numbers."""
+    for p in problems:
+        shown = p.rows[: max(0, MAX_VIOLATIONS - len(report.violations))]
+        numbers = batch.rows(pos[shown]) if shown.size else shown
+        for i, number in enumerate(numbers.tolist()):
+            value = p.values[i].as_py() if i < len(p.values) else None
+            report.violations.append(Violation(
+                file, number, _source_column(plan, p.column),
+                None if value is None else str(value), p.rule, p.message))
+        report.violation_count += len(p.rows)
 
 
 def _source_column(plan: _Plan, field_name: str) -> str:
@@ -518,8 +561,11 @@ def _geometry(batch: Any, plan: _Plan, opened: Opened, settings: Settings,
         for column in (lon_col, lat_col):
             checked = check_columns({gfield.name: batch.columns[column]}, [number], ("",), n)
             for p in checked.problems:
-                problems.append(Problem(gfield.name, "type", f"coordinate {column!r} is not a "
-                                        "number", p.rows, p.values))
+                problems.append(Problem(
+                    gfield.name, "type", f"coordinate {column!r} is not a number (expected "
+                    f"one with the decimal mark {opened.decimal!r}, like 51{opened.decimal}62; "
+                    "if the file uses another, set options: {decimal: MARK} in the pipeline)",
+                    p.rows, p.values))
             coords.append(np.asarray(pc.fill_null(checked.columns[gfield.name], np.nan)))
         text = _CoordinateText(batch.columns[lon_col], batch.columns[lat_col])
         missing = np.flatnonzero((np.isnan(coords[0]) | np.isnan(coords[1]))
@@ -566,6 +612,10 @@ def _check_unique(schema: TableSchema, sink: _Sink, report: RunReport,
                   staging: Path | None) -> None:
     """`unique` and `primaryKey` over all rows: later duplicates are violations.
 
+    The ledger holds every row that is not skipped, valid or not, so a duplicate of an invalid
+    row is reported too. A duplicate that was valid moves to the quarantine (counted the same
+    with or without a staging folder, so a dry run counts what an ingest does); one that was
+    already quarantined gets the duplicate added to its errors.
     A distinct count settles the usual case (no duplicates) in one hash pass; only when it
     finds some does a DuckDB query name every duplicate and its first occurrence.
     """
@@ -580,7 +630,7 @@ def _check_unique(schema: TableSchema, sink: _Sink, report: RunReport,
 
     table = table.append_column("_pos", pa.array(np.arange(table.num_rows)))
     names = list(sink.files)
-    found_all: list[pa.Table] = []
+    duplicates: dict[int, _Duplicate] = {}  # ledger position -> the row and its messages
     con = duckdb.connect()
     try:
         con.register("k", table)
@@ -588,7 +638,7 @@ def _check_unique(schema: TableSchema, sink: _Sink, report: RunReport,
             cols = ", ".join(f'"{c}"' for c in key)
             not_null = " AND ".join(f'"{c}" IS NOT NULL' for c in key)
             found = con.execute(
-                f"SELECT _pos, _rec, _file, concat_ws(', ', {cols}) AS v, "
+                f"SELECT _pos, _rec, _file, _data, concat_ws(', ', {cols}) AS v, "
                 f"first(_rec) OVER (PARTITION BY {cols} ORDER BY _pos) AS first_rec, "
                 f"first(_file) OVER (PARTITION BY {cols} ORDER BY _pos) AS first_file "
                 f"FROM k WHERE {not_null} "
@@ -596,7 +646,8 @@ def _check_unique(schema: TableSchema, sink: _Sink, report: RunReport,
                 "ORDER BY _pos").to_arrow_table()
             rows = _row_numbers(sink, found.column("_file"), found.column("_rec"))
             firsts = _row_numbers(sink, found.column("first_file"), found.column("first_rec"))
-            for file_no, row, value, first_no, first in zip(
+            for pos, data, file_no, row, value, first_no, first in zip(
+                    found.column("_pos").to_pylist(), found.column("_data").to_pylist(),
                     found.column("_file").to_pylist(), rows.tolist(),
                     found.column("v").to_pylist(), found.column("first_file").to_pylist(),
                     firsts.tolist(), strict=True):
@@ -604,20 +655,29 @@ def _check_unique(schema: TableSchema, sink: _Sink, report: RunReport,
                 label = "+".join(sink.files[file][1].get(c, c) for c in key)
                 where = f"row {first}" + ("" if first_no == file_no else f" of {names[first_no]}")
                 report.add(Violation(file, row, label, value, "unique", f"duplicate of {where}"))
-            found_all.append(pa.table({"_pos": found.column("_pos"), "_row": pa.array(rows),
-                                       "_file": pa.array([names[i] for i in
-                                                          found.column("_file").to_pylist()])}))
+                entry = duplicates.setdefault(pos, _Duplicate(file, row, data))
+                entry.errors.append(f"{label}: duplicate of {where} [unique]")
     finally:
         con.close()
-    found = pa.concat_tables(found_all).group_by("_pos").aggregate(
-        [("_row", "min"), ("_file", "min")]).sort_by("_pos")
-    drop = found.column("_pos").to_numpy()
-    report.rows_valid -= int(drop.size)
+    moved = [d for _, d in sorted(duplicates.items()) if d.data >= 0]
+    report.rows_valid -= len(moved)
+    report.rows_quarantined += len(moved)
     if sink.policy == "quarantine" and staging is not None and sink.data is not None:
         sink.data.close(sorted(sink.types), sink.bbox)
         sink.data = None
-        _quarantine_duplicates(staging, found, sink)
-        report.rows_quarantined += int(drop.size)
+        sink.amend({(d.file, d.row): d.errors for d in duplicates.values() if d.data < 0})
+        if moved:
+            _quarantine_duplicates(staging, moved, sink)
+
+
+@dataclass
+class _Duplicate:
+    """A row whose key repeats an earlier row's: where it is and what the run says about it."""
+
+    file: str
+    row: int
+    data: int  # its place in the version file, or -1 if the row was invalid anyway
+    errors: list[str] = field(default_factory=list)
 
 
 def _has_duplicates(table: pa.Table, key: tuple[str, ...]) -> bool:
@@ -641,16 +701,17 @@ def _row_numbers(sink: _Sink, files: pa.ChunkedArray, records: pa.ChunkedArray) 
     return out
 
 
-def _quarantine_duplicates(staging: Path, found: pa.Table, sink: _Sink) -> None:
+def _quarantine_duplicates(staging: Path, moved: list[_Duplicate], sink: _Sink) -> None:
     """Move later duplicates from the staged file into the quarantine."""
     data = staging / "data.parquet"
-    drop = found.column("_pos").to_numpy()
+    drop = np.array([d.data for d in moved], dtype=np.int64)
     dup_rows = pq.read_table(data, columns=[f.name for f in sink.schema.columns]).take(
         pa.array(drop))
     cols = {f.name: dup_rows.column(f.name).combine_chunks() for f in sink.schema.columns}
-    rows = found.column("_row_min").to_numpy()
-    for file in set(found.column("_file_min").to_pylist()):
-        mine = np.asarray(pc.equal(found.column("_file_min"), file))
-        sink.park({k: v.filter(pa.array(mine)) for k, v in cols.items()}, None,
-                  ["duplicate key [unique]"] * int(mine.sum()), rows[mine], file)
+    files = np.array([d.file for d in moved], dtype=object)
+    for file in dict.fromkeys(files.tolist()):
+        mine = pa.array(files == file)
+        sink.park({k: v.filter(mine) for k, v in cols.items()}, None,
+                  ["; ".join(d.errors) for d in moved if d.file == file],
+                  np.array([d.row for d in moved if d.file == file]), file)
     drop_rows(data, drop)
