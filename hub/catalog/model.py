@@ -13,7 +13,7 @@ import re
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from hub.catalog.vocab import ACCESS_LEVELS, Vocabularies
 from hub.errors import HubError
@@ -46,7 +46,7 @@ class Distribution:
 
     title: str
     format: str  # EU file-type code, or "" when unknown
-    url: str  # absolute, or a path on this hub ("/datasets/x/latest.csv")
+    url: str  # absolute http(s), or the hub's path of a file uploaded to it (`upload_path`)
     kind: str = "download"  # download | api
     media_type: str = ""
     description: str = ""
@@ -207,6 +207,49 @@ ANONYMOUS = Viewer()
 ADMIN = Viewer(staff=True, admin=True, editor=True)  # the hub itself: CLI, harvests
 ALL_STATES = ("active", "draft", "deleted")
 
+WEB = ("http", "https")  # the only schemes of links in the catalog (contacts: mailto too)
+CONTACT = (*WEB, "mailto")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+# characters that are never part of a link: whitespace, controls, and those a URI cannot hold
+_NOT_IN_LINKS = re.compile(r'[\s\x00-\x1f\x7f-\x9f<>"{}|\\^`\u200b-\u200f\ufeff]')
+EMAIL = re.compile(r"^[\w.!$&'*+/=~-]+@[\w-]+(\.[\w-]+)+$")
+
+
+def link_problem(value: str, schemes: tuple[str, ...] = WEB, hub_path: str = "") -> str | None:
+    """Why `value` cannot be a link in the catalog, or None when it can: an absolute URL with
+    one of `schemes` (and a host, for http/https), or a path on this hub under `hub_path` (the
+    hub's own upload links). The one check for every URL that enters a record or a feed."""
+    allowed = f"allowed: absolute {' or '.join(f'{s}:' for s in schemes)} URLs"
+    if _NOT_IN_LINKS.search(value):
+        return f"{value!r}: spaces, control characters and <>\"{{}}|\\^` cannot be part of " \
+               f"a link; {allowed}"
+    if hub_path and value.startswith(hub_path):
+        return None
+    scheme = value[:value.index(":")].lower() if _SCHEME.match(value) else ""
+    if scheme not in schemes:
+        return (f"{value!r}: {scheme}: links are not allowed; {allowed}" if scheme else
+                f"{value!r} has no scheme; {allowed}")
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+        return f"{value!r} is not a URL ({exc}); {allowed}"
+    if scheme in WEB and not parts.hostname:
+        return f"{value!r} has no host name; {allowed}"
+    if scheme == "mailto" and not EMAIL.match(parts.path):
+        return f"{value!r} is not a mailto: link with an e-mail address; {allowed}"
+    return None
+
+
+def email_problem(value: str) -> str | None:
+    """Why `value` is not an e-mail address (None: it is; `mailto:` in front is allowed)."""
+    address = value[len("mailto:"):] if value.lower().startswith("mailto:") else value
+    return None if EMAIL.match(address) else f"{value!r} is not an e-mail address"
+
+
+def upload_path(record_id: str, distribution_id: str) -> str:
+    """Where the hub serves a file uploaded to a distribution (a path on this hub)."""
+    return f"/dataset/{record_id}/resource/{distribution_id}/download/"
+
 
 def stable_id(name: str) -> str:
     return str(uuid.uuid5(NAMESPACE, name))
@@ -308,6 +351,18 @@ def validate(data: dict[str, Any], vocab: Vocabularies, where: str = "") -> Reco
     for key in ("contact", "creator"):
         if not isinstance(data.get(key) or {}, dict):
             errors[key] = "must map name, email, … to text values"
+            continue
+        people = _texts(data.get(key))
+        if people.get("email") and (problem := email_problem(people["email"])):
+            errors[f"{key}.email"] = problem
+        if people.get("url") and (problem := link_problem(people["url"], CONTACT)):
+            errors[f"{key}.url"] = problem
+    for key in ("landing_page", "source_url"):
+        if data.get(key) and (problem := link_problem(str(data[key]))):
+            errors[key] = problem
+    conforms_to = str(data.get("conforms_to") or "").strip()
+    if _SCHEME.match(conforms_to) and (problem := link_problem(conforms_to)):
+        errors["conforms_to"] = problem + " (or the name of a schema)"
     edition = str(data.get("edition") or "").strip()
     if len(edition) > 100:
         errors["edition"] = "at most 100 characters"
@@ -334,10 +389,10 @@ def validate(data: dict[str, Any], vocab: Vocabularies, where: str = "") -> Reco
         data_held=data_held, access_note=str(data.get("access_note") or "").strip(),
         personal_data=_bool(data.get("personal_data", False)),
         keywords=[k.strip() for k in _list(data.get("keywords")) if k.strip()],
-        themes=themes, contact=_texts(data.get("contact")), creator=_texts(data.get("creator")),
+        themes=themes, contact=_person(data.get("contact")), creator=_person(data.get("creator")),
         frequency=frequency, issued=_iso(data.get("issued")), modified=_iso(data.get("modified")),
         temporal=temporal, spatial_ags=ags, bbox=list(bbox) if bbox else None,
-        source_system=source_system, conforms_to=str(data.get("conforms_to") or ""),
+        source_system=source_system, conforms_to=conforms_to,
         landing_page=str(data.get("landing_page") or ""), edition=edition,
         translations=translations, distributions=distributions, extras=dict(extras),
         state=state, origin=origin,
@@ -364,6 +419,9 @@ def _distributions(items: Any, vocab: Vocabularies, record_id: str,
             continue
         dist_id = str(d.get("id") or "") or str(uuid.uuid5(uuid.UUID(record_id), url)
                                                 if _is_uuid(record_id) else uuid.uuid4())
+        if problem := link_problem(url, WEB, upload_path(record_id, dist_id)):
+            errors[f"distributions[{i}].url"] = problem + " (or a file uploaded to the hub)"
+            continue
         while dist_id in seen:  # the same URL twice in one record
             dist_id = str(uuid.uuid5(uuid.UUID(dist_id), "again"))
         seen.add(dist_id)
@@ -390,6 +448,14 @@ def _is_uuid(value: str) -> bool:
 def _texts(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in (value or {}).items() if v not in (None, "")} \
         if isinstance(value, dict) else {}
+
+
+def _person(value: Any) -> dict[str, str]:
+    """A contact or creator: texts, the e-mail address without a `mailto:` in front."""
+    person = _texts(value)
+    if person.get("email", "").lower().startswith("mailto:"):
+        person["email"] = person["email"][len("mailto:"):]
+    return person
 
 
 def _list(value: Any) -> list[str]:

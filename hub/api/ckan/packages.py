@@ -28,7 +28,9 @@ ERROR_FIELDS = {"description": "notes", "license": "license_id", "publisher": "o
                 "keywords": "tags", "themes": "groups", "landing_page": "url",
                 "edition": "version", "bbox": "spatial", "distributions": "resources",
                 "access": "access_level", "spatial_ags": "politicalGeocodingURI",
-                "attribution": "licenseAttributionByText", "source_url": "metadata_original_html"}
+                "attribution": "licenseAttributionByText", "source_url": "metadata_original_html",
+                "contact.email": "maintainer_email", "contact.url": "maintainer_url",
+                "creator.email": "author_email"}
 
 # package and resource fields that hold text: a list or an object there is an error, not text
 TEXT_FIELDS = ("id", "name", "title", "notes", "url", "version", "license_id", "author",
