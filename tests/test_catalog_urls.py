@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from hub.api.ckan.client import Remote
 from hub.api.ckan.harvest import harvest
-from hub.api.ckan.packages import Site
+from hub.api.ckan.packages import Site, package
 from hub.catalog import open_catalog
 from hub.catalog.dcat import Context, catalog_triples, dataset_graph, serialize, turtle
 from hub.catalog.model import ANONYMOUS, CONTACT, RecordInvalid, link_problem, validate
@@ -178,10 +178,11 @@ def uris(graph: Graph) -> set[str]:
     return {str(t) for triple in graph for t in triple if isinstance(t, URIRef)}
 
 
-def test_dcat_feeds_never_carry_unsafe_links_even_from_an_old_store(opened) -> None:
-    """Records stored before links were checked: written straight into the store, the way an
-    older hub wrote them. Every link in every feed is an http(s) or mailto URI."""
-    catalog, vocab, district = opened
+@pytest.fixture
+def old_store(opened):
+    """A record stored before links were checked: written straight into the store, the way an
+    older hub wrote it."""
+    catalog, vocab, _ = opened
     stored = validate({**GOOD, "distributions": [{"title": "gut",
                                                   "url": "https://example.org/gut.csv"}]}, vocab)
     stored.landing_page = "javascript:alert(1)"
@@ -191,6 +192,12 @@ def test_dcat_feeds_never_carry_unsafe_links_even_from_an_old_store(opened) -> N
         for i, url in enumerate((BAD["javascript"], BAD["data"], BAD["scheme-less"],
                                  BAD["protocol-relative"], BAD["newline"]))]
     catalog.upsert(stored)
+    return opened
+
+
+def test_dcat_feeds_never_carry_unsafe_links_even_from_an_old_store(old_store) -> None:
+    """Every link in every feed is an http(s) or mailto URI."""
+    catalog, vocab, district = old_store
     ctx = Context(BASE, vocab, district.name, district.ags, district.org,
                   district.contributor_id)
     record = catalog.get("radwege", ANONYMOUS)
@@ -312,3 +319,14 @@ def test_harvest_refuses_unsafe_links(opened, change: dict, field: str) -> None:
     [(name, reason)] = report.failed
     assert name == "spielplaetze" and f"{field}: " in reason, reason
     assert catalog.names() == []
+
+
+def test_ckan_dicts_never_carry_unsafe_links_even_from_an_old_store(old_store) -> None:
+    catalog, vocab, district = old_store
+    pkg = package(catalog.get("radwege", ANONYMOUS), Site(BASE, vocab, district))
+    links = [pkg["url"], *(r["url"] for r in pkg["resources"])]
+    assert pkg["url"] == f"{BASE}/datasets/radwege"
+    assert "https://example.org/gut.csv" in links
+    assert all(u == "" or u.startswith(("https://", "http://")) for u in links), links
+    assert not [u for u in links if "script:" in u.lower() or "example.orgwww" in u
+                or BASE + "//" in u or "data:" in u], links

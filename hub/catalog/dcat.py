@@ -22,7 +22,7 @@ from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, XSD
 
 from hub.catalog.index import Catalog, Query
-from hub.catalog.model import ANONYMOUS, CONTACT, WEB, Record, email_problem, link_problem
+from hub.catalog.model import ANONYMOUS, CONTACT, WEB, Record, email_problem, hub_link
 from hub.catalog.vocab import Vocabularies
 
 DCATDE = Namespace("http://dcat-ap.de/def/dcatde/")
@@ -66,12 +66,9 @@ class Context:
         return URIRef(f"{self.base_url}/organization/{quote(org_id)}")
 
     def link(self, value: str, schemes: tuple[str, ...] = WEB) -> URIRef | None:
-        """A record's link as a URI: absolute with one of `schemes`, a path (`/…`) on this hub
-        made absolute; None for anything else (a store may hold links from before they were
-        checked on the way in), so a feed never carries a link it must not."""
-        if not value or value.startswith("//") or link_problem(value, schemes, hub_path="/"):
-            return None
-        return URIRef(self.base_url + value if value.startswith("/") else value)
+        """A record's link as a URI, or None when it may not be one (see `hub_link`)."""
+        link = hub_link(self.base_url, value, schemes)
+        return URIRef(link) if link else None
 
 
 def dataset_graph(record: Record, ctx: Context) -> Graph:

@@ -240,6 +240,15 @@ def link_problem(value: str, schemes: tuple[str, ...] = WEB, hub_path: str = "")
     return None
 
 
+def hub_link(base_url: str, value: str, schemes: tuple[str, ...] = WEB) -> str | None:
+    """A stored link for output: absolute as it is, a path (`/…`) on this hub joined to
+    `base_url`; None for anything else (a store may hold links from before they were checked
+    on the way in), so no output ever carries a link it must not, nor `base_url` + junk."""
+    if not value or value.startswith("//") or link_problem(value, schemes, hub_path="/"):
+        return None
+    return base_url + value if value.startswith("/") else value
+
+
 def email_problem(value: str) -> str | None:
     """Why `value` is not an e-mail address (None: it is; `mailto:` in front is allowed)."""
     address = value[len("mailto:"):] if value.lower().startswith("mailto:") else value

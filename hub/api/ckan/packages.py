@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from hub.catalog import District
 from hub.catalog.dcat import GEOCODING, KEYS, LEVELS
-from hub.catalog.model import Distribution, Record
+from hub.catalog.model import Distribution, Record, hub_link
 from hub.catalog.vocab import Organization, Term, Vocabularies
 
 NAMESPACE = uuid.UUID("0b6a1f4e-2c57-5d1a-9e0f-6c3b7a2d4e81")  # ids of orgs, groups, tags
@@ -47,7 +47,8 @@ class Site:
     district: District
 
     def absolute(self, url: str) -> str:
-        return url if url.startswith(("http://", "https://")) or not url else self.url + url
+        """A stored link made absolute; "" for one that may not be a link (`hub_link`)."""
+        return hub_link(self.url, url) or ""
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -101,7 +102,7 @@ def package(record: Record, site: Site) -> dict[str, Any]:
 
 def landing_page(record: Record, site: Site) -> str:
     """The record's own landing page, or its page on this hub (as in DCAT)."""
-    return record.landing_page or f"{site.url}/datasets/{quote(record.name)}"
+    return site.absolute(record.landing_page) or f"{site.url}/datasets/{quote(record.name)}"
 
 
 def extras(record: Record, site: Site) -> dict[str, str]:
