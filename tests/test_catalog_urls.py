@@ -25,9 +25,11 @@ from hub.api.ckan.harvest import harvest
 from hub.api.ckan.packages import Site, package
 from hub.catalog import open_catalog
 from hub.catalog.dcat import Context, catalog_triples, dataset_graph, serialize, turtle
-from hub.catalog.model import ANONYMOUS, CONTACT, RecordInvalid, link_problem, validate
+from hub.catalog.links import CONTACT, link_problem
+from hub.catalog.model import ANONYMOUS, RecordInvalid, validate
 from hub.cli import app
 from hub.config import load_settings
+from hub.errors import PipelineError
 
 REPO = Path(__file__).resolve().parents[1]
 BASE = "https://daten.lkee.example.org"
@@ -330,3 +332,17 @@ def test_ckan_dicts_never_carry_unsafe_links_even_from_an_old_store(old_store) -
     assert all(u == "" or u.startswith(("https://", "http://")) for u in links), links
     assert not [u for u in links if "script:" in u.lower() or "example.orgwww" in u
                 or BASE + "//" in u or "data:" in u], links
+
+
+@pytest.mark.parametrize(("field", "value"), [("url", BAD["javascript"]),
+                                              ("url", BAD["scheme-less"]),
+                                              ("email", "javascript:alert(1)")])
+def test_organisations_file_refuses_unsafe_links(root: Path, field: str, value: str) -> None:
+    path = root / "catalog" / "organizations.yaml"
+    orgs = yaml.safe_load(path.read_text(encoding="utf-8"))
+    listed = orgs["organizations"] if isinstance(orgs, dict) else orgs
+    listed[1][field] = value
+    path.write_text(yaml.safe_dump(orgs, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(PipelineError) as caught:
+        open_catalog(load_settings(root, root / "store"))
+    assert str(caught.value).startswith(f"{path}: organisation {listed[1]['id']!r}: {field}: ")

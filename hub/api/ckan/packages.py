@@ -17,7 +17,8 @@ from urllib.parse import quote
 
 from hub.catalog import District
 from hub.catalog.dcat import GEOCODING, KEYS, LEVELS
-from hub.catalog.model import Distribution, Record, hub_link
+from hub.catalog.links import hub_link
+from hub.catalog.model import Distribution, Record
 from hub.catalog.vocab import Organization, Term, Vocabularies
 
 NAMESPACE = uuid.UUID("0b6a1f4e-2c57-5d1a-9e0f-6c3b7a2d4e81")  # ids of orgs, groups, tags

@@ -17,16 +17,7 @@ from hub.api.ckan.core import Call, NotAuthorized, NotFound, ValidationError, ac
 from hub.api.ckan.get import find_package, show_states
 from hub.catalog.expr import Match
 from hub.catalog.index import NameTaken, Query
-from hub.catalog.model import (
-    ADMIN,
-    ALL_STATES,
-    SLUG,
-    Record,
-    RecordInvalid,
-    email_problem,
-    link_problem,
-    validate,
-)
+from hub.catalog.model import ADMIN, ALL_STATES, SLUG, Record, RecordInvalid, validate
 from hub.catalog.uploads import Received, UploadTooLarge
 from hub.catalog.vocab import Organization
 from hub.store.versions import now
@@ -237,13 +228,11 @@ def organization_create(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     kind = str(data.get("kind") or "external")
     if kind not in ("department", "municipality", "external"):
         raise ValidationError({"kind": ["must be department, municipality or external"]})
-    links = {"url": link_problem(str(data.get("url") or "")) if data.get("url") else None,
-             "email": email_problem(str(data.get("email") or "")) if data.get("email") else None}
-    if problems := {key: [problem] for key, problem in links.items() if problem}:
-        raise ValidationError(problems)
     org = Organization(id=name, name=str(data.get("title") or name).strip(), kind=kind,
                        description=str(data.get("description") or "").strip(),
                        email=str(data.get("email") or ""), url=str(data.get("url") or ""))
+    if problems := org.link_problems():
+        raise ValidationError({key: [problem] for key, problem in problems.items()})
     try:
         call.catalog.add_organization(org)
     except NameTaken:
