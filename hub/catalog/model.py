@@ -208,6 +208,7 @@ ANONYMOUS = Viewer()
 ADMIN = Viewer(staff=True, admin=True, editor=True)  # the hub itself: CLI, harvests
 ALL_STATES = ("active", "draft", "deleted")
 
+
 def upload_path(record_id: str, distribution_id: str) -> str:
     """Where the hub serves a file uploaded to a distribution (a path on this hub)."""
     return f"/dataset/{record_id}/resource/{distribution_id}/download/"
