@@ -22,6 +22,9 @@ from hub.catalog import open_catalog
 from hub.catalog.model import ADMIN, ALL_STATES, Record
 from hub.cli import app
 from hub.config import load_settings
+from hub.ingest.pipeline import load_pipeline
+from hub.ingest.run import ingest
+from hub.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 PFLEGE_TITLE = "Pflegeangebote im Landkreis Elbe-Elster"
@@ -218,3 +221,30 @@ def test_a_merge_that_breaks_a_rule_writes_nothing(root: Path) -> None:
     record = cli.record("pflege")
     assert (record.data_held, record.access_note) == (False, "Anfragen an das Sozialamt.")
     assert cli.record("breitband").description != "Geändert im selben Lauf."  # all or nothing
+
+
+def test_the_extent_of_the_data_stays_the_datas(root: Path) -> None:
+    """A record without its own bbox shows its data's extent; loading keeps it that way (the
+    extent is a fact of the store, never merged into the record)."""
+    cli = Cli(root)
+    (root / "schemas" / "pts.json").write_text(json.dumps({"fields": [
+        {"name": "id", "type": "integer"},
+        {"name": "geometry", "type": "geojson", "geometryTypes": ["Point"]}]}))
+    (root / "pipelines" / "radwege.yaml").write_text(yaml.safe_dump({
+        "dataset": "radwege", "title": "Radwege", "organization": "kataster-vermessung",
+        "schema": "pts", "outside_extent": "keep",
+        "source": {"path": "../pts.csv", "geometry": {"lon": "x", "lat": "y"},
+                   "crs": "EPSG:4326"}}))
+    (root / "catalog" / "datasets" / "radwege.yaml").write_text(yaml.safe_dump({
+        "name": "radwege", "title": "Radwege im Landkreis", "publisher": "kataster-vermessung",
+        "description": "Alle ausgeschilderten Radwege.", "license": "dl-zero-de/2.0"}))
+    settings = load_settings(root, root / "store")
+    pipeline = load_pipeline(root / "pipelines" / "radwege.yaml", settings.schemas_dir)
+    for rows in ("1,13.3,51.6\n2,13.4,51.7\n", "1,13.2,51.5\n2,13.5,51.8\n"):
+        (root / "pts.csv").write_text("id,x,y\n" + rows)
+        assert ingest(pipeline, Store(settings.store), settings).status == "committed"
+        for _ in range(2):
+            code, text = cli("catalog", "load")
+            assert code == 0, text
+        assert "0 updated, 5 unchanged" in text, text
+    assert cli.record("radwege").bbox == [13.2, 51.5, 13.5, 51.8]

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from hub.catalog.index import Catalog
-from hub.catalog.model import ADMIN, ALL_STATES, Record, RecordInvalid, validate
+from hub.catalog.model import Record, RecordInvalid, validate
 from hub.catalog.vocab import Vocabularies, fold
 from hub.errors import HubError, PipelineError
 from hub.ingest.readers import open_source
@@ -110,25 +110,26 @@ CREATE TABLE IF NOT EXISTS catalog_loads (
 _KEPT = ("id", "origin")  # a record keeps its id and how it was first registered
 
 
-def merge(incoming: Record, current: Record, base: dict[str, Any] | None, source: str,
+def merge(incoming: Record, current: dict[str, Any], base: dict[str, Any] | None, source: str,
           force: bool = False) -> tuple[dict[str, Any], dict[str, Any], list[Conflict]]:
-    """Three-way merge of a loaded record into the catalog's: per field, a file change is
-    applied where the catalog still holds what was last loaded, an edit made elsewhere is kept
-    where the file did not change, and a field changed on both sides differently is a
-    conflict (the catalog's value stays, unless `force`). Without a `base` (never loaded
-    here) every difference is a conflict. Returns the merged data (to validate), the new
-    base and the conflicts."""
-    theirs, mine, base = current.curated(), incoming.curated(), base or {}
-    merged, new_base, conflicts = dict(theirs), {}, []
+    """Three-way merge of a loaded record into the catalog's (`current`, as stored): per
+    field, a file change is applied where the catalog still holds what was last loaded, an
+    edit made elsewhere is kept where the file did not change, and a field changed on both
+    sides differently is a conflict (the catalog's value stays, unless `force`). Without a
+    `base` (never loaded here) every difference is a conflict. Returns the merged data (to
+    validate), the new base and the conflicts."""
+    mine, base = incoming.curated(), base or {}
+    merged, new_base, conflicts = dict(current), {}, []
     for key in mine:
         if key in _KEPT:
             continue
-        if _same(mine[key], theirs[key]) or (key in base and _same(mine[key], base[key])):
+        theirs = current.get(key)
+        if _same(mine[key], theirs) or (key in base and _same(mine[key], base[key])):
             new_base[key] = mine[key]  # nothing to apply: the same, or unchanged in the file
-        elif (key in base and _same(theirs[key], base[key])) or force:
+        elif (key in base and _same(theirs, base[key])) or force:
             merged[key], new_base[key] = mine[key], mine[key]
         else:
-            conflicts.append(Conflict(source, current.name, key, mine[key], theirs[key]))
+            conflicts.append(Conflict(source, current["name"], key, mine[key], theirs))
             if key in base:
                 new_base[key] = base[key]
     return merged, new_base, conflicts
@@ -139,26 +140,29 @@ def sync(catalog: Catalog, incoming: list[Incoming], vocab: Vocabularies,
     """Load records into the catalog without losing edits made elsewhere (see `merge`): new
     records are created, the others merged; everything is validated before one write, so a
     merge that breaks a rule changes nothing. Loading the same files twice changes nothing."""
+    outcome, records, loads = Outcome(), [], []
     with catalog.store._db() as db:
         db.executescript(LOADS_SQL)
         bases = {r[0]: json.loads(r[1]) for r in db.execute("SELECT id, fields FROM "
                                                               "catalog_loads")}
-    outcome, records, loads = Outcome(), [], []
-    for item in incoming:
-        record = item.record
-        current = catalog.get(record.id, ADMIN, ALL_STATES) or catalog.get(
-            record.name, ADMIN, ALL_STATES)
-        if current is None:
-            records.append(record)
-            loads.append((item.source, record.curated()))
-            continue
-        if item.only_new:
-            continue
-        merged, base, conflicts = merge(record, current, bases.get(current.id), item.source,
-                                        force)
-        outcome.conflicts += conflicts
-        records.append(validate(merged, vocab, item.source))
-        loads.append((item.source, base))
+        for item in incoming:
+            record = item.record
+            # the record as stored: facts of the store's data (its extent) are not its own
+            row = db.execute("SELECT record FROM catalog_records WHERE id = ?",
+                             (record.id,)).fetchone() or db.execute(
+                "SELECT record FROM catalog_records WHERE name = ?", (record.name,)).fetchone()
+            if row is None:
+                records.append(record)
+                loads.append((item.source, record.curated()))
+                continue
+            if item.only_new:
+                continue
+            current = json.loads(row[0])
+            merged, base, conflicts = merge(record, current, bases.get(current["id"]),
+                                            item.source, force)
+            outcome.conflicts += conflicts
+            records.append(validate(merged, vocab, item.source))
+            loads.append((item.source, base))
     results = catalog.upsert_many(records)
     stamp = now()
     with catalog.store._db() as db:
