@@ -56,9 +56,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("dcat")
     shutil.copytree(REPO / "catalog", root / "catalog")
     catalog, vocab, district = open_catalog(load_settings(root, root / "store"))
-    sync(catalog, load_yaml_records(root / "catalog" / "datasets", vocab))
+    sync(catalog, load_yaml_records(root / "catalog" / "datasets", vocab), vocab)
     sync(catalog, read_inventory(root / "catalog" / "inventory" / "dateninventur.csv", vocab,
-                                 None, district.default_license, catalog.origins()).valid)
+                                 None, district.default_license, catalog.origins()).incoming,
+         vocab)
     return root
 
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from hub.catalog.links import CONTACT, SCHEME, WEB, email_problem, link_problem
 from hub.catalog.vocab import ACCESS_LEVELS, Vocabularies
 from hub.errors import HubError
 
@@ -46,7 +47,7 @@ class Distribution:
 
     title: str
     format: str  # EU file-type code, or "" when unknown
-    url: str  # absolute, or a path on this hub ("/datasets/x/latest.csv")
+    url: str  # absolute http(s), or the hub's path of a file uploaded to it (`upload_path`)
     kind: str = "download"  # download | api
     media_type: str = ""
     description: str = ""
@@ -208,6 +209,11 @@ ADMIN = Viewer(staff=True, admin=True, editor=True)  # the hub itself: CLI, harv
 ALL_STATES = ("active", "draft", "deleted")
 
 
+def upload_path(record_id: str, distribution_id: str) -> str:
+    """Where the hub serves a file uploaded to a distribution (a path on this hub)."""
+    return f"/dataset/{record_id}/resource/{distribution_id}/download/"
+
+
 def stable_id(name: str) -> str:
     return str(uuid.uuid5(NAMESPACE, name))
 
@@ -308,6 +314,18 @@ def validate(data: dict[str, Any], vocab: Vocabularies, where: str = "") -> Reco
     for key in ("contact", "creator"):
         if not isinstance(data.get(key) or {}, dict):
             errors[key] = "must map name, email, … to text values"
+            continue
+        people = _texts(data.get(key))
+        if people.get("email") and (problem := email_problem(people["email"])):
+            errors[f"{key}.email"] = problem
+        if people.get("url") and (problem := link_problem(people["url"], CONTACT)):
+            errors[f"{key}.url"] = problem
+    for key in ("landing_page", "source_url"):
+        if data.get(key) and (problem := link_problem(str(data[key]))):
+            errors[key] = problem
+    conforms_to = str(data.get("conforms_to") or "").strip()
+    if SCHEME.match(conforms_to) and (problem := link_problem(conforms_to)):
+        errors["conforms_to"] = problem + " (or the name of a schema)"
     edition = str(data.get("edition") or "").strip()
     if len(edition) > 100:
         errors["edition"] = "at most 100 characters"
@@ -334,10 +352,10 @@ def validate(data: dict[str, Any], vocab: Vocabularies, where: str = "") -> Reco
         data_held=data_held, access_note=str(data.get("access_note") or "").strip(),
         personal_data=_bool(data.get("personal_data", False)),
         keywords=[k.strip() for k in _list(data.get("keywords")) if k.strip()],
-        themes=themes, contact=_texts(data.get("contact")), creator=_texts(data.get("creator")),
+        themes=themes, contact=_person(data.get("contact")), creator=_person(data.get("creator")),
         frequency=frequency, issued=_iso(data.get("issued")), modified=_iso(data.get("modified")),
         temporal=temporal, spatial_ags=ags, bbox=list(bbox) if bbox else None,
-        source_system=source_system, conforms_to=str(data.get("conforms_to") or ""),
+        source_system=source_system, conforms_to=conforms_to,
         landing_page=str(data.get("landing_page") or ""), edition=edition,
         translations=translations, distributions=distributions, extras=dict(extras),
         state=state, origin=origin,
@@ -364,6 +382,9 @@ def _distributions(items: Any, vocab: Vocabularies, record_id: str,
             continue
         dist_id = str(d.get("id") or "") or str(uuid.uuid5(uuid.UUID(record_id), url)
                                                 if _is_uuid(record_id) else uuid.uuid4())
+        if problem := link_problem(url, WEB, upload_path(record_id, dist_id)):
+            errors[f"distributions[{i}].url"] = problem + " (or a file uploaded to the hub)"
+            continue
         while dist_id in seen:  # the same URL twice in one record
             dist_id = str(uuid.uuid5(uuid.UUID(dist_id), "again"))
         seen.add(dist_id)
@@ -390,6 +411,14 @@ def _is_uuid(value: str) -> bool:
 def _texts(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in (value or {}).items() if v not in (None, "")} \
         if isinstance(value, dict) else {}
+
+
+def _person(value: Any) -> dict[str, str]:
+    """A contact or creator: texts, the e-mail address without a `mailto:` in front."""
+    person = _texts(value)
+    if person.get("email", "").lower().startswith("mailto:"):
+        person["email"] = person["email"][len("mailto:"):]
+    return person
 
 
 def _list(value: Any) -> list[str]:

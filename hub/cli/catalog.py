@@ -12,7 +12,13 @@ from rich.table import Table
 
 from hub.catalog import open_catalog
 from hub.catalog.index import Query
-from hub.catalog.load import load_yaml_records, read_inventory, records_from_pipelines, sync
+from hub.catalog.load import (
+    Outcome,
+    load_yaml_records,
+    read_inventory,
+    records_from_pipelines,
+    sync,
+)
 from hub.catalog.model import ADMIN, ALL_STATES, Record, RecordInvalid, validate
 from hub.catalog.quality import report as quality_report
 from hub.cli.common import RootOpt, StoreOpt, console, fail, settings_for
@@ -30,21 +36,41 @@ def _open(root: Path | None, store: Path | None):
         fail(str(exc))
 
 
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", help="In a conflict (a field changed both in the file and elsewhere since the "
+                    "last load), let the file win instead of keeping the catalog's value")]
+
+
+def _report(outcome: Outcome) -> None:
+    """Print what a load did; conflicts make the command fail (exit code 1) after the rest
+    was written, so an edit made elsewhere is never overwritten silently."""
+    console.print(outcome.summary())
+    if outcome.conflicts:
+        for conflict in outcome.conflicts:
+            console.print(escape(str(conflict)), style="red", highlight=False)
+        fail(f"{len(outcome.conflicts)} conflict(s): the catalog's values were kept. Change "
+             "the file to agree, or run again with --force to let the file win "
+             "(`hub catalog export` writes the catalog's records as YAML)")
+
+
 @app.command()
-def load(root: RootOpt = None, store: StoreOpt = None) -> None:
+def load(force: ForceOpt = False, root: RootOpt = None, store: StoreOpt = None) -> None:
     """Load catalog/datasets/*.yaml (and a minimal record for each pipeline without one).
-    Loading the same files again changes nothing."""
+
+    Only what changed in a file since it was last loaded is applied; edits made elsewhere
+    (CKAN API, `hub catalog edit`) are kept, and a field changed on both sides is reported
+    as a conflict (exit code 1). Loading the same files again changes nothing."""
     settings = settings_for(root, store)
     catalog, vocab, district = _open(root, store)
     try:
         records = load_yaml_records(settings.root / "catalog" / "datasets", vocab)
-        have = {r.name for r in records} | set(catalog.names())
         records += records_from_pipelines(discover(settings.pipelines_dir, settings.schemas_dir),
-                                          vocab, district.default_license, have)
-        outcome = sync(catalog, records)
+                                          vocab, district.default_license,
+                                          {r.record.name for r in records})
+        outcome = sync(catalog, records, vocab, force)
     except HubError as exc:
         fail(str(exc))
-    console.print(", ".join(f"{len(v)} {k}" for k, v in outcome.items()))
+    _report(outcome)
 
 
 @app.command("list")
@@ -143,8 +169,9 @@ def import_(file: Annotated[Path, typer.Argument(help="Inventory spreadsheet (XL
             sheet: Annotated[str | None, typer.Option(help="Sheet name (XLSX)")] = None,
             apply: Annotated[bool, typer.Option(help="Write the valid rows (default: preview "
                                                 "only)")] = False,
-            root: RootOpt = None, store: StoreOpt = None) -> None:
-    """Import a whole inventory ("Dateninventur"): preview every row, then --apply."""
+            force: ForceOpt = False, root: RootOpt = None, store: StoreOpt = None) -> None:
+    """Import a whole inventory ("Dateninventur"): preview every row, then --apply.
+    Like `load`, a re-import keeps edits made elsewhere and reports conflicts."""
     catalog, vocab, district = _open(root, store)
     try:
         inventory = read_inventory(file, vocab, sheet, district.default_license,
@@ -169,8 +196,11 @@ def import_(file: Annotated[Path, typer.Argument(help="Inventory spreadsheet (XL
         return
     if inventory.invalid:
         fail(f"{len(inventory.invalid)} row(s) have errors; nothing was written")
-    outcome = sync(catalog, inventory.valid)
-    console.print(", ".join(f"{len(v)} {k}" for k, v in outcome.items()))
+    try:
+        outcome = sync(catalog, inventory.incoming, vocab, force)
+    except HubError as exc:
+        fail(str(exc))
+    _report(outcome)
 
 
 @app.command()

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from hub.catalog import District
 from hub.catalog.dcat import GEOCODING, KEYS, LEVELS
+from hub.catalog.links import hub_link
 from hub.catalog.model import Distribution, Record
 from hub.catalog.vocab import Organization, Term, Vocabularies
 
@@ -28,7 +29,9 @@ ERROR_FIELDS = {"description": "notes", "license": "license_id", "publisher": "o
                 "keywords": "tags", "themes": "groups", "landing_page": "url",
                 "edition": "version", "bbox": "spatial", "distributions": "resources",
                 "access": "access_level", "spatial_ags": "politicalGeocodingURI",
-                "attribution": "licenseAttributionByText", "source_url": "metadata_original_html"}
+                "attribution": "licenseAttributionByText", "source_url": "metadata_original_html",
+                "contact.email": "maintainer_email", "contact.url": "maintainer_url",
+                "creator.email": "author_email"}
 
 # package and resource fields that hold text: a list or an object there is an error, not text
 TEXT_FIELDS = ("id", "name", "title", "notes", "url", "version", "license_id", "author",
@@ -45,7 +48,8 @@ class Site:
     district: District
 
     def absolute(self, url: str) -> str:
-        return url if url.startswith(("http://", "https://")) or not url else self.url + url
+        """A stored link made absolute; "" for one that may not be a link (`hub_link`)."""
+        return hub_link(self.url, url) or ""
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -99,7 +103,7 @@ def package(record: Record, site: Site) -> dict[str, Any]:
 
 def landing_page(record: Record, site: Site) -> str:
     """The record's own landing page, or its page on this hub (as in DCAT)."""
-    return record.landing_page or f"{site.url}/datasets/{quote(record.name)}"
+    return site.absolute(record.landing_page) or f"{site.url}/datasets/{quote(record.name)}"
 
 
 def extras(record: Record, site: Site) -> dict[str, str]:

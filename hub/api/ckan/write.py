@@ -231,6 +231,8 @@ def organization_create(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     org = Organization(id=name, name=str(data.get("title") or name).strip(), kind=kind,
                        description=str(data.get("description") or "").strip(),
                        email=str(data.get("email") or ""), url=str(data.get("url") or ""))
+    if problems := org.link_problems():
+        raise ValidationError({key: [problem] for key, problem in problems.items()})
     try:
         call.catalog.add_organization(org)
     except NameTaken:
