@@ -3,6 +3,7 @@ shapes, only public records in every format, Hydra paging that harvesters can wa
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -10,10 +11,11 @@ from urllib.parse import urlparse
 
 import pyshacl
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from rdflib import Graph, Namespace, URIRef
 from rdflib.compare import isomorphic
-from rdflib.namespace import DCAT, RDF, RDFS, SKOS
+from rdflib.namespace import DCAT, DCTERMS, RDF, RDFS, SKOS, NamespaceManager
 
 from hub.catalog import open_catalog
 from hub.catalog.dcat import HYDRA, Context, catalog_page, catalog_triples, serialize, turtle
@@ -28,6 +30,7 @@ SHAPES = Path(__file__).resolve().parent / "shapes"  # copies, see shapes/SOURCE
 SH = Namespace("http://www.w3.org/ns/shacl#")
 FOAF = Namespace("http://xmlns.com/foaf/0.1/")
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
+NAMESPACES = NamespaceManager(Graph())
 PROFILES = {
     "3.0": ["eu-dcat-ap-3.0.0/dcat-ap-SHACL.ttl", "v3.0/dcat-ap-SHACL-DE.ttl",
             "v3.0/dcat-ap-spec-german-additions.ttl", "v3.0/dcat-ap-de-deprecated.ttl",
@@ -37,24 +40,51 @@ PROFILES = {
                          "v2.0/dcat-ap-de-deprecated.ttl", "v2.0/dcat-ap_2.1.1_shacl_shapes.ttl",
                          "v2.0/dcat-ap-konventionen.ttl"],
 }
-# Controlled vocabularies the shapes check by `<value> skos:inScheme <scheme>`: offline, the
-# tests state scheme membership for the values used (as GovData's validator loads the lists).
-SCHEMES = ("http://publications.europa.eu/resource/authority/data-theme",
-           "http://publications.europa.eu/resource/authority/frequency",
-           "http://publications.europa.eu/resource/authority/file-type",
-           "http://publications.europa.eu/resource/authority/language",
-           "http://publications.europa.eu/resource/authority/access-right",
-           "http://dcat-ap.de/def/licenses", "http://dcat-ap.de/def/contributors",
+# Controlled vocabularies the shapes check by `<value> skos:inScheme <scheme>` (GovData's
+# validator loads the lists): the real EU authority tables and the dcat-ap.de licence list, see
+# shapes/vocabularies/SOURCE.txt, so a code that is not in its list is a violation.
+VOCABULARIES = SHAPES / "vocabularies"
+# Lists not vendored (large, or the hub takes their values from elsewhere): membership is
+# stated for the values used, by prefix.
+STUBBED = ("http://publications.europa.eu/resource/authority/language",
+           "http://dcat-ap.de/def/contributors",
            "http://dcat-ap.de/def/politicalGeocoding/Level",
            "http://dcat-ap.de/def/politicalGeocoding/districtKey",
            "http://dcat-ap.de/def/politicalGeocoding/municipalityKey",
            "https://www.iana.org/assignments/media-types")
 
 
+@functools.cache
+def vocabularies() -> Graph:
+    graph = Graph()
+    for path in sorted(VOCABULARIES.glob("*.ttl")) + sorted(VOCABULARIES.glob("*.rdf")):
+        graph.parse(path, format="xml" if path.suffix == ".rdf" else "turtle")
+    return graph
+
+
+# A record with a distribution in every format the hub serves of its own data (the demo
+# catalog registers none), so licence, file type and media type of distributions are checked.
+FILES = {
+    "name": "dateien", "title": "Kreisgrenze in allen Formaten",
+    "description": "Die Kreisgrenze als Datei in jedem Format, das der Hub ausliefert.",
+    "publisher": "kataster-vermessung", "license": "dl-by-de/2.0", "access": "public",
+    "themes": ["REGI"], "keywords": ["Kreisgrenze"], "frequency": "ANNUAL",
+    "attribution": "Landkreis Elbe-Elster", "data_held": False,
+    "access_note": "Die Dateien liegen beim Kataster- und Vermessungsamt; Anfragen per E-Mail.",
+    "distributions": [
+        {"url": f"https://geo.lkee.example.org/kreisgrenze.{ext}", "format": fmt}
+        for ext, fmt in (("geojson", "GEOJSON"), ("csv", "CSV"), ("gpkg", "GPKG"),
+                         ("parquet", "PARQUET"), ("fgb", "FlatGeobuf"))]
+    + [{"url": "https://geo.lkee.example.org/ogc/collections/kreisgrenze", "kind": "api",
+        "format": "OGC API Features"}],
+}
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("dcat")
     shutil.copytree(REPO / "catalog", root / "catalog")
+    (root / "catalog" / "datasets" / "dateien.yaml").write_text(yaml.safe_dump(FILES))
     catalog, vocab, district = open_catalog(load_settings(root, root / "store"))
     sync(catalog, load_yaml_records(root / "catalog" / "datasets", vocab), vocab)
     sync(catalog, read_inventory(root / "catalog" / "inventory" / "dateninventur.csv", vocab,
@@ -76,8 +106,9 @@ def violations(graph: Graph, profile: str) -> Counter:
         shapes.parse(SHAPES / name)
     data = Graph()
     data += graph
+    data += vocabularies()
     for value in {o for o in graph.objects() if isinstance(o, URIRef)}:
-        for scheme in SCHEMES:
+        for scheme in STUBBED:
             if str(value).startswith(scheme + "/"):
                 data.add((value, SKOS.inScheme, URIRef(scheme)))
     ontology = Graph()
@@ -99,6 +130,32 @@ def test_catalog_has_zero_violations(project: Path, profile: str) -> None:
     graph = catalog_page(catalog, ctx, 1, 500)
     assert len(list(graph.subjects(RDF.type, DCAT.Dataset))) >= 50
     assert violations(graph, profile) == Counter()
+
+
+# A code under the right prefix but not in its list: the shapes' vocabulary constraint must
+# fire (before the vocabularies were loaded, any URI under the prefix counted as a member).
+WRONG_CODE = [(DCAT.theme, "3.0"), (DCAT.theme, "2.0+Konventionen"),
+              (DCTERMS.accrualPeriodicity, "3.0"), (DCTERMS.accrualPeriodicity, "2.0+Konventionen"),
+              (DCTERMS.license, "2.0+Konventionen"),  # K31; the 3.0 shapes check no list
+              (DCTERMS.format, "3.0"), (DCTERMS.format, "2.0+Konventionen"),
+              (DCTERMS.accessRights, "3.0")]  # 2.0 has no vocabulary shape for accessRights
+
+
+@pytest.mark.parametrize(("predicate", "profile"), WRONG_CODE,
+                         ids=[f"{p.n3(NAMESPACES)}-{f}" for p, f in WRONG_CODE])
+def test_a_code_outside_its_vocabulary_is_a_violation(project: Path, predicate: URIRef,
+                                                      profile: str) -> None:
+    catalog, ctx = context(project)
+    graph = catalog_page(catalog, ctx, 1, 500)
+    subject, value = next(graph.subject_objects(predicate))
+    assert (value, SKOS.inScheme, None) in vocabularies()  # the real code is in its list
+    wrong = URIRef(str(value).rsplit("/", 1)[0] + "/NO_SUCH_CODE")
+    graph.remove((subject, predicate, value))
+    graph.add((subject, predicate, wrong))
+    found = violations(graph, profile)
+    assert found, f"{wrong} passed as a {predicate}"
+    local = str(predicate).rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+    assert all(f":{local} MUSS" in message for message in found), found  # only this one
 
 
 def test_only_public_records_in_every_format(project: Path) -> None:

@@ -140,7 +140,7 @@ class Record:
             modified=self.store_modified)
             for kind, label, code, media_type in HUB_FILES]
         own.append(Distribution(
-            title=f"{self.title} (OGC API – Features)", format="",
+            title=f"{self.title} (OGC API – Features)", format="OGC_API_FEATURES",
             url=f"/ogc/collections/{name}", kind="api",
             description="Geodienst nach OGC API – Features (GeoJSON, HTML; Filter, Seiten, "
                         "Koordinatensysteme)",
@@ -150,14 +150,14 @@ class Record:
 
 
 # The hub's own downloads of data it holds: kind (= file extension), label, EU file-type code
-# (FlatGeobuf has none, so no format: the catalog accepts only EU codes, also from other hubs),
-# media type (only IANA-registered ones: DCAT makes an IANA URI of it). `hub.api.downloads`
-# serves them.
+# or the catalog's own format code where the EU table has none (FLATGEOBUF, see
+# catalog/vocabularies/formats.yaml), media type (only IANA-registered ones: DCAT makes an IANA
+# URI of it). `hub.api.downloads` serves them.
 HUB_FILES = (("geojson", "GeoJSON", "GEOJSON", "application/geo+json"),
              ("csv", "CSV", "CSV", "text/csv"),
              ("gpkg", "GeoPackage", "GPKG", "application/geopackage+sqlite3"),
              ("parquet", "GeoParquet", "PARQUET", "application/vnd.apache.parquet"),
-             ("fgb", "FlatGeobuf", "", ""))
+             ("fgb", "FlatGeobuf", "FLATGEOBUF", ""))
 HUB_DOWNLOADS = (*(kind for kind, *_ in HUB_FILES), "ogc")  # kinds, for stable resource ids
 
 

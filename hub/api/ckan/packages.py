@@ -151,14 +151,26 @@ def extras(record: Record, site: Site) -> dict[str, str]:
 
 
 def resource(d: Distribution, record: Record, position: int, site: Site) -> dict[str, Any]:
+    fmt, mimetype = resource_format(d, site.vocab)
     return {"id": d.id, "package_id": record.id, "url": site.absolute(d.url), "name": d.title,
-            "description": d.description, "format": d.format, "mimetype": d.media_type or None,
+            "description": d.description, "format": fmt, "mimetype": mimetype,
             "mimetype_inner": None, "size": d.size, "hash": d.hash,
             "created": ckan_time(d.created), "last_modified": ckan_time(d.modified),
             "metadata_modified": ckan_time(d.modified or d.created or record.changed),
             "position": position, "state": "active",
             "url_type": "upload" if d.upload else None, "resource_type": d.kind,
             "cache_url": None, "cache_last_updated": None, "datastore_active": False}
+
+
+def resource_format(d: Distribution, vocab: Vocabularies) -> tuple[str, str | None]:
+    """CKAN's `format` and `mimetype` of a distribution: the EU file-type code where the EU
+    table has one, else the format's title as CKAN portals write it (`FlatGeobuf`, `OGC API
+    Features`); the IANA media type, else the type the URL is served with."""
+    term = vocab.formats.find(d.format)
+    if term is None:
+        return d.format, d.media_type or None
+    return (term.code if term.uri else str(term.extra.get("title") or term.code),
+            d.media_type or term.extra.get("mimetype") or None)
 
 
 def organization(org: Organization, site: Site, package_count: int | None = None
