@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from hub.access import Viewer
 from hub.catalog.expr import TIME_FIELDS, All, And, Exists, Expr, Match, Not, Or, Range, Text
-from hub.catalog.model import HUB_DOWNLOADS, Distribution, Record, Viewer, hub_download_id
+from hub.catalog.model import HUB_DOWNLOADS, Distribution, Record, hub_download_id
 from hub.catalog.vocab import Organization, fold
-from hub.errors import HubError
+from hub.errors import Conflict, HubError
 from hub.store.versions import Store, now
 
 SCHEMA_SQL = """
@@ -37,7 +38,8 @@ CREATE TABLE IF NOT EXISTS catalog_records (
     minx REAL, miny REAL, maxx REAL, maxy REAL,
     created TEXT NOT NULL,
     updated TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'active'
+    state TEXT NOT NULL DEFAULT 'active',
+    revision INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS catalog_facets (
     rid INTEGER NOT NULL,
@@ -253,6 +255,9 @@ class Catalog:
             if columns and "state" not in columns:
                 db.execute("ALTER TABLE catalog_records ADD COLUMN state TEXT NOT NULL "
                            "DEFAULT 'active'")
+            if columns and "revision" not in columns:  # a store from before revisions
+                db.execute("ALTER TABLE catalog_records ADD COLUMN revision INTEGER NOT NULL "
+                           "DEFAULT 1")
             text_columns = {r[1] for r in db.execute("PRAGMA table_info(catalog_text)")}
             if text_columns and "title" not in text_columns:
                 db.execute("DROP TABLE catalog_text")
@@ -279,18 +284,22 @@ class Catalog:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def upsert(self, record: Record, create: bool = False) -> str:
+    def upsert(self, record: Record, create: bool = False, expected: int | None = None) -> str:
         """Insert or replace a record by id or name; returns created | updated | unchanged.
-        With `create`, a record whose id or name exists raises `NameTaken` instead."""
-        return self.upsert_many([record], create)[0]
+        With `create`, a record whose id or name exists raises `NameTaken` instead. With
+        `expected`, the record replaced must still be at that revision, else `Conflict`."""
+        return self.upsert_many([record], create, expected=expected)[0]
 
     def upsert_many(self, records: list[Record], create: bool = False,
-                    delete: list[str] | tuple[str, ...] = ()) -> list[str]:
+                    delete: list[str] | tuple[str, ...] = (),
+                    expected: int | None = None) -> list[str]:
         """Insert or replace records, and remove those named in `delete`, in one transaction
         (all or nothing).
 
         A record replaces the one with its id (which may rename it) or else the one with its
-        name (whose id it keeps). A name held by another record raises `NameTaken`.
+        name (whose id it keeps). A name held by another record raises `NameTaken`. Every
+        change raises the record's revision by one; `expected` (for one record) is the
+        revision the change was based on: another one raises `Conflict`, nothing is written.
         """
         stamp = now()
         outcomes = []
@@ -300,7 +309,7 @@ class Catalog:
                 for name in delete:
                     self._delete(db, name)
                 for record in records:
-                    outcomes.append(self._upsert(db, record, stamp, create))
+                    outcomes.append(self._upsert(db, record, stamp, create, expected))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -308,14 +317,18 @@ class Catalog:
         return outcomes
 
     def _upsert(self, db: sqlite3.Connection, record: Record, stamp: str,
-                create: bool = False) -> str:
-        old = db.execute("SELECT rid, id, name, record FROM catalog_records WHERE id = ?",
+                create: bool = False, expected: int | None = None) -> str:
+        columns = "rid, id, name, record, revision"
+        old = db.execute(f"SELECT {columns} FROM catalog_records WHERE id = ?",
                          (record.id,)).fetchone() or db.execute(
-            "SELECT rid, id, name, record FROM catalog_records WHERE name = ?",
-            (record.name,)).fetchone()
+            f"SELECT {columns} FROM catalog_records WHERE name = ?", (record.name,)).fetchone()
         if old is not None and create:
             raise NameTaken(record.name if old["name"] == record.name else record.id,
                             "name" if old["name"] == record.name else "id")
+        if expected is not None and old is not None and old["revision"] != expected:
+            raise Conflict(f"the record {old['name']!r} was changed meanwhile: it is at "
+                           f"revision {old['revision']}, the change was based on revision "
+                           f"{expected}; read it again and repeat the change")
         if old is not None:
             record.id = old["id"]  # a name keeps its id
             if old["name"] != record.name and db.execute(
@@ -336,7 +349,7 @@ class Catalog:
             rid = old["rid"]
             db.execute("UPDATE catalog_records SET id=?, name=?, record=?, title_sort=?,"
                        " access=?, modified=?, minx=?, miny=?, maxx=?, maxy=?, state=?,"
-                       " updated=? WHERE rid = ?", (*values, rid))
+                       " updated=?, revision=revision + 1 WHERE rid = ?", (*values, rid))
             db.execute("DELETE FROM catalog_facets WHERE rid = ?", (rid,))
             db.execute("DELETE FROM catalog_text WHERE rowid = ?", (rid,))
         self._index(db, rid, record)
@@ -603,6 +616,7 @@ def _stored(body: str) -> Record:
 def _record(row: sqlite3.Row) -> Record:
     record = _stored(row["record"])
     record.created = row["created"]
+    record.revision = row["revision"]
     record.changed = max(row["updated"], row["store_modified"] or "")
     if row["store_version"] is not None:
         record.version = row["store_version"]

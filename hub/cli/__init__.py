@@ -289,8 +289,13 @@ def serve(
     from hub.web.app import create_app
 
     settings = settings_for(root, store)
+    try:  # a catalog that cannot be opened stops the server (access fails closed)
+        web = create_app(settings)
+    except HubError as exc:
+        fail(f"{exc} (the server does not start without its catalog; HUB_CATALOG=none serves "
+             "the store by the pipelines' access alone)")
     console.print(f"Serving {settings.store} on http://{host}:{port}")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    uvicorn.run(web, host=host, port=port, log_level="warning")
 
 
 from hub.cli import accounts as _accounts  # noqa: E402 - the sub-commands register on import

@@ -16,10 +16,10 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from hub.access import ANONYMOUS
 from hub.api.ckan import get, search, write  # noqa: F401 - the actions register on import
 from hub.api.ckan.core import ACTIONS, ActionError, Call, NotAuthorized, Upload, ValidationError
 from hub.api.ckan.packages import Site
-from hub.catalog.model import ANONYMOUS
 from hub.catalog.uploads import UploadTooLarge
 from hub.web.services import InvalidToken, Services, token_sent
 

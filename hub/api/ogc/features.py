@@ -9,6 +9,7 @@ does not exist. Each resource answers JSON or HTML (`f=json|html`, else the Acce
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import os
@@ -23,6 +24,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from hub.access import Viewer
 from hub.api.ogc import caching, geojson, html, openapi
 from hub.api.ogc import crs as crs_mod
 from hub.api.ogc import tiles as tiles_mod
@@ -37,7 +39,6 @@ from hub.api.ogc.params import (
     parse_items,
     single,
 )
-from hub.catalog.model import Viewer
 from hub.store.versions import Dataset, Store, Version
 
 GEOJSON = "application/geo+json"
@@ -84,6 +85,7 @@ class About:
     keywords: list[str] = field(default_factory=list)
     page_url: str = ""  # a human-readable landing page of the dataset
     attribution: str = ""  # the credit the licence requires (catalog record)
+    title: str = ""  # the catalog record's title (the pipeline's is used without one)
 
 
 class NotFound(Exception):
@@ -149,13 +151,18 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         json_link["rel"] = "alternate"
         return [html_link, json_link]
 
+    def titled(d: Dataset) -> Dataset:
+        """The dataset with its catalog record's title (the record is the single source)."""
+        facts = about(d.name) if about else None
+        return dataclasses.replace(d, title=facts.title) if facts and facts.title else d
+
     def visible(request: Request) -> list[Collection]:
         who = viewer(request)
         shown = []
         for d, v in current.entries().values():
             level, orgs = access_of(d)
             if who.may_see(level, orgs):
-                shown.append(Collection(d, v, layers.meta(v), level))
+                shown.append(Collection(titled(d), v, layers.meta(v), level))
         return shown
 
     def collection_of(request: Request, name: str) -> Collection:
@@ -163,7 +170,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         level, orgs = access_of(found[0]) if found else ("", [])
         if found is None or not viewer(request).may_see(level, orgs):
             raise NotFound  # unknown, hidden and empty datasets answer alike
-        return Collection(found[0], found[1], layers.meta(found[1]), level)
+        return Collection(titled(found[0]), found[1], layers.meta(found[1]), level)
 
     def render(fmt: str, body: dict[str, Any], page: Callable[[], str], media: str = JSON,
                headers: dict[str, str] | None = None) -> Response:
