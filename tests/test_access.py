@@ -190,6 +190,14 @@ def test_an_update_based_on_an_outdated_revision_is_refused(site: Site) -> None:
     assert a.package_show(id="offen")["title"] == "Erste Änderung"
     assert a.package_update(**{**a.package_show(id="offen"), "title": "Offene Daten",
                                "if_revision": revision + 1})["hub_revision"] == revision + 2
+    draft = a.package_create(name="entwurf", title="Entwurf", notes="x", owner_org=A,
+                             license_id="dl-by-de/2.0")
+    a.package_patch(id="entwurf", notes="geändert")
+    with pytest.raises(ckanapi.ValidationError):
+        a.package_delete(id="entwurf", if_revision=draft["hub_revision"])
+    a.package_delete(id="entwurf", if_revision=draft["hub_revision"] + 1)
+    with pytest.raises(ckanapi.NotFound):
+        site.ckan().action.package_show(id="entwurf")
 
 
 # -- defect 16 (part): the record is the single source of a dataset's metadata -----------------
