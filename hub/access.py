@@ -3,11 +3,11 @@
 Seeing. A catalog record is visible to a viewer by its own level (`Viewer.may_see`). Data the
 hub holds (a dataset of the store, made by a pipeline that names its owning `organization` and
 an `access` level) is visible by the access in force (`access_in_force`): the stricter of the
-pipeline's level and its record's; restricted data is seen by the organisations the record
-names and always by the pipeline's owner. `DataAccess` applies this to the store for the web
-server, the OGC API, the downloads and the JSON API; when the catalog cannot be read it answers
-`Unavailable` (503), never the pipeline's level alone — that applies only in the explicit
-no-catalog mode (`HUB_CATALOG=none`).
+pipeline's level and its record's; restricted data is seen always by the pipeline's owner and
+by the organisations the record names if the owner publishes the record. `DataAccess` applies
+this to the store for the web server, the OGC API, the downloads and the JSON API; when the
+catalog cannot be read it answers `Unavailable` (503), never the pipeline's level alone — that
+applies only in the explicit no-catalog mode (`HUB_CATALOG=none`).
 
 Changing. Writers are editors (their organisation's records) and admins (everything). Because a
 record governs who sees the data held under its name, only editors of the owning organisation
@@ -15,7 +15,7 @@ record governs who sees the data held under its name, only editors of the owning
 from it, re-create one after a soft delete — or change such a record's access, organisations or
 publisher; so a record can never show held data to anyone its owner did not allow. Only admins
 choose record ids and manage organisations. Denials raise `Forbidden` (403).
-`hub.catalog.editing` calls these checks on every write (CKAN API, CLI, YAML loads).
+`hub.catalog.editing` calls these checks on every write (the CKAN API, `hub catalog add/edit`).
 """
 
 from __future__ import annotations
@@ -78,17 +78,21 @@ def _rank(level: str) -> int:
 
 
 def access_in_force(data_level: str, record: tuple[str, list[str]] | None,
-                    owner: str = "") -> tuple[str, list[str]]:
+                    owner: str = "", publisher: str = "") -> tuple[str, list[str]]:
     """The access level (and organisations) of data the hub holds: the stricter of its
     pipeline's level and its catalog record's, so neither can open what the other closes.
-    Restricted data is seen by the organisations the record names and by `owner`, the
-    pipeline's organisation, which always sees its own data."""
+    Restricted data is seen by `owner`, the pipeline's organisation, which always sees its own
+    data, and by the organisations the record names — when the record's `publisher` is that
+    owner: a record of another organisation (say, registered under the name before the data
+    arrived) can narrow who sees the data, never widen it."""
     level = max(data_level, record[0] if record else data_level, key=_rank)
     if level not in LEVELS:
         level = "restricted"
     if level != "restricted":
         return level, []
-    orgs = list(record[1]) if record and record[0] == "restricted" else []
+    named = record is not None and record[0] == "restricted" and (
+        not owner or publisher == owner)
+    orgs = list(record[1]) if named else []
     if owner and owner not in orgs:
         orgs.append(owner)
     return level, orgs
@@ -110,10 +114,6 @@ class DataAccess:
     def __init__(self, catalog: CatalogSource | None):
         self._catalog = catalog
 
-    @property
-    def with_catalog(self) -> bool:
-        return self._catalog is not None
-
     def of(self, dataset: Dataset) -> tuple[str, list[str]]:
         """The level in force and the organisations that see restricted data (raises
         `Unavailable` when the catalog cannot be read: fail closed, never the pipeline's
@@ -122,12 +122,14 @@ class DataAccess:
             return access_in_force(dataset.access, None)
         try:
             catalog, vocab = self._catalog()
-            record = catalog.access(dataset.name)
+            found = catalog.access(dataset.name)
         except (HubError, sqlite3.Error) as exc:
             log.error("access to %r refused: the catalog cannot be read: %s", dataset.name, exc)
             raise Unavailable("the catalog cannot be read now, so no data is served until it "
                               "can (the server's log names the problem)") from None
-        return access_in_force(dataset.access, record, owner_id(dataset.organization, vocab))
+        record, publisher = (found[:2], found[2]) if found else (None, "")
+        return access_in_force(dataset.access, record, owner_id(dataset.organization, vocab),
+                               publisher)
 
     def may_see(self, viewer: Viewer, dataset: Dataset) -> bool:
         return viewer.may_see(*self.of(dataset))

@@ -147,10 +147,10 @@ def test_a_name_freed_by_a_soft_delete_is_not_free_for_another_org(site: Site) -
 
 
 def test_only_the_owner_changes_who_sees_held_data(site: Site) -> None:
-    """`fremd` is A's data with a record an admin gave to B (restricted to B): B may edit its
-    text, not who sees the data; A always sees its own data."""
+    """`fremd` is A's data with a record an admin registered for B (restricted to B): a record
+    of another organisation narrows, never widens; B may edit its text, not who may see."""
     b = site.ckan("b_editor").action
-    assert set(site.data("b_viewer", "fremd").values()) == {200}
+    hidden_from_b(site, "fremd")
     assert set(site.data("a_viewer", "fremd").values()) == {200}  # 404 before: the owner
     shown = b.package_show(id="fremd")
     with pytest.raises(ckanapi.NotAuthorized, match="change who may see it"):
@@ -162,8 +162,33 @@ def test_only_the_owner_changes_who_sees_held_data(site: Site) -> None:
         "Neue Beschreibung"
     after = b.package_show(id="fremd")
     assert after["private"] and after["extras"] == shown["extras"]
+    hidden_from_b(site, "fremd")
     site.ckan("admin").action.package_patch(id="fremd", private=False)  # admins may
     assert set(site.data(None, "fremd").values()) == {404}  # the pipeline keeps it restricted
+    site.ckan("admin").action.package_patch(  # the owner's record may name B
+        id="fremd", owner_org=A, private=True,
+        extras=[{"key": "access_level", "value": "restricted"},
+                {"key": "restricted_to", "value": f"{A},{B}"}])
+    assert set(site.data("b_viewer", "fremd").values()) == {200}
+    assert set(site.data(None, "fremd").values()) == {404}
+
+
+def test_a_record_registered_before_the_data_arrives_does_not_open_it(site: Site) -> None:
+    site.ckan("b_editor").action.package_create(  # no data under the name yet: allowed
+        name="kommt", title="Vorab", notes="x", owner_org=B, license_id="dl-by-de/2.0",
+        private=True, extras=[{"key": "access_level", "value": "restricted"},
+                              {"key": "restricted_to", "value": B}])
+    project = site.project
+    (project.data / "kommt.csv").write_text(f"nr,lon,lat\nk-1,{CENTRE[0]},{CENTRE[1]}\n",
+                                            encoding="utf-8")
+    project.pipeline("kommt", "punkte", {"path": "data/kommt.csv", "crs": "EPSG:4326",
+                                         "geometry": {"lon": "lon", "lat": "lat"}},
+                     organization=A, access="restricted")
+    assert project.ingest("kommt").status == "committed"
+    hidden_from_b(site, "kommt")
+    assert set(site.data("a_viewer", "kommt").values()) == {200}
+    with pytest.raises(ckanapi.NotAuthorized):  # and now it is bound to A's data
+        site.ckan("b_editor").action.package_patch(id="kommt", private=False)
 
 
 def test_owner_sees_its_restricted_data_without_any_record(site: Site) -> None:
@@ -338,8 +363,12 @@ def test_revisions_are_added_to_a_store_from_before_them(core: Project) -> None:
 
 def test_access_in_force() -> None:
     assert access_in_force("restricted", None, A) == ("restricted", [A])
-    assert access_in_force("restricted", ("restricted", [B]), A) == ("restricted", [B, A])
-    assert access_in_force("public", ("restricted", [B]), A) == ("restricted", [B, A])
+    assert access_in_force("restricted", ("restricted", [B]), A, A) == ("restricted", [B, A])
+    assert access_in_force("public", ("restricted", [B]), A, A) == ("restricted", [B, A])
     assert access_in_force("restricted", ("public", []), A) == ("restricted", [A])
     assert access_in_force("public", ("internal", []), A) == ("internal", [])
     assert access_in_force("secret", None, A) == ("restricted", [A])  # unknown: closed
+    # the record's organisations count when the owner publishes it
+    assert access_in_force("restricted", ("restricted", [A, B]), A, A) == ("restricted", [A, B])
+    assert access_in_force("restricted", ("restricted", [B]), A, B) == ("restricted", [A])
+    assert access_in_force("public", ("restricted", [B]), A, B) == ("restricted", [A])

@@ -413,16 +413,16 @@ class Catalog:
                 "SELECT name, json_extract(record, '$.origin') FROM catalog_records "
                 "ORDER BY name")}
 
-    def access(self, name: str) -> tuple[str, list[str]] | None:
-        """A record's access level and the organisations it is restricted to (None: no such
-        record), from the snapshot: cheap enough for every request."""
+    def access(self, name: str) -> tuple[str, list[str], str] | None:
+        """A record's access level, the organisations it is restricted to and its publisher
+        (None: no such record), from the snapshot: cheap enough for every request."""
         with self._lock:
             snap = self._current()[0]
         i = snap.by_name.get(name)
         if i is None:
             return None
         level = next(k for k, v in ACCESS_CODES.items() if v == snap.access[i])
-        return level, snap.restricted.get(i, [])
+        return level, snap.restricted.get(i, []), str(snap.publisher[i])
 
     def organizations(self) -> dict[str, Organization]:
         """Organisations registered through the catalog (not those of the YAML file)."""
