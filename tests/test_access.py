@@ -153,6 +153,7 @@ def test_only_the_owner_changes_who_sees_held_data(site: Site) -> None:
     hidden_from_b(site, "fremd")
     assert set(site.data("a_viewer", "fremd").values()) == {200}  # 404 before: the owner
     shown = b.package_show(id="fremd")
+    assert not [r for r in shown["resources"] if "/downloads/" in r["url"]]  # nor its facts
     with pytest.raises(ckanapi.NotAuthorized, match="change who may see it"):
         b.package_patch(id="fremd", extras=[{"key": "access_level", "value": "restricted"},
                                             {"key": "restricted_to", "value": f"{B},hauptamt"}])
@@ -171,6 +172,7 @@ def test_only_the_owner_changes_who_sees_held_data(site: Site) -> None:
                 {"key": "restricted_to", "value": f"{A},{B}"}])
     assert set(site.data("b_viewer", "fremd").values()) == {200}
     assert set(site.data(None, "fremd").values()) == {404}
+    assert [r for r in b.package_show(id="fremd")["resources"] if "/downloads/" in r["url"]]
 
 
 def test_a_record_registered_before_the_data_arrives_does_not_open_it(site: Site) -> None:
@@ -341,8 +343,15 @@ def test_the_core_write_functions_apply_the_rules_for_every_face(core: Project) 
     assert patched.revision == 2
     with pytest.raises(Conflict, match="revision 2"):
         Editing(catalog, vocab, a_editor).patch(created, {"title": "Alt"}, 1)
+    # a record less strict than its data does not carry the data's facts (rows, downloads)
+    assert catalog.get("akte", OPERATOR).rows == 3 and catalog.get("offen", ANONYMOUS).rows == 3
+    public = Editing(catalog, vocab, a_editor).patch(patched, {"access": "public",
+                                                               "restricted_to": []}, 2)
+    assert catalog.get("geheim", ANONYMOUS).rows is None and public.version is None
+    assert not [d for d in public.served() if "/downloads/" in d.url]
+    patched = public
     # the CLI is the operator: an admin, through the same functions
-    assert Editing(catalog, vocab, OPERATOR).patch(patched, {"title": "CLI"}, 2).revision == 3
+    assert Editing(catalog, vocab, OPERATOR).patch(patched, {"title": "CLI"}, 3).revision == 4
 
 
 def test_cli_edits_go_through_the_core(core: Project) -> None:

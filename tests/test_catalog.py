@@ -226,6 +226,7 @@ def test_record_follows_the_store(root: Path, opened) -> None:
         dataset: radwege
         title: Radwege
         organization: kataster-vermessung
+        access: public
         schema: pts
         outside_extent: keep
         source: {path: ../pts.csv, geometry: {lon: x, lat: y}, crs: EPSG:4326}

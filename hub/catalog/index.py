@@ -13,13 +13,13 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from hub.access import Viewer
+from hub.access import Viewer, access_in_force
 from hub.catalog.expr import TIME_FIELDS, All, And, Exists, Expr, Match, Not, Or, Range, Text
 from hub.catalog.model import HUB_DOWNLOADS, Distribution, Record, hub_download_id
 from hub.catalog.vocab import Organization, fold
@@ -244,6 +244,8 @@ class Catalog:
 
     def __init__(self, store: Store):
         self.store = store
+        # a pipeline's `organization` (id or name) as organisation id: set by `open_catalog`
+        self.owner_of: Callable[[str], str] = str
         self._reader: sqlite3.Connection | None = None  # long-lived, for data_version
         self._snapshot: tuple[int, _Snapshot, dict[str, Organization]] | None = None
         self._lock = threading.Lock()
@@ -395,7 +397,7 @@ class Catalog:
         with self._db() as db:
             row = db.execute(f"SELECT r.*, {_STORE_COLUMNS} FROM catalog_records r {_STORE_JOIN}"
                              " WHERE r.name = ? OR r.id = ?", (name_or_id, name_or_id)).fetchone()
-        record = _record(row) if row else None
+        record = _record(row, self.owner_of) if row else None
         if record is None or not record.visible_to(viewer):
             return None
         if record.state != "active" and not (record.state in states
@@ -505,7 +507,7 @@ class Catalog:
         with self._db() as db:
             rows = db.execute(f"SELECT r.*, {_STORE_COLUMNS} FROM catalog_records r "
                               f"{_STORE_JOIN} WHERE r.rid IN ({marks})", rids).fetchall()
-        return {row["rid"]: _record(row) for row in rows}
+        return {row["rid"]: _record(row, self.owner_of) for row in rows}
 
     def _records(self, rids: list[int]) -> list[Record]:
         found = self.records(rids)
@@ -604,7 +606,8 @@ class _Evaluator:
 
 
 _STORE_COLUMNS = ("v.version AS store_version, v.rows AS store_rows, v.schema AS store_schema, "
-                  "v.bbox AS store_bbox, v.finished AS store_modified")
+                  "v.bbox AS store_bbox, v.finished AS store_modified, "
+                  "d.access AS data_access, d.organization AS data_owner")
 
 
 def _stored(body: str) -> Record:
@@ -613,12 +616,14 @@ def _stored(body: str) -> Record:
     return Record(**data)
 
 
-def _record(row: sqlite3.Row) -> Record:
+def _record(row: sqlite3.Row, owner_of: Callable[[str], str]) -> Record:
     record = _stored(row["record"])
     record.created = row["created"]
     record.revision = row["revision"]
-    record.changed = max(row["updated"], row["store_modified"] or "")
-    if row["store_version"] is not None:
+    record.changed = row["updated"]
+    if row["store_version"] is not None and _facts_shown(
+            record, row["data_access"], owner_of(row["data_owner"])):
+        record.changed = max(row["updated"], row["store_modified"] or "")
         record.version = row["store_version"]
         record.rows = row["store_rows"]
         record.schema = json.loads(row["store_schema"])
@@ -626,6 +631,17 @@ def _record(row: sqlite3.Row) -> Record:
         if record.bbox is None and row["store_bbox"]:
             record.bbox = json.loads(row["store_bbox"])
     return record
+
+
+def _facts_shown(record: Record, data_access: str, owner: str) -> bool:
+    """Facts of held data (version, rows, schema, extent, downloads) go with its record only
+    where everyone who may see the record may see the data (`hub.access.access_in_force`):
+    not on a public record of internal data, nor on another organisation's record."""
+    level, orgs = access_in_force(data_access, (record.access, record.restricted_to), owner,
+                                  record.publisher)
+    if level != record.access:
+        return False
+    return level != "restricted" or set(record.restricted_to) <= set(orgs)
 
 
 def _facet_values(record: Record) -> list[tuple[str, str]]:
