@@ -213,7 +213,9 @@ def create_app(settings: Settings) -> FastAPI:
                       f' · <a href="/ogc/collections/{html.escape(record.name)}">'
                       "als Geodienst (OGC API – Features)</a></p>")
         else:
-            note = record.access_note or "Die Daten liegen nicht im Datenhub."
+            note = record.access_note or (  # held data that is not public shows no facts
+                "Die Daten sind hier nicht öffentlich abrufbar." if record.data_held
+                else "Die Daten liegen nicht im Datenhub.")
             access = f"<p>{html.escape(note)}</p>"
         return _page(record.title, f"<h1>{html.escape(record.title)}</h1>"
                      f"<p>{html.escape(record.description)}</p><table>{rows}</table>{access}"
