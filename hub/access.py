@@ -135,9 +135,10 @@ class DataAccess:
         return viewer.may_see(*self.of(dataset))
 
 
-def owner_id(organization: str, vocab: Vocabularies) -> str:
-    """The organisation id of a pipeline's `organization` (given as id or name)."""
-    org = vocab.organization(organization) if organization else None
+def owner_id(organization: str, vocab: Vocabularies, registered: bool = True) -> str:
+    """The organisation id of a pipeline's `organization` (given as id or name; names of
+    organisations registered at run time only with `registered`)."""
+    org = vocab.organization(organization, registered) if organization else None
     return org.id if org is not None else organization
 
 

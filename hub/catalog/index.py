@@ -155,7 +155,8 @@ class _Snapshot:
     `PRAGMA data_version` on a long-lived connection tells); text matching stays with FTS5.
     """
 
-    def __init__(self, db: sqlite3.Connection, state: int = 0):
+    def __init__(self, db: sqlite3.Connection, state: int = 0,
+                 owner_of: Callable[[str], str] = str):
         self.state = state
         rows = db.execute(
             "SELECT r.rid, r.access, r.title_sort, r.name, "
@@ -164,8 +165,9 @@ class _Snapshot:
             "coalesce(r.miny, json_extract(v.bbox, '$[1]')), "
             "coalesce(r.maxx, json_extract(v.bbox, '$[2]')), "
             "coalesce(r.maxy, json_extract(v.bbox, '$[3]')), "
-            f"r.id, r.state, r.created, {_CHANGED} FROM catalog_records r {_STORE_JOIN}"
-            " ORDER BY r.rid").fetchall()
+            f"r.id, r.state, r.created, {_CHANGED}, "
+            "v.version IS NOT NULL, r.minx IS NULL, r.modified, r.updated, d.access, "
+            f"d.organization FROM catalog_records r {_STORE_JOIN} ORDER BY r.rid").fetchall()
         n = self.n = len(rows)
         self.rid = np.array([r[0] for r in rows], dtype=np.int64)
         self.position = {int(rid): i for i, rid in enumerate(self.rid)}
@@ -196,6 +198,14 @@ class _Snapshot:
         self.restricted: dict[int, list[str]] = {}
         for position, org in pairs.get("restricted_to", []):
             self.restricted.setdefault(position, []).append(org)
+        levels = list(ACCESS_CODES)
+        for i, r in enumerate(rows):  # held data's facts only where its record may show them
+            if r[13] and not _facts_shown(levels[self.access[i]], self.restricted.get(i, []),
+                                          str(self.publisher[i]), r[17], owner_of(r[18])):
+                if r[14]:
+                    self.bbox[i] = np.nan
+                self.time["modified"][i] = moment(r[15]) if r[15] else np.datetime64("NaT")
+                self.time["changed"][i] = moment(r[16])
 
     def positions(self, rids: np.ndarray) -> np.ndarray:
         """Snapshot positions of record row ids (ids not in the snapshot are left out)."""
@@ -494,7 +504,8 @@ class Catalog:
                 orgs = {o.id: o for o in (
                     Organization(**json.loads(r[0])) for r in self._reader.execute(
                         "SELECT organization FROM catalog_organizations ORDER BY id"))}
-                self._snapshot = (version, _Snapshot(self._reader, version), orgs)
+                self._snapshot = (version, _Snapshot(self._reader, version, self.owner_of),
+                                  orgs)
             finally:
                 self._reader.execute("COMMIT")
         return self._snapshot[1], self._reader, self._snapshot[2]
@@ -622,7 +633,8 @@ def _record(row: sqlite3.Row, owner_of: Callable[[str], str]) -> Record:
     record.revision = row["revision"]
     record.changed = row["updated"]
     if row["store_version"] is not None and _facts_shown(
-            record, row["data_access"], owner_of(row["data_owner"])):
+            record.access, record.restricted_to, record.publisher, row["data_access"],
+            owner_of(row["data_owner"])):
         record.changed = max(row["updated"], row["store_modified"] or "")
         record.version = row["store_version"]
         record.rows = row["store_rows"]
@@ -633,15 +645,16 @@ def _record(row: sqlite3.Row, owner_of: Callable[[str], str]) -> Record:
     return record
 
 
-def _facts_shown(record: Record, data_access: str, owner: str) -> bool:
-    """Facts of held data (version, rows, schema, extent, downloads) go with its record only
-    where everyone who may see the record may see the data (`hub.access.access_in_force`):
-    not on a public record of internal data, nor on another organisation's record."""
-    level, orgs = access_in_force(data_access, (record.access, record.restricted_to), owner,
-                                  record.publisher)
-    if level != record.access:
+def _facts_shown(access: str, restricted_to: list[str], publisher: str, data_access: str,
+                 owner: str) -> bool:
+    """Facts of held data (version, rows, schema, extent, last change, downloads) go with its
+    record only where everyone who may see the record may see the data
+    (`hub.access.access_in_force`): not on a public record of internal data, nor on another
+    organisation's record; in search (extent, dates) as in the records themselves."""
+    level, orgs = access_in_force(data_access, (access, restricted_to), owner, publisher)
+    if level != access:
         return False
-    return level != "restricted" or set(record.restricted_to) <= set(orgs)
+    return level != "restricted" or set(restricted_to) <= set(orgs)
 
 
 def _facet_values(record: Record) -> list[tuple[str, str]]:
