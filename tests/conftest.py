@@ -18,6 +18,20 @@ import yaml
 #: lon/lat bbox of the test district (Elbe-Elster); points are built around its centre
 DISTRICT_BBOX = [13.05, 51.368, 13.89, 51.884]
 CENTRE = (13.47, 51.626)
+REPO = Path(__file__).resolve().parents[1]
+
+
+def add_catalog(root: Path) -> Path:
+    """Give a project the catalog production has (the repository's vocabularies and
+    organisations): the server does not start without one (see hub.access)."""
+    import shutil
+
+    catalog = root / "catalog"
+    catalog.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(REPO / "catalog" / "vocabularies", catalog / "vocabularies",
+                    dirs_exist_ok=True)
+    shutil.copy(REPO / "catalog" / "organizations.yaml", catalog / "organizations.yaml")
+    return catalog
 
 
 class Project:
@@ -29,7 +43,7 @@ class Project:
         self.data = root / "pipelines" / "data"
         self.data.mkdir(parents=True)
         (root / "schemas").mkdir()
-        (root / "catalog").mkdir()
+        add_catalog(root)
         (root / "catalog" / "district.yaml").write_text(yaml.safe_dump(
             {"name": "Testkreis", "bbox": DISTRICT_BBOX, "extent_buffer_km": 5}))
 

@@ -14,10 +14,11 @@ import openpyxl
 import pytest
 import yaml
 
+from hub.access import ANONYMOUS, Viewer
 from hub.catalog import open_catalog
 from hub.catalog.index import Query
 from hub.catalog.load import load_yaml_records, read_inventory, sync
-from hub.catalog.model import ANONYMOUS, RecordInvalid, Viewer, validate
+from hub.catalog.model import RecordInvalid, validate
 from hub.catalog.quality import assess
 from hub.config import load_settings
 from hub.errors import HubError, PipelineError
@@ -227,6 +228,7 @@ def test_record_follows_the_store(root: Path, opened) -> None:
         dataset: radwege
         title: Radwege
         organization: kataster-vermessung
+        access: public
         schema: pts
         outside_extent: keep
         source: {path: ../pts.csv, geometry: {lon: x, lat: y}, crs: EPSG:4326}
@@ -357,7 +359,7 @@ def test_registered_organisations_join_the_vocabulary(opened) -> None:
 
 
 def test_access_in_force_is_the_stricter_level() -> None:
-    from hub.catalog.model import access_in_force
+    from hub.access import access_in_force
 
     assert access_in_force("public", None) == ("public", [])
     assert access_in_force("public", ("internal", [])) == ("internal", [])

@@ -75,9 +75,10 @@ def package(name: str, org: str = "sozialamt", **fields: Any) -> dict[str, Any]:
 
 
 def same_except_times(before: dict, after: dict, *also: str) -> None:
-    """Two package dicts are equal apart from modification times (and keys in `also`)."""
+    """Two package dicts are equal apart from modification times and revisions (and keys in
+    `also`)."""
     def strip(p: dict) -> dict:
-        p = {k: v for k, v in p.items() if k not in ("metadata_modified", *also)}
+        p = {k: v for k, v in p.items() if k not in ("metadata_modified", "hub_revision", *also)}
         p["resources"] = [{k: v for k, v in r.items() if k != "metadata_modified"}
                           for r in p.get("resources", [])]
         return p

@@ -17,11 +17,11 @@ from rdflib import Graph, Namespace, URIRef
 from rdflib.compare import isomorphic
 from rdflib.namespace import DCAT, DCTERMS, RDF, RDFS, SKOS, NamespaceManager
 
+from hub.access import ANONYMOUS, Viewer
 from hub.catalog import open_catalog
 from hub.catalog.dcat import HYDRA, Context, catalog_page, catalog_triples, serialize, turtle
 from hub.catalog.index import Query
 from hub.catalog.load import load_yaml_records, read_inventory, sync
-from hub.catalog.model import ANONYMOUS, Viewer
 from hub.config import load_settings
 from hub.web.app import create_app
 

@@ -68,13 +68,13 @@ def test_server_shows_public_and_hides_internal_data(demo: Path) -> None:
     assert listed == public and internal  # broadband at address level is internal
     for name in internal:
         assert client.get(f"/api/datasets/{name}").status_code == 404
-        assert client.get(f"/api/datasets/{name}/features").status_code == 404
+        assert client.get(f"/ogc/collections/{name}/items").status_code == 404
         assert name not in client.get("/").text
     page = client.get("/")
     assert page.status_code == 200 and 'lang="de"' in page.text
     assert "© GeoBasis-DE / BKG 2021 (Daten verändert)" in page.text  # required by dl-de/by-2.0
     assert "Bundesnetzagentur.de" in page.text
-    features = client.get("/api/datasets/pflege/features", params={"limit": 5}).json()
+    features = client.get("/ogc/collections/pflege/items", params={"limit": 5}).json()
     assert len(features["features"]) == 5
     assert features["features"][0]["geometry"]["type"] == "Point"
 

@@ -404,8 +404,8 @@ def test_the_viewer_hook_decides_visibility(ogc_site: Site) -> None:
     from fastapi import FastAPI, Request
     from fastapi.testclient import TestClient
 
+    from hub.access import ANONYMOUS, Viewer
     from hub.api.ogc import ogc_router
-    from hub.catalog.model import ANONYMOUS, Viewer
     from hub.store import Store
 
     def viewer(request: Request) -> Viewer:

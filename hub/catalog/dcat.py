@@ -21,9 +21,10 @@ from urllib.parse import quote, urlencode
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, XSD
 
+from hub.access import ANONYMOUS
 from hub.catalog.index import Catalog, Query
 from hub.catalog.links import CONTACT, WEB, email_problem, hub_link
-from hub.catalog.model import ANONYMOUS, Record
+from hub.catalog.model import Record
 from hub.catalog.vocab import Vocabularies
 
 DCATDE = Namespace("http://dcat-ap.de/def/dcatde/")

@@ -12,17 +12,21 @@ import datetime as dt
 import re
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from hub.catalog.links import CONTACT, SCHEME, WEB, email_problem, link_problem
 from hub.catalog.vocab import ACCESS_LEVELS, Vocabularies
 from hub.errors import HubError
 
+if TYPE_CHECKING:
+    from hub.access import Viewer
+
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 NAMESPACE = uuid.UUID("6f1c2b1e-4d0a-5b7e-9a53-2c1e0f3d8a11")  # stable ids from slugs
 SOURCE_SYSTEMS = ("GIS", "HKR", "RIS", "Fachverfahren", "Tabellenkalkulation", "Sonstiges")
-STORE_FACTS = ("version", "rows", "schema", "store_modified", "created", "changed")
+STORE_FACTS = ("version", "rows", "schema", "store_modified", "created", "changed",
+               "revision")
 ORIGINS = ("yaml", "cli", "api", "inventory", "pipeline", "harvest", "web")
 STATES = ("active", "draft", "deleted")  # deleted: kept, but out of every list and feed
 FIELDS = ("id", "name", "title", "description", "publisher", "license", "attribution",
@@ -104,6 +108,7 @@ class Record:
     # new versions included); never set by hand
     created: str | None = None
     changed: str | None = None
+    revision: int | None = None  # counts the record's writes (optimistic concurrency)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -166,46 +171,6 @@ def hub_download_id(record_id: str, kind: str) -> str:
     return str(uuid.uuid5(uuid.UUID(record_id), f"hub:{kind}"))
 
 
-@dataclass(frozen=True)
-class Viewer:
-    """Who is asking: anonymous (public only), staff (internal too), and their organisation.
-
-    Roles: `viewer` staff see internal data and what is restricted to their organisation;
-    `editor` staff also edit their organisation's records; `admin` may see and do everything.
-    """
-
-    staff: bool = False
-    organization: str | None = None
-    admin: bool = False
-    editor: bool = False
-    user: str | None = None
-
-    def may_see(self, access: str, restricted_to: list[str]) -> bool:
-        if access == "public" or self.admin:
-            return True
-        if access == "internal":
-            return self.staff
-        return self.staff and self.organization in restricted_to
-
-    def may_edit(self, publisher: str) -> bool:
-        """Create, change or delete records of `publisher`."""
-        return self.admin or (self.editor and bool(publisher) and publisher == self.organization)
-
-
-def access_in_force(data_level: str, record: tuple[str, list[str]] | None
-                    ) -> tuple[str, list[str]]:
-    """The access level (and organisations) of data the hub holds: the stricter of the level
-    its pipeline gives and that of its catalog record, so neither can open what the other
-    closes."""
-    if record is None:
-        return data_level, []
-    order = ("public", "internal", "restricted")
-    level = max(data_level, record[0], key=lambda a: order.index(a) if a in order else 2)
-    return level, list(record[1]) if level == "restricted" else []
-
-
-ANONYMOUS = Viewer()
-ADMIN = Viewer(staff=True, admin=True, editor=True)  # the hub itself: CLI, harvests
 ALL_STATES = ("active", "draft", "deleted")
 
 

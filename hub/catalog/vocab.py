@@ -135,9 +135,10 @@ class Vocabularies:
             terms.append(Term(code, str(item.get("uri", "")), label, dict(item)))
         return Vocabulary(name, tuple(terms))
 
-    def organization(self, value: str) -> Organization | None:
-        """By id or by name (case and umlauts folded)."""
-        organizations = self.organizations
+    def organization(self, value: str, registered: bool = True) -> Organization | None:
+        """By id or by name (case and umlauts folded); with `registered=False` only those of
+        `organizations.yaml` (for callers inside the catalog's lock)."""
+        organizations = self.organizations if registered else self._organizations
         if value in organizations:
             return organizations[value]
         folded = fold(value)

@@ -336,8 +336,12 @@ def serve(
     from hub.web.app import create_app
 
     settings = settings_for(root, store)
-    try:
+    try:  # a catalog that cannot be opened stops the server (access fails closed)
         app = create_app(settings)
+    except HubError as exc:
+        fail(f"{exc} (the server does not start without its catalog; HUB_CATALOG=none serves "
+             "the store by the pipelines' access alone)")
+    try:
         sock, limits = server.prepare(host, port)  # bound first: a busy port fails here
     except HubError as exc:
         fail(str(exc))

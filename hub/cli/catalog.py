@@ -10,7 +10,9 @@ import yaml
 from rich.markup import escape
 from rich.table import Table
 
+from hub.access import ADMIN, OPERATOR
 from hub.catalog import open_catalog
+from hub.catalog.editing import Editing, editable
 from hub.catalog.index import Query
 from hub.catalog.load import (
     Outcome,
@@ -19,7 +21,7 @@ from hub.catalog.load import (
     records_from_pipelines,
     sync,
 )
-from hub.catalog.model import ADMIN, ALL_STATES, Record, RecordInvalid, validate
+from hub.catalog.model import ALL_STATES
 from hub.catalog.quality import report as quality_report
 from hub.cli.common import RootOpt, StoreOpt, console, fail, settings_for
 from hub.errors import HubError
@@ -115,14 +117,14 @@ def add(file: Annotated[Path, typer.Argument(help="A record as YAML (see catalog
             fail(f"{file}: a record must be a YAML mapping")
         data.setdefault("name", file.stem)
         data.setdefault("origin", "cli")
-        record = validate(data, vocab, str(file))
+        if catalog.get(str(data["name"]), ADMIN) is not None:
+            fail(f"{file}: name: {data['name']!r} is already registered "
+                 "(use `hub catalog edit`)")
+        record = Editing(catalog, vocab, OPERATOR).create(data, str(file))
     except (OSError, yaml.YAMLError) as exc:
         fail(f"{file}: {exc}")
     except HubError as exc:
         fail(str(exc))
-    if catalog.get(record.name, ADMIN) is not None:
-        fail(f"{file}: name: {record.name!r} is already registered (use `hub catalog edit`)")
-    catalog.upsert(record)
     console.print(f"registered {record.name} ({record.id})")
 
 
@@ -135,17 +137,18 @@ def edit(name: str,
     record = catalog.get(name, ADMIN)
     if record is None:
         fail(f"no record named {name!r}")
-    data = _editable(record)
+    changes = {}
     for item in set_:
         key, sep, value = item.partition("=")
         if not sep:
             fail(f"--set {item!r}: write FIELD=VALUE")
-        data[key.strip()] = value
+        changes[key.strip()] = value
     try:
-        updated = validate(data, vocab, f"record {name}")
-    except RecordInvalid as exc:
+        updated = Editing(catalog, vocab, OPERATOR).patch(record, changes, record.revision,
+                                                          f"record {name}")
+    except HubError as exc:
         fail(str(exc))
-    console.print(f"{name}: {catalog.upsert(updated)}")
+    console.print(f"{name}: {'unchanged' if updated.revision == record.revision else 'updated'}")
 
 
 @app.command()
@@ -159,7 +162,7 @@ def export(out: Annotated[Path, typer.Option(help="Folder for one YAML file per 
         record = catalog.get(name, ADMIN)
         assert record is not None
         (out / f"{name}.yaml").write_text(
-            yaml.safe_dump(_editable(record), allow_unicode=True, sort_keys=False),
+            yaml.safe_dump(editable(record), allow_unicode=True, sort_keys=False),
             encoding="utf-8")
     console.print(f"{len(names)} records written to {out}")
 
@@ -218,7 +221,3 @@ def report(limit: Annotated[int, typer.Option(help="Rows to show")] = 30,
                       f"{a.allowed_days or '–'}", escape(a.owner),
                       escape("; ".join(a.missing[:4]) + (" …" if len(a.missing) > 4 else "")))
     console.print(table)
-
-
-def _editable(record: Record) -> dict:
-    return {k: v for k, v in record.curated().items() if v not in (None, "", [], {})}

@@ -98,6 +98,7 @@ def package(record: Record, site: Site) -> dict[str, Any]:
         "extras": [{"key": k, "value": v} for k, v in sorted(extras(record, site).items())],
         "resources": resources, "num_resources": len(resources),
         "relationships_as_object": [], "relationships_as_subject": [],
+        "hub_revision": record.revision,  # send back as `if_revision` (hub.api.ckan.write)
     }
 
 

@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from hub.access import ANONYMOUS
 from hub.api.ckan import packages as dicts
 from hub.api.ckan.client import Remote, RemoteError
 from hub.catalog.index import Catalog, Query
-from hub.catalog.model import ANONYMOUS, Record
+from hub.catalog.model import Record
 from hub.catalog.vocab import Vocabularies
 
 _TAG_BAD = re.compile(r"[^\w \-.]+")  # CKAN's tag rule: letters, digits, space, - _ .
