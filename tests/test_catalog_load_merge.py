@@ -18,8 +18,9 @@ import yaml
 from conftest import hub_cli, serving
 from typer.testing import CliRunner
 
+from hub.access import ADMIN
 from hub.catalog import open_catalog
-from hub.catalog.model import ADMIN, ALL_STATES, Record
+from hub.catalog.model import ALL_STATES, Record
 from hub.cli import app
 from hub.config import load_settings
 from hub.ingest.pipeline import load_pipeline
@@ -232,7 +233,7 @@ def test_the_extent_of_the_data_stays_the_datas(root: Path) -> None:
         {"name": "geometry", "type": "geojson", "geometryTypes": ["Point"]}]}))
     (root / "pipelines" / "radwege.yaml").write_text(yaml.safe_dump({
         "dataset": "radwege", "title": "Radwege", "organization": "kataster-vermessung",
-        "schema": "pts", "outside_extent": "keep",
+        "access": "public", "schema": "pts", "outside_extent": "keep",
         "source": {"path": "../pts.csv", "geometry": {"lon": "x", "lat": "y"},
                    "crs": "EPSG:4326"}}))
     (root / "catalog" / "datasets" / "radwege.yaml").write_text(yaml.safe_dump({

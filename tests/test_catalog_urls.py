@@ -20,13 +20,14 @@ from conftest import hub_cli, serving
 from rdflib import Graph, URIRef
 from typer.testing import CliRunner
 
+from hub.access import ANONYMOUS
 from hub.api.ckan.client import Remote
 from hub.api.ckan.harvest import harvest
 from hub.api.ckan.packages import Site, package
 from hub.catalog import open_catalog
 from hub.catalog.dcat import Context, catalog_triples, dataset_graph, serialize, turtle
 from hub.catalog.links import CONTACT, link_problem
-from hub.catalog.model import ANONYMOUS, RecordInvalid, validate
+from hub.catalog.model import RecordInvalid, validate
 from hub.cli import app
 from hub.config import load_settings
 from hub.errors import PipelineError

@@ -19,13 +19,13 @@ import ckanapi
 import pytest
 from conftest import free_port, hub_cli, serving
 
+from hub.access import ADMIN
 from hub.api.ckan.client import Remote, RemoteError
 from hub.api.ckan.harvest import harvest
 from hub.api.ckan.packages import Site
 from hub.api.ckan.publish import publish
 from hub.catalog import open_catalog
 from hub.catalog.index import Catalog
-from hub.catalog.model import ADMIN
 from hub.config import load_settings
 
 REPO = Path(__file__).resolve().parents[1]

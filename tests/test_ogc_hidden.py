@@ -18,8 +18,8 @@ from conftest import free_port
 from fastapi import FastAPI
 from ogc_site import Site
 
+from hub.access import ANONYMOUS
 from hub.api.ogc import LayerCache, ogc_router
-from hub.catalog.model import ANONYMOUS
 
 HIDDEN = ("intern", "vertraulich")
 PATHS = ("", "?f=html", "/queryables", "/items", "/items?limit=5000",
