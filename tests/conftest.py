@@ -226,6 +226,31 @@ def serving(root: Path, store: Path | None = None, **env: str) -> Iterator[str]:
         yield server.url
 
 
+@contextlib.contextmanager
+def serving_app(app: Any) -> Iterator[str]:
+    """An ASGI app of the test's own making served by uvicorn in this process, on 127.0.0.1,
+    until the block ends; yields its base URL (for a router wired with test hooks)."""
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(1000):  # a bound against a hang only
+            if server.started or not thread.is_alive():
+                break
+            time.sleep(0.01)
+        assert server.started, "uvicorn did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 # ======================================== OGC API server ==========================================
 
 @pytest.fixture(scope="session")

@@ -6,13 +6,15 @@ from __future__ import annotations
 import functools
 import shutil
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
+import httpx
 import pyshacl
 import pytest
 import yaml
-from fastapi.testclient import TestClient
+from conftest import serving
 from rdflib import Graph, Namespace, URIRef
 from rdflib.compare import isomorphic
 from rdflib.namespace import DCAT, DCTERMS, RDF, RDFS, SKOS, NamespaceManager
@@ -23,7 +25,6 @@ from hub.catalog.dcat import HYDRA, Context, catalog_page, catalog_triples, seri
 from hub.catalog.index import Query
 from hub.catalog.load import load_yaml_records, read_inventory, sync
 from hub.config import load_settings
-from hub.web.app import create_app
 
 REPO = Path(__file__).resolve().parents[1]
 SHAPES = Path(__file__).resolve().parent / "shapes"  # copies, see shapes/SOURCE.txt
@@ -93,6 +94,13 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def client(project: Path) -> Iterator[httpx.Client]:
+    """`hub serve` on the project, and a client for it."""
+    with serving(project) as url, httpx.Client(base_url=url, timeout=60) as http:
+        yield http
+
+
 def context(root: Path) -> tuple:
     catalog, vocab, district = open_catalog(load_settings(root, root / "store"))
     ctx = Context("https://daten.lkee.example.org", vocab, district.name, district.ags,
@@ -158,12 +166,11 @@ def test_a_code_outside_its_vocabulary_is_a_violation(project: Path, predicate: 
     assert all(f":{local} MUSS" in message for message in found), found  # only this one
 
 
-def test_only_public_records_in_every_format(project: Path) -> None:
+def test_only_public_records_in_every_format(project: Path, client: httpx.Client) -> None:
     catalog, _ = context(project)
     hidden = {r.name: r.id for r in catalog.search(Query(rows=1000), Viewer(admin=True)).records
               if r.access != "public"}
     assert hidden
-    client = TestClient(create_app(load_settings(project, project / "store")))
     for fmt in ("ttl", "rdf", "jsonld"):
         body = client.get(f"/catalog.{fmt}").text
         assert all(ident not in body and f"/datasets/{name}\"" not in body
@@ -183,14 +190,13 @@ def test_only_public_records_in_every_format(project: Path) -> None:
     assert client.get(f"/datasets/{name}").status_code == 404  # hidden records have none
 
 
-def test_formats_carry_the_same_triples(project: Path) -> None:
+def test_formats_carry_the_same_triples(project: Path, client: httpx.Client) -> None:
     catalog, ctx = context(project)
     graph = catalog_page(catalog, ctx, 1, 20)
     for fmt, parser in (("rdf", "xml"), ("jsonld", "json-ld")):
         assert isomorphic(Graph().parse(data=serialize(graph, fmt), format=parser), graph), fmt
     streamed = "".join(turtle(catalog_triples(catalog, ctx, 1, 20)))
     assert isomorphic(Graph().parse(data=streamed, format="turtle"), graph)
-    client = TestClient(create_app(load_settings(project, project / "store")))
     served = client.get("/catalog.ttl")
     assert served.headers["content-type"].startswith("text/turtle")
     assert len(Graph().parse(data=served.text, format="turtle")) > len(graph)  # 100 per page
@@ -214,8 +220,7 @@ def test_hydra_paging_walks_every_dataset_once(project: Path) -> None:
     assert pages == -(-total // 10)
 
 
-def test_modified_since(project: Path) -> None:
-    client = TestClient(create_app(load_settings(project, project / "store")))
+def test_modified_since(client: httpx.Client) -> None:
     everything = Graph().parse(data=client.get("/catalog.ttl").text, format="turtle")
     future = Graph().parse(data=client.get("/catalog.ttl?modified_since=2999-01-01").text,
                            format="turtle")
