@@ -39,6 +39,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import time
@@ -299,10 +300,38 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise BackupError(f"{path}: the backup has format {version}, made by a newer hub "
                           f"(version {manifest.get('hub_version', '?')}); this hub reads "
                           f"format {FORMAT} and older. Restore it with a newer hub")
-    if not isinstance(manifest.get("tables"), dict) or not isinstance(manifest.get("files"),
-                                                                        dict):
-        raise BackupError(f"{path}: the list of tables or files is missing")
+    problem = _malformed(manifest)
+    if problem:
+        raise BackupError(f"{path} is damaged: {problem}")
     return manifest
+
+
+def _malformed(manifest: dict[str, Any]) -> str | None:
+    """What is wrong with the structure of a manifest (None: nothing)."""
+    tables, files = manifest.get("tables"), manifest.get("files")
+    if not isinstance(tables, dict) or not isinstance(files, dict):
+        return "the list of tables or of files is missing"
+    for rel, entry in files.items():
+        if not (rel.startswith("files/") and _entry(entry)):
+            return f"the entry of file {rel!r} is invalid"
+    for name, table in tables.items():
+        columns = table.get("columns") if isinstance(table, dict) else None
+        if not (_entry(table) and isinstance(table.get("rows"), int)
+                and table.get("file") == f"tables/{name}.jsonl" and isinstance(columns, list)
+                and columns and all(_column(c) for c in columns)):
+            return f"the entry of table {name!r} is invalid"
+    return None
+
+
+def _entry(entry: Any) -> bool:
+    return (isinstance(entry, dict) and isinstance(entry.get("bytes"), int)
+            and isinstance(entry.get("sha256"), str))
+
+
+def _column(column: Any) -> bool:
+    return (isinstance(column, dict) and isinstance(column.get("name"), str)
+            and isinstance(column.get("primary_key"), int)
+            and bool(re.fullmatch(r"[A-Za-z0-9_ (),]*", str(column.get("type")))))
 
 
 def verify(folder: Path, manifest: dict[str, Any], progress: Progress | None = None) -> None:
@@ -443,7 +472,11 @@ def _build(folder: Path, manifest: dict[str, Any], settings: Settings,
     try:
         db.execute("BEGIN IMMEDIATE")
         for name, table in sorted(manifest["tables"].items()):
-            _load(db, folder, name, table)
+            try:
+                _load(db, folder, name, table)
+            except sqlite3.Error as exc:
+                raise BackupError(f"{folder / table['file']}: its rows do not fit table "
+                                  f"{name!r} of this hub ({exc})") from None
         db.execute("COMMIT")
     finally:
         db.close()
