@@ -89,6 +89,7 @@ class Summary:
     bytes: int
     attempts: int = 1
     broken: list[str] = field(default_factory=list)  # versions restored with their broken mark
+    notes: list[str] = field(default_factory=list)  # uploads missing or unlike their hash
 
 
 # -- the database: which tables, how rows are written -------------------------------------------
@@ -126,11 +127,22 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 # -- backup -------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class _Ref:
+    """A file the snapshot refers to."""
+
+    source: Path
+    checksum: str | None = None  # SHA-256 its record gives it
+    # version: must exist and match; broken: a damaged version's file, copied as it is if
+    # there; upload: its hash is what the uploader's call recorded and may be edited later
+    # through the API, so a file that still differs once nothing moves is kept with a note
+    kind: str = "version"
+
+
 @dataclass
 class _Snapshot:
     tables: dict[str, _Table]
-    files: dict[str, tuple[Path, str | None]]  # backup path -> (source, checksum it must have)
-    optional: set[str]  # files of broken versions: copied as they are, if there
+    files: dict[str, _Ref]  # path in the store -> the file
     data_version: int
     db: sqlite3.Connection
 
@@ -145,6 +157,7 @@ def backup(store_root: Path, target: Path, progress: Progress | None = None) -> 
         raise BackupError(f"{target} exists and is not empty: back up into a new folder")
     target.parent.mkdir(parents=True, exist_ok=True)
     work = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:12]}"
+    notes: list[str] = []
     try:
         for attempt in range(1, ATTEMPTS + 1):
             shutil.rmtree(work, ignore_errors=True)
@@ -158,10 +171,14 @@ def backup(store_root: Path, target: Path, progress: Progress | None = None) -> 
             if not problems:
                 break
             if not moved or attempt == ATTEMPTS:
-                raise BackupError(
-                    "files the store's records refer to are missing or damaged: "
-                    + "; ".join(problems) + ". Run `hub check` (it marks damaged versions "
-                    "broken, which a backup then records as they are) and back up again")
+                fatal = [text for text, kind in problems if kind == "version"]
+                if fatal:
+                    raise BackupError(
+                        "files the version log refers to are missing or damaged: "
+                        + "; ".join(fatal) + ". Run `hub check` (it marks damaged versions "
+                        "broken, which a backup then records as they are) and back up again")
+                notes = [text for text, _ in problems]
+                break
             time.sleep(0.1 * attempt)  # a writer is between its two steps: take a new snapshot
         manifest = {
             "format": FORMAT, "hub_version": hub.__version__,
@@ -169,7 +186,8 @@ def backup(store_root: Path, target: Path, progress: Progress | None = None) -> 
             "source": {"backend": "sqlite", "store": str(store_root.absolute())},
             "tables": {name: vars(t) for name, t in snap.tables.items()},
             "files": {path: {"sha256": digest, "bytes": size}
-                      for path, (digest, size) in sorted(copied.items())}}
+                      for path, (digest, size) in sorted(copied.items())},
+            "notes": notes}
         (work / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False),
                                      encoding="utf-8")
         fsync(work / MANIFEST)
@@ -182,7 +200,7 @@ def backup(store_root: Path, target: Path, progress: Progress | None = None) -> 
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return Summary(target, {n: t.rows for n, t in snap.tables.items()}, len(copied),
-                   sum(size for _, size in copied.values()), attempt)
+                   sum(size for _, size in copied.values()), attempt, notes=notes)
 
 
 def _snapshot(store_root: Path, work: Path, progress: Progress) -> _Snapshot:
@@ -197,30 +215,28 @@ def _snapshot(store_root: Path, work: Path, progress: Progress) -> _Snapshot:
             tables[name] = _dump(db, name, work / "tables" / f"{name}.jsonl")
             progress.advance(1)
         progress.done()
-        files: dict[str, tuple[Path, str | None]] = {}
-        optional = set()
+        files: dict[str, _Ref] = {}
         for dataset, number, checksum, broken in db.execute(
                 "SELECT dataset, version, checksum, broken FROM versions WHERE purged = 0"):
             folder = f"data/{dataset}/v{number}"
-            files[f"{folder}/data.parquet"] = (store_root / folder / "data.parquet",
-                                               None if broken else checksum)
-            if broken:
-                optional.add(f"{folder}/data.parquet")
+            files[f"{folder}/data.parquet"] = _Ref(
+                store_root / folder / "data.parquet", checksum, "broken" if broken else "version")
             with contextlib.suppress(FileNotFoundError):  # gone: data.parquet is missed
                 for extra in sorted((store_root / folder).iterdir()):
                     if extra.is_file() and extra.name != "data.parquet":
-                        files[f"{folder}/{extra.name}"] = (extra, None)
+                        files[f"{folder}/{extra.name}"] = _Ref(
+                            extra, kind="broken" if broken else "version")
         uploads = Uploads(store_root, 0)
         for record_id, body in db.execute("SELECT id, record FROM catalog_records"):
             for dist in json.loads(body).get("distributions", []):
                 if dist.get("upload"):
                     path = uploads.path(record_id, dist["id"], dist["upload"])
                     digest = str(dist.get("hash") or "")
-                    files[path.relative_to(store_root).as_posix()] = (
-                        path, digest[7:] if digest.startswith("sha256:") else None)
+                    files[path.relative_to(store_root).as_posix()] = _Ref(
+                        path, digest[7:] if digest.startswith("sha256:") else None, "upload")
         data_version = db.execute("PRAGMA data_version").fetchone()[0]
         db.execute("COMMIT")  # the files are copied outside it: no long read transaction
-        return _Snapshot(tables, files, optional, data_version, db)
+        return _Snapshot(tables, files, data_version, db)
     except BaseException:
         db.close()
         raise
@@ -241,24 +257,28 @@ def _dump(db: sqlite3.Connection, table: str, path: Path) -> _Table:
     return _Table(columns, rows, f"tables/{path.name}", digest.hexdigest(), size)
 
 
-def _copy_files(snap: _Snapshot, work: Path,
-                progress: Progress) -> tuple[dict[str, tuple[str, int]], list[str]]:
-    """Copy the snapshot's files; returns what was copied and what was missing or differed."""
+def _copy_files(snap: _Snapshot, work: Path, progress: Progress
+                ) -> tuple[dict[str, tuple[str, int]], list[tuple[str, str]]]:
+    """Copy the snapshot's files; returns what was copied (SHA-256, size) and what was
+    missing or differed from its record (with the kind of file)."""
     copied: dict[str, tuple[str, int]] = {}
     problems = []
-    total = sum(src.stat().st_size for src, _ in snap.files.values() if src.is_file())
+    total = sum(ref.source.stat().st_size for ref in snap.files.values()
+                if ref.source.is_file())
     progress.start("files", total, "bytes")
-    for rel, (src, expected) in sorted(snap.files.items()):
+    for rel, ref in sorted(snap.files.items()):
         try:
-            digest, size = copy_file(src, work / "files" / rel, progress)
+            digest, size = copy_file(ref.source, work / "files" / rel, progress)
         except FileNotFoundError:
-            if rel not in snap.optional:
-                problems.append(f"{rel} is missing")
+            if ref.kind != "broken":
+                problems.append((f"{rel} is missing", ref.kind))
             continue
-        if expected is not None and digest != expected:
-            problems.append(f"{rel} has SHA-256 {digest[:12]}…, its record says "
-                            f"{expected[:12]}…")
-            continue
+        if ref.kind != "broken" and ref.checksum is not None and digest != ref.checksum:
+            problems.append((f"{rel} has SHA-256 {digest[:12]}…, its record says "
+                             f"{ref.checksum[:12]}…", ref.kind))
+            if ref.kind == "version":
+                (work / "files" / rel).unlink()
+                continue
         copied[f"files/{rel}"] = (digest, size)
     progress.done()
     return copied, problems

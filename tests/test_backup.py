@@ -432,3 +432,24 @@ def test_a_damaged_version_stops_the_backup_until_hub_check_marks_it(source: Hub
     restored = {v[0]: v[5] for v in versions(fresh / "store")["gemeinden"]}
     assert restored[2] and "checksum mismatch" in restored[2] and restored[3] is None
     assert files(fresh / "store") == files(root / "store")  # the damaged file as it was
+
+
+def test_an_upload_whose_hash_was_edited_is_backed_up_as_found(source: Hub,
+                                                               tmp_path: Path) -> None:
+    """CKAN lets an editor set a resource's `hash`; the file stays the uploaded one. That is
+    no damage of the store: the backup keeps the file with a note instead of refusing."""
+    root = tmp_path / "hub"
+    shutil.copytree(source.root, root)
+    with serving(root) as url:
+        ann = ckanapi.RemoteCKAN(url, apikey=source.tokens["ann"])
+        res = next(r for r in ann.action.package_show(id=UPLOADED_TO)["resources"]
+                   if r["name"] == "Datei")
+        ann.action.resource_patch(id=res["id"], hash="sha256:" + "0" * 64)
+    result = hub(root, "backup", str(tmp_path / "backup"))
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0 and "uploaded file backed up as found" in text, text
+    assert "tabelle.csv has SHA-256" in text
+    fresh = checkout(source.root, tmp_path / "fresh")
+    run_hub(fresh, "restore", str(tmp_path / "backup"))
+    assert files(fresh / "store") == files(root / "store")
+    assert tables(fresh / "store") == tables(root / "store")

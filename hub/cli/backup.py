@@ -30,6 +30,9 @@ def backup_cmd(
     except HubError as exc:
         fail(str(exc))
     _report("Backed up", summary)
+    for note in summary.notes:
+        err.print(f"[yellow]uploaded file backed up as found: {escape(note)} (its hash was "
+                  "edited through the API, or the file was removed)[/]", highlight=False)
     if summary.attempts > 1:
         console.print(f"[dim]{summary.attempts} snapshots taken: writers moved files away "
                       "from the first ones[/]")
