@@ -216,8 +216,9 @@ def _snapshot(store_root: Path, work: Path, progress: Progress) -> _Snapshot:
             progress.advance(1)
         progress.done()
         files: dict[str, _Ref] = {}
-        for dataset, number, checksum, broken in db.execute(
-                "SELECT dataset, version, checksum, broken FROM versions WHERE purged = 0"):
+        kept = ("SELECT dataset, version, checksum, broken FROM versions WHERE purged = 0"
+                if "versions" in names else "SELECT 1 WHERE 0")
+        for dataset, number, checksum, broken in db.execute(kept):
             folder = f"data/{dataset}/v{number}"
             files[f"{folder}/data.parquet"] = _Ref(
                 store_root / folder / "data.parquet", checksum, "broken" if broken else "version")
@@ -227,7 +228,9 @@ def _snapshot(store_root: Path, work: Path, progress: Progress) -> _Snapshot:
                         files[f"{folder}/{extra.name}"] = _Ref(
                             extra, kind="broken" if broken else "version")
         uploads = Uploads(store_root, 0)
-        for record_id, body in db.execute("SELECT id, record FROM catalog_records"):
+        records = ("SELECT id, record FROM catalog_records" if "catalog_records" in names
+                   else "SELECT 1 WHERE 0")  # a store that only ingests has no catalog yet
+        for record_id, body in db.execute(records):
             for dist in json.loads(body).get("distributions", []):
                 if dist.get("upload"):
                     path = uploads.path(record_id, dist["id"], dist["upload"])
@@ -438,6 +441,8 @@ def occupied(store: Path) -> list[str]:
                 if name not in BOOKKEEPING:
                     rows = db.execute(f"SELECT count(*) FROM {_quote(name)}").fetchone()[0]
                     found += [f"{rows} rows in table {name}"] if rows else []
+        except sqlite3.Error as exc:
+            found.append(f"{DATABASE}, which cannot be read ({exc})")
         finally:
             db.close()
     for sub in ("data", "uploads"):

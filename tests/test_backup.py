@@ -97,7 +97,8 @@ def tables(store: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every table of the store's database that holds state, and the derived facets, sorted."""
     db = sqlite3.connect(store / "hub.sqlite")
     try:
-        names = [*state_tables(db), "catalog_facets"]
+        names = state_tables(db)
+        names += ["catalog_facets"] if "catalog_records" in names else []
         return {name: sorted(db.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr)
                 for name in names}
     finally:
@@ -453,3 +454,20 @@ def test_an_upload_whose_hash_was_edited_is_backed_up_as_found(source: Hub,
     run_hub(fresh, "restore", str(tmp_path / "backup"))
     assert files(fresh / "store") == files(root / "store")
     assert tables(fresh / "store") == tables(root / "store")
+
+
+def test_a_store_that_only_ingested_is_backed_up_and_restored(source: Hub,
+                                                              tmp_path: Path) -> None:
+    """No catalog tables yet (nothing but `hub ingest` ran): the backup takes what there is,
+    and the restore gives a store the server can open."""
+    root = checkout(source.root, tmp_path / "hub")
+    run_hub(root, "ingest", "spielplaetze")
+    assert "catalog_records" not in tables(root / "store")
+    run_hub(root, "backup", str(tmp_path / "backup"))
+    fresh = checkout(source.root, tmp_path / "fresh")
+    run_hub(fresh, "restore", str(tmp_path / "backup"))
+    restored = tables(fresh / "store")
+    assert {k: v for k, v in restored.items() if k in tables(root / "store")} == tables(
+        root / "store")
+    assert versions(fresh / "store") == versions(root / "store")
+    assert files(fresh / "store") == files(root / "store")
