@@ -197,6 +197,10 @@ def backup(store_root: Path, target: Path, progress: Progress | None = None) -> 
             target.rmdir()  # the empty folder checked above
         os.rename(work, target)
         fsync(target.parent)
+    except OSError as exc:  # a full disk, a folder that cannot be written or read
+        raise BackupError(f"the backup to {target} failed: {exc}") from None
+    except sqlite3.Error as exc:
+        raise BackupError(f"the store's database cannot be read: {exc}") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return Summary(target, {n: t.rows for n, t in snap.tables.items()}, len(copied),
@@ -377,13 +381,13 @@ def verify(folder: Path, manifest: dict[str, Any], progress: Progress | None = N
     names = [c["name"] for c in versions["columns"]]
     for row in _rows(folder, "versions", versions):
         v = dict(zip(names, row, strict=True))
-        rel = f"files/data/{v['dataset']}/v{v['version']}/data.parquet"
-        if v["purged"] or v.get("broken"):
+        rel = f"files/data/{v.get('dataset')}/v{v.get('version')}/data.parquet"
+        if v.get("purged") or v.get("broken"):
             continue
         if rel not in manifest["files"]:
             raise BackupError(f"{folder}: {rel} (version {v['version']} of {v['dataset']!r}) "
                               "is not in the backup")
-        if manifest["files"][rel]["sha256"] != v["checksum"]:
+        if manifest["files"][rel]["sha256"] != v.get("checksum"):
             raise BackupError(f"{folder / rel}: its SHA-256 differs from the checksum the "
                               f"version log records for version {v['version']} of "
                               f"{v['dataset']!r}")
@@ -472,6 +476,9 @@ def restore(folder: Path, settings: Settings, force: bool = False,
     try:
         broken = _build(folder, manifest, replace(settings, store=work), progress)
         _swap(work, store)
+    except (OSError, sqlite3.Error) as exc:  # a full disk, a folder that cannot be written
+        raise BackupError(f"the restore into {store} failed, nothing was changed: "
+                          f"{exc}") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     files = manifest["files"]
@@ -499,7 +506,7 @@ def _build(folder: Path, manifest: dict[str, Any], settings: Settings,
         for name, table in sorted(manifest["tables"].items()):
             try:
                 _load(db, folder, name, table)
-            except sqlite3.Error as exc:
+            except sqlite3.IntegrityError as exc:
                 raise BackupError(f"{folder / table['file']}: its rows do not fit table "
                                   f"{name!r} of this hub ({exc})") from None
         db.execute("COMMIT")
@@ -555,5 +562,4 @@ def _swap(work: Path, store: Path) -> None:
             os.rename(old, store)
         raise
     fsync(store.parent)
-    with contextlib.suppress(FileNotFoundError):
-        shutil.rmtree(old)
+    shutil.rmtree(old, ignore_errors=True)

@@ -471,3 +471,23 @@ def test_a_store_that_only_ingested_is_backed_up_and_restored(source: Hub,
         root / "store")
     assert versions(fresh / "store") == versions(root / "store")
     assert files(fresh / "store") == files(root / "store")
+
+
+def test_a_full_disk_fails_clearly_and_leaves_nothing(source: Hub, taken: Path,
+                                                      tmp_path: Path) -> None:
+    from test_store_faults import small_filesystem  # a real full disk (tmpfs), or skipped
+
+    small = tmp_path / "small"
+    with small_filesystem(small, "96k"):  # the backup takes about 0.3 MB
+        result = hub(source.root, "backup", str(small / "backup"))
+        text = " ".join(result.output.split())
+        assert result.exit_code == 1 and "No space left on device" in text, text
+        assert f"the backup to {small / 'backup'} failed" in text
+        assert not list(small.iterdir())  # no partial backup
+        fresh = checkout(source.root, tmp_path / "fresh")
+        result = CliRunner().invoke(app, ["restore", str(taken), "--root", str(fresh),
+                                          "--store", str(small / "store")])
+        text = " ".join(result.output.split())
+        assert result.exit_code == 1 and "nothing was changed" in text, text
+        assert "No space left on device" in text or "disk is full" in text
+        assert not list(small.iterdir())
