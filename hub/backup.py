@@ -422,12 +422,13 @@ def _rows(folder: Path, name: str, table: dict[str, Any]) -> Iterator[list[Any]]
         for count, line in enumerate(fh, 1):
             try:
                 row = json.loads(line)
-            except ValueError as exc:
-                raise BackupError(f"{path}, line {count}: not a JSON row ({exc})") from None
-            if not isinstance(row, list) or len(row) != width:
-                raise BackupError(f"{path}, line {count}: expected {width} values of table "
-                                  f"{name!r}")
-            yield [_decode(v) for v in row]
+                if not isinstance(row, list) or len(row) != width:
+                    raise ValueError(f"expected {width} values of table {name!r}")
+                values = [_decode(v) for v in row]
+            except (KeyError, TypeError, ValueError) as exc:
+                raise BackupError(f"{path}, line {count}: not a row of the table ({exc})"
+                                  ) from None
+            yield values
     if count != table["rows"]:
         raise BackupError(f"{path}: {count} rows, the manifest records {table['rows']}")
 
