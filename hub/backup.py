@@ -20,10 +20,11 @@ version log's checksum is the committed file. Two writers can still move a file 
 snapshot: retention deletes an old version's folder after marking it purged, and a CKAN upload
 records its hash before its file is moved into place. A referenced file that is missing or
 differs from its recorded checksum therefore makes the backup start again with a fresh snapshot
-if anything was committed since the first one; if nothing was, the file is damaged and the
-backup stops and says so (`hub check` marks damaged versions broken; broken versions are then
-backed up as they are). The backup is written beside PATH and renamed to PATH when complete,
-so an interrupted backup never looks like a finished one.
+if anything was committed since the first one; if nothing was, a version file is damaged and
+the backup stops and says so (`hub check` marks damaged versions broken; broken versions are
+then backed up as they are), while an upload (whose recorded hash an editor may change through
+the CKAN API) is backed up as found, with a note. The backup is written beside PATH and
+renamed to PATH when complete, so an interrupted backup never looks like a finished one.
 
 Restore verifies the whole backup (every checksum, size, row count, and each version file
 against the version log) before it writes anything, builds the new store in a folder beside
@@ -170,6 +171,9 @@ def backup(store_root: Path, target: Path, progress: Progress | None = None) -> 
                 snap.db.close()
             if not problems:
                 break
+            # an upload's file is moved into place just after its record is committed, so
+            # one more look is worth it even when nothing was committed since the snapshot
+            moved = moved or (attempt == 1 and any(k == "upload" for _, k in problems))
             if not moved or attempt == ATTEMPTS:
                 fatal = [text for text, kind in problems if kind == "version"]
                 if fatal:
