@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS catalog_organizations (
 CREATE TABLE IF NOT EXISTS catalog_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 INDEX_VERSION = "4"  # of the derived tables (facets, text); a change rebuilds them from records
+DERIVED_TABLES = ("catalog_facets", "catalog_text")  # rebuilt from the records (not backed up)
 FACETS = ("organization", "theme", "license", "format", "access", "frequency", "municipality")
 _STORE_JOIN = """
     LEFT JOIN datasets d ON d.name = r.name
@@ -283,6 +284,11 @@ class Catalog:
         with self.store._db() as db:
             db.execute("PRAGMA foreign_keys=ON")
             yield db
+
+    def rebuild_index(self) -> None:
+        """Rebuild the derived tables from the records (after a restore)."""
+        with self._db() as db:
+            self._reindex(db)
 
     def _reindex(self, db: sqlite3.Connection) -> None:
         """Rebuild facets and text of every record (after the index layout changed)."""

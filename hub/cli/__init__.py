@@ -350,6 +350,7 @@ def serve(
 
 
 from hub.cli import accounts as _accounts  # noqa: E402 - the sub-commands register on import
+from hub.cli import backup as _backup  # noqa: E402
 from hub.cli import catalog as _catalog  # noqa: E402
 from hub.cli import check as _check  # noqa: E402
 from hub.cli import exchange as _exchange  # noqa: E402
@@ -358,5 +359,7 @@ app.add_typer(_catalog.app, name="catalog")
 app.command()(_exchange.publish)
 app.command()(_exchange.harvest)
 app.command()(_check.check)
+app.command("backup")(_backup.backup_cmd)
+app.command("restore")(_backup.restore_cmd)
 app.add_typer(_accounts.users, name="user")
 app.add_typer(_accounts.tokens, name="token")
