@@ -49,6 +49,7 @@ class Result:
     baseline_runs: list[float] = field(default_factory=list)
     note: str = ""
     details: dict[str, Any] = field(default_factory=dict)  # raw per-run figures, for the JSON
+    hard: bool = False  # a promise, not a speed target: a miss fails the run without --strict
 
 
 def judge(*checks: tuple[str, bool]) -> tuple[str, bool]:
