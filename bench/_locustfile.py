@@ -11,7 +11,7 @@ polygons) and `nutzung` (about 20,000 polygons, re-ingested in a loop during the
 
 from __future__ import annotations
 
-import math
+import json
 import random
 from urllib.parse import quote
 
@@ -28,6 +28,7 @@ DOWNLOADS = ("pflege/latest.geojson", "pflege/latest.csv?dialect=excel", "mobili
              "nutzung/latest.geojson", "nutzung/latest.parquet", "pflege")
 CATEGORIES = ("Schule", "Kita", "Pflegeheim", "Apotheke", "Feuerwehr", "Haltestelle")
 TILE_LAYERS = ("punkte", "punkte", "flaechen", "nutzung")
+LIMITS: dict[str, dict[int, dict[str, int]]] = {}  # per layer: tileMatrixSetLimits by zoom
 
 
 def box(size: float) -> str:
@@ -35,16 +36,6 @@ def box(size: float) -> str:
     x0, y0, x1, y1 = DISTRICT
     x, y = random.uniform(x0, x1 - size), random.uniform(y0, y1 - size * 0.62)
     return f"{x:.5f},{y:.5f},{x + size:.5f},{y + size * 0.62:.5f}"
-
-
-def tile(z: int) -> tuple[int, int]:
-    """(row, column) of the WebMercatorQuad tile at zoom z under a random district point."""
-    x0, y0, x1, y1 = DISTRICT
-    lon, lat = random.uniform(x0, x1), random.uniform(y0, y1)
-    n = 2 ** z
-    col = int((lon + 180) / 360 * n)
-    row = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
-    return row, col
 
 
 class Visitor(FastHttpUser):
@@ -55,6 +46,10 @@ class Visitor(FastHttpUser):
             if not 200 <= (response.status_code or 0) < 300:
                 body = (response.text or "")[:160].replace("\n", " ")
                 response.failure(f"HTTP {response.status_code}: {body}")
+            elif name == "ogc tileset":
+                layer = path.split("/")[3]
+                LIMITS[layer] = {int(limit["tileMatrix"]): limit for limit in
+                                 json.loads(response.text)["tileMatrixSetLimits"]}
 
     @task(2)
     def home(self) -> None:
@@ -89,8 +84,13 @@ class Visitor(FastHttpUser):
     @task(4)
     def tiles(self) -> None:
         layer = random.choice(TILE_LAYERS)
+        if layer not in LIMITS:  # as a map client reads the tileset once, then asks for tiles
+            self.fetch(f"/ogc/collections/{layer}/tiles/WebMercatorQuad", "ogc tileset")
+            return
         z = random.randint(8, 14)
-        row, col = tile(z)
+        limit = LIMITS[layer][z]  # a tile outside the limits is rightly 404
+        row = random.randint(limit["minTileRow"], limit["maxTileRow"])
+        col = random.randint(limit["minTileCol"], limit["maxTileCol"])
         self.fetch(f"/ogc/collections/{layer}/tiles/WebMercatorQuad/{z}/{row}/{col}",
                    "ogc tile")
 

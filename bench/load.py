@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import http.client
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -35,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench._harness import BENCH_DIR, DATA_DIR, ROOT, Result, judge, median
+from bench._harness import BENCH_DIR, DATA_DIR, ROOT, Result, _busy_cpu_s, judge, median
 from bench._serve import HubServer
 
 CASES = {"load": "200 locust clients × 60 s on pages, CKAN search, OGC items/tiles, downloads, "
@@ -48,6 +50,7 @@ QUICK = {"users": 20, "spawn_rate": 20, "seconds": 5, "runs": 1}
 RSS_GROWTH = 0.10  # allowed growth of the server's RSS from the end of run 1 to the end of run 3
 LIVE = "nutzung"  # the dataset the ingest loop re-commits
 LIVE_ROWS = 20_000
+INGEST_EVERY = 15.0  # seconds from the start of one ingest to the start of the next
 ORGANIZATION = "kataster-vermessung"
 HUB = [sys.executable, "-c", "import sys; from hub.cli import app; sys.exit(app())"]
 VERSION = 1  # bump when the seeded project changes
@@ -61,6 +64,7 @@ def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
     shutil.copytree(base, work)
     try:
         with HubServer(work, ready="/") as server:
+            _warm(server.port)
             runs = []
             for i in range(plan["runs"]):
                 runs.append(_one_run(server, work, i + 1, plan))
@@ -116,6 +120,21 @@ def _hub_run(cmd: list[str]) -> None:
         raise RuntimeError(f"{' '.join(cmd[3:] if cmd[:3] == HUB else cmd)} failed:\n{tail}")
 
 
+def _warm(port: int) -> None:
+    """Read every layer and build its tile index once, as a server that has been up for a while
+    has (a cold server takes 1–2 s of its worker pool per layer on the first requests)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    for layer in ("punkte", "flaechen", LIVE, "pflege", "mobilitaet", "gemeinden"):
+        for path in (f"/ogc/collections/{layer}/items?f=json&limit=1&bbox=13.4,51.6,13.41,51.61",
+                     f"/ogc/collections/{layer}/tiles/WebMercatorQuad"):
+            conn.request("GET", path)
+            response = conn.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise RuntimeError(f"warming up: {path}: HTTP {response.status}: {body[:200]!r}")
+    conn.close()
+
+
 # -- one run --------------------------------------------------------------------------------
 
 @dataclass
@@ -127,6 +146,7 @@ class Run:
     rss_before: float
     rss_after: float
     rss_peak: float
+    cpu_s: dict[str, float]  # CPU seconds used during the run: server, locust + ingests, rest
     ingest: dict[str, Any] = field(default_factory=dict)
 
 
@@ -138,15 +158,22 @@ def _one_run(server: HubServer, work: Path, number: int, plan: dict[str, int]) -
                "--host", f"http://127.0.0.1:{server.port}", "--csv", str(prefix),
                "--only-summary", "--loglevel", "WARNING"]
     before = _rss_mib(server.pid)
+    cpu0, children0, busy0 = _cpu_s(server.pid), _children_cpu_s(), _busy_cpu_s()
+    clock = time.perf_counter()
     with _Sampler(server.pid) as sampler, _IngestLoop(work) as ingest:
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
                               timeout=plan["seconds"] + 120, check=False)
+    server_s, clients_s = _cpu_s(server.pid) - cpu0, _children_cpu_s() - children0
+    busy = (_busy_cpu_s() or 0.0) - (busy0 or 0.0)
+    cpu = {"wall": time.perf_counter() - clock, "server": server_s,
+           "locust_and_ingest": clients_s, "rest_of_machine": max(0.0, busy - server_s - clients_s)}
     stats_file = Path(f"{prefix}_stats.csv")
     if not stats_file.exists():
         raise RuntimeError(f"locust wrote no statistics (exit {done.returncode}):\n"
                            + "\n".join(done.stderr.strip().splitlines()[-15:]))
     return Run(number, command, _read_csv(stats_file), _read_csv(Path(f"{prefix}_failures.csv")),
-               before, _rss_mib(server.pid), sampler.peak, ingest.summary())
+               before, _rss_mib(server.pid), sampler.peak, {k: round(v, 1) for k, v in cpu.items()},
+               ingest.summary())
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -154,6 +181,18 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         return []
     with open(path, newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's finished children (locust, the ingests)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _rss_mib(pid: int) -> float:
@@ -217,7 +256,7 @@ class _IngestLoop:
         from bench.ogc import _write_polygons
 
         rows = LIVE_ROWS + self._first
-        while not self._stop.is_set():
+        while True:
             rows += 1
             source = _live_csv(self.work)
             _write_polygons(source.with_suffix(".tmp"), rows)
@@ -229,6 +268,8 @@ class _IngestLoop:
             self.seconds.append(time.perf_counter() - start)
             if done.returncode:
                 self.errors.append((done.stderr or done.stdout).strip()[-300:])
+            if self._stop.wait(max(0.0, INGEST_EVERY - self.seconds[-1])):
+                return
 
     def summary(self) -> dict[str, Any]:
         last = self._current()
@@ -261,6 +302,11 @@ def _print_run(run: Run) -> None:
           f"{len(ing['errors'])} failed", flush=True)
     for error in ing["errors"]:
         print(f"  INGEST FAILED: {error}")
+    cpu = run.cpu_s
+    print(f"  CPU seconds in {cpu['wall']:.0f} s: server {cpu['server']:.0f}, locust and ingests "
+          f"{cpu['locust_and_ingest']:.0f}, rest of the machine {cpu['rest_of_machine']:.0f} "
+          f"({os.cpu_count()} cores: {(os.cpu_count() or 1) * cpu['wall']:.0f} available)",
+          flush=True)
 
 
 def _results(runs: list[Run], plan: dict[str, int]) -> list[Result]:
@@ -274,6 +320,7 @@ def _results(runs: list[Run], plan: dict[str, int]) -> list[Result]:
                 for row in runs[0].stats[:-1]}
     details = {"plan": plan, "command": runs[0].command, "per_type": per_type,
                "runs": [{"stats": r.stats, "failures": r.failures, "ingest": r.ingest,
+                         "cpu_s": r.cpu_s,
                          "rss_before_mib": round(r.rss_before, 1),
                          "rss_after_mib": round(r.rss_after, 1),
                          "rss_peak_mib": round(r.rss_peak, 1)} for r in runs]}
