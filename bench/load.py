@@ -6,9 +6,11 @@
         Three consecutive locust runs against the same server process (`locust --headless
         -u 200 -r 50 -t 60s`, the mix in `bench/_locustfile.py`: portal pages, CKAN
         package_search, OGC items with bbox and with bbox + CQL2 filter, vector tiles,
-        downloads). During each run a loop rewrites `nutzung`'s source and runs `hub ingest
-        nutzung` in a process of its own, so new versions are committed (and old ones removed
-        by retention) while they are served. The server's resident memory (VmRSS from
+        downloads). Before the first run every layer is read and its tile index built once
+        (as on a server that has been up for a while; tiles are not pre-rendered). During each
+        run a loop rewrites `nutzung`'s source and runs `hub ingest nutzung` in a process of
+        its own every INGEST_EVERY seconds, so new versions are committed (and old ones
+        removed by retention) while they are served. The server's resident memory (VmRSS from
         /proc/PID/status) is sampled every 0.5 s.
         Passes when no request failed (any answer other than 2xx, 503 Busy included), every
         ingest committed, and the server's RSS after the third run is at most RSS_GROWTH above
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import csv
 import http.client
+import importlib.util
 import json
 import os
 import resource
@@ -57,6 +60,8 @@ VERSION = 1  # bump when the seeded project changes
 
 
 def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
+    if importlib.util.find_spec("locust") is None:
+        raise RuntimeError("locust is not installed: .venv/bin/pip install -e '.[bench]'")
     plan = QUICK if getattr(args, "quick", False) else FULL
     base = _base()
     work = WORK / f"run-{os.getpid()}"
