@@ -40,8 +40,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench._harness import BENCH_DIR, DATA_DIR, ROOT, Result, _busy_cpu_s, judge, median
+from bench._harness import BENCH_DIR, DATA_DIR, ROOT, Result, busy_cpu_s, judge, median
 from bench._serve import HubServer
+from bench.downloads import HUB
 
 CASES = {"load": "200 locust clients × 60 s on pages, CKAN search, OGC items/tiles, downloads, "
                  "with an ingest loop; 3 runs: failures, p50/p99, server RSS"}
@@ -55,7 +56,6 @@ LIVE = "nutzung"  # the dataset the ingest loop re-commits
 LIVE_ROWS = 20_000
 INGEST_EVERY = 15.0  # seconds from the start of one ingest to the start of the next
 ORGANIZATION = "kataster-vermessung"
-HUB = [sys.executable, "-c", "import sys; from hub.cli import app; sys.exit(app())"]
 VERSION = 1  # bump when the seeded project changes
 
 
@@ -163,13 +163,13 @@ def _one_run(server: HubServer, work: Path, number: int, plan: dict[str, int]) -
                "--host", f"http://127.0.0.1:{server.port}", "--csv", str(prefix),
                "--only-summary", "--loglevel", "WARNING"]
     before = _rss_mib(server.pid)
-    cpu0, children0, busy0 = _cpu_s(server.pid), _children_cpu_s(), _busy_cpu_s()
+    cpu0, children0, busy0 = _cpu_s(server.pid), _children_cpu_s(), busy_cpu_s()
     clock = time.perf_counter()
     with _Sampler(server.pid) as sampler, _IngestLoop(work) as ingest:
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
                               timeout=plan["seconds"] + 120, check=False)
     server_s, clients_s = _cpu_s(server.pid) - cpu0, _children_cpu_s() - children0
-    busy = (_busy_cpu_s() or 0.0) - (busy0 or 0.0)
+    busy = (busy_cpu_s() or 0.0) - (busy0 or 0.0)
     cpu = {"wall": time.perf_counter() - clock, "server": server_s,
            "locust_and_ingest": clients_s, "rest_of_machine": max(0.0, busy - server_s - clients_s)}
     stats_file = Path(f"{prefix}_stats.csv")
