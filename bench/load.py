@@ -231,12 +231,12 @@ class _Sampler:
 
 
 class _IngestLoop:
-    """`hub ingest LIVE` in its own process, again and again, each time on a changed source
-    (one polygon more than the time before), until the run ends."""
+    """`hub ingest LIVE` in its own process every INGEST_EVERY seconds (or back to back when an
+    ingest takes longer), each time on a changed source (one polygon more than the time
+    before), until the run ends; the last one started is waited for."""
 
     def __init__(self, work: Path):
         self.work = work
-        self.committed = 0
         self.errors: list[str] = []
         self.seconds: list[float] = []
         self._stop = threading.Event()
