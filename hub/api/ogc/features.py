@@ -719,8 +719,8 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         data = encoded.get(key)
         if data is None:
             work.needs(request, work.UNBOUNDED)  # rendering grows with the data in the tile
-            data = tiles_mod.render(layer_of(request, c), c.dataset.name, zoom, col, row)
-            encoded.put(key, data)
+            data = encoded.make(key, lambda: tiles_mod.render(layer_of(request, c),
+                                                              c.dataset.name, zoom, col, row))
         if not data:
             return Response(status_code=204, headers=headers)
         return Response(data, media_type=tiles_mod.MVT_MEDIA, headers=headers)
