@@ -9,8 +9,10 @@ import yaml
 
 from hub.access import owner_id
 from hub.catalog.index import Catalog
+from hub.catalog.model import AGS_FORMS, valid_ags
 from hub.catalog.vocab import Vocabularies
 from hub.config import Settings
+from hub.errors import HubError
 from hub.store.versions import Store
 
 
@@ -37,7 +39,10 @@ def open_catalog(settings: Settings) -> tuple[Catalog, Vocabularies, District]:
     # those registered at run time by id)
     catalog.owner_of = lambda organization: owner_id(organization, vocab, registered=False)
     org = next((o.id for o in vocab.organizations.values() if o.kind == "district"), "")
-    district = District(str(raw.get("name", "")), str(raw.get("ags", "")),
+    ags = str(raw.get("ags", "") or "")
+    if ags and not valid_ags(ags):
+        raise HubError(f"{catalog_dir / 'district.yaml'}: ags {ags!r}: {AGS_FORMS}")
+    district = District(str(raw.get("name", "")), ags,
                         str(raw.get("default_license", "")), str(raw.get("contributor_id", "")),
                         org, raw)
     return catalog, vocab, district

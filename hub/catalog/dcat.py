@@ -50,6 +50,17 @@ _ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r",
                           "\t": "\\t"})
 
 
+def geocoding(record_ags: list[str], district_ags: str) -> tuple[str, list[str]]:
+    """The political geocoding of a record (dcat-ap.de): its level URI and its key URIs, from
+    the record's AGS, else the district's; none when neither has one (a district.yaml without
+    `ags`)."""
+    ags = [a for a in (record_ags or [district_ags]) if len(a) in KEYS]
+    if not ags:
+        return "", []
+    level = LEVELS.get(min(len(a) for a in ags), "administrativeDistrict")
+    return f"{GEOCODING}Level/{level}", [f"{GEOCODING}{KEYS[len(a)]}/{a}" for a in ags]
+
+
 @dataclass(frozen=True)
 class Context:
     """What every export needs besides the records."""
@@ -228,11 +239,11 @@ def _dataset(record: Record, ctx: Context) -> Iterator[tuple]:
             yield period, DCAT.startDate, _date(record.temporal["start"])
         if record.temporal.get("end"):
             yield period, DCAT.endDate, _date(record.temporal["end"])
-    ags = record.spatial_ags or [ctx.district_ags]
-    level = LEVELS.get(min(len(a) for a in ags), "administrativeDistrict")
-    yield ds, DCATDE.politicalGeocodingLevelURI, URIRef(f"{GEOCODING}Level/{level}")
-    for key in ags:
-        uri = URIRef(f"{GEOCODING}{KEYS[len(key)]}/{key}")
+    level, keys = geocoding(record.spatial_ags, ctx.district_ags)
+    if level:
+        yield ds, DCATDE.politicalGeocodingLevelURI, URIRef(level)
+    for key in keys:
+        uri = URIRef(key)
         yield ds, DCATDE.politicalGeocodingURI, uri
         yield ds, DCTERMS.spatial, uri
         yield uri, RDF.type, DCTERMS.Location

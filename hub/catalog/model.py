@@ -179,6 +179,15 @@ def upload_path(record_id: str, distribution_id: str) -> str:
     return f"/dataset/{record_id}/resource/{distribution_id}/download/"
 
 
+
+AGS_FORMS = "AGS/ARS are 2, 3, 5, 8, 9 or 12 digits (e.g. 12062 or 12062092)"
+
+
+def valid_ags(value: str) -> bool:
+    """An official municipality key (AGS) or regional key (ARS) of a level dcat-ap.de names."""
+    return value.isdigit() and len(value) in (2, 3, 5, 8, 9, 12)
+
+
 def stable_id(name: str) -> str:
     return str(uuid.uuid5(NAMESPACE, name))
 
@@ -248,9 +257,8 @@ def validate(data: dict[str, Any], vocab: Vocabularies, where: str = "") -> Reco
         if k not in ("start", "end") or _date(v) is None:
             errors["temporal"] = "give start and/or end as dates (YYYY-MM-DD)"
     ags = [str(a) for a in _list(data.get("spatial_ags"))]
-    if any(not (a.isdigit() and len(a) in (2, 3, 5, 8, 9, 12)) for a in ags):
-        errors["spatial_ags"] = ("AGS/ARS are 2, 3, 5, 8, 9 or 12 digits "
-                                 "(e.g. 12062 or 12062092)")
+    if not all(map(valid_ags, ags)):
+        errors["spatial_ags"] = AGS_FORMS
     bbox = data.get("bbox")
     if bbox is not None and not (isinstance(bbox, list | tuple) and len(bbox) == 4
                                  and all(isinstance(v, int | float) for v in bbox)

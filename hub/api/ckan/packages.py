@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from hub.catalog import District
-from hub.catalog.dcat import GEOCODING, KEYS, LEVELS
+from hub.catalog.dcat import geocoding
 from hub.catalog.links import hub_link
 from hub.catalog.model import Distribution, Record
 from hub.catalog.vocab import Organization, Term, Vocabularies
@@ -127,10 +127,10 @@ def extras(record: Record, site: Site) -> dict[str, str]:
         minx, miny, maxx, maxy = record.bbox
         out["spatial"] = json.dumps({"type": "Polygon", "coordinates": [[
             [minx, miny], [maxx, miny], [maxx, maxy], [minx, maxy], [minx, miny]]]})
-    ags = record.spatial_ags or [site.district.ags]
-    out["politicalGeocodingURI"] = json.dumps([f"{GEOCODING}{KEYS[len(a)]}/{a}" for a in ags])
-    out["politicalGeocodingLevelURI"] = \
-        f"{GEOCODING}Level/{LEVELS.get(min(len(a) for a in ags), 'administrativeDistrict')}"
+    level, keys = geocoding(record.spatial_ags, site.district.ags)
+    if keys:
+        out["politicalGeocodingURI"] = json.dumps(keys)
+        out["politicalGeocodingLevelURI"] = level
     if site.district.contributor_id:
         out["contributorID"] = json.dumps([site.district.contributor_id])
     if record.attribution:
