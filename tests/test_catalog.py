@@ -56,6 +56,14 @@ def test_codes_are_normalised_from_what_people_write(opened) -> None:
     assert validate(GOOD, vocab).id == validate(GOOD, vocab).id  # stable id from the slug
 
 
+def test_a_theme_or_keyword_named_twice_is_kept_once(opened) -> None:
+    """An inventory row "Bildung; EDUC" names one theme (it came out as [EDUC, EDUC])."""
+    _, vocab, _ = opened
+    record = validate({**GOOD, "themes": ["Bildung", "EDUC", "Verkehr"],
+                       "keywords": ["Schule", "Schule", "Sport"]}, vocab)
+    assert (record.themes, record.keywords) == (["EDUC", "TRAN"], ["Schule", "Sport"])
+
+
 @pytest.mark.parametrize(("change", "field", "message"), [
     ({"license": "Freeware-ish"}, "license", "unknown license 'Freeware-ish'"),
     ({"themes": ["Kochen"]}, "themes", "unknown theme 'Kochen'"),

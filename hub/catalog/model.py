@@ -236,7 +236,7 @@ def validate(data: dict[str, Any], vocab: Vocabularies, where: str = "") -> Reco
         term = vocab.themes.find(raw)
         if term is None:
             errors["themes"] = f"unknown theme {raw!r} (use EU data-theme codes such as TRAN)"
-        else:
+        elif term.code not in themes:  # "Bildung" and "EDUC" name one theme
             themes.append(term.code)
     restricted_to = []
     for raw in _list(data.get("restricted_to")):
@@ -324,7 +324,7 @@ def validate(data: dict[str, Any], vocab: Vocabularies, where: str = "") -> Reco
         access=access, attribution=attribution, restricted_to=restricted_to,
         data_held=data_held, access_note=str(data.get("access_note") or "").strip(),
         personal_data=_bool(data.get("personal_data", False)),
-        keywords=[k.strip() for k in _list(data.get("keywords")) if k.strip()],
+        keywords=list(dict.fromkeys(k.strip() for k in _list(data.get("keywords")) if k.strip())),
         themes=themes, contact=_person(data.get("contact")), creator=_person(data.get("creator")),
         frequency=frequency, issued=_iso(data.get("issued")), modified=_iso(data.get("modified")),
         temporal=temporal, spatial_ags=ags, bbox=list(bbox) if bbox else None,
