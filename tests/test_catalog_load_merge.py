@@ -249,3 +249,35 @@ def test_the_extent_of_the_data_stays_the_datas(root: Path) -> None:
             assert code == 0, text
         assert "0 updated, 5 unchanged" in text, text
     assert cli.record("radwege").bbox == [13.2, 51.5, 13.5, 51.8]
+
+
+def test_an_edit_between_the_merge_and_its_write_refuses_the_load(root: Path) -> None:
+    """The merge reads each record, then writes all in one transaction: an edit landing in
+    between (here made at the last moment before the write) refuses the whole load with a
+    conflict instead of being overwritten — the revisions the merge read are checked."""
+    from hub.catalog.load import load_yaml_records, sync
+    from hub.errors import Conflict
+
+    cli = Cli(root)
+    assert cli("catalog", "load")[0] == 0
+    edit_yaml(root / "catalog" / "datasets" / "pflege.yaml", description="Neu aus der Datei.")
+    catalog, vocab, _ = open_catalog(load_settings(root, root / "store"))
+    incoming = load_yaml_records(root / "catalog" / "datasets", vocab)
+    write = catalog.upsert_many
+
+    def edited_first(records: list[Record], *args: object, **kwargs: object) -> list[str]:
+        other = catalog.get("pflege", ADMIN, ALL_STATES)
+        other.title = "Titel aus der API"
+        write([other])  # someone's edit, between the merge's read and its write
+        return write(records, *args, **kwargs)
+
+    catalog.upsert_many = edited_first  # type: ignore[method-assign]
+    with pytest.raises(Conflict, match="'pflege' was changed meanwhile"):
+        sync(catalog, incoming, vocab)
+    kept = cli.record("pflege")
+    assert kept is not None and kept.title == "Titel aus der API"  # the edit stays
+    assert kept.description != "Neu aus der Datei."  # and the load wrote nothing
+    code, text = cli("catalog", "load")  # a new load merges both
+    assert code == 0, text
+    merged = cli.record("pflege")
+    assert (merged.title, merged.description) == ("Titel aus der API", "Neu aus der Datei.")

@@ -306,19 +306,22 @@ class Catalog:
         """Insert or replace a record by id or name; returns created | updated | unchanged.
         With `create`, a record whose id or name exists raises `NameTaken` instead. With
         `expected`, the record replaced must still be at that revision, else `Conflict`."""
-        return self.upsert_many([record], create, expected=expected)[0]
+        return self.upsert_many([record], create, expected=None if expected is None
+                                else {record.id: expected})[0]
 
     def upsert_many(self, records: list[Record], create: bool = False,
                     delete: list[str] | tuple[str, ...] = (),
-                    expected: int | None = None) -> list[str]:
+                    expected: dict[str, int] | None = None) -> list[str]:
         """Insert or replace records, and remove those named in `delete`, in one transaction
         (all or nothing).
 
         A record replaces the one with its id (which may rename it) or else the one with its
         name (whose id it keeps). A name held by another record raises `NameTaken`. Every
-        change raises the record's revision by one; `expected` (for one record) is the
-        revision the change was based on: another one raises `Conflict`, nothing is written.
+        change raises the record's revision by one; `expected` maps record ids to the revision
+        each change was based on (0: there was no such record): another one raises `Conflict`
+        and nothing is written.
         """
+        expected = expected or {}
         stamp = now()
         outcomes = []
         with self._db() as db:
@@ -327,7 +330,8 @@ class Catalog:
                 for name in delete:
                     self._delete(db, name)
                 for record in records:
-                    outcomes.append(self._upsert(db, record, stamp, create, expected))
+                    outcomes.append(self._upsert(db, record, stamp, create,
+                                                 expected.get(record.id)))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -343,8 +347,10 @@ class Catalog:
         if old is not None and create:
             raise NameTaken(record.name if old["name"] == record.name else record.id,
                             "name" if old["name"] == record.name else "id")
-        if expected is not None and old is not None and old["revision"] != expected:
-            raise Conflict(f"the record {old['name']!r} was changed meanwhile: it is at "
+        if expected is not None and (old["revision"] if old else 0) != expected:
+            raise Conflict(f"the record {record.name!r} was registered meanwhile; read it and "
+                           "repeat the change" if old is None else
+                           f"the record {old['name']!r} was changed meanwhile: it is at "
                            f"revision {old['revision']}, the change was based on revision "
                            f"{expected}; read it again and repeat the change")
         if old is not None:

@@ -140,7 +140,7 @@ def sync(catalog: Catalog, incoming: list[Incoming], vocab: Vocabularies,
     """Load records into the catalog without losing edits made elsewhere (see `merge`): new
     records are created, the others merged; everything is validated before one write, so a
     merge that breaks a rule changes nothing. Loading the same files twice changes nothing."""
-    outcome, records, loads = Outcome(), [], []
+    outcome, records, loads, based_on = Outcome(), [], [], {}
     with catalog.store._db() as db:
         db.executescript(LOADS_SQL)
         bases = {r[0]: json.loads(r[1]) for r in db.execute("SELECT id, fields FROM "
@@ -148,10 +148,12 @@ def sync(catalog: Catalog, incoming: list[Incoming], vocab: Vocabularies,
         for item in incoming:
             record = item.record
             # the record as stored: facts of the store's data (its extent) are not its own
-            row = db.execute("SELECT record FROM catalog_records WHERE id = ?",
+            row = db.execute("SELECT record, revision FROM catalog_records WHERE id = ?",
                              (record.id,)).fetchone() or db.execute(
-                "SELECT record FROM catalog_records WHERE name = ?", (record.name,)).fetchone()
+                "SELECT record, revision FROM catalog_records WHERE name = ?",
+                (record.name,)).fetchone()
             if row is None:
+                based_on[record.id] = 0  # still none when written, or the load is refused
                 records.append(record)
                 loads.append((item.source, record.curated()))
                 continue
@@ -162,8 +164,9 @@ def sync(catalog: Catalog, incoming: list[Incoming], vocab: Vocabularies,
                                             item.source, force)
             outcome.conflicts += conflicts
             records.append(validate(merged, vocab, item.source))
+            based_on[records[-1].id] = row[1]  # an edit meanwhile refuses the whole load
             loads.append((item.source, base))
-    results = catalog.upsert_many(records)
+    results = catalog.upsert_many(records, expected=based_on)
     stamp = now()
     with catalog.store._db() as db:
         db.executemany("INSERT OR REPLACE INTO catalog_loads VALUES (?, ?, ?, ?)",
