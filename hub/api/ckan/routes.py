@@ -17,11 +17,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser, parse_options_header
 
-from hub.access import ANONYMOUS, Viewer
+from hub.access import ANONYMOUS, Viewer, require_writer
 from hub.api.ckan import get, search, write  # noqa: F401 - the actions register on import
 from hub.api.ckan.core import ACTIONS, ActionError, Call, NotAuthorized, Upload, ValidationError
 from hub.api.ckan.packages import Site
 from hub.catalog.uploads import UploadTooLarge
+from hub.errors import Forbidden
 from hub.web.services import InvalidToken, Services, token_sent
 
 MAX_BODY = 10 << 20  # bytes of a JSON or form body without files
@@ -167,9 +168,11 @@ def ckan_router(services: Callable[[], Services]) -> APIRouter:
             viewer = await _caller(hub, request)
         except InvalidToken as exc:
             return failed(NotAuthorized(str(exc)))
-        if not read and not (viewer.editor or viewer.admin):  # every write action's rule
-            return failed(NotAuthorized("writing needs an API token of an editor or admin "
-                                        "(header Authorization)"))
+        if not read:  # every write action's first rule, before its body is read
+            try:
+                require_writer(viewer)
+            except Forbidden as exc:
+                return failed(NotAuthorized(f"{exc} (header Authorization)"))
         multipart = request.method == "POST" and _content_type(request) == "multipart/form-data"
         form = None
         try:
