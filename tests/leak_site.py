@@ -46,11 +46,14 @@ class Seeded:
     state: str = "active"
     facts: bool = False  # its data's facts (downloads) appear on its record
     rows: int = 3
+    record_orgs: tuple[str, ...] = (A,)  # who sees the record when it is restricted
     marks: dict[str, str] = field(default_factory=dict)  # marker -> where it is (a kind)
 
     def sees_record(self, role: str) -> bool:
         if self.record is None or self.state != "active":
             return False  # drafts and deleted records: only for editors of org A
+        if self.record == "restricted":
+            return STAFF.get(role) in self.record_orgs
         return _may_see(role, self.record)
 
     def sees_data(self, role: str) -> bool:
@@ -61,12 +64,21 @@ class Seeded:
         return _may_see(role, strictest)
 
 
+def records_seen(role: str) -> list[str]:
+    """The names of the records `role` may see, sorted."""
+    return sorted([d.name for d in DATASETS if d.sees_record(role)] + FILLERS)
+
+
+def publisher(name: str) -> str:
+    return B if name == "offen-b" or name in FILLERS else A
+
+
 def _may_see(role: str, level: str) -> bool:
     if level == "public":
         return True
     if level == "internal":
         return role in STAFF
-    return STAFF.get(role) == A  # everything restricted here is restricted to org A
+    return STAFF.get(role) == A  # restricted data here is org A's: its owner sees it
 
 
 DATASETS = [
@@ -88,6 +100,8 @@ DATASETS = [
 ]
 BY_NAME = {d.name: d for d in DATASETS}
 OWNED_BY_API = "eigen"
+# public metadata-only records of org B: more than one page of the DCAT feed
+FILLERS = [f"liste-{i:03}" for i in range(110)]
 UPLOADS_TO = ("eigen", "geheim")  # records that get an uploaded file with a marked name
 
 
@@ -123,12 +137,21 @@ def seed(root: Path) -> tuple[Project, dict[str, str]]:
     (root / "catalog" / "district.yaml").write_text(yaml.safe_dump({
         "name": "Testkreis", "ags": "12062", "bbox": DISTRICT_BBOX,
         "default_license": "dl-by-de/2.0"}), encoding="utf-8")
+    files = root / "catalog" / "datasets"
+    files.mkdir()
+    for name in FILLERS:
+        (files / f"{name}.yaml").write_text(yaml.safe_dump({
+            "name": name, "title": f"Liste {name}", "description": "Öffentlich",
+            "publisher": B, "license": "dl-by-de/2.0", "keywords": [TAG], "themes": [THEME],
+            "data_held": False, "access_note": "Anfragen beim Amt"}), encoding="utf-8")
+    loaded = project.cli("catalog", "load")  # before any pipeline: no records made from them
+    assert loaded.exit_code == 0, loaded
     records = root / "records"
     records.mkdir()
     for d in DATASETS:
         if d.data is not None:
             _held(project, d)
-        if d.record is not None and d.name != OWNED_BY_API:
+        if d.record is not None and d.name != OWNED_BY_API:  # that one: see seed_online
             path = records / f"{d.name}.yaml"
             path.write_text(yaml.safe_dump(record_of(d), allow_unicode=True), encoding="utf-8")
             added = project.cli("catalog", "add", str(path))
@@ -179,7 +202,7 @@ def record_of(d: Seeded) -> dict[str, object]:
     data: dict[str, object] = {
         "name": d.name, "title": f"Titel {text('title')}",
         "description": f"Beschreibung {text('description')}",
-        "publisher": B if d.name == "offen-b" else A, "license": "dl-by-de/2.0",
+        "publisher": publisher(d.name), "license": "dl-by-de/2.0",
         "access": d.record, "keywords": [TAG, *([text("keyword")] if marked else [])],
         "themes": [THEME], "data_held": d.data is not None}
     if d.record == "restricted":
@@ -222,7 +245,7 @@ def _held(project: Project, d: Seeded) -> None:
     (project.data / source).write_text("\n".join(lines) + "\n", encoding="utf-8")
     project.pipeline(d.name, schema, {"path": f"data/{source}", "crs": "EPSG:4326",
                                       "geometry": {"lon": "lon", "lat": "lat"}},
-                     title=title, organization=B if d.name == "offen-b" else A,
+                     title=title, organization=publisher(d.name),
                      access=d.data)
     report = project.ingest(d.name)
     assert report.status == "committed", report
