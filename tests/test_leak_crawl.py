@@ -24,7 +24,7 @@ import mapbox_vector_tile
 import pyarrow.parquet as pq
 import pytest
 import rdflib
-from conftest import hub_server
+from conftest import CENTRE, hub_server
 from leak_site import (
     BY_NAME,
     DATASETS,
@@ -60,7 +60,8 @@ BY_NAME_URLS = (
     f"/ogc/collections/{{}}/tiles/{TMS}/tilejson.json",
     f"/ogc/collections/{{}}/tiles/{TMS}/0/0/0",
     "/api/3/action/package_show?id={}", "/api/3/action/resource_show?id={}",
-    "/api/3/action/package_show?id={}&include_deleted=true")
+    "/api/3/action/package_show?id={}&include_deleted=true",
+    "HEAD /downloads/{}/latest.csv", "HEAD /downloads/{}/v1.gpkg", "HEAD /downloads/{}")
 VOLATILE_HEADERS = {"date", "content-length", "etag", "last-modified"}
 
 
@@ -350,8 +351,14 @@ def test_counts_and_facets_match_the_visible_set(site: Site, role: str) -> None:
             files = [r["url"] for r in c.action("package_show", id=d.name)["resources"]
                      if "/downloads/" in r["url"]]
             assert bool(files) == (d.facts and d.sees_data(role)), d.name
+    near = ",".join(f"{v:.3f}" for v in (CENTRE[0] - 0.01, CENTRE[1] - 0.01,
+                                          CENTRE[0] + 0.3, CENTRE[1] + 0.1))
+    around = c.action("package_search", ext_bbox=near, include_private="true", rows=1000)
+    assert sorted(r["name"] for r in around["results"]) == sorted(  # an extent is a fact
+        d.name for d in DATASETS if d.sees_record(role) and d.facts and d.sees_data(role))
     for d in DATASETS:  # searching a marker finds exactly what may be seen
-        for mark in [m for m, kind in d.marks.items() if kind == "title"]:
+        for mark in [m for m, kind in d.marks.items()
+                     if kind in ("title", "description", "keyword")]:
             hits = c.action("package_search", q=mark.split("-")[1], include_private="true",
                             include_drafts="true")["count"]
             assert hits == int(d.sees_record(role)), (d.name, hits)
@@ -381,8 +388,10 @@ def test_hidden_answers_as_unknown(site: Site, role: str) -> None:
             if d_visible_record(name, role) and template.startswith(("/datasets/",
                                                                      "/dataset/", "/api/3/")):
                 continue  # its record is public: the page and the CKAN dict are shown
-            a = c.client.get(template.format(name))
-            b = c.client.get(template.format(unknown_like(name)))
+            method = "HEAD" if template.startswith("HEAD ") else "GET"
+            url = template.removeprefix("HEAD ")
+            a = c.client.request(method, url.format(name))
+            b = c.client.request(method, url.format(unknown_like(name)))
             assert a.status_code == b.status_code == 404, (
                 template, name, a.status_code, b.status_code)
             assert a.text.replace(name, "NAME") == b.text.replace(unknown_like(name), "NAME"), \
