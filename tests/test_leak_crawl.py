@@ -15,6 +15,7 @@ import json
 import re
 import statistics
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,8 @@ from leak_site import (
     seed_online,
     shown_markers,
 )
+
+from hub.catalog.model import HUB_DOWNLOADS, hub_download_id
 
 FORMATS = ("geojson", "csv", "gpkg", "parquet", "fgb")
 FEEDS = ("rdf", "ttl", "jsonld")
@@ -216,6 +219,9 @@ def crawl_ckan(c: Crawl) -> None:
         c.get("/api/3/action/package_show", id=d.name)
         c.get("/api/3/action/package_show", id=site.ids.get(d.name, d.name),
               include_deleted="true")
+    for ident in site.ids.values():  # the resources of the hub's own downloads
+        for kind in HUB_DOWNLOADS:
+            c.get("/api/3/action/resource_show", id=hub_download_id(ident, kind))
     for name, path in site.uploads.items():
         c.get("/api/3/action/resource_show", id=path.split("/")[4])
         c.get("/api/3/action/package_show", id=site.ids[name])
@@ -397,6 +403,14 @@ def test_hidden_answers_as_unknown(site: Site, role: str) -> None:
             assert a.text.replace(name, "NAME") == b.text.replace(unknown_like(name), "NAME"), \
                 (template, name)
             assert same_headers(a, b), (template, name, a.headers, b.headers)
+    unknown_id = str(uuid.uuid4())
+    for name in sorted(set(hidden)):  # the resources of its data by id
+        for kind in HUB_DOWNLOADS:
+            a = c.client.get("/api/3/action/resource_show",
+                             params={"id": hub_download_id(site.ids[name], kind)})
+            b = c.client.get("/api/3/action/resource_show",
+                             params={"id": hub_download_id(unknown_id, kind)})
+            assert (a.status_code, a.text) == (b.status_code, b.text) == (404, b.text), name
     for name, path in site.uploads.items():  # an upload's URL of a hidden record
         fake = path.replace(site.ids[name], "00000000-0000-0000-0000-000000000000")
         a, b = c.client.get(path), c.client.get(fake)
