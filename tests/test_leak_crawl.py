@@ -71,9 +71,17 @@ VOLATILE_HEADERS = {"date", "content-length", "etag", "last-modified"}
 MARK = re.compile(r"leakmark[-_]([0-9a-f]{16})")  # as written, in a column name, an email
 
 
+DATA_URL = re.compile(r"/(?:downloads|ogc/collections)/([a-z0-9_-]+)")  # held data's URLs
+
+
 def marks_in(text: str) -> set[str]:
     """The markers in a text, by their unique part."""
     return set(MARK.findall(text.lower()))
+
+
+def data_named(text: str) -> set[str]:
+    """The datasets whose data a text links to (downloads, OGC collections)."""
+    return set(DATA_URL.findall(text))
 
 
 @dataclass
@@ -81,6 +89,7 @@ class Answer:
     url: str
     status: int
     marks: set[str]  # the markers in the answer that its URL did not ask for
+    data: set[str]  # the datasets whose data the answer links to (the URL's own left out)
 
 
 @dataclass
@@ -99,9 +108,9 @@ class Crawl:
 
     def get(self, path: str, **params: Any) -> httpx.Response:
         response = self.client.get(path, params=params or None)
-        url = str(response.request.url)
-        self.seen[url] = Answer(url, response.status_code,
-                                marks_in(text_of(response)) - marks_in(url))
+        url, text = str(response.request.url), text_of(response)
+        self.seen[url] = Answer(url, response.status_code, marks_in(text) - marks_in(url),
+                                data_named(text) - data_named(url))
         return response
 
     def action(self, action: str, /, **params: Any) -> Any:
@@ -276,6 +285,9 @@ def test_no_marker_of_hidden_data_anywhere(crawls: dict[str, Crawl], role: str) 
     assert len(c.seen) > 400  # every surface was asked
     assert not [a for a in c.seen.values() if a.status >= 500]
     assert c.found(hidden_markers(role)) == []
+    hidden_data = {d.name for d in DATASETS if not d.sees_data(role)}
+    assert [(a.url, a.data & hidden_data) for a in c.seen.values() if a.data & hidden_data] \
+        == []  # no link to hidden data: not on a public record of restricted data either
 
 
 def test_the_crawl_finds_what_may_be_seen(crawls: dict[str, Crawl]) -> None:
@@ -292,6 +304,8 @@ def test_the_crawl_finds_what_may_be_seen(crawls: dict[str, Crawl]) -> None:
                                                           a.url) and a.status == 200]
     assert tiles and any(a.marks & marks_in(" ".join(BY_NAME["gross"].marks))
                          for a in tiles)
+    linked = set().union(*(a.data for a in owner.seen.values()))
+    assert {"geheim", "gross", "eigen", "freigabe", "intern"} <= linked
     staff = {d for _, _, d in crawls["b_viewer"].found(shown_markers("b_viewer"))}
     assert {"intern", "intern-inventar"} <= staff
 
