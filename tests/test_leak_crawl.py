@@ -64,7 +64,12 @@ BY_NAME_URLS = (
     f"/ogc/collections/{{}}/tiles/{TMS}/0/0/0",
     "/api/3/action/package_show?id={}", "/api/3/action/resource_show?id={}",
     "/api/3/action/package_show?id={}&include_deleted=true",
-    "HEAD /downloads/{}/latest.csv", "HEAD /downloads/{}/v1.gpkg", "HEAD /downloads/{}")
+    "HEAD /downloads/{}/latest.csv", "HEAD /downloads/{}/v1.gpkg", "HEAD /downloads/{}",
+    # bad requests too: checked in the same order for hidden and unknown names
+    "/downloads/{}/latest.xyz", "/downloads/{}/v99.csv", "/downloads/{}/latest.csv?dialect=x",
+    "/ogc/collections/{}/items?limit=abc", "/ogc/collections/{}/items?filter=nr%20%3D",
+    "/ogc/collections/{}/items?bbox=1,2", f"/ogc/collections/{{}}/tiles/{TMS}/99/0/0",
+    "/api/3/action/package_show?id={}&callback=x")
 VOLATILE_HEADERS = {"date", "content-length", "etag", "last-modified"}
 
 
@@ -412,7 +417,7 @@ def test_hidden_answers_as_unknown(site: Site, role: str) -> None:
             url = template.removeprefix("HEAD ")
             a = c.client.request(method, url.format(name))
             b = c.client.request(method, url.format(unknown_like(name)))
-            assert a.status_code == b.status_code == 404, (
+            assert a.status_code == b.status_code and a.status_code in (400, 404), (
                 template, name, a.status_code, b.status_code)
             assert a.text.replace(name, "NAME") == b.text.replace(unknown_like(name), "NAME"), \
                 (template, name)
