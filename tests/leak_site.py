@@ -46,6 +46,7 @@ class Seeded:
     state: str = "active"
     facts: bool = False  # its data's facts (downloads) appear on its record
     rows: int = 3
+    versions: int = 1
     record_orgs: tuple[str, ...] = (A,)  # who sees the record when it is restricted
     marks: dict[str, str] = field(default_factory=dict)  # marker -> where it is (a kind)
 
@@ -85,7 +86,7 @@ DATASETS = [
     Seeded("offen-a", "public", "public", facts=True),
     Seeded("offen-b", "public", "public", facts=True),
     Seeded("offen-inventar", "public"),
-    Seeded("intern", "internal", "internal", facts=True),
+    Seeded("intern", "internal", "internal", facts=True, versions=2),
     Seeded("intern-inventar", "internal"),
     Seeded("geheim", "restricted", "restricted", facts=True),
     Seeded("geheim-inventar", "restricted"),
@@ -247,8 +248,9 @@ def _held(project: Project, d: Seeded) -> None:
                                       "geometry": {"lon": "lon", "lat": "lat"}},
                      title=title, organization=publisher(d.name),
                      access=d.data)
-    report = project.ingest(d.name)
-    assert report.status == "committed", report
+    for _ in range(d.versions):
+        report = project.ingest(d.name, force=True)
+        assert report.status == "committed", report
 
 
 def _token(project: Project, user: str, org: str, role: str) -> str:
