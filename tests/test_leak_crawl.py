@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import mapbox_vector_tile
@@ -164,7 +165,9 @@ def crawls(site: Site) -> dict[str, Crawl]:
 
 def crawl(site: Site, role: str) -> Crawl:
     c = Crawl(site, role)
-    c.get("/")
+    for path in ("/", "/api", "/api/", "/api/3", "/api/3/", "/api/action/package_list",
+                 "/api/3/action/package_list/", "/api/action/package_search/"):
+        c.get(path)
     listed = [d["name"] for d in c.get("/api/datasets").json()]
     for name in listed:
         c.get(f"/api/datasets/{name}")
@@ -179,6 +182,7 @@ def crawl(site: Site, role: str) -> Crawl:
         for fmt in FEEDS:
             c.get(f"/dataset/{name}.{fmt}")
             c.get(f"/dataset/{site.ids.get(name, name)}.{fmt}")
+        c.get(f"/downloads/{name}/")
         versions = c.get(f"/downloads/{name}")
         if versions.status_code == 200:  # older versions in full, the current one as latest
             listed = [path for v in versions.json()["versions"] for path in (
@@ -257,8 +261,8 @@ def crawl_ckan(c: Crawl) -> None:
 
 
 def crawl_ogc(c: Crawl, names: list[str]) -> None:
-    for path in ("/ogc/", "/ogc/conformance", "/ogc/collections", "/ogc/api",
-                 "/ogc/tileMatrixSets"):
+    for path in ("/ogc", "/ogc/", "/ogc/conformance", "/ogc/collections", "/ogc/api",
+                 "/ogc/tileMatrixSets", f"/ogc/tileMatrixSets/{TMS}"):
         c.get(path)
         c.get(path, f="html")
     for name in names:
@@ -321,6 +325,35 @@ def test_the_crawl_finds_what_may_be_seen(crawls: dict[str, Crawl]) -> None:
     assert {"geheim", "gross", "eigen", "freigabe", "intern"} <= linked
     staff = {d for _, _, d in crawls["b_viewer"].found(shown_markers("b_viewer"))}
     assert {"intern", "intern-inventar"} <= staff
+
+
+def test_the_crawl_reaches_every_route(site: Site, crawls: dict[str, Crawl],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each GET route of the server is crawled: a new surface fails here until the crawl
+    covers it."""
+    import hub.web.app
+
+    monkeypatch.setattr(hub.web.app, "_long_running_memory", lambda: None)  # the server's
+    app = hub.web.app.create_app(site.project.settings())
+    crawled = {urlsplit(url).path for c in crawls.values() for url in c.seen}
+    paths = list(get_routes(app.routes))
+    assert len(paths) > 30  # the routes of the included routers too
+    for path in paths:
+        parts = re.split(r"(\{\w+(?::path)?\})", path)
+        pattern = "".join((".+" if ":path" in part else "[^/]+") if part.startswith("{")
+                          else re.escape(part) for part in parts)
+        assert any(re.fullmatch(pattern, seen) for seen in crawled), path
+
+
+def get_routes(routes: list[Any], prefix: str = "") -> Iterator[str]:
+    """The paths of the GET routes, those of included routers with them (FastAPI keeps an
+    included router as `original_router` with its `include_context`)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from get_routes(inner.routes, prefix + route.include_context.prefix)
+        elif "GET" in (getattr(route, "methods", None) or ()):
+            yield prefix + route.path
 
 
 # -- counts and facets ---------------------------------------------------------------------
