@@ -26,10 +26,10 @@ ROLES = ("anonymous", "b_viewer", "b_editor", "a_viewer")
 STAFF = {"b_viewer": B, "b_editor": B, "a_viewer": A}  # role -> organisation
 BIG_ROWS = 100_000  # the large hidden layer: loading it takes far longer than a 404
 TAG, THEME = "leakcrawl", "SOCI"  # on every record, so facets count every visible one
-# where markers are put: in a catalog record, and in held data (seen with the data)
+# where markers are put in a catalog record (seen with the record); the others are in held
+# data (seen with the data): value, column, source-file, pipeline-title
 RECORD_KINDS = ("title", "description", "keyword", "extra-value", "extra-key", "contact",
                 "email", "access-note", "edition", "upload")
-DATA_KINDS = ("value", "column", "source-file", "pipeline-title")
 
 
 def marker() -> str:
@@ -47,14 +47,11 @@ class Seeded:
     facts: bool = False  # its data's facts (downloads) appear on its record
     rows: int = 3
     versions: int = 1
-    record_orgs: tuple[str, ...] = (A,)  # who sees the record when it is restricted
     marks: dict[str, str] = field(default_factory=dict)  # marker -> where it is (a kind)
 
     def sees_record(self, role: str) -> bool:
         if self.record is None or self.state != "active":
             return False  # drafts and deleted records: only for editors of org A
-        if self.record == "restricted":
-            return STAFF.get(role) in self.record_orgs
         return _may_see(role, self.record)
 
     def sees_data(self, role: str) -> bool:
@@ -79,7 +76,7 @@ def _may_see(role: str, level: str) -> bool:
         return True
     if level == "internal":
         return role in STAFF
-    return STAFF.get(role) == A  # restricted data here is org A's: its owner sees it
+    return STAFF.get(role) == A  # all restricted here is org A's (its data, to org A)
 
 
 DATASETS = [
@@ -113,7 +110,6 @@ class Site:
     tokens: dict[str, str]  # role (and "a_editor", "admin") -> token
     ids: dict[str, str]  # dataset name -> record id
     uploads: dict[str, str]  # dataset name -> the upload's download path
-
 
 
 def hidden_markers(role: str) -> dict[str, str]:
