@@ -179,8 +179,9 @@ def seed_online(url: str, project: Project, tokens: dict[str, str]) -> Site:
     uploads = {}
     for name in UPLOADS_TO:
         file = f"{_mark(BY_NAME[name], 'upload')}.pdf"
+        content = f"%PDF-1.4 {_mark(BY_NAME[name], 'upload')}\n".encode()
         res = editor.resource_create(package_id=name, name="Anlage", format="PDF",
-                                     upload=(file, io.BytesIO(b"%PDF-1.4 leak crawl\n")))
+                                     upload=(file, io.BytesIO(content)))
         uploads[name] = urlsplit(res["url"]).path
     editor.package_delete(id="geloescht")
     admin = ckanapi.RemoteCKAN(url, apikey=tokens["admin"]).action

@@ -96,7 +96,7 @@ def data_named(text: str) -> set[str]:
 class Answer:
     url: str
     status: int
-    marks: set[str]  # the markers in the answer that its URL did not ask for
+    marks: set[str]  # the markers in the answer (headers, body) its URL did not ask for
     data: set[str]  # the datasets whose data the answer links to (the URL's own left out)
 
 
@@ -116,7 +116,8 @@ class Crawl:
 
     def get(self, path: str, **params: Any) -> httpx.Response:
         response = self.client.get(path, params=params or None)
-        url, text = str(response.request.url), text_of(response)
+        url = str(response.request.url)
+        text = "\n".join(f"{k}: {v}" for k, v in response.headers.items()) + text_of(response)
         self.seen[url] = Answer(url, response.status_code, marks_in(text) - marks_in(url),
                                 data_named(text) - data_named(url))
         return response
@@ -476,11 +477,14 @@ def test_hidden_answers_as_unknown(site: Site, role: str) -> None:
             b = c.client.get("/api/3/action/resource_show",
                              params={"id": hub_download_id(unknown_id, kind)})
             assert (a.status_code, a.text) == (b.status_code, b.text) == (404, b.text), name
-    for name, path in site.uploads.items():  # an upload's URL of a hidden record
-        fake = path.replace(site.ids[name], "00000000-0000-0000-0000-000000000000")
+    for name, path in site.uploads.items():  # an upload of a hidden record: URL, resource
+        fake = path.replace(site.ids[name], unknown_id)
         a, b = c.client.get(path), c.client.get(fake)
         assert (a.status_code, a.text) == (b.status_code, b.text) == (404, b.text)
         assert same_headers(a, b)
+        a, b = (c.client.get("/api/3/action/resource_show", params={"id": ident})
+                for ident in (path.split("/")[4], unknown_id))
+        assert (a.status_code, a.text) == (b.status_code, b.text) == (404, b.text)
 
 
 def same_headers(a: httpx.Response, b: httpx.Response) -> bool:
