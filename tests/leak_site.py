@@ -91,6 +91,8 @@ DATASETS = [
     # derived: restricted data under a public record (the stricter level wins for the data;
     # the record's own text is public by its owner's choice, so it carries no marker)
     Seeded("freigabe", "public", "restricted"),
+    # derived: data its pipeline calls public under an internal record (internal in force)
+    Seeded("verschaerft", "internal", "public", facts=True),
     # derived: restricted data whose record its owner made through the CKAN API
     Seeded("eigen", "restricted", "restricted", facts=True),
     Seeded("entwurf", "public", state="draft"),
@@ -228,8 +230,8 @@ def _mark(d: Seeded, kind: str) -> str:
 
 def _held(project: Project, d: Seeded) -> None:
     """The pipeline and its data; markers in a column name, the values, the title and the
-    source's file name unless the data is public."""
-    public = d.data == "public"
+    source's file name unless the data is public (in force: its record's level too)."""
+    public = d.sees_data("anonymous")
     column = "wert" if public else _mark(d, "column").lower().replace("-", "_")
     value = f"Wert {d.name}" if public else _mark(d, "value")
     source = f"{d.name}.csv" if public else f"{_mark(d, 'source-file')}.csv"
