@@ -112,6 +112,7 @@ class Site:
     tokens: dict[str, str]  # role (and "a_editor", "admin") -> token
     ids: dict[str, str]  # dataset name -> record id
     uploads: dict[str, str]  # dataset name -> the upload's download path
+    cold_growth: int = 0  # see test_leak_crawl.first_touch
 
 
 def hidden_markers(role: str) -> dict[str, str]:
