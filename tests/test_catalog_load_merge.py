@@ -281,3 +281,19 @@ def test_an_edit_between_the_merge_and_its_write_refuses_the_load(root: Path) ->
     assert code == 0, text
     merged = cli.record("pflege")
     assert (merged.title, merged.description) == ("Titel aus der API", "Neu aus der Datei.")
+
+
+def test_a_restricted_pipeline_without_a_record_gets_one_for_its_owner(root: Path) -> None:
+    """The minimal record of restricted data names its owner (the whole load was refused:
+    'name the organisations that may see a restricted dataset')."""
+    cli = Cli(root)
+    (root / "schemas" / "akten.json").write_text(json.dumps({"fields": [
+        {"name": "nr", "type": "string"}]}))
+    (root / "pipelines" / "akten.yaml").write_text(yaml.safe_dump({
+        "dataset": "akten", "title": "Akten", "organization": "sozialamt",
+        "access": "restricted", "schema": "akten", "source": {"path": "../akten.csv"}}))
+    code, text = cli("catalog", "load")
+    assert code == 0, text
+    made = cli.record("akten")
+    assert made is not None and (made.access, made.restricted_to) == ("restricted",
+                                                                       ["sozialamt"])

@@ -311,6 +311,8 @@ def records_from_pipelines(pipelines: list[Any], vocab: Vocabularies, default_li
         records.append(Incoming(validate({
             "name": p.dataset, "title": p.title, "description": p.description or p.title,
             "publisher": p.organization, "license": default_license, "access": p.access,
+            # restricted data without a curated record: seen by its owner alone
+            "restricted_to": [p.organization] if p.access == "restricted" else [],
             "frequency": p.update_frequency, "attribution": p.attribution,
             "conforms_to": p.schema.name, "origin": "pipeline"}, vocab, str(p.path)),
             str(p.path), only_new=True))
