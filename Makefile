@@ -35,5 +35,12 @@ test: lint
 bench: install
 	$(BIN)/python -m bench $(ARGS)
 
+# The long fault loop (soak/): SOAK_MINUTES (default 10) and SEED (replay a run) are read from
+# the environment or the command line, e.g. `make soak SEED=4711 SOAK_MINUTES=3`; needs root for
+# the full-disk rounds (a size-limited tmpfs).
+.PHONY: soak
+soak: install
+	$(BIN)/python -m soak
+
 clean:
 	rm -rf $(VENV) store .pytest_cache pipelines/data/generated
