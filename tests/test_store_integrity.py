@@ -337,8 +337,8 @@ def test_a_server_killed_mid_request_comes_back_on_the_last_good_version(
     """SIGKILL while a download is under way and an ingest is stopped after renaming its
     version folder (not recorded): the restarted server serves the last committed version,
     every file verifies, and the next ingest commits without cleanup by hand."""
-    project = make_project(tmp_path / "p", {"punkte": ("public", 20_000)})
-    new_version(project, "punkte", 15_000, seed=5)  # v2: the last good version
+    project = make_project(tmp_path / "p", {"punkte": ("public", 5000)})
+    new_version(project, "punkte", 30_000, seed=5)  # v2: the last good version
     write_points(project.data / "punkte.csv", 4000, seed=6)
     writer = hub_process(project.root, project.store_dir, "ingest", "punkte",
                          HUB_FAULT_POINT="version-renamed")
@@ -346,14 +346,14 @@ def test_a_server_killed_mid_request_comes_back_on_the_last_good_version(
     server = HubServer(project.root, project.store_dir, free_port(), log=tmp_path / "log")
     server.start()
     try:
-        url = server.url + "/downloads/punkte/latest.csv"
+        url = server.url + "/downloads/punkte/latest.geojson"  # about 4 MB
         reference = httpx.get(url, headers={"Accept-Encoding": "identity"}, timeout=60).content
-        assert _answer(server.url + "/api/datasets/punkte") == (2, 15_000, 15_000)
+        assert _answer(server.url + "/api/datasets/punkte") == (2, 30_000, 30_000)
         cut = cut_download(url, server, after=16_384)  # killed mid-request
         assert cut.error is not None and reference.startswith(cut.body)
         kill(writer)
         server.start()
-        assert _answer(server.url + "/api/datasets/punkte") == (2, 15_000, 15_000)
+        assert _answer(server.url + "/api/datasets/punkte") == (2, 30_000, 30_000)
         assert httpx.get(url, headers={"Accept-Encoding": "identity"},
                          timeout=60).content == reference
         assert project.cli("check").exit_code == 0
@@ -365,7 +365,7 @@ def test_a_server_killed_mid_request_comes_back_on_the_last_good_version(
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    return make_project(tmp_path_factory.mktemp("big") / "p", {"gross": ("public", 40_000)})
+    return make_project(tmp_path_factory.mktemp("big") / "p", {"gross": ("public", 60_000)})
 
 
 @pytest.mark.parametrize(("ext", "framing"), [("geojson", "chunked"), ("csv", "chunked"),
