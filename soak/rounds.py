@@ -260,7 +260,7 @@ class Soak:
         transfer end in an error (never a short or mixed file), and downloads it again
         byte for byte."""
         d = self.datasets["punkte"]
-        ext = self.rng.choice(STREAMS)
+        ext = STREAMS[self.tally["download restart"] % len(STREAMS)]  # each framing in turn
         url = f"{self.server.url}/downloads/{d.name}/latest.{ext}"
         reference = self.reference(d, ext)
         self.poller.down.set()
