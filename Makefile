@@ -1,16 +1,22 @@
 # Quick start: `make demo` (set up, ingest the demo district, serve on :8000) and `make test`.
+# Installs come from the hashed locks in requirements/ (`make lock` regenerates them).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The platform the locks are for: CPython 3.11 on Linux x86_64 (this machine, CI's, a server's).
+LOCK := $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-unknown-linux-gnu --custom-compile-command 'make lock' $(ARGS)
+PIP_LOCKED := $(BIN)/pip install --quiet --require-hashes
 
-.PHONY: install demo demo-data ingest serve test lint bench clean
+.PHONY: install demo demo-data ingest serve test lint audit lock bench clean
 
-$(BIN)/hub: pyproject.toml
+# pip and setuptools come from the lock too, so the project is built without build isolation.
+$(BIN)/hub: pyproject.toml requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(PIP_LOCKED) -r requirements/dev.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 install: $(BIN)/hub
@@ -27,12 +33,27 @@ demo: ingest
 	$(BIN)/hub serve --host $(HOST) --port $(PORT)
 
 lint: install
-	$(BIN)/ruff check hub tests bench pipelines
+	$(BIN)/ruff check hub tests bench pipelines soak .ci
 
-test: lint
+# Known vulnerabilities in the locked requirements (accepted ones: requirements/audit-ignore.txt).
+audit: install
+	$(BIN)/python .ci/audit.py
+
+test: lint audit
 	$(BIN)/python -m pytest -q
 
+# dev.txt: runtime + test + demo + dev extras, what `make install` puts in .venv;
+# runtime.txt: what a server needs; bench.txt: runtime + bench, added by `make bench`.
+# Existing pins are kept; `make lock ARGS=--upgrade` (or `--upgrade-package NAME`) moves them.
+lock: install
+	$(LOCK) pyproject.toml requirements/build.in --extra test --extra demo --extra dev \
+		-o requirements/dev.txt
+	$(LOCK) pyproject.toml requirements/build.in -c requirements/dev.txt -o requirements/runtime.txt
+	$(LOCK) pyproject.toml requirements/build.in --extra bench -c requirements/dev.txt \
+		-o requirements/bench.txt
+
 bench: install
+	$(PIP_LOCKED) -r requirements/bench.txt
 	$(BIN)/python -m bench $(ARGS)
 
 # The long fault loop (soak/): SOAK_MINUTES (default 10) and SEED (replay a run) are read from

@@ -49,6 +49,7 @@ class Result:
     baseline_runs: list[float] = field(default_factory=list)
     note: str = ""
     details: dict[str, Any] = field(default_factory=dict)  # raw per-run figures, for the JSON
+    hard: bool = False  # a promise, not a speed target: a miss fails the run without --strict
 
 
 def judge(*checks: tuple[str, bool]) -> tuple[str, bool]:
@@ -79,13 +80,13 @@ def measure(target: str, timeout: float, **kwargs: Any) -> dict[str, Any]:
     """
     cmd = [sys.executable, "-m", "bench._child", target, json.dumps(kwargs)]
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    busy0, clock = _busy_cpu_s(), time.perf_counter()
+    busy0, clock = busy_cpu_s(), time.perf_counter()
     try:
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                               check=False)
     except subprocess.TimeoutExpired:
         raise MeasureError(f"{target}: no result within {timeout:g} s") from None
-    elapsed, busy1 = time.perf_counter() - clock, _busy_cpu_s()
+    elapsed, busy1 = time.perf_counter() - clock, busy_cpu_s()
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     own = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     for line in reversed(done.stdout.splitlines()):
@@ -120,7 +121,7 @@ def measure_calm(target: str, timeout: float, retries: int = 3, pause: float = 2
         time.sleep(pause)
 
 
-def _busy_cpu_s() -> float | None:
+def busy_cpu_s() -> float | None:
     """Busy CPU seconds of the whole machine since boot (all cores, steal included)."""
     try:
         fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -35,6 +36,18 @@ def wait(port: int, path: str, process: subprocess.Popen[bytes], seconds: float)
     raise RuntimeError(f"server on {port} did not answer {path} in {seconds:g} s")
 
 
+def add_catalog(root: Path) -> None:
+    """The catalog production has (the repository's vocabularies and organisations), unless
+    the project has one: the server does not start without a catalog (see hub/access.py)."""
+    catalog = root / "catalog"
+    if (catalog / "organizations.yaml").exists():
+        return
+    catalog.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(ROOT / "catalog" / "vocabularies", catalog / "vocabularies",
+                    dirs_exist_ok=True)
+    shutil.copy(ROOT / "catalog" / "organizations.yaml", catalog / "organizations.yaml")
+
+
 class HubServer:
     """`with HubServer(root) as server:` — `server.port`, `server.pid`, `server.hwm_mib()`."""
 
@@ -42,6 +55,7 @@ class HubServer:
         self.root, self.ready = root, ready
 
     def __enter__(self) -> HubServer:
+        add_catalog(self.root)
         self.port = free_port()
         code = "import sys; from hub.cli import app; sys.exit(app())"
         env = {k: v for k, v in os.environ.items() if k != "HUB_BASE_URL"}

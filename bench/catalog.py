@@ -80,8 +80,8 @@ def _percentiles(times: list[float]) -> tuple[float, float]:
 
 
 def _search(root: Path) -> list[Result]:
+    from hub.access import ANONYMOUS, Viewer
     from hub.catalog.index import Query, stem, words
-    from hub.catalog.model import ANONYMOUS, Viewer
 
     catalog, vocab, _, records = _catalog(root, 10_000, 0.6)
     staff = Viewer(staff=True, organization=sorted(vocab.organizations)[3])

@@ -112,32 +112,8 @@ def _store() -> Path:
     if (root / "READY").exists():
         return root
     shutil.rmtree(root, ignore_errors=True)
-    from bench._csvgen import CATEGORIES, ensure_csv
-    from bench.ingest import SCHEMA
-
-    csv, _ = ensure_csv(1_000_000)
-    (root / "schemas").mkdir(parents=True)
-    (root / "pipelines").mkdir()
-    schema = json.loads(json.dumps(SCHEMA))
-    schema["fields"][3]["constraints"]["enum"] = list(CATEGORIES)
-    (root / "schemas" / "punkte.json").write_text(json.dumps(schema), encoding="utf-8")
-    (root / "schemas" / "flaechen.json").write_text(json.dumps({"fields": [
-        {"name": "id", "type": "integer"}, {"name": "nutzung", "type": "string"},
-        {"name": "flaeche_m2", "type": "number"},
-        {"name": "geometry", "type": "geojson", "geometryTypes": ["Polygon"]}]}),
-        encoding="utf-8")
-    common = {"organization": "Benchmark", "on_error": "reject", "outside_extent": "keep",
-              "access": "public"}
-    (root / "pipelines" / "punkte.yaml").write_text(json.dumps({
-        "title": "Punkte", "schema": "punkte", **common,
-        "source": {"path": str(csv.resolve()), "crs": "EPSG:25833",
-                   "geometry": {"lon": "rechtswert", "lat": "hochwert"}}}), encoding="utf-8")
-    poly_csv = WORK / f"flaechen-{POLYGONS}-v{VERSION}.csv"
-    _write_polygons(poly_csv, POLYGONS)
-    (root / "pipelines" / "flaechen.yaml").write_text(json.dumps({
-        "title": "Flächen", "schema": "flaechen", **common,
-        "source": {"path": str(poly_csv.resolve()), "crs": "EPSG:4326",
-                   "geometry": {"wkt": "wkt"}}}), encoding="utf-8")
+    write_layers(root, {"organization": "Benchmark", "on_error": "reject",
+                        "outside_extent": "keep", "access": "public"})
     district = ROOT / "catalog" / "district.yaml"
     if district.exists():
         (root / "catalog").mkdir()
@@ -148,6 +124,36 @@ def _store() -> Path:
             raise RuntimeError(f"ingest of {name} failed: {done}")
     (root / "READY").write_text("ok")
     return root
+
+
+def write_layers(root: Path, common: dict[str, Any]) -> None:
+    """Schemas and pipelines of the two layers under `root` (`schemas/`, `pipelines/`), their
+    inputs made once: `punkte` (the ingest case's 1M-point CSV) and `flaechen` (POLYGONS
+    polygons). `common`: the pipeline keys both share (organization, access, ...)."""
+    from bench._csvgen import CATEGORIES, ensure_csv
+    from bench.ingest import SCHEMA
+
+    csv, _ = ensure_csv(1_000_000)
+    (root / "schemas").mkdir(parents=True, exist_ok=True)
+    (root / "pipelines").mkdir(exist_ok=True)
+    schema = json.loads(json.dumps(SCHEMA))
+    schema["fields"][3]["constraints"]["enum"] = list(CATEGORIES)
+    (root / "schemas" / "punkte.json").write_text(json.dumps(schema), encoding="utf-8")
+    (root / "schemas" / "flaechen.json").write_text(json.dumps({"fields": [
+        {"name": "id", "type": "integer"}, {"name": "nutzung", "type": "string"},
+        {"name": "flaeche_m2", "type": "number"},
+        {"name": "geometry", "type": "geojson", "geometryTypes": ["Polygon"]}]}),
+        encoding="utf-8")
+    (root / "pipelines" / "punkte.yaml").write_text(json.dumps({
+        "title": "Punkte", "schema": "punkte", **common,
+        "source": {"path": str(csv.resolve()), "crs": "EPSG:25833",
+                   "geometry": {"lon": "rechtswert", "lat": "hochwert"}}}), encoding="utf-8")
+    poly_csv = WORK / f"flaechen-{POLYGONS}-v{VERSION}.csv"
+    _write_polygons(poly_csv, POLYGONS)
+    (root / "pipelines" / "flaechen.yaml").write_text(json.dumps({
+        "title": "Flächen", "schema": "flaechen", **common,
+        "source": {"path": str(poly_csv.resolve()), "crs": "EPSG:4326",
+                   "geometry": {"wkt": "wkt"}}}), encoding="utf-8")
 
 
 def _ingest(root: Path, name: str) -> str:

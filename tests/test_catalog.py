@@ -14,10 +14,11 @@ import openpyxl
 import pytest
 import yaml
 
+from hub.access import ANONYMOUS, Viewer
 from hub.catalog import open_catalog
 from hub.catalog.index import Query
 from hub.catalog.load import load_yaml_records, read_inventory, sync
-from hub.catalog.model import ANONYMOUS, RecordInvalid, Viewer, validate
+from hub.catalog.model import RecordInvalid, validate
 from hub.catalog.quality import assess
 from hub.config import load_settings
 from hub.errors import HubError, PipelineError
@@ -80,10 +81,11 @@ def test_invalid_records_name_the_field(opened, change, field, message) -> None:
 def test_yaml_loading_is_idempotent_and_errors_name_the_file(root: Path, opened) -> None:
     catalog, vocab, _ = opened
     folder = root / "catalog" / "datasets"
-    first = sync(catalog, load_yaml_records(folder, vocab))
-    assert len(first["created"]) == 4
-    again = sync(catalog, load_yaml_records(folder, vocab))
-    assert again == {"created": [], "updated": [], "unchanged": sorted(first["created"])}
+    first = sync(catalog, load_yaml_records(folder, vocab), vocab)
+    assert len(first.created) == 4
+    again = sync(catalog, load_yaml_records(folder, vocab), vocab)
+    assert (again.created, again.updated, again.conflicts) == ([], [], [])
+    assert again.unchanged == sorted(first.created)
     (folder / "kaputt.yaml").write_text("title: [unclosed\n", encoding="utf-8")
     with pytest.raises(PipelineError, match=r"kaputt\.yaml: YAML syntax error"):
         load_yaml_records(folder, vocab)
@@ -148,10 +150,10 @@ def test_shipped_inventory_imports_and_reimports_unchanged(opened) -> None:
     inventory = read_inventory(REPO / "catalog" / "inventory" / "dateninventur.csv", vocab,
                                None, district.default_license, catalog.origins())
     assert len(inventory.valid) >= 60 and not inventory.invalid
-    sync(catalog, inventory.valid)
+    sync(catalog, inventory.incoming, vocab)
     again = read_inventory(REPO / "catalog" / "inventory" / "dateninventur.csv", vocab, None,
                            district.default_license, catalog.origins())
-    assert len(sync(catalog, again.valid)["unchanged"]) == len(inventory.valid)
+    assert len(sync(catalog, again.incoming, vocab).unchanged) == len(inventory.valid)
     held = [r for r in inventory.valid if not r.data_held]
     assert held and all("Anfragen" in r.access_note for r in held)
 
@@ -160,15 +162,16 @@ def test_shipped_inventory_imports_and_reimports_unchanged(opened) -> None:
 def filled(opened):
     catalog, vocab, district = opened
     sync(catalog, read_inventory(REPO / "catalog" / "inventory" / "dateninventur.csv", vocab,
-                                 None, district.default_license, {}).valid)
-    sync(catalog, [validate({**GOOD, "name": "ladesaeulen", "title": "Ladesäulen",
-                             "description": "Öffentliche Ladesäulen für Elektroautos.",
-                             "bbox": [13.2, 51.5, 13.3, 51.6]}, vocab),
-                   validate({**GOOD, "name": "pflegegeld-faelle",
-                             "title": "Pflegegeld – Einzelfälle", "access": "restricted",
-                             "restricted_to": ["sozialamt"], "personal_data": True}, vocab),
-                   validate({**GOOD, "name": "pflege-intern", "title": "Pflegeplanung intern",
-                             "access": "internal"}, vocab)])
+                                 None, district.default_license, {}).incoming, vocab)
+    catalog.upsert_many([
+        validate({**GOOD, "name": "ladesaeulen", "title": "Ladesäulen",
+                  "description": "Öffentliche Ladesäulen für Elektroautos.",
+                  "bbox": [13.2, 51.5, 13.3, 51.6]}, vocab),
+        validate({**GOOD, "name": "pflegegeld-faelle", "title": "Pflegegeld – Einzelfälle",
+                  "access": "restricted", "restricted_to": ["sozialamt"],
+                  "personal_data": True}, vocab),
+        validate({**GOOD, "name": "pflege-intern", "title": "Pflegeplanung intern",
+                  "access": "internal"}, vocab)])
     return catalog
 
 
@@ -225,12 +228,13 @@ def test_record_follows_the_store(root: Path, opened) -> None:
         dataset: radwege
         title: Radwege
         organization: kataster-vermessung
+        access: public
         schema: pts
         outside_extent: keep
         source: {path: ../pts.csv, geometry: {lon: x, lat: y}, crs: EPSG:4326}
         """))
     (root / "pts.csv").write_text("id,x,y\n1,13.3,51.6\n2,13.4,51.7\n")
-    sync(catalog, [validate(GOOD, vocab)])
+    catalog.upsert(validate(GOOD, vocab))
     assert catalog.get("radwege", ANONYMOUS).version is None
     settings = load_settings(root, root / "store")
     pipeline = load_pipeline(root / "pipelines" / "radwege.yaml")
@@ -355,7 +359,7 @@ def test_registered_organisations_join_the_vocabulary(opened) -> None:
 
 
 def test_access_in_force_is_the_stricter_level() -> None:
-    from hub.catalog.model import access_in_force
+    from hub.access import access_in_force
 
     assert access_in_force("public", None) == ("public", [])
     assert access_in_force("public", ("internal", [])) == ("internal", [])

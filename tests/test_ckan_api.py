@@ -360,6 +360,22 @@ def test_the_store_dataset_has_a_geojson_resource(hub_a: Hub, http: httpx.Client
     assert len(collection["features"]) == Store(hub_a.store).current("gemeinden").rows == 33
 
 
+def test_every_hub_resource_has_the_format_and_type_it_is_served_with(hub_a: Hub) -> None:
+    """FlatGeobuf and the OGC API had an empty `format` and `mimetype` (issue 9, defect 19)."""
+    package = hub_a.ckan().action.package_show(id="gemeinden")
+    by_format = {r["format"]: r for r in package["resources"]}
+    assert {"GEOJSON", "CSV", "GPKG", "PARQUET", "FlatGeobuf", "OGC API Features"} \
+        <= set(by_format)
+    for resource in package["resources"]:
+        assert resource["format"] and resource["mimetype"], resource["name"]
+        served = httpx.get(resource["url"], timeout=30)
+        assert served.status_code == 200, resource["url"]
+        assert served.headers["content-type"].split(";")[0] == resource["mimetype"], \
+            resource["format"]
+    assert by_format["FlatGeobuf"]["mimetype"] == "application/flatgeobuf"
+    assert by_format["OGC API Features"]["resource_type"] == "api"
+
+
 def test_organization_list(hub_a: Hub, public: list[Record]) -> None:
     ckan, titles = hub_a.ckan(), org_titles()
     counts = collections.Counter(r.publisher for r in public)

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -34,11 +35,31 @@ LINK = {"url": "https://example.org/daten.csv", "name": "Verweis"}
 
 
 @pytest.fixture(scope="module")
-def hub_w(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    root = tmp_path_factory.mktemp("ckan-write")
-    tokens = build(root)
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """The demo project with data, catalog and users (user -> token), built once and never
+    served: tests run hubs on copies of it."""
+    root = tmp_path_factory.mktemp("ckan-write-built") / "project"
+    return root, build(root)
+
+
+@pytest.fixture(scope="module")
+def hub_w(built: tuple[Path, dict[str, str]], tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[Hub]:
+    """The hub the write tests share: each writes datasets of its own names."""
+    root = tmp_path_factory.mktemp("ckan-write") / "project"
+    shutil.copytree(built[0], root)
     with serving(root) as url:
-        yield Hub(root, url, tokens)
+        yield Hub(root, url, built[1])
+
+
+@pytest.fixture
+def fresh_hub(built: tuple[Path, dict[str, str]], tmp_path: Path) -> Iterator[Hub]:
+    """A hub of its own, as built, for a test that compares whole catalogs: what other tests
+    wrote to the shared hub must not matter (nor the order they ran in)."""
+    root = tmp_path / "project"
+    shutil.copytree(built[0], root)
+    with serving(root) as url:
+        yield Hub(root, url, built[1])
 
 
 @pytest.fixture
@@ -54,9 +75,10 @@ def package(name: str, org: str = "sozialamt", **fields: Any) -> dict[str, Any]:
 
 
 def same_except_times(before: dict, after: dict, *also: str) -> None:
-    """Two package dicts are equal apart from modification times (and keys in `also`)."""
+    """Two package dicts are equal apart from modification times and revisions (and keys in
+    `also`)."""
     def strip(p: dict) -> dict:
-        p = {k: v for k, v in p.items() if k not in ("metadata_modified", *also)}
+        p = {k: v for k, v in p.items() if k not in ("metadata_modified", "hub_revision", *also)}
         p["resources"] = [{k: v for k, v in r.items() if k != "metadata_modified"}
                           for r in p.get("resources", [])]
         return p
@@ -83,9 +105,9 @@ def ckanapi_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 # -- ckanapi dump | load, ckanapi search ------------------------------------------------------
-# (first in this module: they copy the hub as it was built, plus one upload of their own)
 
-def test_ckanapi_dump_and_load_copy_a_hub(hub_w: Hub, tmp_path: Path) -> None:
+def test_ckanapi_dump_and_load_copy_a_hub(fresh_hub: Hub, tmp_path: Path) -> None:
+    hub_w = fresh_hub  # the hub as built, plus one upload of this test's own
     sam = hub_w.ckan("sam")
     sam.action.package_create(**package(
         "mit-hochgeladener-datei", tags=[{"name": "Upload"}], groups=[{"name": "soci"}],

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import random
-import time
 
 import pytest
 
@@ -548,39 +547,33 @@ def test_nesting_up_to_50_levels_parses_and_deeper_is_rejected():
     assert "nested deeper than 50" in rejected("-(" * 51 + "a" + ")" * 51)
 
 
+# Parse time of these inputs (each ≤ 50 ms) is measured in bench/solr.py (`python -m bench
+# solr-parse`), not here: a unit test asserts what the parser answers, never how fast.
+
 @pytest.mark.parametrize("q", [
     "(" * 10_000, ")" * 10_000, "-(" * 5_000, "(a " * 3_333, '"' * 10_000, "[" * 10_000,
     "{" * 10_000, "-" * 10_000, "\\" * 10_000, "NOT " * 2_500, "a:" * 5_000, "*" * 10_000,
     "AND " * 2_500, "((a OR b) " * 1_000,
 ])
-def test_hostile_input_fails_cleanly_and_fast(q):
-    with pytest.raises(SearchQueryError):
-        parse(q)
-    assert min(_timed(q) for _ in range(3)) < 0.05
+def test_hostile_input_is_rejected_with_a_position(q):
+    error = rejected(q)
+    assert "column" in error
 
 
-@pytest.mark.parametrize("q", [
-    "wind " * 2_000,
-    "tags:economy OR " * 624 + "tags:x",
-    "(a OR b) " * 1_111,
-    "-organization:x " * 588,
-    "metadata_modified:[2024-05-01T09:00:00.123456Z TO NOW/DAY] " * 166,
-    '"' + "wort " * 1_999 + '"',
-    "ä" * 10_000,
+@pytest.mark.parametrize(("q", "expected"), [
+    ("wind " * 2_000, And((words("wind"),) * 2_000)),
+    ("tags:economy OR " * 624 + "tags:x",
+     Or((Match("keyword", "economy"),) * 624 + (Match("keyword", "x"),))),
+    ("(a OR b) " * 1_111, And((Or((words("a"), words("b"))),) * 1_111)),
+    ("-organization:x " * 588, And((Not(Match("organization", "x")),) * 588)),
+    ("metadata_modified:[2024-05-01T09:00:00.123456Z TO NOW/DAY] " * 166,
+     And((changed("2024-05-01T09:00:00.123456", "2024-03-31T00:00:00.000000"),) * 166)),
+    ('"' + "wort " * 1_999 + '"', words(*("wort",) * 1_999, phrase=True)),
+    ("ä" * 10_000, words("ä" * 10_000)),
 ])
-def test_10k_characters_parse_in_well_under_50_ms(q):
+def test_10k_character_queries_parse(q, expected):
     assert len(q) <= 10_000
-    parse(q)  # warm up
-    best = min(_timed(q) for _ in range(3))
-    assert best < 0.05
-
-
-def _timed(q: str) -> float:
-    """Seconds to parse or reject `q`."""
-    started = time.perf_counter()
-    with contextlib.suppress(SearchQueryError):
-        parse(q)
-    return time.perf_counter() - started
+    assert parse(q) == expected
 
 
 def test_length_limit():

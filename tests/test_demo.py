@@ -9,14 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
+from conftest import serving
 
 from hub.config import load_settings
 from hub.ingest.pipeline import discover
 from hub.ingest.run import ingest
 from hub.store import Store
-from hub.web.app import create_app
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.guard  # the demo passes the guard against near-empty versions as is
@@ -60,23 +60,22 @@ def test_second_run_makes_no_new_versions(demo: Path) -> None:
 
 def test_server_shows_public_and_hides_internal_data(demo: Path) -> None:
     store = Store(demo / "store")
-    app = create_app(load_settings(demo, demo / "store"))
-    client = TestClient(app)
-    listed = {d["name"] for d in client.get("/api/datasets").json()}
-    internal = {d.name for d in store.datasets() if d.access != "public"}
-    public = {d.name for d in store.datasets() if d.access == "public"}
-    assert listed == public and internal  # broadband at address level is internal
-    for name in internal:
-        assert client.get(f"/api/datasets/{name}").status_code == 404
-        assert client.get(f"/api/datasets/{name}/features").status_code == 404
-        assert name not in client.get("/").text
-    page = client.get("/")
-    assert page.status_code == 200 and 'lang="de"' in page.text
-    assert "© GeoBasis-DE / BKG 2021 (Daten verändert)" in page.text  # required by dl-de/by-2.0
-    assert "Bundesnetzagentur.de" in page.text
-    features = client.get("/api/datasets/pflege/features", params={"limit": 5}).json()
-    assert len(features["features"]) == 5
-    assert features["features"][0]["geometry"]["type"] == "Point"
+    with serving(demo) as url, httpx.Client(base_url=url, timeout=60) as client:
+        listed = {d["name"] for d in client.get("/api/datasets").json()}
+        internal = {d.name for d in store.datasets() if d.access != "public"}
+        public = {d.name for d in store.datasets() if d.access == "public"}
+        assert listed == public and internal  # broadband at address level is internal
+        for name in internal:
+            assert client.get(f"/api/datasets/{name}").status_code == 404
+            assert client.get(f"/ogc/collections/{name}/items").status_code == 404
+            assert name not in client.get("/").text
+        page = client.get("/")
+        assert page.status_code == 200 and 'lang="de"' in page.text
+        assert "© GeoBasis-DE / BKG 2021 (Daten verändert)" in page.text  # required by dl-de/by-2.0
+        assert "Bundesnetzagentur.de" in page.text
+        features = client.get("/ogc/collections/pflege/items", params={"limit": 5}).json()
+        assert len(features["features"]) == 5
+        assert features["features"][0]["geometry"]["type"] == "Point"
 
 
 @pytest.mark.parametrize("notebook", sorted((REPO / "notebooks").glob("*.ipynb")),

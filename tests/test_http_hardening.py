@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 from ckan_project import copy_project, new_token, run_hub
-from conftest import Server, free_port, hub_server
+from conftest import Server, add_catalog, free_port, hub_server
 
 BOUNDARY = "hubgrenze7d1"
 LIMIT = 1000  # HUB_MAX_UPLOAD_BYTES of the upload server
@@ -233,6 +233,7 @@ def test_a_malformed_multipart_body_is_a_400(site: Site, body: bytes, content_ty
 def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A hub with short timeouts and a small connection limit (set as an operator would)."""
     root = tmp_path_factory.mktemp("guarded")
+    add_catalog(root)
     with hub_server(root, HUB_HEADER_TIMEOUT="1", HUB_BODY_TIMEOUT="1",
                     HUB_KEEPALIVE_TIMEOUT="1", HUB_MAX_CONNECTIONS="40") as server:
         yield server
@@ -303,6 +304,7 @@ def test_a_crowd_of_connections_gets_a_fast_503_and_the_server_recovers(guarded:
 
 
 def test_serve_on_a_busy_port_fails_before_it_says_serving(tmp_path: Path) -> None:
+    add_catalog(tmp_path)
     port = free_port()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port))
@@ -384,6 +386,7 @@ def test_the_access_log_holds_no_secrets(site: Site) -> None:
 ])
 def test_serve_names_a_wrong_setting(tmp_path: Path, variable: str, value: str,
                                      message: str) -> None:
+    add_catalog(tmp_path)
     code = "import sys; from hub.cli import app; sys.exit(app())"
     result = subprocess.run([sys.executable, "-c", code, "serve", "--port", str(free_port()),
                              "--root", str(tmp_path)], env={**os.environ, variable: value},

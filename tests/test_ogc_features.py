@@ -401,11 +401,12 @@ def test_odd_values_never_cause_a_server_error(ogc_site: Site, param: str) -> No
 def test_the_viewer_hook_decides_visibility(ogc_site: Site) -> None:
     """The router asks its `viewer` per request: staff see internal data, an organisation
     named in `restricted_to` is never assumed (the store records none for datasets)."""
+    import httpx
+    from conftest import serving_app
     from fastapi import FastAPI, Request
-    from fastapi.testclient import TestClient
 
+    from hub.access import ANONYMOUS, Viewer
     from hub.api.ogc import ogc_router
-    from hub.catalog.model import ANONYMOUS, Viewer
     from hub.store import Store
 
     def viewer(request: Request) -> Viewer:
@@ -413,15 +414,15 @@ def test_the_viewer_hook_decides_visibility(ogc_site: Site) -> None:
         return {"staff": Viewer(staff=True), "admin": Viewer(admin=True)}.get(role, ANONYMOUS)
     app = FastAPI()
     app.include_router(ogc_router(Store(ogc_site.project.store_dir), viewer=viewer))
-    client = TestClient(app)
+    with serving_app(app) as url, httpx.Client(base_url=url, timeout=60) as client:
 
-    def names(role: str) -> set[str]:
-        listing = client.get("/ogc/collections", headers={"x-test-role": role}).json()
-        return {c["id"] for c in listing["collections"]}
-    assert names("anonymous") == PUBLIC
-    assert names("staff") == PUBLIC | {"intern"}
-    assert names("admin") == PUBLIC | {"intern", "vertraulich"}
-    staff = {"x-test-role": "staff"}
-    assert client.get("/ogc/collections/intern/items/I0001", headers=staff).status_code == 200
-    assert client.get("/ogc/collections/intern/items/I0001").status_code == 404
-    assert client.get("/ogc/collections/vertraulich", headers=staff).status_code == 404
+        def names(role: str) -> set[str]:
+            listing = client.get("/ogc/collections", headers={"x-test-role": role}).json()
+            return {c["id"] for c in listing["collections"]}
+        assert names("anonymous") == PUBLIC
+        assert names("staff") == PUBLIC | {"intern"}
+        assert names("admin") == PUBLIC | {"intern", "vertraulich"}
+        staff = {"x-test-role": "staff"}
+        assert client.get("/ogc/collections/intern/items/I0001", headers=staff).status_code == 200
+        assert client.get("/ogc/collections/intern/items/I0001").status_code == 404
+        assert client.get("/ogc/collections/vertraulich", headers=staff).status_code == 404

@@ -7,19 +7,16 @@ and memory would tell a caller that they exist)."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
-from conftest import free_port
+from conftest import serving_app
 from fastapi import FastAPI
 from ogc_site import Site
 
+from hub.access import ANONYMOUS
 from hub.api.ogc import LayerCache, ogc_router
-from hub.catalog.model import ANONYMOUS
 
 HIDDEN = ("intern", "vertraulich")
 PATHS = ("", "?f=html", "/queryables", "/items", "/items?limit=5000",
@@ -35,18 +32,8 @@ def served(ogc_site: Site) -> Iterator[tuple[str, LayerCache]]:
     app = FastAPI()
     app.include_router(ogc_router(ogc_site.project.store, viewer=lambda request: ANONYMOUS,
                                   cache=layers))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(500):
-        if server.started:
-            break
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}/ogc", layers
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving_app(app) as url:
+        yield f"{url}/ogc", layers
 
 
 def test_hidden_collections_are_never_read(served: tuple[str, LayerCache]) -> None:

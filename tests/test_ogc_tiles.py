@@ -232,3 +232,38 @@ def test_tile_responses_status_caching_and_parameters(ogc_site: Site) -> None:
              for x in range(fl["minTileCol"], fl["maxTileCol"] + 1, 3)}
     assert codes == {200, 204}
     assert ogc_site.get(tiles_url("gross"), f="html").status_code == 400
+
+
+def test_a_tile_asked_for_at_once_is_rendered_once() -> None:
+    """Requests for one uncached tile that arrive while it is being rendered wait for those
+    bytes instead of rendering it again (each would hold a worker of the pool for as long)."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Event
+
+    from hub.api.ogc.tiles import TileCache
+
+    cache = TileCache()
+    key = ("flaechen", 3, 8, 137, 85)
+    started, release = Event(), Event()
+    calls: list[str] = []
+
+    def render(who: str) -> bytes:
+        calls.append(who)
+        started.set()
+        assert release.wait(30)  # hang guard only
+        return f"tile by {who}".encode()
+
+    with ThreadPoolExecutor(6) as pool:
+        first = pool.submit(cache.make, key, lambda: render("first"))
+        assert started.wait(30)
+        others = [pool.submit(cache.make, key, lambda i=i: render(f"other {i}"))
+                  for i in range(5)]
+        time.sleep(0.2)  # lets the others reach the cache while the first still renders
+        release.set()
+        answers = {first.result(), *(f.result() for f in others)}
+    assert calls == ["first"] and answers == {b"tile by first"}
+    assert cache.rendered["flaechen"] == 1
+    assert cache.make(key, lambda: render("later")) == b"tile by first"  # cached now
+    assert cache.make(("flaechen", 4, 8, 137, 85), lambda: b"") == b""  # an empty tile too
+    assert cache.rendered["flaechen"] == 2

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 import signal
 import threading
 import time
@@ -42,11 +41,8 @@ FIELDS = [{"name": "id", "type": "string", "constraints": {"required": True}},
 def make_project(root: Path, datasets: dict[str, tuple[str, int]]) -> Project:
     """A project with a catalog (as in production) and one point dataset per entry
     {name: (pipeline access, rows)}, each ingested once."""
-    project = Project(root)
-    catalog = root / "catalog"
-    shutil.copytree(REPO / "catalog" / "vocabularies", catalog / "vocabularies")
-    shutil.copy(REPO / "catalog" / "organizations.yaml", catalog / "organizations.yaml")
-    (catalog / "district.yaml").write_text(yaml.safe_dump({
+    project = Project(root)  # with the production catalog (conftest.add_catalog)
+    (root / "catalog" / "district.yaml").write_text(yaml.safe_dump({
         "name": "Testkreis", "ags": "12062", "bbox": DISTRICT_BBOX, "extent_buffer_km": 5,
         "default_license": "dl-by-de/2.0"}), encoding="utf-8")
     project.schema("punkte", FIELDS, primaryKey=["id"])

@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from hub.access import owner_id
 from hub.catalog.index import Catalog
 from hub.catalog.vocab import Vocabularies
 from hub.config import Settings
@@ -32,6 +33,9 @@ def open_catalog(settings: Settings) -> tuple[Catalog, Vocabularies, District]:
         if (catalog_dir / "district.yaml").exists() else {}
     catalog = Catalog(Store(settings.store))
     vocab = Vocabularies(catalog_dir, catalog.organizations)
+    # (called inside the catalog's lock: the organisations of the YAML file by id or name,
+    # those registered at run time by id)
+    catalog.owner_of = lambda organization: owner_id(organization, vocab, registered=False)
     org = next((o.id for o in vocab.organizations.values() if o.kind == "district"), "")
     district = District(str(raw.get("name", "")), str(raw.get("ags", "")),
                         str(raw.get("default_license", "")), str(raw.get("contributor_id", "")),

@@ -21,8 +21,10 @@ from urllib.parse import quote, urlencode
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, XSD
 
+from hub.access import ANONYMOUS
 from hub.catalog.index import Catalog, Query
-from hub.catalog.model import ANONYMOUS, Record
+from hub.catalog.links import CONTACT, WEB, email_problem, hub_link
+from hub.catalog.model import Record
 from hub.catalog.vocab import Vocabularies
 
 DCATDE = Namespace("http://dcat-ap.de/def/dcatde/")
@@ -64,6 +66,11 @@ class Context:
 
     def org_uri(self, org_id: str) -> URIRef:
         return URIRef(f"{self.base_url}/organization/{quote(org_id)}")
+
+    def link(self, value: str, schemes: tuple[str, ...] = WEB) -> URIRef | None:
+        """A record's link as a URI, or None when it may not be one (see `hub_link`)."""
+        link = hub_link(self.base_url, value, schemes)
+        return URIRef(link) if link else None
 
 
 def dataset_graph(record: Record, ctx: Context) -> Graph:
@@ -211,8 +218,8 @@ def _dataset(record: Record, ctx: Context) -> Iterator[tuple]:
         yield ds, DCTERMS.issued, _date(record.issued)
     if record.last_modified:
         yield ds, DCTERMS.modified, _date(record.last_modified)
-    yield ds, DCAT.landingPage, URIRef(record.landing_page or
-                                       f"{ctx.base_url}/datasets/{quote(record.name)}")
+    yield ds, DCAT.landingPage, ctx.link(record.landing_page) or URIRef(
+        f"{ctx.base_url}/datasets/{quote(record.name)}")
     if record.temporal:
         period = BNode()
         yield ds, DCTERMS.temporal, period
@@ -240,7 +247,8 @@ def _dataset(record: Record, ctx: Context) -> Iterator[tuple]:
     contact = record.contact
     org = vocab.organizations.get(record.publisher)
     email = contact.get("email") or (org.email if org else "")
-    url = contact.get("url") or (org.url if org else "")
+    email = "" if email_problem(email) else email.removeprefix("mailto:")
+    url = ctx.link(contact.get("url") or (org.url if org else ""), CONTACT)
     if email or url:
         point = BNode()
         yield ds, DCAT.contactPoint, point
@@ -250,16 +258,16 @@ def _dataset(record: Record, ctx: Context) -> Iterator[tuple]:
         if email:
             yield point, VCARD.hasEmail, URIRef(f"mailto:{email}")
         if url:
-            yield point, VCARD.hasURL, URIRef(url)
+            yield point, VCARD.hasURL, url
     yield from _distributions(record, ctx, ds)
 
 
 def _distributions(record: Record, ctx: Context, ds: URIRef) -> Iterator[tuple]:
     license_term = ctx.vocab.licenses.find(record.license)
-    links = [(d.title, d.format, d.url, d.kind, d.media_type) for d in record.served()]
-    for i, (title, fmt, url, kind, media_type) in enumerate(links, 1):
+    links = [(d.title, d.format, href, d.kind, d.media_type) for d in record.served()
+             if (href := ctx.link(d.url)) is not None]
+    for i, (title, fmt, href, kind, media_type) in enumerate(links, 1):
         dist = URIRef(f"{ctx.dataset_uri(record)}/distribution/{i}")
-        href = URIRef(url if url.startswith(("http://", "https://")) else ctx.base_url + url)
         yield ds, DCAT.distribution, dist
         yield dist, RDF.type, DCAT.Distribution
         yield dist, DCTERMS.title, Literal(title, lang="de")

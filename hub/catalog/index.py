@@ -13,16 +13,17 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+from hub.access import Viewer, access_in_force
 from hub.catalog.expr import TIME_FIELDS, All, And, Exists, Expr, Match, Not, Or, Range, Text
-from hub.catalog.model import HUB_DOWNLOADS, Distribution, Record, Viewer, hub_download_id
+from hub.catalog.model import HUB_DOWNLOADS, Distribution, Record, hub_download_id
 from hub.catalog.vocab import Organization, fold
-from hub.errors import HubError
+from hub.errors import Conflict, HubError
 from hub.store.versions import Store, now
 
 SCHEMA_SQL = """
@@ -37,7 +38,8 @@ CREATE TABLE IF NOT EXISTS catalog_records (
     minx REAL, miny REAL, maxx REAL, maxy REAL,
     created TEXT NOT NULL,
     updated TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'active'
+    state TEXT NOT NULL DEFAULT 'active',
+    revision INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS catalog_facets (
     rid INTEGER NOT NULL,
@@ -57,6 +59,7 @@ CREATE TABLE IF NOT EXISTS catalog_organizations (
 CREATE TABLE IF NOT EXISTS catalog_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 INDEX_VERSION = "4"  # of the derived tables (facets, text); a change rebuilds them from records
+DERIVED_TABLES = ("catalog_facets", "catalog_text")  # rebuilt from the records (not backed up)
 FACETS = ("organization", "theme", "license", "format", "access", "frequency", "municipality")
 _STORE_JOIN = """
     LEFT JOIN datasets d ON d.name = r.name
@@ -153,7 +156,8 @@ class _Snapshot:
     `PRAGMA data_version` on a long-lived connection tells); text matching stays with FTS5.
     """
 
-    def __init__(self, db: sqlite3.Connection, state: int = 0):
+    def __init__(self, db: sqlite3.Connection, state: int = 0,
+                 owner_of: Callable[[str], str] = str):
         self.state = state
         rows = db.execute(
             "SELECT r.rid, r.access, r.title_sort, r.name, "
@@ -162,8 +166,9 @@ class _Snapshot:
             "coalesce(r.miny, json_extract(v.bbox, '$[1]')), "
             "coalesce(r.maxx, json_extract(v.bbox, '$[2]')), "
             "coalesce(r.maxy, json_extract(v.bbox, '$[3]')), "
-            f"r.id, r.state, r.created, {_CHANGED} FROM catalog_records r {_STORE_JOIN}"
-            " ORDER BY r.rid").fetchall()
+            f"r.id, r.state, r.created, {_CHANGED}, "
+            "v.version IS NOT NULL, r.minx IS NULL, r.modified, r.updated, d.access, "
+            f"d.organization FROM catalog_records r {_STORE_JOIN} ORDER BY r.rid").fetchall()
         n = self.n = len(rows)
         self.rid = np.array([r[0] for r in rows], dtype=np.int64)
         self.position = {int(rid): i for i, rid in enumerate(self.rid)}
@@ -194,6 +199,14 @@ class _Snapshot:
         self.restricted: dict[int, list[str]] = {}
         for position, org in pairs.get("restricted_to", []):
             self.restricted.setdefault(position, []).append(org)
+        levels = list(ACCESS_CODES)
+        for i, r in enumerate(rows):  # held data's facts only where its record may show them
+            if r[13] and not _facts_shown(levels[self.access[i]], self.restricted.get(i, []),
+                                          str(self.publisher[i]), r[17], owner_of(r[18])):
+                if r[14]:
+                    self.bbox[i] = np.nan
+                self.time["modified"][i] = moment(r[15]) if r[15] else np.datetime64("NaT")
+                self.time["changed"][i] = moment(r[16])
 
     def positions(self, rids: np.ndarray) -> np.ndarray:
         """Snapshot positions of record row ids (ids not in the snapshot are left out)."""
@@ -242,6 +255,8 @@ class Catalog:
 
     def __init__(self, store: Store):
         self.store = store
+        # a pipeline's `organization` (id or name) as organisation id: set by `open_catalog`
+        self.owner_of: Callable[[str], str] = str
         self._reader: sqlite3.Connection | None = None  # long-lived, for data_version
         self._snapshot: tuple[int, _Snapshot, dict[str, Organization]] | None = None
         self._lock = threading.Lock()
@@ -253,6 +268,9 @@ class Catalog:
             if columns and "state" not in columns:
                 db.execute("ALTER TABLE catalog_records ADD COLUMN state TEXT NOT NULL "
                            "DEFAULT 'active'")
+            if columns and "revision" not in columns:  # a store from before revisions
+                db.execute("ALTER TABLE catalog_records ADD COLUMN revision INTEGER NOT NULL "
+                           "DEFAULT 1")
             text_columns = {r[1] for r in db.execute("PRAGMA table_info(catalog_text)")}
             if text_columns and "title" not in text_columns:
                 db.execute("DROP TABLE catalog_text")
@@ -267,6 +285,11 @@ class Catalog:
             db.execute("PRAGMA foreign_keys=ON")
             yield db
 
+    def rebuild_index(self) -> None:
+        """Rebuild the derived tables from the records (after a restore)."""
+        with self._db() as db:
+            self._reindex(db)
+
     def _reindex(self, db: sqlite3.Connection) -> None:
         """Rebuild facets and text of every record (after the index layout changed)."""
         db.execute("BEGIN IMMEDIATE")
@@ -279,18 +302,22 @@ class Catalog:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def upsert(self, record: Record, create: bool = False) -> str:
+    def upsert(self, record: Record, create: bool = False, expected: int | None = None) -> str:
         """Insert or replace a record by id or name; returns created | updated | unchanged.
-        With `create`, a record whose id or name exists raises `NameTaken` instead."""
-        return self.upsert_many([record], create)[0]
+        With `create`, a record whose id or name exists raises `NameTaken` instead. With
+        `expected`, the record replaced must still be at that revision, else `Conflict`."""
+        return self.upsert_many([record], create, expected=expected)[0]
 
     def upsert_many(self, records: list[Record], create: bool = False,
-                    delete: list[str] | tuple[str, ...] = ()) -> list[str]:
+                    delete: list[str] | tuple[str, ...] = (),
+                    expected: int | None = None) -> list[str]:
         """Insert or replace records, and remove those named in `delete`, in one transaction
         (all or nothing).
 
         A record replaces the one with its id (which may rename it) or else the one with its
-        name (whose id it keeps). A name held by another record raises `NameTaken`.
+        name (whose id it keeps). A name held by another record raises `NameTaken`. Every
+        change raises the record's revision by one; `expected` (for one record) is the
+        revision the change was based on: another one raises `Conflict`, nothing is written.
         """
         stamp = now()
         outcomes = []
@@ -300,7 +327,7 @@ class Catalog:
                 for name in delete:
                     self._delete(db, name)
                 for record in records:
-                    outcomes.append(self._upsert(db, record, stamp, create))
+                    outcomes.append(self._upsert(db, record, stamp, create, expected))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -308,14 +335,18 @@ class Catalog:
         return outcomes
 
     def _upsert(self, db: sqlite3.Connection, record: Record, stamp: str,
-                create: bool = False) -> str:
-        old = db.execute("SELECT rid, id, name, record FROM catalog_records WHERE id = ?",
+                create: bool = False, expected: int | None = None) -> str:
+        columns = "rid, id, name, record, revision"
+        old = db.execute(f"SELECT {columns} FROM catalog_records WHERE id = ?",
                          (record.id,)).fetchone() or db.execute(
-            "SELECT rid, id, name, record FROM catalog_records WHERE name = ?",
-            (record.name,)).fetchone()
+            f"SELECT {columns} FROM catalog_records WHERE name = ?", (record.name,)).fetchone()
         if old is not None and create:
             raise NameTaken(record.name if old["name"] == record.name else record.id,
                             "name" if old["name"] == record.name else "id")
+        if expected is not None and old is not None and old["revision"] != expected:
+            raise Conflict(f"the record {old['name']!r} was changed meanwhile: it is at "
+                           f"revision {old['revision']}, the change was based on revision "
+                           f"{expected}; read it again and repeat the change")
         if old is not None:
             record.id = old["id"]  # a name keeps its id
             if old["name"] != record.name and db.execute(
@@ -336,7 +367,7 @@ class Catalog:
             rid = old["rid"]
             db.execute("UPDATE catalog_records SET id=?, name=?, record=?, title_sort=?,"
                        " access=?, modified=?, minx=?, miny=?, maxx=?, maxy=?, state=?,"
-                       " updated=? WHERE rid = ?", (*values, rid))
+                       " updated=?, revision=revision + 1 WHERE rid = ?", (*values, rid))
             db.execute("DELETE FROM catalog_facets WHERE rid = ?", (rid,))
             db.execute("DELETE FROM catalog_text WHERE rowid = ?", (rid,))
         self._index(db, rid, record)
@@ -382,7 +413,7 @@ class Catalog:
         with self._db() as db:
             row = db.execute(f"SELECT r.*, {_STORE_COLUMNS} FROM catalog_records r {_STORE_JOIN}"
                              " WHERE r.name = ? OR r.id = ?", (name_or_id, name_or_id)).fetchone()
-        record = _record(row) if row else None
+        record = _record(row, self.owner_of) if row else None
         if record is None or not record.visible_to(viewer):
             return None
         if record.state != "active" and not (record.state in states
@@ -400,16 +431,16 @@ class Catalog:
                 "SELECT name, json_extract(record, '$.origin') FROM catalog_records "
                 "ORDER BY name")}
 
-    def access(self, name: str) -> tuple[str, list[str]] | None:
-        """A record's access level and the organisations it is restricted to (None: no such
-        record), from the snapshot: cheap enough for every request."""
+    def access(self, name: str) -> tuple[str, list[str], str] | None:
+        """A record's access level, the organisations it is restricted to and its publisher
+        (None: no such record), from the snapshot: cheap enough for every request."""
         with self._lock:
             snap = self._current()[0]
         i = snap.by_name.get(name)
         if i is None:
             return None
         level = next(k for k, v in ACCESS_CODES.items() if v == snap.access[i])
-        return level, snap.restricted.get(i, [])
+        return level, snap.restricted.get(i, []), str(snap.publisher[i])
 
     def organizations(self) -> dict[str, Organization]:
         """Organisations registered through the catalog (not those of the YAML file)."""
@@ -479,7 +510,8 @@ class Catalog:
                 orgs = {o.id: o for o in (
                     Organization(**json.loads(r[0])) for r in self._reader.execute(
                         "SELECT organization FROM catalog_organizations ORDER BY id"))}
-                self._snapshot = (version, _Snapshot(self._reader, version), orgs)
+                self._snapshot = (version, _Snapshot(self._reader, version, self.owner_of),
+                                  orgs)
             finally:
                 self._reader.execute("COMMIT")
         return self._snapshot[1], self._reader, self._snapshot[2]
@@ -492,7 +524,7 @@ class Catalog:
         with self._db() as db:
             rows = db.execute(f"SELECT r.*, {_STORE_COLUMNS} FROM catalog_records r "
                               f"{_STORE_JOIN} WHERE r.rid IN ({marks})", rids).fetchall()
-        return {row["rid"]: _record(row) for row in rows}
+        return {row["rid"]: _record(row, self.owner_of) for row in rows}
 
     def _records(self, rids: list[int]) -> list[Record]:
         found = self.records(rids)
@@ -591,7 +623,8 @@ class _Evaluator:
 
 
 _STORE_COLUMNS = ("v.version AS store_version, v.rows AS store_rows, v.schema AS store_schema, "
-                  "v.bbox AS store_bbox, v.finished AS store_modified")
+                  "v.bbox AS store_bbox, v.finished AS store_modified, "
+                  "d.access AS data_access, d.organization AS data_owner")
 
 
 def _stored(body: str) -> Record:
@@ -600,11 +633,15 @@ def _stored(body: str) -> Record:
     return Record(**data)
 
 
-def _record(row: sqlite3.Row) -> Record:
+def _record(row: sqlite3.Row, owner_of: Callable[[str], str]) -> Record:
     record = _stored(row["record"])
     record.created = row["created"]
-    record.changed = max(row["updated"], row["store_modified"] or "")
-    if row["store_version"] is not None:
+    record.revision = row["revision"]
+    record.changed = row["updated"]
+    if row["store_version"] is not None and _facts_shown(
+            record.access, record.restricted_to, record.publisher, row["data_access"],
+            owner_of(row["data_owner"])):
+        record.changed = max(row["updated"], row["store_modified"] or "")
         record.version = row["store_version"]
         record.rows = row["store_rows"]
         record.schema = json.loads(row["store_schema"])
@@ -612,6 +649,18 @@ def _record(row: sqlite3.Row) -> Record:
         if record.bbox is None and row["store_bbox"]:
             record.bbox = json.loads(row["store_bbox"])
     return record
+
+
+def _facts_shown(access: str, restricted_to: list[str], publisher: str, data_access: str,
+                 owner: str) -> bool:
+    """Facts of held data (version, rows, schema, extent, last change, downloads) go with its
+    record only where everyone who may see the record may see the data
+    (`hub.access.access_in_force`): not on a public record of internal data, nor on another
+    organisation's record; in search (extent, dates) as in the records themselves."""
+    level, orgs = access_in_force(data_access, (access, restricted_to), owner, publisher)
+    if level != access:
+        return False
+    return level != "restricted" or set(restricted_to) <= set(orgs)
 
 
 def _facet_values(record: Record) -> list[tuple[str, str]]:

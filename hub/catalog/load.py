@@ -3,6 +3,7 @@ spreadsheet (XLSX or CSV, one row per dataset) with a row-by-row preview before 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from hub.catalog.model import Record, RecordInvalid, validate
 from hub.catalog.vocab import Vocabularies, fold
 from hub.errors import HubError, PipelineError
 from hub.ingest.readers import open_source
+from hub.store.versions import now
 
 # Spreadsheet column (as data managers name it) -> record field
 INVENTORY_COLUMNS = {
@@ -35,9 +37,10 @@ REQUIRED_COLUMNS = ("title", "publisher", "description")
 CLOSED_LICENSE = "other-closed"  # inventory rows without a licence that are not public
 
 
-def load_yaml_records(folder: Path, vocab: Vocabularies) -> list[Record]:
+def load_yaml_records(folder: Path, vocab: Vocabularies) -> list[Incoming]:
     """All records in a folder; fails naming the file (and field) of the first bad one."""
-    records, seen = [], {}
+    records: list[Incoming] = []
+    seen: dict[str, str] = {}
     for path in sorted(Path(folder).glob("*.y*ml")):
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -51,16 +54,133 @@ def load_yaml_records(folder: Path, vocab: Vocabularies) -> list[Record]:
             raise RecordInvalid(str(path), {"name": f"{record.name!r} is also used by "
                                                     f"{seen[record.name]}"})
         seen[record.name] = path.name
-        records.append(record)
+        records.append(Incoming(record, str(path)))
     return records
 
 
-def sync(catalog: Catalog, records: list[Record]) -> dict[str, list[str]]:
-    """Upsert records; loading the same files twice changes nothing."""
-    outcome: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": []}
-    for record, result in zip(records, catalog.upsert_many(records), strict=True):
-        outcome[result].append(record.name)
+@dataclass(frozen=True)
+class Incoming:
+    """A record as a load brings it, and the file (and row) it comes from."""
+
+    record: Record
+    source: str
+    only_new: bool = False  # a fallback (a pipeline's minimal record): never changes a record
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A field changed both in its file and elsewhere (API, CLI) since it was last loaded."""
+
+    source: str
+    name: str
+    field: str
+    incoming: Any  # the file's value
+    current: Any  # the catalog's value, which is kept
+
+    def __str__(self) -> str:
+        return (f"{self.source}: {self.name}: {self.field}: the file says "
+                f"{_shown(self.incoming)}, the catalog has {_shown(self.current)} "
+                "(changed elsewhere since the last load; kept)")
+
+
+@dataclass
+class Outcome:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+
+    def summary(self) -> str:
+        counts = f"{len(self.created)} created, {len(self.updated)} updated, " \
+                 f"{len(self.unchanged)} unchanged"
+        return counts + (f", {len(self.conflicts)} conflict(s)" if self.conflicts else "")
+
+
+# What loading last wrote into each record (by record id), field by field: the common base of
+# a three-way merge between the file and the catalog. A field in conflict is left out until
+# the conflict is resolved, so it is reported on every load until then.
+LOADS_SQL = """
+CREATE TABLE IF NOT EXISTS catalog_loads (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    loaded TEXT NOT NULL
+);
+"""
+_KEPT = ("id", "origin")  # a record keeps its id and how it was first registered
+
+
+def merge(incoming: Record, current: dict[str, Any], base: dict[str, Any] | None, source: str,
+          force: bool = False) -> tuple[dict[str, Any], dict[str, Any], list[Conflict]]:
+    """Three-way merge of a loaded record into the catalog's (`current`, as stored): per
+    field, a file change is applied where the catalog still holds what was last loaded, an
+    edit made elsewhere is kept where the file did not change, and a field changed on both
+    sides differently is a conflict (the catalog's value stays, unless `force`). Without a
+    `base` (never loaded here) every difference is a conflict. Returns the merged data (to
+    validate), the new base and the conflicts."""
+    mine, base = incoming.curated(), base or {}
+    merged, new_base, conflicts = dict(current), {}, []
+    for key in mine:
+        if key in _KEPT:
+            continue
+        theirs = current.get(key)
+        if _same(mine[key], theirs) or (key in base and _same(mine[key], base[key])):
+            new_base[key] = mine[key]  # nothing to apply: the same, or unchanged in the file
+        elif (key in base and _same(theirs, base[key])) or force:
+            merged[key], new_base[key] = mine[key], mine[key]
+        else:
+            conflicts.append(Conflict(source, current["name"], key, mine[key], theirs))
+            if key in base:
+                new_base[key] = base[key]
+    return merged, new_base, conflicts
+
+
+def sync(catalog: Catalog, incoming: list[Incoming], vocab: Vocabularies,
+         force: bool = False) -> Outcome:
+    """Load records into the catalog without losing edits made elsewhere (see `merge`): new
+    records are created, the others merged; everything is validated before one write, so a
+    merge that breaks a rule changes nothing. Loading the same files twice changes nothing."""
+    outcome, records, loads = Outcome(), [], []
+    with catalog.store._db() as db:
+        db.executescript(LOADS_SQL)
+        bases = {r[0]: json.loads(r[1]) for r in db.execute("SELECT id, fields FROM "
+                                                              "catalog_loads")}
+        for item in incoming:
+            record = item.record
+            # the record as stored: facts of the store's data (its extent) are not its own
+            row = db.execute("SELECT record FROM catalog_records WHERE id = ?",
+                             (record.id,)).fetchone() or db.execute(
+                "SELECT record FROM catalog_records WHERE name = ?", (record.name,)).fetchone()
+            if row is None:
+                records.append(record)
+                loads.append((item.source, record.curated()))
+                continue
+            if item.only_new:
+                continue
+            current = json.loads(row[0])
+            merged, base, conflicts = merge(record, current, bases.get(current["id"]),
+                                            item.source, force)
+            outcome.conflicts += conflicts
+            records.append(validate(merged, vocab, item.source))
+            loads.append((item.source, base))
+    results = catalog.upsert_many(records)
+    stamp = now()
+    with catalog.store._db() as db:
+        db.executemany("INSERT OR REPLACE INTO catalog_loads VALUES (?, ?, ?, ?)",
+                       [(record.id, source, json.dumps(base, ensure_ascii=False), stamp)
+                        for record, (source, base) in zip(records, loads, strict=True)])
+    for record, result in zip(records, results, strict=True):
+        getattr(outcome, result).append(record.name)
     return outcome
+
+
+def _same(a: Any, b: Any) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 120 else text[:117] + "…"
 
 
 @dataclass
@@ -81,6 +201,12 @@ class Inventory:
     @property
     def valid(self) -> list[Record]:
         return [r.record for r in self.rows if r.record is not None]
+
+    @property
+    def incoming(self) -> list[Incoming]:
+        """The valid records, for `sync`."""
+        return [Incoming(r.record, f"{self.file}, row {r.row}") for r in self.rows
+                if r.record is not None]
 
     @property
     def invalid(self) -> list[InventoryRow]:
@@ -171,16 +297,18 @@ def _unique_slug(title: str, taken: set[str]) -> str:
 
 
 def records_from_pipelines(pipelines: list[Any], vocab: Vocabularies, default_license: str,
-                           have: set[str]) -> list[Record]:
-    """A minimal record for every pipeline dataset the catalog does not describe yet, so
-    ingested data is never missing from the catalog (curate it later in catalog/datasets/)."""
+                           have: set[str]) -> list[Incoming]:
+    """A minimal record for every pipeline dataset not in `have` (the YAML files' names), so
+    ingested data is never missing from the catalog (curate it later in catalog/datasets/).
+    They only create: `sync` leaves a record that exists (by name or id) as it is."""
     records = []
     for p in pipelines:
         if p.dataset in have:
             continue
-        records.append(validate({
+        records.append(Incoming(validate({
             "name": p.dataset, "title": p.title, "description": p.description or p.title,
             "publisher": p.organization, "license": default_license, "access": p.access,
             "frequency": p.update_frequency, "attribution": p.attribution,
-            "conforms_to": p.schema.name, "origin": "pipeline"}, vocab, str(p.path)))
+            "conforms_to": p.schema.name, "origin": "pipeline"}, vocab, str(p.path)),
+            str(p.path), only_new=True))
     return records

@@ -12,16 +12,21 @@ import datetime as dt
 import re
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from hub.catalog.links import CONTACT, SCHEME, WEB, email_problem, link_problem
 from hub.catalog.vocab import ACCESS_LEVELS, Vocabularies
 from hub.errors import HubError
+
+if TYPE_CHECKING:
+    from hub.access import Viewer
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 NAMESPACE = uuid.UUID("6f1c2b1e-4d0a-5b7e-9a53-2c1e0f3d8a11")  # stable ids from slugs
 SOURCE_SYSTEMS = ("GIS", "HKR", "RIS", "Fachverfahren", "Tabellenkalkulation", "Sonstiges")
-STORE_FACTS = ("version", "rows", "schema", "store_modified", "created", "changed")
+STORE_FACTS = ("version", "rows", "schema", "store_modified", "created", "changed",
+               "revision")
 ORIGINS = ("yaml", "cli", "api", "inventory", "pipeline", "harvest", "web")
 STATES = ("active", "draft", "deleted")  # deleted: kept, but out of every list and feed
 FIELDS = ("id", "name", "title", "description", "publisher", "license", "attribution",
@@ -46,7 +51,7 @@ class Distribution:
 
     title: str
     format: str  # EU file-type code, or "" when unknown
-    url: str  # absolute, or a path on this hub ("/datasets/x/latest.csv")
+    url: str  # absolute http(s), or the hub's path of a file uploaded to it (`upload_path`)
     kind: str = "download"  # download | api
     media_type: str = ""
     description: str = ""
@@ -103,6 +108,7 @@ class Record:
     # new versions included); never set by hand
     created: str | None = None
     changed: str | None = None
+    revision: int | None = None  # counts the record's writes (optimistic concurrency)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,7 +145,7 @@ class Record:
             modified=self.store_modified)
             for kind, label, code, media_type in HUB_FILES]
         own.append(Distribution(
-            title=f"{self.title} (OGC API – Features)", format="",
+            title=f"{self.title} (OGC API – Features)", format="OGC_API_FEATURES",
             url=f"/ogc/collections/{name}", kind="api",
             description="Geodienst nach OGC API – Features (GeoJSON, HTML; Filter, Seiten, "
                         "Koordinatensysteme)",
@@ -149,14 +155,14 @@ class Record:
 
 
 # The hub's own downloads of data it holds: kind (= file extension), label, EU file-type code
-# (FlatGeobuf has none, so no format: the catalog accepts only EU codes, also from other hubs),
-# media type (only IANA-registered ones: DCAT makes an IANA URI of it). `hub.api.downloads`
-# serves them.
+# or the catalog's own format code where the EU table has none (FLATGEOBUF, see
+# catalog/vocabularies/formats.yaml), media type (only IANA-registered ones: DCAT makes an IANA
+# URI of it). `hub.api.downloads` serves them.
 HUB_FILES = (("geojson", "GeoJSON", "GEOJSON", "application/geo+json"),
              ("csv", "CSV", "CSV", "text/csv"),
              ("gpkg", "GeoPackage", "GPKG", "application/geopackage+sqlite3"),
              ("parquet", "GeoParquet", "PARQUET", "application/vnd.apache.parquet"),
-             ("fgb", "FlatGeobuf", "", ""))
+             ("fgb", "FlatGeobuf", "FLATGEOBUF", ""))
 HUB_DOWNLOADS = (*(kind for kind, *_ in HUB_FILES), "ogc")  # kinds, for stable resource ids
 
 
@@ -165,47 +171,12 @@ def hub_download_id(record_id: str, kind: str) -> str:
     return str(uuid.uuid5(uuid.UUID(record_id), f"hub:{kind}"))
 
 
-@dataclass(frozen=True)
-class Viewer:
-    """Who is asking: anonymous (public only), staff (internal too), and their organisation.
-
-    Roles: `viewer` staff see internal data and what is restricted to their organisation;
-    `editor` staff also edit their organisation's records; `admin` may see and do everything.
-    """
-
-    staff: bool = False
-    organization: str | None = None
-    admin: bool = False
-    editor: bool = False
-    user: str | None = None
-
-    def may_see(self, access: str, restricted_to: list[str]) -> bool:
-        if access == "public" or self.admin:
-            return True
-        if access == "internal":
-            return self.staff
-        return self.staff and self.organization in restricted_to
-
-    def may_edit(self, publisher: str) -> bool:
-        """Create, change or delete records of `publisher`."""
-        return self.admin or (self.editor and bool(publisher) and publisher == self.organization)
-
-
-def access_in_force(data_level: str, record: tuple[str, list[str]] | None
-                    ) -> tuple[str, list[str]]:
-    """The access level (and organisations) of data the hub holds: the stricter of the level
-    its pipeline gives and that of its catalog record, so neither can open what the other
-    closes."""
-    if record is None:
-        return data_level, []
-    order = ("public", "internal", "restricted")
-    level = max(data_level, record[0], key=lambda a: order.index(a) if a in order else 2)
-    return level, list(record[1]) if level == "restricted" else []
-
-
-ANONYMOUS = Viewer()
-ADMIN = Viewer(staff=True, admin=True, editor=True)  # the hub itself: CLI, harvests
 ALL_STATES = ("active", "draft", "deleted")
+
+
+def upload_path(record_id: str, distribution_id: str) -> str:
+    """Where the hub serves a file uploaded to a distribution (a path on this hub)."""
+    return f"/dataset/{record_id}/resource/{distribution_id}/download/"
 
 
 def stable_id(name: str) -> str:
@@ -308,6 +279,18 @@ def validate(data: dict[str, Any], vocab: Vocabularies, where: str = "") -> Reco
     for key in ("contact", "creator"):
         if not isinstance(data.get(key) or {}, dict):
             errors[key] = "must map name, email, … to text values"
+            continue
+        people = _texts(data.get(key))
+        if people.get("email") and (problem := email_problem(people["email"])):
+            errors[f"{key}.email"] = problem
+        if people.get("url") and (problem := link_problem(people["url"], CONTACT)):
+            errors[f"{key}.url"] = problem
+    for key in ("landing_page", "source_url"):
+        if data.get(key) and (problem := link_problem(str(data[key]))):
+            errors[key] = problem
+    conforms_to = str(data.get("conforms_to") or "").strip()
+    if SCHEME.match(conforms_to) and (problem := link_problem(conforms_to)):
+        errors["conforms_to"] = problem + " (or the name of a schema)"
     edition = str(data.get("edition") or "").strip()
     if len(edition) > 100:
         errors["edition"] = "at most 100 characters"
@@ -334,10 +317,10 @@ def validate(data: dict[str, Any], vocab: Vocabularies, where: str = "") -> Reco
         data_held=data_held, access_note=str(data.get("access_note") or "").strip(),
         personal_data=_bool(data.get("personal_data", False)),
         keywords=[k.strip() for k in _list(data.get("keywords")) if k.strip()],
-        themes=themes, contact=_texts(data.get("contact")), creator=_texts(data.get("creator")),
+        themes=themes, contact=_person(data.get("contact")), creator=_person(data.get("creator")),
         frequency=frequency, issued=_iso(data.get("issued")), modified=_iso(data.get("modified")),
         temporal=temporal, spatial_ags=ags, bbox=list(bbox) if bbox else None,
-        source_system=source_system, conforms_to=str(data.get("conforms_to") or ""),
+        source_system=source_system, conforms_to=conforms_to,
         landing_page=str(data.get("landing_page") or ""), edition=edition,
         translations=translations, distributions=distributions, extras=dict(extras),
         state=state, origin=origin,
@@ -364,6 +347,9 @@ def _distributions(items: Any, vocab: Vocabularies, record_id: str,
             continue
         dist_id = str(d.get("id") or "") or str(uuid.uuid5(uuid.UUID(record_id), url)
                                                 if _is_uuid(record_id) else uuid.uuid4())
+        if problem := link_problem(url, WEB, upload_path(record_id, dist_id)):
+            errors[f"distributions[{i}].url"] = problem + " (or a file uploaded to the hub)"
+            continue
         while dist_id in seen:  # the same URL twice in one record
             dist_id = str(uuid.uuid5(uuid.UUID(dist_id), "again"))
         seen.add(dist_id)
@@ -390,6 +376,14 @@ def _is_uuid(value: str) -> bool:
 def _texts(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in (value or {}).items() if v not in (None, "")} \
         if isinstance(value, dict) else {}
+
+
+def _person(value: Any) -> dict[str, str]:
+    """A contact or creator: texts, the e-mail address without a `mailto:` in front."""
+    person = _texts(value)
+    if person.get("email", "").lower().startswith("mailto:"):
+        person["email"] = person["email"][len("mailto:"):]
+    return person
 
 
 def _list(value: Any) -> list[str]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from hub.catalog.links import email_problem, link_problem
 from hub.errors import PipelineError
 
 ACCESS_LEVELS = ("public", "internal", "restricted")
@@ -82,6 +83,12 @@ class Organization:
     url: str = ""
     description: str = ""
 
+    def link_problems(self) -> dict[str, str]:
+        """What is wrong with the organisation's url and email, by field (empty: nothing)."""
+        problems = {"url": link_problem(self.url) if self.url else None,
+                    "email": email_problem(self.email) if self.email else None}
+        return {key: problem for key, problem in problems.items() if problem}
+
 
 class Vocabularies:
     """Everything under `catalog/` that records are checked against."""
@@ -102,6 +109,11 @@ class Vocabularies:
                                                        if k in Organization.__annotations__})
                               for o in (orgs.get("organizations", orgs)
                                         if isinstance(orgs, dict) else orgs)}
+        for org in self._organizations.values():
+            if problems := org.link_problems():
+                raise PipelineError(f"{self.dir / 'organizations.yaml'}: organisation "
+                                    f"{org.id!r}: " + "; ".join(f"{k}: {v}" for k, v
+                                                                in problems.items()))
 
     @property
     def organizations(self) -> dict[str, Organization]:
@@ -123,9 +135,10 @@ class Vocabularies:
             terms.append(Term(code, str(item.get("uri", "")), label, dict(item)))
         return Vocabulary(name, tuple(terms))
 
-    def organization(self, value: str) -> Organization | None:
-        """By id or by name (case and umlauts folded)."""
-        organizations = self.organizations
+    def organization(self, value: str, registered: bool = True) -> Organization | None:
+        """By id or by name (case and umlauts folded); with `registered=False` only those of
+        `organizations.yaml` (for callers inside the catalog's lock)."""
+        organizations = self.organizations if registered else self._organizations
         if value in organizations:
             return organizations[value]
         folded = fold(value)

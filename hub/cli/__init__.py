@@ -336,8 +336,12 @@ def serve(
     from hub.web.app import create_app
 
     settings = settings_for(root, store)
-    try:
+    try:  # a catalog that cannot be opened stops the server (access fails closed)
         app = create_app(settings)
+    except HubError as exc:
+        fail(f"{exc} (the server does not start without its catalog; HUB_CATALOG=none serves "
+             "the store by the pipelines' access alone)")
+    try:
         sock, limits = server.prepare(host, port)  # bound first: a busy port fails here
     except HubError as exc:
         fail(str(exc))
@@ -346,6 +350,7 @@ def serve(
 
 
 from hub.cli import accounts as _accounts  # noqa: E402 - the sub-commands register on import
+from hub.cli import backup as _backup  # noqa: E402
 from hub.cli import catalog as _catalog  # noqa: E402
 from hub.cli import check as _check  # noqa: E402
 from hub.cli import exchange as _exchange  # noqa: E402
@@ -354,5 +359,7 @@ app.add_typer(_catalog.app, name="catalog")
 app.command()(_exchange.publish)
 app.command()(_exchange.harvest)
 app.command()(_check.check)
+app.command("backup")(_backup.backup_cmd)
+app.command("restore")(_backup.restore_cmd)
 app.add_typer(_accounts.users, name="user")
 app.add_typer(_accounts.tokens, name="token")

@@ -10,10 +10,18 @@ import yaml
 from rich.markup import escape
 from rich.table import Table
 
+from hub.access import ADMIN, OPERATOR
 from hub.catalog import open_catalog
+from hub.catalog.editing import Editing, editable
 from hub.catalog.index import Query
-from hub.catalog.load import load_yaml_records, read_inventory, records_from_pipelines, sync
-from hub.catalog.model import ADMIN, ALL_STATES, Record, RecordInvalid, validate
+from hub.catalog.load import (
+    Outcome,
+    load_yaml_records,
+    read_inventory,
+    records_from_pipelines,
+    sync,
+)
+from hub.catalog.model import ALL_STATES
 from hub.catalog.quality import report as quality_report
 from hub.cli.common import RootOpt, StoreOpt, console, fail, settings_for
 from hub.errors import HubError
@@ -30,21 +38,41 @@ def _open(root: Path | None, store: Path | None):
         fail(str(exc))
 
 
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", help="In a conflict (a field changed both in the file and elsewhere since the "
+                    "last load), let the file win instead of keeping the catalog's value")]
+
+
+def _report(outcome: Outcome) -> None:
+    """Print what a load did; conflicts make the command fail (exit code 1) after the rest
+    was written, so an edit made elsewhere is never overwritten silently."""
+    console.print(outcome.summary())
+    if outcome.conflicts:
+        for conflict in outcome.conflicts:
+            console.print(escape(str(conflict)), style="red", highlight=False)
+        fail(f"{len(outcome.conflicts)} conflict(s): the catalog's values were kept. Change "
+             "the file to agree, or run again with --force to let the file win "
+             "(`hub catalog export` writes the catalog's records as YAML)")
+
+
 @app.command()
-def load(root: RootOpt = None, store: StoreOpt = None) -> None:
+def load(force: ForceOpt = False, root: RootOpt = None, store: StoreOpt = None) -> None:
     """Load catalog/datasets/*.yaml (and a minimal record for each pipeline without one).
-    Loading the same files again changes nothing."""
+
+    Only what changed in a file since it was last loaded is applied; edits made elsewhere
+    (CKAN API, `hub catalog edit`) are kept, and a field changed on both sides is reported
+    as a conflict (exit code 1). Loading the same files again changes nothing."""
     settings = settings_for(root, store)
     catalog, vocab, district = _open(root, store)
     try:
         records = load_yaml_records(settings.root / "catalog" / "datasets", vocab)
-        have = {r.name for r in records} | set(catalog.names())
         records += records_from_pipelines(discover(settings.pipelines_dir, settings.schemas_dir),
-                                          vocab, district.default_license, have)
-        outcome = sync(catalog, records)
+                                          vocab, district.default_license,
+                                          {r.record.name for r in records})
+        outcome = sync(catalog, records, vocab, force)
     except HubError as exc:
         fail(str(exc))
-    console.print(", ".join(f"{len(v)} {k}" for k, v in outcome.items()))
+    _report(outcome)
 
 
 @app.command("list")
@@ -89,14 +117,14 @@ def add(file: Annotated[Path, typer.Argument(help="A record as YAML (see catalog
             fail(f"{file}: a record must be a YAML mapping")
         data.setdefault("name", file.stem)
         data.setdefault("origin", "cli")
-        record = validate(data, vocab, str(file))
+        if catalog.get(str(data["name"]), ADMIN) is not None:
+            fail(f"{file}: name: {data['name']!r} is already registered "
+                 "(use `hub catalog edit`)")
+        record = Editing(catalog, vocab, OPERATOR).create(data, str(file))
     except (OSError, yaml.YAMLError) as exc:
         fail(f"{file}: {exc}")
     except HubError as exc:
         fail(str(exc))
-    if catalog.get(record.name, ADMIN) is not None:
-        fail(f"{file}: name: {record.name!r} is already registered (use `hub catalog edit`)")
-    catalog.upsert(record)
     console.print(f"registered {record.name} ({record.id})")
 
 
@@ -109,17 +137,18 @@ def edit(name: str,
     record = catalog.get(name, ADMIN)
     if record is None:
         fail(f"no record named {name!r}")
-    data = _editable(record)
+    changes = {}
     for item in set_:
         key, sep, value = item.partition("=")
         if not sep:
             fail(f"--set {item!r}: write FIELD=VALUE")
-        data[key.strip()] = value
+        changes[key.strip()] = value
     try:
-        updated = validate(data, vocab, f"record {name}")
-    except RecordInvalid as exc:
+        updated = Editing(catalog, vocab, OPERATOR).patch(record, changes, record.revision,
+                                                          f"record {name}")
+    except HubError as exc:
         fail(str(exc))
-    console.print(f"{name}: {catalog.upsert(updated)}")
+    console.print(f"{name}: {'unchanged' if updated.revision == record.revision else 'updated'}")
 
 
 @app.command()
@@ -133,7 +162,7 @@ def export(out: Annotated[Path, typer.Option(help="Folder for one YAML file per 
         record = catalog.get(name, ADMIN)
         assert record is not None
         (out / f"{name}.yaml").write_text(
-            yaml.safe_dump(_editable(record), allow_unicode=True, sort_keys=False),
+            yaml.safe_dump(editable(record), allow_unicode=True, sort_keys=False),
             encoding="utf-8")
     console.print(f"{len(names)} records written to {out}")
 
@@ -143,8 +172,9 @@ def import_(file: Annotated[Path, typer.Argument(help="Inventory spreadsheet (XL
             sheet: Annotated[str | None, typer.Option(help="Sheet name (XLSX)")] = None,
             apply: Annotated[bool, typer.Option(help="Write the valid rows (default: preview "
                                                 "only)")] = False,
-            root: RootOpt = None, store: StoreOpt = None) -> None:
-    """Import a whole inventory ("Dateninventur"): preview every row, then --apply."""
+            force: ForceOpt = False, root: RootOpt = None, store: StoreOpt = None) -> None:
+    """Import a whole inventory ("Dateninventur"): preview every row, then --apply.
+    Like `load`, a re-import keeps edits made elsewhere and reports conflicts."""
     catalog, vocab, district = _open(root, store)
     try:
         inventory = read_inventory(file, vocab, sheet, district.default_license,
@@ -169,8 +199,11 @@ def import_(file: Annotated[Path, typer.Argument(help="Inventory spreadsheet (XL
         return
     if inventory.invalid:
         fail(f"{len(inventory.invalid)} row(s) have errors; nothing was written")
-    outcome = sync(catalog, inventory.valid)
-    console.print(", ".join(f"{len(v)} {k}" for k, v in outcome.items()))
+    try:
+        outcome = sync(catalog, inventory.incoming, vocab, force)
+    except HubError as exc:
+        fail(str(exc))
+    _report(outcome)
 
 
 @app.command()
@@ -188,7 +221,3 @@ def report(limit: Annotated[int, typer.Option(help="Rows to show")] = 30,
                       f"{a.allowed_days or '–'}", escape(a.owner),
                       escape("; ".join(a.missing[:4]) + (" …" if len(a.missing) > 4 else "")))
     console.print(table)
-
-
-def _editable(record: Record) -> dict:
-    return {k: v for k, v in record.curated().items() if v not in (None, "", [], {})}

@@ -1,33 +1,44 @@
-"""The hub's web server: for now a minimal, correct view of the public datasets.
+"""The hub's web server: the catalog's pages and feeds, the CKAN, OGC and JSON APIs and the
+downloads of held data.
 
-Only datasets whose pipeline says `access: public` are visible; anything else answers 404, the
-same as a dataset that does not exist, so nothing reveals what is internal.
+Who sees held data is decided by `hub.access.DataAccess` (the pipeline's access and owner with
+the catalog record's); a dataset the caller may not see answers 404, the same as one that does
+not exist, so nothing reveals what is internal. Its metadata (title, description, publisher)
+comes from its catalog record on every surface.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import html
-import json
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import pyarrow as pa
-import pyarrow.parquet as pq
-import shapely
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 
 from hub import __version__
+from hub.access import ADMIN, ANONYMOUS, DataAccess, Viewer
 from hub.api.ckan.routes import ckan_router
 from hub.api.downloads import downloads_router
 from hub.api.ogc import About, ogc_router
+from hub.api.ogc.datasets import Current
 from hub.catalog import District, dcat
 from hub.catalog.dcat import Context
 from hub.catalog.index import Catalog
-from hub.catalog.model import ADMIN, ANONYMOUS, HUB_FILES, Viewer, access_in_force
+from hub.catalog.model import ALL_STATES, HUB_FILES, Record
 from hub.catalog.vocab import Vocabularies
 from hub.config import Settings
-from hub.errors import HubError, StoreError
+from hub.errors import Conflict, Forbidden, HubError, Unavailable
 from hub.store.versions import Dataset, Store, Version
 from hub.web.accesslog import AccessLog
 from hub.web.security import SecurityHeaders
@@ -35,64 +46,69 @@ from hub.web.services import InvalidToken, Opener, Services, token_sent
 
 
 def create_app(settings: Settings) -> FastAPI:
+    """The web server. Raises `HubError` (naming the file) when the catalog cannot be opened,
+    unless the settings ask for none (`HUB_CATALOG=none`): access fails closed."""
     _long_running_memory()
     store = Store(settings.store)
+    opened = Opener(settings)
+    if settings.catalog:
+        opened()  # a broken catalog is a startup error, not a reason to serve more
+    access = DataAccess(_catalog_of(opened) if settings.catalog else None)
+    held = Current(store)
     app = FastAPI(title="District data hub", version=__version__,  # no /docs: see README
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(AccessLog)
-
-    def public(name: str) -> Version:
-        try:
-            dataset = store.dataset(name)
-        except StoreError:
-            dataset = None
-        version = store.current(name) if dataset and access_of(dataset)[0] == "public" \
-            else None
-        if version is None:
-            raise HTTPException(404, f"no public dataset named {name!r}")
-        return version
-
-    def summary(name: str) -> dict[str, Any]:
-        v = public(name)
-        d = store.dataset(name)
-        return {"name": d.name, "title": d.title, "organization": d.organization,
-                "attribution": d.attribution,
-                "update_frequency": d.update_frequency, "version": v.version, "rows": v.rows,
-                "checksum": v.checksum, "bbox": v.bbox, "geometry_types": v.geometry_types,
-                "source_crs": v.source_crs, "modified": v.finished,
-                "file_rows": pq.ParquetFile(v.data_file).metadata.num_rows}
-
-    @app.get("/api/datasets")
-    def list_datasets() -> list[dict[str, Any]]:
-        return [summary(d.name) for d in store.datasets()
-                if d.current_version and access_of(d)[0] == "public"]
-
-    @app.get("/api/datasets/{name}")
-    def show_dataset(name: str) -> dict[str, Any]:
-        return summary(name)
-
-    @app.get("/api/datasets/{name}/features")
-    def features(name: str, limit: int = Query(100, ge=1, le=10_000),
-                 offset: int = Query(0, ge=0)) -> Response:
-        v = public(name)
-        table = pq.read_table(v.data_file).slice(offset, limit)
-        rows = table.drop_columns([c for c in ("geometry", "bbox") if c in table.column_names])
-        geoms = (shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
-                 if "geometry" in table.column_names else [None] * table.num_rows)
-        out = [{"type": "Feature", "properties": props,
-                "geometry": json.loads(shapely.to_geojson(g)) if g is not None else None}
-               for props, g in zip(rows.to_pylist(), geoms, strict=True)]
-        body = {"type": "FeatureCollection", "features": out, "version": v.version}
-        return Response(json.dumps(body, default=str), media_type="application/geo+json")
-
-    opened = Opener(settings)
+    for error in (Forbidden, Conflict, Unavailable):
+        app.add_exception_handler(error, _status_of)
 
     def services() -> Services:
+        if not settings.catalog:
+            raise HTTPException(503, "this hub serves its data without a catalog "
+                                     "(HUB_CATALOG=none)")
         try:
             return opened()
-        except HubError as exc:  # the data can be served without a catalog; the rest cannot
-            raise HTTPException(503, f"the catalog is not set up: {exc}") from None
+        except HubError as exc:
+            raise HTTPException(503, f"the catalog cannot be opened: {exc}") from None
+
+    def record_of(name: str) -> Record | None:
+        """The catalog record of held data: its metadata on every surface."""
+        return services().catalog.get(name, ADMIN, ALL_STATES) if settings.catalog else None
+
+    def summary(dataset: Dataset, version: Version) -> dict[str, Any]:
+        record = record_of(dataset.name)
+        return {"name": dataset.name,
+                "title": record.title if record else dataset.title,
+                "description": record.description if record else "",
+                "organization": record.publisher if record else dataset.organization,
+                "attribution": (record.attribution if record else "") or dataset.attribution,
+                "update_frequency": record.frequency if record else dataset.update_frequency,
+                "version": version.version, "rows": version.rows,
+                "checksum": version.checksum, "bbox": version.bbox,
+                "geometry_types": version.geometry_types, "source_crs": version.source_crs,
+                "modified": version.finished}
+
+    def shown(who: Viewer) -> list[tuple[Dataset, Version]]:
+        """Held datasets with a current version that `who` may see."""
+        return [(d, v) for d, v in held.entries().values() if access.may_see(who, d)]
+
+    @app.get("/api/datasets")
+    def list_datasets(request: Request) -> list[dict[str, Any]]:
+        """The held datasets the caller may see, with their current version's facts."""
+        return [summary(d, v) for d, v in shown(viewer(request))]
+
+    @app.get("/api/datasets/{name}")
+    def show_dataset(request: Request, name: str) -> dict[str, Any]:
+        found = held.entries().get(name)
+        if found is None or not access.may_see(viewer(request), found[0]):
+            raise HTTPException(404, f"no dataset named {name!r}")  # unknown and hidden alike
+        return summary(*found)
+
+    @app.get("/api/datasets/{name}/features", include_in_schema=False)
+    def features(request: Request, name: str) -> RedirectResponse:
+        """Moved: the OGC API is the one features API (same access, paged by `limit`)."""
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(f"/ogc/collections/{quote(name)}/items{query}", 308)
 
     def catalog_or_503() -> tuple[Catalog, Vocabularies, District]:
         hub = services()
@@ -130,33 +146,23 @@ def create_app(settings: Settings) -> FastAPI:
                                      "Content-Security-Policy": "sandbox"})
 
     def about(name: str) -> About | None:
-        """Catalog facts for an OGC collection (visibility is the router's business)."""
-        try:
-            hub = opened()
-        except HubError:
+        """Catalog facts for an OGC collection or a download (visibility is `access`'s)."""
+        if not settings.catalog:
             return None
-        catalog, vocab = hub.catalog, hub.vocab
-        record = catalog.get(name, ADMIN)
+        hub = services()
+        record = record_of(name)
         if record is None:
             return None
-        licence = vocab.licenses.find(record.license)
+        licence = hub.vocab.licenses.find(record.license)
         page = f"/datasets/{record.name}" if record.access == "public" else ""
         return About(record.description, licence.uri if licence else "",
                      licence.label if licence else "", list(record.keywords), page,
-                     record.attribution)
+                     record.attribution, record.title)
 
     # OGC API – Features under /ogc (the portal owns "/", the JSON and CKAN APIs "/api/…")
-    def access_of(dataset: Dataset) -> tuple[str, list[str]]:
-        """The access in force for a dataset's data (pipeline and catalog record agree)."""
-        try:
-            record = opened().catalog.access(dataset.name)
-        except HubError:
-            record = None
-        return access_in_force(dataset.access, record)
-
-    app.include_router(ogc_router(store, viewer=viewer, access_of=access_of, about=about))
+    app.include_router(ogc_router(store, viewer=viewer, access_of=access.of, about=about))
     # Files of every version: /downloads/{dataset}/v{N}.{ext} and latest.{ext}
-    app.include_router(downloads_router(store, viewer=viewer, access_of=access_of,
+    app.include_router(downloads_router(store, viewer=viewer, access_of=access.of,
                                         about=about))
 
     @app.get("/catalog.{fmt}")
@@ -212,7 +218,9 @@ def create_app(settings: Settings) -> FastAPI:
                       f' · <a href="/ogc/collections/{html.escape(record.name)}">'
                       "als Geodienst (OGC API – Features)</a></p>")
         else:
-            note = record.access_note or "Die Daten liegen nicht im Datenhub."
+            note = record.access_note or (  # held data that is not public shows no facts
+                "Die Daten sind hier nicht öffentlich abrufbar." if record.data_held
+                else "Die Daten liegen nicht im Datenhub.")
             access = f"<p>{html.escape(note)}</p>"
         return _page(record.title, f"<h1>{html.escape(record.title)}</h1>"
                      f"<p>{html.escape(record.description)}</p><table>{rows}</table>{access}"
@@ -226,13 +234,27 @@ def create_app(settings: Settings) -> FastAPI:
             f'{html.escape(d["modified"][:10])}'
             + (f'<br><small>Quelle: {html.escape(d["attribution"])}</small>'
                if d["attribution"] else "") + "</li>"
-            for d in list_datasets())
+            for d in (summary(*found) for found in shown(ANONYMOUS)))
         district = settings.district or "Datenhub"
         return _page(district, f"<h1>Offene Daten – {html.escape(district)}</h1>"
                      f"<ul>{items or '<li>Noch keine öffentlichen Datensätze.</li>'}</ul>"
                      '<p><a href="/ogc/">Geodaten-Schnittstelle (OGC API – Features)</a></p>')
 
     return app
+
+
+def _catalog_of(opened: Opener) -> Callable[[], tuple[Catalog, Vocabularies]]:
+    def catalog() -> tuple[Catalog, Vocabularies]:
+        hub = opened()
+        return hub.catalog, hub.vocab
+    return catalog
+
+
+async def _status_of(request: Request, exc: Exception) -> Response:
+    """An error that carries its HTTP status (Forbidden, Conflict, Unavailable) as that."""
+    status = getattr(exc, "http_status", 500)
+    return JSONResponse({"detail": str(exc)}, status,
+                        headers={"Retry-After": "30"} if status == 503 else None)
 
 
 def _long_running_memory() -> None:

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from hub.access import ANONYMOUS, Viewer
 from hub.accounts import Accounts
 from hub.catalog import District, open_catalog
 from hub.catalog.index import Catalog
-from hub.catalog.model import ANONYMOUS, Viewer
 from hub.catalog.uploads import Uploads
 from hub.catalog.vocab import Vocabularies
 from hub.config import Settings
@@ -33,8 +33,9 @@ class InvalidToken(HubError):
 
 
 class Opener:
-    """Opens the services once; a failure (no catalog set up) is remembered for a few seconds,
-    so data keeps being served fast without a catalog and a catalog set up later is found."""
+    """Opens the services once (the server does so at startup and does not start when that
+    fails, see `hub.web.app.create_app`); a failure is remembered for a few seconds, so
+    callers that retry fail fast."""
 
     RETRY_SECONDS = 5.0
 

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from hub.access import Viewer
 from hub.accounts import Accounts
 from hub.api.ckan.packages import Site
 from hub.catalog.index import Catalog
-from hub.catalog.model import Viewer
 from hub.catalog.uploads import Uploads
 
 

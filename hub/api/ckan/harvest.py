@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hub.access import ADMIN
 from hub.api.ckan import packages as dicts
 from hub.api.ckan.client import Remote
 from hub.catalog.expr import Match
 from hub.catalog.index import Catalog, Query
-from hub.catalog.model import ADMIN, ALL_STATES, Record, RecordInvalid, validate
+from hub.catalog.model import ALL_STATES, Record, RecordInvalid, validate
 from hub.store.versions import now
 
 PAGE = 500

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from hub.catalog import District
 from hub.catalog.dcat import GEOCODING, KEYS, LEVELS
+from hub.catalog.links import hub_link
 from hub.catalog.model import Distribution, Record
 from hub.catalog.vocab import Organization, Term, Vocabularies
 
@@ -28,7 +29,9 @@ ERROR_FIELDS = {"description": "notes", "license": "license_id", "publisher": "o
                 "keywords": "tags", "themes": "groups", "landing_page": "url",
                 "edition": "version", "bbox": "spatial", "distributions": "resources",
                 "access": "access_level", "spatial_ags": "politicalGeocodingURI",
-                "attribution": "licenseAttributionByText", "source_url": "metadata_original_html"}
+                "attribution": "licenseAttributionByText", "source_url": "metadata_original_html",
+                "contact.email": "maintainer_email", "contact.url": "maintainer_url",
+                "creator.email": "author_email"}
 
 # package and resource fields that hold text: a list or an object there is an error, not text
 TEXT_FIELDS = ("id", "name", "title", "notes", "url", "version", "license_id", "author",
@@ -45,7 +48,8 @@ class Site:
     district: District
 
     def absolute(self, url: str) -> str:
-        return url if url.startswith(("http://", "https://")) or not url else self.url + url
+        """A stored link made absolute; "" for one that may not be a link (`hub_link`)."""
+        return hub_link(self.url, url) or ""
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -94,12 +98,13 @@ def package(record: Record, site: Site) -> dict[str, Any]:
         "extras": [{"key": k, "value": v} for k, v in sorted(extras(record, site).items())],
         "resources": resources, "num_resources": len(resources),
         "relationships_as_object": [], "relationships_as_subject": [],
+        "hub_revision": record.revision,  # send back as `if_revision` (hub.api.ckan.write)
     }
 
 
 def landing_page(record: Record, site: Site) -> str:
     """The record's own landing page, or its page on this hub (as in DCAT)."""
-    return record.landing_page or f"{site.url}/datasets/{quote(record.name)}"
+    return site.absolute(record.landing_page) or f"{site.url}/datasets/{quote(record.name)}"
 
 
 def extras(record: Record, site: Site) -> dict[str, str]:
@@ -147,14 +152,26 @@ def extras(record: Record, site: Site) -> dict[str, str]:
 
 
 def resource(d: Distribution, record: Record, position: int, site: Site) -> dict[str, Any]:
+    fmt, mimetype = resource_format(d, site.vocab)
     return {"id": d.id, "package_id": record.id, "url": site.absolute(d.url), "name": d.title,
-            "description": d.description, "format": d.format, "mimetype": d.media_type or None,
+            "description": d.description, "format": fmt, "mimetype": mimetype,
             "mimetype_inner": None, "size": d.size, "hash": d.hash,
             "created": ckan_time(d.created), "last_modified": ckan_time(d.modified),
             "metadata_modified": ckan_time(d.modified or d.created or record.changed),
             "position": position, "state": "active",
             "url_type": "upload" if d.upload else None, "resource_type": d.kind,
             "cache_url": None, "cache_last_updated": None, "datastore_active": False}
+
+
+def resource_format(d: Distribution, vocab: Vocabularies) -> tuple[str, str | None]:
+    """CKAN's `format` and `mimetype` of a distribution: the EU file-type code where the EU
+    table has one, else the format's title as CKAN portals write it (`FlatGeobuf`, `OGC API
+    Features`); the IANA media type, else the type the URL is served with."""
+    term = vocab.formats.find(d.format)
+    if term is None:
+        return d.format, d.media_type or None
+    return (term.code if term.uri else str(term.extra.get("title") or term.code),
+            d.media_type or term.extra.get("mimetype") or None)
 
 
 def organization(org: Organization, site: Site, package_count: int | None = None

@@ -13,10 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from hub.access import ANONYMOUS
 from hub.api.ckan import packages as dicts
 from hub.api.ckan.client import Remote, RemoteError
 from hub.catalog.index import Catalog, Query
-from hub.catalog.model import ANONYMOUS, Record
+from hub.catalog.model import Record
+from hub.catalog.vocab import Vocabularies
 
 _TAG_BAD = re.compile(r"[^\w \-.]+")  # CKAN's tag rule: letters, digits, space, - _ .
 # extras the target derives or keeps for itself (provenance of its own harvests)
@@ -42,7 +44,9 @@ class Target:
     @classmethod
     def read(cls, remote: Remote, site: dicts.Site, org: str | None) -> Target:
         licences: dict[str, str] = {}
-        for lic in remote.call("license_list") or []:
+        offered = remote.call("license_list") or []
+        # active ones first: GovData lists older spellings (…/dl-by-de/2_0) as "inactive"
+        for lic in sorted(offered, key=lambda lic: lic.get("status", "active") != "active"):
             for key in (lic.get("id"), lic.get("url"), lic.get("title")):
                 term = site.vocab.licenses.find(str(key or ""))
                 if term is not None:
@@ -74,15 +78,19 @@ def desired(record: Record, site: dicts.Site, target: Target) -> dict[str, Any]:
                                 "author_email", "maintainer", "maintainer_email")},
         "license_id": licence, "owner_org": target.org or record.publisher, "private": False,
         "tags": [{"name": t} for t in sorted(tags) if 2 <= len(t) <= 100],
-        "groups": [{"name": target.groups[c]} for c in record.themes if c in target.groups],
+        "groups": [{"name": g} for g in dict.fromkeys(  # CKAN keeps a group once
+            target.groups[c] for c in record.themes if c in target.groups)],
         "extras": [e for e in ours["extras"] if e["key"] not in dicts.DERIVED_EXTRAS],
         "resources": [{k: r[k] for k in ("url", "name", "format", "description", "mimetype")}
                       for r in ours["resources"]],
     }
 
 
-def _comparable(pkg: dict[str, Any], org_name: str | None = None) -> dict[str, Any]:
-    """The fields publishing manages, in a form both sides can be compared in."""
+def _comparable(pkg: dict[str, Any], vocab: Vocabularies, org_name: str | None = None
+                ) -> dict[str, Any]:
+    """The fields publishing manages, in a form both sides can be compared in (CKAN rewrites
+    resource formats to its own spelling, `GEOJSON` → `GeoJSON`: formats compare by the
+    vocabulary's code)."""
     return {
         **{k: pkg.get(k) or None for k in ("name", "title", "notes", "url", "version",
                                            "author", "author_email", "maintainer",
@@ -93,9 +101,15 @@ def _comparable(pkg: dict[str, Any], org_name: str | None = None) -> dict[str, A
         "groups": sorted(g["name"] for g in pkg.get("groups") or []),
         "extras": {e["key"]: e["value"] for e in pkg.get("extras") or []
                    if e["key"] not in _THEIRS},
-        "resources": [tuple(r.get(k) or None for k in ("url", "name", "format", "description"))
-                      for r in pkg.get("resources") or []],
+        "resources": [(r.get("url") or None, r.get("name") or None,
+                       _format_code(str(r.get("format") or ""), vocab),
+                       r.get("description") or None) for r in pkg.get("resources") or []],
     }
+
+
+def _format_code(fmt: str, vocab: Vocabularies) -> str | None:
+    term = vocab.formats.find(fmt)
+    return term.code if term is not None else fmt.casefold() or None
 
 
 def publish(catalog: Catalog, site: dicts.Site, remote: Remote, org: str | None = None,
@@ -124,7 +138,7 @@ def _push(record: Record, site: dicts.Site, target: Target, dry_run: bool) -> Ou
             if not dry_run:
                 target.remote.call("package_create", **want)
             return Outcome(record.name, "created")
-        if _comparable(have) == _comparable(want, want["owner_org"]):
+        if _comparable(have, site.vocab) == _comparable(want, site.vocab, want["owner_org"]):
             return Outcome(record.name, "unchanged")
         ids = {r.get("url"): r.get("id") for r in have.get("resources") or []}
         want["resources"] = [{**r, **({"id": ids[r["url"]]} if r["url"] in ids else {})}

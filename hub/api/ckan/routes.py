@@ -17,10 +17,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser, parse_options_header
 
+from hub.access import ANONYMOUS, Viewer
 from hub.api.ckan import get, search, write  # noqa: F401 - the actions register on import
 from hub.api.ckan.core import ACTIONS, ActionError, Call, NotAuthorized, Upload, ValidationError
 from hub.api.ckan.packages import Site
-from hub.catalog.model import ANONYMOUS, Viewer
 from hub.catalog.uploads import UploadTooLarge
 from hub.web.services import InvalidToken, Services, token_sent
 

@@ -1,114 +1,134 @@
 """Write actions (CKAN's create/update/patch/delete), for API tokens with the right role.
 
-Every write ends in `hub.catalog.model.validate` and `Catalog.upsert`, like every other way of
-registering a dataset. `package_update` replaces the whole dataset, as CKAN's does;
+A thin translation: the package dict becomes a record dict, `hub.catalog.editing` checks the
+rules of `hub.access`, validates and writes, and its errors become CKAN's (Forbidden: 403
+Authorization Error, RecordInvalid and NameTaken: 409 Validation Error, Conflict: 409 with the
+`if_revision` field). `package_update` replaces the whole dataset, as CKAN's does;
 `package_patch` changes only the keys given. Deleting keeps the record (state `deleted`).
+
+Optimistic concurrency: `package_show` gives each dataset's `hub_revision`; an update, patch or
+delete that sends it back as `if_revision` is refused while another change came in between.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import mimetypes
 import uuid
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
+from hub.access import check_manage_organizations, may_choose_id
 from hub.api.ckan import packages as dicts
 from hub.api.ckan.core import Call, NotAuthorized, NotFound, ValidationError, action, required
 from hub.api.ckan.get import find_package, show_states
+from hub.catalog.editing import Editing
 from hub.catalog.expr import Match
 from hub.catalog.index import NameTaken, Query
-from hub.catalog.model import ADMIN, ALL_STATES, SLUG, Record, RecordInvalid, validate
+from hub.catalog.model import ALL_STATES, SLUG, Record, RecordInvalid
 from hub.catalog.uploads import Received, UploadTooLarge
 from hub.catalog.vocab import Organization
+from hub.errors import Conflict, Forbidden
 from hub.store.versions import now
 
 
-def _writer(call: Call) -> None:
-    if not (call.viewer.editor or call.viewer.admin):
-        raise NotAuthorized("writing needs an API token of an editor or admin "
-                            "(header Authorization)")
-
-
-def _editable(call: Call, publisher: str) -> None:
-    if not call.viewer.may_edit(publisher):
-        raise NotAuthorized(f"user {call.viewer.user!r} may not edit datasets of the "
-                            f"organization {publisher!r}")
-
-
-def _save(call: Call, pkg: dict[str, Any], old: Record | None) -> Record:
-    """Validate a package dict and store it as a new record or in place of `old`."""
-    _writer(call)
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """The core's errors as CKAN reports them."""
     try:
-        data = dicts.record_data(pkg, call.site, old)
-    except dicts.PackageInvalid as exc:
-        raise ValidationError(exc.errors) from None
-    if not data.get("publisher"):
-        raise ValidationError({"owner_org": ["Missing value"]})
-    if old is not None:
-        _editable(call, old.publisher)
-        data["id"], data["origin"] = old.id, old.origin
-    else:
-        data["origin"] = "api"
-        if not call.viewer.admin or not data.get("id"):
-            data["id"] = str(uuid.uuid4())  # as in CKAN: new, random; only admins choose one
-    _editable(call, data["publisher"])
-    try:
-        record = validate(data, call.vocab)
+        yield
+    except Forbidden as exc:
+        raise NotAuthorized(str(exc)) from None
+    except Conflict as exc:
+        raise ValidationError({"if_revision": [str(exc)]}) from None
     except RecordInvalid as exc:
         raise ValidationError({dicts.error_field(k): ["Missing value" if v == "is required"
                                                       else v] for k, v in exc.errors.items()}
                               ) from None
-    if old is None:
-        taken = call.catalog.get(record.name, ADMIN, ALL_STATES)
-        if taken is not None and taken.state == "deleted":
-            call.catalog.delete(taken.name)  # a deleted dataset gives its name up
-    try:
-        call.catalog.upsert(record, create=old is None)
     except NameTaken as exc:
         if exc.key == "id":
             raise ValidationError({"id": ["Dataset id already exists"]}) from None
         raise ValidationError({"name": ["That URL is already in use."]}) from None
-    return call.catalog.get(record.id, call.viewer, ALL_STATES) or record
+
+
+def _editing(call: Call) -> Editing:
+    return Editing(call.catalog, call.vocab, call.viewer)
+
+
+def _expected(data: dict[str, Any]) -> int | None:
+    """The revision a change is based on (`if_revision`), if the caller sent one."""
+    value = data.get("if_revision")
+    if value in (None, ""):
+        return None
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ValidationError({"if_revision": ["Invalid integer (the hub_revision of "
+                                               "package_show)"]}) from None
+
+
+def _save(call: Call, pkg: dict[str, Any], old: Record | None,
+          expected: int | None = None) -> Record:
+    """Validate a package dict and store it as a new record or in place of `old`."""
+    with _translated():
+        editing = _editing(call)
+        editing.require(old)  # who may not write learns nothing from validation errors
+        try:
+            data = dicts.record_data(pkg, call.site, old)
+        except dicts.PackageInvalid as exc:
+            raise ValidationError(exc.errors) from None
+        if not data.get("publisher"):
+            raise ValidationError({"owner_org": ["Missing value"]})
+        if old is not None:
+            return editing.update(old, data, expected)
+        data["origin"] = "api"
+        if not data.get("id"):
+            data["id"] = str(uuid.uuid4())  # as in CKAN: new, random; only admins choose one
+        return editing.create(data)
 
 
 @action()
 def package_create(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     """Create a dataset (`name`, `title`, `notes`, `owner_org`, `license_id`, `tags`, `groups`,
-    `extras`, `resources`, `private`). Editors of `owner_org` and admins; only admins set `id`."""
-    _writer(call)
+    `extras`, `resources`, `private`). Editors of `owner_org` and admins; only admins set `id`;
+    a name under which the hub holds data only editors of the data's organisation and admins."""
     return dicts.package(_save(call, data, None), call.site)
 
 
 @action()
 def package_update(call: Call, data: dict[str, Any]) -> dict[str, Any]:
-    """Replace a dataset (`id` or `name`) as a whole: fields and resources left out are removed."""
+    """Replace a dataset (`id` or `name`) as a whole: fields and resources left out are removed.
+    `if_revision`: refuse if the dataset is no longer at this `hub_revision`."""
     old = find_package(call, required(data, "id") if data.get("id") else
                        required(data, "name"))
-    return dicts.package(_save(call, data, old), call.site)
+    return dicts.package(_save(call, data, old, _expected(data)), call.site)
 
 
 @action()
 def package_patch(call: Call, data: dict[str, Any]) -> dict[str, Any]:
-    """Change only the given top-level fields of a dataset (`id`)."""
+    """Change only the given top-level fields of a dataset (`id`); `if_revision` as for
+    package_update."""
     old = find_package(call, required(data, "id"))
     merged = {**dicts.package(old, call.site), **data, "id": old.id}
-    return dicts.package(_save(call, merged, old), call.site)
+    return dicts.package(_save(call, merged, old, _expected(data)), call.site)
 
 
 @action()
 def package_delete(call: Call, data: dict[str, Any]) -> None:
     """Delete a dataset (`id`): its state becomes `deleted`, it leaves every list and feed."""
-    _writer(call)
-    record = find_package(call, required(data, "id"))
-    _editable(call, record.publisher)
-    record.state = "deleted"
-    call.catalog.upsert(record)
+    with _translated():
+        editing = _editing(call)
+        editing.require(None)
+        editing.delete(find_package(call, required(data, "id")), _expected(data))
 
 
 # -- resources ------------------------------------------------------------------------------
 
 def _resource_owner(call: Call, key: str) -> tuple[Record, int]:
-    _writer(call)
+    with _translated():
+        _editing(call).require(None)
     for record in call.catalog.search(Query(where=Match("resource", key), rows=1, facets=(),
                                             states=show_states(call)), call.viewer).records:
         for i, d in enumerate(record.distributions):
@@ -151,8 +171,11 @@ def _store_resource(call: Call, record: Record, position: int | None,
         saved = _save(call, {**pkg, "resources": resources}, record)
         dist = next(d for d in saved.distributions if d.id == res["id"])
         if received is not None:
-            dist.upload = received.filename
-            call.catalog.upsert(saved)
+            with _translated():
+                uploaded = copy.deepcopy(saved)
+                next(d for d in uploaded.distributions if d.id == dist.id).upload = \
+                    received.filename
+                saved = _editing(call).replace(saved, uploaded)
             call.uploads.commit(received, saved.id, dist.id)
             received = None
     finally:
@@ -170,12 +193,14 @@ def _resource_input(data: dict[str, Any]) -> dict[str, Any]:
 def resource_create(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     """Add a resource to a dataset (`package_id`, `url` or a multipart `upload`, `name`,
     `description`, `format`)."""
-    _writer(call)
+    with _translated():
+        _editing(call).require(None)
     record = find_package(call, required(data, "package_id"))
     res = _resource_input(data)
     if not res.get("url") and "upload" not in call.files:
         raise ValidationError({"url": ["Missing value"]})
-    res["id"] = str(res.get("id") or uuid.uuid4()) if call.viewer.admin else str(uuid.uuid4())
+    res["id"] = str(res.get("id") or uuid.uuid4()) if may_choose_id(call.viewer) \
+        else str(uuid.uuid4())
     return _store_resource(call, record, None, res)
 
 
@@ -217,8 +242,8 @@ def resource_delete(call: Call, data: dict[str, Any]) -> None:
 @action()
 def organization_create(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     """Create an organisation (`name`, `title`, `description`, `kind`); admins only."""
-    if not call.viewer.admin:
-        raise NotAuthorized("only admins create organizations")
+    with _translated():
+        check_manage_organizations(call.viewer)
     name = required(data, "name")
     if not SLUG.match(name) or len(name) < 2:
         raise ValidationError({"name": ["Must be purely lowercase alphanumeric (ascii) "
@@ -231,8 +256,10 @@ def organization_create(call: Call, data: dict[str, Any]) -> dict[str, Any]:
     org = Organization(id=name, name=str(data.get("title") or name).strip(), kind=kind,
                        description=str(data.get("description") or "").strip(),
                        email=str(data.get("email") or ""), url=str(data.get("url") or ""))
+    if problems := org.link_problems():
+        raise ValidationError({key: [problem] for key, problem in problems.items()})
     try:
-        call.catalog.add_organization(org)
+        _editing(call).add_organization(org)  # (admins: checked above)
     except NameTaken:
         raise ValidationError({"name": ["Group name already exists in database"]}) from None
     return dicts.organization(org, call.site, 0)

@@ -22,6 +22,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
+from hub.access import Viewer
 from hub.api.downloads import csv_text, geojson
 from hub.api.downloads.columns import Source
 from hub.api.downloads.exports import Exports
@@ -40,7 +41,6 @@ from hub.api.downloads.http import (
 )
 from hub.api.ogc.datasets import Current
 from hub.api.ogc.features import About
-from hub.catalog.model import Viewer
 from hub.errors import StoreError
 from hub.store.integrity import CorruptVersion
 from hub.store.versions import Dataset, Store, Version
@@ -81,7 +81,7 @@ def downloads_router(store: Store, viewer: Callable[[Request], Viewer], *,
 
     def terms_of(dataset: Dataset) -> Terms:
         facts = about(dataset.name) if about else None
-        return Terms(title=dataset.title,
+        return Terms(title=(facts.title if facts else "") or dataset.title,
                      license_url=facts.license_url if facts else "",
                      license_title=facts.license_title if facts else "",
                      attribution=(facts.attribution if facts else "") or dataset.attribution)
@@ -162,7 +162,7 @@ def downloads_router(store: Store, viewer: Callable[[Request], Viewer], *,
                    "downloads": {ext: url(name, f"v{v.version}", ext) for ext in FORMATS}}
                   for v in store.versions(name) if not v.purged]
         body: dict[str, Any] = {
-            "dataset": name, "title": dataset.title, "current": version.version,
+            "dataset": name, "title": terms_of(dataset).title, "current": version.version,
             "latest": {ext: url(name, "latest", ext) for ext in FORMATS},
             "formats": {ext: f.media_type for ext, f in FORMATS.items()},
             "versions": listed}

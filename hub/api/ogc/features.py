@@ -11,6 +11,7 @@ work that grows with the data in a bounded pool of worker threads (`work`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import os
@@ -25,6 +26,7 @@ import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from hub.access import Viewer
 from hub.api.ogc import caching, geojson, html, openapi, work
 from hub.api.ogc import crs as crs_mod
 from hub.api.ogc import tiles as tiles_mod
@@ -39,7 +41,6 @@ from hub.api.ogc.params import (
     parse_items,
     single,
 )
-from hub.catalog.model import Viewer
 from hub.store.integrity import CorruptVersion
 from hub.store.versions import Dataset, Store, Version
 
@@ -90,6 +91,7 @@ class About:
     keywords: list[str] = field(default_factory=list)
     page_url: str = ""  # a human-readable landing page of the dataset
     attribution: str = ""  # the credit the licence requires (catalog record)
+    title: str = ""  # the catalog record's title (the pipeline's is used without one)
 
 
 class NotFound(Exception):
@@ -159,6 +161,11 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         json_link["rel"] = "alternate"
         return [html_link, json_link]
 
+    def titled(d: Dataset) -> Dataset:
+        """The dataset with its catalog record's title (the record is the single source)."""
+        facts = about(d.name) if about else None
+        return dataclasses.replace(d, title=facts.title) if facts and facts.title else d
+
     def visible(request: Request) -> list[Collection]:
         who = viewer(request)
         shown = []
@@ -167,7 +174,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
             if who.may_see(level, orgs) and not v.broken:
                 try:
                     with store.reading(v):
-                        shown.append(Collection(d, v, layers.meta(v), level))
+                        shown.append(Collection(titled(d), v, layers.meta(v), level))
                 except CorruptVersion:
                     continue  # answers 503 on its own URLs, the others are listed
         return shown
@@ -179,7 +186,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
             raise NotFound  # unknown, hidden and empty datasets answer alike
         if found[1].broken:  # after the access check: 503 only to those who may see
             raise CorruptVersion(found[1].dataset, found[1].version, found[1].broken)
-        return Collection(found[0], found[1], layers.meta(found[1]), level)
+        return Collection(titled(found[0]), found[1], layers.meta(found[1]), level)
 
     def layer_of(request: Request, c: Collection) -> Layer:
         """The collection's version in memory: verified and read in the pool the first time
@@ -712,8 +719,8 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         data = encoded.get(key)
         if data is None:
             work.needs(request, work.UNBOUNDED)  # rendering grows with the data in the tile
-            data = tiles_mod.render(layer_of(request, c), c.dataset.name, zoom, col, row)
-            encoded.put(key, data)
+            data = encoded.make(key, lambda: tiles_mod.render(layer_of(request, c),
+                                                              c.dataset.name, zoom, col, row))
         if not data:
             return Response(status_code=204, headers=headers)
         return Response(data, media_type=tiles_mod.MVT_MEDIA, headers=headers)

@@ -31,7 +31,8 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -376,13 +377,38 @@ def _commands(geoms: np.ndarray, geom_type: int) -> tuple[np.ndarray, np.ndarray
 # -- the cache of encoded tiles ----------------------------------------------------------------
 
 class TileCache:
-    """Encoded tiles by (dataset, version, z, x, y), least recently used dropped first."""
+    """Encoded tiles by (dataset, version, z, x, y), least recently used dropped first.
+
+    A tile is rendered once however many requests ask for it at the same time (`make`): the
+    first renders, the others wait for its bytes. Without that, a map opened by many users at
+    once (or a new version of a layer) has every worker render the same low-zoom tile, which
+    for tens of thousands of polygons takes seconds, and the pool answers 503 to the rest."""
 
     def __init__(self, max_bytes: int = 128 << 20):
         self.max_bytes = max_bytes
+        self.rendered: Counter[str] = Counter()  # per dataset: tiles rendered (not from cache)
         self._tiles: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self._making: dict[tuple[Any, ...], threading.Lock] = {}
+
+    def make(self, key: tuple[Any, ...], render: Callable[[], bytes]) -> bytes:
+        """The cached tile, or `render()`'s bytes, rendered by one caller at a time per key.
+        `key[0]` is the dataset's name."""
+        with self._lock:
+            making = self._making.setdefault(key, threading.Lock())
+        try:
+            with making:
+                found = self.get(key)
+                if found is None:
+                    self.rendered[key[0]] += 1
+                    found = render()
+                    self.put(key, found)
+                return found
+        finally:
+            with self._lock:
+                if not making.locked():
+                    self._making.pop(key, None)
 
     def get(self, key: tuple[Any, ...]) -> bytes | None:
         with self._lock:

@@ -1,0 +1,205 @@
+"""Who may see and change what: the hub's one access rule, used by every face.
+
+Seeing. A catalog record is visible to a viewer by its own level (`Viewer.may_see`). Data the
+hub holds (a dataset of the store, made by a pipeline that names its owning `organization` and
+an `access` level) is visible by the access in force (`access_in_force`): the stricter of the
+pipeline's level and its record's; restricted data is seen always by the pipeline's owner and
+by the organisations the record names if the owner publishes the record. `DataAccess` applies
+this to the store for the web server, the OGC API, the downloads and the JSON API; when the
+catalog cannot be read it answers `Unavailable` (503), never the pipeline's level alone — that
+applies only in the explicit no-catalog mode (`HUB_CATALOG=none`).
+
+Changing. Writers are editors (their organisation's records) and admins (everything). Because a
+record governs who sees the data held under its name, only editors of the owning organisation
+(or admins) may bind a record to held data — create one under its name, rename one onto or away
+from it, re-create one after a soft delete — or change such a record's access, organisations or
+publisher; so a record can never show held data to anyone its owner did not allow. Only admins
+choose record ids and manage organisations. Denials raise `Forbidden` (403).
+`hub.catalog.editing` calls these checks on every write (the CKAN API, `hub catalog add/edit`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hub.errors import Forbidden, HubError, Unavailable
+
+if TYPE_CHECKING:
+    from hub.catalog.index import Catalog
+    from hub.catalog.model import Record
+    from hub.catalog.vocab import Vocabularies
+    from hub.store.versions import Dataset
+
+log = logging.getLogger("hub.access")
+LEVELS = ("public", "internal", "restricted")  # from open to closed
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking: anonymous (public only), staff (internal too), and their organisation.
+
+    Roles: `viewer` staff see internal data and what is restricted to their organisation;
+    `editor` staff also edit their organisation's records; `admin` may see and do everything.
+    """
+
+    staff: bool = False
+    organization: str | None = None
+    admin: bool = False
+    editor: bool = False
+    user: str | None = None
+
+    def may_see(self, access: str, restricted_to: list[str]) -> bool:
+        if access == "public" or self.admin:
+            return True
+        if access == "internal":
+            return self.staff
+        return self.staff and self.organization in restricted_to
+
+    def may_edit(self, publisher: str) -> bool:
+        """Create, change or delete records of `publisher`."""
+        return self.admin or (self.editor and bool(publisher) and publisher == self.organization)
+
+    def may_own(self, owner: str) -> bool:
+        """Act for the organisation that owns held data (its pipeline's `organization`)."""
+        return self.may_edit(owner)
+
+
+ANONYMOUS = Viewer()
+ADMIN = Viewer(staff=True, admin=True, editor=True, user="hub")  # the hub itself: harvests
+OPERATOR = Viewer(staff=True, admin=True, editor=True, user="cli")  # `hub` commands
+
+
+def _rank(level: str) -> int:
+    return LEVELS.index(level) if level in LEVELS else len(LEVELS) - 1  # unknown: closed
+
+
+def access_in_force(data_level: str, record: tuple[str, list[str]] | None,
+                    owner: str = "", publisher: str = "") -> tuple[str, list[str]]:
+    """The access level (and organisations) of data the hub holds: the stricter of its
+    pipeline's level and its catalog record's, so neither can open what the other closes.
+    Restricted data is seen by `owner`, the pipeline's organisation, which always sees its own
+    data, and by the organisations the record names — when the record's `publisher` is that
+    owner: a record of another organisation (say, registered under the name before the data
+    arrived) can narrow who sees the data, never widen it."""
+    level = max(data_level, record[0] if record else data_level, key=_rank)
+    if level not in LEVELS:
+        level = "restricted"
+    if level != "restricted":
+        return level, []
+    named = record is not None and record[0] == "restricted" and (
+        not owner or publisher == owner)
+    orgs = list(record[1]) if named else []
+    if owner and owner not in orgs:
+        orgs.append(owner)
+    return level, orgs
+
+
+# -- held data ------------------------------------------------------------------------------
+
+CatalogSource = Callable[[], "tuple[Catalog, Vocabularies]"]
+
+
+class DataAccess:
+    """The access in force for each dataset of the store, for every surface that serves data.
+
+    `catalog` opens (or returns the opened) catalog and its vocabularies and raises `HubError`
+    when it cannot; `None` is the explicit no-catalog mode, where the pipeline's level alone
+    applies (and restricted data is seen by admins only, as there are no accounts).
+    """
+
+    def __init__(self, catalog: CatalogSource | None):
+        self._catalog = catalog
+
+    def of(self, dataset: Dataset) -> tuple[str, list[str]]:
+        """The level in force and the organisations that see restricted data (raises
+        `Unavailable` when the catalog cannot be read: fail closed, never the pipeline's
+        access alone)."""
+        if self._catalog is None:
+            return access_in_force(dataset.access, None)
+        try:
+            catalog, vocab = self._catalog()
+            found = catalog.access(dataset.name)
+        except (HubError, sqlite3.Error) as exc:
+            log.error("access to %r refused: the catalog cannot be read: %s", dataset.name, exc)
+            raise Unavailable("the catalog cannot be read now, so no data is served until it "
+                              "can (the server's log names the problem)") from None
+        record, publisher = (found[:2], found[2]) if found else (None, "")
+        return access_in_force(dataset.access, record, owner_id(dataset.organization, vocab),
+                               publisher)
+
+    def may_see(self, viewer: Viewer, dataset: Dataset) -> bool:
+        return viewer.may_see(*self.of(dataset))
+
+
+def owner_id(organization: str, vocab: Vocabularies, registered: bool = True) -> str:
+    """The organisation id of a pipeline's `organization` (given as id or name; names of
+    organisations registered at run time only with `registered`)."""
+    org = vocab.organization(organization, registered) if organization else None
+    return org.id if org is not None else organization
+
+
+# -- changing records ------------------------------------------------------------------------
+
+def require_writer(viewer: Viewer) -> None:
+    if not (viewer.editor or viewer.admin):
+        raise Forbidden("writing needs an API token of an editor or admin")
+
+
+def require_editor_of(viewer: Viewer, publisher: str) -> None:
+    if not viewer.may_edit(publisher):
+        raise Forbidden(f"user {viewer.user!r} may not edit datasets of the organization "
+                        f"{publisher!r}")
+
+
+def require_owner(viewer: Viewer, name: str, owner: str, what: str) -> None:
+    """(The message does not name the owner: who may not see the data learns no more than
+    that the name is taken.)"""
+    if not viewer.may_own(owner):
+        raise Forbidden(f"the hub holds data under the name {name!r}: only editors of the "
+                        f"organization that owns it or an admin may {what}")
+
+
+def may_choose_id(viewer: Viewer) -> bool:
+    """Only admins give a new record its id (others get a new random one, as in CKAN)."""
+    return viewer.admin
+
+
+def check_create(viewer: Viewer, record: Record, owner: str | None) -> None:
+    """May `viewer` register `record`? `owner`: the owner of data held under its name."""
+    require_writer(viewer)
+    require_editor_of(viewer, record.publisher)
+    if owner is not None:
+        require_owner(viewer, record.name, owner, "register a record under that name")
+
+
+def check_update(viewer: Viewer, old: Record, new: Record, old_owner: str | None,
+                 new_owner: str | None) -> None:
+    """May `viewer` replace `old` by `new`? The owners are those of data held under the old
+    and the new name (None: no data held)."""
+    require_writer(viewer)
+    require_editor_of(viewer, old.publisher)
+    require_editor_of(viewer, new.publisher)
+    if new.name != old.name:
+        if new_owner is not None:
+            require_owner(viewer, new.name, new_owner, "rename a record onto that name")
+        if old_owner is not None:
+            require_owner(viewer, old.name, old_owner, "rename its record")
+    if old_owner is not None and (old.access, sorted(old.restricted_to), old.publisher) != (
+            new.access, sorted(new.restricted_to), new.publisher):
+        require_owner(viewer, old.name, old_owner,
+                      "change who may see it (access, restricted_to, publisher)")
+
+
+def check_delete(viewer: Viewer, record: Record) -> None:
+    """A (soft) delete keeps the record and so its access; its publisher's editors may."""
+    require_writer(viewer)
+    require_editor_of(viewer, record.publisher)
+
+
+def check_manage_organizations(viewer: Viewer) -> None:
+    if not viewer.admin:
+        raise Forbidden("only admins create organizations")

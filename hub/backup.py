@@ -1,0 +1,570 @@
+"""`hub backup` and `hub restore`: every piece of state, consistent and checksummed.
+
+A backup is a folder in a logical format that does not depend on the database behind the store::
+
+    manifest.json           format, hub version, time; every table (columns, row count,
+                            SHA-256 and size of its file) and every file (SHA-256, size)
+    tables/<table>.jsonl    one JSON array per row, in the manifest's column order
+                            (a BLOB is {"base64": "..."})
+    files/data/<dataset>/v<N>/...                  the files of each version the snapshot keeps
+    files/uploads/<record>/<distribution>/<file>   files uploaded as distributions
+
+Every table of the database is taken (enumerated, not listed here), except SQLite's own
+tables and the derived ones (`DERIVED_TABLES`: the catalog's facets and full-text index),
+which a restore rebuilds from the records. Export caches are derived as well and left out.
+
+Consistency: all tables are read inside one read transaction (in WAL mode a snapshot that
+concurrent commits do not change), and exactly the files that snapshot references are copied
+afterwards. Version files never change once committed, so a copy whose SHA-256 equals the
+version log's checksum is the committed file. Two writers can still move a file away from a
+snapshot: retention deletes an old version's folder after marking it purged, and a CKAN upload
+records its hash before its file is moved into place. A referenced file that is missing or
+differs from its recorded checksum therefore makes the backup start again with a fresh snapshot
+if anything was committed since the first one; if nothing was, a version file is damaged and
+the backup stops and says so (`hub check` marks damaged versions broken; broken versions are
+then backed up as they are), while an upload (whose recorded hash an editor may change through
+the CKAN API) is backed up as found, with a note. The backup is written beside PATH and
+renamed to PATH when complete, so an interrupted backup never looks like a finished one.
+
+Restore verifies the whole backup (every checksum, size, row count, and each version file
+against the version log) before it writes anything, builds the new store in a folder beside
+the target (schema from this hub's code, rows inserted in one transaction, derived indexes
+rebuilt, every version verified as `hub check` does) and only then moves it into place.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import hub
+from hub.catalog.index import DERIVED_TABLES
+from hub.catalog.uploads import Uploads
+from hub.config import Settings
+from hub.errors import HubError
+from hub.ingest.run import Progress, _Silent
+from hub.store import integrity
+from hub.store.versions import fsync
+
+FORMAT = 1  # of the backup folder; a restore refuses a newer one
+MANIFEST = "manifest.json"
+DATABASE = "hub.sqlite"
+ATTEMPTS = 5  # fresh snapshots tried while writers keep moving referenced files away
+BOOKKEEPING = {"catalog_meta"}  # rows every opened store has; they do not make it "in use"
+CHUNK = 1 << 20
+
+
+class BackupError(HubError):
+    """A backup cannot be taken, or a backup is damaged, incomplete or not restorable."""
+
+
+@dataclass
+class _Table:
+    columns: list[dict[str, Any]]  # name, type, primary_key (position in the key, 0: none)
+    rows: int
+    file: str
+    sha256: str
+    bytes: int
+
+
+@dataclass
+class Summary:
+    """What a backup holds or a restore wrote."""
+
+    path: Path
+    tables: dict[str, int]  # table -> rows
+    files: int
+    bytes: int
+    attempts: int = 1
+    broken: list[str] = field(default_factory=list)  # versions restored with their broken mark
+    notes: list[str] = field(default_factory=list)  # uploads missing or unlike their hash
+
+
+# -- the database: which tables, how rows are written -------------------------------------------
+
+def state_tables(db: sqlite3.Connection) -> list[str]:
+    """Every table that holds state: all of the database's tables but SQLite's own, virtual
+    tables and their shadow tables (full-text indexes) and the derived ones."""
+    return sorted(row[1] for row in db.execute("PRAGMA table_list")
+                  if row[0] == "main" and row[2] == "table"
+                  and not row[1].startswith("sqlite_") and row[1] not in DERIVED_TABLES)
+
+
+def _columns(db: sqlite3.Connection, table: str) -> list[dict[str, Any]]:
+    return [{"name": r[1], "type": r[2], "primary_key": r[5]}
+            for r in db.execute(f"PRAGMA table_info({_quote(table)})")]
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _encode(value: Any) -> Any:
+    return {"base64": base64.b64encode(value).decode()} if isinstance(value, bytes) else value
+
+
+def _decode(value: Any) -> Any:
+    return base64.b64decode(value["base64"]) if isinstance(value, dict) else value
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    db.execute("PRAGMA busy_timeout=30000")
+    return db
+
+
+# -- backup -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Ref:
+    """A file the snapshot refers to."""
+
+    source: Path
+    checksum: str | None = None  # SHA-256 its record gives it
+    # version: must exist and match; broken: a damaged version's file, copied as it is if
+    # there; upload: its hash is what the uploader's call recorded and may be edited later
+    # through the API, so a file that still differs once nothing moves is kept with a note
+    kind: str = "version"
+
+
+@dataclass
+class _Snapshot:
+    tables: dict[str, _Table]
+    files: dict[str, _Ref]  # path in the store -> the file
+    data_version: int
+    db: sqlite3.Connection
+
+
+def backup(store_root: Path, target: Path, progress: Progress | None = None) -> Summary:
+    """Write a consistent backup of the store at `store_root` to the new folder `target`."""
+    progress = progress or _Silent()
+    store_root, target = Path(store_root), Path(target).absolute()
+    if not (store_root / DATABASE).is_file():
+        raise BackupError(f"there is no store at {store_root} (no {DATABASE})")
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise BackupError(f"{target} exists and is not empty: back up into a new folder")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:12]}"
+    notes: list[str] = []
+    try:
+        for attempt in range(1, ATTEMPTS + 1):
+            shutil.rmtree(work, ignore_errors=True)
+            (work / "tables").mkdir(parents=True)
+            snap = _snapshot(store_root, work, progress)
+            try:
+                copied, problems = _copy_files(snap, work, progress)
+                moved = snap.db.execute("PRAGMA data_version").fetchone()[0] != snap.data_version
+            finally:
+                snap.db.close()
+            if not problems:
+                break
+            # an upload's file is moved into place just after its record is committed, so
+            # one more look is worth it even when nothing was committed since the snapshot
+            moved = moved or (attempt == 1 and any(k == "upload" for _, k in problems))
+            if not moved or attempt == ATTEMPTS:
+                fatal = [text for text, kind in problems if kind == "version"]
+                if fatal:
+                    raise BackupError(
+                        "files the version log refers to are missing or damaged: "
+                        + "; ".join(fatal) + ". Run `hub check` (it marks damaged versions "
+                        "broken, which a backup then records as they are) and back up again")
+                notes = [text for text, _ in problems]
+                break
+            time.sleep(0.1 * attempt)  # a writer is between its two steps: take a new snapshot
+        manifest = {
+            "format": FORMAT, "hub_version": hub.__version__,
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "source": {"backend": "sqlite", "store": str(store_root.absolute())},
+            "tables": {name: vars(t) for name, t in snap.tables.items()},
+            "files": {path: {"sha256": digest, "bytes": size}
+                      for path, (digest, size) in sorted(copied.items())},
+            "notes": notes}
+        (work / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False),
+                                     encoding="utf-8")
+        fsync(work / MANIFEST)
+        for folder in (work / "tables", work):
+            fsync(folder)
+        if target.exists():
+            target.rmdir()  # the empty folder checked above
+        os.rename(work, target)
+        fsync(target.parent)
+    except OSError as exc:  # a full disk, a folder that cannot be written or read
+        raise BackupError(f"the backup to {target} failed: {exc}") from None
+    except sqlite3.Error as exc:
+        raise BackupError(f"the store's database cannot be read: {exc}") from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return Summary(target, {n: t.rows for n, t in snap.tables.items()}, len(copied),
+                   sum(size for _, size in copied.values()), attempt, notes=notes)
+
+
+def _snapshot(store_root: Path, work: Path, progress: Progress) -> _Snapshot:
+    """Dump every table inside one read transaction and list the files it refers to."""
+    db = _connect(store_root / DATABASE)
+    try:
+        db.execute("BEGIN")
+        tables = {}
+        names = state_tables(db)
+        progress.start("tables", len(names), "rows")
+        for name in names:
+            tables[name] = _dump(db, name, work / "tables" / f"{name}.jsonl")
+            progress.advance(1)
+        progress.done()
+        files: dict[str, _Ref] = {}
+        kept = ("SELECT dataset, version, checksum, broken FROM versions WHERE purged = 0"
+                if "versions" in names else "SELECT 1 WHERE 0")
+        for dataset, number, checksum, broken in db.execute(kept):
+            folder = f"data/{dataset}/v{number}"
+            files[f"{folder}/data.parquet"] = _Ref(
+                store_root / folder / "data.parquet", checksum, "broken" if broken else "version")
+            with contextlib.suppress(FileNotFoundError):  # gone: data.parquet is missed
+                for extra in sorted((store_root / folder).iterdir()):
+                    if extra.is_file() and extra.name != "data.parquet":
+                        files[f"{folder}/{extra.name}"] = _Ref(
+                            extra, kind="broken" if broken else "version")
+        uploads = Uploads(store_root, 0)
+        records = ("SELECT id, record FROM catalog_records" if "catalog_records" in names
+                   else "SELECT 1 WHERE 0")  # a store that only ingests has no catalog yet
+        for record_id, body in db.execute(records):
+            for dist in json.loads(body).get("distributions", []):
+                if dist.get("upload"):
+                    path = uploads.path(record_id, dist["id"], dist["upload"])
+                    digest = str(dist.get("hash") or "")
+                    files[path.relative_to(store_root).as_posix()] = _Ref(
+                        path, digest[7:] if digest.startswith("sha256:") else None, "upload")
+        data_version = db.execute("PRAGMA data_version").fetchone()[0]
+        db.execute("COMMIT")  # the files are copied outside it: no long read transaction
+        return _Snapshot(tables, files, data_version, db)
+    except BaseException:
+        db.close()
+        raise
+
+
+def _dump(db: sqlite3.Connection, table: str, path: Path) -> _Table:
+    columns = _columns(db, table)
+    names = ", ".join(_quote(c["name"]) for c in columns)
+    digest, rows, size = hashlib.sha256(), 0, 0
+    with open(path, "wb") as out:
+        for row in db.execute(f"SELECT {names} FROM {_quote(table)}"):
+            line = (json.dumps([_encode(v) for v in row], ensure_ascii=False) + "\n").encode()
+            out.write(line)
+            digest.update(line)
+            rows, size = rows + 1, size + len(line)
+        out.flush()
+        os.fsync(out.fileno())
+    return _Table(columns, rows, f"tables/{path.name}", digest.hexdigest(), size)
+
+
+def _copy_files(snap: _Snapshot, work: Path, progress: Progress
+                ) -> tuple[dict[str, tuple[str, int]], list[tuple[str, str]]]:
+    """Copy the snapshot's files; returns what was copied (SHA-256, size) and what was
+    missing or differed from its record (with the kind of file)."""
+    copied: dict[str, tuple[str, int]] = {}
+    problems = []
+    total = sum(ref.source.stat().st_size for ref in snap.files.values()
+                if ref.source.is_file())
+    progress.start("files", total, "bytes")
+    for rel, ref in sorted(snap.files.items()):
+        try:
+            digest, size = copy_file(ref.source, work / "files" / rel, progress)
+        except FileNotFoundError:
+            if ref.kind != "broken":
+                problems.append((f"{rel} is missing", ref.kind))
+            continue
+        if ref.kind != "broken" and ref.checksum is not None and digest != ref.checksum:
+            problems.append((f"{rel} has SHA-256 {digest[:12]}…, its record says "
+                             f"{ref.checksum[:12]}…", ref.kind))
+            if ref.kind == "version":
+                (work / "files" / rel).unlink()
+                continue
+        copied[f"files/{rel}"] = (digest, size)
+    progress.done()
+    return copied, problems
+
+
+def copy_file(src: Path, dst: Path, progress: Progress | None = None) -> tuple[str, int]:
+    """Copy `src` to `dst` (flushed to disk), hashing it on the way: (SHA-256, size)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    digest, size = hashlib.sha256(), 0
+    with open(src, "rb") as inp, open(dst, "wb") as out:
+        while chunk := inp.read(CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+            if progress is not None:
+                progress.advance(len(chunk))
+        out.flush()
+        os.fsync(out.fileno())
+    return digest.hexdigest(), size
+
+
+# -- restore ------------------------------------------------------------------------------------
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The backup's manifest, checked for what a restore relies on."""
+    path = Path(folder) / MANIFEST
+    if not Path(folder).is_dir():
+        raise BackupError(f"{folder} is not a backup folder (no such folder)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BackupError(f"{path} is missing: {folder} is not a complete backup") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BackupError(f"{path} is damaged (not JSON: {exc})") from None
+    version = manifest.get("format") if isinstance(manifest, dict) else None
+    if not isinstance(version, int):
+        raise BackupError(f"{path}: no backup format number; this is not a hub backup")
+    if version > FORMAT:
+        raise BackupError(f"{path}: the backup has format {version}, made by a newer hub "
+                          f"(version {manifest.get('hub_version', '?')}); this hub reads "
+                          f"format {FORMAT} and older. Restore it with a newer hub")
+    problem = _malformed(manifest)
+    if problem:
+        raise BackupError(f"{path} is damaged: {problem}")
+    return manifest
+
+
+def _malformed(manifest: dict[str, Any]) -> str | None:
+    """What is wrong with the structure of a manifest (None: nothing)."""
+    tables, files = manifest.get("tables"), manifest.get("files")
+    if not isinstance(tables, dict) or not isinstance(files, dict):
+        return "the list of tables or of files is missing"
+    for rel, entry in files.items():
+        if not (rel.startswith("files/") and _entry(entry)):
+            return f"the entry of file {rel!r} is invalid"
+    for name, table in tables.items():
+        columns = table.get("columns") if isinstance(table, dict) else None
+        if not (_entry(table) and isinstance(table.get("rows"), int)
+                and table.get("file") == f"tables/{name}.jsonl" and isinstance(columns, list)
+                and columns and all(_column(c) for c in columns)):
+            return f"the entry of table {name!r} is invalid"
+    return None
+
+
+def _entry(entry: Any) -> bool:
+    return (isinstance(entry, dict) and isinstance(entry.get("bytes"), int)
+            and isinstance(entry.get("sha256"), str))
+
+
+def _column(column: Any) -> bool:
+    return (isinstance(column, dict) and isinstance(column.get("name"), str)
+            and isinstance(column.get("primary_key"), int)
+            and bool(re.fullmatch(r"[A-Za-z0-9_ (),]*", str(column.get("type")))))
+
+
+def verify(folder: Path, manifest: dict[str, Any], progress: Progress | None = None) -> None:
+    """Check every file and table of a backup against its manifest and the version log;
+    raise BackupError naming the first file that is missing, damaged or inconsistent."""
+    progress = progress or _Silent()
+    folder = Path(folder)
+    entries = {rel: f for rel, f in manifest["files"].items()}
+    entries |= {t["file"]: t for t in manifest["tables"].values()}
+    progress.start("verifying", sum(int(e["bytes"]) for e in entries.values()), "bytes")
+    for rel, entry in sorted(entries.items()):
+        _check_file(folder, rel, entry, progress)
+    progress.done()
+    for name, table in manifest["tables"].items():
+        for _ in _rows(folder, name, table):
+            pass
+    versions = manifest["tables"].get("versions")
+    if versions is None:
+        raise BackupError(f"{folder / MANIFEST}: the version log (table versions) is missing")
+    names = [c["name"] for c in versions["columns"]]
+    for row in _rows(folder, "versions", versions):
+        v = dict(zip(names, row, strict=True))
+        rel = f"files/data/{v.get('dataset')}/v{v.get('version')}/data.parquet"
+        if v.get("purged") or v.get("broken"):
+            continue
+        if rel not in manifest["files"]:
+            raise BackupError(f"{folder}: {rel} (version {v['version']} of {v['dataset']!r}) "
+                              "is not in the backup")
+        if manifest["files"][rel]["sha256"] != v.get("checksum"):
+            raise BackupError(f"{folder / rel}: its SHA-256 differs from the checksum the "
+                              f"version log records for version {v['version']} of "
+                              f"{v['dataset']!r}")
+
+
+def _check_file(folder: Path, rel: str, entry: dict[str, Any], progress: Progress) -> None:
+    path = folder / rel
+    if ".." in Path(rel).parts or Path(rel).is_absolute():
+        raise BackupError(f"{folder / MANIFEST}: the path {rel!r} leaves the backup folder")
+    try:
+        with open(path, "rb") as fh:
+            digest, size = hashlib.sha256(), 0
+            while chunk := fh.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                progress.advance(len(chunk))
+    except FileNotFoundError:
+        raise BackupError(f"{path} is missing from the backup") from None
+    except OSError as exc:
+        raise BackupError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    if size != entry["bytes"]:
+        raise BackupError(f"{path} has {size:,} bytes, the manifest records "
+                          f"{entry['bytes']:,} (truncated or changed)")
+    if digest.hexdigest() != entry["sha256"]:
+        raise BackupError(f"{path} is damaged: its SHA-256 differs from the manifest's")
+
+
+def _rows(folder: Path, name: str, table: dict[str, Any]) -> Iterator[list[Any]]:
+    path = folder / table["file"]
+    width, count = len(table["columns"]), 0
+    with open(path, encoding="utf-8") as fh:
+        for count, line in enumerate(fh, 1):
+            try:
+                row = json.loads(line)
+                if not isinstance(row, list) or len(row) != width:
+                    raise ValueError(f"expected {width} values of table {name!r}")
+                values = [_decode(v) for v in row]
+            except (KeyError, TypeError, ValueError) as exc:
+                raise BackupError(f"{path}, line {count}: not a row of the table ({exc})"
+                                  ) from None
+            yield values
+    if count != table["rows"]:
+        raise BackupError(f"{path}: {count} rows, the manifest records {table['rows']}")
+
+
+def occupied(store: Path) -> list[str]:
+    """What the store at `store` holds (empty list: nothing a restore would replace)."""
+    store = Path(store)
+    if not store.exists():
+        return []
+    found = []
+    if (store / DATABASE).is_file():
+        db = _connect(store / DATABASE)
+        try:
+            for name in state_tables(db):
+                if name not in BOOKKEEPING:
+                    rows = db.execute(f"SELECT count(*) FROM {_quote(name)}").fetchone()[0]
+                    found += [f"{rows} rows in table {name}"] if rows else []
+        except sqlite3.Error as exc:
+            found.append(f"{DATABASE}, which cannot be read ({exc})")
+        finally:
+            db.close()
+    for sub in ("data", "uploads"):
+        files = sum(1 for f in (store / sub).rglob("*") if f.is_file())
+        found += [f"{files} files under {sub}/"] if files else []
+    known = {DATABASE, f"{DATABASE}-wal", f"{DATABASE}-shm", "data", "uploads", "locks",
+             "staging"}
+    found += [entry.name for entry in store.iterdir() if entry.name not in known]
+    return found
+
+
+def restore(folder: Path, settings: Settings, force: bool = False,
+            progress: Progress | None = None) -> Summary:
+    """Restore the backup in `folder` as the store of `settings` (empty unless `force`)."""
+    progress = progress or _Silent()
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    store = settings.store
+    found = occupied(store)
+    if found and not force:
+        raise BackupError(f"the store {store} is not empty ({', '.join(found[:5])}); restore "
+                          "into an empty store, or replace this one with --force (stop the "
+                          "server first)")
+    verify(folder, manifest, progress)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    work = store.parent / f".{store.name}.restoring-{uuid.uuid4().hex[:12]}"
+    try:
+        broken = _build(folder, manifest, replace(settings, store=work), progress)
+        _swap(work, store)
+    except (OSError, sqlite3.Error) as exc:  # a full disk, a folder that cannot be written
+        raise BackupError(f"the restore into {store} failed, nothing was changed: "
+                          f"{exc}") from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    files = manifest["files"]
+    return Summary(store, {n: t["rows"] for n, t in manifest["tables"].items()}, len(files),
+                   sum(f["bytes"] for f in files.values()), broken=broken)
+
+
+def _build(folder: Path, manifest: dict[str, Any], settings: Settings,
+           progress: Progress) -> list[str]:
+    """Make a complete store at `settings.store` from a verified backup."""
+    from hub.web.services import Services  # opens every table the server uses
+
+    files = manifest["files"]
+    progress.start("files", sum(f["bytes"] for f in files.values()), "bytes")
+    for rel, entry in sorted(files.items()):
+        digest, _ = copy_file(folder / rel, settings.store / Path(rel).relative_to("files"),
+                              progress)
+        if digest != entry["sha256"]:  # changed since `verify` read it
+            raise BackupError(f"{folder / rel} changed while it was restored")
+    progress.done()
+    services = Services.open(settings)
+    db = _connect(settings.store / DATABASE)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        for name, table in sorted(manifest["tables"].items()):
+            try:
+                _load(db, folder, name, table)
+            except sqlite3.IntegrityError as exc:
+                raise BackupError(f"{folder / table['file']}: its rows do not fit table "
+                                  f"{name!r} of this hub ({exc})") from None
+        db.execute("COMMIT")
+    finally:
+        db.close()
+    services.catalog.rebuild_index()
+    store = services.catalog.store
+    broken = []
+    for dataset in store.datasets():
+        for v in store.versions(dataset.name):
+            if v.purged:
+                continue
+            if v.broken:
+                broken.append(f"{v.dataset} v{v.version}: {v.broken}")
+            elif (reason := integrity.problem(v.data_file, v.checksum)) is not None:
+                raise BackupError(f"version {v.version} of {v.dataset!r} fails its check "
+                                  f"after the restore: {reason}")
+    return broken
+
+
+def _load(db: sqlite3.Connection, folder: Path, name: str, table: dict[str, Any]) -> None:
+    """Replace the rows of table `name` with the backup's (adding what this schema lacks)."""
+    columns = table["columns"]
+    have = {c["name"] for c in _columns(db, name)}
+    if not have:
+        keys = [c["name"] for c in sorted(columns, key=lambda c: c["primary_key"])
+                if c["primary_key"]]
+        spec = [f"{_quote(c['name'])} {c['type']}" for c in columns]
+        spec += [f"PRIMARY KEY ({', '.join(map(_quote, keys))})"] if keys else []
+        db.execute(f"CREATE TABLE {_quote(name)} ({', '.join(spec)})")
+    else:
+        for c in columns:
+            if c["name"] not in have:
+                db.execute(f"ALTER TABLE {_quote(name)} ADD COLUMN {_quote(c['name'])} "
+                           f"{c['type']}")
+    db.execute(f"DELETE FROM {_quote(name)}")
+    names = ", ".join(_quote(c["name"]) for c in columns)
+    marks = ", ".join("?" * len(columns))
+    db.executemany(f"INSERT INTO {_quote(name)} ({names}) VALUES ({marks})",
+                   _rows(folder, name, table))
+
+
+def _swap(work: Path, store: Path) -> None:
+    """Put the finished store `work` where `store` is, replacing it (renames only)."""
+    fsync(work)
+    old = store.parent / f".{store.name}.replaced-{uuid.uuid4().hex[:12]}"
+    if store.exists():
+        os.rename(store, old)
+    try:
+        os.rename(work, store)
+    except OSError:
+        if old.exists():
+            os.rename(old, store)
+        raise
+    fsync(store.parent)
+    shutil.rmtree(old, ignore_errors=True)
