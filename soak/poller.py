@@ -10,13 +10,13 @@ import httpx
 
 class Poller(threading.Thread):
     """Asks `/api/datasets/<name>` for each name in turn until stopped, and remembers each
-    answer (name, version, rows, rows in the file read). A failed request counts as a failure
+    answer (name, version, rows, checksum). A failed request counts as a failure
     unless the server was being killed (`down`) or the dataset was being damaged (`skip`)."""
 
     def __init__(self, url: str, names: list[str]):
         super().__init__(daemon=True)
         self.url, self.names = url, names
-        self.answers: list[tuple[str, int, int, int]] = []
+        self.answers: list[tuple[str, int, int, str]] = []
         self.errors: list[str] = []
         self.requests = 0
         self.refused = 0  # failed while the server was down, as expected
@@ -58,14 +58,14 @@ class Poller(threading.Thread):
             return client
         body = response.json()
         with self._lock:
-            self.answers.append((name, body["version"], body["rows"], body["file_rows"]))
+            self.answers.append((name, body["version"], body["rows"], body["checksum"]))
         return client
 
     def _error(self, text: str) -> None:
         with self._lock:
             self.errors.append(text)
 
-    def take(self) -> tuple[list[tuple[str, int, int, int]], list[str]]:
+    def take(self) -> tuple[list[tuple[str, int, int, str]], list[str]]:
         """The answers and errors so far, handed over once."""
         with self._lock:
             answers, self.answers = self.answers, []

@@ -64,6 +64,8 @@ class Soak:
         self.tally: Counter[str] = Counter()
         self.ingest_seconds = 2.0  # how long a whole ingest of punkte takes (measured)
         self.references: dict[tuple[str, int, str], bytes] = {}
+        #: the checksum each committed version was served with (a file hub check verifies)
+        self.checksums: dict[tuple[str, int], str] = {}
 
     # -- setting up and tearing down -------------------------------------------------------------
 
@@ -296,8 +298,9 @@ class Soak:
                    f"{d.name}: v{current.version} ({current.rows} rows) is current, "
                    f"v{d.committed[-1][0]} ({d.committed[-1][1]} rows) was the last good one")
             body = httpx.get(f"{self.server.url}/api/datasets/{d.name}", timeout=60).json()
-            expect((body["version"], body["rows"], body["file_rows"]) ==
-                   (*d.committed[-1], d.committed[-1][1]), f"{d.name} served: {body}")
+            expect((body["version"], body["rows"], body["checksum"]) ==
+                   (current.version, current.rows, current.checksum), f"{d.name} served: {body}")
+            self.checksums[(d.name, current.version)] = current.checksum
             self.tally["server answers checked"] += 1
         checked = self.cli("check")
         expect(checked.exit_code == 0, f"hub check: {checked.output}")
@@ -306,10 +309,10 @@ class Soak:
             not v.purged for d in self.datasets for v in store.versions(d))
         answers, errors = self.poller.take()
         expect(not errors, f"readers: {errors[:5]}")
-        for name, version, rows, file_rows in answers:
-            expect(file_rows == rows and (version, rows) in self.datasets[name].committed,
-                   f"a reader saw {name} v{version} with {rows} rows ({file_rows} in the "
-                   "file), never committed")
+        for name, version, rows, checksum in answers:
+            expect((version, rows) in self.datasets[name].committed and checksum ==
+                   self.checksums.get((name, version), checksum), f"a reader saw {name} "
+                   f"v{version} with {rows} rows (checksum {checksum[:12]}), never committed")
         self.tally["reader answers checked"] += len(answers)
 
     # -- helpers ---------------------------------------------------------------------------------
