@@ -33,7 +33,7 @@ demo: ingest
 	$(BIN)/hub serve --host $(HOST) --port $(PORT)
 
 lint: install
-	$(BIN)/ruff check hub tests bench pipelines .ci
+	$(BIN)/ruff check hub tests bench pipelines soak .ci
 
 # Known vulnerabilities in the locked requirements (accepted ones: requirements/audit-ignore.txt).
 audit: install
@@ -55,6 +55,13 @@ lock: install
 bench: install
 	$(PIP_LOCKED) -r requirements/bench.txt
 	$(BIN)/python -m bench $(ARGS)
+
+# The long fault loop (soak/): SOAK_MINUTES (default 10) and SEED (replay a run) are read from
+# the environment or the command line, e.g. `make soak SEED=4711 SOAK_MINUTES=3`; needs root for
+# the full-disk rounds (a size-limited tmpfs).
+.PHONY: soak
+soak: install
+	$(BIN)/python -m soak
 
 clean:
 	rm -rf $(VENV) store .pytest_cache pipelines/data/generated

@@ -3,17 +3,15 @@ two writers at once, leftovers of dead runs, history, rollback and retention."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +25,8 @@ from hub.ingest.pipeline import load_pipeline
 from hub.ingest.run import ingest
 from hub.store import Store
 from hub.store.faults import wait_stopped
+from soak.faults import HubServer, MountDenied, hub_process, kill, output, resize
+from soak.faults import small_filesystem as mounted
 
 SCHEMA = {"fields": [
     {"name": "id", "type": "integer", "constraints": {"required": True, "unique": True}},
@@ -80,11 +80,9 @@ def run(project: Path, **kwargs: object):
     return ingest(pipeline, Store(settings.store), settings, **kwargs)
 
 
-def cli(project: Path, *args: str, **kwargs: object) -> subprocess.Popen:
-    code = "import sys; from hub.cli import app; sys.exit(app())"
-    return subprocess.Popen([sys.executable, "-c", code, *args, "--root", str(project),
-                             "--store", str(project / "store")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+def cli(project: Path, *args: str, **env: str) -> subprocess.Popen[bytes]:
+    """`hub ARGS` on the project in a process of its own (output: `soak.faults.output`)."""
+    return hub_process(project, project / "store", *args, **env)
 
 
 def test_versions_history_unchanged_and_rollback(project: Path) -> None:
@@ -153,7 +151,7 @@ def test_sigkill_at_each_step_of_a_write(project: Path, point: str, survivor: in
     assert run(project).version == 1
     store = Store(project / "store")
     write_points(data, 150_000, seed=7)  # several batches
-    proc = cli(project, "ingest", "points", env={**os.environ, "HUB_FAULT_POINT": point})
+    proc = cli(project, "ingest", "points", HUB_FAULT_POINT=point)
     wait_stopped(proc.pid)
     staged = list((project / "store" / "staging").glob("points.*/data.parquet"))
     unrecorded = project / "store" / "data" / "points" / "v2"
@@ -161,8 +159,7 @@ def test_sigkill_at_each_step_of_a_write(project: Path, point: str, survivor: in
         assert staged and staged[0].stat().st_size > 0 and store.current("points").version == 1
     elif point == "version-renamed":
         assert (unrecorded / "data.parquet").exists() and store.current("points").version == 1
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    kill(proc)
     current = store.current("points")
     assert current.version == survivor
     store.ensure_sound(current)  # the file is the one its checksum was taken of
@@ -177,19 +174,14 @@ def test_sigkill_at_each_step_of_a_write(project: Path, point: str, survivor: in
     assert folders == [f"v{n}" for n in range(1, survivor + 2)]
 
 
-@contextlib.contextmanager
+@contextmanager
 def small_filesystem(path: Path, size: str) -> Iterator[None]:
     """A tmpfs of `size` mounted at `path` (a real full disk); skips where mounting is denied."""
-    path.mkdir(parents=True, exist_ok=True)
     try:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                       check=True, capture_output=True, timeout=30)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        pytest.skip(f"cannot mount a size-limited tmpfs (needs root or CAP_SYS_ADMIN): {exc}")
-    try:
-        yield
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True)
+        with mounted(path, size):
+            yield
+    except MountDenied as exc:
+        pytest.skip(str(exc))
 
 
 def test_disk_full_fails_clearly_keeps_the_previous_version_and_is_in_history(
@@ -201,8 +193,7 @@ def test_disk_full_fails_clearly_keeps_the_previous_version_and_is_in_history(
         assert run(project).version == 1
         write_points(data, 150_000, seed=3)  # about 4 MB of Parquet
         proc = cli(project, "ingest", "points")
-        out, errors = proc.communicate(timeout=300)
-        text = " ".join((out + errors).decode().split())
+        text = output(proc)
         assert proc.returncode == 1, text
         assert "Traceback" not in text
         assert "dataset 'points'" in text and "is full" in text and str(store_dir) in text
@@ -214,9 +205,9 @@ def test_disk_full_fails_clearly_keeps_the_previous_version_and_is_in_history(
         store.ensure_sound(current)
         assert not list((store_dir / "staging").iterdir())  # the space is given back
         history = cli(project, "history", "points")
-        shown = " ".join(history.communicate(timeout=60)[0].decode().split())
+        shown = output(history)
         assert history.returncode == 0 and "failed" in shown and "is full" in shown
-        subprocess.run(["mount", "-o", "remount,size=64m", str(store_dir)], check=True)
+        resize(store_dir, "64m")
         again = run(project)  # space freed: the next run commits, nothing to clean by hand
         assert again.status == "committed" and again.version == 2 and again.rows_valid == 150_000
 
@@ -225,13 +216,12 @@ def test_history_of_a_dataset_whose_only_run_failed(project: Path) -> None:
     report = run(project)  # data/points.csv does not exist
     assert report.status == "failed"
     proc = cli(project, "history", "points")
-    out, errors = proc.communicate(timeout=60)
-    text = " ".join((out + errors).decode().split())
+    text = output(proc)
     assert proc.returncode == 0, text
     assert "unknown dataset" not in text and "no version yet" in text
     assert "failed" in text and "points.csv" in text
     unknown = cli(project, "history", "nichts")
-    assert unknown.wait(timeout=60) == 1 and b"unknown dataset" in unknown.stderr.read()
+    assert "unknown dataset" in output(unknown) and unknown.returncode == 1
 
 
 def test_second_writer_is_refused_while_first_runs(project: Path) -> None:
@@ -243,6 +233,29 @@ def test_second_writer_is_refused_while_first_runs(project: Path) -> None:
     assert run(project).status == "committed"
 
 
+@pytest.mark.parametrize("point", ["first-batch-staged", "version-renamed"])
+def test_two_writer_processes_of_one_dataset(project: Path, point: str) -> None:
+    """A second `hub ingest` while the first is held mid-write (at a named point) is refused
+    with a clear message; the first then finishes and commits; the store is sound."""
+    data = project / "data" / "points.csv"
+    write_points(data, 1000)
+    assert run(project).version == 1
+    write_points(data, 50_000, seed=4)
+    first = cli(project, "ingest", "points", HUB_FAULT_POINT=point)
+    wait_stopped(first.pid)
+    second = cli(project, "ingest", "points")
+    text = output(second)
+    assert second.returncode == 1 and "another run is writing dataset 'points'" in text, text
+    os.kill(first.pid, signal.SIGCONT)
+    text = output(first)
+    assert first.returncode == 0 and "committed" in text, text
+    store = Store(project / "store")
+    current = store.current("points")
+    assert current.version == 2 and current.rows == 50_000
+    store.ensure_sound(current)
+    assert not list((project / "store" / "staging").iterdir())
+
+
 def _get(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.loads(response.read())
@@ -252,16 +265,10 @@ def test_ingest_while_serving_readers_never_see_a_mix(project: Path) -> None:
     data = project / "data" / "points.csv"
     write_points(data, 1000)
     assert run(project).version == 1
-    port = free_port()
-    server = cli(project, "serve", "--port", str(port), env={**os.environ})
-    base = f"http://127.0.0.1:{port}/api/datasets/points"
+    server = HubServer(project, project / "store", free_port())
+    server.start()
+    base = f"{server.url}/api/datasets/points"
     try:
-        for _ in range(200):
-            try:
-                _get(base)
-                break
-            except OSError:
-                time.sleep(0.05)
         seen: list[dict] = []
         stop = threading.Event()
 
@@ -276,8 +283,8 @@ def test_ingest_while_serving_readers_never_see_a_mix(project: Path) -> None:
             for seed, rows in enumerate(sizes):
                 write_points(data, rows, seed=seed + 10)
                 writer = cli(project, "ingest", "points")
-                _, errors = writer.communicate(timeout=120)
-                assert writer.returncode == 0, errors.decode()
+                text = output(writer)
+                assert writer.returncode == 0, text
         finally:
             stop.set()
             poller.join()
@@ -290,8 +297,7 @@ def test_ingest_while_serving_readers_never_see_a_mix(project: Path) -> None:
         final = _get(base)
         assert final["version"] == 4 and final["rows"] == 70_000
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=10)
+        server.stop()
 
 
 def test_dropping_rows_keeps_the_geoparquet_metadata(tmp_path: Path) -> None:

@@ -14,29 +14,28 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pyogrio
 import pytest
 import yaml
-from conftest import DISTRICT_BBOX, Project, hub_server
+from conftest import DISTRICT_BBOX, Project, free_port, hub_server
 
 from hub.api.downloads.exports import check_folder
 from hub.store.faults import wait_stopped
 from hub.store.integrity import CorruptVersion
+from soak.faults import (
+    HubServer,
+    cut_download,
+    flip_bytes,
+    hub_process,
+    kill,
+    truncate,
+    write_points,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 FIELDS = [{"name": "id", "type": "string", "constraints": {"required": True}},
           {"name": "wert", "type": "number"},
           {"name": "geometry", "type": "geojson", "geometryTypes": ["Point"]}]
-
-
-def write_points(path: Path, n: int, seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    x0, y0, x1, y1 = DISTRICT_BBOX
-    lon, lat = rng.uniform(x0, x1, n).round(6), rng.uniform(y0, y1, n).round(6)
-    lines = [f"P{seed}-{i},{rng.uniform(0, 100):.2f},{a},{b}"
-             for i, (a, b) in enumerate(zip(lon.tolist(), lat.tolist(), strict=True))]
-    path.write_text("id,wert,lon,lat\n" + "\n".join(lines) + "\n", encoding="utf-8")
 
 
 def make_project(root: Path, datasets: dict[str, tuple[str, int]]) -> Project:
@@ -61,20 +60,6 @@ def make_project(root: Path, datasets: dict[str, tuple[str, int]]) -> Project:
 def new_version(project: Project, name: str, rows: int, seed: int) -> None:
     write_points(project.data / f"{name}.csv", rows, seed)
     assert project.ingest(name).status == "committed"
-
-
-def flip_bytes(path: Path) -> None:
-    """Damage a data page in the middle of a file (the footer stays readable)."""
-    data = bytearray(path.read_bytes())
-    middle = len(data) // 2
-    data[middle:middle + 64] = bytes(b ^ 0xFF for b in data[middle:middle + 64])
-    path.write_bytes(bytes(data))
-
-
-def truncate(path: Path) -> None:
-    """Cut off the end of a file, footer included (a copy or a disk write that stopped)."""
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) - 200])
 
 
 # -- hub check and hub rollback ---------------------------------------------------------------
@@ -334,3 +319,73 @@ def test_sql_views_leave_out_a_broken_version(tmp_path: Path) -> None:
     assert con.sql("SELECT count(*) FROM gut").fetchone() == (40,)
     with pytest.raises(duckdb.CatalogException, match="schlecht"):
         con.sql("SELECT count(*) FROM schlecht")
+
+
+# -- the server killed while it serves --------------------------------------------------------
+
+def _answer(url: str) -> tuple[int, int, str]:
+    body = httpx.get(url, timeout=60).json()
+    return body["version"], body["rows"], body["checksum"]
+
+
+def test_a_server_killed_mid_request_comes_back_on_the_last_good_version(
+        tmp_path: Path) -> None:
+    """SIGKILL while a download is under way and an ingest is stopped after renaming its
+    version folder (not recorded): the restarted server serves the last committed version,
+    every file verifies, and the next ingest commits without cleanup by hand."""
+    project = make_project(tmp_path / "p", {"punkte": ("public", 5000)})
+    new_version(project, "punkte", 30_000, seed=5)  # v2: the last good version
+    good = (2, 30_000, project.store.current("punkte").checksum)
+    write_points(project.data / "punkte.csv", 4000, seed=6)
+    writer = hub_process(project.root, project.store_dir, "ingest", "punkte",
+                         HUB_FAULT_POINT="version-renamed")
+    wait_stopped(writer.pid)  # v3's folder is in place, the log does not know it
+    server = HubServer(project.root, project.store_dir, free_port(), log=tmp_path / "log")
+    server.start()
+    try:
+        url = server.url + "/downloads/punkte/latest.geojson"  # about 4 MB
+        reference = httpx.get(url, headers={"Accept-Encoding": "identity"}, timeout=60).content
+        assert _answer(server.url + "/api/datasets/punkte") == good
+        cut = cut_download(url, server, after=16_384)  # killed mid-request
+        assert cut.error is not None and reference.startswith(cut.body)
+        kill(writer)
+        server.start()
+        assert _answer(server.url + "/api/datasets/punkte") == good
+        assert httpx.get(url, headers={"Accept-Encoding": "identity"},
+                         timeout=60).content == reference
+        assert project.cli("check").exit_code == 0
+        assert project.ingest("punkte").version == 3  # the dead run's folder is cleaned
+        assert _answer(server.url + "/api/datasets/punkte")[:2] == (3, 4000)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    return make_project(tmp_path_factory.mktemp("big") / "p", {"gross": ("public", 60_000)})
+
+
+@pytest.mark.parametrize(("ext", "framing"), [("geojson", "chunked"), ("csv", "chunked"),
+                                              ("fgb", "length")])
+def test_a_download_cut_by_a_restart_ends_in_an_error_and_comes_again_identical(
+        big: Project, tmp_path: Path, ext: str, framing: str) -> None:
+    """The server dies part-way through a download: the client's transfer fails (the chunked
+    stream lacks its last chunk, or the body falls short of Content-Length) — it never looks
+    complete, short or mixed — and after the restart the same bytes come again."""
+    project = big
+    server = HubServer(project.root, project.store_dir, free_port(), log=tmp_path / "log")
+    server.start()
+    try:
+        url = f"{server.url}/downloads/gross/latest.{ext}"
+        reference = httpx.get(url, headers={"Accept-Encoding": "identity"}, timeout=60).content
+        cut = cut_download(url, server, after=16_384)
+        assert cut.framing == framing
+        assert cut.error is not None, "a transfer the server could not finish looked complete"
+        assert len(cut.body) < len(reference) and reference.startswith(cut.body)
+        if framing == "length":
+            assert int(cut.headers["content-length"]) == len(reference)
+        server.start()
+        again = httpx.get(url, headers={"Accept-Encoding": "identity"}, timeout=60)
+        assert again.status_code == 200 and again.content == reference
+    finally:
+        server.stop()

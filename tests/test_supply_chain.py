@@ -28,7 +28,7 @@ LOCKS = {"dev.txt": RUNTIME + EXTRAS["test"] + EXTRAS["demo"] + EXTRAS["dev"] + 
          "runtime.txt": RUNTIME + BUILD,
          "bench.txt": RUNTIME + EXTRAS["bench"] + BUILD}
 # The code that uses each group: its imports must be declared there (or in the runtime).
-USERS = {"hub": [], "tests": ["test"], "pipelines": ["demo"], "bench": ["bench"]}
+USERS = {"hub": [], "tests": ["test"], "pipelines": ["demo"], "bench": ["bench"], "soak": []}
 # Declared, used without an import of their own.
 INDIRECT = {
     "uvloop": "uvicorn's event loop, chosen when installed",
@@ -59,7 +59,7 @@ def imports(folder: Path) -> dict[str, str]:
     """Top-level third-party modules imported anywhere under `folder` → one file importing it.
     Fixtures are data, not code the project runs: tests/fixtures/ckan-2.11/recording/ holds the
     scripts that recorded a real CKAN (run once, in CKAN's own environment)."""
-    local = {p.stem for p in folder.rglob("*.py")} | {"hub", "bench", "tests", "pipelines"}
+    local = {p.stem for p in folder.rglob("*.py")} | set(USERS)
     found: dict[str, str] = {}
     for path in sorted(p for p in folder.rglob("*.py") if "fixtures" not in p.parts):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
