@@ -28,6 +28,7 @@ from fastapi.responses import (
 
 from hub import __version__
 from hub.access import ADMIN, ANONYMOUS, DataAccess, Viewer
+from hub.api import openapi
 from hub.api.ckan.routes import ckan_router
 from hub.api.downloads import downloads_router
 from hub.api.ogc import About, ogc_router
@@ -129,6 +130,11 @@ def create_app(settings: Settings) -> FastAPI:
                                     district.ags, district.org, district.contributor_id)
 
     app.include_router(ckan_router(services))
+
+    @app.get(openapi.URL)
+    def api_description(request: Request) -> JSONResponse:
+        """The OpenAPI 3.0 document of the JSON and CKAN endpoints (the OGC API's: /ogc/api)."""
+        return JSONResponse(openapi.document(services().base_url(request)))
 
     @app.get("/dataset/{ident}/resource/{res}/download/{filename}")
     def download_upload(request: Request, ident: str, res: str, filename: str) -> Response:
