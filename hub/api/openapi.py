@@ -256,7 +256,9 @@ def _hub_paths() -> dict[str, Any]:
             "responses": {
                 "200": {"description": "One page of the catalog",
                         "content": {t: {"schema": _FEED.get(t, TEXT)} for t in feed_types}},
-                "400": _json(_DETAIL, "modified_since is not an ISO 8601 date or time"),
+                "400": _json(_DETAIL, "page is not an integer from 1 to 100,000, or "
+                                       "modified_since is not an ISO 8601 date or time (the "
+                                       "detail names which)"),
                 "404": _json(_DETAIL, "an unknown format")}}},
     }
 
