@@ -54,6 +54,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 # about 2,800 requests in all, in about 1.5 minutes
 EXAMPLES = 40
 NEGATIVE_EXAMPLES = 12
+KNOWN_EXAMPLES = 10
 MINIMUM_REQUESTS = 2000
 
 
@@ -84,25 +85,43 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzSite]:
         yield FuzzSite(server.url, tokens)
 
 
+# Generated ids are unknown ids: these operations also run with one that exists (the other
+# parameters generated), so their 200 answers are checked against the documents too
+KNOWN: dict[str, dict[str, dict[str, str]]] = {
+    "/api/3/action/package_show": {"query": {"id": "gemeinden"}},
+    "/api/3/action/organization_show": {"query": {"id": "sozialamt"}},
+    "/api/3/action/group_show": {"query": {"id": "regi"}},
+    "/api/3/action/help_show": {"query": {"name": "package_search"}},
+    "/api/datasets/{name}": {"path_parameters": {"name": "einrichtungen"}},
+    "/dataset/{ident}.{fmt}": {"path_parameters": {"ident": "gemeinden"}},
+    "/collections/einrichtungen/items/{featureId}": {"path_parameters": {"featureId": "E0001"}},
+}
+
+
 def _fuzz(schema: schemathesis.BaseSchema, headers: dict[str, str], caller: str
-          ) -> Counter[str]:
+          ) -> tuple[Counter[str], Counter[str]]:
     """Run every operation of `schema` with valid and with invalid requests; the number of
-    requests made, by caller, mode and operation."""
+    requests made and of 200 answers, by caller, mode and operation."""
     made: Counter[str] = Counter()
+    ok: Counter[str] = Counter()
     session = requests.Session()
     for result in schema.get_all_operations():
         operation = result.ok()
-        for mode, examples in ((GenerationMode.POSITIVE, EXAMPLES),
-                               (GenerationMode.NEGATIVE, NEGATIVE_EXAMPLES)):
-            key = f"{caller} {mode.value} {operation.label}"
-            made[key] = _run(operation.as_strategy(mode), examples, session, headers)
-    return made
+        runs = [(GenerationMode.POSITIVE, EXAMPLES, {}),
+                (GenerationMode.NEGATIVE, NEGATIVE_EXAMPLES, {})]
+        if operation.path in KNOWN:
+            runs.append((GenerationMode.POSITIVE, KNOWN_EXAMPLES, KNOWN[operation.path]))
+        for mode, examples, fixed in runs:
+            key = f"{caller} {mode.value}{' known' if fixed else ''} {operation.label}"
+            made[key], ok[key] = _run(operation.as_strategy(mode, **fixed), examples, session,
+                                      headers)
+    return made, ok
 
 
 def _run(cases: SearchStrategy[schemathesis.Case], examples: int, session: requests.Session,
-         headers: dict[str, str]) -> int:
-    """Call and check up to `examples` cases; how many were called."""
-    calls = 0
+         headers: dict[str, str]) -> tuple[int, int]:
+    """Call and check up to `examples` cases; how many were called, how many answered 200."""
+    calls, ok = 0, 0
 
     # no shrinking: each failure comes with its request (a curl line), and shrinking
     # against a live server can take minutes
@@ -110,15 +129,17 @@ def _run(cases: SearchStrategy[schemathesis.Case], examples: int, session: reque
               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
     @given(case=cases)
     def call(case: schemathesis.Case) -> None:
-        nonlocal calls
+        nonlocal calls, ok
         calls += 1
-        case.call_and_validate(session=session, headers=headers, checks=CHECKS, timeout=30)
+        response = case.call_and_validate(session=session, headers=headers, checks=CHECKS,
+                                          timeout=30)
+        ok += response.status_code == 200
 
     try:
         call()
     except Unsatisfiable:  # the schema rejects nothing that can be sent (no parameters)
         assert calls == 0
-    return calls
+    return calls, ok
 
 
 def _document(url: str) -> Any:
@@ -139,13 +160,19 @@ def test_the_document_is_valid_openapi_and_lists_every_read_action(site: FuzzSit
 
 def test_generated_requests_conform_to_the_documents(site: FuzzSite) -> None:
     made: Counter[str] = Counter()
+    ok: Counter[str] = Counter()
     for caller in (None, "vic"):  # anonymous and a viewer (who sees internal data)
         headers = {"Authorization": site.tokens[caller]} if caller else {}
         for path in (openapi.URL, "/ogc/api"):
             # the OGC document is built for who asks: its collections are the caller's
             schema = schemathesis.openapi.from_url(site.url + path, headers=headers)
-            made += _fuzz(schema, headers, caller or "anonymous")
+            requests_made, answered = _fuzz(schema, headers, caller or "anonymous")
+            made += requests_made
+            ok += answered
     assert sum(made.values()) >= MINIMUM_REQUESTS, sum(made.values())
+    known = {key for key in made if " known " in key}
+    assert len(known) == 2 * len(KNOWN), sorted(known)  # each ran, for both callers
+    assert all(ok[key] for key in known), {key: ok[key] for key in known}
 
 
 # -- what the fuzzing found, pinned ---------------------------------------------------------

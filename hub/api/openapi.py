@@ -260,6 +260,18 @@ def _hub_paths() -> dict[str, Any]:
                                        "modified_since is not an ISO 8601 date or time (the "
                                        "detail names which)"),
                 "404": _json(_DETAIL, "an unknown format")}}},
+        "/dataset/{ident}.{fmt}": {"get": {
+            "operationId": "dcat_dataset", "tags": ["DCAT-AP.de"],
+            "summary": "One public dataset in DCAT-AP.de",
+            "parameters": [
+                {"name": "ident", "in": "path", "required": True, "schema": TEXT,
+                 "description": "id or name of a public dataset"},
+                {"name": "fmt", "in": "path", "required": True,
+                 "schema": {"type": "string", "enum": sorted(dcat.FORMATS)}}],
+            "responses": {
+                "200": {"description": "The dataset, its distributions and publisher",
+                        "content": {t: {"schema": _FEED.get(t, TEXT)} for t in feed_types}},
+                "404": _json(_DETAIL, "not a public dataset (unknown and hidden alike)")}}},
     }
 
 
