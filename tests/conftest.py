@@ -166,6 +166,7 @@ import os  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 import urllib.request  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
@@ -199,24 +200,28 @@ def hub_server(root: Path, store: Path | None = None, **env: str) -> Iterator[Se
     port = free_port()
     code = "import sys; from hub.cli import app; sys.exit(app())"
     environment = {k: v for k, v in os.environ.items() if k != "HUB_BASE_URL"} | env
-    server = subprocess.Popen(
-        [sys.executable, "-c", code, "serve", "--port", str(port), "--root", str(root),
-         "--store", str(store or root / "store")],
-        env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(base + "/api/3", timeout=2).read()
-                break
-            except OSError:
-                if server.poll() is not None:
-                    raise RuntimeError(server.stdout.read().decode()) from None
-                time.sleep(0.05)
-        yield Server(base, server.pid)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    # its output (the access log among it) goes to a file: a pipe nobody reads fills up
+    # after some hundred requests, and the server then hangs writing its log
+    with tempfile.TemporaryFile() as output:
+        server = subprocess.Popen(
+            [sys.executable, "-c", code, "serve", "--port", str(port), "--root", str(root),
+             "--store", str(store or root / "store")],
+            env=environment, stdout=output, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(600):
+                try:
+                    urllib.request.urlopen(base + "/api/3", timeout=2).read()
+                    break
+                except OSError:
+                    if server.poll() is not None:
+                        output.seek(0)
+                        raise RuntimeError(output.read().decode()) from None
+                    time.sleep(0.05)
+            yield Server(base, server.pid)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import pyarrow as pa
 from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
@@ -28,6 +29,7 @@ from fastapi.responses import (
 
 from hub import __version__
 from hub.access import ADMIN, ANONYMOUS, DataAccess, Viewer
+from hub.api import openapi
 from hub.api.ckan.routes import ckan_router
 from hub.api.downloads import downloads_router
 from hub.api.ogc import About, ogc_router
@@ -61,6 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(AccessLog)
     for error in (Forbidden, Conflict, Unavailable):
         app.add_exception_handler(error, _status_of)
+    app.add_exception_handler(RequestValidationError, _invalid_parameter)
 
     def services() -> Services:
         if not settings.catalog:
@@ -129,6 +132,11 @@ def create_app(settings: Settings) -> FastAPI:
                                     district.ags, district.org, district.contributor_id)
 
     app.include_router(ckan_router(services))
+
+    @app.get(openapi.URL)
+    def api_description(request: Request) -> JSONResponse:
+        """The OpenAPI 3.0 document of the JSON and CKAN endpoints (the OGC API's: /ogc/api)."""
+        return JSONResponse(openapi.document(services().base_url(request)))
 
     @app.get("/dataset/{ident}/resource/{res}/download/{filename}")
     def download_upload(request: Request, ident: str, res: str, filename: str) -> Response:
@@ -255,6 +263,14 @@ async def _status_of(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "http_status", 500)
     return JSONResponse({"detail": str(exc)}, status,
                         headers={"Retry-After": "30"} if status == 503 else None)
+
+
+async def _invalid_parameter(request: Request, exc: Exception) -> Response:
+    """A parameter FastAPI's validation rejects (`page=0` of a DCAT feed): a 400 naming it,
+    as the hub's own checks answer, not FastAPI's 422 with its list of error objects."""
+    problems = "; ".join(f"{' '.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}"
+                         for e in exc.errors()) if isinstance(exc, RequestValidationError) else ""
+    return JSONResponse({"detail": problems or "invalid request"}, 400)
 
 
 def _long_running_memory() -> None:

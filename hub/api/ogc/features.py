@@ -25,6 +25,7 @@ from urllib.parse import quote, urlencode
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.convertors import PathConvertor, register_url_convertor
 
 from hub.access import Viewer
 from hub.api.ogc import caching, geojson, html, openapi, work
@@ -76,6 +77,16 @@ REL_TILESETS = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
 REL_SCHEMES = "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes"
 REL_SCHEME = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
 TRS = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
+
+
+class FeatureId(PathConvertor):
+    """A feature id as sent: any characters, "/" and line breaks too (Starlette's `path`
+    stops at a line break, and such an id fell through to the app's generic 404)."""
+
+    regex = "(?s:.*)"
+
+
+register_url_convertor("feature_id", FeatureId())
 PAGE_WEIGHT = 50  # cost of encoding one feature, in row-conditions (see `work`)
 HTML_FACTOR = 5  # a table row costs more than a GeoJSON fragment
 PARSE_WEIGHT = 1_000  # cost of parsing one character of a CQL2 filter (about 5 µs)
@@ -527,7 +538,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
                 + f'<p class="paging">{nav}</p>', links)
         return render(fmt, body, page, GEOJSON, headers)
 
-    @router.get("/collections/{name}/items/{feature_id:path}", include_in_schema=False)
+    @router.get("/collections/{name}/items/{feature_id:feature_id}", include_in_schema=False)
     @answers
     def item(request: Request, name: str, feature_id: str) -> Response:
         c = collection_of(request, name)

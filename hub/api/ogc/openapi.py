@@ -42,7 +42,15 @@ def _errors(*codes: int) -> dict[str, Any]:
     texts = {400: "A parameter is invalid; the body names it.",
              404: "No such collection or feature (or not visible to the caller).",
              503: "Busy with expensive requests, or out of time; see Retry-After."}
-    return {str(c): _response(texts[c], "application/json") for c in codes}
+    # the body: JSON (code, description, the parameter at fault), or a German page when
+    # the request asked for HTML (`f=html` or Accept) and could name that
+    error = {"type": "object", "required": ["code", "description"],
+             "properties": {"code": {"type": "string"}, "description": {"type": "string"},
+                            "parameter": {"type": "string"}}}
+    return {str(c): {"description": texts[c],
+                     "content": {"application/json": {"schema": error},
+                                 **({"text/html": {"schema": {"type": "string"}}}
+                                    if c != 503 else {})}} for c in codes}
 
 
 NUMERIC = ("integer", "year", "number")
