@@ -198,7 +198,8 @@ def crawls(site: Site) -> dict[str, Crawl]:
 
 def crawl(site: Site, role: str) -> Crawl:
     c = Crawl(site, role)
-    for path in ("/", "/api", "/api/", "/api/3", "/api/3/", "/api/action/package_list",
+    for path in ("/", "/api", "/api/", "/api/3", "/api/3/", "/api/openapi.json",
+                 "/api/action/package_list",
                  "/api/3/action/package_list/", "/api/action/package_search/"):
         c.get(path)
     listed = [d["name"] for d in c.get("/api/datasets").json()]
@@ -372,8 +373,8 @@ def test_the_crawl_reaches_every_route(site: Site, crawls: dict[str, Crawl],
     paths = list(get_routes(app.routes))
     assert len(paths) > 30  # the routes of the included routers too
     for path in paths:
-        parts = re.split(r"(\{\w+(?::path)?\})", path)
-        pattern = "".join((".+" if ":path" in part else "[^/]+") if part.startswith("{")
+        parts = re.split(r"(\{\w+(?::\w+)?\})", path)  # {name}, {rest:path}, {id:feature_id}
+        pattern = "".join((".+" if ":" in part else "[^/]+") if part.startswith("{")
                           else re.escape(part) for part in parts)
         assert any(re.fullmatch(pattern, seen) for seen in crawled), path
 
