@@ -10,7 +10,7 @@ LOCK := $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 \
 	--python-platform x86_64-unknown-linux-gnu --custom-compile-command 'make lock' $(ARGS)
 PIP_LOCKED := $(BIN)/pip install --quiet --require-hashes
 
-.PHONY: install demo demo-data ingest serve test lint audit lock bench clean
+.PHONY: install system demo demo-data ingest serve test lint audit lock bench clean
 
 # pip and setuptools come from the lock too, so the project is built without build isolation.
 $(BIN)/hub: pyproject.toml requirements/dev.txt
@@ -20,6 +20,10 @@ $(BIN)/hub: pyproject.toml requirements/dev.txt
 	touch $@
 
 install: $(BIN)/hub
+
+# Debian packages the tests need (requirements/debian.txt), installed when missing.
+system:
+	.ci/system-packages
 
 demo-data: install
 	$(BIN)/python pipelines/generate_demo_data.py
@@ -39,7 +43,7 @@ lint: install
 audit: install
 	$(BIN)/python .ci/audit.py
 
-test: lint audit
+test: system lint audit
 	$(BIN)/python -m pytest -q
 
 # dev.txt: runtime + test + demo + dev extras, what `make install` puts in .venv;
