@@ -60,11 +60,13 @@ def po_path(code: str) -> Path:
     return LOCALE_DIR / code / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
-@cache
 def language(code: str) -> Language:
     """The language of `code`; unknown codes get German (the messages' own language)."""
-    if code not in LANGUAGES:
-        code = DEFAULT
+    return _loaded(code if code in LANGUAGES else DEFAULT)
+
+
+@cache
+def _loaded(code: str) -> Language:
     if code == DEFAULT:
         return Language(code, NullTranslations())
     with po_path(code).open("rb") as po:

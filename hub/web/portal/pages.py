@@ -136,13 +136,13 @@ class Portal:
                           if self.access.may_see(ANONYMOUS, entry[0])),
                          key=lambda entry: entry[1].finished, reverse=True)[:RECENT]
         shown = []
-        for dataset, version in entries:
+        for dataset, version in entries:  # the record's metadata, the pipeline's without one
             record = catalog.get(dataset.name, ANONYMOUS)
-            if record is None:
-                continue
-            shown.append({"name": dataset.name, "title": text_of(record, "title", lang),
-                          "modified": version.finished, "rows": version.rows,
-                          "attribution": record.attribution or dataset.attribution})
+            shown.append({"name": dataset.name, "modified": version.finished,
+                          "title": text_of(record, "title", lang) if record
+                          else Text(dataset.title, "de"), "rows": version.rows,
+                          "attribution": (record.attribution if record else "")
+                          or dataset.attribution})
         return shown
 
     def search(self, params: list[tuple[str, str]], lang: Language) -> dict[str, Any]:
