@@ -264,3 +264,30 @@ def ogc_site(tmp_path_factory: pytest.TempPathFactory):
     from ogc_site import serve
 
     yield from serve(tmp_path_factory)
+
+
+# ======================================== demo district ===========================================
+
+@pytest.fixture(scope="session")
+def demo_district(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the demo project with generated data, every pipeline ingested once per session
+    (tests/test_demo.py, the portal's tests); tests that change it work on a copy."""
+    import shutil
+
+    from hub.config import load_settings
+    from hub.ingest.pipeline import discover
+    from hub.ingest.run import ingest
+    from hub.store import Store
+
+    root = tmp_path_factory.mktemp("demo")
+    for part in ("pipelines", "schemas", "catalog"):
+        shutil.copytree(REPO / part, root / part,
+                        ignore=shutil.ignore_patterns("generated", "__pycache__"))
+    subprocess.run([sys.executable, str(root / "pipelines" / "generate_demo_data.py"),
+                    "--out", str(root / "pipelines" / "data" / "generated")], check=True)
+    settings = load_settings(root, root / "store")
+    store = Store(settings.store)
+    reports = [ingest(p, store, settings) for p in discover(settings.pipelines_dir)]
+    failed = {r.dataset: r.error for r in reports if r.status != "committed"}
+    assert not failed, failed
+    return root
