@@ -291,3 +291,25 @@ def demo_district(tmp_path_factory: pytest.TempPathFactory) -> Path:
     failed = {r.dataset: r.error for r in reports if r.status != "committed"}
     assert not failed, failed
     return root
+
+
+@dataclass
+class DemoPortal:
+    url: str
+    root: Path  # the project: catalog/, pipelines/, store/
+
+
+@pytest.fixture(scope="session")
+def demo_portal(demo_district: Path,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoPortal]:
+    """`hub serve` on a copy of the demo district with its catalog loaded and the inventory
+    imported, as `make demo` leaves it (the portal's tests, HTTP and browser)."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("portal") / "demo"
+    shutil.copytree(demo_district, root)
+    hub_cli(root, "catalog", "load")
+    hub_cli(root, "catalog", "import", str(root / "catalog" / "inventory" / "dateninventur.csv"),
+            "--apply")
+    with hub_server(root) as server:
+        yield DemoPortal(server.url, root)

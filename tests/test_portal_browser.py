@@ -11,14 +11,13 @@ narrow the results with JavaScript and without it; the language switch is rememb
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import hub_cli, hub_server
+from conftest import DemoPortal
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -52,14 +51,8 @@ SKIP = {"de": "Zum Inhalt springen", "dsb": "K wopśimjeśeju skócyś", "en": "
 
 
 @pytest.fixture(scope="module")
-def portal(demo_district: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("portal") / "demo"
-    shutil.copytree(demo_district, root)
-    hub_cli(root, "catalog", "load")
-    hub_cli(root, "catalog", "import", str(root / "catalog" / "inventory" / "dateninventur.csv"),
-            "--apply")
-    with hub_server(root) as server:
-        yield server.url
+def portal(demo_portal: DemoPortal) -> str:
+    return demo_portal.url
 
 
 @pytest.fixture(scope="module")
