@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 from babel import Locale
@@ -35,7 +35,7 @@ class Language:
     code: str
     translations: NullTranslations
 
-    @property
+    @cached_property
     def locale(self) -> Locale:
         return Locale.parse(self.code)
 

@@ -17,11 +17,11 @@ from hub.api.ogc.datasets import Current
 from hub.catalog.index import Query
 from hub.catalog.model import HUB_FILES, Record
 from hub.catalog.quality import assess
-from hub.catalog.vocab import Organization
+from hub.catalog.vocab import Organization, Vocabularies
 from hub.errors import HubError
 from hub.store.versions import Store, Version
 from hub.web.portal.i18n import Language
-from hub.web.portal.preview import Preview, first_rows
+from hub.web.portal.preview import Preview, Previews
 from hub.web.services import Services
 
 PER_PAGE = 20
@@ -85,35 +85,47 @@ def text_of(record: Record, key: str, lang: Language) -> Text:
     return Text(translated, lang.code) if translated else Text(getattr(record, key), "de")
 
 
+class Labels:
+    """How facet values are shown: names for organisations and municipalities, the
+    vocabularies' labels (English ones on English pages) for themes and licences."""
+
+    def __init__(self, vocab: Vocabularies, organizations: dict[str, Organization],
+                 lang: Language):
+        self.vocab, self.organizations, self.lang = vocab, organizations, lang
+        self.municipalities = {o.ags: o.name for o in organizations.values()
+                               if o.kind == "municipality" and len(o.ags) == 8}
+
+    def __call__(self, facet: str, value: str) -> str:
+        if facet == "organization":
+            org = self.organizations.get(value)
+            return org.name if org else value
+        if facet == "municipality":
+            return self.municipalities.get(value, value)
+        vocabulary = {"theme": self.vocab.themes, "license": self.vocab.licenses,
+                      "format": self.vocab.formats}.get(facet)
+        term = vocabulary.find(value) if vocabulary else None
+        if term is None:
+            return value
+        if facet == "theme":
+            return str(term.extra.get(self.lang.code) or term.label)
+        return term.label
+
+
 @dataclass
 class Portal:
     services: Callable[[], Services]
     store: Store
     held: Current
     access: DataAccess
+    previews: Previews = field(init=False)
 
-    # -- labels --------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        self.previews = Previews(self.store)
 
-    def label(self, facet: str, value: str, lang: Language) -> str:
-        """How a facet value is shown: names for organisations and municipalities, the
-        vocabularies' labels (English ones on English pages) for themes and licences."""
+    def labels(self, lang: Language) -> Labels:
+        """How this page names facet values (the organisations read once per page)."""
         vocab = self.services().vocab
-        if facet == "organization":
-            org = vocab.organizations.get(value)
-            return org.name if org else value
-        if facet == "municipality":
-            return self.municipalities().get(value, value)
-        vocabulary = {"theme": vocab.themes, "license": vocab.licenses,
-                      "format": vocab.formats}.get(facet)
-        term = vocabulary.find(value) if vocabulary else None
-        if term is None:
-            return value
-        return str(term.extra.get(lang.code) or term.label) if facet == "theme" else term.label
-
-    def municipalities(self) -> dict[str, str]:
-        """AGS (8 digits) -> name, from the district's organisations."""
-        return {o.ags: o.name for o in self.services().vocab.organizations.values()
-                if o.kind == "municipality" and len(o.ags) == 8}
+        return Labels(vocab, vocab.organizations, lang)
 
     # -- pages ---------------------------------------------------------------------------------
 
@@ -121,10 +133,10 @@ class Portal:
         catalog = self.services().catalog
         found = catalog.search(Query(rows=0, facets=("theme", "organization"), facet_limit=-1,
                                      load=False), ANONYMOUS)
-        themes = [FacetValue(v, self.label("theme", v, lang), n, False)
-                  for v, n in sorted(found.facets["theme"],
-                                     key=lambda item: self.label("theme", item[0], lang))]
-        orgs = [FacetValue(v, self.label("organization", v, lang), n, False)
+        label = self.labels(lang)
+        themes = sorted((FacetValue(v, label("theme", v), n, False)
+                         for v, n in found.facets["theme"]), key=lambda t: t.label)
+        orgs = [FacetValue(v, label("organization", v), n, False)
                 for v, n in found.facets["organization"]]
         return {"count": found.count, "themes": themes, "organizations": orgs,
                 "recent": self.recent(lang)}
@@ -161,31 +173,31 @@ class Portal:
             q=q, filters={f: v for f, v in chosen.items() if v}, start=(page - 1) * PER_PAGE,
             rows=PER_PAGE, sort=sort if q or sort != "relevance" else "title",
             facets=FACETS), ANONYMOUS)
-        facets = []
+        facets, label = [], self.labels(lang)
         for name in FACETS:
             counted = dict(found.facets.get(name, []))
-            values = [FacetValue(v, self.label(name, v, lang), n, v in chosen[name])
+            values = [FacetValue(v, label(name, v), n, v in chosen[name])
                       for v, n in counted.items()]
-            values += [FacetValue(v, self.label(name, v, lang), 0, True)  # chosen, no match
+            values += [FacetValue(v, label(name, v), 0, True)  # chosen, no match
                        for v in chosen[name] if v not in counted]
             facets.append(Facet(name, FACET_TITLES[name], values))
         pages = max(1, -(-found.count // PER_PAGE))
         base = [(k, v) for k, v in params if k in ("q", "sort", *FACETS) and v]
         return {"q": q, "sort": sort, "sorts": SORT_TITLES, "page": page, "pages": pages,
                 "count": found.count, "facets": facets,
-                "results": [self.card(r, lang) for r in found.records],
-                "chosen": [(f, v, self.label(f, v, lang)) for f in FACETS for v in chosen[f]],
+                "results": [self.card(r, lang, label) for r in found.records],
+                "chosen": [(f, v, label(f, v)) for f in FACETS for v in chosen[f]],
                 "page_url": lambda n: "/datasets?" + urlencode([*base, ("page", str(n))]),
                 "without": lambda f, v: "/datasets?" + urlencode(
                     [(k, x) for k, x in base if (k, x) != (f, v)])}
 
-    def card(self, record: Record, lang: Language) -> dict[str, Any]:
+    def card(self, record: Record, lang: Language, label: Labels) -> dict[str, Any]:
         description = text_of(record, "description", lang)
         if len(description.value) > SUMMARY:
             description.value = description.value[:SUMMARY].rsplit(" ", 1)[0] + " …"
         return {"name": record.name, "title": text_of(record, "title", lang),
                 "description": description,
-                "publisher": self.label("organization", record.publisher, lang),
+                "publisher": label("organization", record.publisher),
                 "modified": record.last_modified, "held": record.version is not None}
 
     def dataset(self, name: str, lang: Language) -> dict[str, Any]:
@@ -194,15 +206,15 @@ class Portal:
         if record is None:
             raise PageError(404, N_("Es gibt keinen öffentlichen Datensatz „%(name)s“."),
                             name=name)
-        vocab = hub.vocab
-        org = vocab.organizations.get(record.publisher)
+        vocab, label = hub.vocab, self.labels(lang)
+        org = label.organizations.get(record.publisher)
         licence = vocab.licenses.find(record.license)
         frequency = vocab.frequencies.find(record.frequency) or vocab.frequencies.get("UNKNOWN")
         quality = assess(record, vocab)
         held = self.held.entries().get(record.name)
         visible = (held is not None and record.version is not None
                    and self.access.may_see(ANONYMOUS, held[0]))
-        preview: Preview | None = first_rows(self.store, held[1]) if visible and held else None
+        preview: Preview | None = self.previews(held[1]) if visible and held else None
         versions: list[Version] = ([v for v in self.store.versions(record.name) if not v.purged]
                                    if visible else [])
         path = quote(record.name)
@@ -212,8 +224,8 @@ class Portal:
             "organization": org, "publisher": org.name if org else record.publisher,
             "licence": licence, "frequency": str(frequency.extra.get(lang.code)
                                                  or frequency.label),
-            "themes": [self.label("theme", t, lang) for t in record.themes],
-            "municipalities": [self.label("municipality", a, lang) for a in record.spatial_ags
+            "themes": [label("theme", t) for t in record.themes],
+            "municipalities": [label("municipality", a) for a in record.spatial_ags
                                if len(a) == 8],
             "quality": quality, "visible": visible, "preview": preview,
             "versions": sorted(versions, key=lambda v: v.version, reverse=True),
@@ -229,12 +241,12 @@ class Portal:
         }
 
     def organizations(self, lang: Language) -> dict[str, Any]:
-        vocab = self.services().vocab
+        organizations = self.services().vocab.organizations
         counts = dict(self.services().catalog.search(
             Query(rows=0, facets=("organization",), facet_limit=-1, load=False),
             ANONYMOUS).facets["organization"])
         groups: dict[str, list[tuple[Organization, int]]] = {}
-        for org in sorted(vocab.organizations.values(), key=lambda o: o.name):
+        for org in sorted(organizations.values(), key=lambda o: o.name):
             groups.setdefault(org.kind if org.kind in KIND_TITLES else "external", []).append(
                 (org, counts.get(org.id, 0)))
         return {"groups": [(KIND_TITLES[kind], groups[kind]) for kind in KIND_TITLES
@@ -243,17 +255,18 @@ class Portal:
     def organization(self, ident: str, params: list[tuple[str, str]],
                      lang: Language) -> dict[str, Any]:
         hub = self.services()
-        org = hub.vocab.organizations.get(ident)
+        label = self.labels(lang)
+        org = label.organizations.get(ident)
         if org is None:
             raise PageError(404, N_("Es gibt keine Organisation „%(name)s“."), name=ident)
         page = _page_number([v for k, v in params if k == "page"])
         found = hub.catalog.search(Query(filters={"organization": [org.id]}, sort="title",
                                          start=(page - 1) * PER_PAGE, rows=PER_PAGE, facets=()),
                                    ANONYMOUS)
-        parent = hub.vocab.organizations.get(org.parent) if org.parent else None
+        parent = label.organizations.get(org.parent) if org.parent else None
         return {"org": org, "parent": parent, "count": found.count, "page": page,
                 "pages": max(1, -(-found.count // PER_PAGE)),
-                "results": [self.card(r, lang) for r in found.records],
+                "results": [self.card(r, lang, label) for r in found.records],
                 "page_url": lambda n: f"/organizations/{quote(org.id)}?page={n}"}
 
 
