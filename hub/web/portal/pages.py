@@ -143,13 +143,15 @@ class Portal:
 
     def recent(self, lang: Language) -> list[dict[str, Any]]:
         """The held data anonymous visitors may see, newest version first."""
-        catalog = self.services().catalog
         entries = sorted((entry for entry in self.held.entries().values()
                           if self.access.may_see(ANONYMOUS, entry[0])),
                          key=lambda entry: entry[1].finished, reverse=True)[:RECENT]
+        records = {r.name: r for r in self.services().catalog.search(Query(
+            filters={"name": [d.name for d, _ in entries]}, rows=RECENT, facets=()),
+            ANONYMOUS).records} if entries else {}
         shown = []
         for dataset, version in entries:  # the record's metadata, the pipeline's without one
-            record = catalog.get(dataset.name, ANONYMOUS)
+            record = records.get(dataset.name)
             shown.append({"name": dataset.name, "modified": version.finished,
                           "title": text_of(record, "title", lang) if record
                           else Text(dataset.title, "de"), "rows": version.rows,
