@@ -18,8 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from conftest import DemoPortal
-
-playwright_api = pytest.importorskip("playwright.sync_api")
+from playwright.sync_api import sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -59,7 +58,7 @@ def portal(demo_portal: DemoPortal) -> str:
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} missing: `make system` installs it (requirements/debian.txt)")
-    with playwright_api.sync_playwright() as p:
+    with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield browser
         browser.close()
