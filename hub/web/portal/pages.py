@@ -55,6 +55,10 @@ class PageError(HubError):
         super().__init__(message % params if params else message)
         self.status, self.message, self.params = status, message, params
 
+    def shown(self, lang: Language) -> dict[str, Any]:
+        """The placeholders as the page's language writes them (numbers with CLDR)."""
+        return {k: lang.number(v) if isinstance(v, int) else v for k, v in self.params.items()}
+
 
 @dataclass
 class Text:
