@@ -264,3 +264,52 @@ def ogc_site(tmp_path_factory: pytest.TempPathFactory):
     from ogc_site import serve
 
     yield from serve(tmp_path_factory)
+
+
+# ======================================== demo district ===========================================
+
+@pytest.fixture(scope="session")
+def demo_district(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the demo project with generated data, every pipeline ingested once per session
+    (tests/test_demo.py, the portal's tests); tests that change it work on a copy."""
+    import shutil
+
+    from hub.config import load_settings
+    from hub.ingest.pipeline import discover
+    from hub.ingest.run import ingest
+    from hub.store import Store
+
+    root = tmp_path_factory.mktemp("demo")
+    for part in ("pipelines", "schemas", "catalog"):
+        shutil.copytree(REPO / part, root / part,
+                        ignore=shutil.ignore_patterns("generated", "__pycache__"))
+    subprocess.run([sys.executable, str(root / "pipelines" / "generate_demo_data.py"),
+                    "--out", str(root / "pipelines" / "data" / "generated")], check=True)
+    settings = load_settings(root, root / "store")
+    store = Store(settings.store)
+    reports = [ingest(p, store, settings) for p in discover(settings.pipelines_dir)]
+    failed = {r.dataset: r.error for r in reports if r.status != "committed"}
+    assert not failed, failed
+    return root
+
+
+@dataclass
+class DemoPortal:
+    url: str
+    root: Path  # the project: catalog/, pipelines/, store/
+
+
+@pytest.fixture(scope="session")
+def demo_portal(demo_district: Path,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoPortal]:
+    """`hub serve` on a copy of the demo district with its catalog loaded and the inventory
+    imported, as `make demo` leaves it (the portal's tests, HTTP and browser)."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("portal") / "demo"
+    shutil.copytree(demo_district, root)
+    hub_cli(root, "catalog", "load")
+    hub_cli(root, "catalog", "import", str(root / "catalog" / "inventory" / "dateninventur.csv"),
+            "--apply")
+    with hub_server(root) as server:
+        yield DemoPortal(server.url, root)

@@ -4,9 +4,6 @@ is served, the notebooks run against the result."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -23,20 +20,9 @@ pytestmark = pytest.mark.guard  # the demo passes the guard against near-empty v
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the demo project with generated data, every pipeline ingested once."""
-    root = tmp_path_factory.mktemp("demo")
-    for part in ("pipelines", "schemas", "catalog"):
-        shutil.copytree(REPO / part, root / part,
-                        ignore=shutil.ignore_patterns("generated", "__pycache__"))
-    subprocess.run([sys.executable, str(root / "pipelines" / "generate_demo_data.py"),
-                    "--out", str(root / "pipelines" / "data" / "generated")], check=True)
-    settings = load_settings(root, root / "store")
-    store = Store(settings.store)
-    reports = [ingest(p, store, settings) for p in discover(settings.pipelines_dir)]
-    failed = {r.dataset: r.error for r in reports if r.status != "committed"}
-    assert not failed, failed
-    return root
+def demo(demo_district: Path) -> Path:
+    """The demo project with generated data, every pipeline ingested once (tests/conftest.py)."""
+    return demo_district
 
 
 def test_every_demo_pipeline_commits_a_version(demo: Path) -> None:

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import rdflib
+from babel.numbers import format_decimal
 from conftest import CENTRE, hub_server
 from leak_site import (
     BY_NAME,
@@ -212,6 +213,7 @@ def crawl(site: Site, role: str) -> Crawl:
     crawl_dcat(c)
     crawl_ckan(c)
     crawl_ogc(c, names)
+    crawl_portal(c)
     for name in names:
         for fmt in FEEDS:
             c.get(f"/dataset/{name}.{fmt}")
@@ -228,6 +230,34 @@ def crawl(site: Site, role: str) -> Crawl:
     for path in site.uploads.values():
         c.get(path)
     return c
+
+
+PORTAL_PAGES = ("/datasets", "/organizations", "/ueber-die-daten", "/impressum", "/datenschutz",
+                "/barrierefreiheit", "/leichte-sprache", "/static/portal.css",
+                "/static/portal.js")
+PORTAL_FACET = re.compile(r'name="(\w+)" value="([^"]*)"')
+
+
+def crawl_portal(c: Crawl) -> None:
+    """The citizen portal (anonymous for everyone): its pages in the three languages, the
+    search with every facet value it offers, each marker and far pages, each organisation."""
+    for path in PORTAL_PAGES:
+        c.get(path)
+    for lang in ("de", "dsb", "en"):
+        for path in ("/", "/datasets", "/organizations"):
+            c.get(path, lang=lang)
+    offered = set(PORTAL_FACET.findall(text_of(c.get("/datasets"))))
+    for facet, value in sorted(offered):
+        c.get("/datasets", **{facet: value})
+    for page in (2, 3, 1000):
+        c.get("/datasets", page=page)
+    for d in DATASETS:
+        for mark in d.marks:
+            c.get("/datasets", q=mark)
+            c.get("/datasets", q=mark.split("-")[1][:8])
+    for org in (A, B):
+        c.get(f"/organizations/{org}")
+        c.get(f"/organizations/{org}", page=2)
 
 
 def crawl_dcat(c: Crawl) -> None:
@@ -425,6 +455,13 @@ def test_counts_and_facets_match_the_visible_set(site: Site, role: str) -> None:
 
     public = records_seen("anonymous")
     assert c.action("package_list") == public  # public datasets only, for everyone
+    portal = text_of(c.get("/datasets"))  # the portal shows what anonymous visitors see
+    assert f"{format_decimal(len(public), locale='de')} Datensätze gefunden" in portal
+    portal_facets = {(f, v): int(n) for f, v, n in re.findall(
+        r'name="(\w+)" value="([^"]*)"[^>]*>\s*<label[^>]*>.*?\((\d+)\)</span>', portal, re.S)}
+    assert {v: n for (f, v), n in portal_facets.items() if f == "organization"} == {
+        org: k for org in (A, B) if (k := sum(1 for r in public if publisher(r) == org))}
+    assert {v: n for (f, v), n in portal_facets.items() if f == "theme"} == {THEME: len(public)}
     assert sorted(p["name"] for p in c.action("current_package_list_with_resources")) == public
     counts = {o["name"]: o["package_count"] for o in c.action(
         "organization_list", all_fields="true", limit=1000)}

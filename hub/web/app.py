@@ -10,7 +10,6 @@ comes from its catalog record on every surface.
 from __future__ import annotations
 
 import datetime as dt
-import html
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -20,12 +19,12 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import (
     FileResponse,
-    HTMLResponse,
     JSONResponse,
     RedirectResponse,
     Response,
     StreamingResponse,
 )
+from fastapi.staticfiles import StaticFiles
 
 from hub import __version__
 from hub.access import ADMIN, ANONYMOUS, DataAccess, Viewer
@@ -34,15 +33,19 @@ from hub.api.ckan.routes import ckan_router
 from hub.api.downloads import downloads_router
 from hub.api.ogc import About, ogc_router
 from hub.api.ogc.datasets import Current
-from hub.catalog import District, dcat
+from hub.catalog import dcat
 from hub.catalog.dcat import Context
 from hub.catalog.index import Catalog
-from hub.catalog.model import ALL_STATES, HUB_FILES, Record
+from hub.catalog.model import ALL_STATES, Record
 from hub.catalog.vocab import Vocabularies
 from hub.config import Settings
 from hub.errors import Conflict, Forbidden, HubError, Unavailable
 from hub.store.versions import Dataset, Store, Version
 from hub.web.accesslog import AccessLog
+from hub.web.portal import STATIC_DIR, i18n
+from hub.web.portal import settings as portal_settings
+from hub.web.portal.pages import PageError, Portal
+from hub.web.portal.routes import Renderer, error_page, portal_router
 from hub.web.security import SecurityHeaders
 from hub.web.services import InvalidToken, Opener, Services, token_sent
 
@@ -112,10 +115,6 @@ def create_app(settings: Settings) -> FastAPI:
         """Moved: the OGC API is the one features API (same access, paged by `limit`)."""
         query = f"?{request.url.query}" if request.url.query else ""
         return RedirectResponse(f"/ogc/collections/{quote(name)}/items{query}", 308)
-
-    def catalog_or_503() -> tuple[Catalog, Vocabularies, District]:
-        hub = services()
-        return hub.catalog, hub.vocab, hub.district
 
     def viewer(request: Request) -> Viewer:
         if not token_sent(request):  # no token: no need for the accounts (or a catalog)
@@ -196,57 +195,14 @@ def create_app(settings: Settings) -> FastAPI:
         graph = dcat.dataset_graph(record, ctx)
         return Response(dcat.serialize(graph, fmt), media_type=dcat.MEDIA_TYPES[fmt])
 
-    @app.get("/datasets/{name}", response_class=HTMLResponse)
-    def dataset_page(name: str) -> str:
-        """The landing page of a public record (the DCAT dcat:landingPage)."""
-        catalog, vocab, _ = catalog_or_503()
-        record = catalog.get(name, ANONYMOUS)
-        if record is None:
-            raise HTTPException(404, f"no public dataset named {name!r}")
-        org = vocab.organizations.get(record.publisher)
-        licence = vocab.licenses.find(record.license)
-        facts = [("Herausgeber", org.name if org else record.publisher),
-                 ("Lizenz", licence.label if licence else record.license),
-                 ("Quellenangabe", record.attribution),
-                 ("Aktualisierung", (vocab.frequencies.find(record.frequency) or
-                                     vocab.frequencies.get("UNKNOWN")).label),
-                 ("Stand", (record.last_modified or "")[:10]),
-                 ("Datensätze", f"{record.rows:,}".replace(",", ".") if record.rows else "")]
-        rows = "".join(f"<tr><th scope=\"row\">{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
-                       for k, v in facts if v)
-        if record.version is not None:
-            files = " · ".join(
-                f'<a href="/downloads/{html.escape(record.name)}/latest.{kind}">{label}</a>'
-                for kind, label, *_ in HUB_FILES)
-            access = (f"<p>Herunterladen (aktuelle Version): {files} · "
-                      f'<a href="/downloads/{html.escape(record.name)}/latest.csv'
-                      '?dialect=excel">CSV für Excel</a></p>'
-                      f'<p><a href="/downloads/{html.escape(record.name)}">'
-                      "Alle Versionen (JSON)</a>"
-                      f' · <a href="/ogc/collections/{html.escape(record.name)}">'
-                      "als Geodienst (OGC API – Features)</a></p>")
-        else:
-            note = record.access_note or (  # held data that is not public shows no facts
-                "Die Daten sind hier nicht öffentlich abrufbar." if record.data_held
-                else "Die Daten liegen nicht im Datenhub.")
-            access = f"<p>{html.escape(note)}</p>"
-        return _page(record.title, f"<h1>{html.escape(record.title)}</h1>"
-                     f"<p>{html.escape(record.description)}</p><table>{rows}</table>{access}"
-                     f'<p><a href="/">Alle Datensätze</a></p>')
-
-    @app.get("/", response_class=HTMLResponse)
-    def index() -> str:
-        items = "".join(
-            f'<li><a href="/datasets/{html.escape(d["name"])}">{html.escape(d["title"])}</a>'
-            f' — {d["rows"]:,} Datensätze, Version {d["version"]}, Stand '
-            f'{html.escape(d["modified"][:10])}'
-            + (f'<br><small>Quelle: {html.escape(d["attribution"])}</small>'
-               if d["attribution"] else "") + "</li>"
-            for d in (summary(*found) for found in shown(ANONYMOUS)))
-        district = settings.district or "Datenhub"
-        return _page(district, f"<h1>Offene Daten – {html.escape(district)}</h1>"
-                     f"<ul>{items or '<li>Noch keine öffentlichen Datensätze.</li>'}</ul>"
-                     '<p><a href="/ogc/">Geodaten-Schnittstelle (OGC API – Features)</a></p>')
+    # The citizen portal: "/", /datasets, /datasets/{name} (the DCAT landing page), …
+    portal = Portal(services, store, held, access)
+    render = Renderer(lambda: site)
+    site = portal_settings.load(settings.root / "catalog", settings.district)
+    i18n.load_all()
+    app.include_router(portal_router(portal, render))
+    app.add_exception_handler(PageError, error_page(render))
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     return app
 
@@ -295,8 +251,3 @@ def _iso_moment(value: str) -> str:
         moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
     return moment.isoformat(timespec="milliseconds") if len(value) > 10 else value[:10]
 
-
-def _page(title: str, body: str) -> str:
-    return (f'<!doctype html><html lang="de"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{html.escape(title)}</title></head><body><main>{body}</main></body></html>")

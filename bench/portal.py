@@ -1,0 +1,89 @@
+"""The citizen portal over HTTP on the demo district (pipelines ingested, catalog loaded, the
+inventory imported).
+
+`portal-pages`  Bytes transferred on a first load of the start page and of a dataset page
+                (the gzip-compressed HTML as the server sends it, plus the CSS and JS as served)
+                and the server's p50 per page at 8 concurrent clients.
+Targets of issue 11: ≤ 60 KB on first load, p50 ≤ 20 ms at 8 clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import shutil
+import statistics
+import sys
+from pathlib import Path
+
+from bench._harness import DATA_DIR, ROOT, Result, judge
+from bench._serve import HubServer
+from bench.ckan import _timed
+from bench.downloads import HUB
+from bench.load import _hub_run
+
+CASES = {"portal-pages": "demo district: start and dataset page — bytes on first load (gzip), "
+                         "server p50 at 8 clients"}
+LARGE: frozenset[str] = frozenset()
+WORK = DATA_DIR / "portal"
+VERSION = 1  # bump when the seeded project changes
+CLIENTS = 8
+PAGES = {"start page": "/", "dataset page": "/datasets/pflege"}
+ASSETS = ("/static/portal.css", "/static/portal.js")
+BUDGET_KB = 60
+P50_MS = 20
+
+
+def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
+    root = _demo()
+    results: list[Result] = []
+    with HubServer(root) as server:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port)
+        assets = sum(_sent(conn, path) for path in ASSETS)
+        for label, path in PAGES.items():
+            sent = (_sent(conn, path) + assets) / 1024
+            t, ok = judge((f"≤ {BUDGET_KB} KB", sent <= BUDGET_KB))
+            results.append(Result("portal-pages", f"{label}: first load", "KB", sent,
+                                  target=t, ok=ok,
+                                  note=f"{path} gzip + CSS and JS as served"))
+            single = statistics.median(_timed(server.port, [path], 1, 100))
+            results.append(Result("portal-pages", f"{label}: p50, 1 client", "ms", single,
+                                  note="for information"))
+            times = _timed(server.port, [path], CLIENTS, 50)
+            p50 = statistics.median(times)
+            t, ok = judge((f"p50 ≤ {P50_MS} ms", p50 <= P50_MS))
+            results.append(Result("portal-pages", f"{label}: p50, {CLIENTS} clients", "ms", p50,
+                                  target=t, ok=ok, note=f"{len(times)} requests of {path}"))
+        conn.close()
+    return results
+
+
+def _sent(conn: http.client.HTTPConnection, path: str) -> int:
+    """Bytes of the body as sent to a browser that accepts gzip."""
+    conn.request("GET", path, headers={"Accept-Encoding": "gzip, deflate, br"})
+    response = conn.getresponse()
+    body = response.read()
+    if response.status != 200:
+        raise RuntimeError(f"{path}: HTTP {response.status}: {body[:200]!r}")
+    return len(body)
+
+
+def _demo() -> Path:
+    """The demo district as `make demo` leaves it (made once)."""
+    root = WORK / f"base-v{VERSION}"
+    if (root / "READY").exists():
+        return root
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    for part in ("pipelines", "schemas", "catalog"):
+        shutil.copytree(ROOT / part, root / part,
+                        ignore=shutil.ignore_patterns("generated", "__pycache__"))
+    _hub_run([sys.executable, str(root / "pipelines" / "generate_demo_data.py"), "--out",
+              str(root / "pipelines" / "data" / "generated")])
+    where = ["--root", str(root), "--store", str(root / "store")]
+    _hub_run([*HUB, "ingest", "--all", *where])
+    _hub_run([*HUB, "catalog", "load", *where])
+    _hub_run([*HUB, "catalog", "import", str(root / "catalog" / "inventory" /
+                                              "dateninventur.csv"), "--apply", *where])
+    (root / "READY").write_text("ok")
+    return root

@@ -1,0 +1,92 @@
+"""The portal's languages: German (the source language of every message), Lower Sorbian and
+English, from the gettext catalogs in `locale/` (managed with Babel, see README "Portal").
+
+The `.po` files are read when the server starts (no compiled `.mo` files to keep in step);
+dates, numbers and plural forms come from Babel's CLDR data for the chosen locale.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass
+from functools import cache, cached_property
+from pathlib import Path
+
+from babel import Locale
+from babel.dates import format_date
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+from babel.support import NullTranslations, Translations
+
+LOCALE_DIR = Path(__file__).with_name("locale")
+DOMAIN = "messages"
+DEFAULT = "de"
+# code -> the language's own name (shown in the switch, each in its own language)
+LANGUAGES = {"de": "Deutsch", "dsb": "Dolnoserbski", "en": "English"}
+COOKIE = "lang"
+
+
+@dataclass(frozen=True)
+class Language:
+    """One language of the portal: its messages and CLDR formats."""
+
+    code: str
+    translations: NullTranslations
+
+    @cached_property
+    def locale(self) -> Locale:
+        return Locale.parse(self.code)
+
+    def gettext(self, message: str) -> str:
+        return self.translations.gettext(message)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self.translations.ngettext(singular, plural, n)
+
+    def date(self, value: str | dt.date | None) -> str:
+        """An ISO date or timestamp as the language writes a date ("2. Dezember 2026")."""
+        if not value:
+            return ""
+        day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+        return format_date(day, "long", locale=self.locale)
+
+    def number(self, value: float | int | None) -> str:
+        return "" if value is None else format_decimal(value, locale=self.locale)
+
+
+def po_path(code: str) -> Path:
+    return LOCALE_DIR / code / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+def language(code: str) -> Language:
+    """The language of `code`; unknown codes get German (the messages' own language)."""
+    return _loaded(code if code in LANGUAGES else DEFAULT)
+
+
+@cache
+def _loaded(code: str) -> Language:
+    if code == DEFAULT:
+        return Language(code, NullTranslations())
+    with po_path(code).open("rb") as po:
+        catalog = read_po(po, locale=code, domain=DOMAIN)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)  # fuzzy entries are left out: they fall back to German
+    compiled.seek(0)
+    return Language(code, Translations(compiled, domain=DOMAIN))
+
+
+def chosen(asked: str | None, remembered: str | None) -> tuple[Language, bool]:
+    """The language a request gets: `?lang=` when it names one of the portal's languages
+    (German for an unknown code), else the remembered one (cookie), else German. The flag
+    says whether to remember it."""
+    if asked is not None:
+        return language(asked), asked in LANGUAGES
+    return language(remembered if remembered in LANGUAGES else DEFAULT), False
+
+
+def load_all() -> None:
+    """Read every catalog now: a broken `.po` file stops the server at startup."""
+    for code in LANGUAGES:
+        language(code)

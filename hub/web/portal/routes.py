@@ -1,0 +1,131 @@
+"""The portal's URLs: thin routes that ask `pages.Portal` for a page's facts and render its
+template in the visitor's language (`?lang=` remembered in a cookie; German by default).
+
+HTML is gzip-compressed when the browser accepts it (pages stay far under 60 KB on a slow
+line); the pages need no JavaScript, and the strict CSP of `hub.web.security` holds: no
+inline script or style anywhere.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from hub.api.downloads.http import accepts_gzip
+from hub.web.portal import i18n
+from hub.web.portal.i18n import COOKIE, LANGUAGES, Language
+from hub.web.portal.pages import PageError, Portal
+
+COOKIE_DAYS = 365
+GZIP_LEVEL = 6
+PAGES = {  # path -> template of the pages made from configuration and fixed text
+    "/ueber-die-daten": "about.html", "/impressum": "imprint.html",
+    "/datenschutz": "privacy.html", "/barrierefreiheit": "accessibility.html",
+    "/leichte-sprache": "easy.html"}
+
+
+@jinja2.pass_context
+def _gettext(context: Any, message: str) -> str:
+    return context["lang"].gettext(message)
+
+
+@jinja2.pass_context
+def _ngettext(context: Any, singular: str, plural: str, n: int) -> str:
+    return context["lang"].ngettext(singular, plural, n)
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("hub.web.portal", "templates"),
+                             autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                             extensions=["jinja2.ext.i18n"])
+    env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+class Renderer:
+    def __init__(self, site: Callable[[], dict[str, Any]]):
+        self.env = environment()
+        self.site = site
+
+    def __call__(self, request: Request, template: str, status: int = 200,
+                 **context: Any) -> Response:
+        lang, remember = i18n.chosen(request.query_params.get("lang"),
+                                     request.cookies.get(COOKIE))
+        html = self.env.get_template(template).render(
+            lang=lang, languages=LANGUAGES, site=self.site(), path=request.url.path,
+            vocab_lang="en" if lang.code == "en" else "de",
+            lang_url=lambda code: _with_lang(request, code), **context)
+        body = html.encode()
+        headers = {"Content-Language": lang.code, "Vary": "Accept-Encoding, Cookie",
+                   "Cache-Control": "no-cache"}
+        if accepts_gzip(request):
+            body = gzip.compress(body, GZIP_LEVEL, mtime=0)
+            headers["Content-Encoding"] = "gzip"
+        response = HTMLResponse(body, status, headers=headers)
+        if remember:
+            response.set_cookie(COOKIE, lang.code, max_age=COOKIE_DAYS * 86400, path="/",
+                                samesite="lax", httponly=True)
+        return response
+
+    def language(self, request: Request) -> Language:
+        return i18n.chosen(request.query_params.get("lang"), request.cookies.get(COOKIE))[0]
+
+
+def _with_lang(request: Request, code: str) -> str:
+    """The current page's URL in another language (its other parameters kept)."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    return f"{request.url.path}?{urlencode([*kept, ('lang', code)])}"
+
+
+def portal_router(portal: Portal, render: Renderer) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/", response_class=HTMLResponse)
+    def start(request: Request) -> Response:
+        return render(request, "start.html", **portal.start(render.language(request)))
+
+    @router.get("/datasets", response_class=HTMLResponse)
+    def search(request: Request) -> Response:
+        lang = render.language(request)
+        return render(request, "search.html",
+                      **portal.search(request.query_params.multi_items(), lang))
+
+    @router.get("/datasets/{name}", response_class=HTMLResponse)
+    def dataset(request: Request, name: str) -> Response:
+        """The landing page of a public record (the DCAT dcat:landingPage)."""
+        return render(request, "dataset.html", **portal.dataset(name, render.language(request)))
+
+    @router.get("/organizations", response_class=HTMLResponse)
+    def organizations(request: Request) -> Response:
+        return render(request, "organizations.html",
+                      **portal.organizations(render.language(request)))
+
+    @router.get("/organizations/{ident}", response_class=HTMLResponse)
+    def organization(request: Request, ident: str) -> Response:
+        return render(request, "organization.html", **portal.organization(
+            ident, request.query_params.multi_items(), render.language(request)))
+
+    for path, template in PAGES.items():
+        router.add_api_route(path, _fixed_page(render, template), methods=["GET"],
+                             response_class=HTMLResponse, name=template.split(".")[0])
+    return router
+
+
+def _fixed_page(render: Renderer, template: str) -> Callable[[Request], Response]:
+    def page(request: Request) -> Response:
+        return render(request, template)
+    return page
+
+
+def error_page(render: Renderer) -> Callable[[Request, Exception], Any]:
+    """The handler of `PageError`: an error page in the visitor's language, its status."""
+    async def handle(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, PageError)
+        return render(request, "error.html", exc.status, error=exc)
+    return handle

@@ -1,0 +1,222 @@
+"""The citizen portal in a real browser: Playwright drives Debian's chromium against `hub serve`
+with the demo district (generated data, every pipeline ingested, the catalog and the inventory
+loaded).
+
+Every page type in German, Lower Sorbian and English: no console error, no request leaving
+127.0.0.1, zero serious or critical axe-core violations (axe vendored in tests/browser/).
+Screenshots at 1280 and 360 px of each page type go to tests/browser/artifacts/ (printed).
+Keyboard: every control is reached with Tab and shows a visible focus. Search and facets
+narrow the results with JavaScript and without it; the language switch is remembered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import DemoPortal
+from playwright.sync_api import sync_playwright
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+HERE = Path(__file__).resolve().parent
+AXE = (HERE / "browser" / "axe.min.js").read_text(encoding="utf-8")
+ARTIFACTS = HERE / "browser" / "artifacts"
+LANGUAGES = ("de", "dsb", "en")
+WIDTHS = (1280, 360)
+# page type -> URL in the demo district (a held public dataset, a metadata-only record, …)
+PAGES = {
+    "start": "/",
+    "search": "/datasets?q=pflege",
+    "facets": "/datasets?theme=SOCI&organization=sozialamt",
+    "dataset": "/datasets/pflege",
+    "record": "/datasets/abfallkalender",
+    "organizations": "/organizations",
+    "organization": "/organizations/sozialamt",
+    "about": "/ueber-die-daten",
+    "imprint": "/impressum",
+    "privacy": "/datenschutz",
+    "accessibility": "/barrierefreiheit",
+    "easy": "/leichte-sprache",
+    "not-found": "/datasets/gibt-es-nicht",
+    "bad-request": "/datasets?page=99999999",
+}
+# what the chrome says in each language (the skip link)
+SKIP = {"de": "Zum Inhalt springen", "dsb": "K wopśimjeśeju skócyś", "en": "Skip to content"}
+
+
+@pytest.fixture(scope="module")
+def portal(demo_portal: DemoPortal) -> str:
+    return demo_portal.url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} missing: `make system` installs it (requirements/debian.txt)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
+
+
+class Watched:
+    """A page with its console errors and every request that left 127.0.0.1 recorded."""
+
+    def __init__(self, browser: Any, width: int = 1280, javascript: bool = True):
+        self.context = browser.new_context(viewport={"width": width, "height": 900},
+                                           java_script_enabled=javascript)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.outside: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.context.route("**/*", self._only_local)
+
+    def _only_local(self, route: Any) -> None:
+        host = urlsplit(route.request.url).hostname
+        if route.request.url.startswith("data:") or host == "127.0.0.1":
+            route.continue_()
+        else:
+            self.outside.append(route.request.url)
+            route.abort()
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def axe_problems(page: Any) -> list[str]:
+    page.evaluate(AXE)
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [f"{v['id']} ({v['impact']}): {v['help']} — "
+            + "; ".join(n["html"][:120] for n in v["nodes"][:3])
+            for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_page_type_is_clean_and_accessible(portal: str, browser: Any, lang: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    problems: dict[str, list[str]] = {}
+    for width in WIDTHS:
+        watched = Watched(browser, width)
+        try:
+            for kind, path in PAGES.items():
+                sep = "&" if "?" in path else "?"
+                seen = len(watched.errors)
+                response = watched.page.goto(f"{portal}{path}{sep}lang={lang}")
+                expected = {"not-found": 404, "bad-request": 400}.get(kind, 200)
+                assert response.status == expected, (kind, lang, response.status)
+                if expected != 200:  # chromium reports the error status of the page itself
+                    watched.errors[seen:] = [e for e in watched.errors[seen:] if
+                                             f"status of {expected}" not in e]
+                assert watched.page.locator("html").get_attribute("lang") == lang
+                assert watched.page.locator("a.skip").inner_text() == SKIP[lang]
+                if width == WIDTHS[0] and (found := axe_problems(watched.page)):
+                    problems[f"{kind} {lang}"] = found
+                if lang == "de" or kind in ("start", "dataset"):
+                    shot = ARTIFACTS / f"{kind}-{lang}-{width}.png"
+                    watched.page.screenshot(path=str(shot), full_page=True)
+                    # no horizontal scrolling on a phone
+                    assert watched.page.evaluate(
+                        "document.documentElement.scrollWidth <= window.innerWidth + 1"), \
+                        (kind, lang, width)
+            assert not watched.errors, watched.errors
+            assert not watched.outside, watched.outside
+        finally:
+            watched.close()
+    print(f"\nscreenshots: {ARTIFACTS}")
+    assert not problems, problems
+
+
+def test_keyboard_reaches_every_control_with_visible_focus(portal: str, browser: Any) -> None:
+    for path in ("/", "/datasets?q=pflege", "/datasets/pflege"):
+        watched = Watched(browser)
+        try:
+            page = watched.page
+            page.goto(portal + path)
+            controls = page.evaluate("""() => [...document.querySelectorAll(
+                'a[href], input, button, select, [tabindex="0"]')]
+                .filter(e => e.offsetParent !== null || e.classList.contains('skip'))
+                .map(e => e.outerHTML)""")
+            reached, visible = set(), []
+            for _ in range(len(controls) + 5):
+                page.keyboard.press("Tab")
+                state = page.evaluate("""() => { const e = document.activeElement;
+                    if (e === document.body) { return ['', true] }  // past the last control
+                    const s = getComputedStyle(e);
+                    return [e.outerHTML, s.outlineStyle !== 'none' && s.outlineWidth !== '0px'
+                            || s.boxShadow !== 'none'] }""")
+                reached.add(state[0])
+                visible.append(state[1])
+            missing = [c for c in controls if c not in reached]
+            assert not missing, (path, missing[:5])
+            assert all(visible), path
+        finally:
+            watched.close()
+
+
+def result_count(page: Any) -> int:
+    return page.locator(".found .results > li").count()
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_search_and_facets_narrow_the_results(portal: str, browser: Any,
+                                              javascript: bool) -> None:
+    watched = Watched(browser, javascript=javascript)
+    try:
+        page = watched.page
+        page.goto(portal + "/")
+        page.fill("#start-q", "pflege")
+        page.locator("form.big-search button").click()
+        page.wait_for_url("**/datasets?q=pflege")
+        found = result_count(page)
+        assert found >= 1
+        assert page.locator(".found .results").inner_text().lower().count("pflege") >= 1
+        page.goto(portal + "/datasets")
+        everything = page.locator(".found h2").inner_text()
+        box = page.locator(".facets fieldset").first.locator("input[type=checkbox]").first
+        label = page.locator(f"label[for='{box.get_attribute('id')}']").inner_text()
+        expected = int(label.rsplit("(", 1)[1].rstrip(")").replace(".", "").replace(",", ""))
+        box.check()
+        if javascript:  # updated in place, the address bar follows
+            page.wait_for_function("() => location.search.includes('organization=')")
+            page.wait_for_function(f"() => document.querySelector('.found h2').textContent "
+                                   f"!== {everything!r}")
+        else:
+            page.locator("button.apply").click()
+            page.wait_for_url("**organization=**")
+        shown = page.locator(".found h2").inner_text()
+        assert shown != everything and str(expected) in shown
+        assert min(expected, 20) == result_count(page)
+        assert not watched.errors and not watched.outside
+    finally:
+        watched.close()
+
+
+def test_language_switch_is_remembered(portal: str, browser: Any) -> None:
+    watched = Watched(browser)
+    try:
+        page = watched.page
+        page.goto(portal + "/")
+        assert page.locator("html").get_attribute("lang") == "de"
+        page.locator("nav.languages a[lang=dsb]").click()
+        page.wait_for_url("**lang=dsb")
+        assert page.locator("html").get_attribute("lang") == "dsb"
+        assert page.locator("nav.main-nav").inner_text().startswith("Startowy bok")
+        page.goto(portal + "/datasets")  # no parameter: the cookie remembers
+        assert page.locator("html").get_attribute("lang") == "dsb"
+        assert page.locator("label[for=search-q]").inner_text() == "Pytański pojm"
+        page.locator("nav.languages a[lang=en]").click()
+        page.goto(portal + "/organizations")
+        assert page.locator("html").get_attribute("lang") == "en"
+        assert page.locator("h1").inner_text() == "Organisations"
+        page.goto(portal + "/?lang=xx")  # unknown: German, the remembered choice untouched
+        assert page.locator("html").get_attribute("lang") == "de"
+        page.goto(portal + "/")
+        assert page.locator("html").get_attribute("lang") == "en"
+    finally:
+        watched.close()
