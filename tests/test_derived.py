@@ -257,3 +257,36 @@ def test_the_run_refuses_an_input_the_catalog_hides_from_the_organisation(
     assert "derived dataset 'summe' may not read 'zellen': it is restricted to " \
            "breitbandkoordination" in result.text
     assert proj.current("summe") is None
+
+
+def test_dcat_names_only_the_inputs_the_visitor_may_see(proj: Project) -> None:
+    """prov:wasDerivedFrom links the public places, never the internal cells' record; the
+    link adds no SHACL violation to the record's DCAT-AP.de description."""
+    import httpx
+    import rdflib
+    from conftest import serving
+    from rdflib.namespace import PROV
+    from test_dcat import violations
+
+    district = proj.root / "catalog" / "district.yaml"
+    district.write_text(yaml.safe_dump({**yaml.safe_load(district.read_text()), "ags": "12062",
+                                        "default_license": "dl-by-de/2.0"}))
+    assert proj.cli("ingest", "--all").exit_code == 0
+    loaded = proj.cli("catalog", "load")
+    assert loaded.exit_code == 0, loaded
+    with serving(proj.root) as url, httpx.Client(base_url=url, timeout=60) as client:
+        show = client.get("/api/3/action/package_show", params={"id": "orte"}).json()
+        places = rdflib.URIRef(f"{url}/dataset/{show['result']['id']}")
+        graph = rdflib.Graph().parse(data=client.get("/dataset/summe.ttl").text,
+                                     format="turtle")
+        feed = client.get("/catalog.ttl").text
+        cells_page = client.get("/dataset/zellen.ttl")
+    assert set(graph.objects(None, PROV.wasDerivedFrom)) == {places}
+    assert feed.count("prov:wasDerivedFrom") == 1
+    assert cells_page.status_code == 404
+    without = rdflib.Graph()
+    for triple in graph:
+        if triple[1] != PROV.wasDerivedFrom:
+            without.add(triple)
+    for profile in ("3.0", "2.0+Konventionen"):
+        assert violations(graph, profile) == violations(without, profile)
