@@ -800,17 +800,18 @@ RUFBUS_HOURS = ["Mo-Fr 05:30-20:00, Sa 08:00-18:00; Anmeldung 60 min vorher",
 
 
 def rufbus_stops(gemeinden: list[Gemeinde], settlements: list[Settlement]) -> list[list]:
-    """Stops of an on-demand bus: most villages have one (beside their bus stop), each town
-    centre two; named "Rufbus …" with the place and the municipality, operator and names say
-    they are generated. Drawn from a generator of their own (the other files stay as they
-    were)."""
+    """Stops of an on-demand bus: most villages have one (beside their bus stop), the first
+    village of every municipality always, each town centre two; named "Rufbus …" with the
+    municipality and the place; operator and names say they are generated. Drawn from a
+    generator of their own (the other files stay as they were)."""
     rng = np.random.default_rng([SEED, 2])
     rows: list[list] = []
     used: dict[int, set[str]] = {}
     for s in settlements:
         g = gemeinden[s.gemeinde]
+        first = s.gemeinde not in used
         places = (list(rng.choice(RUFBUS_TOWN_PLACES, 2, replace=False)) if s.core
-                  else [_pick(rng, RUFBUS_PLACES)] if rng.random() < 0.75 else [])
+                  else [_pick(rng, RUFBUS_PLACES)] if rng.random() < 0.75 or first else [])
         for place in places:
             taken = used.setdefault(s.gemeinde, set())
             name, k = f"Rufbus {g.name}, {place}", 2
