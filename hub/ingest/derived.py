@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hub.access import DataAccess, DerivedInput, access_in_force, check_derivation
-from hub.errors import HubError, PipelineError, SourceError
+from hub.errors import HubError, PipelineError, SourceError, Unavailable
 from hub.ingest.sources import Fetched
 from hub.store.geoparquet import geo_metadata
 
@@ -189,7 +189,14 @@ def fetch(source: Source, pipeline: Pipeline, store: Store, staging: Path,
           derivation: Derivation, previous: dict[str, Any] | None = None) -> Fetched:
     """Check the inputs, run the query over their current versions and stage the result as
     GeoParquet; an unchanged query over unchanged inputs answers `not_modified` unrun."""
-    inputs = _inputs(source, pipeline, store, derivation)
+    try:
+        inputs = _inputs(source, pipeline, store, derivation)
+    except Unavailable:
+        raise SourceError(f"{_label(source)}: the catalog cannot be opened, so the access in "
+                          "force of the inputs cannot be checked (a derived dataset is never "
+                          "made by the pipelines' access alone; `hub catalog list` names the "
+                          "problem; HUB_CATALOG=none serves and derives without a catalog)"
+                          ) from None
     query_hash = hashlib.sha256(source.location.encode()).hexdigest()
     state = {"query": query_hash,
              "inputs": [{"dataset": v.dataset, "version": v.version, "checksum": v.checksum}
