@@ -114,7 +114,7 @@ class DataAccess:
     def __init__(self, catalog: CatalogSource | None):
         self._catalog = catalog
 
-    def of(self, dataset: Dataset) -> tuple[str, list[str]]:
+    def of(self, dataset: Dataset | _Held) -> tuple[str, list[str]]:
         """The level in force and the organisations that see restricted data (raises
         `Unavailable` when the catalog cannot be read: fail closed, never the pipeline's
         access alone)."""
