@@ -290,3 +290,24 @@ def test_dcat_names_only_the_inputs_the_visitor_may_see(proj: Project) -> None:
             without.add(triple)
     for profile in ("3.0", "2.0+Konventionen"):
         assert violations(graph, profile) == violations(without, profile)
+
+
+def test_validate_runs_the_query_and_writes_nothing(proj: Project) -> None:
+    assert {proj.ingest(d).status for d in ("orte", "zellen")} == {"committed"}
+    from typer.testing import CliRunner
+
+    from hub.cli import app
+
+    result = CliRunner().invoke(app, ["validate", "--pipeline", "summe", "--root",
+                                      str(proj.root)], env={"COLUMNS": "400"})  # <root>/store
+    assert result.exit_code == 0, result.output
+    assert " ".join(result.output.split()).startswith("Ingest summary"), result.output
+    assert "valid │ 2 │ 2 │ 0" in " ".join(result.output.split()), result.output
+    assert proj.current("summe") is None
+
+
+def test_two_pipelines_of_one_dataset_are_refused(proj: Project) -> None:
+    (proj.root / "pipelines" / "orte-kopie.yaml").write_text(
+        (proj.root / "pipelines" / "orte.yaml").read_text(encoding="utf-8")
+        + "dataset: orte\n", encoding="utf-8")
+    assert "dataset: 'orte' is made by" in refusal(proj)

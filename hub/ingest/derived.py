@@ -88,9 +88,14 @@ def _walk(node: Any, tables: set[str], ctes: set[str]) -> None:
 
 def in_order(pipelines: Iterable[Pipeline]) -> list[Pipeline]:
     """Pipelines with every input before the pipelines that read it (otherwise by name), after
-    checking what can be checked without the store: every input is made by a pipeline, there
-    is no cycle, and the access rule holds for the pipelines' own levels (`check_static`)."""
-    by_name = {p.dataset: p for p in pipelines}
+    checking what can be checked without the store: one pipeline per dataset, every input is
+    made by a pipeline, there is no cycle, and the access rule holds for the pipelines' own
+    levels (`check_static`)."""
+    by_name: dict[str, Pipeline] = {}
+    for p in pipelines:
+        if (other := by_name.setdefault(p.dataset, p)) is not p:
+            raise PipelineError(f"{p.path}: dataset: {p.dataset!r} is made by {other.path} "
+                                "too; give each pipeline a dataset of its own")
     for p in by_name.values():
         for name in p.inputs:
             if name not in by_name:
