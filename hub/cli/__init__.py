@@ -27,7 +27,7 @@ from rich.table import Table
 from hub.cli.common import RootOpt, StoreOpt, console, err, fail, settings_for
 from hub.config import Settings
 from hub.errors import HubError, PipelineError
-from hub.ingest.pipeline import Pipeline, discover, load_pipeline
+from hub.ingest.pipeline import Pipeline, load_pipeline
 from hub.ingest.run import RunReport, current_user, validate_file
 from hub.store.versions import Store
 
@@ -72,12 +72,7 @@ def _progress() -> Progress:
                     disable=not err.is_terminal)
 
 
-def _pipelines(settings: Settings, names: list[str], all_: bool) -> list[Pipeline]:
-    if all_:
-        found = discover(settings.pipelines_dir, settings.schemas_dir)
-        if not found:
-            fail(f"no pipelines in {settings.pipelines_dir}")
-        return found
+def _pipelines(settings: Settings, names: list[str]) -> list[Pipeline]:
     if not names:
         fail("name pipelines (files or dataset names) or use --all")
     out = []
@@ -105,7 +100,7 @@ def ingest_cmd(
     settings = settings_for(root, store)
     try:
         runs = (batch.everything(settings) if all_
-                else batch.around(settings, _pipelines(settings, pipelines or [], False)))
+                else batch.around(settings, _pipelines(settings, pipelines or [])))
     except HubError as exc:
         fail(str(exc))
     if not runs.runs:
@@ -176,7 +171,7 @@ def validate(
             fail("with --pipeline, the pipeline sets format, CRS and geometry; drop "
                  "--format/--crs/--lon/--lat/--wkt")
         try:
-            [chosen] = _pipelines(settings, [pipeline], False)
+            [chosen] = _pipelines(settings, [pipeline])
             report = _validate(settings, _with_file(chosen, file) if file else chosen)
         except HubError as exc:
             fail(str(exc))
