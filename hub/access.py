@@ -114,7 +114,7 @@ class DataAccess:
     def __init__(self, catalog: CatalogSource | None):
         self._catalog = catalog
 
-    def of(self, dataset: Dataset) -> tuple[str, list[str]]:
+    def of(self, dataset: Dataset | _Held) -> tuple[str, list[str]]:
         """The level in force and the organisations that see restricted data (raises
         `Unavailable` when the catalog cannot be read: fail closed, never the pipeline's
         access alone)."""
@@ -134,12 +134,104 @@ class DataAccess:
     def may_see(self, viewer: Viewer, dataset: Dataset) -> bool:
         return viewer.may_see(*self.of(dataset))
 
+    def organization_id(self, organization: str) -> str:
+        """A pipeline's `organization` (id or name) as the organisation id levels name."""
+        if self._catalog is None:
+            return organization
+        try:
+            _, vocab = self._catalog()
+        except (HubError, sqlite3.Error):
+            raise Unavailable("the catalog cannot be read now") from None
+        return owner_id(organization, vocab)
+
+    def of_pipeline(self, name: str, access: str, organization: str) -> tuple[str, list[str]]:
+        """The level in force of data a pipeline makes (or would make) under `name`."""
+        return self.of(_Held(name, access, organization))
+
+
+@dataclass(frozen=True)
+class _Held:
+    """What `DataAccess.of` reads of a dataset, for data not (yet) in the store."""
+
+    name: str
+    access: str
+    organization: str
+
 
 def owner_id(organization: str, vocab: Vocabularies, registered: bool = True) -> str:
     """The organisation id of a pipeline's `organization` (given as id or name; names of
     organisations registered at run time only with `registered`)."""
     org = vocab.organization(organization, registered) if organization else None
     return org.id if org is not None else organization
+
+
+# -- derived datasets ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DerivedInput:
+    """A dataset a derived pipeline reads: its owner, its level in force and the derived
+    datasets its owner lets be public although it is not (its pipeline's
+    `public_derivatives`)."""
+
+    name: str
+    owner: str
+    level: tuple[str, list[str]]
+    public_derivatives: tuple[str, ...] = ()
+
+
+def check_derivation(name: str, organization: str, level: tuple[str, list[str]],
+                     aggregate: str | None, inputs: list[DerivedInput]) -> None:
+    """May the derived dataset `name` of `organization`, seen at `level`, be made from
+    `inputs`? Raises `Forbidden` naming the input and the rule.
+
+    1. A derived pipeline reads only what its organisation may see: each input is judged as
+       for an editor of that organisation (`Viewer.may_see`).
+    2. Its result is seen by no one who may not see every input (so a derivation is never a
+       way around an access rule) — except a public aggregate: a public result of a non-public
+       input needs both the pipeline's explicit `aggregate: public` and the consent of the
+       input's owner (the input's pipeline lists the derived dataset in
+       `public_derivatives`)."""
+    reader = Viewer(staff=True, organization=organization, editor=True,
+                    user=f"pipeline {name}")
+    for source in inputs:
+        if not reader.may_see(*source.level):
+            raise Forbidden(
+                f"derived dataset {name!r} may not read {source.name!r}: it is "
+                f"{_described(source.level)}, and the organization {organization!r} of the "
+                "derived pipeline may not see it (a derived pipeline reads only datasets its "
+                "organization may see)")
+        if _within(level, source.level):
+            continue
+        if level[0] != "public":
+            raise Forbidden(
+                f"derived dataset {name!r} would be {_described(level)} although its input "
+                f"{source.name!r} is {_described(source.level)}: a derived dataset may not be "
+                "seen by more than its inputs (only a public aggregate can be allowed, with "
+                "`aggregate: public` and the input owner's `public_derivatives`)")
+        if aggregate != "public":
+            raise Forbidden(
+                f"derived dataset {name!r} is public but its input {source.name!r} is "
+                f"{_described(source.level)}: a public result of non-public data must say so "
+                "explicitly with `aggregate: public` in its pipeline")
+        if name not in source.public_derivatives:
+            raise Forbidden(
+                f"derived dataset {name!r} is a public aggregate of {source.name!r}, which is "
+                f"{_described(source.level)}, but the owner of {source.name!r} "
+                f"({source.owner!r}) does not allow it: the pipeline of {source.name!r} must "
+                f"list {name!r} in `public_derivatives`")
+
+
+def _within(level: tuple[str, list[str]], bound: tuple[str, list[str]]) -> bool:
+    """Is everyone who sees data at `level` also allowed to see data at `bound`?"""
+    if _rank(level[0]) != _rank(bound[0]):
+        return _rank(level[0]) > _rank(bound[0])
+    return level[0] != "restricted" or set(level[1]) <= set(bound[1])
+
+
+def _described(level: tuple[str, list[str]]) -> str:
+    if level[0] == "restricted":
+        return f"restricted to {', '.join(sorted(level[1])) or 'no organization'}"
+    return level[0]
 
 
 # -- changing records ------------------------------------------------------------------------

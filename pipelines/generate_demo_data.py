@@ -10,6 +10,9 @@ Writes, by default into pipelines/data/generated/ (not committed):
                          (header on row 4), coordinates as Rechtswert/Hochwert in EPSG:25833
 - mobilitaet_hubs.csv    mobility hubs, ride-share benches, bike and car sharing, P+R:
                          Windows-1252, ';', decimal commas, lon/lat in EPSG:4326
+- rufbus_haltestellen.csv  stops of an on-demand bus (Rufbus) in the villages and towns:
+                         UTF-8, ',', decimal points, lon/lat in EPSG:4326; named and operated
+                         as generated ("Demo, generiert")
 
 Everything is placed inside the real municipality polygons (BKG VG5000, AGS prefix 12062) of
 pipelines/data/real/. All records are invented: names, addresses, phone numbers and e-mail
@@ -385,6 +388,7 @@ def write_breitband(cells: dict[str, np.ndarray], gemeinden: list[Gemeinde], out
         "status": pa.array(cells["status"][order].tolist(), pa.string()),
         "programm": pa.array(cells["programm"][order].tolist(), pa.string()),
         "stand": pa.array([STAND_BREITBAND] * n, pa.date32()),
+        "fertigstel": pa.array(completion_dates(cells)[order].tolist(), pa.date32()),
         "geometry": pa.array(shapely.to_wkb(shapely.points(
             np.round(np.asarray(x)[order], 2), np.round(np.asarray(y)[order], 2)))),
     })
@@ -396,6 +400,37 @@ def write_breitband(cells: dict[str, np.ndarray], gemeinden: list[Gemeinde], out
         members = sorted(Path(tmp).iterdir())
         _write_zip(out, [(p.name, p.read_bytes()) for p in members])
     return n
+
+
+COMPLETION_QUARTERS = {  # expected completion of the gigabit build-out, by status (quarters)
+    "im Bau": (dt.date(2026, 9, 30), 6),  # from Q3 2026, over six quarters
+    "geplant": (dt.date(2027, 6, 30), 11),  # from Q2 2027, over eleven quarters
+}
+
+
+def completion_dates(cells: dict[str, np.ndarray]) -> np.ndarray:
+    """The expected completion date of each cell under construction or planned (None for the
+    rest): one date per settlement and status, as a village is built in one go, at the end of
+    a quarter. Drawn from a generator of its own, so the other files stay as they were."""
+    rng = np.random.default_rng([SEED, 1])
+    out = np.full(len(cells["status"]), None, dtype=object)
+    projects: dict[tuple[int, str], dt.date] = {}
+    for i, (si, status) in enumerate(zip(cells["settlement"], cells["status"], strict=True)):
+        if status not in COMPLETION_QUARTERS:
+            continue
+        key = (int(si), str(status))
+        if key not in projects:
+            first, quarters = COMPLETION_QUARTERS[key[1]]
+            projects[key] = _quarter_end(first, int(rng.integers(0, quarters)))
+        out[i] = projects[key]
+    return out
+
+
+def _quarter_end(first: dt.date, quarters: int) -> dt.date:
+    month = first.month + 3 * quarters
+    year, month = first.year + (month - 1) // 12, (month - 1) % 12 + 1
+    following = dt.date(year + month // 12, month % 12 + 1, 1)
+    return following - dt.timedelta(days=1)
 
 
 def _write_zip(path: Path, members: list[tuple[str, bytes]]) -> None:
@@ -751,6 +786,56 @@ def write_mobilitaet(rows: list[list], out: Path) -> int:
     return len(rows)
 
 
+# --- on-demand bus stops ------------------------------------------------------------------------
+
+RUFBUS_COLUMNS = ["stop_id", "stop_name", "betreiber", "rollstuhlgerecht", "bedienzeiten",
+                  "lon", "lat"]
+RUFBUS_OPERATOR = "Rufbus Elbe-Elster (Demo-Daten, generiert)"
+RUFBUS_PLACES = ["Dorfplatz", "Kirche", "Dorfstraße", "Anger", "Feuerwehr", "Gasthof",
+                 "Schule", "Ortsmitte", "Friedhof", "Teich", "Waldweg", "Siedlung"]
+RUFBUS_TOWN_PLACES = ["Markt", "Bahnhof", "Rathaus", "Busbahnhof"]
+RUFBUS_HOURS = ["Mo-Fr 05:30-20:00, Sa 08:00-18:00; Anmeldung 60 min vorher",
+                "Mo-Fr 06:00-19:00; Anmeldung 90 min vorher",
+                "Mo-So 07:00-22:00; Anmeldung 60 min vorher"]
+
+
+def rufbus_stops(gemeinden: list[Gemeinde], settlements: list[Settlement]) -> list[list]:
+    """Stops of an on-demand bus: most villages have one (beside their bus stop), the first
+    village of every municipality always, each town centre two; named "Rufbus …" with the
+    municipality and the place; operator and names say they are generated. Drawn from a
+    generator of their own (the other files stay as they were)."""
+    rng = np.random.default_rng([SEED, 2])
+    rows: list[list] = []
+    used: dict[int, set[str]] = {}
+    for s in settlements:
+        g = gemeinden[s.gemeinde]
+        first = s.gemeinde not in used
+        places = (list(rng.choice(RUFBUS_TOWN_PLACES, 2, replace=False)) if s.core
+                  else [_pick(rng, RUFBUS_PLACES)] if rng.random() < 0.75 or first else [])
+        for place in places:
+            taken = used.setdefault(s.gemeinde, set())
+            name, k = f"Rufbus {g.name}, {place}", 2
+            while name in taken:
+                name, k = f"Rufbus {g.name}, {place} {k}", k + 1
+            taken.add(name)
+            x, y = near(rng, g.inner, s.x, s.y, 250 if s.core else 120)
+            lon, lat = UTM_TO_WGS84.transform(x, y)
+            rows.append([f"EE-RB-{len(rows) + 1:03d}", name, RUFBUS_OPERATOR,
+                         _pick(rng, ["ja", "ja", "nein", ""]), _pick(rng, RUFBUS_HOURS),
+                         f"{lon:.6f}", f"{lat:.6f}"])
+    return rows
+
+
+def write_rufbus(rows: list[list], out: Path) -> int:
+    """Comma-separated UTF-8 with decimal points, as a timetable system exports it."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(RUFBUS_COLUMNS)
+    writer.writerows(rows)
+    out.write_bytes(buf.getvalue().encode("utf-8"))
+    return len(rows)
+
+
 # --- main ----------------------------------------------------------------------------------------
 
 
@@ -766,6 +851,8 @@ def generate(out: Path) -> dict[str, int]:
                                          out / "pflege.xlsx")
     counts["mobilitaet_hubs.csv"] = write_mobilitaet(
         mobility_hubs(rng, gemeinden, settlements), out / "mobilitaet_hubs.csv")
+    counts["rufbus_haltestellen.csv"] = write_rufbus(rufbus_stops(gemeinden, settlements),
+                                                     out / "rufbus_haltestellen.csv")
     _report_broadband(cells)
     return counts
 

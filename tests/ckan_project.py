@@ -84,7 +84,10 @@ def new_token(root: Path, user: str, *args: str, store: Path | None = None) -> t
 def copy_project(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for folder in ("catalog", "pipelines", "schemas"):
-        shutil.copytree(REPO / folder, root / folder)
+        # without the derived breitband-gemeinden: `hub ingest gemeinden` would derive it
+        # again and fail for want of breitband, which these projects do not ingest
+        shutil.copytree(REPO / folder, root / folder,
+                        ignore=shutil.ignore_patterns("breitband-gemeinden.yaml"))
     return root
 
 

@@ -85,6 +85,9 @@ DATASETS = [
     Seeded("offen-inventar", "public"),
     Seeded("intern", "internal", "internal", facts=True, versions=2),
     Seeded("intern-inventar", "internal"),
+    # derived (a `sql:` source) from the internal data, internal itself: its values, a column
+    # and its title carry markers of their own
+    Seeded("abgeleitet", "internal", "internal", facts=True),
     Seeded("geheim", "restricted", "restricted", facts=True),
     Seeded("geheim-inventar", "restricted"),
     Seeded("gross", "restricted", "restricted", facts=True, rows=BIG_ROWS),
@@ -99,6 +102,7 @@ DATASETS = [
     Seeded("geloescht", "internal", state="deleted"),
 ]
 BY_NAME = {d.name: d for d in DATASETS}
+DERIVED = {"abgeleitet": "intern"}  # derived dataset -> the dataset its query reads
 OWNED_BY_API = "eigen"
 # public metadata-only records of org B: more than one page of the DCAT feed
 FILLERS = [f"liste-{i:03}" for i in range(110)]
@@ -235,11 +239,15 @@ def _held(project: Project, d: Seeded) -> None:
     public = d.sees_data("anonymous")
     column = "wert" if public else _mark(d, "column").lower().replace("-", "_")
     value = f"Wert {d.name}" if public else _mark(d, "value")
-    source = f"{d.name}.csv" if public else f"{_mark(d, 'source-file')}.csv"
+    source = (f"{d.name}.csv" if public or d.name in DERIVED  # (a query has no file)
+              else f"{_mark(d, 'source-file')}.csv")
     title = f"Daten {d.name}" if public else f"Daten {_mark(d, 'pipeline-title')}"
     schema = project.schema(d.name, [{"name": "nr", "type": "string"},
                                      {"name": column, "type": "string"},
                                      {"name": "geometry", "type": "geojson"}])
+    if d.name in DERIVED:
+        _derived(project, d, column, value, title, schema)
+        return
     lines = [f"nr,{column},lon,lat"]
     lines += [f"{d.name}-{i},{value} {i},{CENTRE[0] + (i % 1000) / 5000:.5f},"
               f"{CENTRE[1] + (i // 1000) / 5000:.5f}" for i in range(d.rows)]
@@ -251,6 +259,17 @@ def _held(project: Project, d: Seeded) -> None:
     for _ in range(d.versions):
         report = project.ingest(d.name, force=True)
         assert report.status == "committed", report
+
+
+def _derived(project: Project, d: Seeded, column: str, value: str, title: str,
+             schema: str) -> None:
+    """A derived dataset: a query over its input's current version (README: Derived
+    datasets), run like any pipeline."""
+    project.pipeline(d.name, schema, {"sql": f"SELECT nr, '{value} ' || nr AS \"{column}\", "
+                                             f"geometry FROM \"{DERIVED[d.name]}\""},
+                     title=title, organization=publisher(d.name), access=d.data)
+    report = project.ingest(d.name)
+    assert report.status == "committed", report
 
 
 def _token(project: Project, user: str, org: str, role: str) -> str:

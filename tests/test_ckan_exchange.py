@@ -34,8 +34,8 @@ REPO = Path(__file__).resolve().parents[1]
 def project(root: Path, with_data: bool) -> Path:
     shutil.copytree(REPO / "catalog", root / "catalog")
     if with_data:
-        shutil.copytree(REPO / "pipelines", root / "pipelines",
-                        ignore=shutil.ignore_patterns("generated"))
+        shutil.copytree(REPO / "pipelines", root / "pipelines",  # (see ckan_project.py)
+                        ignore=shutil.ignore_patterns("generated", "breitband-gemeinden.yaml"))
         shutil.copytree(REPO / "schemas", root / "schemas")
         hub_cli(root, "ingest", "gemeinden")
         hub_cli(root, "catalog", "load")

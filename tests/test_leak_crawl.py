@@ -388,7 +388,7 @@ def test_the_crawl_finds_what_may_be_seen(crawls: dict[str, Crawl]) -> None:
     linked = set().union(*(a.data for a in owner.seen.values()))
     assert {"geheim", "gross", "eigen", "freigabe", "intern"} <= linked
     staff = {d for _, _, d in crawls["b_viewer"].found(shown_markers("b_viewer"))}
-    assert {"intern", "intern-inventar"} <= staff
+    assert {"intern", "intern-inventar", "abgeleitet"} <= staff  # (derived: its own markers)
 
 
 def test_the_crawl_reaches_every_route(site: Site, crawls: dict[str, Crawl],

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
-from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, XSD
+from rdflib.namespace import DCAT, DCTERMS, FOAF, PROV, RDF, XSD
 
-from hub.access import ANONYMOUS
+from hub.access import ANONYMOUS, Viewer
 from hub.catalog.index import Catalog, Query
 from hub.catalog.links import CONTACT, WEB, email_problem, hub_link
 from hub.catalog.model import Record
@@ -43,7 +43,7 @@ MEDIA_TYPES = {"rdf": "application/rdf+xml", "xml": "application/rdf+xml",
 PER_PAGE = 100
 PREFIXES = (("dcat", DCAT), ("dct", DCTERMS), ("dcatde", DCATDE), ("foaf", FOAF),
             ("vcard", VCARD), ("hydra", HYDRA), ("locn", LOCN), ("gsp", GSP), ("xsd", XSD),
-            ("rdf", RDF))
+            ("rdf", RDF), ("prov", PROV))
 _PREFIX_TEXT = tuple((prefix, str(ns)) for prefix, ns in PREFIXES)
 _LOCAL = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r",
@@ -71,6 +71,8 @@ class Context:
     district_ags: str
     district_org: str  # organisation id of the district (the catalog's publisher)
     contributor_id: str
+    # the input records of a derived dataset's record that the export may name (`derived_from`)
+    inputs: Callable[[Record], list[Record]] | None = None
 
     def dataset_uri(self, record: Record) -> URIRef:
         return URIRef(f"{self.base_url}/dataset/{record.id}")
@@ -270,7 +272,29 @@ def _dataset(record: Record, ctx: Context) -> Iterator[tuple]:
             yield point, VCARD.hasEmail, URIRef(f"mailto:{email}")
         if url:
             yield point, VCARD.hasURL, url
+    for source in ctx.inputs(record) if ctx.inputs else ():
+        yield ds, PROV.wasDerivedFrom, ctx.dataset_uri(source)
     yield from _distributions(record, ctx, ds)
+
+
+def derived_from(catalog: Catalog, viewer: Viewer = ANONYMOUS) -> Callable[[Record], list[Record]]:
+    """The records of the datasets a record's data was derived from (its version's lineage,
+    see `hub.ingest.derived`) that `viewer` may see — never a link to a hidden dataset; none
+    where the record does not show the data's facts."""
+    from hub.errors import HubError
+    from hub.ingest.derived import lineage
+
+    def inputs(record: Record) -> list[Record]:
+        if record.version is None:
+            return []
+        try:
+            version = catalog.store.version(record.name, record.version)
+        except HubError:
+            return []
+        found = (catalog.get(i["dataset"], viewer) for i in lineage(version))
+        return [r for r in found if r is not None]
+
+    return inputs
 
 
 def _distributions(record: Record, ctx: Context, ds: URIRef) -> Iterator[tuple]:

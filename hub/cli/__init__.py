@@ -27,8 +27,8 @@ from rich.table import Table
 from hub.cli.common import RootOpt, StoreOpt, console, err, fail, settings_for
 from hub.config import Settings
 from hub.errors import HubError, PipelineError
-from hub.ingest.pipeline import Pipeline, discover, load_pipeline
-from hub.ingest.run import RunReport, current_user, ingest, validate_file
+from hub.ingest.pipeline import Pipeline, load_pipeline
+from hub.ingest.run import RunReport, current_user, validate_file
 from hub.store.versions import Store
 
 app = typer.Typer(help="District data hub: ingest, version, catalogue and serve open data.",
@@ -72,12 +72,7 @@ def _progress() -> Progress:
                     disable=not err.is_terminal)
 
 
-def _pipelines(settings: Settings, names: list[str], all_: bool) -> list[Pipeline]:
-    if all_:
-        found = discover(settings.pipelines_dir, settings.schemas_dir)
-        if not found:
-            fail(f"no pipelines in {settings.pipelines_dir}")
-        return found
+def _pipelines(settings: Settings, names: list[str]) -> list[Pipeline]:
     if not names:
         fail("name pipelines (files or dataset names) or use --all")
     out = []
@@ -100,17 +95,21 @@ def ingest_cmd(
     root: RootOpt = None, store: StoreOpt = None,
 ) -> None:
     """Run pipelines: read, validate, reproject and commit each as a new version."""
+    from hub.ingest import batch
+
     settings = settings_for(root, store)
     try:
-        selected = _pipelines(settings, pipelines or [], all_)
+        runs = (batch.everything(settings) if all_
+                else batch.around(settings, _pipelines(settings, pipelines or [])))
     except HubError as exc:
         fail(str(exc))
-    target = Store(settings.store)
-    reports = []
+    if not runs.runs:
+        fail(f"no pipelines in {settings.pipelines_dir}")
+    for warning in runs.warnings:
+        err.print(f"[yellow]Warning:[/] {escape(warning)}", highlight=False)
     with _progress() as progress:
-        for pipeline in selected:
-            reports.append(ingest(pipeline, target, settings, force=force,
-                                  progress=_Bars(progress)))
+        reports = batch.run(runs, Store(settings.store), settings, force=force,
+                            progress=lambda: _Bars(progress))
     _summary(reports)
     if any(r.status == "failed" for r in reports):
         raise typer.Exit(1)
@@ -172,7 +171,7 @@ def validate(
             fail("with --pipeline, the pipeline sets format, CRS and geometry; drop "
                  "--format/--crs/--lon/--lat/--wkt")
         try:
-            [chosen] = _pipelines(settings, [pipeline], False)
+            [chosen] = _pipelines(settings, [pipeline])
             report = _validate(settings, _with_file(chosen, file) if file else chosen)
         except HubError as exc:
             fail(str(exc))
@@ -269,6 +268,15 @@ def history(dataset: str, root: RootOpt = None, store: StoreOpt = None) -> None:
     console.print(table)
     if not versions:
         console.print(f"{dataset} has no version yet.")
+    from hub.ingest.derived import lineage
+
+    derived = [(v, inputs) for v in versions if (inputs := lineage(v))]
+    if derived:
+        console.print("Derived from (dataset, version, checksum):")
+        for v, inputs in derived:
+            console.print(f"  v{v.version}: " + ", ".join(
+                f"{i['dataset']} v{i['version']} ({i['checksum'][:12]})" for i in inputs),
+                highlight=False, markup=False)
     events = [e for e in events if e["kind"] != "commit"][:10]
     if events:
         console.print("Other events (newest first):")

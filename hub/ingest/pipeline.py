@@ -25,7 +25,7 @@ FREQUENCIES = (  # EU publications office frequency vocabulary (lower-case names
     "quarterly", "biannual", "annual", "biennial", "triennial", "irregular", "never", "unknown",
 )
 OUTSIDE_EXTENT = ("error", "skip", "keep")
-SOURCE_KINDS = ("path", "url", "wfs", "oapif", "ckan")
+SOURCE_KINDS = ("path", "url", "wfs", "oapif", "ckan", "sql")
 FORMATS = ("csv", "xlsx", "geojson", "shapefile", "gpkg", "geoparquet", "gtfs", "flatgeobuf")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 
@@ -34,7 +34,8 @@ SOURCE_KEYS = {*SOURCE_KINDS, "format", "options", "mapping", "constants", "cast
 GUARD_KEYS = ("max_quarantined_share", "max_outside_share", "max_shrink_share")
 PIPELINE_KEYS = {"dataset", "title", "description", "organization", "access", "update_frequency",
                  "schema", "on_error", "outside_extent", "source", "sources", "retention",
-                 "attribution", *GUARD_KEYS}
+                 "attribution", "aggregate", "public_derivatives", *GUARD_KEYS}
+SQL_KEYS = {"sql", "name", "mapping", "constants", "casts", "filter", "outside_extent"}
 REMOTE_KEYS = {  # keys of a remote source's mapping: required first, then optional
     "wfs": (("url", "typename"), ("page_size", "output_format", "srs_name", "sort_by")),
     "oapif": (("url", "collection"), ("page_size",)),
@@ -46,8 +47,8 @@ REMOTE_KEYS = {  # keys of a remote source's mapping: required first, then optio
 class Source:
     """One input of a pipeline: where it is, how to read it, how its columns map to the schema."""
 
-    kind: str  # path | url | wfs | oapif | ckan
-    location: Any  # path/glob string, URL string, or a dict for wfs/oapif/ckan
+    kind: str  # path | url | wfs | oapif | ckan | sql
+    location: Any  # path/glob string, URL string, query (sql), or a dict for wfs/oapif/ckan
     format: str | None = None  # None: decided from the file name or content
     options: dict[str, Any] = field(default_factory=dict)
     mapping: dict[str, str] = field(default_factory=dict)  # schema field <- source column
@@ -59,6 +60,7 @@ class Source:
     name: str = ""
     outside_extent: str | None = None  # overrides the pipeline's setting for this source
     key_columns: tuple[str, ...] = ()  # source columns of the schema's key (stable paging order)
+    inputs: tuple[str, ...] = ()  # sql: the datasets the query reads
 
     def describe(self) -> str:
         return self.name or (self.location if isinstance(self.location, str)
@@ -84,6 +86,9 @@ class Pipeline:
     attribution: str = ""  # source credits that must be shown with the data (licence terms)
     guard: dict[str, float] = field(default_factory=dict)  # max_*_share keys given in the file
     digest: str = ""  # hash of the pipeline and its schema: a change makes a new version
+    aggregate: str | None = None  # "public": a public derived dataset of non-public inputs
+    public_derivatives: tuple[str, ...] = ()  # derived datasets that may be public aggregates
+    inputs: tuple[str, ...] = ()  # datasets its `sql:` sources read (hub.ingest.derived)
 
     @property
     def base_dir(self) -> Path:
@@ -141,6 +146,20 @@ def load_pipeline(path: Path, schemas_dir: Path | None = None) -> Pipeline:
         raise fail("outside_extent", f"schema {schema.name!r} has no geometry field, so there "
                    "is no location to check against the district; remove the key")
 
+    inputs = tuple(sorted({t for src in sources if src.kind == "sql" for t in src.inputs}))
+    if dataset in inputs:
+        raise fail("sources", f"the query reads {dataset!r}, the dataset it makes")
+    aggregate = raw.get("aggregate")
+    if aggregate is not None and (aggregate != "public" or raw.get("access") != "public"
+                                  or not inputs):
+        raise fail("aggregate", f"{aggregate!r}: the only value is public, for a derived "
+                   "dataset (a sql: source) whose access is public")
+    derivatives = raw.get("public_derivatives", [])
+    if not isinstance(derivatives, list) or not all(
+            isinstance(d, str) and SLUG.match(d) for d in derivatives):
+        raise fail("public_derivatives", "must be a list of dataset names (the derived "
+                   "datasets that may publish aggregates of this one)")
+
     digest = hashlib.sha256(
         json.dumps([raw, schema.as_dict()], sort_keys=True, default=str).encode()
     ).hexdigest()
@@ -154,6 +173,7 @@ def load_pipeline(path: Path, schemas_dir: Path | None = None) -> Pipeline:
         description=str(raw.get("description", "")).strip(),
         retention=retention, attribution=str(raw.get("attribution", "")).strip(),
         guard={k: float(v) for k, v in guard.items()}, digest=digest,
+        aggregate=aggregate, public_derivatives=tuple(derivatives), inputs=inputs,
     )
 
 
@@ -179,6 +199,22 @@ def _parse_source(spec: Any, index: int, fail: Any, schema: TableSchema) -> Sour
         raise fail(key, f"name exactly one of {', '.join(SOURCE_KINDS)}")
     kind = kinds[0]
     location = spec[kind]
+    inputs: tuple[str, ...] = ()
+    if kind == "sql":
+        if unknown := set(spec) - SQL_KEYS:
+            raise fail(key, f"unknown key(s) {sorted(unknown)} for a sql: source; allowed: "
+                       f"{sorted(SQL_KEYS)} (its geometry is the query's column named as the "
+                       "schema's geometry field)")
+        if not isinstance(location, str) or not location.strip():
+            raise fail(f"{key}.sql", "must be a query (a string)")
+        from hub.ingest.derived import tables_of
+
+        try:
+            inputs = tables_of(location)
+        except ValueError as exc:
+            raise fail(f"{key}.sql", str(exc)) from None
+        if not inputs:
+            raise fail(f"{key}.sql", "the query reads no dataset (name datasets as tables)")
     if kind in ("path", "url") and not isinstance(location, str):
         raise fail(f"{key}.{kind}", "must be a string")
     if kind == "url" and not str(location).startswith(("http://", "https://")):
@@ -198,7 +234,7 @@ def _parse_source(spec: Any, index: int, fail: Any, schema: TableSchema) -> Sour
         raise fail(f"{key}.options", "must be a mapping of reader options")
     if options.get("swapped_axes", "error") not in ("error", "fix"):
         raise fail(f"{key}.options.swapped_axes", "must be error or fix")
-    fmt = spec.get("format")
+    fmt = "geoparquet" if kind == "sql" else spec.get("format")
     if fmt is not None and fmt not in FORMATS:
         raise fail(f"{key}.format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
     mapping = spec.get("mapping") or {}
@@ -254,6 +290,7 @@ def _parse_source(spec: Any, index: int, fail: Any, schema: TableSchema) -> Sour
         filter={str(k): v if isinstance(v, list) else [v] for k, v in flt.items()},
         name=str(spec.get("name", "")), outside_extent=outside,
         key_columns=tuple(str(mapping.get(f, f)) for f in _key_fields(schema)),
+        inputs=inputs,
     )
 
 
@@ -274,6 +311,9 @@ def _key_fields(schema: TableSchema) -> tuple[str, ...]:
 
 
 def discover(pipelines_dir: Path, schemas_dir: Path | None = None) -> list[Pipeline]:
-    """All pipelines in a folder, sorted by dataset name."""
+    """All pipelines in a folder, each after the datasets it derives from, otherwise sorted by
+    dataset name (see `hub.ingest.derived.in_order`: inputs, cycles and access are checked)."""
+    from hub.ingest.derived import in_order
+
     paths = sorted(Path(pipelines_dir).glob("*.y*ml"))
-    return sorted((load_pipeline(p, schemas_dir) for p in paths), key=lambda p: p.dataset)
+    return in_order(load_pipeline(p, schemas_dir) for p in paths)

@@ -11,7 +11,7 @@ import getpass
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,9 +24,10 @@ import shapely
 
 from hub.config import Settings
 from hub.errors import HubError, PipelineError, SourceError, ValidationFailed, Violation
+from hub.ingest import derived, guard
 from hub.ingest import geometry as geo
-from hub.ingest import guard
 from hub.ingest.delimited import Batch, Numbering
+from hub.ingest.derived import Derivation
 from hub.ingest.pipeline import Pipeline, Source
 from hub.ingest.readers import GEOMETRY, Opened, open_source, prefetched
 from hub.ingest.sources import Fetched, fetch, fingerprint, source_key
@@ -217,12 +218,16 @@ class _Sink:
 
 
 def ingest(pipeline: Pipeline, store: Store, settings: Settings, who: str | None = None,
-           force: bool = False, progress: Progress | None = None) -> RunReport:
-    """Run a pipeline and commit a new version, or leave the store exactly as it was."""
+           force: bool = False, progress: Progress | None = None,
+           derivation: Derivation | None = None) -> RunReport:
+    """Run a pipeline and commit a new version, or leave the store exactly as it was.
+    `derivation`: the pipelines and access a derived pipeline (`sql:` source) is checked
+    against (default: its folder's pipelines and the settings' catalog)."""
     report = RunReport(pipeline.dataset)
     who = who or current_user()
     clock = time.perf_counter()
     try:
+        fetch = _fetcher(pipeline, store, settings, derivation)
         with store.writing(pipeline.dataset) as staging:
             current = store.current(pipeline.dataset)
             previous = current.source_state if current else {}
@@ -271,6 +276,23 @@ def ingest(pipeline: Pipeline, store: Store, settings: Settings, who: str | None
     return _finish(report, clock)
 
 
+def _fetcher(pipeline: Pipeline, store: Store, settings: Settings,
+             derivation: Derivation | None) -> Callable[..., Fetched]:
+    """`sources.fetch`, with queries over the store for the `sql:` sources of derived
+    pipelines."""
+    if not pipeline.inputs:
+        return fetch
+    context = derivation or Derivation.of(settings, pipeline)
+
+    def fetch_any(source: Source, base: Path, staging: Path, fetch_settings: Any,
+                  previous: dict[str, Any] | None = None) -> Fetched:
+        if source.kind == "sql":
+            return derived.fetch(source, pipeline, store, staging, context, previous)
+        return fetch(source, base, staging, fetch_settings, previous)
+
+    return fetch_any
+
+
 def _unchanged(report: RunReport, store: Store, version: int, who: str,
                clock: float) -> RunReport:
     report.status, report.version = "unchanged", version
@@ -312,8 +334,9 @@ def validate_file(pipeline: Pipeline, settings: Settings,
     report = RunReport(pipeline.dataset)
     clock = time.perf_counter()
     try:
+        fetch_any = _fetcher(pipeline, Store(settings.store), settings, None)
         with tempfile.TemporaryDirectory(prefix="hub-validate-") as scratch:
-            fetched = [fetch(s, pipeline.base_dir, Path(scratch), settings.fetch)
+            fetched = [fetch_any(s, pipeline.base_dir, Path(scratch), settings.fetch)
                        for s in pipeline.sources]
             sink = _Sink(pipeline.schema, None, pipeline.on_error)
             _scan(pipeline, fetched, sink, report, settings, progress or _Silent())

@@ -128,7 +128,8 @@ def create_app(settings: Settings) -> FastAPI:
         hub = services()
         district = hub.district
         return hub.catalog, Context(hub.base_url(request), hub.vocab, district.name,
-                                    district.ags, district.org, district.contributor_id)
+                                    district.ags, district.org, district.contributor_id,
+                                    dcat.derived_from(hub.catalog))
 
     app.include_router(ckan_router(services))
 
