@@ -41,6 +41,8 @@ from hub.catalog.model import ALL_STATES, HUB_FILES, Record
 from hub.catalog.vocab import Vocabularies
 from hub.config import Settings
 from hub.errors import Conflict, Forbidden, HubError, Unavailable
+from hub.places import Places, load_answers
+from hub.places.routes import places_router
 from hub.store.versions import Dataset, Store, Version
 from hub.web.accesslog import AccessLog
 from hub.web.security import SecurityHeaders
@@ -172,6 +174,9 @@ def create_app(settings: Settings) -> FastAPI:
     # Files of every version: /downloads/{dataset}/v{N}.{ext} and latest.{ext}
     app.include_router(downloads_router(store, viewer=viewer, access_of=access.of,
                                         about=about))
+    # Answers per place: /api/orte, /api/orte/{slug}, …/suche?q=, …/punkt?lon=&lat=
+    app.include_router(places_router(Places(store, load_answers(settings.root), access, about,
+                                            settings.extent, held), viewer))
 
     @app.get("/catalog.{fmt}")
     def dcat_catalog(request: Request, fmt: str, page: int = Query(1, ge=1, le=100_000),
