@@ -6,9 +6,10 @@ part — the places themselves come from the boundaries dataset, postcodes from 
 with `plz` and `ags` columns. A topic whose dataset is hidden, missing or damaged is left out
 of the answer, exactly as if it were not configured.
 
-Speed: versions are read into memory once (`hub.places.tables`); answers are kept keyed by the
-place or point and the (dataset, version, checksum) of every source that took part, so a new
-version (or a caller who sees other datasets) gets a new key and old answers age out. The
+Speed: versions are read into memory once (`hub.places.tables`); answers are kept (the last
+2,048, some 10 KB each) keyed by the place or point and the (dataset, version, checksum) of
+every source that took part, so a new version (or a caller who sees other datasets) gets a new
+key and old answers age out. The
 `need` callback of each method is told the cost of a step before it runs (`hub.api.ogc.work`:
 on the event loop, anything that grows with the data moves to the worker pool).
 """
@@ -76,7 +77,7 @@ class Places:
 
     def __init__(self, store: Store, answers: Answers, access: DataAccess,
                  about: Callable[[str], About | None], extent: Extent | None,
-                 held: Current | None = None, keep: int = 4096):
+                 held: Current | None = None, keep: int = 2048):
         self.answers, self.access, self.about, self.extent = answers, access, about, extent
         self.held = held or Current(store)
         self.tables = Tables(store)

@@ -8,6 +8,7 @@ data: callers do it off the event loop (see `hub.places.routes`).
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import math
 import threading
 from collections import OrderedDict
@@ -91,9 +92,12 @@ def representative_points(shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
 
 
 def _plain(value: Any) -> Any:
-    """A value as JSON has it: dates as ISO text, NaN as null."""
-    if isinstance(value, dt.date | dt.datetime):
+    """A value as JSON has it: dates and times as ISO text, decimals as numbers, NaN as
+    null."""
+    if isinstance(value, dt.date | dt.datetime | dt.time):
         return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        value = float(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
