@@ -145,3 +145,23 @@ def test_reading_a_version_is_announced_as_work_that_grows_with_the_data(
     announced.clear()
     hub.point(sources, 13.5, 51.6, announced.append)
     assert announced and max(announced) < LOOP_COST
+
+
+def test_a_sources_catalog_facts_follow_the_catalog(project: Project,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A source's title comes from the catalog record (kept a few seconds, here none)."""
+    from hub.api.ogc.features import About
+    from hub.places import service
+
+    monkeypatch.setattr(service, "SOURCE_SECONDS", 1e-9)
+    titles = {"mobilitaet": "Erster Titel"}
+    hub = Places(project.store, Answers(boundaries="gemeinden", mobility="mobilitaet"),
+                 DataAccess(None), lambda name: About(title=titles[name],
+                                                      page_url=f"/datasets/{name}")
+                 if name in titles else None, project.settings().extent)
+    sources = hub.sources(ANONYMOUS)
+    first = hub.place(sources, "crinitz", anywhere)["answers"]["mobility"]["source"]
+    assert first["title"] == "Erster Titel" and first["links"]["dataset"] == "/datasets/mobilitaet"
+    titles["mobilitaet"] = "Neuer Titel"
+    again = hub.place(sources, "crinitz", anywhere)["answers"]["mobility"]["source"]
+    assert again["title"] == "Neuer Titel"

@@ -17,6 +17,7 @@ on the event loop, anything that grows with the data moves to the worker pool).
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 Need = Callable[[float], None]
 ANSWERED = ("broadband", "care", "mobility")
 POINT_DECIMALS = 5  # points are answered (and kept) to about a metre
+SOURCE_SECONDS = 5  # how long catalog facts of a source (title, licence) are kept
 
 
 class PlaceNotFound(HubError):
@@ -93,10 +95,12 @@ class Places:
         found, public = {}, True
         for topic, name in self.answers.datasets().items():
             entry = entries.get(name)
-            if entry is None or entry[1].broken or not self.access.may_see(viewer, entry[0]):
+            if entry is None or entry[1].broken:
                 continue
-            found[topic] = entry
-            public = public and self.access.of(entry[0])[0] == "public"
+            level, organizations = self.access.of(entry[0])  # = DataAccess.may_see, asked once
+            if viewer.may_see(level, organizations):
+                found[topic] = entry
+                public = public and level == "public"
         return Sources(found, public)
 
     # -- places ----------------------------------------------------------------------------
@@ -184,14 +188,20 @@ class Places:
         return tables
 
     def _with_sources(self, body: dict[str, Any], sources: Sources) -> dict[str, Any]:
-        """The kept answer with each topic's source (catalog facts are read fresh: a title
-        may change without a new version)."""
+        """The kept answer with each topic's source (whose catalog facts are kept apart: a
+        title may change without a new version)."""
         answered = {topic: {**found, "source": self.source(*sources.versions[topic])}
                     for topic, found in body["answers"].items()}
         return {**body, "answers": answered}
 
     def source(self, dataset: Dataset, version: Version) -> dict[str, Any]:
-        """Where an answer comes from: dataset, title, version, date, licence and links."""
+        """Where an answer comes from: dataset, title, version, date, licence and links (kept
+        per version for `SOURCE_SECONDS`: an edited title shows after a few seconds)."""
+        key = ("source", dataset.name, version.version, version.checksum,
+               int(time.monotonic() // SOURCE_SECONDS))
+        return self._kept_or(key, lambda: self._source(dataset, version))
+
+    def _source(self, dataset: Dataset, version: Version) -> dict[str, Any]:
         about = self.about(dataset.name)
         links = {"collection": f"/ogc/collections/{dataset.name}",
                  "items": f"/ogc/collections/{dataset.name}/items"}
