@@ -81,10 +81,10 @@ def _project() -> Path:
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     for part in ("pipelines", "schemas", "catalog"):
-        shutil.copytree(ROOT / part, root / part,
-                        ignore=shutil.ignore_patterns("generated", "__pycache__"))
+        shutil.copytree(ROOT / part, root / part,  # code stays in the repository
+                        ignore=shutil.ignore_patterns("generated", "__pycache__", "*.py"))
     where = ["--root", str(root), "--store", str(root / "store")]
-    _run([sys.executable, str(root / "pipelines" / "generate_demo_data.py"), "--out",
+    _run([sys.executable, str(ROOT / "pipelines" / "generate_demo_data.py"), "--out",
           str(root / "pipelines" / "data" / "generated")])
     _run([*HUB, "ingest", "gemeinden", "pflege", "mobilitaet", *where])
     _broadband(root)
