@@ -107,6 +107,7 @@ OWNED_BY_API = "eigen"
 # public metadata-only records of org B: more than one page of the DCAT feed
 FILLERS = [f"liste-{i:03}" for i in range(110)]
 UPLOADS_TO = ("eigen", "geheim")  # records that get an uploaded file with a marked name
+ANSWERS = {"care": "geheim", "mobility": "intern", "broadband": "eigen"}  # topic -> dataset
 
 
 @dataclass
@@ -140,7 +141,9 @@ def seed(root: Path) -> tuple[Project, dict[str, str]]:
     project = Project(root)
     (root / "catalog" / "district.yaml").write_text(yaml.safe_dump({
         "name": "Testkreis", "ags": "12062", "bbox": DISTRICT_BBOX,
-        "default_license": "dl-by-de/2.0"}), encoding="utf-8")
+        "default_license": "dl-by-de/2.0",
+        # the answers per place (/api/orte) from hidden data: restricted, internal, restricted
+        "answers": ANSWERS}), encoding="utf-8")
     files = root / "catalog" / "datasets"
     files.mkdir()
     for name in FILLERS:

@@ -93,6 +93,7 @@ KNOWN: dict[str, dict[str, dict[str, str]]] = {
     "/api/3/action/group_show": {"query": {"id": "regi"}},
     "/api/3/action/help_show": {"query": {"name": "package_search"}},
     "/api/datasets/{name}": {"path_parameters": {"name": "einrichtungen"}},
+    "/api/orte/{slug}": {"path_parameters": {"slug": "finsterwalde"}},
     "/dataset/{ident}.{fmt}": {"path_parameters": {"ident": "gemeinden"}},
     "/collections/einrichtungen/items/{featureId}": {"path_parameters": {"featureId": "E0001"}},
 }

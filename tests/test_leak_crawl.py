@@ -32,6 +32,7 @@ import rdflib
 from babel.numbers import format_decimal
 from conftest import CENTRE, hub_server
 from leak_site import (
+    ANSWERS,
     BY_NAME,
     DATASETS,
     RECORD_KINDS,
@@ -214,6 +215,7 @@ def crawl(site: Site, role: str) -> Crawl:
     crawl_ckan(c)
     crawl_ogc(c, names)
     crawl_portal(c)
+    crawl_places(c)
     for name in names:
         for fmt in FEEDS:
             c.get(f"/dataset/{name}.{fmt}")
@@ -324,6 +326,21 @@ def crawl_ckan(c: Crawl) -> None:
         c.get("/api/3/action/resource_search", query=query)
 
 
+PLACE_POINT = f"/api/orte/punkt?lon={CENTRE[0]}&lat={CENTRE[1]}"
+
+
+def crawl_places(c: Crawl) -> None:
+    """The answers per place (hub.places), whose topics the seeding maps to hidden datasets
+    (leak_site.ANSWERS): sources name their datasets' titles and link their collections."""
+    for place in c.get("/api/orte").json():
+        c.get(f"/api/orte/{place['slug']}")
+    c.get("/api/orte/unbekannt")
+    for q in ("a", "Titel", "leakmark", "12062", "04924"):
+        c.get("/api/orte/suche", q=q)
+    c.get(PLACE_POINT)
+    c.get("/api/orte/punkt", lon="x", lat=CENTRE[1])
+
+
 def crawl_ogc(c: Crawl, names: list[str]) -> None:
     for path in ("/ogc", "/ogc/", "/ogc/conformance", "/ogc/collections", "/ogc/api",
                  "/ogc/tileMatrixSets", f"/ogc/tileMatrixSets/{TMS}"):
@@ -389,6 +406,17 @@ def test_the_crawl_finds_what_may_be_seen(crawls: dict[str, Crawl]) -> None:
     assert {"geheim", "gross", "eigen", "freigabe", "intern"} <= linked
     staff = {d for _, _, d in crawls["b_viewer"].found(shown_markers("b_viewer"))}
     assert {"intern", "intern-inventar", "abgeleitet"} <= staff  # (derived: its own markers)
+
+
+def test_place_answers_come_from_what_the_caller_may_see(crawls: dict[str, Crawl]) -> None:
+    """The answers for a point name (and link) exactly the answering datasets the caller may
+    see: none for anonymous callers, the internal one for other staff, all for the owner."""
+    for role, crawl in crawls.items():
+        answer = crawl.seen[crawl.site.url + PLACE_POINT]
+        assert answer.status == 200, role
+        assert answer.data == {d for d in ANSWERS.values() if BY_NAME[d].sees_data(role)}, role
+    assert crawls["a_viewer"].seen[crawls["a_viewer"].site.url + PLACE_POINT].data == set(
+        ANSWERS.values())
 
 
 def test_the_crawl_reaches_every_route(site: Site, crawls: dict[str, Crawl],

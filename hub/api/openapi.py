@@ -17,6 +17,7 @@ from hub.api.ckan.core import ACTIONS
 from hub.api.ckan.get import LIST_MAX
 from hub.api.ckan.search import FACET_FIELDS, RESOURCE_FIELDS, SORT_FIELDS
 from hub.catalog import dcat
+from hub.places import openapi as places
 
 URL = "/api/openapi.json"
 TEXT = {"type": "string"}
@@ -293,7 +294,7 @@ def document(base_url: str) -> dict[str, Any]:
                                 "The OGC API is described at /ogc/api."},
         "servers": [{"url": base_url}],
         "paths": {**{f"/api/3/action/{name}": _action(name) for name in reads},
-                  **_hub_paths()},
+                  **_hub_paths(), **places.paths()},
         "components": {"responses": {
             **{f"Error{status}": _json(error, text) for status, text in _ERRORS.items()},
             "BadToken": _json(_DETAIL, "an unknown, expired or revoked token")}},

@@ -22,9 +22,10 @@ import numpy as np
 from hub.access import Viewer, access_in_force
 from hub.catalog.expr import TIME_FIELDS, All, And, Exists, Expr, Match, Not, Or, Range, Text
 from hub.catalog.model import HUB_DOWNLOADS, Distribution, Record, hub_download_id
-from hub.catalog.vocab import Organization, fold
+from hub.catalog.vocab import Organization
 from hub.errors import Conflict, HubError
 from hub.store.versions import Store, now
+from hub.text import fold
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS catalog_records (
@@ -58,7 +59,7 @@ CREATE TABLE IF NOT EXISTS catalog_organizations (
 );
 CREATE TABLE IF NOT EXISTS catalog_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-INDEX_VERSION = "4"  # of the derived tables (facets, text); a change rebuilds them from records
+INDEX_VERSION = "5"  # of the derived tables (facets, text); a change rebuilds them from records
 DERIVED_TABLES = ("catalog_facets", "catalog_text")  # rebuilt from the records (not backed up)
 FACETS = ("organization", "theme", "license", "format", "access", "frequency", "municipality")
 _STORE_JOIN = """
@@ -71,9 +72,18 @@ _SUFFIXES = ("ungen", "ung", "innen", "erin", "en", "er", "es", "em", "e", "n", 
 _SORT_KEYS = ("relevance", "title", "name", "id", "modified", "changed", "created")
 
 
-def words(text: str) -> list[str]:
-    """Folded words: lower case, umlauts written out (ä→ae, ß→ss), so either spelling matches."""
-    return re.findall(r"[0-9a-z]+", fold(text))
+def words(text: str, umlauts: str = "ae") -> list[str]:
+    """Folded words (`hub.text.fold`): lower case, umlauts written out (ä→ae, ß→ss), other
+    marks dropped (Lower Sorbian ó ś ł … → o s l)."""
+    return re.findall(r"[0-9a-z]+", fold(text, umlauts))
+
+
+def indexed_words(text: str) -> str:
+    """The words of a text as the full-text index keeps them: folded, and where the text has
+    umlauts once more with plain vowels (ä→a), so "Mühlberg", "Muehlberg" and "Muhlberg" all
+    find it (also as a phrase)."""
+    written, plain = words(text), words(text, umlauts="a")
+    return " ".join(written + (plain if plain != written else []))
 
 
 def stem(word: str) -> str:
@@ -688,6 +698,6 @@ def _text_columns(record: Record) -> tuple[str, ...]:
     other = [record.name, *(t.get("title", "") + " " + t.get("description", "")
                             for t in record.translations.values())]
     resources = [f"{d.title} {d.description} {d.url}" for d in record.distributions]
-    return tuple(" ".join(words(text)) for text in (
+    return tuple(indexed_words(text) for text in (
         record.title, record.description, " ".join(record.keywords), " ".join(resources),
         " ".join(other)))

@@ -13,10 +13,11 @@ import yaml
 
 from hub.catalog.index import Catalog
 from hub.catalog.model import Record, RecordInvalid, validate
-from hub.catalog.vocab import Vocabularies, fold
+from hub.catalog.vocab import Vocabularies
 from hub.errors import HubError, PipelineError
 from hub.ingest.readers import open_source
 from hub.store.versions import now
+from hub.text import fold, slug
 
 # Spreadsheet column (as data managers name it) -> record field
 INVENTORY_COLUMNS = {
@@ -292,11 +293,11 @@ def _inventory_record(cells: dict[str, str], vocab: Vocabularies,
 
 
 def _unique_slug(title: str, taken: set[str]) -> str:
-    base = re.sub(r"[^a-z0-9]+", "-", fold(title)).strip("-")[:80] or "datensatz"
-    slug, n = base, 2
-    while slug in taken:
-        slug, n = f"{base}-{n}", n + 1
-    return slug
+    base = slug(title) or "datensatz"
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}-{n}", n + 1
+    return name
 
 
 def records_from_pipelines(pipelines: list[Any], vocab: Vocabularies, default_license: str,

@@ -13,14 +13,9 @@ import yaml
 
 from hub.catalog.links import email_problem, link_problem
 from hub.errors import PipelineError
+from hub.text import fold
 
 ACCESS_LEVELS = ("public", "internal", "restricted")
-
-
-def fold(text: str) -> str:
-    """Lower-case with German umlauts written out, for matching what people type."""
-    return (text.strip().lower().replace("ä", "ae").replace("ö", "oe").replace("ü", "ue")
-            .replace("ß", "ss"))
 
 
 def _load(path: Path) -> Any:

@@ -40,6 +40,8 @@ from hub.catalog.model import ALL_STATES, Record
 from hub.catalog.vocab import Vocabularies
 from hub.config import Settings
 from hub.errors import Conflict, Forbidden, HubError, Unavailable
+from hub.places import Places, load_answers
+from hub.places.routes import places_router
 from hub.store.versions import Dataset, Store, Version
 from hub.web.accesslog import AccessLog
 from hub.web.portal import STATIC_DIR, i18n
@@ -172,6 +174,10 @@ def create_app(settings: Settings) -> FastAPI:
     # Files of every version: /downloads/{dataset}/v{N}.{ext} and latest.{ext}
     app.include_router(downloads_router(store, viewer=viewer, access_of=access.of,
                                         about=about))
+    # Answers per place (for the JSON API and the portal): /api/orte, /api/orte/{slug},
+    # /api/orte/suche?q=, /api/orte/punkt?lon=&lat=
+    places = Places(store, load_answers(settings.root), access, about, settings.extent, held)
+    app.include_router(places_router(places, viewer))
 
     @app.get("/catalog.{fmt}")
     def dcat_catalog(request: Request, fmt: str, page: int = Query(1, ge=1, le=100_000),
