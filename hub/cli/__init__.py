@@ -1,14 +1,16 @@
-"""The `hub` command: ingest, inspect and serve the district's data."""
+"""The `hub` command: ingest, inspect and serve the district's data.
+
+The commands import what they work with (pyarrow, the store, the catalog, the server) when
+they run, so `hub --help` and shell completion start in a fraction of a second.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 import typer
 from rich.console import RenderableType
 from rich.markup import escape
@@ -25,14 +27,16 @@ from rich.progress import (
 from rich.table import Table
 
 from hub.cli.common import RootOpt, StoreOpt, console, err, fail, settings_for
-from hub.config import Settings
 from hub.errors import HubError, PipelineError
-from hub.ingest.pipeline import Pipeline, discover, load_pipeline
-from hub.ingest.run import RunReport, current_user, ingest, validate_file
-from hub.store.versions import Store
+
+if TYPE_CHECKING:
+    from hub.config import Settings
+    from hub.ingest.pipeline import Pipeline
+    from hub.ingest.run import RunReport
 
 app = typer.Typer(help="District data hub: ingest, version, catalogue and serve open data.",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True, add_completion=False,
+                  rich_markup_mode=None)  # plain help: rich's Markdown (pygments) costs ~0.1 s
 class _Bars:
     """Rich progress bars for a run (bytes for text files, rows for the rest)."""
 
@@ -73,6 +77,8 @@ def _progress() -> Progress:
 
 
 def _pipelines(settings: Settings, names: list[str], all_: bool) -> list[Pipeline]:
+    from hub.ingest.pipeline import discover, load_pipeline
+
     if all_:
         found = discover(settings.pipelines_dir, settings.schemas_dir)
         if not found:
@@ -100,6 +106,9 @@ def ingest_cmd(
     root: RootOpt = None, store: StoreOpt = None,
 ) -> None:
     """Run pipelines: read, validate, reproject and commit each as a new version."""
+    from hub.ingest.run import ingest
+    from hub.store.versions import Store
+
     settings = settings_for(root, store)
     try:
         selected = _pipelines(settings, pipelines or [], all_)
@@ -187,6 +196,8 @@ def validate(
 
 
 def _validate(settings: Settings, pipeline: Pipeline) -> RunReport:
+    from hub.ingest.run import validate_file
+
     with _progress() as progress:
         return validate_file(pipeline, settings, _Bars(progress))
 
@@ -205,6 +216,8 @@ def _validate_with_schema(settings: Settings, file: Path, schema: str, format: s
                           wkt: str | None) -> RunReport:
     """A one-source pipeline made from the command line's options."""
     import tempfile
+
+    from hub.ingest.pipeline import load_pipeline
 
     spec: dict[str, object] = {"path": str(file.resolve())}
     if format:
@@ -231,6 +244,8 @@ def _validate_with_schema(settings: Settings, file: Path, schema: str, format: s
 @app.command()
 def datasets(root: RootOpt = None, store: StoreOpt = None) -> None:
     """List the datasets in the store with their current version."""
+    from hub.store.versions import Store
+
     settings = settings_for(root, store)
     target = Store(settings.store)
     table = Table(title="Datasets", title_justify="left")
@@ -247,6 +262,8 @@ def datasets(root: RootOpt = None, store: StoreOpt = None) -> None:
 @app.command()
 def history(dataset: str, root: RootOpt = None, store: StoreOpt = None) -> None:
     """Show every version of a dataset and the runs that made none."""
+    from hub.store.versions import Store
+
     settings = settings_for(root, store)
     target = Store(settings.store)
     events = target.events(dataset)
@@ -282,6 +299,9 @@ def history(dataset: str, root: RootOpt = None, store: StoreOpt = None) -> None:
 @app.command()
 def rollback(dataset: str, version: int, root: RootOpt = None, store: StoreOpt = None) -> None:
     """Serve an earlier version of a dataset again."""
+    from hub.ingest.run import current_user
+    from hub.store.versions import Store
+
     settings = settings_for(root, store)
     try:
         v = Store(settings.store).rollback(dataset, version, who=current_user())
@@ -300,6 +320,11 @@ def quarantine(
     root: RootOpt = None, store: StoreOpt = None,
 ) -> None:
     """List (or export) the rows a run set aside, with their errors."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from hub.store.versions import Store
+
     settings = settings_for(root, store)
     target = Store(settings.store)
     try:
