@@ -33,3 +33,9 @@ def imported_after(code: str) -> set[str]:
 def test_no_heavy_library_at_start(code: str) -> None:
     assert imported_after(code).isdisjoint(HEAVY), sorted(imported_after(code) & set(HEAVY))
 
+
+
+def test_hub_open_is_there_without_importing_it_first() -> None:
+    """`hub.open` is reached through the package (imported on first use)."""
+    loaded = imported_after("import hub\nassert callable(hub.open)\nassert hub.ClientError")
+    assert "pyarrow" not in loaded  # opening a hub imports its libraries, naming it does not
