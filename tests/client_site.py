@@ -54,7 +54,7 @@ def build(root: Path) -> ClientSite:
                               ("geheim", "restricted", "breitbandkoordination")):
         write_csv(project.data / f"{name}.csv", rows(40))
         project.pipeline(name, "punkte", {"path": f"data/{name}.csv", **source}, access=access,
-                         organization=org)
+                         organization=org, attribution=f"Testdaten <{org}> & Co")
         report = project.ingest(name)
         assert report.status == "committed", (name, report.error, report.violations[:3])
     for shift in range(1, VERSIONS):  # orte v2, v3: the names change

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -26,6 +27,7 @@ from fastapi.responses import (
     Response,
     StreamingResponse,
 )
+from fastapi.staticfiles import StaticFiles
 
 from hub import __version__
 from hub.access import ADMIN, ANONYMOUS, DataAccess, Viewer
@@ -45,6 +47,8 @@ from hub.store.versions import Dataset, Store, Version
 from hub.web.accesslog import AccessLog
 from hub.web.security import SecurityHeaders
 from hub.web.services import InvalidToken, Opener, Services, token_sent
+
+STATIC = Path(__file__).parent / "static"
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -233,6 +237,9 @@ def create_app(settings: Settings) -> FastAPI:
         return _page(record.title, f"<h1>{html.escape(record.title)}</h1>"
                      f"<p>{html.escape(record.description)}</p><table>{rows}</table>{access}"
                      f'<p><a href="/">Alle Datensätze</a></p>')
+
+    # front-end assets (vendored Leaflet, which the Python API's maps load): public, no data
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
