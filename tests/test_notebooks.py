@@ -5,21 +5,14 @@ outputs; the first one also runs against `hub serve` and must give the same answ
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
-from conftest import hub_cli, hub_server
+from client_site import build_demo
+from conftest import hub_server
 from nbclient import NotebookClient
-
-from hub.config import load_settings
-from hub.ingest.pipeline import discover
-from hub.ingest.run import ingest
-from hub.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -29,23 +22,7 @@ pytestmark = pytest.mark.guard  # the demo passes the guard against near-empty v
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the demo project with generated data, every pipeline ingested, the catalog
-    loaded (as `make demo` does)."""
-    root = tmp_path_factory.mktemp("notebooks-demo")
-    for part in ("pipelines", "schemas", "catalog"):
-        shutil.copytree(REPO / part, root / part,
-                        ignore=shutil.ignore_patterns("generated", "__pycache__"))
-    subprocess.run([sys.executable, str(root / "pipelines" / "generate_demo_data.py"),
-                    "--out", str(root / "pipelines" / "data" / "generated")], check=True,
-                   capture_output=True)
-    settings = load_settings(root, root / "store")
-    store = Store(settings.store)
-    failed = {r.dataset: r.error for r in (ingest(p, store, settings)
-                                           for p in discover(settings.pipelines_dir))
-              if r.status != "committed"}
-    assert not failed, failed
-    hub_cli(root, "catalog", "load")
-    return root
+    return build_demo(tmp_path_factory.mktemp("notebooks-demo"))
 
 
 def run(notebook: Path, hub: str, monkeypatch: pytest.MonkeyPatch, work: Path) -> Any:
