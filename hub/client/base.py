@@ -259,9 +259,11 @@ def _checked_bbox(bbox: BBox | None) -> list[float] | None:
 
 
 def _read_parquet(path: Path) -> pa.Table:
+    """A version file without its bbox covering column (not read at all)."""
     import pyarrow.parquet as pq
 
-    return pq.read_table(path)
+    names = pq.read_schema(path).names
+    return pq.read_table(path, columns=[n for n in names if n != BBOX_COLUMN])
 
 
 def without_bbox(table: pa.Table) -> pa.Table:
