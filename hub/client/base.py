@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     import pandas
     import pyarrow as pa
 
+    from hub.client import maps
+
 BBOX_COLUMN, GEOMETRY_COLUMN = "bbox", "geometry"  # as hub.store.geoparquet writes them
 VERSIONED = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_.-]*)@(\d+)")  # pflege@3 in SQL
 
@@ -201,7 +203,8 @@ class Hub:
             versions: dict[str, int] | None = None, bbox: BBox | None = None,
             filter: str | None = None, **style: Any) -> folium.Map:
         """A folium map with several layers: dataset names, or (title, GeoDataFrame) pairs
-        (results of an analysis); each dataset's attribution is shown."""
+        (results of an analysis); each dataset's attribution is shown. `versions` picks a
+        version per dataset; `bbox` and `filter` apply to every dataset named."""
         from hub.client import maps
 
         shown = []
@@ -236,10 +239,6 @@ class Hub:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.location}>"
-
-
-if TYPE_CHECKING:
-    from hub.client import maps
 
 
 # -- helpers shared by the local and the remote hub ---------------------------------------------
