@@ -10,7 +10,7 @@ LOCK := $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 \
 	--python-platform x86_64-unknown-linux-gnu --custom-compile-command 'make lock' $(ARGS)
 PIP_LOCKED := $(BIN)/pip install --quiet --require-hashes
 
-.PHONY: install system demo demo-data ingest serve test lint audit lock bench clean
+.PHONY: install system demo demo-data ingest serve test lint audit lock bench docs clean
 
 # pip and setuptools come from the lock too, so the project is built without build isolation.
 $(BIN)/hub: pyproject.toml requirements/dev.txt
@@ -55,6 +55,10 @@ lock: install
 	$(LOCK) pyproject.toml requirements/build.in -c requirements/dev.txt -o requirements/runtime.txt
 	$(LOCK) pyproject.toml requirements/build.in --extra bench -c requirements/dev.txt \
 		-o requirements/bench.txt
+
+# API reference of the Python API (hub.open) from its docstrings, into docs/api/ (gitignored).
+docs: install
+	$(BIN)/pdoc -o docs/api hub.client
 
 bench: install
 	$(PIP_LOCKED) -r requirements/bench.txt

@@ -835,6 +835,32 @@ def write_rufbus(rows: list[list], out: Path) -> int:
     out.write_bytes(buf.getvalue().encode("utf-8"))
     return len(rows)
 
+# --- settlements (villages with inhabitants) -----------------------------------------------------
+
+
+def write_siedlungen(settlements: list[Settlement], gemeinden: list[Gemeinde], out: Path) -> int:
+    """The generated settlements as a UTF-8 CSV in EPSG:25833: one row per town centre or
+    village with its municipality's AGS, households and inhabitants (households times the
+    district's persons per household). Names are made up ("Ortslage N"): the generator places
+    settlements at random, they are not the district's real villages."""
+    counter: dict[int, int] = {}  # rows per municipality (the id)
+    villages: dict[int, int] = {}  # villages per municipality (the made-up name)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["id", "name", "ags", "gemeinde", "ortskern", "haushalte", "einwohner",
+                     "x", "y"])
+    for s in settlements:
+        g = gemeinden[s.gemeinde]
+        counter[s.gemeinde] = counter.get(s.gemeinde, 0) + 1
+        if not s.core:
+            villages[s.gemeinde] = villages.get(s.gemeinde, 0) + 1
+        name = f"{g.name} (Kern)" if s.core else f"{g.name}, Ortslage {villages[s.gemeinde]}"
+        writer.writerow([f"{g.ags}-{counter[s.gemeinde]:02d}", name, g.ags, g.name,
+                         "ja" if s.core else "nein", s.households,
+                         round(s.households * PERSONS_PER_HOUSEHOLD), f"{s.x:.1f}", f"{s.y:.1f}"])
+    out.write_text(buf.getvalue(), encoding="utf-8")
+    return len(settlements)
+
 
 # --- main ----------------------------------------------------------------------------------------
 
@@ -853,6 +879,7 @@ def generate(out: Path) -> dict[str, int]:
         mobility_hubs(rng, gemeinden, settlements), out / "mobilitaet_hubs.csv")
     counts["rufbus_haltestellen.csv"] = write_rufbus(rufbus_stops(gemeinden, settlements),
                                                      out / "rufbus_haltestellen.csv")
+    counts["siedlungen.csv"] = write_siedlungen(settlements, gemeinden, out / "siedlungen.csv")
     _report_broadband(cells)
     return counts
 

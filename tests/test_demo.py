@@ -1,9 +1,8 @@
 """The bundled demo district, as `make demo` builds it: every pipeline ingests, nothing internal
-is served, the notebooks run against the result."""
+is served (the notebooks run against it in tests/test_notebooks.py)."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -65,16 +64,3 @@ def test_server_shows_public_and_hides_internal_data(demo: Path) -> None:
         features = client.get("/ogc/collections/pflege/items", params={"limit": 5}).json()
         assert len(features["features"]) == 5
         assert features["features"][0]["geometry"]["type"] == "Point"
-
-
-@pytest.mark.parametrize("notebook", sorted((REPO / "notebooks").glob("*.ipynb")),
-                         ids=lambda p: p.stem)
-def test_notebook_runs(demo: Path, notebook: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run every code cell in order, as a kernel would; a failing assert fails the test."""
-    monkeypatch.setenv("HUB_STORE", str(demo / "store"))
-    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
-    namespace: dict[str, object] = {"__name__": "__main__"}
-    for i, cell in enumerate(cells):
-        if cell["cell_type"] == "code":
-            code = compile("".join(cell["source"]), f"{notebook.name}[cell {i}]", "exec")
-            exec(code, namespace)

@@ -38,6 +38,8 @@ INDIRECT = {
     "ruff": "`make lint`",
     "pip-audit": "`make audit`",
     "uv": "`make lock`",
+    "ipykernel": "the Jupyter kernel nbclient starts (tests/test_notebooks.py)",
+    "pdoc": "`make docs`, run as `python -m pdoc` (tests/test_client_docs.py)",
 }
 
 

@@ -1,14 +1,16 @@
-"""The `hub` command: ingest, inspect and serve the district's data."""
+"""The `hub` command: ingest, inspect and serve the district's data.
+
+The commands import what they work with (pyarrow, the store, the catalog, the server) when
+they run, so `hub --help` and shell completion start in a fraction of a second.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 import typer
 from rich.console import RenderableType
 from rich.markup import escape
@@ -25,14 +27,16 @@ from rich.progress import (
 from rich.table import Table
 
 from hub.cli.common import RootOpt, StoreOpt, console, err, fail, settings_for
-from hub.config import Settings
 from hub.errors import HubError, PipelineError
-from hub.ingest.pipeline import Pipeline, load_pipeline
-from hub.ingest.run import RunReport, current_user, validate_file
-from hub.store.versions import Store
+
+if TYPE_CHECKING:
+    from hub.config import Settings
+    from hub.ingest.pipeline import Pipeline
+    from hub.ingest.run import RunReport
 
 app = typer.Typer(help="District data hub: ingest, version, catalogue and serve open data.",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True, add_completion=False,
+                  rich_markup_mode=None)  # plain help: rich's Markdown (pygments) costs ~0.1 s
 class _Bars:
     """Rich progress bars for a run (bytes for text files, rows for the rest)."""
 
@@ -73,6 +77,8 @@ def _progress() -> Progress:
 
 
 def _pipelines(settings: Settings, names: list[str]) -> list[Pipeline]:
+    from hub.ingest.pipeline import load_pipeline
+
     if not names:
         fail("name pipelines (files or dataset names) or use --all")
     out = []
@@ -96,6 +102,7 @@ def ingest_cmd(
 ) -> None:
     """Run pipelines: read, validate, reproject and commit each as a new version."""
     from hub.ingest import batch
+    from hub.store.versions import Store
 
     settings = settings_for(root, store)
     try:
@@ -186,6 +193,8 @@ def validate(
 
 
 def _validate(settings: Settings, pipeline: Pipeline) -> RunReport:
+    from hub.ingest.run import validate_file
+
     with _progress() as progress:
         return validate_file(pipeline, settings, _Bars(progress))
 
@@ -204,6 +213,8 @@ def _validate_with_schema(settings: Settings, file: Path, schema: str, format: s
                           wkt: str | None) -> RunReport:
     """A one-source pipeline made from the command line's options."""
     import tempfile
+
+    from hub.ingest.pipeline import load_pipeline
 
     spec: dict[str, object] = {"path": str(file.resolve())}
     if format:
@@ -230,6 +241,8 @@ def _validate_with_schema(settings: Settings, file: Path, schema: str, format: s
 @app.command()
 def datasets(root: RootOpt = None, store: StoreOpt = None) -> None:
     """List the datasets in the store with their current version."""
+    from hub.store.versions import Store
+
     settings = settings_for(root, store)
     target = Store(settings.store)
     table = Table(title="Datasets", title_justify="left")
@@ -246,6 +259,8 @@ def datasets(root: RootOpt = None, store: StoreOpt = None) -> None:
 @app.command()
 def history(dataset: str, root: RootOpt = None, store: StoreOpt = None) -> None:
     """Show every version of a dataset and the runs that made none."""
+    from hub.store.versions import Store
+
     settings = settings_for(root, store)
     target = Store(settings.store)
     events = target.events(dataset)
@@ -290,6 +305,9 @@ def history(dataset: str, root: RootOpt = None, store: StoreOpt = None) -> None:
 @app.command()
 def rollback(dataset: str, version: int, root: RootOpt = None, store: StoreOpt = None) -> None:
     """Serve an earlier version of a dataset again."""
+    from hub.ingest.run import current_user
+    from hub.store.versions import Store
+
     settings = settings_for(root, store)
     try:
         v = Store(settings.store).rollback(dataset, version, who=current_user())
@@ -308,6 +326,11 @@ def quarantine(
     root: RootOpt = None, store: StoreOpt = None,
 ) -> None:
     """List (or export) the rows a run set aside, with their errors."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from hub.store.versions import Store
+
     settings = settings_for(root, store)
     target = Store(settings.store)
     try:

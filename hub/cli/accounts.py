@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from hub.accounts import ROLES, Accounts
-from hub.catalog import open_catalog
 from hub.cli.common import RootOpt, StoreOpt, console, fail, settings_for
 from hub.errors import HubError
-from hub.store.versions import now
+
+if TYPE_CHECKING:
+    from hub.accounts import Accounts
 
 users = typer.Typer(help="Users: organisation and role (viewer, editor, admin).",
                     no_args_is_help=True)
@@ -21,6 +21,9 @@ tokens = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_
 
 
 def _accounts(root: Path | None, store: Path | None) -> Accounts:
+    from hub.accounts import Accounts
+    from hub.catalog import open_catalog
+
     try:
         catalog, vocab, _ = open_catalog(settings_for(root, store))
         return Accounts(catalog.store, vocab)
@@ -31,7 +34,8 @@ def _accounts(root: Path | None, store: Path | None) -> Accounts:
 @users.command("add")
 def user_add(name: Annotated[str, typer.Argument(help="Login name, e.g. m.schulze")],
              org: Annotated[str, typer.Option("--org", help="Organisation id or name")],
-             role: Annotated[str, typer.Option(help=f"One of {', '.join(ROLES)}")] = "editor",
+             role: Annotated[str, typer.Option(  # checked by Accounts.add_user (ROLES)
+                 help="One of viewer, editor, admin")] = "editor",
              email: Annotated[str, typer.Option(help="E-mail address")] = "",
              fullname: Annotated[str, typer.Option(help="Full name")] = "",
              root: RootOpt = None, store: StoreOpt = None) -> None:
@@ -96,6 +100,8 @@ def token_create(user: str,
 def token_list(user: Annotated[str | None, typer.Argument(help="Only this user's")] = None,
                root: RootOpt = None, store: StoreOpt = None) -> None:
     """List tokens (never their secrets)."""
+    from hub.store.versions import now
+
     table = Table("id", "user", "name", "created", "expires", "last used", "status")
     moment = now()
     for t in _accounts(root, store).tokens(user):

@@ -4,14 +4,16 @@ checksummed, taken while it serves and ingests (see hub.backup for the format)."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from hub.backup import Summary, backup, restore
 from hub.cli.common import RootOpt, StoreOpt, console, err, fail, settings_for
 from hub.errors import HubError
+
+if TYPE_CHECKING:
+    from hub.backup import Summary
 
 
 def backup_cmd(
@@ -21,6 +23,7 @@ def backup_cmd(
     """Back up the store: every table (versions, catalog, accounts, …) from one consistent
     snapshot and the files it refers to (version data, quarantine, uploads), with SHA-256
     checksums. Safe while the server serves and ingests run."""
+    from hub.backup import backup
     from hub.cli import _Bars, _progress
 
     settings = settings_for(root, store)
@@ -46,6 +49,7 @@ def restore_cmd(
 ) -> None:
     """Restore a backup into an empty store: every checksum is verified before anything is
     written, the store is built beside the target and moved into place only when complete."""
+    from hub.backup import restore
     from hub.cli import _Bars, _progress
 
     settings = settings_for(root, store)

@@ -3,35 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import yaml
 from rich.markup import escape
 from rich.table import Table
 
 from hub.access import ADMIN, OPERATOR
-from hub.catalog import open_catalog
-from hub.catalog.editing import Editing, editable
-from hub.catalog.index import Query
-from hub.catalog.load import (
-    Outcome,
-    load_yaml_records,
-    read_inventory,
-    records_from_pipelines,
-    sync,
-)
-from hub.catalog.model import ALL_STATES
-from hub.catalog.quality import report as quality_report
 from hub.cli.common import RootOpt, StoreOpt, console, fail, settings_for
 from hub.errors import HubError
-from hub.ingest.pipeline import discover
+
+if TYPE_CHECKING:  # the catalog's modules are imported by the commands that use them
+    from hub.catalog.load import Outcome
 
 app = typer.Typer(help="The metadata catalog (DCAT-AP.de): every dataset of the district.",
                   no_args_is_help=True)
 
 
 def _open(root: Path | None, store: Path | None):
+    from hub.catalog import open_catalog
+
     try:
         return open_catalog(settings_for(root, store))
     except HubError as exc:
@@ -62,6 +53,9 @@ def load(force: ForceOpt = False, root: RootOpt = None, store: StoreOpt = None) 
     Only what changed in a file since it was last loaded is applied; edits made elsewhere
     (CKAN API, `hub catalog edit`) are kept, and a field changed on both sides is reported
     as a conflict (exit code 1). Loading the same files again changes nothing."""
+    from hub.catalog.load import load_yaml_records, records_from_pipelines, sync
+    from hub.ingest.pipeline import discover
+
     settings = settings_for(root, store)
     catalog, vocab, district = _open(root, store)
     try:
@@ -82,6 +76,8 @@ def list_(q: Annotated[str, typer.Option(help="Search words")] = "",
           limit: Annotated[int, typer.Option(help="Rows to show")] = 50,
           root: RootOpt = None, store: StoreOpt = None) -> None:
     """List (or search) records."""
+    from hub.catalog.index import Query
+
     catalog, _, _ = _open(root, store)
     result = catalog.search(Query(q=q, filters={"access": [access]} if access else {},
                                   rows=limit, sort="relevance" if q else "title"), ADMIN)
@@ -98,6 +94,10 @@ def list_(q: Annotated[str, typer.Option(help="Search words")] = "",
 @app.command()
 def show(name: str, root: RootOpt = None, store: StoreOpt = None) -> None:
     """Show one record as YAML, with the facts of its data's current version."""
+    import yaml
+
+    from hub.catalog.model import ALL_STATES
+
     catalog, _, _ = _open(root, store)
     record = catalog.get(name, ADMIN, ALL_STATES)
     if record is None:
@@ -110,6 +110,10 @@ def show(name: str, root: RootOpt = None, store: StoreOpt = None) -> None:
 def add(file: Annotated[Path, typer.Argument(help="A record as YAML (see catalog/datasets/)")],
         root: RootOpt = None, store: StoreOpt = None) -> None:
     """Register one record from a YAML file (fails if the name is taken: use edit)."""
+    import yaml
+
+    from hub.catalog.editing import Editing
+
     catalog, vocab, _ = _open(root, store)
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
@@ -133,6 +137,8 @@ def edit(name: str,
          set_: Annotated[list[str], typer.Option("--set", help="FIELD=VALUE (lists: a,b,c)")],
          root: RootOpt = None, store: StoreOpt = None) -> None:
     """Change fields of a record; the whole record is validated again."""
+    from hub.catalog.editing import Editing
+
     catalog, vocab, _ = _open(root, store)
     record = catalog.get(name, ADMIN)
     if record is None:
@@ -155,6 +161,10 @@ def edit(name: str,
 def export(out: Annotated[Path, typer.Option(help="Folder for one YAML file per record")],
            root: RootOpt = None, store: StoreOpt = None) -> None:
     """Write every record as YAML (the same format `load` and `add` read)."""
+    import yaml
+
+    from hub.catalog.editing import editable
+
     catalog, _, _ = _open(root, store)
     out.mkdir(parents=True, exist_ok=True)
     names = catalog.names()
@@ -175,6 +185,8 @@ def import_(file: Annotated[Path, typer.Argument(help="Inventory spreadsheet (XL
             force: ForceOpt = False, root: RootOpt = None, store: StoreOpt = None) -> None:
     """Import a whole inventory ("Dateninventur"): preview every row, then --apply.
     Like `load`, a re-import keeps edits made elsewhere and reports conflicts."""
+    from hub.catalog.load import read_inventory, sync
+
     catalog, vocab, district = _open(root, store)
     try:
         inventory = read_inventory(file, vocab, sheet, district.default_license,
@@ -210,6 +222,8 @@ def import_(file: Annotated[Path, typer.Argument(help="Inventory spreadsheet (XL
 def report(limit: Annotated[int, typer.Option(help="Rows to show")] = 30,
            root: RootOpt = None, store: StoreOpt = None) -> None:
     """Metadata quality and staleness of every record, worst first."""
+    from hub.catalog.quality import report as quality_report
+
     catalog, vocab, _ = _open(root, store)
     records = [r for n in catalog.names() if (r := catalog.get(n, ADMIN)) is not None]
     table = Table(title="Quality and freshness (worst first)", title_justify="left")

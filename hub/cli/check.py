@@ -10,8 +10,6 @@ from rich.table import Table
 
 from hub.cli.common import RootOpt, StoreOpt, console, err, fail, settings_for
 from hub.errors import HubError
-from hub.ingest.run import current_user
-from hub.store.versions import Store
 
 
 def check(
@@ -26,6 +24,8 @@ def check(
     removed. Exit code 1 when anything was found damaged.
     """
     from hub.api.downloads.exports import check_folder  # the server's modules, only here
+    from hub.ingest.run import current_user
+    from hub.store.versions import Store
 
     settings = settings_for(root, store)
     target = Store(settings.store)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from hub.config import Settings, load_settings
 from hub.errors import HubError
+
+if TYPE_CHECKING:
+    from hub.config import Settings
 
 # Piped output (CI logs, grep) is not squeezed into 80 columns; messages never wrap.
 console = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=True)
@@ -24,6 +26,8 @@ StoreOpt = Annotated[Path | None, typer.Option("--store", help="Store folder; de
 
 
 def settings_for(root: Path | None, store: Path | None) -> Settings:
+    from hub.config import load_settings  # imported when a command runs: `hub --help` stays fast
+
     try:
         return load_settings(root, store)
     except HubError as exc:

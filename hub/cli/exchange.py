@@ -10,11 +10,6 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from hub.api.ckan.client import Remote
-from hub.api.ckan.harvest import harvest as run_harvest
-from hub.api.ckan.packages import Site
-from hub.api.ckan.publish import publish as run_publish
-from hub.catalog import open_catalog
 from hub.cli.common import RootOpt, StoreOpt, console, fail, settings_for
 from hub.errors import HubError
 
@@ -22,6 +17,9 @@ Timeout = Annotated[float, typer.Option(help="Seconds to wait for each answer")]
 
 
 def _site(root: Path | None, store: Path | None, base_url: str | None, needed: bool):
+    from hub.api.ckan.packages import Site
+    from hub.catalog import open_catalog
+
     settings = settings_for(root, store)
     url = (base_url or settings.base_url).rstrip("/")
     if needed and not url:
@@ -47,6 +45,9 @@ def publish(
     root: RootOpt = None, store: StoreOpt = None,
 ) -> None:
     """Push the public, curated datasets to another CKAN: create or update by name."""
+    from hub.api.ckan.client import Remote
+    from hub.api.ckan.publish import publish as run_publish
+
     catalog, site = _site(root, store, base_url, needed=True)
     remote = Remote(target, token, timeout)
     with Progress(console=console, transient=True) as bars:
@@ -80,6 +81,9 @@ def harvest(
 ) -> None:
     """Read the public datasets of another CKAN into the catalog (only changes after the first
     run); records deleted at the source are removed."""
+    from hub.api.ckan.client import Remote
+    from hub.api.ckan.harvest import harvest as run_harvest
+
     catalog, site = _site(root, store, None, needed=False)
     with Progress(console=console, transient=True) as bars:
         task = bars.add_task("harvesting", total=None)

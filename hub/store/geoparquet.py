@@ -1,7 +1,15 @@
-"""Writing versions as GeoParquet 1.1: WKB geometry in CRS84 plus a `bbox` covering column."""
+"""Writing versions as GeoParquet 1.1: WKB geometry in CRS84 plus a `bbox` covering column.
+
+The `geo` metadata is written twice, as every reader expects it somewhere else: as a key of
+the Parquet footer (GDAL, DuckDB) and in the Arrow schema stored in the footer (`ARROW:schema`,
+which `pyarrow.parquet.read_schema` and geopandas read). Both are known only when the last row
+is written (geometry types, bbox), so the writer replaces the Arrow schema it stored at
+opening by the same schema with the `geo` key (`arrow_schema_metadata`).
+"""
 
 from __future__ import annotations
 
+import base64
 import json
 import queue
 import threading
@@ -35,7 +43,7 @@ def bbox_array(bounds: np.ndarray) -> pa.Array:
     return pa.StructArray.from_arrays(children, fields=list(BBOX_TYPE), mask=mask)
 
 
-def geo_metadata(types: list[str], bbox: list[float] | None) -> dict[str, bytes]:
+def geo_metadata(types: list[str], bbox: list[float] | None) -> dict[str, str]:
     """GeoParquet 1.1 file metadata (CRS omitted = OGC:CRS84)."""
     column = {"encoding": "WKB", "geometry_types": sorted(types),
               "covering": {"bbox": {k: [BBOX_COLUMN, k] for k in ("xmin", "ymin", "xmax", "ymax")}}}
@@ -44,6 +52,14 @@ def geo_metadata(types: list[str], bbox: list[float] | None) -> dict[str, bytes]
     meta = {"version": "1.1.0", "primary_column": GEOMETRY_COLUMN,
             "columns": {GEOMETRY_COLUMN: column}}
     return {"geo": json.dumps(meta)}
+
+
+def arrow_schema_metadata(schema: pa.Schema, metadata: dict[str, str]) -> dict[str, str]:
+    """Footer keys that store `schema` with `metadata` as its Arrow schema (`ARROW:schema`,
+    the base64 of the IPC schema message, as pyarrow writes it), besides `metadata` itself."""
+    with_meta = schema.with_metadata({**(schema.metadata or {}), **metadata})
+    return {**metadata,
+            "ARROW:schema": base64.b64encode(with_meta.serialize().to_pybytes()).decode()}
 
 
 class VersionWriter:
@@ -84,8 +100,9 @@ class VersionWriter:
     def close(self, types: list[str], bbox: list[float] | None) -> None:
         self._queue.put(None)
         self._thread.join()
-        if self.geometry:
-            self._writer.add_key_value_metadata(geo_metadata(types, bbox))
+        if self.geometry:  # a later key replaces an earlier one: the new ARROW:schema wins
+            self._writer.add_key_value_metadata(
+                arrow_schema_metadata(self.schema, geo_metadata(types, bbox)))
         self._writer.close()
         if self._failure is not None:
             raise self._failure

@@ -34,12 +34,18 @@ def spatial_extension() -> Path:
 def connect(store: Store, spatial: bool = True,
             datasets: list[str] | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with a view per dataset (current version), optionally spatial."""
+    con = new_connection(spatial)
+    refresh(con, store, datasets)
+    return con
+
+
+def new_connection(spatial: bool = True) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that never downloads extensions, with spatial loaded if asked."""
     con = duckdb.connect(config={"autoinstall_known_extensions": False,
                                  "autoload_known_extensions": False})
     if spatial:
         con.execute(f"INSTALL '{spatial_extension()}'")
         con.execute("LOAD spatial")
-    refresh(con, store, datasets)
     return con
 
 
