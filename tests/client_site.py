@@ -1,5 +1,6 @@
 """Projects for the `hub.open` tests (tests/test_client*.py, tests/test_notebooks.py), built by
-the real pipeline: a small one made for the tests (`build`) and the demo district (`build_demo`).
+the real pipeline: a small one made for the tests (`build`); the demo district comes from
+tests/conftest.py (`demo_district`, `demo_copy`).
 
 Datasets (points in the test district):
 - `orte`    public, owned by the Sozialamt; three versions, v1 removed by retention (keep 2)
@@ -11,13 +12,10 @@ Sozialamt), each with an API token.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conftest import CENTRE, Project, hub_cli
+from conftest import CENTRE, Project
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -78,27 +76,3 @@ def build(root: Path) -> ClientSite:
         assert made.exit_code == 0, made
         site.tokens[user] = made.output.strip().splitlines()[-1]
     return site
-
-
-def build_demo(root: Path) -> Path:
-    """The demo district as `make demo` builds it, in `root`: generated data, every pipeline
-    ingested, the catalog loaded."""
-    from hub.config import load_settings
-    from hub.ingest.pipeline import discover
-    from hub.ingest.run import ingest
-    from hub.store import Store
-
-    for part in ("pipelines", "schemas", "catalog"):
-        shutil.copytree(REPO / part, root / part,
-                        ignore=shutil.ignore_patterns("generated", "__pycache__"))
-    subprocess.run([sys.executable, str(root / "pipelines" / "generate_demo_data.py"),
-                    "--out", str(root / "pipelines" / "data" / "generated")], check=True,
-                   capture_output=True)
-    settings = load_settings(root, root / "store")
-    store = Store(settings.store)
-    failed = {r.dataset: r.error for r in (ingest(p, store, settings)
-                                           for p in discover(settings.pipelines_dir))
-              if r.status != "committed"}
-    assert not failed, failed
-    hub_cli(root, "catalog", "load")
-    return root

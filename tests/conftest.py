@@ -299,17 +299,23 @@ class DemoPortal:
     root: Path  # the project: catalog/, pipelines/, store/
 
 
-@pytest.fixture(scope="session")
-def demo_portal(demo_district: Path,
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoPortal]:
-    """`hub serve` on a copy of the demo district with its catalog loaded and the inventory
-    imported, as `make demo` leaves it (the portal's tests, HTTP and browser)."""
+def demo_copy(demo_district: Path, root: Path) -> Path:
+    """A copy of the ingested demo district in `root` with its catalog loaded and the inventory
+    imported, as `make demo` leaves it (for tests that serve or change it)."""
     import shutil
 
-    root = tmp_path_factory.mktemp("portal") / "demo"
     shutil.copytree(demo_district, root)
     hub_cli(root, "catalog", "load")
     hub_cli(root, "catalog", "import", str(root / "catalog" / "inventory" / "dateninventur.csv"),
             "--apply")
+    return root
+
+
+@pytest.fixture(scope="session")
+def demo_portal(demo_district: Path,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoPortal]:
+    """`hub serve` on a copy of the demo district as `make demo` leaves it (the portal's
+    tests, HTTP and browser)."""
+    root = demo_copy(demo_district, tmp_path_factory.mktemp("portal") / "demo")
     with hub_server(root) as server:
         yield DemoPortal(server.url, root)

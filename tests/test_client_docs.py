@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from client_site import build_demo
+from conftest import demo_copy
 
 import hub.client
 
@@ -41,8 +41,9 @@ def test_every_public_name_is_documented() -> None:
         assert any(n == name for n, _ in names), name
 
 
-def test_the_examples_in_the_docs_run(tmp_path_factory: pytest.TempPathFactory) -> None:
-    demo = build_demo(tmp_path_factory.mktemp("docs-demo"))
+def test_the_examples_in_the_docs_run(demo_district: Path,
+                                      tmp_path_factory: pytest.TempPathFactory) -> None:
+    demo = demo_copy(demo_district, tmp_path_factory.mktemp("docs") / "demo")
     result = doctest.testmod(hub.client, extraglobs={"HUB": str(demo)},
                              optionflags=doctest.ELLIPSIS, report=True)
     assert result.attempted >= 5 and result.failed == 0

@@ -6,7 +6,6 @@ on-demand bus stops inside the district."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +15,6 @@ import pyarrow.parquet as pq
 import pytest
 import shapely
 
-from hub.config import load_settings
-from hub.ingest.pipeline import discover
-from hub.ingest.run import ingest
 from hub.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,20 +27,9 @@ FIELDS = [("ags", "string"), ("gemeinde", "string"), ("haushalte", "integer"),
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    root = tmp_path_factory.mktemp("demo-derived")
-    for part in ("pipelines", "schemas", "catalog"):
-        shutil.copytree(REPO / part, root / part,
-                        ignore=shutil.ignore_patterns("generated", "__pycache__"))
-    subprocess.run([sys.executable, str(root / "pipelines" / "generate_demo_data.py"),
-                    "--out", str(root / "pipelines" / "data" / "generated")], check=True,
-                   capture_output=True)
-    settings = load_settings(root, root / "store")
-    store = Store(settings.store)
-    for pipeline in discover(settings.pipelines_dir):
-        report = ingest(pipeline, store, settings)
-        assert report.status == "committed", (pipeline.dataset, report.error)
-    return store
+def demo(demo_district: Path) -> Store:
+    """The demo district as `make demo` ingests it (tests/conftest.py), read only."""
+    return Store(demo_district / "store")
 
 
 def test_the_aggregate_has_the_agreed_schema_and_is_public(demo: Store) -> None:

@@ -10,8 +10,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from client_site import build_demo
-from conftest import hub_server
+from conftest import demo_copy, hub_server
 from nbclient import NotebookClient
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,8 +20,8 @@ pytestmark = pytest.mark.guard  # the demo passes the guard against near-empty v
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_demo(tmp_path_factory.mktemp("notebooks-demo"))
+def demo(demo_district: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return demo_copy(demo_district, tmp_path_factory.mktemp("notebooks") / "demo")
 
 
 def run(notebook: Path, hub: str, monkeypatch: pytest.MonkeyPatch, work: Path) -> Any:
