@@ -242,7 +242,8 @@ PORTAL_FACET = re.compile(r'name="(\w+)" value="([^"]*)"')
 
 def crawl_portal(c: Crawl) -> None:
     """The citizen portal (anonymous for everyone): its pages in the three languages, the
-    search with every facet value it offers, each marker and far pages, each organisation."""
+    search with every facet value it offers, each marker and far pages, each organisation,
+    the place search and every place page."""
     for path in PORTAL_PAGES:
         c.get(path)
     for lang in ("de", "dsb", "en"):
@@ -260,6 +261,14 @@ def crawl_portal(c: Crawl) -> None:
     for org in (A, B):
         c.get(f"/organizations/{org}")
         c.get(f"/organizations/{org}", page=2)
+    # the place pages, whose topics the seeding maps to hidden datasets (leak_site.ANSWERS)
+    for lang in ("de", "dsb", "en"):
+        c.get("/orte", lang=lang)
+    for q in ("a", "Titel", "leakmark", "12062", "04924"):
+        c.get("/orte", q=q)
+    for place in c.get("/api/orte").json():
+        c.get(f"/orte/{place['slug']}")
+    c.get("/orte/unbekannt")
 
 
 def crawl_dcat(c: Crawl) -> None:

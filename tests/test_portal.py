@@ -28,7 +28,8 @@ FACET = re.compile(r'name="(\w+)" value="([^"]*)"[^>]*>\s*<label[^>]*>.*?'
                    r'<span class="count">\(([\d.]+)\)</span>', re.S)
 PAGES = ("/", "/datasets", "/datasets?q=pflege", "/datasets/pflege", "/organizations",
          "/organizations/sozialamt", "/ueber-die-daten", "/impressum", "/datenschutz",
-         "/barrierefreiheit", "/leichte-sprache")
+         "/barrierefreiheit", "/leichte-sprache", "/orte", "/orte?q=Herzberg",
+         "/orte/herzberg-elster")
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +100,7 @@ def test_no_inline_script_or_style_and_the_csp_holds(client: httpx.Client) -> No
 def test_pages_fit_the_budget_on_a_slow_line(client: httpx.Client) -> None:
     assets = sum(len(gzip.compress(client.get(a).content)) for a in
                  ("/static/portal.css", "/static/portal.js"))
-    for path in ("/", "/datasets", "/datasets/pflege"):
+    for path in ("/", "/datasets", "/datasets/pflege", "/orte", "/orte/herzberg-elster"):
         response = client.get(path, headers={"Accept-Encoding": "gzip"})
         assert response.headers["content-encoding"] == "gzip"
         sent = int(response.headers["content-length"])

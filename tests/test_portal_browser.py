@@ -37,6 +37,8 @@ PAGES = {
     "record": "/datasets/abfallkalender",
     "organizations": "/organizations",
     "organization": "/organizations/sozialamt",
+    "places": "/orte?q=Herzberg",
+    "place": "/orte/herzberg-elster",
     "about": "/ueber-die-daten",
     "imprint": "/impressum",
     "privacy": "/datenschutz",
@@ -117,7 +119,7 @@ def test_every_page_type_is_clean_and_accessible(portal: str, browser: Any, lang
                 assert watched.page.locator("a.skip").inner_text() == SKIP[lang]
                 if width == WIDTHS[0] and (found := axe_problems(watched.page)):
                     problems[f"{kind} {lang}"] = found
-                if lang == "de" or kind in ("start", "dataset"):
+                if lang == "de" or kind in ("start", "dataset", "place"):
                     shot = ARTIFACTS / f"{kind}-{lang}-{width}.png"
                     watched.page.screenshot(path=str(shot), full_page=True)
                     # no horizontal scrolling on a phone
@@ -133,7 +135,7 @@ def test_every_page_type_is_clean_and_accessible(portal: str, browser: Any, lang
 
 
 def test_keyboard_reaches_every_control_with_visible_focus(portal: str, browser: Any) -> None:
-    for path in ("/", "/datasets?q=pflege", "/datasets/pflege"):
+    for path in ("/", "/datasets?q=pflege", "/datasets/pflege", "/orte/herzberg-elster"):
         watched = Watched(browser)
         try:
             page = watched.page
@@ -171,7 +173,7 @@ def test_search_and_facets_narrow_the_results(portal: str, browser: Any,
         page = watched.page
         page.goto(portal + "/")
         page.fill("#start-q", "pflege")
-        page.locator("form.big-search button").click()
+        page.locator("form.big-search[action='/datasets'] button").click()
         page.wait_for_url("**/datasets?q=pflege")
         found = result_count(page)
         assert found >= 1
@@ -192,6 +194,28 @@ def test_search_and_facets_narrow_the_results(portal: str, browser: Any,
         shown = page.locator(".found h2").inner_text()
         assert shown != everything and str(expected) in shown
         assert min(expected, 20) == result_count(page)
+        assert not watched.errors and not watched.outside
+    finally:
+        watched.close()
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_the_place_search_leads_to_the_answers(portal: str, browser: Any,
+                                               javascript: bool) -> None:
+    watched = Watched(browser, javascript=javascript)
+    try:
+        page = watched.page
+        page.goto(portal + "/")
+        page.fill("#start-place", "Muhlberg")
+        page.locator("form.big-search[action='/orte'] button").click()
+        page.wait_for_url("**/orte?q=Muhlberg")
+        page.locator("section[aria-labelledby=found-h] a", has_text="Mühlberg/Elbe").click()
+        page.wait_for_url("**/orte/muehlberg-elbe")
+        assert page.locator("h1").inner_text() == "Mühlberg/Elbe"
+        for topic in ("Breitband", "Pflege", "Mobilität"):
+            assert page.locator("h2", has_text=topic).count() == 1
+        assert "Gigabit" in page.locator(".answer .sentence").first.inner_text()
+        assert page.locator(".provenance").count() == 3
         assert not watched.errors and not watched.outside
     finally:
         watched.close()

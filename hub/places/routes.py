@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import unicodedata
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -24,6 +24,7 @@ PREFIX = "/api/orte"
 MAX_QUERY = 200  # characters of a search text
 MAX_SLUG = 100
 MAX_NUMBER = 40  # characters of lon or lat
+T = TypeVar("T")
 
 
 class BadParameter(Exception):
@@ -39,14 +40,9 @@ def places_router(places: Places, viewer: Callable[[Request], Viewer],
     pool = work.Pool(budget or work.Budget())
 
     async def respond(request: Request, compute: Callable[[Sources, Need], Any]) -> Response:
-        def run() -> Any:
-            return compute(sources, lambda cost: work.needs(request, cost))
         try:
             sources = places.sources(viewer(request))
-            try:
-                body = run()
-            except work.Offload:
-                body = await pool.run(request, run)
+            body = await computed(pool, request, sources, compute)
         except BadParameter as exc:
             return JSONResponse({"detail": exc.message}, 400)
         except PlaceNotFound as exc:
@@ -90,12 +86,24 @@ def places_router(places: Places, viewer: Callable[[Request], Viewer],
     @router.get("/{slug}")
     async def place_answers(request: Request, slug: str) -> Response:
         """The answers for one place; an unknown one: 404 with suggestions."""
-        if len(slug) > MAX_SLUG or _has_control(slug):
+        if len(slug) > MAX_SLUG or has_control(slug):
             return JSONResponse({"detail": f"slug: at most {MAX_SLUG} characters, no control "
                                            "characters"}, 400)
         return await respond(request, lambda sources, need: places.place(sources, slug, need))
 
     return router
+
+
+async def computed(pool: work.Pool, request: Request, sources: Sources,
+                   compute: Callable[[Sources, Need], T]) -> T:
+    """`compute` on the event loop while its steps are cheap, else again in a worker of
+    `pool` (the JSON API and the portal's place pages)."""
+    def run() -> T:
+        return compute(sources, lambda cost: work.needs(request, cost))
+    try:
+        return run()
+    except work.Offload:
+        return await pool.run(request, run)
 
 
 def _text(request: Request, name: str, limit: int) -> str:
@@ -104,7 +112,7 @@ def _text(request: Request, name: str, limit: int) -> str:
         raise BadParameter(f"{name}: required (the text to search for)")
     if len(value) > limit:
         raise BadParameter(f"{name}: at most {limit} characters")
-    if _has_control(value):
+    if has_control(value):
         raise BadParameter(f"{name}: control characters are not allowed")
     return value.strip()
 
@@ -124,5 +132,6 @@ def _number(request: Request, name: str, bound: float) -> float:
     return value
 
 
-def _has_control(text: str) -> bool:
+def has_control(text: str) -> bool:
+    """Does `text` hold control characters or lone surrogates?"""
     return any(unicodedata.category(c) in ("Cc", "Cs") for c in text)

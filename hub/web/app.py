@@ -47,6 +47,7 @@ from hub.web.accesslog import AccessLog
 from hub.web.portal import STATIC_DIR, i18n
 from hub.web.portal import settings as portal_settings
 from hub.web.portal.pages import PageError, Portal
+from hub.web.portal.places import PlacePages
 from hub.web.portal.routes import Renderer, error_page, portal_router
 from hub.web.security import SecurityHeaders
 from hub.web.services import InvalidToken, Opener, Services, token_sent
@@ -202,12 +203,12 @@ def create_app(settings: Settings) -> FastAPI:
         graph = dcat.dataset_graph(record, ctx)
         return Response(dcat.serialize(graph, fmt), media_type=dcat.MEDIA_TYPES[fmt])
 
-    # The citizen portal: "/", /datasets, /datasets/{name} (the DCAT landing page), …
+    # The citizen portal: "/", /datasets, /datasets/{name} (the DCAT landing page), /orte, …
     portal = Portal(services, store, held, access)
     render = Renderer(lambda: site)
     site = portal_settings.load(settings.root / "catalog", settings.district)
     i18n.load_all()
-    app.include_router(portal_router(portal, render))
+    app.include_router(portal_router(portal, render, PlacePages(places)))
     app.add_exception_handler(PageError, error_page(render))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -17,8 +17,9 @@ from babel import Locale
 from babel.dates import format_date
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
+from babel.numbers import format_decimal, format_percent
 from babel.support import NullTranslations, Translations
+from babel.units import format_unit
 
 LOCALE_DIR = Path(__file__).with_name("locale")
 DOMAIN = "messages"
@@ -54,6 +55,28 @@ class Language:
 
     def number(self, value: float | int | None) -> str:
         return "" if value is None else format_decimal(value, locale=self.locale)
+
+    def percent(self, value: float | None) -> str:
+        """A share given in percent (87.25) as the language writes it, to one decimal
+        ("87,3 %")."""
+        if value is None:
+            return ""
+        return format_percent(round(round(value, 1) / 100, 3), locale=self.locale,
+                              decimal_quantization=False)
+
+    def km(self, metres: float | None) -> str:
+        """A distance in metres as kilometres to one decimal ("3,2 km")."""
+        if metres is None:
+            return ""
+        return format_unit(round(metres / 1000, 1), "length-kilometer", "short",
+                           format="#,##0.0", locale=self.locale)
+
+    def kw(self, value: float | None) -> str:
+        """A power in kilowatts ("22 kW", "3,7 kW")."""
+        if value is None:
+            return ""
+        return format_unit(value, "power-kilowatt", "short", format="#,##0.#",
+                           locale=self.locale)
 
 
 def po_path(code: str) -> Path:

@@ -21,6 +21,7 @@ from hub.api.downloads.http import accepts_gzip
 from hub.web.portal import i18n
 from hub.web.portal.i18n import COOKIE, LANGUAGES, Language
 from hub.web.portal.pages import PageError, Portal
+from hub.web.portal.places import PlacePages
 
 COOKIE_DAYS = 365
 GZIP_LEVEL = 6
@@ -83,7 +84,7 @@ def _with_lang(request: Request, code: str) -> str:
     return f"{request.url.path}?{urlencode([*kept, ('lang', code)])}"
 
 
-def portal_router(portal: Portal, render: Renderer) -> APIRouter:
+def portal_router(portal: Portal, render: Renderer, places: PlacePages) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.get("/", response_class=HTMLResponse)
@@ -110,6 +111,16 @@ def portal_router(portal: Portal, render: Renderer) -> APIRouter:
     def organization(request: Request, ident: str) -> Response:
         return render(request, "organization.html", **portal.organization(
             ident, request.query_params.multi_items(), render.language(request)))
+
+    @router.get("/orte", response_class=HTMLResponse)
+    async def place_index(request: Request) -> Response:
+        """The place search and every municipality; `?q=` the places found."""
+        return render(request, "places.html", **await places.index(request))
+
+    @router.get("/orte/{slug}", response_class=HTMLResponse)
+    async def place(request: Request, slug: str) -> Response:
+        """The answers for a municipality; an unknown one: 404 with suggestions."""
+        return render(request, "place.html", **await places.place(request, slug))
 
     for path, template in PAGES.items():
         router.add_api_route(path, _fixed_page(render, template), methods=["GET"],
