@@ -172,3 +172,9 @@ harvest_sources = Table(
 DERIVED_TABLES = ("catalog_facets", "catalog_text")
 # The tables that hold state, which a backup takes.
 STATE_TABLES = tuple(sorted(name for name in metadata.tables if name not in DERIVED_TABLES))
+
+
+def outside_metadata(name: str | None, kind: str) -> bool:
+    """Tables of the database that `metadata` does not describe: the FTS5 index and its
+    shadow tables (for Alembic's comparison of the database with the schema)."""
+    return kind == "table" and name is not None and name.startswith("catalog_text")

@@ -277,12 +277,13 @@ class Store:
         faults.point("version-renamed")
         staging.mkdir()  # `writing` removes its staging folder on exit
         stamp = now()
-        described = {"title": meta["title"], "organization": meta["organization"],
-                     "access": meta["access"], "update_frequency": meta["update_frequency"],
-                     "pipeline": meta["pipeline"], "attribution": meta.get("attribution", ""),
-                     "current_version": number, "updated": stamp}
-        upsert = self.db.insert(datasets).values(name=name, created=stamp, **described)
         try:
+            described = {"title": meta["title"], "organization": meta["organization"],
+                         "access": meta["access"], "update_frequency": meta["update_frequency"],
+                         "pipeline": meta["pipeline"],
+                         "attribution": meta.get("attribution", ""),
+                         "current_version": number, "updated": stamp}
+            upsert = self.db.insert(datasets).values(name=name, created=stamp, **described)
             with self.db.write() as db:  # one transaction: pointer, version and event
                 db.execute(upsert.on_conflict_do_update(index_elements=[datasets.c.name],
                                                         set_=described))
