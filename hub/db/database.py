@@ -76,8 +76,12 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
+    def __str__(self) -> str:
+        """What to call it in a message (never with its password)."""
+        return str(self.path) if self.path else self.url.render_as_string(hide_password=True)
+
     def __repr__(self) -> str:
-        return f"Database({self.url.render_as_string(hide_password=True)!r})"
+        return f"Database({str(self)!r})"
 
     # -- connections -------------------------------------------------------------------------
 
@@ -142,7 +146,7 @@ class Database:
     def _require_sqlite(self, what: str) -> Path:
         if self.path is None:
             raise StoreError(f"{what} needs the SQLite database of a single-machine store; "
-                             f"{self!r} is PostgreSQL (a later step of issue 14)")
+                             f"{self} is PostgreSQL (a later step of issue 14)")
         return self.path
 
     def close(self) -> None:
