@@ -162,16 +162,17 @@ class Accounts:
         if not secret.startswith(PREFIX) or len(secret) > 200:
             return None
         moment = now()
-        with self.db.connection() as db:
-            row = db.execute(_AUTHENTICATE, {"hash": _digest(secret)}).first()
-            if row is None or row.revoked or (row.expires and row.expires <= moment):
-                return None
-            if row.state != "active":
-                return None
-            if (row.last_used or "") < moment[:13]:  # recorded once an hour at most
-                db.execute(update(tokens).where(tokens.c.id == row.token_id)
+        found = self.db.rows(_AUTHENTICATE, {"hash": _digest(secret)})
+        row = found[0] if found else None
+        if row is None or row["revoked"] or (row["expires"] and row["expires"] <= moment):
+            return None
+        if row["state"] != "active":
+            return None
+        if (row["last_used"] or "") < moment[:13]:  # recorded once an hour at most
+            with self.db.connection() as db:
+                db.execute(update(tokens).where(tokens.c.id == row["token_id"])
                            .values(last_used=moment))
-        return User(**{k: getattr(row, k) for k in User.__dataclass_fields__})
+        return User(**{k: row[k] for k in User.__dataclass_fields__})
 
 
 _TOKEN = select(tokens.c.id, tokens.c.user, tokens.c.name, tokens.c.created, tokens.c.expires,

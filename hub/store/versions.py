@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import Row, bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from hub.db import Database
@@ -115,10 +115,17 @@ class Draft:
     report: dict[str, Any]
 
 
-# The current version of a dataset: the hot lookup of every data request.
+# The reads (run through Database.rows): the current version of a dataset is the lookup of
+# every data request that is not cached.
+_DATASETS = select(datasets).order_by(datasets.c.name)
+_DATASET = select(datasets).where(datasets.c.name == bindparam("name"))
 _CURRENT = select(versions).join(datasets, (datasets.c.name == versions.c.dataset)
                                  & (datasets.c.current_version == versions.c.version)
                                  ).where(datasets.c.name == bindparam("name"))
+_VERSIONS = select(versions).where(versions.c.dataset == bindparam("name")).order_by(
+    versions.c.version.desc())
+_VERSION = select(versions).where(versions.c.dataset == bindparam("name"),
+                                  versions.c.version == bindparam("number"))
 
 
 class Store:
@@ -147,37 +154,28 @@ class Store:
     # -- reading ---------------------------------------------------------------------------
 
     def datasets(self) -> list[Dataset]:
-        with self.db.connection() as db:
-            rows = db.execute(select(datasets).order_by(datasets.c.name)).all()
-        return [Dataset(**r._asdict()) for r in rows]
+        return [Dataset(**r) for r in self.db.rows(_DATASETS)]
 
     def dataset(self, name: str) -> Dataset:
-        with self.db.connection() as db:
-            row = db.execute(select(datasets).where(datasets.c.name == name)).first()
-        if row is None:
+        found = self.db.rows(_DATASET, {"name": name})
+        if not found:
             raise StoreError(f"unknown dataset {name!r}")
-        return Dataset(**row._asdict())
+        return Dataset(**found[0])
 
     def current(self, name: str) -> Version | None:
         """The version readers are served now (None before the first commit)."""
-        with self.db.connection() as db:
-            row = db.execute(_CURRENT, {"name": name}).first()
-        return self._version(row) if row else None
+        found = self.db.rows(_CURRENT, {"name": name})
+        return self._version(found[0]) if found else None
 
     def versions(self, name: str) -> list[Version]:
         self.dataset(name)
-        with self.db.connection() as db:
-            rows = db.execute(select(versions).where(versions.c.dataset == name)
-                              .order_by(versions.c.version.desc())).all()
-        return [self._version(r) for r in rows]
+        return [self._version(r) for r in self.db.rows(_VERSIONS, {"name": name})]
 
     def version(self, name: str, number: int) -> Version:
-        with self.db.connection() as db:
-            row = db.execute(select(versions).where(versions.c.dataset == name,
-                                                    versions.c.version == number)).first()
-        if row is None:
+        found = self.db.rows(_VERSION, {"name": name, "number": number})
+        if not found:
             raise StoreError(f"dataset {name!r} has no version {number}")
-        return self._version(row)
+        return self._version(found[0])
 
     def events(self, name: str) -> list[dict[str, Any]]:
         with self.db.connection() as db:
@@ -185,8 +183,8 @@ class Store:
                               .order_by(events.c.id.desc())).all()
         return [r._asdict() for r in rows]
 
-    def _version(self, row: Row) -> Version:
-        d = row._asdict()
+    def _version(self, row: dict[str, Any]) -> Version:
+        d = dict(row)
         for key in ("schema", "bbox", "geometry_types", "source_crs", "source_state", "report"):
             d[key] = json.loads(d[key]) if d[key] is not None else None
         d["geometry_types"] = d["geometry_types"] or []
