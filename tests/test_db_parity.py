@@ -218,7 +218,7 @@ def test_a_token_authenticates_its_user_until_revoked(accounts: Accounts) -> Non
     token, secret = accounts.create_token("a.schmidt", "laptop", days=30)
     assert secret.startswith("hub_") and token.user == "a.schmidt" and token.usable(now())
     user = accounts.authenticate(secret)
-    assert user is not None and user.name == "a.schmidt" and user.viewer.editor
+    assert user == accounts.user("a.schmidt") and user.viewer.editor  # its id, not the token's
     assert accounts.token(token.id).last_used is not None
     for wrong in (secret + "x", "hub_" + "a" * 43, secret[4:], "hub_" + "x" * 300):
         assert accounts.authenticate(wrong) is None

@@ -67,7 +67,7 @@ class Database:
         self.engine: Engine = engine  # transactions as SQLAlchemy runs them (migrations)
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._local = threading.local()
-        self._compiled: dict[int, tuple[Select, Compiled]] = {}
+        self._prepared: dict[int, _Prepared] = {}
 
     @classmethod
     def for_store(cls, root: Path | str) -> Database:
@@ -128,25 +128,37 @@ class Database:
              ) -> list[dict[str, Any]]:
         """The rows of a SELECT as dicts, for the hot read paths (the current version of a
         dataset, a token check): the statement (a module-level constant with `bindparam`s
-        for its values) is compiled once for this database and run on the driver's cursor,
-        which costs a tenth of SQLAlchemy's execution per call. Only for columns whose
-        values the driver returns as they are (text, integers, floats)."""
-        entry = self._compiled.get(id(statement))
-        if entry is None:
-            entry = statement, statement.compile(dialect=self.engine.dialect)
-            self._compiled[id(statement)] = entry
-        compiled = entry[1]
-        values = compiled.construct_params(params or {})
-        if compiled.positiontup is not None:
-            values = [values[name] for name in compiled.positiontup]  # type: ignore[assignment]
-        with self.connection() as conn:
-            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            try:
-                cursor.execute(compiled.string, values)
-                names = [column[0] for column in cursor.description]
-                return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-            finally:
-                cursor.close()
+        for its values) is compiled once for this database and run on this thread's driver
+        connection, without SQLAlchemy's work per call (which would double its cost). Only
+        for columns whose values the driver returns as they are (text, integers, floats)."""
+        prepared = self._prepared.get(id(statement))
+        if prepared is None:
+            prepared = self._prepared[id(statement)] = _Prepared(statement, self.engine)
+        values: Any = {**prepared.defaults, **params} if params else prepared.defaults
+        if prepared.order is not None:
+            values = [values[name] for name in prepared.order]
+        raw = self._raw()
+        try:
+            cursor = raw.execute(prepared.sql, values)
+        except Exception:
+            if getattr(raw, "closed", False):  # a PostgreSQL connection that broke
+                self._local.conn = None
+            raise
+        columns = prepared.columns
+        if columns is None:
+            columns = prepared.columns = [column[0] for column in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+    def _raw(self) -> Any:
+        """This thread's driver connection (inside a `write()` block: its transaction)."""
+        local = self._local
+        if getattr(local, "conn", None) is None:
+            with self.connection():
+                pass
+        elif local.depth == 0 and (local.conn.closed or local.conn.invalidated):
+            local.conn = None
+            return self._raw()
+        return local.conn.connection.dbapi_connection
 
     def insert(self, table: Table) -> postgresql.Insert | sqlite_dialect.Insert:
         """An INSERT that can say what to do on a conflict (`on_conflict_do_update`,
@@ -182,6 +194,19 @@ class Database:
             conn.close()
             self._local.conn = None
         self.engine.dispose()
+
+
+class _Prepared:
+    """A SELECT compiled for one database: its SQL, the order of its parameters (for
+    drivers that take them by position) and the values the statement itself carries."""
+
+    def __init__(self, statement: Select, engine: Engine):
+        compiled: Compiled = statement.compile(dialect=engine.dialect)
+        self.statement = statement  # kept alive: the cache is keyed by its id
+        self.sql = compiled.string
+        self.defaults = compiled.construct_params(_check=False)
+        self.order = compiled.positiontup
+        self.columns: list[str] | None = None  # from the first result
 
 
 def open_sqlite(path: Path, rows: bool = True) -> sqlite3.Connection:
