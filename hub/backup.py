@@ -52,6 +52,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 import hub
 from hub.catalog.uploads import Uploads
 from hub.config import Settings
@@ -486,7 +488,8 @@ def restore(folder: Path, settings: Settings, force: bool = False,
     try:
         broken = _build(folder, manifest, replace(settings, store=work), progress)
         _swap(work, store)
-    except (OSError, sqlite3.Error) as exc:  # a full disk, a folder that cannot be written
+    except (OSError, sqlite3.Error, SQLAlchemyError) as exc:  # a full disk, a folder that
+        # cannot be written (SQLAlchemy wraps the driver's errors of the new store's migration)
         raise BackupError(f"the restore into {store} failed, nothing was changed: "
                           f"{exc}") from None
     finally:
