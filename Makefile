@@ -46,11 +46,11 @@ audit: install
 test: system lint audit
 	$(BIN)/python -m pytest -q
 
-# dev.txt: runtime + test + demo + dev extras, what `make install` puts in .venv;
+# dev.txt: runtime + test + demo + dev + postgres extras, what `make install` puts in .venv;
 # runtime.txt: what a server needs; bench.txt: runtime + bench, added by `make bench`.
 # Existing pins are kept; `make lock ARGS=--upgrade` (or `--upgrade-package NAME`) moves them.
 lock: install
-	$(LOCK) pyproject.toml requirements/build.in --extra test --extra demo --extra dev \
+	$(LOCK) pyproject.toml requirements/build.in --extra test --extra demo --extra dev --extra postgres \
 		-o requirements/dev.txt
 	$(LOCK) pyproject.toml requirements/build.in -c requirements/dev.txt -o requirements/runtime.txt
 	$(LOCK) pyproject.toml requirements/build.in --extra bench -c requirements/dev.txt \

@@ -1,4 +1,4 @@
-"""Users, their organisation and role, and their API tokens (in the store's SQLite database).
+"""Users, their organisation and role, and their API tokens (in the store's database).
 
 Roles: `viewer` (sees internal data and what is restricted to their organisation), `editor`
 (also edits their organisation's records), `admin` (everything). A token is shown once, when it
@@ -9,47 +9,25 @@ cheap. Tokens expire, can be revoked, and stop working when their user is disabl
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import re
 import secrets
-import sqlite3
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
+
+from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from hub.access import ANONYMOUS, Viewer
 from hub.catalog.vocab import Vocabularies
+from hub.db.schema import tokens, users
 from hub.errors import HubError
 from hub.store.versions import Store, now
 
 ROLES = ("viewer", "editor", "admin")
 PREFIX = "hub_"
 USER_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,99}$")
-SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS users (
-    name TEXT PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    fullname TEXT NOT NULL DEFAULT '',
-    email TEXT NOT NULL DEFAULT '',
-    organization TEXT NOT NULL,
-    role TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'active',
-    created TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tokens (
-    id TEXT PRIMARY KEY,
-    user TEXT NOT NULL REFERENCES users(name),
-    name TEXT NOT NULL,
-    hash TEXT NOT NULL UNIQUE,
-    created TEXT NOT NULL,
-    expires TEXT,
-    last_used TEXT,
-    revoked TEXT
-);
-"""
-
 
 class AccountError(HubError):
     """A user or token operation that cannot be done, with the reason."""
@@ -93,13 +71,7 @@ class Accounts:
 
     def __init__(self, store: Store, vocab: Vocabularies):
         self.store, self.vocab = store, vocab
-        with self._db() as db:
-            db.executescript(SCHEMA_SQL)
-
-    @contextlib.contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        with self.store._db() as db:
-            yield db
+        self.db = store.db
 
     # -- users -----------------------------------------------------------------------------
 
@@ -114,32 +86,33 @@ class Accounts:
         if org is None:
             raise AccountError(f"organisation {organization!r} is unknown (see "
                                "catalog/organizations.yaml or `organization_create`)")
-        with self._db() as db:
+        with self.db.connection() as db:
             try:
-                db.execute("INSERT INTO users (name, id, fullname, email, organization, role,"
-                           " created) VALUES (?,?,?,?,?,?,?)",
-                           (name, str(uuid.uuid4()), fullname, email, org.id, role, now()))
-            except sqlite3.IntegrityError:
+                db.execute(users.insert().values(
+                    name=name, id=str(uuid.uuid4()), fullname=fullname, email=email,
+                    organization=org.id, role=role, created=now()))
+            except IntegrityError:
                 raise AccountError(f"a user named {name!r} exists already") from None
         return self.user(name)
 
     def user(self, name: str) -> User:
-        with self._db() as db:
-            row = db.execute("SELECT * FROM users WHERE name = ? OR id = ?",
-                             (name, name)).fetchone()
+        with self.db.connection() as db:
+            row = db.execute(select(users).where(or_(users.c.name == name,
+                                                     users.c.id == name))).first()
         if row is None:
             raise AccountError(f"no user named {name!r}")
-        return User(**dict(row))
+        return User(**row._asdict())
 
     def users(self) -> list[User]:
-        with self._db() as db:
-            return [User(**dict(r)) for r in db.execute("SELECT * FROM users ORDER BY name")]
+        with self.db.connection() as db:
+            rows = db.execute(select(users).order_by(users.c.name)).all()
+        return [User(**r._asdict()) for r in rows]
 
     def set_state(self, name: str, state: str) -> User:
         """Disable (`disabled`) or enable (`active`) a user; a disabled user's tokens fail."""
         user = self.user(name)
-        with self._db() as db:
-            db.execute("UPDATE users SET state = ? WHERE name = ?", (state, user.name))
+        with self.db.connection() as db:
+            db.execute(update(users).where(users.c.name == user.name).values(state=state))
         return self.user(name)
 
     # -- tokens ----------------------------------------------------------------------------
@@ -158,32 +131,30 @@ class Accounts:
             dt.datetime.now(dt.UTC) + dt.timedelta(days=days)).isoformat(
                 timespec="milliseconds").replace("+00:00", "Z")
         token_id = secrets.token_hex(6)
-        with self._db() as db:
-            db.execute("INSERT INTO tokens (id, user, name, hash, created, expires) "
-                       "VALUES (?,?,?,?,?,?)",
-                       (token_id, owner.name, name, _digest(secret), created, expires))
+        with self.db.connection() as db:
+            db.execute(tokens.insert().values(id=token_id, user=owner.name, name=name,
+                                              hash=_digest(secret), created=created,
+                                              expires=expires))
         return self.token(token_id), secret
 
     def token(self, token_id: str) -> Token:
-        with self._db() as db:
-            row = db.execute("SELECT id, user, name, created, expires, last_used, revoked "
-                             "FROM tokens WHERE id = ?", (token_id,)).fetchone()
+        with self.db.connection() as db:
+            row = db.execute(_TOKEN.where(tokens.c.id == token_id)).first()
         if row is None:
             raise AccountError(f"no token with id {token_id!r}")
-        return Token(**dict(row))
+        return Token(**row._asdict())
 
     def tokens(self, user: str | None = None) -> list[Token]:
-        with self._db() as db:
-            rows = db.execute("SELECT id, user, name, created, expires, last_used, revoked "
-                              "FROM tokens WHERE ? IS NULL OR user = ? ORDER BY created",
-                              (user, user)).fetchall()
-        return [Token(**dict(r)) for r in rows]
+        query = _TOKEN if user is None else _TOKEN.where(tokens.c.user == user)
+        with self.db.connection() as db:
+            rows = db.execute(query.order_by(tokens.c.created)).all()
+        return [Token(**r._asdict()) for r in rows]
 
     def revoke(self, token_id: str) -> Token:
         token = self.token(token_id)
         if token.revoked is None:
-            with self._db() as db:
-                db.execute("UPDATE tokens SET revoked = ? WHERE id = ?", (now(), token_id))
+            with self.db.connection() as db:
+                db.execute(update(tokens).where(tokens.c.id == token_id).values(revoked=now()))
         return self.token(token_id)
 
     def authenticate(self, secret: str) -> User | None:
@@ -191,18 +162,25 @@ class Accounts:
         if not secret.startswith(PREFIX) or len(secret) > 200:
             return None
         moment = now()
-        with self._db() as db:
-            row = db.execute(
-                "SELECT t.id, t.last_used, t.expires, t.revoked, u.* FROM tokens t "
-                "JOIN users u ON u.name = t.user WHERE t.hash = ?", (_digest(secret),)
-            ).fetchone()
-            if row is None or row["revoked"] or (row["expires"] and row["expires"] <= moment):
-                return None
-            if row["state"] != "active":
-                return None
-            if (row["last_used"] or "") < moment[:13]:  # recorded once an hour at most
-                db.execute("UPDATE tokens SET last_used = ? WHERE id = ?", (moment, row["id"]))
+        found = self.db.rows(_AUTHENTICATE, {"hash": _digest(secret)})
+        row = found[0] if found else None
+        if row is None or row["revoked"] or (row["expires"] and row["expires"] <= moment):
+            return None
+        if row["state"] != "active":
+            return None
+        if (row["last_used"] or "") < moment[:13]:  # recorded once an hour at most
+            with self.db.connection() as db:
+                db.execute(update(tokens).where(tokens.c.id == row["token_id"])
+                           .values(last_used=moment))
         return User(**{k: row[k] for k in User.__dataclass_fields__})
+
+
+_TOKEN = select(tokens.c.id, tokens.c.user, tokens.c.name, tokens.c.created, tokens.c.expires,
+                tokens.c.last_used, tokens.c.revoked)
+# A token's user by the token's hash: the check of every authenticated request.
+_AUTHENTICATE = select(tokens.c.id.label("token_id"), tokens.c.last_used, tokens.c.expires,
+                       tokens.c.revoked, *users.c).join(users, users.c.name == tokens.c.user
+                                                        ).where(tokens.c.hash == bindparam("hash"))
 
 
 def _digest(secret: str) -> str:

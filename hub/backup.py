@@ -9,9 +9,11 @@ A backup is a folder in a logical format that does not depend on the database be
     files/data/<dataset>/v<N>/...                  the files of each version the snapshot keeps
     files/uploads/<record>/<distribution>/<file>   files uploaded as distributions
 
-Every table of the database is taken (enumerated, not listed here), except SQLite's own
-tables and the derived ones (`DERIVED_TABLES`: the catalog's facets and full-text index),
-which a restore rebuilds from the records. Export caches are derived as well and left out.
+Every table of the schema (hub.db.schema) that holds state is taken, and so is any other table
+found in the database (one a newer hub added); left out are SQLite's own tables, the migration
+tool's (a restore migrates the new store itself) and the derived ones (`DERIVED_TABLES`: the
+catalog's facets and full-text index), which a restore rebuilds from the records. Export
+caches are derived as well and left out.
 
 Consistency: all tables are read inside one read transaction (in WAL mode a snapshot that
 concurrent commits do not change), and exactly the files that snapshot references are copied
@@ -50,10 +52,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 import hub
-from hub.catalog.index import DERIVED_TABLES
 from hub.catalog.uploads import Uploads
 from hub.config import Settings
+from hub.db import FILE, Database
+from hub.db.schema import DERIVED_TABLES, STATE_TABLES
 from hub.errors import HubError
 from hub.ingest.run import Progress, _Silent
 from hub.store import integrity
@@ -61,8 +66,9 @@ from hub.store.versions import fsync
 
 FORMAT = 1  # of the backup folder; a restore refuses a newer one
 MANIFEST = "manifest.json"
-DATABASE = "hub.sqlite"
+DATABASE = FILE
 ATTEMPTS = 5  # fresh snapshots tried while writers keep moving referenced files away
+MIGRATIONS = "alembic_version"  # which migration the database is at (see hub.db.migrate)
 BOOKKEEPING = {"catalog_meta"}  # rows every opened store has; they do not make it "in use"
 CHUNK = 1 << 20
 
@@ -96,11 +102,14 @@ class Summary:
 # -- the database: which tables, how rows are written -------------------------------------------
 
 def state_tables(db: sqlite3.Connection) -> list[str]:
-    """Every table that holds state: all of the database's tables but SQLite's own, virtual
-    tables and their shadow tables (full-text indexes) and the derived ones."""
-    return sorted(row[1] for row in db.execute("PRAGMA table_list")
-                  if row[0] == "main" and row[2] == "table"
-                  and not row[1].startswith("sqlite_") and row[1] not in DERIVED_TABLES)
+    """Every table that holds state: those of the schema that the database has, and any
+    other table in it but SQLite's own, virtual tables and their shadow tables (full-text
+    indexes), the migration tool's and the derived ones."""
+    found = {row[1] for row in db.execute("PRAGMA table_list")
+             if row[0] == "main" and row[2] == "table"}
+    unknown = {name for name in found - set(STATE_TABLES) if not name.startswith("sqlite_")
+               and name not in DERIVED_TABLES and name != MIGRATIONS}
+    return sorted({name for name in STATE_TABLES if name in found} | unknown)
 
 
 def _columns(db: sqlite3.Connection, table: str) -> list[dict[str, Any]]:
@@ -120,10 +129,8 @@ def _decode(value: Any) -> Any:
     return base64.b64decode(value["base64"]) if isinstance(value, dict) else value
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, timeout=30, isolation_level=None)
-    db.execute("PRAGMA busy_timeout=30000")
-    return db
+def _connect(store: Path) -> sqlite3.Connection:
+    return Database.for_store(store).connect_sqlite()
 
 
 # -- backup -------------------------------------------------------------------------------------
@@ -213,7 +220,7 @@ def backup(store_root: Path, target: Path, progress: Progress | None = None) -> 
 
 def _snapshot(store_root: Path, work: Path, progress: Progress) -> _Snapshot:
     """Dump every table inside one read transaction and list the files it refers to."""
-    db = _connect(store_root / DATABASE)
+    db = _connect(store_root)
     try:
         db.execute("BEGIN")
         tables = {}
@@ -444,7 +451,7 @@ def occupied(store: Path) -> list[str]:
         return []
     found = []
     if (store / DATABASE).is_file():
-        db = _connect(store / DATABASE)
+        db = _connect(store)
         try:
             for name in state_tables(db):
                 if name not in BOOKKEEPING:
@@ -481,7 +488,8 @@ def restore(folder: Path, settings: Settings, force: bool = False,
     try:
         broken = _build(folder, manifest, replace(settings, store=work), progress)
         _swap(work, store)
-    except (OSError, sqlite3.Error) as exc:  # a full disk, a folder that cannot be written
+    except (OSError, sqlite3.Error, SQLAlchemyError) as exc:  # a full disk, a folder that
+        # cannot be written (SQLAlchemy wraps the driver's errors of the new store's migration)
         raise BackupError(f"the restore into {store} failed, nothing was changed: "
                           f"{exc}") from None
     finally:
@@ -505,7 +513,7 @@ def _build(folder: Path, manifest: dict[str, Any], settings: Settings,
             raise BackupError(f"{folder / rel} changed while it was restored")
     progress.done()
     services = Services.open(settings)
-    db = _connect(settings.store / DATABASE)
+    db = _connect(settings.store)
     try:
         db.execute("BEGIN IMMEDIATE")
         for name, table in sorted(manifest["tables"].items()):

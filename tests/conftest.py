@@ -259,6 +259,15 @@ def serving_app(app: Any) -> Iterator[str]:
 # ======================================== OGC API server ==========================================
 
 @pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A PostgreSQL server for the session (tests/postgres.py); never skipped."""
+    from postgres import Postgres
+
+    with Postgres.started(free_port()) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def ogc_site(tmp_path_factory: pytest.TempPathFactory):
     """A running `hub serve` with the OGC API test datasets (see tests/ogc_site.py)."""
     from ogc_site import serve

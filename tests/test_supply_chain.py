@@ -24,11 +24,13 @@ RUNTIME: list[str] = PYPROJECT["project"]["dependencies"]
 BUILD = [line.split("#")[0].strip() for line in (ROOT / "requirements" / "build.in").open()
          if line.split("#")[0].strip()]
 # Each lock and the requirements it must satisfy (Makefile `lock`).
-LOCKS = {"dev.txt": RUNTIME + EXTRAS["test"] + EXTRAS["demo"] + EXTRAS["dev"] + BUILD,
+LOCKS = {"dev.txt": RUNTIME + EXTRAS["test"] + EXTRAS["demo"] + EXTRAS["dev"]
+         + EXTRAS["postgres"] + BUILD,
          "runtime.txt": RUNTIME + BUILD,
          "bench.txt": RUNTIME + EXTRAS["bench"] + BUILD}
 # The code that uses each group: its imports must be declared there (or in the runtime).
-USERS = {"hub": [], "tests": ["test"], "pipelines": ["demo"], "bench": ["bench"], "soak": []}
+USERS = {"hub": [], "tests": ["test", "postgres"], "pipelines": ["demo"], "bench": ["bench"],
+         "soak": []}
 # Declared, used without an import of their own.
 INDIRECT = {
     "uvloop": "uvicorn's event loop, chosen when installed",

@@ -23,44 +23,12 @@ from hub.access import Viewer, access_in_force
 from hub.catalog.expr import TIME_FIELDS, All, And, Exists, Expr, Match, Not, Or, Range, Text
 from hub.catalog.model import HUB_DOWNLOADS, Distribution, Record, hub_download_id
 from hub.catalog.vocab import Organization
+from hub.db.schema import DERIVED_TABLES  # noqa: F401 - backups leave them out
 from hub.errors import Conflict, HubError
 from hub.store.versions import Store, now
 from hub.text import fold
 
-SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS catalog_records (
-    rid INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    name TEXT NOT NULL UNIQUE,
-    record TEXT NOT NULL,
-    title_sort TEXT NOT NULL,
-    access TEXT NOT NULL,
-    modified TEXT,
-    minx REAL, miny REAL, maxx REAL, maxy REAL,
-    created TEXT NOT NULL,
-    updated TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'active',
-    revision INTEGER NOT NULL DEFAULT 1
-);
-CREATE TABLE IF NOT EXISTS catalog_facets (
-    rid INTEGER NOT NULL,
-    facet TEXT NOT NULL,
-    value TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS catalog_facets_rid ON catalog_facets(rid, facet);
-CREATE INDEX IF NOT EXISTS catalog_facets_value ON catalog_facets(facet, value, rid);
-CREATE VIRTUAL TABLE IF NOT EXISTS catalog_text USING fts5(
-    title, description, keywords, resources, other,
-    tokenize = 'unicode61 remove_diacritics 0', prefix = '3 5');
-CREATE TABLE IF NOT EXISTS catalog_organizations (
-    id TEXT PRIMARY KEY,
-    organization TEXT NOT NULL,
-    created TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS catalog_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
 INDEX_VERSION = "5"  # of the derived tables (facets, text); a change rebuilds them from records
-DERIVED_TABLES = ("catalog_facets", "catalog_text")  # rebuilt from the records (not backed up)
 FACETS = ("organization", "theme", "license", "format", "access", "frequency", "municipality")
 _STORE_JOIN = """
     LEFT JOIN datasets d ON d.name = r.name
@@ -270,21 +238,7 @@ class Catalog:
         self._reader: sqlite3.Connection | None = None  # long-lived, for data_version
         self._snapshot: tuple[int, _Snapshot, dict[str, Organization]] | None = None
         self._lock = threading.Lock()
-        with self._db() as db:
-            columns = {r[1] for r in db.execute("PRAGMA table_info(catalog_records)")}
-            if columns and "rid" not in columns:  # a store from before integer row keys
-                db.executescript("DROP TABLE catalog_records; DROP TABLE catalog_facets; "
-                                 "DROP TABLE catalog_text;")
-            if columns and "state" not in columns:
-                db.execute("ALTER TABLE catalog_records ADD COLUMN state TEXT NOT NULL "
-                           "DEFAULT 'active'")
-            if columns and "revision" not in columns:  # a store from before revisions
-                db.execute("ALTER TABLE catalog_records ADD COLUMN revision INTEGER NOT NULL "
-                           "DEFAULT 1")
-            text_columns = {r[1] for r in db.execute("PRAGMA table_info(catalog_text)")}
-            if text_columns and "title" not in text_columns:
-                db.execute("DROP TABLE catalog_text")
-            db.executescript(SCHEMA_SQL)
+        with self._db() as db:  # the tables: hub.db.schema, made by the store's migrations
             stored = db.execute("SELECT value FROM catalog_meta WHERE key = 'index'").fetchone()
             if stored is None or stored[0] != INDEX_VERSION:
                 self._reindex(db)
@@ -517,8 +471,7 @@ class Catalog:
     def _current(self) -> tuple[_Snapshot, sqlite3.Connection, dict[str, Organization]]:
         """The snapshot for the database as it is now (rebuilt after any committed change)."""
         if self._reader is None:
-            self._reader = sqlite3.connect(self.store.root / "hub.sqlite", timeout=30,
-                                           check_same_thread=False)
+            self._reader = self.store.db.connect_sqlite()
         version = self._reader.execute("PRAGMA data_version").fetchone()[0]
         if self._snapshot is None or self._snapshot[0] != version:
             self._reader.execute("BEGIN")  # one consistent read of records and facets

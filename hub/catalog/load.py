@@ -97,17 +97,10 @@ class Outcome:
         return counts + (f", {len(self.conflicts)} conflict(s)" if self.conflicts else "")
 
 
-# What loading last wrote into each record (by record id), field by field: the common base of
-# a three-way merge between the file and the catalog. A field in conflict is left out until
-# the conflict is resolved, so it is reported on every load until then.
-LOADS_SQL = """
-CREATE TABLE IF NOT EXISTS catalog_loads (
-    id TEXT PRIMARY KEY,
-    source TEXT NOT NULL,
-    fields TEXT NOT NULL,
-    loaded TEXT NOT NULL
-);
-"""
+# What loading last wrote into each record (by record id), field by field, in the table
+# `catalog_loads` (hub.db.schema): the common base of a three-way merge between the file and
+# the catalog. A field in conflict is left out until the conflict is resolved, so it is
+# reported on every load until then.
 _KEPT = ("id", "origin")  # a record keeps its id and how it was first registered
 
 
@@ -143,7 +136,6 @@ def sync(catalog: Catalog, incoming: list[Incoming], vocab: Vocabularies,
     merge that breaks a rule changes nothing. Loading the same files twice changes nothing."""
     outcome, records, loads, based_on = Outcome(), [], [], {}
     with catalog.store._db() as db:
-        db.executescript(LOADS_SQL)
         bases = {r[0]: json.loads(r[1]) for r in db.execute("SELECT id, fields FROM "
                                                               "catalog_loads")}
         for item in incoming:

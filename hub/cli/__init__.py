@@ -384,6 +384,7 @@ from hub.cli import accounts as _accounts  # noqa: E402 - the sub-commands regis
 from hub.cli import backup as _backup  # noqa: E402
 from hub.cli import catalog as _catalog  # noqa: E402
 from hub.cli import check as _check  # noqa: E402
+from hub.cli import db as _db  # noqa: E402
 from hub.cli import exchange as _exchange  # noqa: E402
 
 app.add_typer(_catalog.app, name="catalog")
@@ -394,3 +395,4 @@ app.command("backup")(_backup.backup_cmd)
 app.command("restore")(_backup.restore_cmd)
 app.add_typer(_accounts.users, name="user")
 app.add_typer(_accounts.tokens, name="token")
+app.add_typer(_db.app, name="db")

@@ -1,15 +1,17 @@
-"""The versioned store: immutable (Geo)Parquet versions and an SQLite log of them.
+"""The versioned store: immutable (Geo)Parquet versions and a log of them in the database.
 
 Layout under the store root::
 
-    hub.sqlite                      datasets, versions, events (WAL mode: many processes)
+    hub.sqlite                      datasets, versions, events (the default database: hub.db)
     data/<dataset>/v<N>/            one immutable version: data.parquet [+ quarantine.parquet]
     staging/<dataset>.<run>/        a run in progress (never read by anyone else)
-    locks/<dataset>.lock            one writer per dataset (flock, released by the kernel on kill)
+    locks/<dataset>.lock            one writer per dataset (flock, released by the kernel on kill;
+                                    across machines: a later step of issue 14)
 
-A run writes into staging, fsyncs, renames the folder to its version path and then, in one SQLite
-transaction, records the version and moves the dataset's `current` pointer. Readers look up the
-pointer and read files that never change, so they see the old or the new version, never a mix.
+A run writes into staging, fsyncs, renames the folder to its version path and then, in one
+database transaction, records the version and moves the dataset's `current` pointer. Readers
+look up the pointer and read files that never change, so they see the old or the new version,
+never a mix.
 A run killed at any point leaves at most a staging folder or an unrecorded version folder; the
 next writer of that dataset removes both before it starts.
 """
@@ -32,55 +34,14 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from hub.db import Database
+from hub.db.schema import datasets, events, versions
 from hub.errors import StoreError
 from hub.store import faults, integrity
 from hub.store.integrity import CorruptVersion
-
-SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS datasets (
-    name TEXT PRIMARY KEY,
-    title TEXT NOT NULL,
-    organization TEXT NOT NULL,
-    access TEXT NOT NULL,
-    update_frequency TEXT NOT NULL,
-    pipeline TEXT NOT NULL,
-    attribution TEXT NOT NULL DEFAULT '',
-    current_version INTEGER,
-    created TEXT NOT NULL,
-    updated TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS versions (
-    dataset TEXT NOT NULL REFERENCES datasets(name),
-    version INTEGER NOT NULL,
-    rows INTEGER NOT NULL,
-    quarantined INTEGER NOT NULL,
-    checksum TEXT NOT NULL,
-    schema TEXT NOT NULL,
-    bbox TEXT,
-    geometry_types TEXT,
-    source_crs TEXT,
-    source_fingerprint TEXT NOT NULL,
-    source_state TEXT NOT NULL,
-    pipeline_hash TEXT NOT NULL,
-    started TEXT NOT NULL,
-    finished TEXT NOT NULL,
-    run_by TEXT NOT NULL,
-    report TEXT NOT NULL,
-    purged INTEGER NOT NULL DEFAULT 0,
-    broken TEXT,
-    PRIMARY KEY (dataset, version)
-);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    dataset TEXT NOT NULL,
-    at TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    version INTEGER,
-    who TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT ''
-);
-"""
 
 
 def now() -> str:
@@ -154,89 +115,75 @@ class Draft:
     report: dict[str, Any]
 
 
+# The reads (run through Database.rows): the current version of a dataset is the lookup of
+# every data request that is not cached.
+_DATASETS = select(datasets).order_by(datasets.c.name)
+_DATASET = select(datasets).where(datasets.c.name == bindparam("name"))
+_CURRENT = select(versions).join(datasets, (datasets.c.name == versions.c.dataset)
+                                 & (datasets.c.current_version == versions.c.version)
+                                 ).where(datasets.c.name == bindparam("name"))
+_VERSIONS = select(versions).where(versions.c.dataset == bindparam("name")).order_by(
+    versions.c.version.desc())
+_VERSION = select(versions).where(versions.c.dataset == bindparam("name"),
+                                  versions.c.version == bindparam("number"))
+
+
 class Store:
     """Versioned datasets on disk; safe for one writer per dataset and any number of readers."""
 
-    def __init__(self, root: Path | str):
+    def __init__(self, root: Path | str, database: Database | None = None):
+        """The store in the folder `root`; its log in `database` (default: the SQLite file
+        `root/hub.sqlite`), brought to the newest schema first (see hub.db.migrate)."""
         self.root = Path(root)
-        self._local = threading.local()
         self._sound: set[tuple[str, int, str]] = set()  # versions verified by this process
         self._verifying = threading.Lock()
         for sub in ("data", "staging", "locks"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        with self._db() as db:
-            db.executescript(SCHEMA_SQL)
-            columns = {r[1] for r in db.execute("PRAGMA table_info(datasets)")}
-            if "attribution" not in columns:  # stores made before attributions were recorded
-                db.execute("ALTER TABLE datasets ADD COLUMN attribution TEXT NOT NULL DEFAULT ''")
-            if "broken" not in {r[1] for r in db.execute("PRAGMA table_info(versions)")}:
-                db.execute("ALTER TABLE versions ADD COLUMN broken TEXT")  # before `hub check`
+        from hub.db import migrate  # Alembic: imported when a store is opened, not before
+
+        self.db = database or Database.for_store(self.root)
+        migrate.upgrade(self.db)
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        """This thread's connection (opened once, kept for the next call); a transaction
-        left open by an error is rolled back when the outermost block ends."""
-        local = self._local
-        if getattr(local, "db", None) is None:
-            db = sqlite3.connect(self.root / "hub.sqlite", timeout=30, isolation_level=None,
-                                 check_same_thread=False)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA busy_timeout=30000")
-            local.db, local.depth = db, 0
-        local.depth += 1
-        try:
-            yield local.db
-        finally:
-            local.depth -= 1
-            if local.depth == 0 and local.db.in_transaction:
-                local.db.execute("ROLLBACK")
+        """This thread's SQLite connection, for the modules not yet on SQLAlchemy (the
+        catalog): see `Database.sqlite`."""
+        with self.db.sqlite() as db:
+            yield db
 
     # -- reading ---------------------------------------------------------------------------
 
     def datasets(self) -> list[Dataset]:
-        with self._db() as db:
-            rows = db.execute("SELECT * FROM datasets ORDER BY name").fetchall()
-        return [Dataset(**dict(r)) for r in rows]
+        return [Dataset(**r) for r in self.db.rows(_DATASETS)]
 
     def dataset(self, name: str) -> Dataset:
-        with self._db() as db:
-            row = db.execute("SELECT * FROM datasets WHERE name = ?", (name,)).fetchone()
-        if row is None:
+        found = self.db.rows(_DATASET, {"name": name})
+        if not found:
             raise StoreError(f"unknown dataset {name!r}")
-        return Dataset(**dict(row))
+        return Dataset(**found[0])
 
     def current(self, name: str) -> Version | None:
         """The version readers are served now (None before the first commit)."""
-        with self._db() as db:
-            row = db.execute(
-                "SELECT v.* FROM versions v JOIN datasets d ON d.name = v.dataset "
-                "AND d.current_version = v.version WHERE d.name = ?", (name,)).fetchone()
-        return self._version(row) if row else None
+        found = self.db.rows(_CURRENT, {"name": name})
+        return self._version(found[0]) if found else None
 
     def versions(self, name: str) -> list[Version]:
         self.dataset(name)
-        with self._db() as db:
-            rows = db.execute("SELECT * FROM versions WHERE dataset = ? ORDER BY version DESC",
-                              (name,)).fetchall()
-        return [self._version(r) for r in rows]
+        return [self._version(r) for r in self.db.rows(_VERSIONS, {"name": name})]
 
     def version(self, name: str, number: int) -> Version:
-        with self._db() as db:
-            row = db.execute("SELECT * FROM versions WHERE dataset = ? AND version = ?",
-                             (name, number)).fetchone()
-        if row is None:
+        found = self.db.rows(_VERSION, {"name": name, "number": number})
+        if not found:
             raise StoreError(f"dataset {name!r} has no version {number}")
-        return self._version(row)
+        return self._version(found[0])
 
     def events(self, name: str) -> list[dict[str, Any]]:
-        with self._db() as db:
-            rows = db.execute("SELECT * FROM events WHERE dataset = ? ORDER BY id DESC",
-                              (name,)).fetchall()
-        return [dict(r) for r in rows]
+        with self.db.connection() as db:
+            rows = db.execute(select(events).where(events.c.dataset == name)
+                              .order_by(events.c.id.desc())).all()
+        return [r._asdict() for r in rows]
 
-    def _version(self, row: sqlite3.Row) -> Version:
+    def _version(self, row: dict[str, Any]) -> Version:
         d = dict(row)
         for key in ("schema", "bbox", "geometry_types", "source_crs", "source_state", "report"):
             d[key] = json.loads(d[key]) if d[key] is not None else None
@@ -272,7 +219,7 @@ class Store:
             try:
                 staging.mkdir()
                 yield staging
-            except (OSError, sqlite3.OperationalError) as exc:
+            except (OSError, sqlite3.OperationalError, OperationalError) as exc:
                 if not _disk_full(exc):
                     raise
                 written = _size(staging)
@@ -300,9 +247,9 @@ class Store:
         folder = self.root / "data" / name
         if not folder.exists():
             return
-        with self._db() as db:
-            known = {r[0] for r in db.execute(
-                "SELECT version FROM versions WHERE dataset = ?", (name,))}
+        with self.db.connection() as db:
+            known = set(db.scalars(select(versions.c.version)
+                                   .where(versions.c.dataset == name)))
         for child in folder.iterdir():
             number = child.name[1:]
             if not (child.name.startswith("v") and number.isdigit() and int(number) in known):
@@ -314,9 +261,9 @@ class Store:
         `meta` holds the dataset's descriptive fields (title, organization, access,
         update_frequency, pipeline, attribution). Call only inside `writing(name)`.
         """
-        with self._db() as db:
-            last = db.execute("SELECT MAX(version) FROM versions WHERE dataset = ?",
-                              (name,)).fetchone()[0]
+        with self.db.connection() as db:
+            last = db.scalar(select(func.max(versions.c.version))
+                             .where(versions.c.dataset == name))
         number = (last or 0) + 1
         target = self.version_dir(name, number)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -328,49 +275,40 @@ class Store:
         faults.point("version-renamed")
         staging.mkdir()  # `writing` removes its staging folder on exit
         stamp = now()
-        with self._db() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.execute(
-                    "INSERT INTO datasets (name, title, organization, access, update_frequency,"
-                    " pipeline, attribution, current_version, created, updated) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?) "
-                    "ON CONFLICT(name) DO UPDATE SET title=excluded.title, "
-                    "organization=excluded.organization, access=excluded.access, "
-                    "update_frequency=excluded.update_frequency, pipeline=excluded.pipeline, "
-                    "attribution=excluded.attribution, "
-                    "current_version=excluded.current_version, updated=excluded.updated",
-                    (name, meta["title"], meta["organization"], meta["access"],
-                     meta["update_frequency"], meta["pipeline"], meta.get("attribution", ""),
-                     number, stamp, stamp))
-                db.execute(
-                    "INSERT INTO versions (dataset, version, rows, quarantined, checksum, schema,"
-                    " bbox, geometry_types, source_crs, source_fingerprint, source_state,"
-                    " pipeline_hash, started, finished, run_by, report) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (name, number, draft.rows, draft.quarantined, checksum,
-                     json.dumps(draft.schema), json.dumps(draft.bbox),
-                     json.dumps(draft.geometry_types), json.dumps(draft.source_crs),
-                     draft.source_fingerprint, json.dumps(draft.source_state),
-                     draft.pipeline_hash, draft.started, stamp, draft.run_by,
-                     json.dumps(draft.report, default=str)))
-                db.execute("INSERT INTO events (dataset, at, kind, version, who) "
-                           "VALUES (?,?,?,?,?)", (name, stamp, "commit", number, draft.run_by))
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                shutil.rmtree(target, ignore_errors=True)
-                raise
+        try:
+            described = {"title": meta["title"], "organization": meta["organization"],
+                         "access": meta["access"], "update_frequency": meta["update_frequency"],
+                         "pipeline": meta["pipeline"],
+                         "attribution": meta.get("attribution", ""),
+                         "current_version": number, "updated": stamp}
+            upsert = self.db.insert(datasets).values(name=name, created=stamp, **described)
+            with self.db.write() as db:  # one transaction: pointer, version and event
+                db.execute(upsert.on_conflict_do_update(index_elements=[datasets.c.name],
+                                                        set_=described))
+                db.execute(versions.insert().values(
+                    dataset=name, version=number, rows=draft.rows,
+                    quarantined=draft.quarantined, checksum=checksum,
+                    schema=json.dumps(draft.schema), bbox=json.dumps(draft.bbox),
+                    geometry_types=json.dumps(draft.geometry_types),
+                    source_crs=json.dumps(draft.source_crs),
+                    source_fingerprint=draft.source_fingerprint,
+                    source_state=json.dumps(draft.source_state),
+                    pipeline_hash=draft.pipeline_hash, started=draft.started, finished=stamp,
+                    run_by=draft.run_by, report=json.dumps(draft.report, default=str)))
+                db.execute(events.insert().values(dataset=name, at=stamp, kind="commit",
+                                                  version=number, who=draft.run_by))
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
         faults.point("committed")
         return self.version(name, number)
 
     def log(self, name: str, kind: str, who: str, detail: str = "",
             version: int | None = None) -> None:
         """Record a run that made no version (failed, unchanged) in the dataset's history."""
-        with self._db() as db:
-            db.execute("INSERT INTO events (dataset, at, kind, version, who, detail) "
-                       "VALUES (?,?,?,?,?,?)", (name, now(), kind, version, who, detail[:4000]))
+        with self.db.connection() as db:
+            db.execute(events.insert().values(dataset=name, at=now(), kind=kind,
+                                              version=version, who=who, detail=detail[:4000]))
 
     def rollback(self, name: str, number: int, who: str) -> Version:
         """Serve an earlier version again (the versions after it are kept)."""
@@ -382,13 +320,11 @@ class Store:
             raise StoreError(f"version {number} of {name!r} is broken ({target.broken}); "
                              "roll back to another version, or restore the file and run "
                              f"`hub check {name}`")
-        with self._db() as db:
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("UPDATE datasets SET current_version = ?, updated = ? WHERE name = ?",
-                       (number, now(), name))
-            db.execute("INSERT INTO events (dataset, at, kind, version, who) VALUES (?,?,?,?,?)",
-                       (name, now(), "rollback", number, who))
-            db.execute("COMMIT")
+        with self.db.write() as db:
+            db.execute(update(datasets).where(datasets.c.name == name)
+                       .values(current_version=number, updated=now()))
+            db.execute(events.insert().values(dataset=name, at=now(), kind="rollback",
+                                              version=number, who=who))
         return target
 
     def apply_retention(self, name: str, keep: int, who: str = "retention") -> list[int]:
@@ -400,9 +336,10 @@ class Store:
         for v in self.versions(name)[keep:]:
             if v.purged or v.version == current:
                 continue
-            with self._db() as db:
-                db.execute("UPDATE versions SET purged = 1 WHERE dataset = ? AND version = ?",
-                           (name, v.version))
+            with self.db.connection() as db:
+                db.execute(update(versions).where(versions.c.dataset == name,
+                                                  versions.c.version == v.version)
+                           .values(purged=1))
             shutil.rmtree(v.path, ignore_errors=True)
             self.log(name, "purge", who, version=v.version)
             purged.append(v.version)
@@ -427,7 +364,7 @@ class Store:
             if reason is None:
                 self._sound.add(key)
                 return
-        with contextlib.suppress(sqlite3.Error):  # the 503 matters more than the record
+        with contextlib.suppress(SQLAlchemyError):  # the 503 matters more than the record
             self.mark_broken(version.dataset, version.version, reason, who="server")
         raise CorruptVersion(version.dataset, version.version, reason)
 
@@ -454,26 +391,23 @@ class Store:
 
     def mark_broken(self, name: str, number: int, reason: str, who: str) -> None:
         """Record that a version's file is damaged: it is not served until repaired."""
-        with self._db() as db:
-            db.execute("BEGIN IMMEDIATE")
-            changed = db.execute("UPDATE versions SET broken = ? WHERE dataset = ? AND "
-                                 "version = ? AND broken IS NOT ?",
-                                 (reason, name, number, reason)).rowcount
+        with self.db.write() as db:
+            changed = db.execute(update(versions).where(
+                versions.c.dataset == name, versions.c.version == number,
+                versions.c.broken.is_distinct_from(reason)).values(broken=reason)).rowcount
             if changed:
-                db.execute("INSERT INTO events (dataset, at, kind, version, who, detail) "
-                           "VALUES (?,?,?,?,?,?)", (name, now(), "broken", number, who, reason))
-            db.execute("COMMIT")
+                db.execute(events.insert().values(dataset=name, at=now(), kind="broken",
+                                                  version=number, who=who, detail=reason))
 
     def mark_sound(self, name: str, number: int, who: str) -> None:
         """Clear a broken mark after the file was found sound again (restored from backup)."""
-        with self._db() as db:
-            db.execute("BEGIN IMMEDIATE")
-            changed = db.execute("UPDATE versions SET broken = NULL WHERE dataset = ? AND "
-                                 "version = ? AND broken IS NOT NULL", (name, number)).rowcount
+        with self.db.write() as db:
+            changed = db.execute(update(versions).where(
+                versions.c.dataset == name, versions.c.version == number,
+                versions.c.broken.is_not(None)).values(broken=None)).rowcount
             if changed:
-                db.execute("INSERT INTO events (dataset, at, kind, version, who) "
-                           "VALUES (?,?,?,?,?)", (name, now(), "repaired", number, who))
-            db.execute("COMMIT")
+                db.execute(events.insert().values(dataset=name, at=now(), kind="repaired",
+                                                  version=number, who=who))
 
 
 class DiskFull(StoreError):
@@ -483,7 +417,8 @@ class DiskFull(StoreError):
 def _disk_full(exc: BaseException) -> bool:
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
-    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    cause = getattr(exc, "orig", exc)  # SQLAlchemy wraps the driver's error
+    return getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
 
 
 def _size(folder: Path) -> int:

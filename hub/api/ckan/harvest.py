@@ -24,17 +24,6 @@ from hub.store.versions import now
 
 PAGE = 500
 MARGIN = dt.timedelta(hours=1)
-SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS harvest_sources (
-    url TEXT PRIMARY KEY,
-    organization TEXT,
-    last_started TEXT NOT NULL,
-    last_finished TEXT NOT NULL,
-    datasets INTEGER NOT NULL
-);
-"""
-
-
 @dataclass
 class HarvestReport:
     source: str
@@ -48,8 +37,7 @@ def harvest(catalog: Catalog, site: dicts.Site, remote: Remote, org: str | None 
             full: bool = False, progress: Callable[[int, int], None] | None = None
             ) -> HarvestReport:
     started = now()
-    with catalog.store._db() as db:
-        db.executescript(SCHEMA_SQL)
+    with catalog.store._db() as db:  # harvest_sources: hub.db.schema
         row = db.execute("SELECT last_started FROM harvest_sources WHERE url = ?",
                          (remote.url,)).fetchone()
     since = None if full or row is None else _minus_margin(row[0])

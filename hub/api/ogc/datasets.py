@@ -27,8 +27,7 @@ class Current:
     def entries(self) -> dict[str, tuple[Dataset, Version]]:
         with self._lock:
             if self._reader is None:
-                self._reader = sqlite3.connect(self.store.root / "hub.sqlite", timeout=30,
-                                               check_same_thread=False)
+                self._reader = self.store.db.connect_sqlite()
             seen = self._reader.execute("PRAGMA data_version").fetchone()[0]
             if seen != self._seen:
                 entries = {}

@@ -1,0 +1,221 @@
+"""The one way into the hub's database: a `Database` opened from a URL.
+
+    sqlite:///<store>/hub.sqlite            the default: one file beside the version data
+    postgresql+psycopg://user@host/name     PostgreSQL through psycopg 3 (parity-tested; the
+                                            whole hub runs on it in a later step of issue 14)
+
+Statements are SQLAlchemy Core (see hub.db.schema). Each thread keeps one connection, opened
+on first use, in autocommit mode: a read is one statement, no transaction around it (as the
+hub did before the seam, so the hot read paths stay as cheap). `write()` is one transaction; on
+SQLite it starts with BEGIN IMMEDIATE, so the writer holds the write lock from its first
+statement and two writers never deadlock on a lock upgrade.
+
+SQLite connections run in WAL mode (any number of readers beside one writer, across
+processes), with synchronous=FULL (a commit survives a power cut) and a 30 s busy timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import URL, Connection, Engine, Select, Table, create_engine, make_url
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import Compiled
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import NullPool
+
+from hub.errors import StoreError
+
+FILE = "hub.sqlite"  # the database of a single-machine store, in its folder
+BUSY_TIMEOUT_S = 30
+
+
+class Database:
+    """One database (SQLite file or PostgreSQL), shared by the modules of one process."""
+
+    def __init__(self, url: str | URL):
+        try:
+            self.url = make_url(url)
+        except ArgumentError:
+            raise StoreError(f"database URL {str(url)!r}: expected sqlite:///PATH or "
+                             "postgresql+psycopg://USER@HOST/NAME") from None
+        self.dialect = self.url.get_backend_name()
+        if self.dialect == "sqlite":
+            if not self.url.database or self.url.database == ":memory:":
+                raise StoreError(f"database URL {self.url!r}: name the SQLite file "
+                                 "(sqlite:///PATH)")
+            self.path: Path | None = Path(self.url.database)
+            path = self.path
+            engine = create_engine(self.url, poolclass=NullPool,
+                                   creator=lambda: open_sqlite(path, rows=True))
+        elif self.dialect == "postgresql":
+            if self.url.get_driver_name() not in ("psycopg", "postgresql"):
+                raise StoreError(f"database URL {self.url!r}: the hub speaks to PostgreSQL "
+                                 "through psycopg 3 (postgresql+psycopg://…)")
+            self.url = self.url.set(drivername="postgresql+psycopg")
+            self.path = None
+            engine = create_engine(self.url, poolclass=NullPool)
+        else:
+            raise StoreError(f"database URL {self.url!r}: the hub runs on SQLite "
+                             "(sqlite:///PATH) or PostgreSQL (postgresql+psycopg://…)")
+        self.engine: Engine = engine  # transactions as SQLAlchemy runs them (migrations)
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._local = threading.local()
+        self._prepared: dict[int, _Prepared] = {}
+
+    @classmethod
+    def for_store(cls, root: Path | str) -> Database:
+        """The single-machine default: the SQLite file in the store's folder."""
+        return cls(URL.create("sqlite", database=str(Path(root).absolute() / FILE)))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    def __str__(self) -> str:
+        """What to call it in a message (never with its password)."""
+        return str(self.path) if self.path else self.url.render_as_string(hide_password=True)
+
+    def __repr__(self) -> str:
+        return f"Database({str(self)!r})"
+
+    # -- connections -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """This thread's connection (opened once, kept for the next call). A transaction
+        left open by an error is rolled back when the outermost block ends."""
+        local = self._local
+        conn: Connection | None = getattr(local, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            local.conn, local.depth = self._autocommit.connect(), 0
+        local.depth += 1
+        try:
+            yield local.conn
+        finally:
+            local.depth -= 1
+            if local.depth == 0 and not local.conn.invalidated and self._open(local.conn):
+                local.conn.exec_driver_sql("ROLLBACK")
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One transaction on this thread's connection: committed at the end of the block,
+        rolled back if it raises. On SQLite the write lock is taken at once."""
+        with self.connection() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if self.is_sqlite else "BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                if not conn.invalidated and self._open(conn):
+                    conn.exec_driver_sql("ROLLBACK")
+                raise
+            conn.exec_driver_sql("COMMIT")
+
+    def _open(self, conn: Connection) -> bool:
+        """Whether the connection is inside a transaction (one started by hand included)."""
+        raw: Any = conn.connection.dbapi_connection
+        if self.is_sqlite:
+            return bool(raw.in_transaction)
+        return raw.info.transaction_status.name != "IDLE"
+
+    def rows(self, statement: Select, params: dict[str, Any] | None = None
+             ) -> list[dict[str, Any]]:
+        """The rows of a SELECT as dicts, for the hot read paths (the current version of a
+        dataset, a token check): the statement (a module-level constant with `bindparam`s
+        for its values) is compiled once for this database and run on this thread's driver
+        connection, without SQLAlchemy's work per call (which would double its cost). Only
+        for columns whose values the driver returns as they are (text, integers, floats)."""
+        prepared = self._prepared.get(id(statement))
+        if prepared is None:
+            prepared = self._prepared[id(statement)] = _Prepared(statement, self.engine)
+        values: Any = {**prepared.defaults, **params} if params else prepared.defaults
+        if prepared.order is not None:
+            values = [values[name] for name in prepared.order]
+        raw = self._raw()
+        try:
+            cursor = raw.execute(prepared.sql, values)
+        except Exception:
+            if getattr(raw, "closed", False):  # a PostgreSQL connection that broke
+                self._local.conn = None
+            raise
+        columns = prepared.columns
+        if columns is None:
+            columns = prepared.columns = [column[0] for column in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+    def _raw(self) -> Any:
+        """This thread's driver connection (inside a `write()` block: its transaction)."""
+        local = self._local
+        if getattr(local, "conn", None) is None:
+            with self.connection():
+                pass
+        elif local.depth == 0 and (local.conn.closed or local.conn.invalidated):
+            local.conn = None
+            return self._raw()
+        return local.conn.connection.dbapi_connection
+
+    def insert(self, table: Table) -> postgresql.Insert | sqlite_dialect.Insert:
+        """An INSERT that can say what to do on a conflict (`on_conflict_do_update`,
+        `on_conflict_do_nothing`): both backends spell it alike, each in its own dialect."""
+        return (sqlite_dialect if self.is_sqlite else postgresql).insert(table)
+
+    # -- SQLite for the modules not yet on SQLAlchemy (the catalog, backups) ----------------------
+
+    @contextlib.contextmanager
+    def sqlite(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection as the plain sqlite3 connection (rows as sqlite3.Row):
+        the one the version store uses, so a block may call both."""
+        self._require_sqlite("the catalog")
+        with self.connection() as conn:
+            yield conn.connection.dbapi_connection  # type: ignore[misc]
+
+    def connect_sqlite(self) -> sqlite3.Connection:
+        """A new sqlite3 connection of the caller's own (rows as tuples), for a long-lived
+        reader (SQLite's `PRAGMA data_version` counts the commits of *other* connections)."""
+        path = self._require_sqlite("this reader")
+        return open_sqlite(path, rows=False)
+
+    def _require_sqlite(self, what: str) -> Path:
+        if self.path is None:
+            raise StoreError(f"{what} needs the SQLite database of a single-machine store; "
+                             f"{self} is PostgreSQL (a later step of issue 14)")
+        return self.path
+
+    def close(self) -> None:
+        """Close this thread's connection (others close with their threads)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+        self.engine.dispose()
+
+
+class _Prepared:
+    """A SELECT compiled for one database: its SQL, the order of its parameters (for
+    drivers that take them by position) and the values the statement itself carries."""
+
+    def __init__(self, statement: Select, engine: Engine):
+        compiled: Compiled = statement.compile(dialect=engine.dialect)
+        self.statement = statement  # kept alive: the cache is keyed by its id
+        self.sql = compiled.string
+        self.defaults = compiled.construct_params(_check=False)
+        self.order = compiled.positiontup
+        self.columns: list[str] | None = None  # from the first result
+
+
+def open_sqlite(path: Path, rows: bool = True) -> sqlite3.Connection:
+    """A connection to an SQLite database as the hub uses it (see the module's docstring)."""
+    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                         check_same_thread=False)
+    if rows:
+        db.row_factory = sqlite3.Row
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+    return db

@@ -1,0 +1,180 @@
+"""Every table of the hub's database, in one place (SQLAlchemy Core).
+
+This is the schema at the newest migration (hub/db/migrations/); a change here goes with a
+new migration. Text columns compare byte-wise on PostgreSQL too (collation "C"), as SQLite's
+do, so names sort and ISO timestamps compare the same on both backends.
+
+The catalog's full-text index (`catalog_text`) is an FTS5 table, SQLite's own: the migrations
+create it on SQLite only; search on PostgreSQL is a later step (issue 14).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    REAL,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects import postgresql
+
+metadata = MetaData()
+
+TEXT = Text().with_variant(postgresql.TEXT(collation="C"), "postgresql")
+FLOAT = Double().with_variant(REAL(), "sqlite")
+
+
+def _text(name: str, *args: object, **kwargs: object) -> Column:
+    return Column(name, TEXT, *args, **kwargs)
+
+
+# -- the version store (hub/store/versions.py) ----------------------------------------------------
+
+datasets = Table(
+    "datasets", metadata,
+    _text("name", primary_key=True),
+    _text("title", nullable=False),
+    _text("organization", nullable=False),
+    _text("access", nullable=False),
+    _text("update_frequency", nullable=False),
+    _text("pipeline", nullable=False),
+    _text("attribution", nullable=False, server_default=""),
+    Column("current_version", Integer),
+    _text("created", nullable=False),
+    _text("updated", nullable=False),
+)
+
+versions = Table(
+    "versions", metadata,
+    _text("dataset", ForeignKey("datasets.name"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("rows", Integer, nullable=False),
+    Column("quarantined", Integer, nullable=False),
+    _text("checksum", nullable=False),
+    _text("schema", nullable=False),
+    _text("bbox"),
+    _text("geometry_types"),
+    _text("source_crs"),
+    _text("source_fingerprint", nullable=False),
+    _text("source_state", nullable=False),
+    _text("pipeline_hash", nullable=False),
+    _text("started", nullable=False),
+    _text("finished", nullable=False),
+    _text("run_by", nullable=False),
+    _text("report", nullable=False),
+    Column("purged", Integer, nullable=False, server_default=text("0")),
+    _text("broken"),
+)
+
+events = Table(
+    "events", metadata,
+    Column("id", Integer, primary_key=True),
+    _text("dataset", nullable=False),
+    _text("at", nullable=False),
+    _text("kind", nullable=False),
+    Column("version", Integer),
+    _text("who", nullable=False),
+    _text("detail", nullable=False, server_default=""),
+    sqlite_autoincrement=True,
+)
+
+# -- accounts (hub/accounts.py) -------------------------------------------------------------------
+
+users = Table(
+    "users", metadata,
+    _text("name", primary_key=True),
+    _text("id", nullable=False, unique=True),
+    _text("fullname", nullable=False, server_default=""),
+    _text("email", nullable=False, server_default=""),
+    _text("organization", nullable=False),
+    _text("role", nullable=False),
+    _text("state", nullable=False, server_default="active"),
+    _text("created", nullable=False),
+)
+
+tokens = Table(
+    "tokens", metadata,
+    _text("id", primary_key=True),
+    _text("user", ForeignKey("users.name"), nullable=False),
+    _text("name", nullable=False),
+    _text("hash", nullable=False, unique=True),
+    _text("created", nullable=False),
+    _text("expires"),
+    _text("last_used"),
+    _text("revoked"),
+)
+
+# -- the catalog (hub/catalog/index.py, load.py; hub/api/ckan/harvest.py) ------------------------
+
+catalog_records = Table(
+    "catalog_records", metadata,
+    Column("rid", Integer, primary_key=True),
+    _text("id", nullable=False, unique=True),
+    _text("name", nullable=False, unique=True),
+    _text("record", nullable=False),
+    _text("title_sort", nullable=False),
+    _text("access", nullable=False),
+    _text("modified"),
+    Column("minx", FLOAT), Column("miny", FLOAT), Column("maxx", FLOAT), Column("maxy", FLOAT),
+    _text("created", nullable=False),
+    _text("updated", nullable=False),
+    _text("state", nullable=False, server_default="active"),
+    Column("revision", Integer, nullable=False, server_default=text("1")),
+)
+
+catalog_facets = Table(
+    "catalog_facets", metadata,
+    Column("rid", Integer, nullable=False),
+    _text("facet", nullable=False),
+    _text("value", nullable=False),
+    Index("catalog_facets_rid", "rid", "facet"),
+    Index("catalog_facets_value", "facet", "value", "rid"),
+)
+
+catalog_organizations = Table(
+    "catalog_organizations", metadata,
+    _text("id", primary_key=True),
+    _text("organization", nullable=False),
+    _text("created", nullable=False),
+)
+
+catalog_meta = Table(
+    "catalog_meta", metadata,
+    _text("key", primary_key=True),
+    _text("value", nullable=False),
+)
+
+# What `hub catalog load` last wrote into each record (the base of its three-way merge).
+catalog_loads = Table(
+    "catalog_loads", metadata,
+    _text("id", primary_key=True),
+    _text("source", nullable=False),
+    _text("fields", nullable=False),
+    _text("loaded", nullable=False),
+)
+
+harvest_sources = Table(
+    "harvest_sources", metadata,
+    _text("url", primary_key=True),
+    _text("organization"),
+    _text("last_started", nullable=False),
+    _text("last_finished", nullable=False),
+    Column("datasets", Integer, nullable=False),
+)
+
+# Rebuilt from the records (not backed up): the facets and the full-text index.
+DERIVED_TABLES = ("catalog_facets", "catalog_text")
+# The tables that hold state, which a backup takes.
+STATE_TABLES = tuple(sorted(name for name in metadata.tables if name not in DERIVED_TABLES))
+
+
+def outside_metadata(name: str | None, kind: str) -> bool:
+    """Tables of the database that `metadata` does not describe: the FTS5 index and its
+    shadow tables (for Alembic's comparison of the database with the schema)."""
+    return kind == "table" and name is not None and name.startswith("catalog_text")

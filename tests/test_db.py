@@ -1,0 +1,201 @@
+"""hub.db: the database behind a store, its schema and its migrations, on SQLite and on a
+real PostgreSQL; a store made by the hub before migrations is stamped, not recreated.
+
+tests/fixtures/legacy/hub.sqlite was written by the hub before hub.db (commit 8881f52): the
+demo's `gemeinden` (ingested twice) and `pflege`, `hub catalog load`, the user m.schulze
+(admin of hauptamt) with the token below, and a row in harvest_sources."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from conftest import REPO, add_catalog
+from typer.testing import CliRunner
+
+from hub.access import ANONYMOUS
+from hub.accounts import Accounts
+from hub.catalog import open_catalog
+from hub.catalog.index import Query
+from hub.cli import app
+from hub.config import load_settings
+from hub.db import Database, migrate
+from hub.db.schema import metadata, outside_metadata
+from hub.errors import StoreError
+from hub.store.versions import Store
+
+LEGACY = REPO / "tests" / "fixtures" / "legacy" / "hub.sqlite"
+LEGACY_TOKEN = "hub_dlUmtq54q9bCf9l-Gwxgm85iZEUwE0byARvyxz1tocY"
+
+
+def differences(db: Database) -> list[Any]:
+    """What Alembic finds between the database and hub.db.schema (empty: they agree). A key
+    column that may hold NULL is not one: SQLite's tables made before migrations said
+    `name TEXT PRIMARY KEY`, which (unlike PostgreSQL) allows NULL; the baseline makes new
+    keys NOT NULL and leaves existing tables as they are."""
+    with db.connection() as conn:
+        context = MigrationContext.configure(conn, opts={
+            "include_name": lambda name, kind, _: not outside_metadata(name, kind)})
+        found = compare_metadata(context, metadata)
+    return [d for d in found if not (
+        isinstance(d, list) and len(d) == 1 and d[0][0] == "modify_nullable"
+        and metadata.tables[d[0][2]].c[d[0][3]].primary_key)]
+
+
+def objects(path: Path) -> dict[str, str]:
+    """Every table, index and trigger of an SQLite file with the SQL that made it."""
+    with sqlite3.connect(path) as db:
+        return {name: sql for name, sql in db.execute("SELECT name, sql FROM sqlite_master")}
+
+
+def columns(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Each table's columns: name, type, default, position in the primary key, and NOT NULL
+    (for columns outside the primary key: SQLite lets a TEXT key hold NULL unless told)."""
+    with sqlite3.connect(path) as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = "
+                                           "'table' AND name NOT LIKE 'sqlite_%'")]
+        return {t: [(c[1], c[2], c[4], c[5], bool(c[3]) if not c[5] else None)
+                    for c in db.execute(f"PRAGMA table_info({t})")] for t in tables}
+
+
+def rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    with sqlite3.connect(path) as db:
+        return {t: sorted(db.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr)
+                for t in metadata.tables}
+
+
+@pytest.fixture
+def legacy(tmp_path: Path) -> Path:
+    """A project whose store holds the pre-migration database (and not the version files)."""
+    root = tmp_path / "project"
+    add_catalog(root)
+    (root / "store").mkdir()
+    shutil.copy(LEGACY, root / "store" / "hub.sqlite")
+    return root
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_new_database_gets_the_whole_schema(backend: str, tmp_path: Path,
+                                              request: pytest.FixtureRequest) -> None:
+    db = (Database.for_store(tmp_path) if backend == "sqlite"
+          else Database(request.getfixturevalue("postgres").database()))
+    assert migrate.current(db) is None
+    assert migrate.upgrade(db) == (None, migrate.head())
+    assert migrate.current(db) == migrate.head()
+    assert differences(db) == []
+    assert migrate.upgrade(db) == (migrate.head(), migrate.head())  # nothing left to do
+
+
+def test_a_store_made_before_migrations_is_stamped_not_recreated(legacy: Path) -> None:
+    path = legacy / "store" / "hub.sqlite"
+    before, data = objects(path), rows(path)
+    assert "alembic_version" not in before
+    store = Store(legacy / "store")
+    after = objects(path)
+    assert {n: after[n] for n in before} == before  # every table and index as it was
+    assert set(after) - set(before) == {"alembic_version", "sqlite_autoindex_alembic_version_1"}
+    assert rows(path) == data
+    assert migrate.current(store.db) == migrate.head()
+    assert differences(store.db) == []
+    assert store.current("gemeinden").version == 2
+    assert [v.version for v in store.versions("gemeinden")] == [2, 1]
+    catalog, vocab, _ = open_catalog(load_settings(legacy, legacy / "store"))
+    assert {"gemeinden", "pflege"} <= set(catalog.search(Query(q=""), ANONYMOUS).names)
+    user = Accounts(catalog.store, vocab).authenticate(LEGACY_TOKEN)
+    assert user is not None and (user.name, user.role) == ("m.schulze", "admin")
+
+
+def test_the_baseline_is_the_schema_the_hub_had(legacy: Path, tmp_path: Path) -> None:
+    Store(tmp_path / "fresh")
+    fresh = columns(tmp_path / "fresh" / "hub.sqlite")
+    assert fresh.pop("alembic_version")
+    assert fresh == columns(legacy / "store" / "hub.sqlite")
+
+
+def test_an_older_store_gets_the_columns_and_tables_it_lacks(legacy: Path) -> None:
+    """As hubs before migrations did on open: columns added, tables made, nothing lost."""
+    path = legacy / "store" / "hub.sqlite"
+    with sqlite3.connect(path) as db:
+        for table, column in (("datasets", "attribution"), ("versions", "broken"),
+                              ("catalog_records", "revision"), ("catalog_records", "state")):
+            db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        for table in ("tokens", "users", "catalog_loads", "harvest_sources"):
+            db.execute(f"DROP TABLE {table}")
+    store = Store(legacy / "store")
+    assert differences(store.db) == []
+    assert store.dataset("gemeinden").attribution == ""
+    assert store.current("pflege").broken is None
+    catalog, _, _ = open_catalog(load_settings(legacy, legacy / "store"))
+    assert catalog.get("pflege", ANONYMOUS).revision == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_replicas_starting_together_migrate_once(backend: str, tmp_path: Path,
+                                                 request: pytest.FixtureRequest) -> None:
+    url = (f"sqlite:///{tmp_path / 'hub.sqlite'}" if backend == "sqlite"
+           else request.getfixturevalue("postgres").database())
+    results: list[Any] = []
+    start = threading.Barrier(6)
+
+    def replica() -> None:
+        db = Database(url)
+        start.wait()
+        try:
+            results.append(migrate.upgrade(db)[1])
+        except BaseException as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=replica) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [migrate.head()] * 6
+    db = Database(url)
+    with db.connection() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").all() == [
+            (migrate.head(),)]
+    assert differences(db) == []
+
+
+def test_bad_database_urls_are_refused_with_the_reason(tmp_path: Path) -> None:
+    for url, reason in (("mysql://u@h/db", "runs on SQLite"), ("sqlite://", "name the SQLite"),
+                        ("postgresql+asyncpg://u@h/db", "psycopg 3"),
+                        ("not a url", "expected sqlite")):
+        with pytest.raises(StoreError, match=reason):
+            Database(url)
+    db = Database("postgresql://hub:secret@db.example/hub")
+    assert str(db) == "postgresql+psycopg://hub:***@db.example/hub"
+    with pytest.raises(StoreError, match="needs the SQLite database"), db.sqlite():
+        pass
+
+
+def test_the_db_commands_show_and_migrate(legacy: Path, postgres: Any) -> None:
+    def hub(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(app, ["db", *args], env={"COLUMNS": "400"})
+        return result.exit_code, " ".join(result.output.split())
+
+    store = str(legacy / "store")
+    head = migrate.head()
+    assert hub("current", "--store", store) == (
+        0, f"{store}/hub.sqlite: not migrated; the newest revision is {head}: run `hub db "
+        "upgrade`")
+    assert hub("upgrade", "--store", store) == (
+        0, f"{store}/hub.sqlite: migrated from an empty or pre-migration database to "
+        f"revision {head}")
+    assert hub("current", "--store", store) == (0, f"{store}/hub.sqlite: revision {head} "
+                                                "(the newest)")
+    url = postgres.database()
+    code, text = hub("upgrade", "--url", url)
+    assert code == 0 and text.endswith(f"to revision {head}")
+    assert hub("current", "--url", url)[1].endswith(f"revision {head} (the newest)")
+    code, text = hub("current", "--store", str(legacy / "nowhere"))
+    assert code == 1 and "there is no database at" in text
+    code, text = hub("current", "--url", postgres.url("missing"))
+    assert code == 1 and 'database "missing" does not exist' in text
