@@ -203,6 +203,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         """The collection's version in memory: verified and read in the pool the first time
         (both grow with its size); a read error checks the file again, so damage answers 503."""
         def on_miss() -> None:
+            work.wait_for(request, layers.pending(c.version))  # read by another request now
             work.needs(request, work.UNBOUNDED)
             store.ensure_sound(c.version)
         with store.reading(c.version):
@@ -234,16 +235,14 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
 
         Answers are computed on the event loop (a page or tile from a layer in memory takes a
         millisecond or two; threads would only contend for the GIL) unless the handler meets a
-        step whose cost grows with the data (`work.Offload`): then it runs again in the pool.
+        step whose cost grows with the data (`work.Offload`): then it runs again in the pool;
+        work it needs that is under way (`work.Wait`) is waited for on the loop.
         No worker free in time, or time run out: 503 with Retry-After."""
         @functools.wraps(handler)
         async def wrapper(request: Request, *args: Any, **kwargs: Any) -> Response:
             try:
-                try:
-                    response = handler(request, *args, **kwargs)
-                except work.Offload:
-                    response = await pool.run(
-                        request, functools.partial(handler, request, *args, **kwargs))
+                response = await pool.answer(
+                    request, functools.partial(handler, request, *args, **kwargs))
                 return caching.validated(request, response)
             except CorruptVersion as exc:  # after the access check: only those who may see
                 return Response(geojson.dumps({"code": "ServiceUnavailable",
@@ -729,6 +728,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         key = (c.dataset.name, v.version, zoom, col, row)
         data = encoded.get(key)
         if data is None:
+            work.wait_for(request, encoded.pending(key))  # being rendered for another request
             work.needs(request, work.UNBOUNDED)  # rendering grows with the data in the tile
             data = encoded.make(key, lambda: tiles_mod.render(layer_of(request, c),
                                                               c.dataset.name, zoom, col, row))

@@ -35,6 +35,7 @@ import os
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,7 @@ import shapely
 
 from hub.api.ogc import mvt
 from hub.api.ogc.layer import Layer
+from hub.api.ogc.work import SingleFlight
 
 TMS_ID = "WebMercatorQuad"
 TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
@@ -438,9 +440,9 @@ class TileCache:
     """Encoded tiles by (dataset, version, z, x, y), least recently used dropped first.
 
     A tile is rendered once however many requests ask for it at the same time (`make`): the
-    first renders, the others wait for its bytes. Without that, a map opened by many users at
-    once (or a new version of a layer) has every worker render the same low-zoom tile, which
-    for tens of thousands of polygons takes seconds, and the pool answers 503 to the rest."""
+    first renders, the others wait for its bytes (on the event loop: `pending`). Without that,
+    a map opened by many users at once (or a new version of a layer) has every worker render
+    the same low-zoom tile, and the pool answers 503 to the rest."""
 
     def __init__(self, max_bytes: int = 128 << 20):
         self.max_bytes = max_bytes
@@ -448,25 +450,21 @@ class TileCache:
         self._tiles: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
-        self._making: dict[tuple[Any, ...], threading.Lock] = {}
+        self._making = SingleFlight()
+
+    def pending(self, key: tuple[Any, ...]) -> Future[None] | None:
+        """Done when the tile now being rendered is (None: none is)."""
+        return self._making.pending(key)
 
     def make(self, key: tuple[Any, ...], render: Callable[[], bytes]) -> bytes:
         """The cached tile, or `render()`'s bytes, rendered by one caller at a time per key.
         `key[0]` is the dataset's name."""
-        with self._lock:
-            making = self._making.setdefault(key, threading.Lock())
-        try:
-            with making:
-                found = self.get(key)
-                if found is None:
-                    self.rendered[key[0]] += 1
-                    found = render()
-                    self.put(key, found)
-                return found
-        finally:
-            with self._lock:
-                if not making.locked():
-                    self._making.pop(key, None)
+        def rendered() -> bytes:
+            self.rendered[key[0]] += 1
+            found = render()
+            self.put(key, found)
+            return found
+        return self._making.run(key, lambda: self.get(key), rendered)
 
     def get(self, key: tuple[Any, ...]) -> bytes | None:
         with self._lock:
