@@ -11,13 +11,12 @@ work that grows with the data in a bounded pool of worker threads (`work`).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 import os
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -32,6 +31,7 @@ from hub.api.ogc import caching, geojson, html, openapi, work
 from hub.api.ogc import crs as crs_mod
 from hub.api.ogc import tiles as tiles_mod
 from hub.api.ogc.datasets import Current
+from hub.api.ogc.facts import About, CatalogFacts
 from hub.api.ogc.layer import Layer, LayerCache, Meta
 from hub.api.ogc.params import (
     BadParameter,
@@ -92,19 +92,6 @@ HTML_FACTOR = 5  # a table row costs more than a GeoJSON fragment
 PARSE_WEIGHT = 1_000  # cost of parsing one character of a CQL2 filter (about 5 µs)
 
 
-@dataclass(frozen=True)
-class About:
-    """Catalog facts a collection document shows when they are known (all optional)."""
-
-    description: str = ""
-    license_url: str = ""
-    license_title: str = ""
-    keywords: list[str] = field(default_factory=list)
-    page_url: str = ""  # a human-readable landing page of the dataset
-    attribution: str = ""  # the credit the licence requires (catalog record)
-    title: str = ""  # the catalog record's title (the pipeline's is used without one)
-
-
 class NotFound(Exception):
     """404: unknown, invisible or without data (all answered the same)."""
 
@@ -115,6 +102,7 @@ class Collection:
     version: Version
     meta: Meta
     access: str  # the access level in force (see `access_of`)
+    about: About  # its catalog facts
 
 
 def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
@@ -123,14 +111,17 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
                title: str = "Geodaten-Schnittstelle (OGC API – Features)",
                limits: Limits | None = None, cache: LayerCache | None = None,
                about: Callable[[str], About | None] | None = None,
+               catalog_state: Callable[[], Hashable] | None = None,
                tile_cache: tiles_mod.TileCache | None = None,
                budget: work.Budget | None = None) -> APIRouter:
     """OGC API – Features over the store, mounted at `prefix`.
 
     `viewer` tells who is asking and `access_of` a dataset's access level and the organisations
     it is restricted to (collections are filtered with `Viewer.may_see`); `about` optionally
-    supplies catalog facts (description, licence, landing page) per dataset; `budget` bounds the
-    expensive work (default: from the environment, `work.Budget.from_env`).
+    supplies catalog facts (description, licence, landing page) per dataset; both are kept
+    while `catalog_state()` answers the same (without it they are asked on every request, see
+    `facts`); `budget` bounds the expensive work (default: from the environment,
+    `work.Budget.from_env`).
     """
     limits = limits or Limits.from_env()
     budget = budget or work.Budget.from_env()
@@ -139,6 +130,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
     encoded = tile_cache or tiles_mod.TileCache()
     zooms = range(tiles_mod.max_zoom() + 1)
     current = Current(store)
+    facts = CatalogFacts(access_of, about, catalog_state)
     router = APIRouter(prefix=prefix)
     description = ("Die Datensätze des Datenhubs als Sammlungen von Features nach "
                    "OGC API – Features (Teile 1 und 2, abfragbare Eigenschaften nach Teil 3).")
@@ -172,32 +164,28 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         json_link["rel"] = "alternate"
         return [html_link, json_link]
 
-    def titled(d: Dataset) -> Dataset:
-        """The dataset with its catalog record's title (the record is the single source)."""
-        facts = about(d.name) if about else None
-        return dataclasses.replace(d, title=facts.title) if facts and facts.title else d
-
     def visible(request: Request) -> list[Collection]:
         who = viewer(request)
+        entries = list(current.entries().values())
         shown = []
-        for d, v in current.entries().values():
-            level, orgs = access_of(d)
-            if who.may_see(level, orgs) and not v.broken:
+        for f, (_, v) in zip(facts.of(*(d for d, _ in entries)), entries, strict=True):
+            if who.may_see(f.level, f.orgs) and not v.broken:
                 try:
                     with store.reading(v):
-                        shown.append(Collection(titled(d), v, layers.meta(v), level))
+                        shown.append(Collection(f.dataset, v, layers.meta(v), f.level,
+                                                f.about))
                 except CorruptVersion:
                     continue  # answers 503 on its own URLs, the others are listed
         return shown
 
     def collection_of(request: Request, name: str) -> Collection:
         found = current.entries().get(name)
-        level, orgs = access_of(found[0]) if found else ("", [])
-        if found is None or not viewer(request).may_see(level, orgs):
+        f = facts.of(found[0])[0] if found else None
+        if found is None or f is None or not viewer(request).may_see(f.level, f.orgs):
             raise NotFound  # unknown, hidden and empty datasets answer alike
         if found[1].broken:  # after the access check: 503 only to those who may see
             raise CorruptVersion(found[1].dataset, found[1].version, found[1].broken)
-        return Collection(titled(found[0]), found[1], layers.meta(found[1]), level)
+        return Collection(f.dataset, found[1], layers.meta(found[1]), f.level, f.about)
 
     def layer_of(request: Request, c: Collection) -> Layer:
         """The collection's version in memory: verified and read in the pool the first time
@@ -285,7 +273,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
     def collection_doc(request: Request, c: Collection, fmt: str) -> dict[str, Any]:
         d, v, meta = c.dataset, c.version, c.meta
         url = f"{root(request)}/collections/{quote(d.name)}"
-        facts = (about(d.name) if about else None) or About()
+        facts = c.about
         extent: dict[str, Any] = {}
         if v.bbox:
             extent["spatial"] = {"bbox": [v.bbox], "crs": crs_mod.CRS84}

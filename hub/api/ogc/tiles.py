@@ -99,8 +99,12 @@ def limits(bbox: list[float] | None, zooms: range) -> list[dict[str, Any]]:
     if not bbox:
         return []
     lon0, lat0, lon1, lat1 = bbox
-    (left, right), (top, bottom) = mercator(
-        np.array([lon0, lon1]), np.clip(np.array([lat1, lat0]), -MAX_LAT, MAX_LAT))
+
+    def unit_y(lat: float) -> float:  # as `mercator`, for one value (called on every tile)
+        lat = math.radians(min(MAX_LAT, max(-MAX_LAT, lat)))
+        return 0.5 - math.asinh(math.tan(lat)) / (2 * math.pi)
+    left, right = (lon0 + 180.0) / 360.0, (lon1 + 180.0) / 360.0
+    top, bottom = unit_y(lat1), unit_y(lat0)
     out = []
     for z in zooms:
         n = 2 ** z
