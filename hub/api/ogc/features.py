@@ -132,6 +132,8 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
     current = Current(store)
     facts = CatalogFacts(access_of, about, catalog_state)
     router = APIRouter(prefix=prefix)
+    # every route reads: HEAD answers as GET does, without the body (uvicorn drops it)
+    read = functools.partial(router.api_route, methods=["GET", "HEAD"])
     description = ("Die Datensätze des Datenhubs als Sammlungen von Features nach "
                    "OGC API – Features (Teile 1 und 2, abfragbare Eigenschaften nach Teil 3).")
 
@@ -305,8 +307,8 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
 
     # -- routes --------------------------------------------------------------------------------
 
-    @router.get("", include_in_schema=False)
-    @router.get("/", include_in_schema=False)
+    @read("", include_in_schema=False)
+    @read("/", include_in_schema=False)
     @answers
     def landing(request: Request) -> Response:
         fmt = fmt_of(request)
@@ -330,7 +332,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
             return html.page(title, [("Start", "")], f"<p>{escape(description)}</p>", items)
         return render(fmt, body, page)
 
-    @router.get("/conformance", include_in_schema=False)
+    @read("/conformance", include_in_schema=False)
     @answers
     def conformance(request: Request) -> Response:
         fmt = fmt_of(request)
@@ -342,7 +344,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
             "<ul>" + "".join(f"<li><code>{escape(c)}</code></li>" for c in CONFORMANCE)
             + "</ul>", body["links"]))
 
-    @router.get("/api", include_in_schema=False)
+    @read("/api", include_in_schema=False)
     @answers
     def api(request: Request) -> Response:
         fmt = fmt_of(request)
@@ -369,7 +371,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
             ("Start", with_f(root(request) + "/", "html")), ("API-Dokumentation", "")], body),
             media_type="text/html; charset=utf-8")
 
-    @router.get("/collections", include_in_schema=False)
+    @read("/collections", include_in_schema=False)
     @answers
     def collections(request: Request) -> Response:
         fmt = fmt_of(request)
@@ -391,7 +393,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
                                             ("Sammlungen", "")], content, body["links"])
         return render(fmt, body, page)
 
-    @router.get("/collections/{name}", include_in_schema=False)
+    @read("/collections/{name}", include_in_schema=False)
     @answers
     def collection(request: Request, name: str) -> Response:
         c = collection_of(request, name)
@@ -427,7 +429,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
                 f"<p>{escape(doc['description'])}</p>{info}{props}", doc["links"])
         return render(fmt, doc, page, headers=control)
 
-    @router.get("/collections/{name}/queryables", include_in_schema=False)
+    @read("/collections/{name}/queryables", include_in_schema=False)
     @answers
     def queryables(request: Request, name: str) -> Response:
         c = collection_of(request, name)
@@ -459,7 +461,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         control = caching.cache_control(request, c.access == "public")
         return render(fmt, body, page, SCHEMA, {"Cache-Control": control})
 
-    @router.get("/collections/{name}/items", include_in_schema=False)
+    @read("/collections/{name}/items", include_in_schema=False)
     @answers
     def items(request: Request, name: str) -> Response:
         c = collection_of(request, name)
@@ -525,7 +527,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
                 + f'<p class="paging">{nav}</p>', links)
         return render(fmt, body, page, GEOJSON, headers)
 
-    @router.get("/collections/{name}/items/{feature_id:feature_id}", include_in_schema=False)
+    @read("/collections/{name}/items/{feature_id:feature_id}", include_in_schema=False)
     @answers
     def item(request: Request, name: str, feature_id: str) -> Response:
         c = collection_of(request, name)
@@ -576,7 +578,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
                 "links": [link(url, "self", JSON, "WebMercatorQuad"),
                           link(url, REL_SCHEME, JSON, "WebMercatorQuad")]}
 
-    @router.get("/tileMatrixSets", include_in_schema=False)
+    @read("/tileMatrixSets", include_in_schema=False)
     @answers
     def tile_matrix_sets(request: Request) -> Response:
         json_only(request)
@@ -584,7 +586,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         return render("json", {"tileMatrixSets": [tms_summary(request)],
                                "links": [link(url, "self", JSON, "Kachelschemata")]}, str)
 
-    @router.get("/tileMatrixSets/{tms}", include_in_schema=False)
+    @read("/tileMatrixSets/{tms}", include_in_schema=False)
     @answers
     def tile_matrix_set(request: Request, tms: str) -> Response:
         json_only(request)
@@ -631,7 +633,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         doc["x-hub-maxTileBytes"] = tiles_mod.MAX_TILE_BYTES
         return doc
 
-    @router.get("/collections/{name}/tiles", include_in_schema=False)
+    @read("/collections/{name}/tiles", include_in_schema=False)
     @answers
     def tilesets(request: Request, name: str) -> Response:
         c = collection_of(request, name)
@@ -645,7 +647,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         return render("json", {"tilesets": [entry],
                                "links": [link(url, "self", JSON, "Kachelsätze")]}, str)
 
-    @router.get("/collections/{name}/tiles/{tms}", include_in_schema=False)
+    @read("/collections/{name}/tiles/{tms}", include_in_schema=False)
     @answers
     def tileset(request: Request, name: str, tms: str) -> Response:
         c = collection_of(request, name)
@@ -654,7 +656,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
             raise NotFound
         return render("json", tileset_doc(request, c), str)
 
-    @router.get("/collections/{name}/tiles/{tms}/tilejson.json", include_in_schema=False)
+    @read("/collections/{name}/tiles/{tms}/tilejson.json", include_in_schema=False)
     @answers
     def tilejson(request: Request, name: str, tms: str) -> Response:
         c = collection_of(request, name)
@@ -689,7 +691,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
             raise BadParameter(param, f"{value} is outside the tile matrix (0 to {size - 1})")
         return value
 
-    @router.get("/collections/{name}/tiles/{tms}/{z}/{y}/{x}", include_in_schema=False)
+    @read("/collections/{name}/tiles/{tms}/{z}/{y}/{x}", include_in_schema=False)
     @answers
     def tile(request: Request, name: str, tms: str, z: str, y: str, x: str) -> Response:
         c = collection_of(request, name)
