@@ -306,17 +306,21 @@ def _shapes(layer: Layer, name: str, z: int, x: int, y: int) -> bytes:
     def to_tile(lonlat: np.ndarray) -> np.ndarray:
         mx, my = mercator(lonlat[:, 0], np.clip(lonlat[:, 1], -MAX_LAT, MAX_LAT))
         return np.column_stack([(mx * n - x) * mvt.EXTENT, (my * n - y) * mvt.EXTENT])
+    # polygons whose box is under a level's area cannot pass its area test: left out before
+    # any geometry is touched (at low zooms, most of a dense layer)
+    first = ~polygonal | (box_area >= _min_area(0))
+    rows, polygonal, box_area = rows[first], polygonal[first], box_area[first]
+    if not len(rows):
+        return b""
+    projected = shapely.transform(layer.shapes()[rows], to_tile)
+    clipped = shapely.clip_by_rect(projected, -BUFFER, -BUFFER, mvt.EXTENT + BUFFER,
+                                   mvt.EXTENT + BUFFER)
     for level in range(LEVELS):
-        # polygons whose box is under the level's area cannot pass its area test: left out
-        # before any geometry is touched (at low zooms, most of a dense layer)
         keep = np.flatnonzero(~polygonal | (box_area >= _min_area(level)))
         if not len(keep):
             return b""
-        projected = shapely.transform(layer.shapes()[rows[keep]], to_tile)
-        clipped = shapely.clip_by_rect(projected, -BUFFER, -BUFFER, mvt.EXTENT + BUFFER,
-                                       mvt.EXTENT + BUFFER)
-        encoded = _encode_shapes(layer, name, rows[keep], clipped, TOLERANCE * 4 ** level,
-                                 _min_area(level))
+        encoded = _encode_shapes(layer, name, rows[keep], clipped[keep],
+                                 TOLERANCE * 4 ** level, _min_area(level))
         if len(encoded) <= MAX_TILE_BYTES - 16:
             return encoded
     return b""  # cannot be made small enough: no worse answer than an oversized tile
