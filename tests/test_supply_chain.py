@@ -58,10 +58,12 @@ def pins(lock: Path) -> dict[str, tuple[str, int]]:
 def imports(folder: Path) -> dict[str, str]:
     """Top-level third-party modules imported anywhere under `folder` → one file importing it.
     Fixtures are data, not code the project runs: tests/fixtures/ckan-2.11/recording/ holds the
-    scripts that recorded a real CKAN (run once, in CKAN's own environment)."""
+    scripts that recorded a real CKAN (run once, in CKAN's own environment); bench/data/ holds
+    what the benchmarks generate (gitignored; the load case copies the demo pipelines there)."""
     local = {p.stem for p in folder.rglob("*.py")} | set(USERS)
     found: dict[str, str] = {}
-    for path in sorted(p for p in folder.rglob("*.py") if "fixtures" not in p.parts):
+    for path in sorted(p for p in folder.rglob("*.py") if "fixtures" not in p.parts
+                       and not p.is_relative_to(folder / "data")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 modules = [alias.name for alias in node.names]
