@@ -1,17 +1,24 @@
-"""`hub serve` in a process of its own, for the HTTP cases (standard library only)."""
+"""`hub serve` in a process of its own (standard library only): `HubServer`, which the tests
+(tests/conftest.py `hub_server`), the benchmarks' HTTP cases and the soak (soak/faults.py) use."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 from bench._harness import ROOT
+
+HUB = "import sys; from hub.cli import app; sys.exit(app())"
 
 
 def free_port() -> int:
@@ -26,13 +33,16 @@ def wait(port: int, path: str, process: subprocess.Popen[bytes], seconds: float)
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             conn.request("GET", path)
             if conn.getresponse().status == 200:
                 return
         except OSError:
-            time.sleep(0.1)
+            pass
+        finally:
+            conn.close()
+        time.sleep(0.05)
     raise RuntimeError(f"server on {port} did not answer {path} in {seconds:g} s")
 
 
@@ -49,29 +59,89 @@ def add_catalog(root: Path) -> None:
 
 
 class HubServer:
-    """`with HubServer(root) as server:` — `server.port`, `server.pid`, `server.hwm_mib()`."""
+    """`hub serve` in a process of its own on 127.0.0.1 — the one way the tests, the benchmarks
+    and the soak start a server.
 
-    def __init__(self, root: Path, ready: str = "/api/3"):
-        self.root, self.ready = root, ready
+        with HubServer(root) as server:      # started and answering, stopped afterwards
+            server.url, server.port, server.pid, server.hwm_mib()
+        server = HubServer(root, store, port, log=path)
+        server.start(HUB_FAULT_POINT="export-written")  # `env` added for this start
+        server.kill()                                   # SIGKILL; start() again, same port
 
-    def __enter__(self) -> HubServer:
-        add_catalog(self.root)
-        self.port = free_port()
-        code = "import sys; from hub.cli import app; sys.exit(app())"
-        env = {k: v for k, v in os.environ.items() if k != "HUB_BASE_URL"}
+    The environment's HUB_BASE_URL is dropped and `env` added. Its output is appended to `log`
+    (default: a temporary file — a pipe nobody reads fills up after some hundred requests, and
+    the server then hangs writing its access log) and shown when it does not start. It is
+    ready when `ready` (a path) answers 200.
+    """
+
+    def __init__(self, root: Path, store: Path | None = None, port: int | None = None,
+                 log: Path | None = None, ready: str = "/api/3", **env: str):
+        self.root, self.store = root, store or root / "store"
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log, self.ready, self.env = log, ready, env
+        self.process: subprocess.Popen[bytes] | None = None
+        self._output: IO[bytes] | None = None
+
+    def start(self, ready: float = 120.0, **env: str) -> HubServer:
+        """Start the server and wait until it answers (`ready`: a hang guard, in seconds)."""
+        environment = {k: v for k, v in os.environ.items() if k != "HUB_BASE_URL"} \
+            | self.env | env
+        self._close_output()
+        # kept open while the server runs (read back by `output`), closed by stop()
+        self._output = open(self.log, "ab") if self.log else tempfile.TemporaryFile()  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-c", code, "serve", "--port", str(self.port), "--root",
-             str(self.root), "--store", str(self.root / "store")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, env=env)
-        wait(self.port, self.ready, self.process, 60)
+            [sys.executable, "-c", HUB, "serve", "--port", str(self.port), "--root",
+             str(self.root), "--store", str(self.store)],
+            stdout=self._output, stderr=subprocess.STDOUT, env=environment)
+        try:
+            wait(self.port, self.ready, self.process, ready)
+        except RuntimeError as exc:
+            self.kill()
+            raise RuntimeError(f"hub serve on {self.root}: {exc}:\n{self.output()[-2000:]}") \
+                from None
         return self
 
+    def output(self) -> str:
+        """What the server wrote so far (the last start's, or the whole `log`)."""
+        if self._output is None:
+            return ""
+        self._output.flush()
+        self._output.seek(0)
+        return self._output.read().decode(errors="replace") if not self.log else \
+            self.log.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL, and reap it."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=60)
+
+    def stop(self) -> None:
+        """The ordinary way: SIGTERM, then wait (SIGKILL after 20 s)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._close_output()
+
+    def _close_output(self) -> None:
+        if self._output is not None:
+            self._output.close()
+            self._output = None
+
+    def __enter__(self) -> HubServer:
+        return self.start()
+
     def __exit__(self, *exc: object) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=20)
+        self.stop()
 
     @property
     def pid(self) -> int:
+        assert self.process is not None
         return self.process.pid
 
     def hwm_mib(self) -> float:

@@ -24,7 +24,7 @@ import urllib.parse
 from pathlib import Path
 
 from bench._harness import Result, judge
-from bench._serve import HubServer
+from bench._serve import HubServer, add_catalog
 from bench.catalog import WORDS, _catalog
 
 CASES = {
@@ -39,6 +39,7 @@ def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
     work = Path(tempfile.mkdtemp(prefix="bench-ckan-"))
     try:
         _catalog(work, 10_000, 1.0)
+        add_catalog(work)
         with HubServer(work) as server:
             port = server.port
             results: list[Result] = []

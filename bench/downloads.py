@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from bench._harness import Result, judge, measure, median, rss_mib
-from bench._serve import HubServer
+from bench._serve import HubServer, add_catalog
 from bench.ingest import _project, _scratch
 
 CASES = {"downloads": "1M-point layer: GeoJSON download throughput and server memory; "
@@ -49,6 +49,7 @@ def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
         subprocess.run([*HUB, "ingest", "bench", "--root", str(work), "--store",
                         str(work / "store")], check=True, capture_output=True, timeout=600)
         data_file = next((work / "store" / "data" / "bench").glob("v1/data.parquet"))
+        add_catalog(work)
         with _Server(work, ready="/downloads/bench") as server:
             hub = _hub_side(server, args.repeat)
         baseline = [measure("bench.downloads:baseline_child", 900, path=str(data_file))

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._harness import BENCH_DIR, DATA_DIR, ROOT, Result, busy_cpu_s, judge, median
-from bench._serve import HubServer
+from bench._serve import HubServer, add_catalog
 from bench.downloads import HUB
 
 CASES = {"load": "200 locust clients × 60 s on pages, CKAN search, OGC items/tiles, downloads, "
@@ -68,6 +68,7 @@ def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(base, work)
     try:
+        add_catalog(work)
         with HubServer(work, ready="/") as server:
             _warm(server.port)
             runs = []

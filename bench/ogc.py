@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._harness import DATA_DIR, ROOT, Result, judge
-from bench._serve import HubServer, free_port, wait
+from bench._serve import HubServer, add_catalog, free_port, wait
 
 CASES = {"ogc": "OGC API over HTTP (1M points, 50k polygons): hub vs pygeoapi 0.24 (Parquet)"}
 LARGE: frozenset[str] = frozenset()
@@ -56,6 +56,7 @@ def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
         baseline_note = ("baseline skipped: no Python 3.12 with pygeoapi 0.24 could be set up "
                          f"(see {VENV.relative_to(ROOT)}/install.log)")
     results: list[Result] = []
+    add_catalog(store_root)
     with HubServer(store_root, ready="/ogc/") as hub_server:
         hub_port = hub_server.port
         hub = _measure_items(hub_port, "/ogc", "punkte", "flaechen", rounds=1)

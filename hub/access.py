@@ -131,6 +131,19 @@ class DataAccess:
         return access_in_force(dataset.access, record, owner_id(dataset.organization, vocab),
                                publisher)
 
+    def state(self) -> int:
+        """Changes whenever `of` may answer differently for the same dataset (a committed
+        catalog write); faces may keep its answers while it holds. Raises `Unavailable` like
+        `of` when the catalog cannot be read."""
+        if self._catalog is None:
+            return 0
+        try:
+            return self._catalog()[0].state()
+        except (HubError, sqlite3.Error) as exc:
+            log.error("access refused: the catalog cannot be read: %s", exc)
+            raise Unavailable("the catalog cannot be read now, so no data is served until it "
+                              "can (the server's log names the problem)") from None
+
     def may_see(self, viewer: Viewer, dataset: Dataset) -> bool:
         return viewer.may_see(*self.of(dataset))
 

@@ -12,13 +12,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
 
+from bench._serve import HubServer  # a server that can be killed and started again
 from hub.store.faults import wait_stopped
 
 #: the named fault points an ingest meets, in order (hub/store/faults.py)
@@ -66,58 +66,6 @@ def output(process: subprocess.Popen[bytes], timeout: float = 300.0) -> str:
     """The whole output of a finished `hub_process`, whitespace flattened."""
     out, _ = process.communicate(timeout=timeout)
     return " ".join(out.decode(errors="replace").split())
-
-
-# -- a server that can be killed and started again ----------------------------------------------
-
-class HubServer:
-    """`hub serve` on 127.0.0.1:`port`, to be started, killed and started again on the same port.
-
-        server = HubServer(root, store, port)
-        server.start()           # waits until it answers
-        server.kill()            # SIGKILL
-        server.start(HUB_FAULT_POINT="export-written")
-    """
-
-    def __init__(self, root: Path, store: Path, port: int, log: Path | None = None):
-        self.root, self.store, self.port = root, store, port
-        self.log = log or root / "serve.log"
-        self.url = f"http://127.0.0.1:{port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def start(self, ready: float = 120.0, **env: str) -> None:
-        """Start the server and wait until it answers (`ready`: a hang guard, in seconds)."""
-        self.process = hub_process(self.root, self.store, "serve", "--port", str(self.port),
-                                   log=self.log, **env)
-        deadline = time.monotonic() + ready
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"hub serve exited: {self.log.read_text()[-2000:]}")
-            try:
-                if httpx.get(self.url + "/api/3", timeout=5).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        self.kill()
-        raise TimeoutError(f"hub serve did not answer on port {self.port} in {ready:.0f} s")
-
-    def kill(self) -> None:
-        if self.process is not None:
-            kill(self.process)
-
-    def stop(self) -> None:
-        """The ordinary way: SIGTERM, then wait."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                kill(self.process)
 
 
 # -- downloads cut off part-way ------------------------------------------------------------------

@@ -59,7 +59,7 @@ class Soak:
         self.datasets = {d.name: d for d in (project.Dataset("punkte", 60_000),
                                              project.Dataset("zweit", 20_000),
                                              project.Dataset("stabil", 500))}
-        self.server = HubServer(root, self.store_dir, port)
+        self.server = HubServer(root, self.store_dir, port, log=root / "serve.log")
         self.poller = Poller(self.server.url, list(self.datasets))
         self.tally: Counter[str] = Counter()
         self.ingest_seconds = 2.0  # how long a whole ingest of punkte takes (measured)

@@ -162,66 +162,30 @@ def guard_limits(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 # A running hub: `hub serve` in a child process on a free port of 127.0.0.1, for real clients.
 # ==================================================================================================
 import contextlib  # noqa: E402
-import os  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
-import urllib.request  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench._serve import HUB, HubServer, free_port  # noqa: E402  (the one server starter)
 
 
 def hub_cli(root: Path, *args: str, store: Path | None = None) -> subprocess.CompletedProcess:
     """`hub ARGS --root ROOT --store STORE` in a child process (checked, text output)."""
-    code = "import sys; from hub.cli import app; sys.exit(app())"
-    return subprocess.run([sys.executable, "-c", code, *args, "--root", str(root),
+    return subprocess.run([sys.executable, "-c", HUB, *args, "--root", str(root),
                            "--store", str(store or root / "store")],
                           capture_output=True, text=True, check=True, timeout=300)
 
 
-@dataclass
-class Server:
-    url: str  # http://127.0.0.1:PORT
-    pid: int
+Server = HubServer  # what `hub_server` yields: `url`, `pid`, ... (bench/_serve.py)
 
 
 @contextlib.contextmanager
-def hub_server(root: Path, store: Path | None = None, **env: str) -> Iterator[Server]:
+def hub_server(root: Path, store: Path | None = None, **env: str) -> Iterator[HubServer]:
     """Run `hub serve` on the project at `root` (the environment's HUB_BASE_URL dropped,
     `env` added) until it answers; stops it afterwards."""
-    port = free_port()
-    code = "import sys; from hub.cli import app; sys.exit(app())"
-    environment = {k: v for k, v in os.environ.items() if k != "HUB_BASE_URL"} | env
-    # its output (the access log among it) goes to a file: a pipe nobody reads fills up
-    # after some hundred requests, and the server then hangs writing its log
-    with tempfile.TemporaryFile() as output:
-        server = subprocess.Popen(
-            [sys.executable, "-c", code, "serve", "--port", str(port), "--root", str(root),
-             "--store", str(store or root / "store")],
-            env=environment, stdout=output, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(600):
-                try:
-                    urllib.request.urlopen(base + "/api/3", timeout=2).read()
-                    break
-                except OSError:
-                    if server.poll() is not None:
-                        output.seek(0)
-                        raise RuntimeError(output.read().decode()) from None
-                    time.sleep(0.05)
-            yield Server(base, server.pid)
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+    with HubServer(root, store, **env) as server:
+        yield server
 
 
 @contextlib.contextmanager

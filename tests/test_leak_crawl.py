@@ -71,6 +71,8 @@ BY_NAME_URLS = (
     "/api/3/action/package_show?id={}", "/api/3/action/resource_show?id={}",
     "/api/3/action/package_show?id={}&include_deleted=true",
     "HEAD /downloads/{}/latest.csv", "HEAD /downloads/{}/v1.gpkg", "HEAD /downloads/{}",
+    "HEAD /ogc/collections/{}", "HEAD /ogc/collections/{}/items",
+    f"HEAD /ogc/collections/{{}}/tiles/{TMS}/0/0/0",
     # bad requests too: checked in the same order for hidden and unknown names
     "/downloads/{}/latest.xyz", "/downloads/{}/v99.csv", "/downloads/{}/latest.csv?dialect=x",
     "/ogc/collections/{}/items?limit=abc", "/ogc/collections/{}/items?filter=nr%20%3D",

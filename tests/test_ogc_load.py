@@ -114,3 +114,72 @@ def test_budget_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPat
         with pytest.raises(ValueError, match=f"{name}.*{words}"):
             Budget.from_env()
         monkeypatch.delenv(name)
+
+
+def test_requests_waiting_for_work_under_way_hold_no_worker() -> None:
+    """Requests for work another request is doing (a tile being rendered, a version being
+    read) wait for it on the event loop: with two workers, one rendering a slow tile and three
+    requests waiting for that tile, other expensive work still gets the second worker; the
+    tile is rendered once, and a waiter beyond the queue budget gets 503 with Retry-After."""
+    import asyncio
+    import threading
+
+    from starlette.requests import Request
+
+    from hub.api.ogc import work
+
+    pool = work.Pool(work.Budget(workers=2, queue_seconds=5.0))
+    flight = work.SingleFlight()
+    tiles: dict[str, bytes] = {}
+    release = threading.Event()
+    renders: list[str] = []
+
+    def render() -> bytes:
+        renders.append("tile")
+        assert release.wait(30)  # hang guard only
+        return b"tile"
+
+    def tile(request: Request) -> bytes:  # as the tile route: cached, under way, or render
+        if "t" in tiles:
+            return tiles["t"]
+        work.wait_for(request, flight.pending("t"))
+        work.needs(request, work.UNBOUNDED)
+        return flight.run("t", lambda: tiles.get("t"), lambda: tiles.setdefault("t", render()))
+
+    def other(request: Request) -> str:
+        work.needs(request, work.UNBOUNDED)
+        return "other"
+
+    def request() -> Request:
+        return Request({"type": "http", "method": "GET", "path": "/", "headers": []})
+
+    async def scenario() -> None:
+        r0 = request()
+        first = asyncio.create_task(pool.answer(r0, lambda: tile(r0)))
+        while flight.pending("t") is None:  # the first request renders in a worker
+            await asyncio.sleep(0.01)
+        waiting = [asyncio.create_task(pool.answer(r, lambda r=r: tile(r)))
+                   for r in (request(), request(), request())]
+        await asyncio.sleep(0.1)
+        r = request()
+        assert await asyncio.wait_for(pool.answer(r, lambda: other(r)), 30) == "other"
+        assert not first.done()  # the other work ran while the tile was still rendering
+        release.set()
+        assert await first == b"tile" and await asyncio.gather(*waiting) == [b"tile"] * 3
+
+        release.clear()
+        tiles.clear()
+        short = work.Pool(work.Budget(workers=2, queue_seconds=0.2))
+        r1 = request()
+        busy = asyncio.create_task(short.answer(r1, lambda: tile(r1)))
+        while flight.pending("t") is None:
+            await asyncio.sleep(0.01)
+        r = request()
+        with pytest.raises(work.Busy) as refused:
+            await short.answer(r, lambda: tile(r))
+        assert refused.value.retry_after >= 1
+        release.set()
+        assert await busy == b"tile"
+
+    asyncio.run(scenario())
+    assert renders == ["tile", "tile"]

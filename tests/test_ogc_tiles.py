@@ -267,3 +267,21 @@ def test_a_tile_asked_for_at_once_is_rendered_once() -> None:
     assert cache.make(key, lambda: render("later")) == b"tile by first"  # cached now
     assert cache.make(("flaechen", 4, 8, 137, 85), lambda: b"") == b""  # an empty tile too
     assert cache.rendered["flaechen"] == 2
+
+
+def test_head_answers_as_get_without_a_body(ogc_site: Site) -> None:
+    """HEAD on every kind of OGC URL: GET's status and headers (ETag, type, length), no body."""
+    paths = ["/", "/conformance", "/collections", "/collections/pflege?f=html",
+             "/collections/pflege/items?limit=3", "/collections/pflege/queryables",
+             tiles_url("pflege"), tiles_url("pflege", 0, 0, 0), tiles_url("intern", 0, 0, 0),
+             "/collections/pflege/items?limit=abc", "/collections/gibtsnicht"]
+    for path in paths:
+        got = ogc_site.client.get(ogc_site.url + path)
+        head = ogc_site.client.head(ogc_site.url + path)
+        assert head.status_code == got.status_code, (path, head.status_code, got.status_code)
+        assert head.content == b""
+        for name in ("content-type", "etag", "cache-control"):
+            assert head.headers.get(name) == got.headers.get(name), (path, name)
+        if "items?limit=3" not in path:  # items carry a timeStamp: same length, other bytes
+            assert int(head.headers["content-length"]) == len(got.content), path
+    assert {ogc_site.client.head(ogc_site.url + p).status_code for p in paths[:3]} == {200}

@@ -412,6 +412,12 @@ class Catalog:
         level = next(k for k, v in ACCESS_CODES.items() if v == snap.access[i])
         return level, snap.restricted.get(i, []), str(snap.publisher[i])
 
+    def state(self) -> int:
+        """Changes with every committed write to the catalog's database (records,
+        organisations): what is derived from the catalog may be kept while it holds."""
+        with self._lock:
+            return self._current()[0].state
+
     def organizations(self) -> dict[str, Organization]:
         """Organisations registered through the catalog (not those of the YAML file)."""
         with self._lock:

@@ -171,7 +171,8 @@ def create_app(settings: Settings) -> FastAPI:
                      record.attribution, record.title)
 
     # OGC API – Features under /ogc (the portal owns "/", the JSON and CKAN APIs "/api/…")
-    app.include_router(ogc_router(store, viewer=viewer, access_of=access.of, about=about))
+    app.include_router(ogc_router(store, viewer=viewer, access_of=access.of, about=about,
+                                  catalog_state=access.state))
     # Files of every version: /downloads/{dataset}/v{N}.{ext} and latest.{ext}
     app.include_router(downloads_router(store, viewer=viewer, access_of=access.of,
                                         about=about))

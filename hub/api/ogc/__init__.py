@@ -4,6 +4,7 @@ Modules: `features` (routes and documents), `params` (query parameters and their
 `cql2` (CQL2 text filters: parser) and `cql2_eval` (their evaluation with Arrow kernels),
 `tiles` (OGC API – Tiles: vector tiles, clusters, tile cache) and `mvt` (the MVT encoder),
 `crs` (Part 2 coordinate systems), `datasets` (current versions, re-read after commits),
+`facts` (access in force and catalog facts per dataset, kept per catalog state),
 `layer` (per-version in-memory data, index and selections),
 `geojson` (vectorised encoding), `openapi` (the `/api` document), `html` (German pages),
 `caching` (ETags, Cache-Control, 304s), `work` (expensive work off the event loop: worker

@@ -11,13 +11,12 @@ work that grows with the data in a bounded pool of worker threads (`work`).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 import os
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -32,6 +31,7 @@ from hub.api.ogc import caching, geojson, html, openapi, work
 from hub.api.ogc import crs as crs_mod
 from hub.api.ogc import tiles as tiles_mod
 from hub.api.ogc.datasets import Current
+from hub.api.ogc.facts import About, CatalogFacts
 from hub.api.ogc.layer import Layer, LayerCache, Meta
 from hub.api.ogc.params import (
     BadParameter,
@@ -92,19 +92,6 @@ HTML_FACTOR = 5  # a table row costs more than a GeoJSON fragment
 PARSE_WEIGHT = 1_000  # cost of parsing one character of a CQL2 filter (about 5 µs)
 
 
-@dataclass(frozen=True)
-class About:
-    """Catalog facts a collection document shows when they are known (all optional)."""
-
-    description: str = ""
-    license_url: str = ""
-    license_title: str = ""
-    keywords: list[str] = field(default_factory=list)
-    page_url: str = ""  # a human-readable landing page of the dataset
-    attribution: str = ""  # the credit the licence requires (catalog record)
-    title: str = ""  # the catalog record's title (the pipeline's is used without one)
-
-
 class NotFound(Exception):
     """404: unknown, invisible or without data (all answered the same)."""
 
@@ -115,6 +102,7 @@ class Collection:
     version: Version
     meta: Meta
     access: str  # the access level in force (see `access_of`)
+    about: About  # its catalog facts
 
 
 def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
@@ -123,14 +111,17 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
                title: str = "Geodaten-Schnittstelle (OGC API – Features)",
                limits: Limits | None = None, cache: LayerCache | None = None,
                about: Callable[[str], About | None] | None = None,
+               catalog_state: Callable[[], Hashable] | None = None,
                tile_cache: tiles_mod.TileCache | None = None,
                budget: work.Budget | None = None) -> APIRouter:
     """OGC API – Features over the store, mounted at `prefix`.
 
     `viewer` tells who is asking and `access_of` a dataset's access level and the organisations
     it is restricted to (collections are filtered with `Viewer.may_see`); `about` optionally
-    supplies catalog facts (description, licence, landing page) per dataset; `budget` bounds the
-    expensive work (default: from the environment, `work.Budget.from_env`).
+    supplies catalog facts (description, licence, landing page) per dataset; both are kept
+    while `catalog_state()` answers the same (without it they are asked on every request, see
+    `facts`); `budget` bounds the expensive work (default: from the environment,
+    `work.Budget.from_env`).
     """
     limits = limits or Limits.from_env()
     budget = budget or work.Budget.from_env()
@@ -139,7 +130,10 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
     encoded = tile_cache or tiles_mod.TileCache()
     zooms = range(tiles_mod.max_zoom() + 1)
     current = Current(store)
+    facts = CatalogFacts(access_of, about, catalog_state)
     router = APIRouter(prefix=prefix)
+    # every route reads: HEAD answers as GET does, without the body (uvicorn drops it)
+    read = functools.partial(router.api_route, methods=["GET", "HEAD"])
     description = ("Die Datensätze des Datenhubs als Sammlungen von Features nach "
                    "OGC API – Features (Teile 1 und 2, abfragbare Eigenschaften nach Teil 3).")
 
@@ -172,37 +166,34 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         json_link["rel"] = "alternate"
         return [html_link, json_link]
 
-    def titled(d: Dataset) -> Dataset:
-        """The dataset with its catalog record's title (the record is the single source)."""
-        facts = about(d.name) if about else None
-        return dataclasses.replace(d, title=facts.title) if facts and facts.title else d
-
     def visible(request: Request) -> list[Collection]:
         who = viewer(request)
+        entries = list(current.entries().values())
         shown = []
-        for d, v in current.entries().values():
-            level, orgs = access_of(d)
-            if who.may_see(level, orgs) and not v.broken:
+        for f, (_, v) in zip(facts.of(*(d for d, _ in entries)), entries, strict=True):
+            if who.may_see(f.level, f.orgs) and not v.broken:
                 try:
                     with store.reading(v):
-                        shown.append(Collection(titled(d), v, layers.meta(v), level))
+                        shown.append(Collection(f.dataset, v, layers.meta(v), f.level,
+                                                f.about))
                 except CorruptVersion:
                     continue  # answers 503 on its own URLs, the others are listed
         return shown
 
     def collection_of(request: Request, name: str) -> Collection:
         found = current.entries().get(name)
-        level, orgs = access_of(found[0]) if found else ("", [])
-        if found is None or not viewer(request).may_see(level, orgs):
+        f = facts.of(found[0])[0] if found else None
+        if found is None or f is None or not viewer(request).may_see(f.level, f.orgs):
             raise NotFound  # unknown, hidden and empty datasets answer alike
         if found[1].broken:  # after the access check: 503 only to those who may see
             raise CorruptVersion(found[1].dataset, found[1].version, found[1].broken)
-        return Collection(titled(found[0]), found[1], layers.meta(found[1]), level)
+        return Collection(f.dataset, found[1], layers.meta(found[1]), f.level, f.about)
 
     def layer_of(request: Request, c: Collection) -> Layer:
         """The collection's version in memory: verified and read in the pool the first time
         (both grow with its size); a read error checks the file again, so damage answers 503."""
         def on_miss() -> None:
+            work.wait_for(request, layers.pending(c.version))  # read by another request now
             work.needs(request, work.UNBOUNDED)
             store.ensure_sound(c.version)
         with store.reading(c.version):
@@ -234,16 +225,14 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
 
         Answers are computed on the event loop (a page or tile from a layer in memory takes a
         millisecond or two; threads would only contend for the GIL) unless the handler meets a
-        step whose cost grows with the data (`work.Offload`): then it runs again in the pool.
+        step whose cost grows with the data (`work.Offload`): then it runs again in the pool;
+        work it needs that is under way (`work.Wait`) is waited for on the loop.
         No worker free in time, or time run out: 503 with Retry-After."""
         @functools.wraps(handler)
         async def wrapper(request: Request, *args: Any, **kwargs: Any) -> Response:
             try:
-                try:
-                    response = handler(request, *args, **kwargs)
-                except work.Offload:
-                    response = await pool.run(
-                        request, functools.partial(handler, request, *args, **kwargs))
+                response = await pool.answer(
+                    request, functools.partial(handler, request, *args, **kwargs))
                 return caching.validated(request, response)
             except CorruptVersion as exc:  # after the access check: only those who may see
                 return Response(geojson.dumps({"code": "ServiceUnavailable",
@@ -286,7 +275,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
     def collection_doc(request: Request, c: Collection, fmt: str) -> dict[str, Any]:
         d, v, meta = c.dataset, c.version, c.meta
         url = f"{root(request)}/collections/{quote(d.name)}"
-        facts = (about(d.name) if about else None) or About()
+        facts = c.about
         extent: dict[str, Any] = {}
         if v.bbox:
             extent["spatial"] = {"bbox": [v.bbox], "crs": crs_mod.CRS84}
@@ -318,8 +307,8 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
 
     # -- routes --------------------------------------------------------------------------------
 
-    @router.get("", include_in_schema=False)
-    @router.get("/", include_in_schema=False)
+    @read("", include_in_schema=False)
+    @read("/", include_in_schema=False)
     @answers
     def landing(request: Request) -> Response:
         fmt = fmt_of(request)
@@ -343,7 +332,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
             return html.page(title, [("Start", "")], f"<p>{escape(description)}</p>", items)
         return render(fmt, body, page)
 
-    @router.get("/conformance", include_in_schema=False)
+    @read("/conformance", include_in_schema=False)
     @answers
     def conformance(request: Request) -> Response:
         fmt = fmt_of(request)
@@ -355,7 +344,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
             "<ul>" + "".join(f"<li><code>{escape(c)}</code></li>" for c in CONFORMANCE)
             + "</ul>", body["links"]))
 
-    @router.get("/api", include_in_schema=False)
+    @read("/api", include_in_schema=False)
     @answers
     def api(request: Request) -> Response:
         fmt = fmt_of(request)
@@ -382,7 +371,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
             ("Start", with_f(root(request) + "/", "html")), ("API-Dokumentation", "")], body),
             media_type="text/html; charset=utf-8")
 
-    @router.get("/collections", include_in_schema=False)
+    @read("/collections", include_in_schema=False)
     @answers
     def collections(request: Request) -> Response:
         fmt = fmt_of(request)
@@ -404,7 +393,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
                                             ("Sammlungen", "")], content, body["links"])
         return render(fmt, body, page)
 
-    @router.get("/collections/{name}", include_in_schema=False)
+    @read("/collections/{name}", include_in_schema=False)
     @answers
     def collection(request: Request, name: str) -> Response:
         c = collection_of(request, name)
@@ -440,7 +429,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
                 f"<p>{escape(doc['description'])}</p>{info}{props}", doc["links"])
         return render(fmt, doc, page, headers=control)
 
-    @router.get("/collections/{name}/queryables", include_in_schema=False)
+    @read("/collections/{name}/queryables", include_in_schema=False)
     @answers
     def queryables(request: Request, name: str) -> Response:
         c = collection_of(request, name)
@@ -472,7 +461,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         control = caching.cache_control(request, c.access == "public")
         return render(fmt, body, page, SCHEMA, {"Cache-Control": control})
 
-    @router.get("/collections/{name}/items", include_in_schema=False)
+    @read("/collections/{name}/items", include_in_schema=False)
     @answers
     def items(request: Request, name: str) -> Response:
         c = collection_of(request, name)
@@ -538,7 +527,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
                 + f'<p class="paging">{nav}</p>', links)
         return render(fmt, body, page, GEOJSON, headers)
 
-    @router.get("/collections/{name}/items/{feature_id:feature_id}", include_in_schema=False)
+    @read("/collections/{name}/items/{feature_id:feature_id}", include_in_schema=False)
     @answers
     def item(request: Request, name: str, feature_id: str) -> Response:
         c = collection_of(request, name)
@@ -589,7 +578,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
                 "links": [link(url, "self", JSON, "WebMercatorQuad"),
                           link(url, REL_SCHEME, JSON, "WebMercatorQuad")]}
 
-    @router.get("/tileMatrixSets", include_in_schema=False)
+    @read("/tileMatrixSets", include_in_schema=False)
     @answers
     def tile_matrix_sets(request: Request) -> Response:
         json_only(request)
@@ -597,7 +586,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         return render("json", {"tileMatrixSets": [tms_summary(request)],
                                "links": [link(url, "self", JSON, "Kachelschemata")]}, str)
 
-    @router.get("/tileMatrixSets/{tms}", include_in_schema=False)
+    @read("/tileMatrixSets/{tms}", include_in_schema=False)
     @answers
     def tile_matrix_set(request: Request, tms: str) -> Response:
         json_only(request)
@@ -644,7 +633,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         doc["x-hub-maxTileBytes"] = tiles_mod.MAX_TILE_BYTES
         return doc
 
-    @router.get("/collections/{name}/tiles", include_in_schema=False)
+    @read("/collections/{name}/tiles", include_in_schema=False)
     @answers
     def tilesets(request: Request, name: str) -> Response:
         c = collection_of(request, name)
@@ -658,7 +647,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         return render("json", {"tilesets": [entry],
                                "links": [link(url, "self", JSON, "Kachelsätze")]}, str)
 
-    @router.get("/collections/{name}/tiles/{tms}", include_in_schema=False)
+    @read("/collections/{name}/tiles/{tms}", include_in_schema=False)
     @answers
     def tileset(request: Request, name: str, tms: str) -> Response:
         c = collection_of(request, name)
@@ -667,7 +656,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
             raise NotFound
         return render("json", tileset_doc(request, c), str)
 
-    @router.get("/collections/{name}/tiles/{tms}/tilejson.json", include_in_schema=False)
+    @read("/collections/{name}/tiles/{tms}/tilejson.json", include_in_schema=False)
     @answers
     def tilejson(request: Request, name: str, tms: str) -> Response:
         c = collection_of(request, name)
@@ -702,7 +691,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
             raise BadParameter(param, f"{value} is outside the tile matrix (0 to {size - 1})")
         return value
 
-    @router.get("/collections/{name}/tiles/{tms}/{z}/{y}/{x}", include_in_schema=False)
+    @read("/collections/{name}/tiles/{tms}/{z}/{y}/{x}", include_in_schema=False)
     @answers
     def tile(request: Request, name: str, tms: str, z: str, y: str, x: str) -> Response:
         c = collection_of(request, name)
@@ -729,6 +718,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         key = (c.dataset.name, v.version, zoom, col, row)
         data = encoded.get(key)
         if data is None:
+            work.wait_for(request, encoded.pending(key))  # being rendered for another request
             work.needs(request, work.UNBOUNDED)  # rendering grows with the data in the tile
             data = encoded.make(key, lambda: tiles_mod.render(layer_of(request, c),
                                                               c.dataset.name, zoom, col, row))

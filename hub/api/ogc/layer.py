@@ -15,6 +15,7 @@ import datetime as dt
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ import shapely
 from hub.api.ogc import cql2_eval
 from hub.api.ogc.crs import Crs, bbox_to_crs84, to_crs, to_crs84
 from hub.api.ogc.params import Area
+from hub.api.ogc.work import SingleFlight
 from hub.schema import Field, TableSchema, parse_schema
 from hub.store.geoparquet import BBOX_COLUMN, GEOMETRY_COLUMN
 from hub.store.versions import Version
@@ -379,7 +381,7 @@ class LayerCache:
         self._selections: OrderedDict[tuple[Any, ...], np.ndarray | None] = OrderedDict()
         self._selection_bytes = 0
         self._lock = threading.Lock()
-        self._loading: dict[tuple[str, int], threading.Lock] = {}
+        self._loading = SingleFlight()
 
     def meta(self, version: Version) -> Meta:
         key = (version.dataset, version.version, version.checksum)
@@ -393,31 +395,37 @@ class LayerCache:
                 self._metas[key] = found
         return found
 
+    def pending(self, version: Version) -> Future[None] | None:
+        """Done when the version now being read is in memory (None: none is being read)."""
+        return self._loading.pending((version.dataset, version.version))
+
     def layer(self, version: Version, on_miss: Callable[[], None] = lambda: None) -> Layer:
         """The version in memory; `on_miss` is called first when it must be read (and may
-        raise to refuse that here)."""
+        raise to refuse that here). One caller reads a version; the others wait for it."""
         key = (version.dataset, version.version)
-        with self._lock:
-            if key in self._layers:
-                self._layers.move_to_end(key)
-                return self._layers[key]
-        on_miss()
-        with self._lock:
-            loading = self._loading.setdefault(key, threading.Lock())
-        with loading:  # one thread reads a version; the others wait for it
+
+        def cached() -> Layer | None:
             with self._lock:
                 if key in self._layers:
+                    self._layers.move_to_end(key)
                     return self._layers[key]
+            return None
+        found = cached()
+        if found is not None:
+            return found
+        on_miss()
+
+        def read() -> Layer:
             self.reads[version.dataset] += 1
             layer = Layer(version, self.meta(version))
             with self._lock:
                 self._layers[key] = layer
-                self._loading.pop(key, None)
                 for old in [k for k in self._layers if k[0] == key[0] and k != key]:
                     self._forget(old)  # a dataset's older versions are not served any more
                 while len(self._layers) > self.max_layers:
                     self._forget(next(iter(self._layers)))
             return layer
+        return self._loading.run(key, cached, read)
 
     def _forget(self, key: tuple[str, int]) -> None:
         self._layers.pop(key, None)

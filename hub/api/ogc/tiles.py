@@ -12,10 +12,12 @@ A tile z/y/x holds one MVT layer named after the collection (extent 4096, buffer
   so a tile's points, and each cluster cell's, are one contiguous slice: counting a tile is a
   binary search, clustering it a `reduceat` over the slice.
 * **Lines and polygons** are projected, clipped to the buffered tile, simplified with a
-  tolerance of half a 512-px screen pixel (4 units) and snapped to the integer grid with
-  `shapely.set_precision` (which keeps polygons valid); polygon rings are oriented as the spec
-  asks (exterior positive area in tile coordinates). A polygon layer's tile over the size budget
-  is made again with four times the tolerance and without features smaller than a pixel.
+  tolerance of half a 512-px screen pixel (4 units) and snapped to the integer grid (rounded;
+  what rounding makes invalid goes through `shapely.set_precision`, which keeps polygons
+  valid); polygon rings are oriented as the spec asks (exterior positive area in tile
+  coordinates). Polygons smaller than a pixel of a 512-px tile are left out — those whose box
+  is smaller before any geometry is touched, which at low zooms is most of a dense layer. A
+  tile over the size budget is made again with four times the tolerance and the smallest area.
 * No tile exceeds `MAX_TILE_BYTES` (500 KB). An empty tile answers 204.
 
 Why numpy and our own encoder rather than DuckDB's ST_AsMVT: the layer is already in memory
@@ -33,6 +35,7 @@ import os
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +45,7 @@ import shapely
 
 from hub.api.ogc import mvt
 from hub.api.ogc.layer import Layer
+from hub.api.ogc.work import SingleFlight
 
 TMS_ID = "WebMercatorQuad"
 TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
@@ -52,10 +56,12 @@ BUFFER = 64  # tile units around the tile that features may reach into
 CELLS = 64  # clusters: cells per tile side (at most 4096 clusters per tile); 2 ** 6
 RAW_CAP = 20_000
 TOLERANCE = 4.0  # tile units (of 4096): half a pixel of a 512-px tile
+LEVELS = 4  # polygon tiles: tolerance and smallest area grow fourfold per level (`_shapes`)
+EMPTY_POLYGON = shapely.Polygon()
 EARTH = 6378137.0
 ORIGIN = math.pi * EARTH
 MAX_LAT = 85.0511287798066
-ENCODER = "1"  # part of the ETag: change when tiles of the same data would differ
+ENCODER = "2"  # part of the ETag: change when tiles of the same data would differ
 
 
 def max_zoom() -> int:
@@ -93,8 +99,12 @@ def limits(bbox: list[float] | None, zooms: range) -> list[dict[str, Any]]:
     if not bbox:
         return []
     lon0, lat0, lon1, lat1 = bbox
-    (left, right), (top, bottom) = mercator(
-        np.array([lon0, lon1]), np.clip(np.array([lat1, lat0]), -MAX_LAT, MAX_LAT))
+
+    def unit_y(lat: float) -> float:  # as `mercator`, for one value (called on every tile)
+        lat = math.radians(min(MAX_LAT, max(-MAX_LAT, lat)))
+        return 0.5 - math.asinh(math.tan(lat)) / (2 * math.pi)
+    left, right = (lon0 + 180.0) / 360.0, (lon1 + 180.0) / 360.0
+    top, bottom = unit_y(lat1), unit_y(lat0)
     out = []
     for z in zooms:
         n = 2 ** z
@@ -285,27 +295,71 @@ def _shapes(layer: Layer, name: str, z: int, x: int, y: int) -> bytes:
     if not len(rows):
         return b""
     n = 2 ** z
-    shapes = layer.shapes()[rows]
+    kinds = _kinds(layer)[rows]
+    polygonal = np.isin(kinds, (3, 6))
+    assert layer.boxes is not None
+    xmin, ymin, xmax, ymax = (b[rows] for b in layer.boxes)
+    left, top = mercator(xmin, np.clip(ymax, -MAX_LAT, MAX_LAT))
+    right, bottom = mercator(xmax, np.clip(ymin, -MAX_LAT, MAX_LAT))
+    box_area = (right - left) * (bottom - top) * (n * mvt.EXTENT) ** 2
 
     def to_tile(lonlat: np.ndarray) -> np.ndarray:
         mx, my = mercator(lonlat[:, 0], np.clip(lonlat[:, 1], -MAX_LAT, MAX_LAT))
         return np.column_stack([(mx * n - x) * mvt.EXTENT, (my * n - y) * mvt.EXTENT])
-    projected = shapely.transform(shapes, to_tile)
+    # polygons whose box is under a level's area cannot pass its area test: left out before
+    # any geometry is touched (at low zooms, most of a dense layer)
+    first = ~polygonal | (box_area >= _min_area(0))
+    rows, polygonal, box_area = rows[first], polygonal[first], box_area[first]
+    if not len(rows):
+        return b""
+    projected = shapely.transform(layer.shapes()[rows], to_tile)
     clipped = shapely.clip_by_rect(projected, -BUFFER, -BUFFER, mvt.EXTENT + BUFFER,
                                    mvt.EXTENT + BUFFER)
-    tolerance, min_area = TOLERANCE, 0.0
-    for _ in range(4):
-        encoded = _encode_shapes(layer, name, rows, clipped, tolerance, min_area)
+    for level in range(LEVELS):
+        keep = np.flatnonzero(~polygonal | (box_area >= _min_area(level)))
+        if not len(keep):
+            return b""
+        encoded = _encode_shapes(layer, name, rows[keep], clipped[keep],
+                                 TOLERANCE * 4 ** level, _min_area(level))
         if len(encoded) <= MAX_TILE_BYTES - 16:
             return encoded
-        tolerance, min_area = tolerance * 4, max(min_area * 4, (mvt.EXTENT / 256) ** 2)
     return b""  # cannot be made small enough: no worse answer than an oversized tile
+
+
+def _min_area(level: int) -> float:
+    """The smallest polygon area (tile units) a level keeps: a pixel of a 512-px tile, growing
+    fourfold per level as the tolerance does."""
+    return (mvt.EXTENT / 512) ** 2 * 4 ** level
+
+
+def _kinds(layer: Layer) -> np.ndarray:
+    """Each row's shapely geometry type id (built once per version)."""
+    found = layer.derived.get("kinds")
+    if found is None:
+        found = layer.derived["kinds"] = shapely.get_type_id(layer.shapes())
+    return found
+
+
+def _snap(shapes: np.ndarray) -> np.ndarray:
+    """Geometries on the integer grid. Rounding the coordinates is what `shapely.set_precision`
+    does for nearly every geometry (but the repeated points, dropped when encoding), at a
+    twentieth of its cost; polygons that rounding flattens are dropped as set_precision drops
+    them, and the few others it makes invalid go through set_precision, which keeps them
+    valid."""
+    rounded = shapely.set_coordinates(shapes.copy(), np.round(shapely.get_coordinates(shapes)))
+    invalid = ~shapely.is_valid(rounded) & ~shapely.is_empty(rounded)
+    flat = invalid & np.isin(shapely.get_type_id(rounded), (3, 6)) & (shapely.area(rounded) == 0)
+    rounded[flat] = EMPTY_POLYGON  # collapsed onto the grid: set_precision drops them too
+    bad = np.flatnonzero(invalid & ~flat)
+    if len(bad):
+        rounded[bad] = shapely.set_precision(shapes[bad], 1.0)
+    return rounded
 
 
 def _encode_shapes(layer: Layer, name: str, rows: np.ndarray, shapes: np.ndarray,
                    tolerance: float, min_area: float) -> bytes:
     simple = shapely.simplify(shapes, tolerance, preserve_topology=False)
-    snapped = shapely.set_precision(simple, 1.0)
+    snapped = _snap(simple)
     kind = shapely.get_type_id(snapped)
     if min_area:
         polygonal = np.isin(kind, (3, 6))
@@ -362,16 +416,30 @@ def _commands(geoms: np.ndarray, geom_type: int) -> tuple[np.ndarray, np.ndarray
         line_at = offsets[0]  # coordinates per line
         line_feature = np.arange(n) if len(offsets) == 1 else \
             np.repeat(np.arange(n), np.diff(offsets[1]))
-        return mvt.path_commands(xy, np.diff(line_at), line_feature, n, closed=False)
+        xy, counts = _distinct(xy, line_at, np.ones(len(xy), bool))
+        return mvt.path_commands(xy, counts, line_feature, n, closed=False)
     ring_at, polygon_at = offsets[0], offsets[1]
     ring_polygon = np.repeat(np.arange(len(polygon_at) - 1), np.diff(polygon_at))
     polygon_feature = np.arange(len(polygon_at) - 1) if len(offsets) == 2 else \
         np.repeat(np.arange(n), np.diff(offsets[2]))
     ring_feature = polygon_feature[ring_polygon]
-    closing = ring_at[1:] - 1  # drop each ring's closing point
     keep = np.ones(len(xy), bool)
-    keep[closing] = False
-    return mvt.path_commands(xy[keep], np.diff(ring_at) - 1, ring_feature, n, closed=True)
+    keep[ring_at[1:] - 1] = False  # drop each ring's closing point
+    xy, counts = _distinct(xy, ring_at, keep)
+    return mvt.path_commands(xy, counts, ring_feature, n, closed=True)
+
+
+def _distinct(xy: np.ndarray, part_at: np.ndarray, keep: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The kept points of each part (line or ring, starting at `part_at`) without those equal
+    to the point before them (snapping to the grid makes such repeats), and the points per
+    part."""
+    repeat = np.zeros(len(xy), bool)
+    repeat[1:] = (xy[1:] == xy[:-1]).all(axis=1)
+    repeat[part_at[:-1]] = False  # a part's first point is never a repeat
+    keep = keep & ~repeat
+    part = np.repeat(np.arange(len(part_at) - 1), np.diff(part_at))
+    return xy[keep], np.bincount(part[keep], minlength=len(part_at) - 1)
 
 
 # -- the cache of encoded tiles ----------------------------------------------------------------
@@ -380,9 +448,9 @@ class TileCache:
     """Encoded tiles by (dataset, version, z, x, y), least recently used dropped first.
 
     A tile is rendered once however many requests ask for it at the same time (`make`): the
-    first renders, the others wait for its bytes. Without that, a map opened by many users at
-    once (or a new version of a layer) has every worker render the same low-zoom tile, which
-    for tens of thousands of polygons takes seconds, and the pool answers 503 to the rest."""
+    first renders, the others wait for its bytes (on the event loop: `pending`). Without that,
+    a map opened by many users at once (or a new version of a layer) has every worker render
+    the same low-zoom tile, and the pool answers 503 to the rest."""
 
     def __init__(self, max_bytes: int = 128 << 20):
         self.max_bytes = max_bytes
@@ -390,25 +458,21 @@ class TileCache:
         self._tiles: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
-        self._making: dict[tuple[Any, ...], threading.Lock] = {}
+        self._making = SingleFlight()
+
+    def pending(self, key: tuple[Any, ...]) -> Future[None] | None:
+        """Done when the tile now being rendered is (None: none is)."""
+        return self._making.pending(key)
 
     def make(self, key: tuple[Any, ...], render: Callable[[], bytes]) -> bytes:
         """The cached tile, or `render()`'s bytes, rendered by one caller at a time per key.
         `key[0]` is the dataset's name."""
-        with self._lock:
-            making = self._making.setdefault(key, threading.Lock())
-        try:
-            with making:
-                found = self.get(key)
-                if found is None:
-                    self.rendered[key[0]] += 1
-                    found = render()
-                    self.put(key, found)
-                return found
-        finally:
-            with self._lock:
-                if not making.locked():
-                    self._making.pop(key, None)
+        def rendered() -> bytes:
+            self.rendered[key[0]] += 1
+            found = render()
+            self.put(key, found)
+            return found
+        return self._making.run(key, lambda: self.get(key), rendered)
 
     def get(self, key: tuple[Any, ...]) -> bytes | None:
         with self._lock:

@@ -11,6 +11,10 @@ rows, an uncached tile, a large page.
   the caller then runs the whole handler again in the pool (the cheap steps before repeat).
 - At most `Budget.workers` handlers run in the pool. A request that finds every worker busy waits
   up to `Budget.queue_seconds` for one and then gets 503 with `Retry-After` (`Busy`).
+- Work that many requests may ask for at once (reading a version, rendering a tile) is done
+  once (`SingleFlight`). A request that finds it under way waits for it on the event loop
+  (`wait_for` raises `Wait`), within the same `queue_seconds`, and then runs again: waiters
+  never hold a worker, so the pool stays free for other work.
 - A CQL2 filter whose estimated cost is over `Budget.max_cost` is refused before it starts (400
   naming `filter`, see `hub.api.ogc.layer.Layer.cost`); an evaluation that runs longer than
   `Budget.seconds` stops between two conditions (`Deadline`) with 503 and `Retry-After`.
@@ -23,9 +27,10 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -39,6 +44,14 @@ UNBOUNDED = math.inf  # the cost of a step that reads or builds from the whole v
 
 class Offload(Exception):
     """Raised on the event loop: this answer needs work that grows with the data."""
+
+
+class Wait(Exception):
+    """Raised on the event loop: the work this answer needs is under way; wait for `done`."""
+
+    def __init__(self, done: Future[None]):
+        super().__init__("work under way")
+        self.done = done
 
 
 class Busy(Exception):
@@ -111,6 +124,47 @@ def needs(request: Request, cost: float) -> None:
         raise Offload
 
 
+def wait_for(request: Request, done: Future[None] | None) -> None:
+    """On the loop, when `done` (a `SingleFlight.pending`) is not None: wait for it there."""
+    if done is not None and on_loop(request):
+        raise Wait(done)
+
+
+class SingleFlight:
+    """Work done once per key however many ask for it at the same time: the first caller
+    computes, later ones wait for its end (`pending` tells the event loop what to wait for)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flights: dict[Hashable, Future[None]] = {}
+
+    def pending(self, key: Hashable) -> Future[None] | None:
+        with self._lock:
+            return self._flights.get(key)
+
+    def run(self, key: Hashable, done: Callable[[], T | None], compute: Callable[[], T]) -> T:
+        """`done()` if it gives a result, else `compute()` — by one caller per key at a time;
+        the others wait for it and ask `done()` again."""
+        while True:
+            found = done()
+            if found is not None:
+                return found
+            with self._lock:
+                flight = self._flights.get(key)
+                mine = flight is None
+                if mine:
+                    flight = self._flights[key] = Future()
+            if not mine:
+                flight.result()
+                continue
+            try:
+                return compute()
+            finally:
+                with self._lock:
+                    del self._flights[key]
+                flight.set_result(None)
+
+
 class Pool:
     """The worker threads for expensive answers, with a bounded wait for a free one."""
 
@@ -119,15 +173,38 @@ class Pool:
         self._executor = ThreadPoolExecutor(budget.workers, thread_name_prefix="ogc-work")
         self._free = asyncio.Semaphore(budget.workers)
 
-    async def run(self, request: Request, handler: Callable[[], T]) -> T:
-        """Run `handler` in a worker thread with a deadline set on `request`."""
+    def _busy(self) -> Busy:
+        return Busy(f"all {self.budget.workers} workers for expensive requests "
+                    "(HUB_OGC_WORKERS) are busy; try again shortly",
+                    retry_after=max(1, math.ceil(self.budget.queue_seconds)))
+
+    async def answer(self, request: Request, handler: Callable[[], T]) -> T:
+        """`handler()` on the event loop; again after the work it waits for (`Wait`) is done;
+        in a worker thread when it needs one (`Offload`). All waiting is on the loop and
+        within `Budget.queue_seconds`."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self.budget.queue_seconds
+        while True:
+            try:
+                return handler()
+            except Wait as waiting:
+                done, _ = await asyncio.wait({asyncio.wrap_future(waiting.done)},
+                                             timeout=max(0.0, end - loop.time()))
+                if not done:
+                    raise self._busy() from None
+            except Offload:
+                return await self.run(request, handler, end - loop.time())
+
+    async def run(self, request: Request, handler: Callable[[], T],
+                  wait_s: float | None = None) -> T:
+        """Run `handler` in a worker thread with a deadline set on `request`, after waiting
+        up to `wait_s` (default `Budget.queue_seconds`) for a free worker."""
         try:
-            async with asyncio.timeout(self.budget.queue_seconds):
+            async with asyncio.timeout(max(0.0, self.budget.queue_seconds if wait_s is None
+                                           else wait_s)):
                 await self._free.acquire()
         except TimeoutError:
-            raise Busy(f"all {self.budget.workers} workers for expensive requests "
-                       "(HUB_OGC_WORKERS) are busy; try again shortly",
-                       retry_after=max(1, math.ceil(self.budget.queue_seconds))) from None
+            raise self._busy() from None
 
         def timed() -> T:
             request.state.deadline = Deadline(self.budget.seconds)
