@@ -157,8 +157,7 @@ def guard_limits(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 # ======================================== end ingest harness ======================================
 
 
-# ===========================================================================================
-
+# ==================================================================================================
 # A running hub: `hub serve` in a child process on a free port of 127.0.0.1, for real clients.
 # ==================================================================================================
 import contextlib  # noqa: E402
@@ -166,6 +165,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 
 from bench._serve import HUB, HubServer, free_port  # noqa: E402  (the one server starter)
 
@@ -220,7 +220,7 @@ def serving_app(app: Any) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-# ======================================== OGC API server ==========================================
+# ======================================== PostgreSQL ==============================================
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Any]:
@@ -230,6 +230,8 @@ def postgres() -> Iterator[Any]:
     with Postgres.started(free_port()) as server:
         yield server
 
+
+# ======================================== OGC API server ==========================================
 
 @pytest.fixture(scope="session")
 def ogc_site(tmp_path_factory: pytest.TempPathFactory):
