@@ -106,8 +106,8 @@ def test_the_start_page_links_the_three_maps(client: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize("code", ["dsb", "en"])
-def test_a_map_page_in_another_language(client: httpx.Client, code: str) -> None:
-    response = client.get("/karten/pflege", params={"lang": code})
+def test_a_map_page_in_another_language(demo_portal: DemoPortal, code: str) -> None:
+    response = httpx.get(f"{demo_portal.url}/karten/pflege", params={"lang": code}, timeout=60)
     assert response.status_code == 200
     assert f'<html lang="{code}">' in response.text
 
