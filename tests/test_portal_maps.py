@@ -19,6 +19,7 @@ from hub.web.portal import settings
 from hub.web.security import HTML_POLICY
 
 ROW_ID = re.compile(r'<tr data-id="([^"]*)">')
+BBOX = re.compile(r'data-bbox="([-0-9.,]+)"')
 MAPS = ("/karten/breitband", "/karten/pflege", "/karten/mobilitaet")
 
 
@@ -42,25 +43,36 @@ def items(client: httpx.Client, collection: str, **params: str) -> list[dict[str
     return [{**f["properties"], "id": f["id"]} for f in response.json()["features"]]
 
 
+def district(client: httpx.Client, path: str) -> str:
+    """The box a point map shows and asks the OGC API for (the municipalities' bounds)."""
+    found = BBOX.search(client.get(path).text)
+    assert found
+    return found.group(1)
+
+
 def test_the_care_list_shows_the_ogc_items_of_each_type(client: httpx.Client) -> None:
-    every = items(client, "pflege")
+    box = district(client, "/karten/pflege")
+    every = items(client, "pflege", bbox=box)
+    assert len(every) == len(items(client, "pflege"))  # every care service lies in the district
     assert sorted(listed(client, "/karten/pflege")) == sorted(str(p["id"]) for p in every)
     types = sorted({p["art"] for p in every})
     assert len(types) > 1
     for art in types:
-        expected = sorted(str(p["id"]) for p in items(client, "pflege", art=art))
+        expected = sorted(str(p["id"]) for p in items(client, "pflege", art=art, bbox=box))
         assert expected and sorted(listed(client, "/karten/pflege", art=art)) == expected
 
 
 def test_the_mobility_list_filters_by_type_and_power_like_the_ogc_items(
         client: httpx.Client) -> None:
-    every = items(client, "mobilitaet")
+    box = district(client, "/karten/mobilitaet")
+    every = items(client, "mobilitaet", bbox=box)
+    assert 0 < len(every) < len(items(client, "mobilitaet"))  # the real stops far outside: not
     assert sorted(listed(client, "/karten/mobilitaet")) == sorted(str(p["id"]) for p in every)
     for typ in sorted({p["typ"] for p in every}):
-        expected = sorted(str(p["id"]) for p in items(client, "mobilitaet", typ=typ))
+        expected = sorted(str(p["id"]) for p in items(client, "mobilitaet", typ=typ, bbox=box))
         assert sorted(listed(client, "/karten/mobilitaet", typ=typ)) == expected
     top = max(p["leistung_kw"] or 0 for p in every)
-    strong = sorted(str(p["id"]) for p in items(client, "mobilitaet",
+    strong = sorted(str(p["id"]) for p in items(client, "mobilitaet", bbox=box,
                                                 filter=f"leistung_kw >= {top}"))
     assert 0 < len(strong) < len(every)
     assert sorted(listed(client, "/karten/mobilitaet", min_kw=str(top))) == strong
@@ -77,7 +89,8 @@ def test_the_broadband_list_has_every_municipality_of_the_aggregate(
 
 
 def test_sorting_by_power_puts_the_strongest_first(client: httpx.Client) -> None:
-    power = {str(p["id"]): p["leistung_kw"] or 0 for p in items(client, "mobilitaet")}
+    power = {str(p["id"]): p["leistung_kw"] or 0 for p in items(
+        client, "mobilitaet", bbox=district(client, "/karten/mobilitaet"))}
     order = [power[i] for i in listed(client, "/karten/mobilitaet", sort="power")]
     assert order == sorted(order, reverse=True) and order[0] > 0
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import shapely
 from fastapi import Request
 
 from hub.access import ANONYMOUS
@@ -72,14 +73,17 @@ class MapPages:
         sources = self.places.sources(ANONYMOUS)
 
         def build(visible: Sources, need: Need) -> dict[str, Any]:
-            table = self.places.topic_tables(visible, need).get(curated.topic)
+            tables = self.places.topic_tables(visible, need)
+            table, bbox = tables.get(curated.topic), _bbox(tables.get("boundaries"))
             if table is None:
-                return {"rows": [], "filters": {}}
+                return {"rows": [], "filters": {}, "bbox": bbox}
             need(len(table.rows))
             found = _FILTERS[curated.topic](table, params,
                                             _ids(table, visible.versions[curated.topic][1]))
+            if curated.topic != "broadband" and bbox is not None:
+                found["rows"] = [r for r in found["rows"] if _inside(r, bbox)]
             found["rows"].sort(key=_SORT_KEYS[sort])
-            return found
+            return {**found, "bbox": bbox}
         try:
             found = await computed(self.pool, request, sources, build)
         except work.Busy as exc:
@@ -89,6 +93,7 @@ class MapPages:
         rows = found["rows"]
         sourced = [self._source(sources, topic) for topic in ("boundaries", curated.topic)]
         return {"map": curated, "rows": rows, "filters": found["filters"], "sort": sort,
+                "bbox": ",".join(f"{v:.5f}" for v in found["bbox"]) if found["bbox"] else "",
                 "sources": [s for s in sourced if s is not None],
                 "layer": sources.versions[curated.topic][0].name
                 if curated.topic in sources.versions else None,
@@ -123,6 +128,24 @@ def _choice(params: dict[str, str], name: str, allowed: tuple[str, ...] | list[s
     return value
 
 
+def _bbox(boundaries: Table | None) -> tuple[float, float, float, float] | None:
+    """The district's box (its municipalities' bounds, rounded outwards to 5 decimals): the
+    points a curated map shows, and the `bbox` the map asks the OGC API for."""
+    if boundaries is None or not len(boundaries.rows):
+        return None
+    west, south, east, north = (float(v) for v in shapely.total_bounds(boundaries.shapes))
+    if not all(math.isfinite(v) for v in (west, south, east, north)):
+        return None
+    return (math.floor(west * 1e5) / 1e5, math.floor(south * 1e5) / 1e5,
+            math.ceil(east * 1e5) / 1e5, math.ceil(north * 1e5) / 1e5)
+
+
+def _inside(row: dict[str, Any], bbox: tuple[float, float, float, float]) -> bool:
+    lon, lat = row.get("lon"), row.get("lat")
+    return (lon is not None and lat is not None and bbox[0] <= lon <= bbox[2]
+            and bbox[1] <= lat <= bbox[3])
+
+
 def _primary_key(version: Version) -> str | None:
     """The column whose value is a feature's id in the OGC API (`hub.api.ogc.layer`): the
     single-field primary key; none: ids are the 1-based row numbers."""
@@ -139,8 +162,7 @@ def _ids(table: Table, version: Version) -> list[Any]:
 
 def _point(table: Table, i: int) -> dict[str, float | None]:
     lon, lat = float(table.lon[i]), float(table.lat[i])
-    return {"lon": None if math.isnan(lon) else round(lon, 6),
-            "lat": None if math.isnan(lat) else round(lat, 6)}
+    return {"lon": None if math.isnan(lon) else lon, "lat": None if math.isnan(lat) else lat}
 
 
 def _broadband(table: Table, params: dict[str, str], ids: list[Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@
   var map = L.map(el, { keyboard: true, zoomSnap: 0.5 });
   map.attributionControl.setPrefix("Leaflet");
   map.attributionControl.addAttribution(el.dataset.attribution);
-  L.control.scale({ imperial: false }).addTo(map);
+  L.control.scale({ imperial: false, position: "topright" }).addTo(map);
   if (el.dataset.basemapUrl) {
     L.tileLayer(el.dataset.basemapUrl, { attribution: el.dataset.basemapAttribution }).addTo(map);
   }
@@ -117,12 +117,12 @@
 
   items(el.dataset.base).then(function (shapes) {
     base = L.geoJSON({ type: "FeatureCollection", features: shapes },
-      { style: { color: "#333", weight: 1, fillOpacity: 0 } }).addTo(map);
+      { style: { color: "#333", weight: 1, fillOpacity: 0 }, interactive: kind === "broadband" })
+      .addTo(map);
     var bounds = base.getBounds();
     if (!viewFromHash()) { map.fitBounds(bounds); }
     if (!el.dataset.layer) { return null; }
-    var box = [bounds.getWest(), bounds.getSouth(), bounds.getEast(), bounds.getNorth()]
-      .map(function (v) { return v.toFixed(5); });
+    var box = el.dataset.bbox ? el.dataset.bbox.split(",") : null;
     return items(el.dataset.layer, kind === "broadband" ? null : box);
   }).then(function (found) {
     if (!found) { return; }
