@@ -335,3 +335,24 @@ def test_the_broadband_map_shades_every_municipality_and_shows_its_figures(
         assert not watched.outside, watched.outside
     finally:
         watched.close()
+
+
+def test_a_place_page_shows_its_small_map_on_request(portal: str, browser: Any) -> None:
+    watched = Watched(browser)
+    page = watched.page
+    try:
+        page.goto(f"{portal}/orte/herzberg-elster?lang=de")
+        assert page.locator("#map").is_hidden()  # Leaflet is not part of the first load
+        assert not page.evaluate("'L' in window")
+        page.click("#show-map")
+        page.wait_for_selector("#map.loaded")
+        assert page.locator("#map path").count() == 1  # the municipality's boundary
+        assert page.locator("#map .leaflet-marker-icon").count() > 5  # the nearest answers
+        page.locator("#map .leaflet-marker-icon").first.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".leaflet-popup-content")
+        assert "km" in page.locator(".leaflet-popup-content").inner_text()
+        assert not watched.errors, watched.errors
+        assert not watched.outside, watched.outside
+    finally:
+        watched.close()

@@ -3,10 +3,29 @@
 // configuration names one on the hub); the form's filters act on the map at once; the view
 // (zoom/lat/lon) is kept in the address (#karte=…) so it can be shared. The list below the
 // map is the same features rendered on the server; the page works without this file.
+// A place page loads Leaflet only when asked ("Karte anzeigen"): its first load stays small.
 "use strict";
 (function () {
   var el = document.getElementById("map");
-  if (!el || !window.L || !window.fetch) { return; }
+  if (!el || !window.fetch) { return; }
+  if (window.L) { startHubMap(); return; }
+  var show = document.getElementById("show-map");
+  if (!show || !el.dataset.leaflet) { return; }
+  show.hidden = false;
+  show.addEventListener("click", function () {
+    var css = document.createElement("link");
+    css.rel = "stylesheet";
+    css.href = el.dataset.leaflet + ".css";
+    document.head.appendChild(css);
+    var script = document.createElement("script");
+    script.src = el.dataset.leaflet + ".js";
+    script.onload = function () { show.hidden = true; el.hidden = false; startHubMap(); el.focus(); };
+    document.head.appendChild(script);
+  });
+})();
+
+function startHubMap() {
+  var el = document.getElementById("map");
   var kind = el.dataset.kind, form = document.getElementById("map-filters");
   var map = L.map(el, { keyboard: true, zoomSnap: 0.5 });
   map.attributionControl.setPrefix("Leaflet");
@@ -17,6 +36,10 @@
   }
   var base = null, layer = L.layerGroup().addTo(map), features = [], shares = {};
 
+  function share(value) {
+    return value === null || value === undefined ? "–" :
+      Number(value).toLocaleString(document.documentElement.lang, { maximumFractionDigits: 1 }) + " %";
+  }
   function text(value) { return value === null || value === undefined ? "–" : String(value); }
   function escape(value) {
     var span = document.createElement("span");
@@ -25,7 +48,7 @@
   }
 
   // every feature of a collection within `bbox`, following the `next` links
-  function items(url, bbox) {
+  function items(url, bbox, extra) {
     var found = [];
     function page(next) {
       return fetch(next, { credentials: "same-origin", headers: { Accept: "application/geo+json" } })
@@ -36,7 +59,7 @@
           return link ? page(link.href) : found;
         });
     }
-    var query = "?f=json&limit=1000" + (bbox ? "&bbox=" + bbox.join(",") : "");
+    var query = "?f=json&limit=1000" + (bbox ? "&bbox=" + bbox.join(",") : "") + (extra || "");
     return page(url + query);
   }
 
@@ -63,7 +86,7 @@
         shape.bindTooltip(Math.round(share) + " %", { permanent: true, direction: "center", className: "share-label" });
       }
       shape.bindPopup("<strong>" + escape(shape.feature.properties.name) + "</strong><br>≥ 1000 Mbit/s: " +
-        escape(row.anteil_1000) + " %<br>≥ 100 Mbit/s: " + escape(row.anteil_100) + " %<br>" +
+        escape(share(row.anteil_1000)) + "<br>≥ 100 Mbit/s: " + escape(share(row.anteil_100)) + "<br>" +
         escape(el.dataset.labelHouseholds) + ": " + escape(row.haushalte) + "<br>" +
         escape(el.dataset.labelConstruction) + ": " + escape(row.haushalte_im_bau) + "<br>" +
         escape(el.dataset.labelPlanned) + ": " + escape(row.haushalte_geplant));
@@ -115,6 +138,42 @@
       map.getZoom() + "/" + c.lat.toFixed(5) + "/" + c.lng.toFixed(5));
   });
 
+  // a place page: the municipality's boundary and the nearest answers (/api/orte/{slug})
+  function drawPlace() {
+    var ags = encodeURIComponent(el.dataset.ags);
+    items(el.dataset.base, null, "&ags=" + ags).then(function (shapes) {
+      base = L.geoJSON({ type: "FeatureCollection", features: shapes },
+        { style: { color: "#0a3a60", weight: 3, fillOpacity: 0.08 }, interactive: false }).addTo(map);
+      if (!viewFromHash()) { map.fitBounds(base.getBounds()); }
+      return fetch(el.dataset.answers, { credentials: "same-origin" });
+    }).then(function (r) { return r.ok ? r.json() : Promise.reject(r); }).then(function (body) {
+      var answers = body.answers || {}, found = [];
+      ((answers.care || {}).nearest || []).forEach(function (i) { found.push([i, "+", "care"]); });
+      var categories = (answers.mobility || {}).categories || {};
+      Object.keys(categories).forEach(function (key) {
+        (categories[key].nearest || []).forEach(function (i) { found.push([i, SYMBOLS[i.type] || "•", i.type]); });
+      });
+      found.forEach(function (entry) {
+        var item = entry[0];
+        if (item.lon === null || item.lat === null || item.lon === undefined) { return; }
+        L.marker([item.lat, item.lon], {
+          title: (item.name || item.type) + " (" + item.type + ")", alt: item.type, keyboard: true,
+          icon: L.divIcon({ className: "map-symbol symbol-" + slug(entry[2]), html: entry[1], iconSize: [24, 24] })
+        }).bindPopup("<strong>" + escape(item.name || item.type) + "</strong><br>" + escape(item.type) +
+          "<br>" + escape((item.distance_m / 1000).toLocaleString(document.documentElement.lang,
+            { maximumFractionDigits: 1 })) + " km").addTo(layer);
+      });
+      if (!location.hash) {  // the boundary and the nearest answers
+        var bounds = base.getBounds();
+        layer.eachLayer(function (m) { bounds.extend(m.getLatLng()); });
+        map.fitBounds(bounds);
+      }
+      el.classList.add("loaded");
+    });
+  }
+
+  if (kind === "place") { drawPlace(); return; }
+
   items(el.dataset.base).then(function (shapes) {
     base = L.geoJSON({ type: "FeatureCollection", features: shapes },
       { style: { color: "#333", weight: 1, fillOpacity: 0 }, interactive: kind === "broadband" })
@@ -149,4 +208,4 @@
         });
     });
   }
-})();
+}
