@@ -36,7 +36,7 @@ function startHubMap() {
   }
   var base = null, layer = L.layerGroup().addTo(map), features = [], shares = {};
 
-  function share(value) {
+  function percent(value) {
     return value === null || value === undefined ? "–" :
       Number(value).toLocaleString(document.documentElement.lang, { maximumFractionDigits: 1 }) + " %";
   }
@@ -86,7 +86,7 @@ function startHubMap() {
         shape.bindTooltip(Math.round(share) + " %", { permanent: true, direction: "center", className: "share-label" });
       }
       shape.bindPopup("<strong>" + escape(shape.feature.properties.name) + "</strong><br>≥ 1000 Mbit/s: " +
-        escape(share(row.anteil_1000)) + "<br>≥ 100 Mbit/s: " + escape(share(row.anteil_100)) + "<br>" +
+        escape(percent(row.anteil_1000)) + "<br>≥ 100 Mbit/s: " + escape(percent(row.anteil_100)) + "<br>" +
         escape(el.dataset.labelHouseholds) + ": " + escape(row.haushalte) + "<br>" +
         escape(el.dataset.labelConstruction) + ": " + escape(row.haushalte_im_bau) + "<br>" +
         escape(el.dataset.labelPlanned) + ": " + escape(row.haushalte_geplant));
