@@ -330,6 +330,7 @@ def test_the_broadband_map_shades_every_municipality_and_shows_its_figures(
         page.locator("#map path.leaflet-interactive").first.click(force=True)
         page.wait_for_selector(".leaflet-popup-content")
         assert "≥ 1000 Mbit/s" in page.locator(".leaflet-popup-content").inner_text()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "map-broadband-popup-1280.png"))
         assert not watched.errors, watched.errors
         assert not watched.outside, watched.outside
