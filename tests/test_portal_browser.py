@@ -357,3 +357,28 @@ def test_a_place_page_shows_its_small_map_on_request(portal: str, browser: Any) 
         assert not watched.outside, watched.outside
     finally:
         watched.close()
+
+
+def test_a_maps_controls_and_markers_are_reached_by_keyboard(portal: str, browser: Any) -> None:
+    watched = Watched(browser)
+    page = watched.page
+    try:
+        page.goto(f"{portal}/karten/pflege?art=Hospiz")
+        page.wait_for_selector("#map.loaded")
+        markers = page.locator("#map .leaflet-marker-icon").count()
+        assert markers > 0
+        page.focus("#filter-sort")
+        reached: list[str] = []
+        for _ in range(markers + 8):
+            page.keyboard.press("Tab")
+            reached.append(page.evaluate("""() => { const e = document.activeElement;
+                const s = getComputedStyle(e);
+                const seen = s.outlineStyle !== 'none' && s.outlineWidth !== '0px'
+                             || s.boxShadow !== 'none';
+                const name = e.className.baseVal === undefined ? e.className : '';
+                return name + (seen ? '' : ' UNSEEN') }"""))
+        assert sum("leaflet-marker-icon" in r for r in reached) == markers, reached
+        assert any("leaflet-control-zoom-in" in r for r in reached), reached
+        assert not [r for r in reached if "UNSEEN" in r and "leaflet" in r], reached
+    finally:
+        watched.close()
