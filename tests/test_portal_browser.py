@@ -382,3 +382,21 @@ def test_a_maps_controls_and_markers_are_reached_by_keyboard(portal: str, browse
         assert not [r for r in reached if "UNSEEN" in r and "leaflet" in r], reached
     finally:
         watched.close()
+
+
+def test_without_javascript_a_map_page_is_its_list_and_the_filters_still_work(
+        portal: str, browser: Any) -> None:
+    watched = Watched(browser, javascript=False)
+    page = watched.page
+    try:
+        page.goto(f"{portal}/karten/mobilitaet")
+        assert page.locator("#map").is_hidden()  # no empty map box without JavaScript
+        every = listed_rows(page)
+        page.select_option("#filter-typ", "Mitfahrbank")
+        page.locator("#map-filters button[type=submit]").click()
+        page.wait_for_url("**typ=Mitfahrbank**")
+        assert 0 < listed_rows(page) < every
+        assert set(page.locator("#map-list tbody td:nth-child(2)").all_inner_texts()) == {
+            "M Mitfahrbank"}
+    finally:
+        watched.close()

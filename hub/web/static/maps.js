@@ -25,7 +25,9 @@
 })();
 
 function startHubMap() {
-  var el = document.getElementById("map");
+  var el = document.getElementById("map"), legend = document.getElementById("map-legend");
+  el.hidden = false;  // without JavaScript the page shows the list alone
+  if (legend) { legend.hidden = false; }
   var kind = el.dataset.kind, form = document.getElementById("map-filters");
   var map = L.map(el, { keyboard: true, zoomSnap: 0.5 });
   map.attributionControl.setPrefix("Leaflet");
