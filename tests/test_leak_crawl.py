@@ -271,6 +271,13 @@ def crawl_portal(c: Crawl) -> None:
     for place in c.get("/api/orte").json():
         c.get(f"/orte/{place['slug']}")
     c.get("/orte/unbekannt")
+    # the curated maps and their lists, over the same hidden answering datasets
+    for lang in ("de", "dsb", "en"):
+        for path in ("/karten/breitband", "/karten/pflege", "/karten/mobilitaet"):
+            c.get(path, lang=lang)
+    c.get("/karten/breitband", stufe="100", sort="share")
+    c.get("/karten/pflege", sort="type")
+    c.get("/karten/mobilitaet", min_kw="0", sort="power")
 
 
 def crawl_dcat(c: Crawl) -> None:

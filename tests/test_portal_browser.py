@@ -44,6 +44,9 @@ PAGES = {
     "privacy": "/datenschutz",
     "accessibility": "/barrierefreiheit",
     "easy": "/leichte-sprache",
+    "map-broadband": "/karten/breitband",
+    "map-care": "/karten/pflege",
+    "map-mobility": "/karten/mobilitaet",
     "not-found": "/datasets/gibt-es-nicht",
     "bad-request": "/datasets?page=99999999",
 }
@@ -119,6 +122,8 @@ def test_every_page_type_is_clean_and_accessible(portal: str, browser: Any, lang
                 assert watched.page.locator("a.skip").inner_text() == SKIP[lang]
                 if width == WIDTHS[0] and (found := axe_problems(watched.page)):
                     problems[f"{kind} {lang}"] = found
+                if kind.startswith("map-"):  # axe and the screenshot see the features drawn
+                    watched.page.wait_for_selector("#map.loaded")
                 if lang == "de" or kind in ("start", "dataset", "place"):
                     shot = ARTIFACTS / f"{kind}-{lang}-{width}.png"
                     watched.page.screenshot(path=str(shot), full_page=True)
@@ -242,5 +247,156 @@ def test_language_switch_is_remembered(portal: str, browser: Any) -> None:
         assert page.locator("html").get_attribute("lang") == "de"
         page.goto(portal + "/")
         assert page.locator("html").get_attribute("lang") == "en"
+    finally:
+        watched.close()
+
+
+def drawn(page: Any) -> int:
+    """Features Leaflet shows: markers and vector paths."""
+    return page.locator("#map .leaflet-marker-icon, #map path.leaflet-interactive").count()
+
+
+def listed_rows(page: Any) -> int:
+    return page.locator("#map-list tbody tr").count()
+
+
+def until(page: Any, check: Any) -> None:
+    """Wait for `check()` (polled from here: the strict CSP forbids Playwright's string
+    predicates); the 10 s bound only guards a hang."""
+    for _ in range(100):
+        if check():
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError("the page did not get there within 10 s")
+
+
+@pytest.mark.parametrize(("path", "control", "value"), [
+    ("/karten/pflege", "#filter-art", "Tagespflege"),
+    ("/karten/mobilitaet", "#filter-typ", "Mitfahrbank"),
+])
+def test_a_point_map_shows_the_listed_features_and_its_filter_acts(
+        portal: str, browser: Any, path: str, control: str, value: str) -> None:
+    watched = Watched(browser)
+    page = watched.page
+    try:
+        page.goto(f"{portal}{path}?lang=de")
+        page.wait_for_selector("#map.loaded")
+        assert drawn(page) == listed_rows(page) > 0
+        before = drawn(page)
+        page.select_option(control, value)
+        until(page, lambda: listed_rows(page) < before)
+        assert 0 < drawn(page) == listed_rows(page) < before
+        page.locator("#map .leaflet-marker-icon").first.focus()
+        page.keyboard.press("Enter")  # a marker is a keyboard control: Enter opens its popup
+        page.wait_for_selector(".leaflet-popup-content")
+        assert value in page.locator(".leaflet-popup-content").inner_text()
+        assert "#karte=" in page.url or "?" in page.url
+        assert f"={value}" in page.url.replace("+", " ") or value in page.url
+        assert not watched.errors, watched.errors
+        assert not watched.outside, watched.outside
+    finally:
+        watched.close()
+
+
+def test_the_mobility_map_filters_by_charging_power(portal: str, browser: Any) -> None:
+    watched = Watched(browser)
+    page = watched.page
+    try:
+        page.goto(f"{portal}/karten/mobilitaet?lang=de")
+        page.wait_for_selector("#map.loaded")
+        before = drawn(page)
+        page.fill("#filter-kw", "1")
+        page.dispatch_event("#filter-kw", "change")
+        until(page, lambda: listed_rows(page) < before)
+        assert 0 < drawn(page) == listed_rows(page) < before
+        assert not watched.outside, watched.outside
+    finally:
+        watched.close()
+
+
+def test_the_broadband_map_shades_every_municipality_and_shows_its_figures(
+        portal: str, browser: Any) -> None:
+    watched = Watched(browser)
+    page = watched.page
+    try:
+        page.goto(f"{portal}/karten/breitband?lang=en")
+        page.wait_for_selector("#map.loaded")
+        assert drawn(page) == listed_rows(page) == 33
+        labels = page.locator("#map .share-label").all_inner_texts()
+        assert len(labels) == 33 and all(t.endswith("%") for t in labels)
+        page.check("input[name=stufe][value='100']")
+        until(page, lambda: "stufe=100" in page.url)
+        assert page.locator("#map .share-label").all_inner_texts() != labels
+        page.locator("#map path.leaflet-interactive").first.click(force=True)
+        page.wait_for_selector(".leaflet-popup-content")
+        assert "≥ 1000 Mbit/s" in page.locator(".leaflet-popup-content").inner_text()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "map-broadband-popup-1280.png"))
+        assert not watched.errors, watched.errors
+        assert not watched.outside, watched.outside
+    finally:
+        watched.close()
+
+
+def test_a_place_page_shows_its_small_map_on_request(portal: str, browser: Any) -> None:
+    watched = Watched(browser)
+    page = watched.page
+    try:
+        page.goto(f"{portal}/orte/herzberg-elster?lang=de")
+        assert page.locator("#map").is_hidden()  # Leaflet is not part of the first load
+        assert not page.evaluate("'L' in window")
+        page.click("#show-map")
+        page.wait_for_selector("#map.loaded")
+        assert page.locator("#map path").count() == 1  # the municipality's boundary
+        assert page.locator("#map .leaflet-marker-icon").count() > 5  # the nearest answers
+        page.locator("#map .leaflet-marker-icon").first.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".leaflet-popup-content")
+        assert "km" in page.locator(".leaflet-popup-content").inner_text()
+        assert not watched.errors, watched.errors
+        assert not watched.outside, watched.outside
+    finally:
+        watched.close()
+
+
+def test_a_maps_controls_and_markers_are_reached_by_keyboard(portal: str, browser: Any) -> None:
+    watched = Watched(browser)
+    page = watched.page
+    try:
+        page.goto(f"{portal}/karten/pflege?art=Hospiz")
+        page.wait_for_selector("#map.loaded")
+        markers = page.locator("#map .leaflet-marker-icon").count()
+        assert markers > 0
+        page.focus("#filter-sort")
+        reached: list[str] = []
+        for _ in range(markers + 8):
+            page.keyboard.press("Tab")
+            reached.append(page.evaluate("""() => { const e = document.activeElement;
+                const s = getComputedStyle(e);
+                const seen = s.outlineStyle !== 'none' && s.outlineWidth !== '0px'
+                             || s.boxShadow !== 'none';
+                const name = e.className.baseVal === undefined ? e.className : '';
+                return name + (seen ? '' : ' UNSEEN') }"""))
+        assert sum("leaflet-marker-icon" in r for r in reached) == markers, reached
+        assert any("leaflet-control-zoom-in" in r for r in reached), reached
+        assert not [r for r in reached if "UNSEEN" in r and "leaflet" in r], reached
+    finally:
+        watched.close()
+
+
+def test_without_javascript_a_map_page_is_its_list_and_the_filters_still_work(
+        portal: str, browser: Any) -> None:
+    watched = Watched(browser, javascript=False)
+    page = watched.page
+    try:
+        page.goto(f"{portal}/karten/mobilitaet")
+        assert page.locator("#map").is_hidden()  # no empty map box without JavaScript
+        every = listed_rows(page)
+        page.select_option("#filter-typ", "Mitfahrbank")
+        page.locator("#map-filters button[type=submit]").click()
+        page.wait_for_url("**typ=Mitfahrbank**")
+        assert 0 < listed_rows(page) < every
+        assert set(page.locator("#map-list tbody td:nth-child(2)").all_inner_texts()) == {
+            "M Mitfahrbank"}
     finally:
         watched.close()

@@ -172,6 +172,10 @@ class Places:
             found["mobility"] = topics.mobility(tables["mobility"], lon, lat)
         return found
 
+    def topic_tables(self, sources: Sources, need: Need) -> dict[str, Table]:
+        """The visible answering datasets in memory by topic (the portal's curated maps)."""
+        return self._tables(sources, need)
+
     def _tables(self, sources: Sources, need: Need) -> dict[str, Table]:
         """The visible versions in memory (read when not yet, off the event loop); a
         damaged one is left out."""

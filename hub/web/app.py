@@ -46,6 +46,7 @@ from hub.store.versions import Dataset, Store, Version
 from hub.web.accesslog import AccessLog
 from hub.web.portal import STATIC_DIR, i18n
 from hub.web.portal import settings as portal_settings
+from hub.web.portal.maps import MapPages
 from hub.web.portal.pages import PageError, Portal
 from hub.web.portal.places import PlacePages
 from hub.web.portal.routes import Renderer, error_page, portal_router
@@ -209,7 +210,8 @@ def create_app(settings: Settings) -> FastAPI:
     render = Renderer(lambda: site)
     site = portal_settings.load(settings.root / "catalog", settings.district)
     i18n.load_all()
-    app.include_router(portal_router(portal, render, PlacePages(places)))
+    app.include_router(portal_router(portal, render, PlacePages(places),
+                                     MapPages(places, site["basemap"])))
     app.add_exception_handler(PageError, error_page(render))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -20,6 +20,7 @@ from hub.places import PlaceNotFound, Places
 from hub.places.answers import MOBILITY
 from hub.places.routes import MAX_QUERY, MAX_SLUG, computed, has_control
 from hub.places.service import Need, Sources
+from hub.web.portal.maps import SYMBOLS
 from hub.web.portal.pages import N_, PageError
 
 # mobility category (hub.places.answers.MOBILITY) -> its heading
@@ -81,4 +82,11 @@ class PlacePages:
         answers = body["answers"]
         return {"place": body["place"], "broadband": answers.get("broadband"),
                 "care": answers.get("care"), "mobility": answers.get("mobility"),
-                "mobility_titles": MOBILITY_TITLES}
+                "mobility_titles": MOBILITY_TITLES, "boundaries": self._boundaries(),
+                "symbols": SYMBOLS}
+
+    def _boundaries(self) -> dict[str, Any] | None:
+        """The source of the place's boundary (the small map's base), when visible."""
+        sources = self.places.sources(ANONYMOUS)
+        found = sources.versions.get("boundaries")
+        return self.places.source(*found) if found else None

@@ -9,7 +9,7 @@ inline script or style anywhere.
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 from hub.api.downloads.http import accepts_gzip
 from hub.web.portal import i18n
 from hub.web.portal.i18n import COOKIE, LANGUAGES, Language
+from hub.web.portal.maps import MAPS, MapPages
 from hub.web.portal.pages import PageError, Portal
 from hub.web.portal.places import PlacePages
 
@@ -84,7 +85,8 @@ def _with_lang(request: Request, code: str) -> str:
     return f"{request.url.path}?{urlencode([*kept, ('lang', code)])}"
 
 
-def portal_router(portal: Portal, render: Renderer, places: PlacePages) -> APIRouter:
+def portal_router(portal: Portal, render: Renderer, places: PlacePages,
+                  maps: MapPages) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.get("/", response_class=HTMLResponse)
@@ -122,6 +124,10 @@ def portal_router(portal: Portal, render: Renderer, places: PlacePages) -> APIRo
         """The answers for a municipality; an unknown one: 404 with suggestions."""
         return render(request, "place.html", **await places.place(request, slug))
 
+    for slug in MAPS:
+        router.add_api_route(f"/karten/{slug}", _map_page(render, maps, slug), methods=["GET"],
+                             response_class=HTMLResponse, name=f"map_{slug}")
+
     for path, template in PAGES.items():
         router.add_api_route(path, _fixed_page(render, template), methods=["GET"],
                              response_class=HTMLResponse, name=template.split(".")[0])
@@ -131,6 +137,14 @@ def portal_router(portal: Portal, render: Renderer, places: PlacePages) -> APIRo
 def _fixed_page(render: Renderer, template: str) -> Callable[[Request], Response]:
     def page(request: Request) -> Response:
         return render(request, template)
+    return page
+
+
+def _map_page(render: Renderer, maps: MapPages,
+              slug: str) -> Callable[[Request], Awaitable[Response]]:
+    async def page(request: Request) -> Response:
+        """A curated map and its list of the same features (filters as a GET form)."""
+        return render(request, "map.html", **await maps.page(request, slug))
     return page
 
 

@@ -29,4 +29,20 @@ def load(catalog_dir: Path, district_name: str) -> dict[str, Any]:
             raise HubError(f"{path}: {key}: expected a mapping")
     site = raw.get("site_name") or (f"Offene Daten – {district_name}" if district_name
                                     else "Offene Daten")
-    return {"site_name": str(site), **{key: raw.get(key) or {} for key in SECTIONS}}
+    return {"site_name": str(site), "basemap": _basemap(path, raw.get("basemap") or {}),
+            **{key: raw.get(key) or {} for key in SECTIONS}}
+
+
+def _basemap(path: Path, raw: Any) -> dict[str, str]:
+    """`basemap`: `url` (a raster tile template on the hub itself: a path with {z}/{x}/{y}) and
+    its `attribution`; none: the maps show the district's boundaries as base."""
+    if not isinstance(raw, dict):
+        raise HubError(f"{path}: basemap: expected a mapping with url and attribution")
+    url, attribution = str(raw.get("url") or ""), str(raw.get("attribution") or "")
+    if url and (not url.startswith("/") or url.startswith("//")
+                or not all(p in url for p in ("{z}", "{x}", "{y}"))):
+        raise HubError(f"{path}: basemap: url: a path on the hub with {{z}}, {{x}} and {{y}} "
+                       f"expected (no request may leave the hub), got {url!r}")
+    if url and not attribution:
+        raise HubError(f"{path}: basemap: attribution: required with a url")
+    return {"url": url, "attribution": attribution}
