@@ -71,7 +71,8 @@ class Services:
     @classmethod
     def open(cls, settings: Settings) -> Services:
         catalog, vocab, district = open_catalog(settings)
-        return cls(settings, catalog, vocab, district, Accounts(catalog.store, vocab),
+        return cls(settings, catalog, vocab, district, Accounts(catalog.store, vocab,
+                                                           settings.totp_roles),
                    Uploads(catalog.store.root, settings.max_upload))
 
     def viewer(self, request: Request) -> Viewer:
