@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hub.access import ROLES, Viewer
 from hub.catalog.vocab import Vocabularies
-from hub.db.schema import recovery_codes, tokens, users
+from hub.db.schema import recovery_codes, sessions, tokens, users
 from hub.errors import HubError
 from hub.store.versions import Store, now
 
@@ -132,7 +132,7 @@ class Accounts:
 
     def user(self, name: str) -> User:
         with self.db.connection() as db:
-            row = db.execute(_USER.where(or_(users.c.name == name,
+            row = db.execute(USER_ROW.where(or_(users.c.name == name,
                                              users.c.id == name))).first()
         if row is None:
             raise AccountError(f"no user named {name!r}")
@@ -140,14 +140,17 @@ class Accounts:
 
     def users(self) -> list[User]:
         with self.db.connection() as db:
-            rows = db.execute(_USER.order_by(users.c.name)).all()
+            rows = db.execute(USER_ROW.order_by(users.c.name)).all()
         return [User(**r._asdict()) for r in rows]
 
     def set_state(self, name: str, state: str) -> User:
-        """Disable (`disabled`) or enable (`active`) a user; a disabled user's tokens fail."""
+        """Disable (`disabled`) or enable (`active`) a user; a disabled user's tokens fail
+        and their sessions end at once."""
         user = self.user(name)
         with self.db.connection() as db:
             db.execute(update(users).where(users.c.name == user.name).values(state=state))
+            if state != "active":
+                db.execute(sessions.delete().where(sessions.c.user == user.name))
         return self.user(name)
 
     def set_role(self, name: str, role: str) -> User:
@@ -365,13 +368,14 @@ class Accounts:
         return User(**{k: row[k] for k in User.__dataclass_fields__})
 
 
-_USER = select(*(users.c[f] for f in User.__dataclass_fields__))
+# A user's public facts (never their secrets), as `User` holds them.
+USER_ROW = select(*(users.c[f] for f in User.__dataclass_fields__))
 _TOKEN = select(tokens.c.id, tokens.c.user, tokens.c.name, tokens.c.created, tokens.c.expires,
                 tokens.c.last_used, tokens.c.revoked)
 # A token's user by the token's hash: the check of every authenticated request.
 _AUTHENTICATE = select(
     tokens.c.id.label("token_id"), tokens.c.last_used, tokens.c.expires, tokens.c.revoked,
-    *_USER.selected_columns).join(users, users.c.name == tokens.c.user).where(
+    *USER_ROW.selected_columns).join(users, users.c.name == tokens.c.user).where(
         tokens.c.hash == bindparam("hash"))
 
 

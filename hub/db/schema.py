@@ -123,6 +123,17 @@ tokens = Table(
     _text("revoked"),
 )
 
+# Signed-in browsers (hub/web/session.py): by the SHA-256 of the cookie's random id.
+sessions = Table(
+    "sessions", metadata,
+    _text("hash", primary_key=True),
+    _text("user", ForeignKey("users.name"), nullable=False, index=True),
+    _text("stage", nullable=False),  # "second-factor" (password checked) or "signed-in"
+    _text("csrf", nullable=False),   # the token every unsafe request of the session carries
+    _text("created", nullable=False),
+    _text("seen", nullable=False),
+)
+
 # -- the catalog (hub/catalog/index.py, load.py; hub/api/ckan/harvest.py) ------------------------
 
 catalog_records = Table(

@@ -50,7 +50,7 @@ from hub.web.portal.pages import PageError, Portal
 from hub.web.portal.places import PlacePages
 from hub.web.portal.routes import Renderer, error_page, portal_router
 from hub.web.security import SecurityHeaders
-from hub.web.services import InvalidToken, Opener, Services, token_sent
+from hub.web.services import InvalidToken, Opener, Services, credentials_sent
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -120,7 +120,7 @@ def create_app(settings: Settings) -> FastAPI:
         return RedirectResponse(f"/ogc/collections/{quote(name)}/items{query}", 308)
 
     def viewer(request: Request) -> Viewer:
-        if not token_sent(request):  # no token: no need for the accounts (or a catalog)
+        if not credentials_sent(request):  # no token or cookie: no need for the accounts
             return ANONYMOUS
         try:
             return services().viewer(request)
