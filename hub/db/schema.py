@@ -128,7 +128,7 @@ sessions = Table(
     "sessions", metadata,
     _text("hash", primary_key=True),
     _text("user", ForeignKey("users.name"), nullable=False, index=True),
-    _text("stage", nullable=False),  # "second-factor" (password checked) or "signed-in"
+    _text("stage", nullable=False),  # how far the sign-in is (hub.web.session: SIGNED_IN, …)
     _text("csrf", nullable=False),   # the token every unsafe request of the session carries
     _text("created", nullable=False),
     _text("seen", nullable=False),

@@ -32,10 +32,12 @@ from hub.errors import Forbidden
 COOKIE = "hub_session"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf"
-SIGNED_IN, SECOND_FACTOR = "signed-in", "second-factor"
+# The stages: signed in; password checked, the code is next; password checked, and the role
+# requires a second factor the user has yet to set up (only that is possible).
+SIGNED_IN, SECOND_FACTOR, ENROL = "signed-in", "second-factor", "enrolment"
 IDLE = dt.timedelta(hours=2)
 ABSOLUTE = dt.timedelta(hours=12)
-SECOND_FACTOR_TIME = dt.timedelta(minutes=5)  # from the password to the code
+SECOND_FACTOR_TIME = dt.timedelta(minutes=10)  # from the password to the code (or set-up)
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 SEEN_EVERY = dt.timedelta(minutes=1)  # `seen` is written at most this often
 
@@ -64,7 +66,7 @@ class Sessions:
               at: dt.datetime | None = None) -> str:
         """A new session of `user` (deleting the session `replacing`); returns its id, for
         the cookie only."""
-        if stage not in (SIGNED_IN, SECOND_FACTOR):
+        if stage not in (SIGNED_IN, SECOND_FACTOR, ENROL):
             raise ValueError(f"unknown session stage {stage!r}")
         session_id = secrets.token_urlsafe(32)
         moment = _iso(at or _now())

@@ -50,9 +50,11 @@ def environment() -> jinja2.Environment:
 
 
 class Renderer:
-    def __init__(self, site: Callable[[], dict[str, Any]]):
+    def __init__(self, site: Callable[[], dict[str, Any]],
+                 signed_in: Callable[[Request], str | None] = lambda request: None):
+        """`signed_in`: the name of the request's signed-in user, for the header."""
         self.env = environment()
-        self.site = site
+        self.site, self.signed_in = site, signed_in
 
     def __call__(self, request: Request, template: str, status: int = 200,
                  **context: Any) -> Response:
@@ -61,7 +63,8 @@ class Renderer:
         html = self.env.get_template(template).render(
             lang=lang, languages=LANGUAGES, site=self.site(), path=request.url.path,
             vocab_lang="en" if lang.code == "en" else "de",
-            lang_url=lambda code: _with_lang(request, code), **context)
+            lang_url=lambda code: _with_lang(request, code),
+            signed_in=self.signed_in(request), **context)
         body = html.encode()
         headers = {"Content-Language": lang.code, "Vary": "Accept-Encoding, Cookie",
                    "Cache-Control": "no-cache"}
