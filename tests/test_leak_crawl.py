@@ -236,7 +236,7 @@ def crawl(site: Site, role: str) -> Crawl:
 
 PORTAL_PAGES = ("/datasets", "/organizations", "/ueber-die-daten", "/impressum", "/datenschutz",
                 "/barrierefreiheit", "/leichte-sprache", "/static/portal.css",
-                "/static/portal.js")
+                "/static/portal.js", "/anmelden", "/konto")  # /konto: a session's only
 PORTAL_FACET = re.compile(r'name="(\w+)" value="([^"]*)"')
 
 
