@@ -212,3 +212,16 @@ def test_sign_in_is_throttled_after_failures(hub: tuple) -> None:
         assert blocked.status_code == 429 and "Zu viele Versuche" in blocked.text
         assert COOKIE not in blocked.cookies
         assert sign_in(browser, "vic").status_code == 303  # another account is not blocked
+
+
+def test_a_signed_in_viewer_sees_internal_records_on_the_portal(hub: tuple) -> None:
+    url, _ = hub
+    with client(url) as anonymous, client(url) as browser:
+        sign_in(browser, "vic")
+        for path in ("/datasets?q=Zuckerwatte", "/organizations/sozialamt"):
+            assert "zuckerwatte-intern" not in anonymous.get(path).text
+            assert 'href="/datasets/zuckerwatte-intern"' in browser.get(path).text, path
+        assert anonymous.get("/datasets/zuckerwatte-intern").status_code == 404
+        page = browser.get("/datasets/zuckerwatte-intern")
+        assert page.status_code == 200 and "Zuckerwatte Verkaufsstände" in page.text
+        assert browser.get("/datasets/zuckerwatte-kataster").status_code == 404  # another's

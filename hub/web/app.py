@@ -218,7 +218,7 @@ def create_app(settings: Settings) -> FastAPI:
     render = Renderer(lambda: site, signed_in)
     site = portal_settings.load(settings.root / "catalog", settings.district)
     i18n.load_all()
-    app.include_router(portal_router(portal, render, PlacePages(places)))
+    app.include_router(portal_router(portal, render, PlacePages(places), viewer))
     app.include_router(signin_router(services, render, Throttle()))
     app.add_exception_handler(PageError, error_page(render))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
