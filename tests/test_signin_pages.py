@@ -225,3 +225,31 @@ def test_a_signed_in_viewer_sees_internal_records_on_the_portal(hub: tuple) -> N
         page = browser.get("/datasets/zuckerwatte-intern")
         assert page.status_code == 200 and "Zuckerwatte Verkaufsstände" in page.text
         assert browser.get("/datasets/zuckerwatte-kataster").status_code == 404  # another's
+
+
+def test_a_role_that_must_use_a_second_factor_sets_it_up_first(hub: tuple) -> None:
+    _, accounts = hub
+    accounts.add_user("pia", "sozialamt", "publisher")
+    accounts.set_password("pia", PASSWORD)
+    root = accounts.store.root.parent
+    with serving(root, HUB_TOTP_ROLES="publisher") as strict, client(strict) as browser:
+        first = sign_in(browser, "pia")
+        assert first.headers["location"] == "/konto"
+        halfway = browser.cookies[COOKIE]
+        page = browser.get("/konto")
+        assert "Ihre Rolle verlangt einen zweiten Faktor" in page.text
+        assert "/konto/schluessel" not in page.text  # nothing else until it is set up
+        token = csrf_of(page)
+        assert browser.post("/konto/schluessel", data={"label": "x", "csrf": token}
+                            ).headers["location"] == "/anmelden"
+        hidden = httpx.get(f"{strict}/api/3/action/package_search",
+                           params={"q": "Zuckerwatte", "include_private": "true"},
+                           cookies={COOKIE: halfway}, timeout=30)
+        assert hidden.json()["result"]["count"] == 0  # not signed in yet
+        browser.post("/konto/zweiter-faktor", data={"csrf": token})
+        secret = re.search(r"<code>([A-Z2-7]{32})</code>", browser.get("/konto").text).group(1)
+        done = browser.post("/konto/zweiter-faktor/bestaetigen",
+                            data={"csrf": token, "code": pyotp.TOTP(secret).now()})
+        assert done.status_code == 200 and done.cookies[COOKIE] != halfway
+        assert Sessions(accounts).get(halfway) is None
+        assert Sessions(accounts).get(done.cookies[COOKIE]).signed_in
