@@ -176,6 +176,11 @@ def test_totp_set_up_sign_in_replay_and_recovery_codes(hub: tuple) -> None:
         recovered = thief.post("/anmelden/code", data={"csrf": csrf_of(step),
                                                        "code": codes[0]})
         assert recovered.status_code == 303 and thief.get("/konto").status_code == 200
+    with client(url) as browser:  # the code step can be left: back to the password
+        sign_in(browser, "sam")
+        step = browser.get("/anmelden")
+        assert browser.post("/abmelden", data={"csrf": csrf_of(step)}).status_code == 303
+        assert 'name="password"' in browser.get("/anmelden").text
 
 
 def test_api_tokens_are_made_shown_once_and_revoked_in_the_page(hub: tuple) -> None:
