@@ -9,7 +9,13 @@ this to the store for the web server, the OGC API, the downloads and the JSON AP
 catalog cannot be read it answers `Unavailable` (503), never the pipeline's level alone — that
 applies only in the explicit no-catalog mode (`HUB_CATALOG=none`).
 
-Changing. Writers are editors (their organisation's records) and admins (everything). Because a
+Roles (`ROLES`, `Viewer.of_role`): `viewer` staff see internal data and what is restricted to
+their organisation; `editor` staff also prepare (edit) their organisation's records;
+`publisher` staff edit them too and approve their publication (`Viewer.may_publish`); `admin`
+may see and do everything. A user who is not active is anonymous.
+
+Changing. Writers are editors and publishers (their organisation's records) and admins
+(everything). Because a
 record governs who sees the data held under its name, only editors of the owning organisation
 (or admins) may bind a record to held data — create one under its name, rename one onto or away
 from it, re-create one after a soft delete — or change such a record's access, organisations or
@@ -36,14 +42,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hub.access")
 LEVELS = ("public", "internal", "restricted")  # from open to closed
+ROLES = ("viewer", "editor", "publisher", "admin")  # from least to most
 
 
 @dataclass(frozen=True)
 class Viewer:
     """Who is asking: anonymous (public only), staff (internal too), and their organisation.
 
-    Roles: `viewer` staff see internal data and what is restricted to their organisation;
-    `editor` staff also edit their organisation's records; `admin` may see and do everything.
+    `Viewer.of_role` makes one from a user's role (see the module's docstring).
     """
 
     staff: bool = False
@@ -51,6 +57,17 @@ class Viewer:
     admin: bool = False
     editor: bool = False
     user: str | None = None
+    publisher: bool = False
+
+    @classmethod
+    def of_role(cls, role: str, organization: str, user: str, active: bool = True) -> Viewer:
+        """The viewer a user of `role` in `organization` is (anonymous unless active; an
+        unknown role sees only what is public: fail closed)."""
+        if not active or role not in ROLES:
+            return ANONYMOUS
+        return cls(staff=True, organization=organization, user=user, admin=role == "admin",
+                   editor=role in ("editor", "publisher", "admin"),
+                   publisher=role in ("publisher", "admin"))
 
     def may_see(self, access: str, restricted_to: list[str]) -> bool:
         if access == "public" or self.admin:
@@ -66,6 +83,11 @@ class Viewer:
     def may_own(self, owner: str) -> bool:
         """Act for the organisation that owns held data (its pipeline's `organization`)."""
         return self.may_edit(owner)
+
+    def may_publish(self, publisher: str) -> bool:
+        """Approve the publication of records of `publisher`."""
+        return self.admin or (self.publisher and bool(publisher)
+                              and publisher == self.organization)
 
 
 ANONYMOUS = Viewer()

@@ -1,7 +1,8 @@
 """Settings: where the project and the store are, the district's extent, limits.
 
 Read from the environment (HUB_ROOT, HUB_STORE, HUB_RETENTION, HUB_HTTP_TIMEOUT,
-HUB_MAX_SOURCE_BYTES, HUB_MAX_UPLOAD_BYTES, HUB_BASE_URL, HUB_MAX_*_SHARE, HUB_CATALOG) and from
+HUB_MAX_SOURCE_BYTES, HUB_MAX_UPLOAD_BYTES, HUB_BASE_URL, HUB_MAX_*_SHARE, HUB_CATALOG,
+HUB_TOTP_ROLES) and from
 `catalog/district.yaml` of the project root.
 """
 
@@ -29,6 +30,8 @@ class Settings:
     extent: Extent | None = None
     max_upload: int = 100 << 20  # bytes of one file uploaded through the API
     base_url: str = ""  # public URL of the hub (default: the URL a request came to)
+    # Roles that must sign in with a second factor (HUB_TOTP_ROLES, comma-separated).
+    totp_roles: frozenset[str] = frozenset()
     guard: Limits = field(default_factory=Limits)  # against near-empty versions
     # False only when asked for explicitly (HUB_CATALOG=none): serve the store without a
     # catalog, by the pipelines' access alone; otherwise a catalog that cannot be opened is
@@ -71,6 +74,17 @@ def load_settings(root: Path | str | None = None, store: Path | str | None = Non
             district=district, extent=extent,
             max_upload=int(os.environ.get("HUB_MAX_UPLOAD_BYTES", 100 << 20)),
             base_url=os.environ.get("HUB_BASE_URL", "").rstrip("/"),
-            guard=Limits.from_env(), catalog=catalog != "none")
+            guard=Limits.from_env(), catalog=catalog != "none",
+            totp_roles=_roles(os.environ.get("HUB_TOTP_ROLES", "")))
     except ValueError as exc:
         raise PipelineError(f"invalid setting in the environment: {exc}") from None
+
+
+def _roles(value: str) -> frozenset[str]:
+    from hub.access import ROLES
+
+    roles = frozenset(r.strip() for r in value.split(",") if r.strip())
+    if unknown := sorted(roles - set(ROLES)):
+        raise PipelineError(f"HUB_TOTP_ROLES: unknown role(s) {', '.join(unknown)} (roles: "
+                            f"{', '.join(ROLES)})")
+    return roles

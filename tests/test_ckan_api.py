@@ -932,5 +932,5 @@ def test_user_add_refuses_unknown_organisation_and_role(hub_a: Hub) -> None:
             ("nobody", "--org", "sozialamt", "--role", "boss")])
     assert org.returncode == 1 and "organisation 'no-such-office' is unknown" in org.stderr
     assert role.returncode == 1 and "role 'boss'" in role.stderr
-    assert "viewer, editor, admin" in role.stderr
+    assert "viewer, editor, publisher, admin" in role.stderr
     assert "nobody" not in run_hub(hub_a.root, "user", "list")

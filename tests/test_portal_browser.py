@@ -47,6 +47,7 @@ PAGES = {
     "map-broadband": "/karten/breitband",
     "map-care": "/karten/pflege",
     "map-mobility": "/karten/mobilitaet",
+    "signin": "/anmelden",
     "not-found": "/datasets/gibt-es-nicht",
     "bad-request": "/datasets?page=99999999",
 }
@@ -398,5 +399,57 @@ def test_without_javascript_a_map_page_is_its_list_and_the_filters_still_work(
         assert 0 < listed_rows(page) < every
         assert set(page.locator("#map-list tbody td:nth-child(2)").all_inner_texts()) == {
             "M Mitfahrbank"}
+    finally:
+        watched.close()
+
+
+def test_sign_in_with_totp_and_the_account_page(portal: str, browser: Any,
+                                                demo_portal: DemoPortal) -> None:
+    """Sign in with password and a TOTP code computed here, in the browser; the account
+    page (second factor being set up, with its QR code; then the recovery codes) is clean,
+    accessible and fits a phone."""
+    from hub.accounts import Accounts
+    from hub.catalog import open_catalog
+    from hub.config import load_settings
+
+    catalog, vocab, _ = open_catalog(load_settings(demo_portal.root))
+    accounts = Accounts(catalog.store, vocab)
+    accounts.add_user("browser.test", "sozialamt", "viewer", fullname="Browser Test")
+    accounts.set_password("browser.test", "Korrekt Pferd Batterie")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    watched = Watched(browser, WIDTHS[0])
+    try:
+        page = watched.page
+        page.goto(f"{portal}/")
+        page.get_by_role("link", name="Anmelden").click()
+        page.get_by_label("Benutzername").fill("browser.test")
+        page.get_by_label("Passwort").fill("Korrekt Pferd Batterie")
+        page.get_by_role("button", name="Anmelden").click()
+        assert page.url == f"{portal}/konto"
+        page.get_by_role("button", name="Zweiten Faktor einrichten").click()
+        assert page.locator(".qr svg").count() == 1
+        shots = {"account-totp": page.url}
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            page.screenshot(path=str(ARTIFACTS / f"account-totp-de-{width}.png"),
+                            full_page=True)
+            assert page.evaluate("document.documentElement.scrollWidth "
+                                 "<= window.innerWidth + 1"), width
+        assert axe_problems(page) == [], shots
+        secret = page.locator(".qr figcaption code").inner_text()
+        import pyotp
+
+        page.get_by_label("Code aus der App").fill(pyotp.TOTP(secret).now())
+        page.get_by_role("button", name="Bestätigen").click()
+        assert page.locator(".codes li").count() == 10
+        page.screenshot(path=str(ARTIFACTS / "account-codes-de-360.png"), full_page=True)
+        page.set_viewport_size({"width": WIDTHS[0], "height": 900})
+        page.screenshot(path=str(ARTIFACTS / "account-codes-de-1280.png"), full_page=True)
+        assert axe_problems(page) == []
+        assert page.locator("header a.account").inner_text() == "browser.test"
+        page.get_by_role("button", name="Abmelden").click()
+        assert page.locator("header a.account").inner_text() == "Anmelden"
+        assert not watched.errors, watched.errors
+        assert not watched.outside, watched.outside
     finally:
         watched.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,7 +16,8 @@ from hub.errors import HubError
 if TYPE_CHECKING:
     from hub.accounts import Accounts
 
-users = typer.Typer(help="Users: organisation and role (viewer, editor, admin).",
+users = typer.Typer(help="Users: organisation and role (viewer, editor, publisher, admin), "
+                    "password and second factor.",
                     no_args_is_help=True)
 tokens = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
 
@@ -25,8 +27,9 @@ def _accounts(root: Path | None, store: Path | None) -> Accounts:
     from hub.catalog import open_catalog
 
     try:
-        catalog, vocab, _ = open_catalog(settings_for(root, store))
-        return Accounts(catalog.store, vocab)
+        settings = settings_for(root, store)
+        catalog, vocab, _ = open_catalog(settings)
+        return Accounts(catalog.store, vocab, settings.totp_roles)
     except HubError as exc:
         fail(str(exc))
 
@@ -35,7 +38,7 @@ def _accounts(root: Path | None, store: Path | None) -> Accounts:
 def user_add(name: Annotated[str, typer.Argument(help="Login name, e.g. m.schulze")],
              org: Annotated[str, typer.Option("--org", help="Organisation id or name")],
              role: Annotated[str, typer.Option(  # checked by Accounts.add_user (ROLES)
-                 help="One of viewer, editor, admin")] = "editor",
+                 help="One of viewer, editor, publisher, admin")] = "editor",
              email: Annotated[str, typer.Option(help="E-mail address")] = "",
              fullname: Annotated[str, typer.Option(help="Full name")] = "",
              root: RootOpt = None, store: StoreOpt = None) -> None:
@@ -76,6 +79,48 @@ def _set_state(name: str, state: str, root: Path | None, store: Path | None) -> 
     except HubError as exc:
         fail(str(exc))
     console.print(f"{escape(user.name)} is {user.state}.")
+
+
+@users.command("passwd")
+def user_passwd(name: str, root: RootOpt = None, store: StoreOpt = None) -> None:
+    """Set or reset a user's password (an admin's reset): asked for twice at a terminal,
+    otherwise read from the first line of standard input."""
+    accounts = _accounts(root, store)
+    try:
+        accounts.user(name)
+    except HubError as exc:
+        fail(str(exc))
+    if sys.stdin.isatty():
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        user = accounts.set_password(name, password)
+    except HubError as exc:
+        fail(str(exc))
+    console.print(f"The password of {escape(user.name)} is set.")
+
+
+@users.command("role")
+def user_role(name: str,
+              role: Annotated[str, typer.Argument(help="viewer, editor, publisher or admin")],
+              root: RootOpt = None, store: StoreOpt = None) -> None:
+    """Change a user's role."""
+    try:
+        user = _accounts(root, store).set_role(name, role)
+    except HubError as exc:
+        fail(str(exc))
+    console.print(f"{escape(user.name)} is {user.role} of {escape(user.organization)}.")
+
+
+@users.command("reset-totp")
+def user_reset_totp(name: str, root: RootOpt = None, store: StoreOpt = None) -> None:
+    """Remove a user's second factor and recovery codes (they set it up again on /konto)."""
+    try:
+        user = _accounts(root, store).reset_totp(name)
+    except HubError as exc:
+        fail(str(exc))
+    console.print(f"The second factor of {escape(user.name)} is removed.")
 
 
 @tokens.command("create")

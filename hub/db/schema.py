@@ -96,6 +96,19 @@ users = Table(
     _text("role", nullable=False),
     _text("state", nullable=False, server_default="active"),
     _text("created", nullable=False),
+    _text("password"),       # its Argon2id hash; None: cannot sign in with a password
+    _text("totp_secret"),    # the confirmed TOTP secret (base32); None: no second factor
+    _text("totp_pending"),   # a secret being enrolled, until a code from it confirms it
+    Column("totp_step", Integer),  # the last time step whose code was accepted (no replays)
+)
+
+# One-time recovery codes for a user's second factor, by their SHA-256 (random, 80 bits).
+recovery_codes = Table(
+    "recovery_codes", metadata,
+    _text("hash", primary_key=True),
+    _text("user", ForeignKey("users.name"), nullable=False, index=True),
+    _text("created", nullable=False),
+    _text("used"),
 )
 
 tokens = Table(
@@ -108,6 +121,17 @@ tokens = Table(
     _text("expires"),
     _text("last_used"),
     _text("revoked"),
+)
+
+# Signed-in browsers (hub/web/session.py): by the SHA-256 of the cookie's random id.
+sessions = Table(
+    "sessions", metadata,
+    _text("hash", primary_key=True),
+    _text("user", ForeignKey("users.name"), nullable=False, index=True),
+    _text("stage", nullable=False),  # how far the sign-in is (hub.web.session: SIGNED_IN, …)
+    _text("csrf", nullable=False),   # the token every unsafe request of the session carries
+    _text("created", nullable=False),
+    _text("seen", nullable=False),
 )
 
 # -- the catalog (hub/catalog/index.py, load.py; hub/api/ckan/harvest.py) ------------------------

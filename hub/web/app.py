@@ -50,8 +50,11 @@ from hub.web.portal.maps import MapPages
 from hub.web.portal.pages import PageError, Portal
 from hub.web.portal.places import PlacePages
 from hub.web.portal.routes import Renderer, error_page, portal_router
+from hub.web.portal.signin import signin_router
 from hub.web.security import SecurityHeaders
-from hub.web.services import InvalidToken, Opener, Services, token_sent
+from hub.web.services import InvalidToken, Opener, Services, credentials_sent
+from hub.web.session import COOKIE as SESSION_COOKIE
+from hub.web.throttle import Throttle
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -121,12 +124,19 @@ def create_app(settings: Settings) -> FastAPI:
         return RedirectResponse(f"/ogc/collections/{quote(name)}/items{query}", 308)
 
     def viewer(request: Request) -> Viewer:
-        if not token_sent(request):  # no token: no need for the accounts (or a catalog)
+        if not credentials_sent(request):  # no token or cookie: no need for the accounts
             return ANONYMOUS
         try:
             return services().viewer(request)
         except InvalidToken as exc:
             raise HTTPException(403, str(exc)) from None
+
+    def signed_in(request: Request) -> str | None:
+        """The name of the request's signed-in user (for the portal's header)."""
+        if SESSION_COOKIE not in request.cookies or not settings.catalog:
+            return None
+        found = services().session(request)
+        return found.user.name if found and found.signed_in else None
 
     def context(request: Request) -> tuple[Catalog, Context]:
         hub = services()
@@ -207,11 +217,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     # The citizen portal: "/", /datasets, /datasets/{name} (the DCAT landing page), /orte, …
     portal = Portal(services, store, held, access)
-    render = Renderer(lambda: site)
+    render = Renderer(lambda: site, signed_in)
     site = portal_settings.load(settings.root / "catalog", settings.district)
     i18n.load_all()
     app.include_router(portal_router(portal, render, PlacePages(places),
-                                     MapPages(places, site["basemap"])))
+                                     MapPages(places, site["basemap"]), viewer))
+    app.include_router(signin_router(services, render, Throttle()))
     app.add_exception_handler(PageError, error_page(render))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -1,5 +1,6 @@
 """What every surface of the web server shares: the catalog and its vocabularies, accounts,
-uploads, and who is asking (from an API token), opened once per process."""
+sessions, uploads, and who is asking (from an API token or a session cookie), opened once per
+process."""
 
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ from hub.catalog.uploads import Uploads
 from hub.catalog.vocab import Vocabularies
 from hub.config import Settings
 from hub.errors import HubError
+from hub.web.session import COOKIE, Session, Sessions, check_csrf
 
 TOKEN_HEADERS = ("x-ckan-api-key", "authorization")
 
 
-def token_sent(request: Request) -> bool:
-    return any(request.headers.get(h) for h in TOKEN_HEADERS)
+def credentials_sent(request: Request) -> bool:
+    """Does the request say who sends it (an API token or a session cookie)?"""
+    return COOKIE in request.cookies or any(request.headers.get(h) for h in TOKEN_HEADERS)
 
 
 class InvalidToken(HubError):
@@ -67,16 +70,20 @@ class Services:
     district: District
     accounts: Accounts
     uploads: Uploads
+    sessions: Sessions
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
         catalog, vocab, district = open_catalog(settings)
-        return cls(settings, catalog, vocab, district, Accounts(catalog.store, vocab),
-                   Uploads(catalog.store.root, settings.max_upload))
+        accounts = Accounts(catalog.store, vocab, settings.totp_roles)
+        return cls(settings, catalog, vocab, district, accounts,
+                   Uploads(catalog.store.root, settings.max_upload), Sessions(accounts))
 
     def viewer(self, request: Request) -> Viewer:
-        """Who sends the request: anonymous without a token (raises `InvalidToken` for a bad
-        one). Accepts `Authorization: <token>`, `Authorization: Bearer <token>` and
+        """Who sends the request, by the one rule every face uses: the user of its API token
+        (raises `InvalidToken` for a bad one), else the user signed in by its session cookie
+        (an unsafe request must carry the session's CSRF token: `Forbidden` without), else
+        anonymous. Accepts `Authorization: <token>`, `Authorization: Bearer <token>` and
         `X-CKAN-API-Key: <token>`, as CKAN and ckanapi send them."""
         for header in TOKEN_HEADERS:
             value = request.headers.get(header, "").strip()
@@ -87,7 +94,15 @@ class Services:
                 if user is None:
                     raise InvalidToken()
                 return user.viewer
-        return ANONYMOUS
+        session = self.session(request)
+        if session is None or not session.signed_in:
+            return ANONYMOUS
+        check_csrf(request, session)
+        return session.user.viewer
+
+    def session(self, request: Request) -> Session | None:
+        """The request's live session (signed in or halfway), if its cookie names one."""
+        return self.sessions.get(request.cookies.get(COOKIE))
 
     def base_url(self, request: Request) -> str:
         return self.settings.base_url or str(request.base_url).rstrip("/")

@@ -23,7 +23,7 @@ from hub.api.ckan.core import ACTIONS, ActionError, Call, NotAuthorized, Upload,
 from hub.api.ckan.packages import Site
 from hub.catalog.uploads import UploadTooLarge
 from hub.errors import Forbidden
-from hub.web.services import InvalidToken, Services, token_sent
+from hub.web.services import InvalidToken, Services, credentials_sent
 
 MAX_BODY = 10 << 20  # bytes of a JSON or form body without files
 MULTIPART_FIELDS = 1 << 20  # bytes of a multipart body besides its file
@@ -132,9 +132,10 @@ def _content_type(request: Request) -> str:
 
 
 async def _caller(hub: Services, request: Request) -> Viewer:
-    """Who calls (`InvalidToken` for a bad token); a token is looked up (and its use noted)
-    in SQLite: off the event loop."""
-    return await run_in_threadpool(hub.viewer, request) if token_sent(request) else ANONYMOUS
+    """Who calls (`InvalidToken` for a bad token, `Forbidden` for a session's unsafe request
+    without its CSRF token); a token or session is looked up (and its use noted) in the
+    database: off the event loop."""
+    return await run_in_threadpool(hub.viewer, request) if credentials_sent(request) else ANONYMOUS
 
 
 def ckan_router(services: Callable[[], Services]) -> APIRouter:
@@ -166,7 +167,7 @@ def ckan_router(services: Callable[[], Services]) -> APIRouter:
         # who calls and whether they may send this body is settled before any of it is read
         try:
             viewer = await _caller(hub, request)
-        except InvalidToken as exc:
+        except (InvalidToken, Forbidden) as exc:  # a bad token, a session without CSRF token
             return failed(NotAuthorized(str(exc)))
         if not read:  # every write action's first rule, before its body is read
             try:

@@ -1,8 +1,9 @@
 """What each portal page shows, from the core: catalog search and records (`hub.catalog`),
 access (`hub.access`), quality and staleness (`hub.catalog.quality`) and the store's versions.
 
-Every page is what an anonymous visitor may see: records and facet counts come from the
-catalog's search for `ANONYMOUS`, held data from `DataAccess` (the hub's one access rule).
+Every page is what its viewer may see (anonymous visitors, or staff signed in with a session
+or sending a token): records and facet counts come from the catalog's search for that viewer,
+held data from `DataAccess` (the hub's one access rule).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from hub.access import ANONYMOUS, DataAccess
+from hub.access import ANONYMOUS, DataAccess, Viewer
 from hub.api.ogc.datasets import Current
 from hub.catalog.index import Query
 from hub.catalog.model import HUB_FILES, Record
@@ -133,26 +134,26 @@ class Portal:
 
     # -- pages ---------------------------------------------------------------------------------
 
-    def start(self, lang: Language) -> dict[str, Any]:
+    def start(self, lang: Language, viewer: Viewer = ANONYMOUS) -> dict[str, Any]:
         catalog = self.services().catalog
         found = catalog.search(Query(rows=0, facets=("theme", "organization"), facet_limit=-1,
-                                     load=False), ANONYMOUS)
+                                     load=False), viewer)
         label = self.labels(lang)
         themes = sorted((FacetValue(v, label("theme", v), n, False)
                          for v, n in found.facets["theme"]), key=lambda t: t.label)
         orgs = [FacetValue(v, label("organization", v), n, False)
                 for v, n in found.facets["organization"]]
         return {"count": found.count, "themes": themes, "organizations": orgs,
-                "recent": self.recent(lang)}
+                "recent": self.recent(lang, viewer)}
 
-    def recent(self, lang: Language) -> list[dict[str, Any]]:
-        """The held data anonymous visitors may see, newest version first."""
+    def recent(self, lang: Language, viewer: Viewer = ANONYMOUS) -> list[dict[str, Any]]:
+        """The held data `viewer` may see, newest version first."""
         entries = sorted((entry for entry in self.held.entries().values()
-                          if self.access.may_see(ANONYMOUS, entry[0])),
+                          if self.access.may_see(viewer, entry[0])),
                          key=lambda entry: entry[1].finished, reverse=True)[:RECENT]
         records = {r.name: r for r in self.services().catalog.search(Query(
             filters={"name": [d.name for d, _ in entries]}, rows=RECENT, facets=()),
-            ANONYMOUS).records} if entries else {}
+            viewer).records} if entries else {}
         shown = []
         for dataset, version in entries:  # the record's metadata, the pipeline's without one
             record = records.get(dataset.name)
@@ -163,7 +164,8 @@ class Portal:
                           or dataset.attribution})
         return shown
 
-    def search(self, params: list[tuple[str, str]], lang: Language) -> dict[str, Any]:
+    def search(self, params: list[tuple[str, str]], lang: Language,
+               viewer: Viewer = ANONYMOUS) -> dict[str, Any]:
         """The search page: `q`, `page`, `sort` and facet filters (repeatable) from the
         query string; a bad value raises `PageError` naming the parameter."""
         q = " ".join(v for k, v in params if k == "q").strip()
@@ -178,7 +180,7 @@ class Portal:
         found = self.services().catalog.search(Query(
             q=q, filters={f: v for f, v in chosen.items() if v}, start=(page - 1) * PER_PAGE,
             rows=PER_PAGE, sort=sort if q or sort != "relevance" else "title",
-            facets=FACETS), ANONYMOUS)
+            facets=FACETS), viewer)
         facets, label = [], self.labels(lang)
         for name in FACETS:
             counted = dict(found.facets.get(name, []))
@@ -206,9 +208,9 @@ class Portal:
                 "publisher": label("organization", record.publisher),
                 "modified": record.last_modified, "held": record.version is not None}
 
-    def dataset(self, name: str, lang: Language) -> dict[str, Any]:
+    def dataset(self, name: str, lang: Language, viewer: Viewer = ANONYMOUS) -> dict[str, Any]:
         hub = self.services()
-        record = hub.catalog.get(name, ANONYMOUS)
+        record = hub.catalog.get(name, viewer)
         if record is None:
             raise PageError(404, N_("Es gibt keinen öffentlichen Datensatz „%(name)s“."),
                             name=name)
@@ -219,7 +221,7 @@ class Portal:
         quality = assess(record, vocab)
         held = self.held.entries().get(record.name)
         visible = (held is not None and record.version is not None
-                   and self.access.may_see(ANONYMOUS, held[0]))
+                   and self.access.may_see(viewer, held[0]))
         preview: Preview | None = self.previews(held[1]) if visible and held else None
         versions: list[Version] = ([v for v in self.store.versions(record.name) if not v.purged]
                                    if visible else [])
@@ -246,11 +248,11 @@ class Portal:
             "quoted": path,
         }
 
-    def organizations(self, lang: Language) -> dict[str, Any]:
+    def organizations(self, lang: Language, viewer: Viewer = ANONYMOUS) -> dict[str, Any]:
         organizations = self.services().vocab.organizations
         counts = dict(self.services().catalog.search(
             Query(rows=0, facets=("organization",), facet_limit=-1, load=False),
-            ANONYMOUS).facets["organization"])
+            viewer).facets["organization"])
         groups: dict[str, list[tuple[Organization, int]]] = {}
         for org in sorted(organizations.values(), key=lambda o: o.name):
             groups.setdefault(org.kind if org.kind in KIND_TITLES else "external", []).append(
@@ -258,8 +260,8 @@ class Portal:
         return {"groups": [(KIND_TITLES[kind], groups[kind]) for kind in KIND_TITLES
                            if kind in groups]}
 
-    def organization(self, ident: str, params: list[tuple[str, str]],
-                     lang: Language) -> dict[str, Any]:
+    def organization(self, ident: str, params: list[tuple[str, str]], lang: Language,
+                     viewer: Viewer = ANONYMOUS) -> dict[str, Any]:
         hub = self.services()
         label = self.labels(lang)
         org = label.organizations.get(ident)
@@ -268,7 +270,7 @@ class Portal:
         page = _page_number([v for k, v in params if k == "page"])
         found = hub.catalog.search(Query(filters={"organization": [org.id]}, sort="title",
                                          start=(page - 1) * PER_PAGE, rows=PER_PAGE, facets=()),
-                                   ANONYMOUS)
+                                   viewer)
         parent = label.organizations.get(org.parent) if org.parent else None
         return {"org": org, "parent": parent, "count": found.count, "page": page,
                 "pages": max(1, -(-found.count // PER_PAGE)),

@@ -17,6 +17,7 @@ import jinja2
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from hub.access import Viewer
 from hub.api.downloads.http import accepts_gzip
 from hub.web.portal import i18n
 from hub.web.portal.i18n import COOKIE, LANGUAGES, Language
@@ -51,9 +52,11 @@ def environment() -> jinja2.Environment:
 
 
 class Renderer:
-    def __init__(self, site: Callable[[], dict[str, Any]]):
+    def __init__(self, site: Callable[[], dict[str, Any]],
+                 signed_in: Callable[[Request], str | None] = lambda request: None):
+        """`signed_in`: the name of the request's signed-in user, for the header."""
         self.env = environment()
-        self.site = site
+        self.site, self.signed_in = site, signed_in
 
     def __call__(self, request: Request, template: str, status: int = 200,
                  **context: Any) -> Response:
@@ -62,7 +65,8 @@ class Renderer:
         html = self.env.get_template(template).render(
             lang=lang, languages=LANGUAGES, site=self.site(), path=request.url.path,
             vocab_lang="en" if lang.code == "en" else "de",
-            lang_url=lambda code: _with_lang(request, code), **context)
+            lang_url=lambda code: _with_lang(request, code),
+            signed_in=self.signed_in(request), **context)
         body = html.encode()
         headers = {"Content-Language": lang.code, "Vary": "Accept-Encoding, Cookie",
                    "Cache-Control": "no-cache"}
@@ -86,33 +90,38 @@ def _with_lang(request: Request, code: str) -> str:
 
 
 def portal_router(portal: Portal, render: Renderer, places: PlacePages,
-                  maps: MapPages) -> APIRouter:
+                  maps: MapPages, viewer: Callable[[Request], Viewer]) -> APIRouter:
+    """The portal's pages, each showing what `viewer(request)` may see (hub.access)."""
     router = APIRouter(include_in_schema=False)
 
     @router.get("/", response_class=HTMLResponse)
     def start(request: Request) -> Response:
-        return render(request, "start.html", **portal.start(render.language(request)))
+        return render(request, "start.html",
+                      **portal.start(render.language(request), viewer(request)))
 
     @router.get("/datasets", response_class=HTMLResponse)
     def search(request: Request) -> Response:
         lang = render.language(request)
         return render(request, "search.html",
-                      **portal.search(request.query_params.multi_items(), lang))
+                      **portal.search(request.query_params.multi_items(), lang,
+                                      viewer(request)))
 
     @router.get("/datasets/{name}", response_class=HTMLResponse)
     def dataset(request: Request, name: str) -> Response:
         """The landing page of a public record (the DCAT dcat:landingPage)."""
-        return render(request, "dataset.html", **portal.dataset(name, render.language(request)))
+        return render(request, "dataset.html",
+                      **portal.dataset(name, render.language(request), viewer(request)))
 
     @router.get("/organizations", response_class=HTMLResponse)
     def organizations(request: Request) -> Response:
         return render(request, "organizations.html",
-                      **portal.organizations(render.language(request)))
+                      **portal.organizations(render.language(request), viewer(request)))
 
     @router.get("/organizations/{ident}", response_class=HTMLResponse)
     def organization(request: Request, ident: str) -> Response:
         return render(request, "organization.html", **portal.organization(
-            ident, request.query_params.multi_items(), render.language(request)))
+            ident, request.query_params.multi_items(), render.language(request),
+            viewer(request)))
 
     @router.get("/orte", response_class=HTMLResponse)
     async def place_index(request: Request) -> Response:
