@@ -48,15 +48,18 @@ def test_server_shows_public_and_hides_internal_data(demo: Path) -> None:
     store = Store(demo / "store")
     with serving(demo) as url, httpx.Client(base_url=url, timeout=60) as client:
         listed = {d["name"] for d in client.get("/api/datasets").json()}
-        internal = {d.name for d in store.datasets() if d.access != "public"}
+        internal = {d.name: d.title for d in store.datasets() if d.access != "public"}
         public = {d.name for d in store.datasets() if d.access == "public"}
         assert listed == public and internal  # broadband at address level is internal
-        for name in internal:
+        start = client.get("/").text
+        for name, title in internal.items():
             assert client.get(f"/api/datasets/{name}").status_code == 404
             assert client.get(f"/ogc/collections/{name}/items").status_code == 404
-            # (as a name of its own: "breitband" is a part of the public "breitband-gemeinden")
-            assert not re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])",
-                                 client.get("/").text)
+            # neither its title nor a link to it ("/karten/breitband" is the public map of
+            # the public aggregate "breitband-gemeinden", not the internal dataset)
+            assert title not in start
+            assert not re.search(rf"/(datasets|collections|downloads)/{re.escape(name)}\b(?!-)",
+                                 start)
         page = client.get("/")
         assert page.status_code == 200 and 'lang="de"' in page.text
         assert "© GeoBasis-DE / BKG 2021 (Daten verändert)" in page.text  # required by dl-de/by-2.0
