@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -150,3 +151,41 @@ class HubServer:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
         raise RuntimeError("no VmHWM")
+
+
+def hub_run(*args: str) -> None:
+    """`hub ARGS` in a child process; a failure raises with the tail of its output."""
+    done = subprocess.run([sys.executable, "-c", HUB, *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=900, check=False)
+    if done.returncode:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-10:])
+        raise RuntimeError(f"hub {' '.join(args)} failed:\n{tail}")
+
+
+def demo_project(root: Path, extend: Callable[[Path], None] | None = None) -> Path:
+    """The demo district as `make demo` leaves it, in `root`, made once (a READY mark): the
+    repository's content copied, the data generated, every pipeline ingested, the catalog
+    loaded and the inventory imported. `extend(root)` adds a benchmark's own pipelines and
+    data before the ingest."""
+    if (root / "READY").exists():
+        return root
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    for part in ("pipelines", "schemas", "catalog"):
+        shutil.copytree(ROOT / part, root / part,  # code stays in the repository
+                        ignore=shutil.ignore_patterns("generated", "__pycache__", "*.py"))
+    generated = subprocess.run(
+        [sys.executable, str(ROOT / "pipelines" / "generate_demo_data.py"), "--out",
+         str(root / "pipelines" / "data" / "generated")],
+        capture_output=True, text=True, timeout=900, check=False)
+    if generated.returncode:
+        raise RuntimeError(f"generate_demo_data.py failed:\n{generated.stderr[-2000:]}")
+    if extend is not None:
+        extend(root)
+    where = ("--root", str(root), "--store", str(root / "store"))
+    hub_run("ingest", "--all", *where)
+    hub_run("catalog", "load", *where)
+    hub_run("catalog", "import", str(root / "catalog" / "inventory" / "dateninventur.csv"),
+            "--apply", *where)
+    (root / "READY").write_text("ok")
+    return root

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._harness import BENCH_DIR, DATA_DIR, ROOT, Result, busy_cpu_s, judge, median
-from bench._serve import HubServer, add_catalog
+from bench._serve import HubServer, add_catalog, demo_project
 from bench.downloads import HUB
 
 CASES = {"load": "200 locust clients × 60 s on pages, CKAN search, OGC items/tiles, downloads, "
@@ -84,18 +84,13 @@ def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
 
 def _base() -> Path:
     """The demo district plus the OGC case's layers and the live layer, ingested (made once)."""
+    return demo_project(WORK / f"base-v{VERSION}", extend=_layers)
+
+
+def _layers(root: Path) -> None:
+    """The OGC case's layers and the live layer an ingest keeps changing during a run."""
     from bench.ogc import _write_polygons, write_layers
 
-    root = WORK / f"base-v{VERSION}"
-    if (root / "READY").exists():
-        return root
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
-    for part in ("pipelines", "schemas", "catalog"):
-        shutil.copytree(ROOT / part, root / part,
-                        ignore=shutil.ignore_patterns("generated", "__pycache__"))
-    _hub_run([sys.executable, str(root / "pipelines" / "generate_demo_data.py"), "--out",
-              str(root / "pipelines" / "data" / "generated")])
     common = {"organization": ORGANIZATION, "on_error": "reject", "outside_extent": "keep",
               "access": "public"}
     write_layers(root, common)
@@ -105,25 +100,10 @@ def _base() -> Path:
                                    "geometry": {"wkt": "wkt"}}}, ensure_ascii=False),
         encoding="utf-8")
     _write_polygons(_live_csv(root), LIVE_ROWS)
-    where = ["--root", str(root), "--store", str(root / "store")]
-    _hub_run([*HUB, "ingest", "--all", *where])
-    _hub_run([*HUB, "catalog", "load", *where])
-    _hub_run([*HUB, "catalog", "import", str(root / "catalog" / "inventory" /
-                                              "dateninventur.csv"), "--apply", *where])
-    (root / "READY").write_text("ok")
-    return root
 
 
 def _live_csv(root: Path) -> Path:
     return root / "pipelines" / "data" / "live" / f"{LIVE}.csv"
-
-
-def _hub_run(cmd: list[str]) -> None:
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900,
-                          check=False)
-    if done.returncode:
-        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-10:])
-        raise RuntimeError(f"{' '.join(cmd[3:] if cmd[:3] == HUB else cmd)} failed:\n{tail}")
 
 
 def _warm(port: int) -> None:

@@ -14,30 +14,25 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import http.client
 import json
 import random
-import shutil
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from bench._harness import DATA_DIR, ROOT, Result, judge
-from bench._serve import HubServer
+from bench._harness import DATA_DIR, Result, judge
+from bench._serve import HubServer, demo_project
 
 CASES = {"places-answers": "answers per place/point/search at 8 clients: p50/p95 (server) vs "
                            "naive per-request computation"}
 LARGE: frozenset[str] = frozenset()
 WORK = DATA_DIR / "places"
-VERSION = 1  # bump when the seeded project changes
+VERSION = 2  # bump when the seeded project changes
 CLIENTS = 8
 REQUESTS = 250  # per client and run
-HUB = [sys.executable, "-c", "import sys; from hub.cli import app; sys.exit(app())"]
 
 
 def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
@@ -73,73 +68,9 @@ def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
 # -- the seeded project ---------------------------------------------------------------------
 
 def _project() -> Path:
-    """The demo district's boundaries, care and mobility data and a broadband aggregate per
-    municipality, ingested and loaded into the catalog (made once)."""
-    root = WORK / f"demo-v{VERSION}"
-    if (root / "READY").exists():
-        return root
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
-    for part in ("pipelines", "schemas", "catalog"):
-        shutil.copytree(ROOT / part, root / part,  # code stays in the repository
-                        ignore=shutil.ignore_patterns("generated", "__pycache__", "*.py"))
-    where = ["--root", str(root), "--store", str(root / "store")]
-    _run([sys.executable, str(ROOT / "pipelines" / "generate_demo_data.py"), "--out",
-          str(root / "pipelines" / "data" / "generated")])
-    _run([*HUB, "ingest", "gemeinden", "pflege", "mobilitaet", *where])
-    _broadband(root)
-    _run([*HUB, "ingest", "breitband-gemeinden", *where])
-    _run([*HUB, "catalog", "load", *where])
-    (root / "READY").write_text("ok")
-    return root
-
-
-def _broadband(root: Path) -> None:
-    """A per-municipality aggregate in the agreed schema (seeded figures, real polygons)."""
-    import pyarrow.parquet as pq
-    import shapely
-
-    from hub.store.versions import Store
-
-    version = Store(root / "store").current("gemeinden")
-    table = pq.read_table(version.data_file)
-    rng = random.Random(20261202)
-    path = root / "pipelines" / "data" / "generated" / "breitband_gemeinden.csv"
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        out = csv.writer(fh)
-        out.writerow(["ags", "gemeinde", "haushalte", "haushalte_1000", "haushalte_100",
-                      "anteil_1000", "anteil_100", "haushalte_im_bau", "haushalte_geplant",
-                      "fertigstellung_bis", "stand", "wkt"])
-        for ags, name, wkb in zip(table.column("ags").to_pylist(),
-                                  table.column("name").to_pylist(),
-                                  table.column("geometry").to_pylist(), strict=True):
-            households = rng.randint(500, 9000)
-            g1000, g100 = rng.randint(0, households), rng.randint(0, households)
-            out.writerow([ags, name, households, g1000, max(g100, g1000),
-                          round(100 * g1000 / households, 1),
-                          round(100 * max(g100, g1000) / households, 1), rng.randint(0, 300),
-                          rng.randint(0, 500), f"2028-{rng.randint(1, 12):02d}-01",
-                          "2026-11-01", shapely.from_wkb(wkb).wkt])
-    fields = [{"name": "ags", "type": "string"}, {"name": "gemeinde", "type": "string"},
-              *({"name": n, "type": "integer"} for n in (
-                  "haushalte", "haushalte_1000", "haushalte_100", "haushalte_im_bau",
-                  "haushalte_geplant")),
-              {"name": "anteil_1000", "type": "number"}, {"name": "anteil_100", "type": "number"},
-              {"name": "fertigstellung_bis", "type": "date"}, {"name": "stand", "type": "date"},
-              {"name": "geometry", "type": "geojson"}]
-    (root / "schemas" / "breitband_gemeinden.json").write_text(json.dumps({"fields": fields}))
-    (root / "pipelines" / "breitband-gemeinden.yaml").write_text(json.dumps({
-        "title": "Breitbandversorgung je Gemeinde", "organization": "breitbandkoordination",
-        "access": "public", "schema": "breitband_gemeinden", "on_error": "reject",
-        "source": {"path": "data/generated/breitband_gemeinden.csv", "crs": "EPSG:4326",
-                   "geometry": {"wkt": "wkt"}}}, ensure_ascii=False), encoding="utf-8")
-
-
-def _run(cmd: list[str]) -> None:
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900,
-                          check=False)
-    if done.returncode:
-        raise RuntimeError(f"{cmd[-6:]} failed: {(done.stderr or done.stdout)[-2000:]}")
+    """The demo district as `make demo` leaves it, its broadband aggregate per municipality
+    derived from the generated grid by its own pipeline (made once)."""
+    return demo_project(WORK / f"demo-v{VERSION}")
 
 
 # -- measuring ------------------------------------------------------------------------------

@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import shutil
 import statistics
-import sys
 from pathlib import Path
 
-from bench._harness import DATA_DIR, ROOT, Result, judge
-from bench._serve import HubServer
+from bench._harness import DATA_DIR, Result, judge
+from bench._serve import HubServer, demo_project
 from bench.ckan import _timed
-from bench.downloads import HUB
-from bench.load import _hub_run
 
 CASES = {"portal-pages": "demo district: start and dataset page — bytes on first load (gzip), "
                          "server p50 at 8 clients"}
@@ -70,20 +66,4 @@ def _sent(conn: http.client.HTTPConnection, path: str) -> int:
 
 def _demo() -> Path:
     """The demo district as `make demo` leaves it (made once)."""
-    root = WORK / f"base-v{VERSION}"
-    if (root / "READY").exists():
-        return root
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
-    for part in ("pipelines", "schemas", "catalog"):
-        shutil.copytree(ROOT / part, root / part,
-                        ignore=shutil.ignore_patterns("generated", "__pycache__"))
-    _hub_run([sys.executable, str(root / "pipelines" / "generate_demo_data.py"), "--out",
-              str(root / "pipelines" / "data" / "generated")])
-    where = ["--root", str(root), "--store", str(root / "store")]
-    _hub_run([*HUB, "ingest", "--all", *where])
-    _hub_run([*HUB, "catalog", "load", *where])
-    _hub_run([*HUB, "catalog", "import", str(root / "catalog" / "inventory" /
-                                              "dateninventur.csv"), "--apply", *where])
-    (root / "READY").write_text("ok")
-    return root
+    return demo_project(WORK / f"base-v{VERSION}")
