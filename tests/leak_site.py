@@ -21,6 +21,9 @@ import ckanapi
 import yaml
 from conftest import CENTRE, DISTRICT_BBOX, Project
 
+from hub.accounts import Accounts
+from hub.catalog import open_catalog
+
 A, B = "sozialamt", "kataster-vermessung"
 ROLES = ("anonymous", "b_viewer", "b_editor", "a_viewer")
 STAFF = {"b_viewer": B, "b_editor": B, "a_viewer": A}  # role -> organisation
@@ -107,6 +110,10 @@ OWNED_BY_API = "eigen"
 # public metadata-only records of org B: more than one page of the DCAT feed
 FILLERS = [f"liste-{i:03}" for i in range(110)]
 UPLOADS_TO = ("eigen", "geheim")  # records that get an uploaded file with a marked name
+USERS = {"a_editor": ("anna", A, "editor"), "a_viewer": ("arno", A, "viewer"),  # role ->
+         "b_editor": ("bert", B, "editor"), "b_viewer": ("berta", B, "viewer"),  # user, org, role
+         "admin": ("root", "landkreis-elbe-elster", "admin")}
+PASSWORD = "Leck Suche Passwort 7"
 ANSWERS = {"care": "geheim", "mobility": "intern", "broadband": "eigen"}  # topic -> dataset
 
 
@@ -163,11 +170,9 @@ def seed(root: Path) -> tuple[Project, dict[str, str]]:
             path.write_text(yaml.safe_dump(record_of(d), allow_unicode=True), encoding="utf-8")
             added = project.cli("catalog", "add", str(path))
             assert added.exit_code == 0, added
-    tokens = {"a_editor": _token(project, "anna", A, "editor"),
-              "a_viewer": _token(project, "arno", A, "viewer"),
-              "b_editor": _token(project, "bert", B, "editor"),
-              "b_viewer": _token(project, "berta", B, "viewer"),
-              "admin": _token(project, "root", "landkreis-elbe-elster", "admin")}
+    tokens = {role: _token(project, user, org, level)
+              for role, (user, org, level) in USERS.items()}
+    _passwords(project)
     return project, tokens
 
 
@@ -273,6 +278,14 @@ def _derived(project: Project, d: Seeded, column: str, value: str, title: str,
                      title=title, organization=publisher(d.name), access=d.data)
     report = project.ingest(d.name)
     assert report.status == "committed", report
+
+
+def _passwords(project: Project) -> None:
+    """Every user signs in with `PASSWORD` too (the workspace's pages need a session)."""
+    catalog, vocab, _ = open_catalog(project.settings())
+    accounts = Accounts(catalog.store, vocab)
+    for user, _, _ in USERS.values():
+        accounts.set_password(user, PASSWORD)
 
 
 def _token(project: Project, user: str, org: str, role: str) -> str:

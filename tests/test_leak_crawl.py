@@ -35,11 +35,13 @@ from leak_site import (
     ANSWERS,
     BY_NAME,
     DATASETS,
+    PASSWORD,
     RECORD_KINDS,
     ROLES,
     TAG,
     THEME,
     UPLOADS_TO,
+    USERS,
     A,
     B,
     Site,
@@ -114,13 +116,25 @@ class Crawl:
     client: httpx.Client = field(init=False)
     seen: dict[str, Answer] = field(default_factory=dict)
 
+    session: httpx.Client = field(init=False)  # the same user signed in by a session cookie
+
     def __post_init__(self) -> None:
         token = self.site.tokens.get(self.role)
         self.client = httpx.Client(base_url=self.site.url, timeout=60,
                                    headers={"Authorization": token} if token else {})
+        self.session = httpx.Client(base_url=self.site.url, timeout=60)
+        if self.role in USERS:
+            form = self.session.get("/anmelden")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+            assert csrf, form.text[:300]
+            signed_in = self.session.post("/anmelden", data={
+                "name": USERS[self.role][0], "password": PASSWORD, "csrf": csrf.group(1)})
+            assert signed_in.status_code == 303, signed_in.text[:300]
 
-    def get(self, path: str, **params: Any) -> httpx.Response:
-        response = self.client.get(path, params=params or None)
+    def get(self, path: str, signed_in: bool = False, **params: Any) -> httpx.Response:
+        """GET `path` with the role's token, or (`signed_in`) with its session cookie."""
+        client = self.session if signed_in else self.client
+        response = client.get(path, params=params or None)
         url = str(response.request.url)
         text = "\n".join(f"{k}: {v}" for k, v in response.headers.items()) + text_of(response)
         self.seen[url] = Answer(url, response.status_code, marks_in(text) - marks_in(url),
@@ -217,6 +231,7 @@ def crawl(site: Site, role: str) -> Crawl:
     crawl_ckan(c)
     crawl_ogc(c, names)
     crawl_portal(c)
+    crawl_workspace(c)
     crawl_places(c)
     for name in names:
         for fmt in FEEDS:
@@ -278,6 +293,14 @@ def crawl_portal(c: Crawl) -> None:
     c.get("/karten/breitband", stufe="100", sort="share")
     c.get("/karten/pflege", sort="type")
     c.get("/karten/mobilitaet", min_kw="0", sort="power")
+
+
+def crawl_workspace(c: Crawl) -> None:
+    """The data managers' workspace, signed in by a session (anonymous: the redirects), in
+    the three languages."""
+    for lang in ("de", "dsb", "en"):
+        for path in ("/arbeitsbereich", "/konto"):
+            c.get(path, signed_in=True, lang=lang)
 
 
 def crawl_dcat(c: Crawl) -> None:

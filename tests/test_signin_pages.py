@@ -258,3 +258,23 @@ def test_a_role_that_must_use_a_second_factor_sets_it_up_first(hub: tuple) -> No
         assert done.status_code == 200 and done.cookies[COOKIE] != halfway
         assert Sessions(accounts).get(halfway) is None
         assert Sessions(accounts).get(done.cookies[COOKIE]).signed_in
+
+
+def test_the_workspace_lists_what_the_user_may_edit_and_needs_sign_in(hub: tuple) -> None:
+    url, accounts = hub
+    for name, role in (("edda", "editor"), ("vera", "viewer")):  # fresh: no TOTP, no throttle
+        accounts.add_user(name, "sozialamt", role)
+        accounts.set_password(name, PASSWORD)
+    with client(url) as anonymous, client(url) as sam, client(url) as vic:
+        first = anonymous.get("/arbeitsbereich")
+        assert first.status_code == 303 and first.headers["location"] == "/anmelden"
+        for browser, name in ((sam, "edda"), (vic, "vera")):
+            assert sign_in(browser, name).status_code == 303
+        own = sam.get("/arbeitsbereich")
+        assert own.status_code == 200 and own.headers["cache-control"] == "no-store"
+        assert 'href="/datasets/zuckerwatte-intern"' in own.text  # the editor's own org
+        assert "zuckerwatte-kataster" not in own.text  # another's, though sam may not see it
+        assert "Stadtplan" not in own.text  # public, but another organisation's
+        # a viewer edits nothing, though it sees its organisation's internal records
+        assert "zuckerwatte-intern" not in vic.get("/arbeitsbereich").text
+        assert 'href="/arbeitsbereich"' in sam.get("/konto").text  # the account page's nav

@@ -55,6 +55,7 @@ from hub.web.security import SecurityHeaders
 from hub.web.services import InvalidToken, Opener, Services, credentials_sent
 from hub.web.session import COOKIE as SESSION_COOKIE
 from hub.web.throttle import Throttle
+from hub.web.workspace import Desk, SignInFirst, redirect_to_sign_in, workspace_router
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -223,6 +224,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(portal_router(portal, render, PlacePages(places),
                                      MapPages(places, site["basemap"]), viewer))
     app.include_router(signin_router(services, render, Throttle()))
+    # The data managers' workspace: /arbeitsbereich/… (signed-in users only)
+    app.include_router(workspace_router(Desk(services, render)))
+    app.add_exception_handler(SignInFirst, redirect_to_sign_in)
     app.add_exception_handler(PageError, error_page(render))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub.accounts import AccountError
 from hub.errors import Forbidden
+from hub.web.forms import read_form
 from hub.web.portal.pages import N_
 from hub.web.portal.routes import Renderer
 from hub.web.services import Services
@@ -46,16 +47,6 @@ FAILED = N_("Anmeldung fehlgeschlagen")
 THROTTLED = N_("Zu viele Versuche. Bitte warten Sie einige Minuten.")
 WRONG_CODE = N_("Der Code passt nicht. Bitte geben Sie den aktuellen Code aus der App ein.")
 NO_TOKEN = N_("Diesen Schlüssel gibt es nicht.")
-MAX_FORM = 4096
-
-
-async def _form(request: Request) -> dict[str, str]:
-    if int(request.headers.get("content-length") or 0) > MAX_FORM:
-        raise Forbidden("the form is too large")
-    form = await request.form(max_files=0, max_fields=10)
-    return {k: v for k, v in form.items() if isinstance(v, str)}
-
-
 def _client(request: Request) -> str:
     return request.client.host if request.client else ""
 
@@ -95,7 +86,7 @@ def signin_router(services: Callable[[], Services], render: Renderer,
 
     @router.post("/anmelden", response_class=HTMLResponse)
     async def signin_post(request: Request) -> Response:
-        form = await _form(request)
+        form = await read_form(request)
         name, password = form.get("name", "").strip().lower(), form.get("password", "")
         expected = request.cookies.get(PRE_CSRF, "")
         if not (expected and hmac.compare_digest(form.get(CSRF_FIELD, "").encode(),
@@ -125,7 +116,7 @@ def signin_router(services: Callable[[], Services], render: Renderer,
 
     @router.post("/anmelden/code", response_class=HTMLResponse)
     async def code_post(request: Request) -> Response:
-        form = await _form(request)
+        form = await read_form(request)
         found = await run_in_threadpool(session, request)
         if found is None or found.stage != SECOND_FACTOR:
             return _see_other("/anmelden")
@@ -149,7 +140,7 @@ def signin_router(services: Callable[[], Services], render: Renderer,
 
     @router.post("/abmelden")
     async def signout(request: Request) -> Response:
-        form = await _form(request)
+        form = await read_form(request)
         found = await run_in_threadpool(session, request)
         if found is not None:
             check_csrf(request, found, form.get(CSRF_FIELD))
@@ -182,7 +173,7 @@ def signin_router(services: Callable[[], Services], render: Renderer,
 
     @router.post("/konto/zweiter-faktor", response_class=HTMLResponse)
     async def totp_begin(request: Request) -> Response:
-        form = await _form(request)
+        form = await read_form(request)
         found = await run_in_threadpool(account_session, request)
         if found is None:
             return _see_other("/anmelden")
@@ -193,7 +184,7 @@ def signin_router(services: Callable[[], Services], render: Renderer,
 
     @router.post("/konto/zweiter-faktor/bestaetigen", response_class=HTMLResponse)
     async def totp_confirm(request: Request) -> Response:
-        form = await _form(request)
+        form = await read_form(request)
         found = await run_in_threadpool(account_session, request)
         if found is None:
             return _see_other("/anmelden")
@@ -216,7 +207,7 @@ def signin_router(services: Callable[[], Services], render: Renderer,
 
     @router.post("/konto/schluessel", response_class=HTMLResponse)
     async def token_create(request: Request) -> Response:
-        form = await _form(request)
+        form = await read_form(request)
         found = await run_in_threadpool(session, request)
         if found is None or not found.signed_in:
             return _see_other("/anmelden")
@@ -228,7 +219,7 @@ def signin_router(services: Callable[[], Services], render: Renderer,
 
     @router.post("/konto/schluessel/{token_id}/widerrufen", response_class=HTMLResponse)
     async def token_revoke(request: Request, token_id: str) -> Response:
-        form = await _form(request)
+        form = await read_form(request)
         found = await run_in_threadpool(session, request)
         if found is None or not found.signed_in:
             return _see_other("/anmelden")

@@ -1,0 +1,19 @@
+"""The data managers' workspace under /arbeitsbereich: pages for signed-in users of the
+organisations, each module one task (`start`: the own datasets). Every page is a thin route
+over the core functions the CLI and the CKAN API call (`hub.access` decides who may do
+what); `desk` holds what the pages share."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from hub.web.workspace import start
+from hub.web.workspace.desk import Desk, SignInFirst, redirect_to_sign_in
+
+__all__ = ["Desk", "SignInFirst", "redirect_to_sign_in", "workspace_router"]
+
+
+def workspace_router(desk: Desk) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    router.include_router(start.router(desk))
+    return router

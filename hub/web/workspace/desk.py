@@ -1,0 +1,79 @@
+"""What every workspace page shares: the signed-in user (from the session cookie, looked up
+off the event loop), forms checked against the session's CSRF token, and pages rendered in
+the portal's layout with the workspace's navigation, never cached.
+
+Who may do what is not decided here: pages ask `hub.access` through the core functions they
+call (an editor only of the own organisation's datasets, a publisher approves, an admin all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, Response
+
+from hub.errors import HubError
+from hub.web.forms import read_form
+from hub.web.portal.routes import Renderer
+from hub.web.services import Services
+from hub.web.session import CSRF_FIELD, Session, check_csrf
+
+ROOT = "/arbeitsbereich"
+
+
+class SignInFirst(HubError):
+    """A workspace page was asked for without a signed-in session: the answer is a redirect
+    to the sign-in page (see `redirect_to_sign_in`)."""
+
+    def __init__(self) -> None:
+        super().__init__("sign in first")
+
+
+async def redirect_to_sign_in(request: Request, exc: Exception) -> Response:
+    return RedirectResponse("/anmelden", 303, headers={"Cache-Control": "no-store"})
+
+
+@dataclass
+class Desk:
+    """The services and the renderer the workspace's pages work with."""
+
+    services: Callable[[], Services]
+    render: Renderer
+
+    @property
+    def hub(self) -> Services:
+        return self.services()
+
+    async def session(self, request: Request) -> Session:
+        """The request's signed-in session; `SignInFirst` without one (also halfway through
+        the second factor)."""
+        found = await run_in_threadpool(self.hub.session, request)
+        if found is None or not found.signed_in:
+            raise SignInFirst()
+        return found
+
+    async def form(self, request: Request, session: Session, max_bytes: int = 16384,
+                   max_fields: int = 40) -> dict[str, str]:
+        """A posted form of the signed-in user, its CSRF token checked (`Forbidden` when it
+        is missing or wrong)."""
+        fields = await read_form(request, max_bytes, max_fields)
+        check_csrf(request, session, fields.get(CSRF_FIELD))
+        return fields
+
+    def page(self, request: Request, session: Session, template: str, status: int = 200,
+             **context: Any) -> Response:
+        """A workspace page (templates/workspace/…), with the user and the CSRF token for
+        its forms."""
+        response = self.render(request, template, status, account=session.user,
+                               csrf=session.csrf, **context)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def see_other(path: str) -> RedirectResponse:
+    """After a successful POST: the page to show next (303, so a reload does not resend)."""
+    return RedirectResponse(path, 303)
