@@ -24,7 +24,6 @@ from fastapi.responses import (
     Response,
     StreamingResponse,
 )
-from fastapi.staticfiles import StaticFiles
 
 from hub import __version__
 from hub.access import ADMIN, ANONYMOUS, DataAccess, Viewer
@@ -44,7 +43,8 @@ from hub.places import Places, load_answers
 from hub.places.routes import places_router
 from hub.store.versions import Dataset, Store, Version
 from hub.web.accesslog import AccessLog
-from hub.web.portal import STATIC_DIR, i18n
+from hub.web.assets import ASSETS
+from hub.web.portal import i18n
 from hub.web.portal import settings as portal_settings
 from hub.web.portal.maps import MapPages
 from hub.web.portal.pages import PageError, Portal
@@ -224,7 +224,7 @@ def create_app(settings: Settings) -> FastAPI:
                                      MapPages(places, site["basemap"]), viewer))
     app.include_router(signin_router(services, render, Throttle()))
     app.add_exception_handler(PageError, error_page(render))
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static", ASSETS, name="static")  # gzip once, ETag, immutable when versioned
 
     return app
 

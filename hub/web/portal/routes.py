@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from hub.access import Viewer
 from hub.api.downloads.http import accepts_gzip
+from hub.web import assets
 from hub.web.portal import i18n
 from hub.web.portal.i18n import COOKIE, LANGUAGES, Language
 from hub.web.portal.maps import MAPS, MapPages
@@ -48,6 +49,7 @@ def environment() -> jinja2.Environment:
                              autoescape=True, trim_blocks=True, lstrip_blocks=True,
                              extensions=["jinja2.ext.i18n"])
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals["static"] = assets.url  # /static/{name}?v={content hash}
     return env
 
 

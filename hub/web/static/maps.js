@@ -10,15 +10,15 @@
   if (!el || !window.fetch) { return; }
   if (window.L) { startHubMap(); return; }
   var show = document.getElementById("show-map");
-  if (!show || !el.dataset.leaflet) { return; }
+  if (!show || !el.dataset.leafletJs) { return; }
   show.hidden = false;
   show.addEventListener("click", function () {
     var css = document.createElement("link");
     css.rel = "stylesheet";
-    css.href = el.dataset.leaflet + ".css";
+    css.href = el.dataset.leafletCss;
     document.head.appendChild(css);
     var script = document.createElement("script");
-    script.src = el.dataset.leaflet + ".js";
+    script.src = el.dataset.leafletJs;
     script.onload = function () { show.hidden = true; el.hidden = false; startHubMap(); el.focus(); };
     document.head.appendChild(script);
   });
