@@ -51,6 +51,7 @@ from hub.web.portal.pages import PageError, Portal
 from hub.web.portal.places import PlacePages
 from hub.web.portal.routes import Renderer, error_page, portal_router
 from hub.web.portal.signin import signin_router
+from hub.web.portal.viewer import DataViewer
 from hub.web.security import SecurityHeaders
 from hub.web.services import InvalidToken, Opener, Services, credentials_sent
 from hub.web.session import COOKIE as SESSION_COOKIE
@@ -221,7 +222,9 @@ def create_app(settings: Settings) -> FastAPI:
     site = portal_settings.load(settings.root / "catalog", settings.district)
     i18n.load_all()
     app.include_router(portal_router(portal, render, PlacePages(places),
-                                     MapPages(places, site["basemap"]), viewer))
+                                     MapPages(places, site["basemap"]),
+                                     DataViewer(services, store, held, access, places,
+                                                site["basemap"]), viewer))
     app.include_router(signin_router(services, render, Throttle()))
     app.add_exception_handler(PageError, error_page(render))
     app.mount("/static", ASSETS, name="static")  # gzip once, ETag, immutable when versioned

@@ -146,7 +146,7 @@ def _inside(row: dict[str, Any], bbox: tuple[float, float, float, float]) -> boo
             and bbox[1] <= lat <= bbox[3])
 
 
-def _primary_key(version: Version) -> str | None:
+def primary_key(version: Version) -> str | None:
     """The column whose value is a feature's id in the OGC API (`hub.api.ogc.layer`): the
     single-field primary key; none: ids are the 1-based row numbers."""
     schema = parse_schema(version.schema, f"{version.dataset} v{version.version}",
@@ -156,7 +156,7 @@ def _primary_key(version: Version) -> str | None:
 
 def _ids(table: Table, version: Version) -> list[Any]:
     """Each row's feature id in the OGC API items."""
-    key = _primary_key(version)
+    key = primary_key(version)
     return [row.get(key) for row in table.rows] if key else list(range(1, len(table.rows) + 1))
 
 
