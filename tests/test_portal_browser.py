@@ -47,6 +47,7 @@ PAGES = {
     "map-broadband": "/karten/breitband",
     "map-care": "/karten/pflege",
     "map-mobility": "/karten/mobilitaet",
+    "map-viewer": "/karten/daten/pflege",
     "signin": "/anmelden",
     "not-found": "/datasets/gibt-es-nicht",
     "bad-request": "/datasets?page=99999999",
@@ -381,6 +382,63 @@ def test_a_maps_controls_and_markers_are_reached_by_keyboard(portal: str, browse
         assert sum("leaflet-marker-icon" in r for r in reached) == markers, reached
         assert any("leaflet-control-zoom-in" in r for r in reached), reached
         assert not [r for r in reached if "UNSEEN" in r and "leaflet" in r], reached
+    finally:
+        watched.close()
+
+
+def test_the_viewer_draws_the_layer_with_popups_and_the_listed_features(
+        portal: str, browser: Any) -> None:
+    """155 care services: keyboard-operable markers (data-id: the OGC feature id), each of the
+    list's ids among them, Enter opens a popup with the attributes; zooming in reads the
+    items of the smaller view."""
+    watched = Watched(browser)
+    page = watched.page
+    try:
+        page.goto(f"{portal}/karten/daten/pflege")
+        page.wait_for_selector("#map.loaded")
+        until(page, lambda: "155" in page.locator("#map-status").inner_text())
+        markers = page.locator("#map .leaflet-marker-icon")
+        assert markers.count() == 155 == int(page.locator("#map").get_attribute("data-shown"))
+        shown = set(page.eval_on_selector_all("#map .leaflet-marker-icon",
+                                              "icons => icons.map(i => i.dataset.id)"))
+        listed = page.eval_on_selector_all("#liste tbody tr",
+                                           "rows => rows.map(r => r.dataset.id)")
+        assert len(listed) == 25 and set(listed) <= shown
+        markers.first.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".leaflet-popup-content table.popup-table")
+        popup = page.locator(".leaflet-popup-content").inner_text()
+        assert "art" in popup and "ort" in popup
+        page.keyboard.press("Escape")
+        page.focus("#map")
+        for _ in range(3):
+            page.keyboard.press("+")  # Leaflet's keyboard zoom
+        until(page, lambda: int(page.locator("#map").get_attribute("data-shown")) < 155)
+        until(page, lambda: "von" in page.locator("#map-status").inner_text())
+        assert "#karte=" in page.url
+        assert not watched.errors, watched.errors
+        assert not watched.outside, watched.outside
+    finally:
+        watched.close()
+
+
+def test_the_viewer_draws_polygons_and_many_points_on_canvas(portal: str, browser: Any) -> None:
+    watched = Watched(browser)
+    page = watched.page
+    try:
+        page.goto(f"{portal}/karten/daten/mobilitaet")
+        page.wait_for_selector("#map.loaded")
+        until(page, lambda: page.locator("#map").get_attribute("data-shown") == "672")
+        assert page.locator("#map canvas").count() == 1  # > 200 points: one canvas
+        assert page.locator("#map .leaflet-marker-icon").count() == 0
+        page.goto(f"{portal}/karten/daten/gemeinden")
+        page.wait_for_selector("#map.loaded")
+        box = page.locator("#map").bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_selector(".leaflet-popup-content table.popup-table")
+        assert "ags" in page.locator(".leaflet-popup-content").inner_text()
+        assert not watched.errors, watched.errors
+        assert not watched.outside, watched.outside
     finally:
         watched.close()
 

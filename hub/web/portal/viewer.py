@@ -35,7 +35,7 @@ from hub.web.portal.pages import N_, PageError, Text, _page_number, text_of
 from hub.web.portal.preview import COLUMNS, HIDDEN
 from hub.web.services import Services
 
-PER_PAGE = 50  # rows of the list per page
+PER_PAGE = 25  # rows of the list per page (a phone scrolls through them)
 CATEGORIES = 8  # a column with 2 to this many distinct values becomes the legend
 CATEGORY_COLUMNS = 12  # columns looked at for the legend (the first text columns)
 FEATURE_LIMIT = 2000  # features the map reads for one view (then it asks to zoom in)

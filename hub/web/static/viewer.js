@@ -62,8 +62,12 @@
       pointToLayer: function (f, latlng) {
         var c = colour(f.properties || {}), i = column ? values.indexOf(text(f.properties[column])) : 0;
         if (markers) {
-          return L.marker(latlng, { keyboard: true, title: text(column ? f.properties[column] : f.id),
-            alt: text(f.id), icon: L.divIcon({ className: "data-point colour-" + (i >= 0 ? i : "x"), iconSize: [16, 16] }) });
+          var name = f.properties.name || f.properties.bezeichnung || f.id;
+          var marker = L.marker(latlng, { keyboard: true,
+            title: text(name) + (column ? " (" + text(f.properties[column]) + ")" : ""),
+            icon: L.divIcon({ className: "data-point colour-" + (i >= 0 ? i : "x"), iconSize: [16, 16] }) });
+          marker.on("add", function () { marker.getElement().dataset.id = text(f.id); });
+          return marker;
         }
         return L.circleMarker(latlng, { renderer: canvas, radius: 4, color: "#fff", weight: 1, fillColor: c, fillOpacity: 0.9 });
       },
