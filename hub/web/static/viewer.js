@@ -10,7 +10,7 @@
   if (!el || !window.fetch || !window.L) { return; }
   el.hidden = false;
   var status = document.getElementById("map-status");
-  var limit = parseInt(el.dataset.limit, 10) || 2000, PAGE = 1000, KEYBOARD_POINTS = 200;
+  var limit = parseInt(el.dataset.limit, 10) || 2000, FIRST = 250, PAGE = 1000, KEYBOARD_POINTS = 200;
   var values = JSON.parse(el.dataset.legendValues || "[]");
   var colours = JSON.parse(el.dataset.colours || "[]"), column = el.dataset.legendColumn;
   var map = L.map(el, { keyboard: true, zoomSnap: 0.5 });
@@ -49,9 +49,9 @@
   }
   function say(message) { status.hidden = false; status.textContent = message; }
 
-  function draw(features) {
-    var points = features.filter(function (f) { return f.geometry && /Point$/.test(f.geometry.type); });
-    var markers = points.length <= KEYBOARD_POINTS;  // few points: focusable markers (Enter)
+  // `markers`: few features in the view, so points are focusable markers (Enter opens the
+  // popup); many are drawn on one canvas
+  function draw(features, markers) {
     L.geoJSON({ type: "FeatureCollection", features: features }, {
       renderer: canvas,
       style: function (f) {
@@ -94,17 +94,19 @@
           if (matched === null) { matched = body.numberMatched; }
           var features = (body.features || []).slice(0, limit - shown);
           shown += features.length;
-          draw(features);
+          draw(features, (matched === undefined ? shown : matched) <= KEYBOARD_POINTS);
           el.classList.add("loaded");
           el.dataset.shown = String(shown);
           var next = (body.links || []).filter(function (l) { return l.rel === "next"; })[0];
-          if (next && shown < limit) { return page(next.href); }
+          if (next && shown < limit) {  // after a small first page (drawn early), larger ones
+            return page(next.href.replace(/([?&]limit=)\d+/, "$1" + Math.min(PAGE, limit - shown)));
+          }
           var message = el.dataset.labelShown.replace("{shown}", shown.toLocaleString(document.documentElement.lang))
             .replace("{matched}", (matched === undefined || matched === null ? shown : matched).toLocaleString(document.documentElement.lang));
           say(matched > shown ? message + " " + el.dataset.labelMore : message);
         });
     }
-    page(el.dataset.items + "?f=json&limit=" + Math.min(PAGE, limit) + "&bbox=" + box.join(","))
+    page(el.dataset.items + "?f=json&limit=" + Math.min(FIRST, limit) + "&bbox=" + box.join(","))
       .catch(function (e) { if (!e || e.name !== "AbortError") { say(el.dataset.labelFailed); } });
   }
 
