@@ -17,6 +17,7 @@ from conftest import DemoPortal
 
 from hub.errors import HubError
 from hub.web.portal import settings
+from hub.web.portal.maps import PER_PAGE
 from hub.web.security import HTML_POLICY
 
 ROW_ID = re.compile(r'<tr data-id="([^"]*)">')
@@ -31,10 +32,20 @@ def client(demo_portal: DemoPortal) -> Iterator[httpx.Client]:
 
 
 def listed(client: httpx.Client, path: str, **params: str) -> list[str]:
-    """The ids of the list alternative's rows, in their order."""
-    response = client.get(path, params=params)
-    assert response.status_code == 200, response.text
-    return ROW_ID.findall(response.text)
+    """The ids of the list alternative's rows, in their order, over all its pages (each of
+    at most `PER_PAGE` rows; the heading counts them all)."""
+    ids: list[str] = []
+    for page in range(1, 100):
+        response = client.get(path, params={**params, "page": str(page)})
+        assert response.status_code == 200, response.text
+        found = ROW_ID.findall(response.text)
+        assert len(found) <= PER_PAGE
+        ids += found
+        if 'rel="next"' not in response.text:
+            break
+    count = re.search(r'data-count="(\d+)"', response.text)
+    assert count and int(count.group(1)) == len(ids)
+    return ids
 
 
 def items(client: httpx.Client, collection: str, **params: str) -> list[dict[str, Any]]:
@@ -198,3 +209,15 @@ def test_static_files_that_are_compressed_already_or_missing(client: httpx.Clien
     for missing in ("/static/nope.js", "/static/../app.py", "/static/%2e%2e/app.py",
                     "/static/vendor"):
         assert client.get(missing).status_code == 404, missing
+
+
+def test_the_list_is_paged_and_its_pages_keep_the_filters(client: httpx.Client) -> None:
+    first = client.get("/karten/pflege", params={"sort": "town"}).text
+    assert len(ROW_ID.findall(first)) == PER_PAGE
+    assert 'href="/karten/pflege?sort=town&amp;page=2#map-list" rel="next"' in first
+    second = client.get("/karten/pflege", params={"sort": "town", "page": "2"}).text
+    assert not set(ROW_ID.findall(first)) & set(ROW_ID.findall(second))
+    assert 'rel="prev"' in second
+    assert client.get("/karten/pflege", params={"page": "999"}).status_code == 404
+    for bad in ("0", "x", "99999999"):
+        assert client.get("/karten/pflege", params={"page": bad}).status_code == 400

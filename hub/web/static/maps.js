@@ -206,7 +206,7 @@ function startHubMap() {
         .then(function (html) {
           var page = new DOMParser().parseFromString(html, "text/html");
           var fresh = page.getElementById("map-list"), old = document.getElementById("map-list");
-          if (fresh && old) { old.innerHTML = fresh.innerHTML; }
+          if (fresh && old) { old.innerHTML = fresh.innerHTML; old.dataset.count = fresh.dataset.count; }
         });
     });
   }
