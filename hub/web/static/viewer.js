@@ -13,7 +13,7 @@
   var limit = parseInt(el.dataset.limit, 10) || 2000, FIRST = 250, PAGE = 1000, KEYBOARD_POINTS = 200;
   var values = JSON.parse(el.dataset.legendValues || "[]");
   var colours = JSON.parse(el.dataset.colours || "[]"), column = el.dataset.legendColumn;
-  var map = L.map(el, { keyboard: true, zoomSnap: 0.5 });
+  var map = L.map(el, { keyboard: true, zoomSnap: 0.5, maxZoom: 18 });
   map.attributionControl.setPrefix("Leaflet");
   map.attributionControl.addAttribution(el.dataset.attribution);
   L.control.scale({ imperial: false, position: "topright" }).addTo(map);
