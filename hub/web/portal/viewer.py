@@ -31,7 +31,7 @@ from hub.places import Places
 from hub.store.versions import Dataset, Store, Version
 from hub.web.portal.i18n import Language
 from hub.web.portal.maps import primary_key
-from hub.web.portal.pages import N_, PageError, Text, _page_number, text_of
+from hub.web.portal.pages import N_, PageError, Text, text_of
 from hub.web.portal.preview import COLUMNS, HIDDEN
 from hub.web.services import Services
 
@@ -83,11 +83,8 @@ class DataViewer:
     async def page(self, request: Request, name: str, who: Viewer,
                    lang: Language) -> dict[str, Any]:
         dataset, version = self._visible(name, who)
-        page = _page_number(request.query_params.getlist("page"))
         pages = max(1, -(-version.rows // PER_PAGE))
-        if page > pages:
-            raise PageError(404, N_("Seite %(page)s gibt es nicht: die Liste hat %(pages)s "
-                                    "Seiten."), page=page, pages=pages)
+        page = _page_of(request.query_params.getlist("page"), pages)
         start = (page - 1) * PER_PAGE
 
         def read() -> tuple[Rows, Legend]:
@@ -139,6 +136,16 @@ class DataViewer:
             while len(self._legends) > KEPT:
                 self._legends.popitem(last=False)
         return found
+
+
+def _page_of(values: list[str], pages: int) -> int:
+    """`page`: a number from 1 to the list's pages (a 1M-row layer has 40,000), else 400."""
+    value = values[-1].strip() if values else "1"
+    if not (value.isascii() and value.isdigit() and len(value) <= 9
+            and 1 <= int(value) <= pages):
+        raise PageError(400, N_("Seite „%(value)s“ gibt es nicht: bitte eine Zahl von 1 bis "
+                                "%(max)s."), value=value[:20], max=pages)
+    return int(value)
 
 
 def _shown(parquet: pq.ParquetFile) -> list[str]:
