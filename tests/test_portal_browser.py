@@ -460,7 +460,8 @@ def test_the_layer_switcher_shows_and_hides_layers(portal: str, browser: Any) ->
         page.goto(f"{portal}/karten/mobilitaet")
         page.wait_for_selector("#map.loaded")
         control = page.locator(".leaflet-control-layers")
-        assert control.locator("label").all_inner_texts() == ["Gemeindegrenzen", "Mobilitäts-Karte"]
+        assert [t.strip() for t in control.locator("label").all_inner_texts()] == [
+            "Gemeindegrenzen", "Mobilitäts-Karte"]
         assert page.locator("#map .leaflet-marker-icon").count() == shown(page) > 0
         control.get_by_label("Mobilitäts-Karte").uncheck()
         assert page.locator("#map .leaflet-marker-icon").count() == 0
