@@ -2,8 +2,8 @@
 the inventory imported).
 
 `portal-maps`  Per map page (/karten/breitband, /karten/pflege, /karten/mobilitaet): the bytes
-               of a first load without the map data (the gzip-compressed HTML as the server
-               sends it, plus every stylesheet and script the page links, as served), and the
+               of a first load without the map data (the gzip-compressed HTML and every
+               stylesheet and script the page links, as the server sends them), and the
                time until the first features are drawn in Debian's chromium with the network
                throttled to 10 Mbit/s and 100 ms latency (Chrome DevTools network emulation;
                median of 3 cold loads).
@@ -27,7 +27,7 @@ CASES = {"portal-maps": "demo district: curated map pages — first-load bytes w
                         "first features under 10 Mbit/s + 100 ms"}
 LARGE: frozenset[str] = frozenset()
 MAPS = ("/karten/breitband", "/karten/pflege", "/karten/mobilitaet")
-ASSET = re.compile(r'(?:href|src)="(/static/[^"]+\.(?:css|js))"')
+ASSET = re.compile(r'(?:href|src)="(/static/[^"?]+\.(?:css|js)(?:\?v=[0-9a-f]+)?)"')
 BUDGET_KB = 200
 FIRST_FEATURES_S = 2.0
 CHROMIUM = Path("/usr/bin/chromium")
@@ -48,7 +48,7 @@ def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
             t, ok = judge((f"≤ {BUDGET_KB} KB", sent <= BUDGET_KB))
             results.append(Result("portal-maps", f"{path}: first load", "KB", sent, target=t,
                                   ok=ok, note="HTML gzip + " + ", ".join(
-                                      a.rsplit("/", 1)[1] for a in assets) + " as served"))
+                                      a.split("?")[0].rsplit("/", 1)[1] for a in assets) + " gzip"))
         conn.close()
         if CHROMIUM.exists():
             for path, seconds in _first_features(server.port).items():

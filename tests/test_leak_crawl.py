@@ -293,6 +293,11 @@ def crawl_portal(c: Crawl) -> None:
     c.get("/karten/breitband", stufe="100", sort="share")
     c.get("/karten/pflege", sort="type")
     c.get("/karten/mobilitaet", min_kw="0", sort="power")
+    c.get("/karten/pflege", page=2)
+    # the map viewer of every dataset (visible or not: each answer is kept) and its list pages
+    for d in DATASETS:
+        for page in (1, 2):
+            c.get(f"/karten/daten/{d.name}", page=page)
 
 
 def crawl_workspace(c: Crawl) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from conftest import DemoPortal
 from playwright.sync_api import sync_playwright
@@ -47,6 +48,7 @@ PAGES = {
     "map-broadband": "/karten/breitband",
     "map-care": "/karten/pflege",
     "map-mobility": "/karten/mobilitaet",
+    "map-viewer": "/karten/daten/pflege",
     "signin": "/anmelden",
     "not-found": "/datasets/gibt-es-nicht",
     "bad-request": "/datasets?page=99999999",
@@ -257,8 +259,26 @@ def drawn(page: Any) -> int:
     return page.locator("#map .leaflet-marker-icon, #map path.leaflet-interactive").count()
 
 
+def shown(page: Any) -> int:
+    """Features a point map holds (markers, clustered or not)."""
+    return int(page.locator("#map").get_attribute("data-shown"))
+
+
+def single_marker(page: Any) -> Any:
+    """A marker that is not a cluster: clusters are zoomed into with Enter until one shows."""
+    for _ in range(10):
+        singles = page.locator("#map .leaflet-marker-icon:not(.map-cluster)")
+        if singles.count():
+            return singles.first
+        page.locator("#map .map-cluster").first.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(300)
+    raise AssertionError("no single marker after zooming into clusters")
+
+
 def listed_rows(page: Any) -> int:
-    return page.locator("#map-list tbody tr").count()
+    """The features the list alternative holds (over all its pages)."""
+    return int(page.locator("#map-list").get_attribute("data-count"))
 
 
 def until(page: Any, check: Any) -> None:
@@ -282,12 +302,12 @@ def test_a_point_map_shows_the_listed_features_and_its_filter_acts(
     try:
         page.goto(f"{portal}{path}?lang=de")
         page.wait_for_selector("#map.loaded")
-        assert drawn(page) == listed_rows(page) > 0
-        before = drawn(page)
+        assert shown(page) == listed_rows(page) > 0
+        before = shown(page)
         page.select_option(control, value)
         until(page, lambda: listed_rows(page) < before)
-        assert 0 < drawn(page) == listed_rows(page) < before
-        page.locator("#map .leaflet-marker-icon").first.focus()
+        assert 0 < shown(page) == listed_rows(page) < before
+        single_marker(page).focus()
         page.keyboard.press("Enter")  # a marker is a keyboard control: Enter opens its popup
         page.wait_for_selector(".leaflet-popup-content")
         assert value in page.locator(".leaflet-popup-content").inner_text()
@@ -331,8 +351,130 @@ def test_the_broadband_map_shades_every_municipality_and_shows_its_figures(
         page.locator("#map path.leaflet-interactive").first.click(force=True)
         page.wait_for_selector(".leaflet-popup-content")
         assert "≥ 1000 Mbit/s" in page.locator(".leaflet-popup-content").inner_text()
+        # the popup lies above the percentage labels: what is at its centre is the popup
+        assert page.evaluate("""() => { const r = document.querySelector(
+            '.leaflet-popup-content').getBoundingClientRect();
+            const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+            return hit.closest('.leaflet-popup') !== null }""")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "map-broadband-popup-1280.png"))
+        assert not watched.errors, watched.errors
+        assert not watched.outside, watched.outside
+    finally:
+        watched.close()
+
+
+def test_care_locations_are_clustered_and_a_cluster_opens_by_keyboard(
+        portal: str, browser: Any) -> None:
+    watched = Watched(browser)
+    page = watched.page
+    try:
+        page.goto(f"{portal}/karten/pflege")
+        page.wait_for_selector("#map.loaded")
+        clusters = page.locator("#map .map-cluster")
+        singles = page.locator("#map .leaflet-marker-icon:not(.map-cluster)")
+        assert clusters.count() > 0
+        counts = [int(t.split()[0]) for t in clusters.all_inner_texts()]
+        assert sum(counts) + singles.count() == shown(page) == listed_rows(page) == 155
+        assert clusters.first.get_attribute("role") == "button"
+        assert "Einträge" in clusters.first.inner_text()  # its name, for a screen reader
+        zoom = page.url.split("#karte=")[1].split("/")[0]
+        clusters.first.focus()
+        page.keyboard.press("Enter")  # zooms into the cluster
+        until(page, lambda: page.url.split("#karte=")[1].split("/")[0] != zoom)
+        assert float(page.url.split("#karte=")[1].split("/")[0]) > float(zoom)
+        assert not watched.errors, watched.errors
+        assert not watched.outside, watched.outside
+    finally:
+        watched.close()
+
+
+def municipality_box(portal: str, ags: str) -> tuple[float, float, float, float]:
+    """West, south, east, north of a municipality's boundary (from the OGC API)."""
+    body = httpx.get(f"{portal}/ogc/collections/gemeinden/items",
+                     params={"f": "json", "ags": ags}).json()
+    points: list[list[float]] = []
+
+    def walk(c: Any) -> None:
+        if isinstance(c[0], (int, float)):
+            points.append(c)
+        else:
+            for part in c:
+                walk(part)
+    for f in body["features"]:
+        walk(f["geometry"]["coordinates"])
+    assert points
+    return (min(p[0] for p in points), min(p[1] for p in points),
+            max(p[0] for p in points), max(p[1] for p in points))
+
+
+@pytest.mark.parametrize("path", ["/karten/breitband", "/karten/pflege", "/karten/mobilitaet"])
+def test_the_place_search_moves_the_map_to_the_municipality(
+        portal: str, browser: Any, path: str) -> None:
+    watched = Watched(browser)
+    page = watched.page
+    try:
+        page.goto(portal + path)
+        page.wait_for_selector("#map.loaded")
+        zoom = float(page.url.split("#karte=")[1].split("/")[0])
+        west, south, east, north = municipality_box(portal, "12062453")
+        lat, lon = (float(v) for v in page.url.split("#karte=")[1].split("/")[1:3])
+        assert not (west < lon < east and south < lat < north)  # the district's centre
+        page.fill("#map-place-q", "Schonborn")  # without the diacritic
+        page.keyboard.press("Enter")
+        until(page, lambda: page.locator("#map").get_attribute("data-place") == "schoenborn")
+        assert "Schönborn" in page.locator("#map-place-status").inner_text()
+
+        def centred() -> bool:  # on the municipality (once the map has moved there)
+            lat, lon = (float(v) for v in page.url.split("#karte=")[1].split("/")[1:3])
+            return west < lon < east and south < lat < north
+        until(page, centred)
+        assert float(page.url.split("#karte=")[1].split("/")[0]) >= zoom
+        assert page.url.startswith(portal + path)  # the page stayed
+        page.fill("#map-place-q", "Gibtesnichtdorf")
+        page.keyboard.press("Enter")
+        until(page, lambda: "Gibtesnichtdorf" in page.locator("#map-place-status").inner_text())
+        assert not watched.errors, watched.errors
+        assert not watched.outside, watched.outside
+    finally:
+        watched.close()
+
+
+def test_without_javascript_the_maps_place_search_leads_to_the_place_search(
+        portal: str, browser: Any) -> None:
+    watched = Watched(browser, javascript=False)
+    try:
+        watched.page.goto(portal + "/karten/pflege")
+        watched.page.fill("#map-place-q", "Herzberg")
+        watched.page.keyboard.press("Enter")
+        watched.page.wait_for_url("**/orte?q=Herzberg")
+        assert "Herzberg (Elster)" in watched.page.locator("main").inner_text()
+    finally:
+        watched.close()
+
+
+def test_the_layer_switcher_shows_and_hides_layers(portal: str, browser: Any) -> None:
+    watched = Watched(browser)
+    page = watched.page
+    try:
+        page.goto(f"{portal}/karten/mobilitaet")
+        page.wait_for_selector("#map.loaded")
+        control = page.locator(".leaflet-control-layers")
+        assert [t.strip() for t in control.locator("label").all_inner_texts()] == [
+            "Gemeindegrenzen", "Mobilitäts-Karte"]
+        assert page.locator("#map .leaflet-marker-icon").count() == shown(page) > 0
+        control.get_by_label("Mobilitäts-Karte").uncheck()
+        assert page.locator("#map .leaflet-marker-icon").count() == 0
+        control.get_by_label("Mobilitäts-Karte").check()
+        assert page.locator("#map .leaflet-marker-icon").count() == shown(page)
+        paths = page.locator("#map path").count()
+        control.get_by_label("Gemeindegrenzen").uncheck()
+        assert page.locator("#map path").count() < paths
+        page.goto(f"{portal}/karten/breitband")
+        page.wait_for_selector("#map.loaded")
+        assert page.locator("#map .share-label").first.is_visible()
+        page.locator(".leaflet-control-layers").get_by_label("Prozentzahlen").uncheck()
+        assert not page.locator("#map .share-label").first.is_visible()
         assert not watched.errors, watched.errors
         assert not watched.outside, watched.outside
     finally:
@@ -381,6 +523,63 @@ def test_a_maps_controls_and_markers_are_reached_by_keyboard(portal: str, browse
         assert sum("leaflet-marker-icon" in r for r in reached) == markers, reached
         assert any("leaflet-control-zoom-in" in r for r in reached), reached
         assert not [r for r in reached if "UNSEEN" in r and "leaflet" in r], reached
+    finally:
+        watched.close()
+
+
+def test_the_viewer_draws_the_layer_with_popups_and_the_listed_features(
+        portal: str, browser: Any) -> None:
+    """155 care services: keyboard-operable markers (data-id: the OGC feature id), each of the
+    list's ids among them, Enter opens a popup with the attributes; zooming in reads the
+    items of the smaller view."""
+    watched = Watched(browser)
+    page = watched.page
+    try:
+        page.goto(f"{portal}/karten/daten/pflege")
+        page.wait_for_selector("#map.loaded")
+        until(page, lambda: "155" in page.locator("#map-status").inner_text())
+        markers = page.locator("#map .leaflet-marker-icon")
+        assert markers.count() == 155 == int(page.locator("#map").get_attribute("data-shown"))
+        shown = set(page.eval_on_selector_all("#map .leaflet-marker-icon",
+                                              "icons => icons.map(i => i.dataset.id)"))
+        listed = page.eval_on_selector_all("#liste tbody tr",
+                                           "rows => rows.map(r => r.dataset.id)")
+        assert len(listed) == 25 and set(listed) <= shown
+        markers.first.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".leaflet-popup-content table.popup-table")
+        popup = page.locator(".leaflet-popup-content").inner_text()
+        assert "art" in popup and "ort" in popup
+        page.keyboard.press("Escape")
+        page.focus("#map")
+        for _ in range(3):
+            page.keyboard.press("+")  # Leaflet's keyboard zoom
+        until(page, lambda: int(page.locator("#map").get_attribute("data-shown")) < 155)
+        until(page, lambda: "von" in page.locator("#map-status").inner_text())
+        assert "#karte=" in page.url
+        assert not watched.errors, watched.errors
+        assert not watched.outside, watched.outside
+    finally:
+        watched.close()
+
+
+def test_the_viewer_draws_polygons_and_many_points_on_canvas(portal: str, browser: Any) -> None:
+    watched = Watched(browser)
+    page = watched.page
+    try:
+        page.goto(f"{portal}/karten/daten/mobilitaet")
+        page.wait_for_selector("#map.loaded")
+        until(page, lambda: page.locator("#map").get_attribute("data-shown") == "672")
+        assert page.locator("#map canvas").count() == 1  # > 200 points: one canvas
+        assert page.locator("#map .leaflet-marker-icon").count() == 0
+        page.goto(f"{portal}/karten/daten/gemeinden")
+        page.wait_for_selector("#map.loaded")
+        box = page.locator("#map").bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_selector(".leaflet-popup-content table.popup-table")
+        assert "ags" in page.locator(".leaflet-popup-content").inner_text()
+        assert not watched.errors, watched.errors
+        assert not watched.outside, watched.outside
     finally:
         watched.close()
 

@@ -5,6 +5,7 @@ hostile parameters get a clear 400 page, never a 5xx."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from conftest import DemoPortal
 
 from hub.errors import HubError
 from hub.web.portal import settings
+from hub.web.portal.maps import PER_PAGE
 from hub.web.security import HTML_POLICY
 
 ROW_ID = re.compile(r'<tr data-id="([^"]*)">')
@@ -30,10 +32,20 @@ def client(demo_portal: DemoPortal) -> Iterator[httpx.Client]:
 
 
 def listed(client: httpx.Client, path: str, **params: str) -> list[str]:
-    """The ids of the list alternative's rows, in their order."""
-    response = client.get(path, params=params)
-    assert response.status_code == 200, response.text
-    return ROW_ID.findall(response.text)
+    """The ids of the list alternative's rows, in their order, over all its pages (each of
+    at most `PER_PAGE` rows; the heading counts them all)."""
+    ids: list[str] = []
+    for page in range(1, 100):
+        response = client.get(path, params={**params, "page": str(page)})
+        assert response.status_code == 200, response.text
+        found = ROW_ID.findall(response.text)
+        assert len(found) <= PER_PAGE
+        ids += found
+        if 'rel="next"' not in response.text:
+            break
+    count = re.search(r'data-count="(\d+)"', response.text)
+    assert count and int(count.group(1)) == len(ids)
+    return ids
 
 
 def items(client: httpx.Client, collection: str, **params: str) -> list[dict[str, Any]]:
@@ -106,7 +118,7 @@ def test_a_map_page_reads_the_hubs_own_ogc_items_without_inline_script(
     assert 'style="' not in html
     assert 'data-base="/ogc/collections/gemeinden/items"' in html
     assert re.search(r'data-layer="/ogc/collections/[a-z-]+/items"', html)
-    assert '<script src="/static/maps.js" defer></script>' in html
+    assert re.search(r'<script src="/static/maps.js\?v=[0-9a-f]{12}" defer></script>', html)
     assert 'method="get"' in html and 'id="map-list"' in html
     assert "http://" not in html.split("<main")[1].split("</main>")[0].replace(
         "http://www.w3.org", "")
@@ -154,3 +166,58 @@ def test_a_basemap_must_be_on_the_hub(tmp_path: Path) -> None:
     assert settings.load(tmp_path, "E")["basemap"] == {
         "url": "/basemap/{z}/{x}/{y}.png", "attribution": "© GeoBasis-DE"}
     assert settings.load(tmp_path / "missing", "E")["basemap"] == {"url": "", "attribution": ""}
+
+
+ASSET = re.compile(r'(?:href|src)="(/static/[^"?]+)\?v=([0-9a-f]{12})"')
+
+
+@pytest.mark.parametrize("path", MAPS)
+def test_static_files_are_sent_gzipped_and_cached_by_version(
+        client: httpx.Client, path: str) -> None:
+    """Every stylesheet and script a map page links has a versioned URL (the first 12 hex
+    digits of the file's SHA-256), is sent gzip-compressed, cacheable for a year at that URL,
+    and revalidated by its ETag anywhere else."""
+    linked = ASSET.findall(client.get(path).text)
+    assert {p.rsplit("/", 1)[1] for p, _ in linked} >= {"leaflet.js", "leaflet.css", "maps.js",
+                                                         "maps.css", "portal.js", "portal.css"}
+    static = Path(__file__).resolve().parents[1] / "hub" / "web" / "static"
+    for asset, version in linked:
+        content = (static / asset.removeprefix("/static/")).read_bytes()
+        assert hashlib.sha256(content).hexdigest()[:12] == version
+        response = client.get(asset, params={"v": version}, headers={"Accept-Encoding": "gzip"})
+        assert response.status_code == 200
+        assert response.headers["content-encoding"] == "gzip"
+        assert int(response.headers["content-length"]) < len(content) / 2  # as sent
+        assert response.content == content  # httpx decompresses
+        assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert response.headers["vary"] == "Accept-Encoding"
+        etag = response.headers["etag"]
+        plain = client.get(asset, headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.content == content
+        assert plain.headers["cache-control"] == "no-cache" and plain.headers["etag"] == etag
+        stale = client.get(asset, params={"v": "000000000000"})
+        assert stale.headers["cache-control"] == "no-cache"
+        again = client.get(asset, headers={"If-None-Match": etag})
+        assert again.status_code == 304 and again.content == b""
+
+
+def test_static_files_that_are_compressed_already_or_missing(client: httpx.Client) -> None:
+    png = client.get("/static/vendor/leaflet/images/marker-icon.png",
+                     headers={"Accept-Encoding": "gzip"})
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert "content-encoding" not in png.headers and png.content.startswith(b"\x89PNG")
+    for missing in ("/static/nope.js", "/static/../app.py", "/static/%2e%2e/app.py",
+                    "/static/vendor"):
+        assert client.get(missing).status_code == 404, missing
+
+
+def test_the_list_is_paged_and_its_pages_keep_the_filters(client: httpx.Client) -> None:
+    first = client.get("/karten/pflege", params={"sort": "town"}).text
+    assert len(ROW_ID.findall(first)) == PER_PAGE
+    assert 'href="/karten/pflege?sort=town&amp;page=2#map-list" rel="next"' in first
+    second = client.get("/karten/pflege", params={"sort": "town", "page": "2"}).text
+    assert not set(ROW_ID.findall(first)) & set(ROW_ID.findall(second))
+    assert 'rel="prev"' in second
+    assert client.get("/karten/pflege", params={"page": "999"}).status_code == 404
+    for bad in ("0", "x", "99999999"):
+        assert client.get("/karten/pflege", params={"page": bad}).status_code == 400

@@ -24,7 +24,6 @@ from fastapi.responses import (
     Response,
     StreamingResponse,
 )
-from fastapi.staticfiles import StaticFiles
 
 from hub import __version__
 from hub.access import ADMIN, ANONYMOUS, DataAccess, Viewer
@@ -44,13 +43,15 @@ from hub.places import Places, load_answers
 from hub.places.routes import places_router
 from hub.store.versions import Dataset, Store, Version
 from hub.web.accesslog import AccessLog
-from hub.web.portal import STATIC_DIR, i18n
+from hub.web.assets import ASSETS
+from hub.web.portal import i18n
 from hub.web.portal import settings as portal_settings
 from hub.web.portal.maps import MapPages
 from hub.web.portal.pages import PageError, Portal
 from hub.web.portal.places import PlacePages
 from hub.web.portal.routes import Renderer, error_page, portal_router
 from hub.web.portal.signin import signin_router
+from hub.web.portal.viewer import DataViewer
 from hub.web.security import SecurityHeaders
 from hub.web.services import InvalidToken, Opener, Services, credentials_sent
 from hub.web.session import COOKIE as SESSION_COOKIE
@@ -222,13 +223,15 @@ def create_app(settings: Settings) -> FastAPI:
     site = portal_settings.load(settings.root / "catalog", settings.district)
     i18n.load_all()
     app.include_router(portal_router(portal, render, PlacePages(places),
-                                     MapPages(places, site["basemap"]), viewer))
+                                     MapPages(places, site["basemap"]),
+                                     DataViewer(services, store, held, access, places,
+                                                site["basemap"]), viewer))
     app.include_router(signin_router(services, render, Throttle()))
     # The data managers' workspace: /arbeitsbereich/… (signed-in users only)
     app.include_router(workspace_router(Desk(services, render)))
     app.add_exception_handler(SignInFirst, redirect_to_sign_in)
     app.add_exception_handler(PageError, error_page(render))
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static", ASSETS, name="static")  # gzip once, ETag, immutable when versioned
 
     return app
 

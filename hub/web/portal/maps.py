@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import shapely
 from fastapi import Request
@@ -25,9 +26,10 @@ from hub.places.service import Need, Sources
 from hub.places.tables import Table
 from hub.schema import parse_schema
 from hub.store.versions import Version
-from hub.web.portal.pages import N_, PageError
+from hub.web.portal.pages import N_, PageError, _page_number
 
 MAX_PARAM = 200  # characters of any filter value
+PER_PAGE = 25  # rows of the list per page (the care list is 155 rows: a long table on a phone)
 MAX_KW = 10_000.0  # the highest charging power one may filter by
 LEVELS = ("1000", "100")  # broadband: share of households with ≥ 1000 or ≥ 100 Mbit/s
 # mobility type (the data's `typ`) -> the symbol on the map and in the list
@@ -91,8 +93,18 @@ class MapPages:
                                     "es in %(seconds)s Sekunden noch einmal."),
                             seconds=exc.retry_after) from None
         rows = found["rows"]
+        page, pages = _page_number(request.query_params.getlist("page")), _pages(len(rows))
+        if page > pages:
+            raise PageError(404, N_("Seite %(page)s gibt es nicht: die Liste hat %(pages)s "
+                                    "Seiten."), page=page, pages=pages)
+        start = (page - 1) * PER_PAGE
+        kept = urlencode([(k, v) for k, v in params.items() if k not in ("page", "lang")])
         sourced = [self._source(sources, topic) for topic in ("boundaries", curated.topic)]
-        return {"map": curated, "rows": rows, "filters": found["filters"], "sort": sort,
+        return {"map": curated, "rows": rows[start:start + PER_PAGE], "count": len(rows),
+                "start": start, "page": page, "pages": pages,
+                "page_url": lambda n: f"/karten/{slug}?{kept}{'&' if kept else ''}page={n}"
+                                      "#map-list",
+                "filters": found["filters"], "sort": sort,
                 "bbox": ",".join(f"{v:.5f}" for v in found["bbox"]) if found["bbox"] else "",
                 "sources": [s for s in sourced if s is not None],
                 "layer": sources.versions[curated.topic][0].name
@@ -105,6 +117,10 @@ class MapPages:
         if topic not in sources.versions:
             return None
         return self.places.source(*sources.versions[topic])
+
+
+def _pages(rows: int) -> int:
+    return max(1, -(-rows // PER_PAGE))
 
 
 def _params(request: Request) -> dict[str, str]:
@@ -146,7 +162,7 @@ def _inside(row: dict[str, Any], bbox: tuple[float, float, float, float]) -> boo
             and bbox[1] <= lat <= bbox[3])
 
 
-def _primary_key(version: Version) -> str | None:
+def primary_key(version: Version) -> str | None:
     """The column whose value is a feature's id in the OGC API (`hub.api.ogc.layer`): the
     single-field primary key; none: ids are the 1-based row numbers."""
     schema = parse_schema(version.schema, f"{version.dataset} v{version.version}",
@@ -156,7 +172,7 @@ def _primary_key(version: Version) -> str | None:
 
 def _ids(table: Table, version: Version) -> list[Any]:
     """Each row's feature id in the OGC API items."""
-    key = _primary_key(version)
+    key = primary_key(version)
     return [row.get(key) for row in table.rows] if key else list(range(1, len(table.rows) + 1))
 
 

@@ -236,6 +236,8 @@ class Portal:
             "municipalities": [label("municipality", a) for a in record.spatial_ags
                                if len(a) == 8],
             "quality": quality, "visible": visible, "preview": preview,
+            "map_url": f"/karten/daten/{quote(record.name)}"
+            if visible and held and held[1].geometry_types else None,
             "versions": sorted(versions, key=lambda v: v.version, reverse=True),
             "files": [(f"/downloads/{path}/latest.{kind}", label) for kind, label, *_ in HUB_FILES]
             + [(f"/downloads/{path}/latest.csv?dialect=excel", N_("CSV für Excel"))],

@@ -19,11 +19,13 @@ from fastapi.responses import HTMLResponse, Response
 
 from hub.access import Viewer
 from hub.api.downloads.http import accepts_gzip
+from hub.web import assets
 from hub.web.portal import i18n
 from hub.web.portal.i18n import COOKIE, LANGUAGES, Language
 from hub.web.portal.maps import MAPS, MapPages
 from hub.web.portal.pages import PageError, Portal
 from hub.web.portal.places import PlacePages
+from hub.web.portal.viewer import DataViewer
 
 COOKIE_DAYS = 365
 GZIP_LEVEL = 6
@@ -48,6 +50,7 @@ def environment() -> jinja2.Environment:
                              autoescape=True, trim_blocks=True, lstrip_blocks=True,
                              extensions=["jinja2.ext.i18n"])
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals["static"] = assets.url  # /static/{name}?v={content hash}
     return env
 
 
@@ -90,7 +93,8 @@ def _with_lang(request: Request, code: str) -> str:
 
 
 def portal_router(portal: Portal, render: Renderer, places: PlacePages,
-                  maps: MapPages, viewer: Callable[[Request], Viewer]) -> APIRouter:
+                  maps: MapPages, data: DataViewer,
+                  viewer: Callable[[Request], Viewer]) -> APIRouter:
     """The portal's pages, each showing what `viewer(request)` may see (hub.access)."""
     router = APIRouter(include_in_schema=False)
 
@@ -136,6 +140,12 @@ def portal_router(portal: Portal, render: Renderer, places: PlacePages,
     for slug in MAPS:
         router.add_api_route(f"/karten/{slug}", _map_page(render, maps, slug), methods=["GET"],
                              response_class=HTMLResponse, name=f"map_{slug}")
+
+    @router.get("/karten/daten/{name}", response_class=HTMLResponse)
+    async def data_map(request: Request, name: str) -> Response:
+        """The map viewer of a geodataset the visitor may see, with its paged list."""
+        return render(request, "map_data.html", **await data.page(
+            request, name, viewer(request), render.language(request)))
 
     for path, template in PAGES.items():
         router.add_api_route(path, _fixed_page(render, template), methods=["GET"],

@@ -10,15 +10,15 @@
   if (!el || !window.fetch) { return; }
   if (window.L) { startHubMap(); return; }
   var show = document.getElementById("show-map");
-  if (!show || !el.dataset.leaflet) { return; }
+  if (!show || !el.dataset.leafletJs) { return; }
   show.hidden = false;
   show.addEventListener("click", function () {
     var css = document.createElement("link");
     css.rel = "stylesheet";
-    css.href = el.dataset.leaflet + ".css";
+    css.href = el.dataset.leafletCss;
     document.head.appendChild(css);
     var script = document.createElement("script");
-    script.src = el.dataset.leaflet + ".js";
+    script.src = el.dataset.leafletJs;
     script.onload = function () { show.hidden = true; el.hidden = false; startHubMap(); el.focus(); };
     document.head.appendChild(script);
   });
@@ -29,14 +29,25 @@ function startHubMap() {
   el.hidden = false;  // without JavaScript the page shows the list alone
   if (legend) { legend.hidden = false; }
   var kind = el.dataset.kind, form = document.getElementById("map-filters");
-  var map = L.map(el, { keyboard: true, zoomSnap: 0.5 });
+  var map = L.map(el, { keyboard: true, zoomSnap: 0.5, maxZoom: 18 });
   map.attributionControl.setPrefix("Leaflet");
   map.attributionControl.addAttribution(el.dataset.attribution);
   L.control.scale({ imperial: false, position: "topright" }).addTo(map);
   if (el.dataset.basemapUrl) {
     L.tileLayer(el.dataset.basemapUrl, { attribution: el.dataset.basemapAttribution }).addTo(map);
   }
-  var base = null, layer = L.layerGroup().addTo(map), features = [], shares = {};
+  var base = null, features = [], shares = {};
+  // the care locations are clustered (Leaflet.markercluster, vendored): a cluster is a marker
+  // like the others, reached with Tab, and Enter (or a click) zooms into it
+  var layer = (kind === "care" && L.markerClusterGroup ? L.markerClusterGroup({
+    animate: false, showCoverageOnHover: false, maxClusterRadius: 40,
+    iconCreateFunction: function (cluster) {
+      var n = cluster.getChildCount();
+      return L.divIcon({ className: "map-cluster", iconSize: [36, 36],
+        html: "<span>" + n + "</span><span class=\"visually-hidden\"> " +
+              escape(el.dataset.labelCluster.replace("{count}", n)) + "</span>" });
+    }
+  }) : L.layerGroup()).addTo(map);
 
   function percent(value) {
     return value === null || value === undefined ? "–" :
@@ -182,6 +193,18 @@ function startHubMap() {
       .addTo(map);
     var bounds = base.getBounds();
     if (!viewFromHash()) { map.fitBounds(bounds); }
+    // the layer switcher (Leaflet's control: checkboxes, Enter on its button opens it)
+    var overlays = {};
+    if (kind === "broadband") {  // the percentage labels can be hidden (e.g. to read a popup)
+      var labels = L.layerGroup().addTo(map);
+      labels.on("add", function () { el.classList.remove("no-labels"); });
+      labels.on("remove", function () { el.classList.add("no-labels"); });
+      overlays[escape(el.dataset.labelLabels)] = labels;
+    } else {
+      overlays[escape(el.dataset.labelBase)] = base;
+      overlays[escape(el.dataset.labelLayer)] = layer;
+    }
+    L.control.layers(null, overlays, { collapsed: window.innerWidth < 640 }).addTo(map);
     if (!el.dataset.layer) { return null; }
     var box = el.dataset.bbox ? el.dataset.bbox.split(",") : null;
     return items(el.dataset.layer, kind === "broadband" ? null : box);
@@ -196,6 +219,37 @@ function startHubMap() {
     el.classList.add("loaded");
   });
 
+  // the place search above the map (/api/orte/suche): moves the map to the municipality;
+  // without JavaScript the form leads to the place search page
+  var placeForm = document.getElementById("map-place");
+  if (placeForm) {
+    var placeStatus = document.getElementById("map-place-status");
+    placeForm.addEventListener("submit", function (event) {
+      var q = new FormData(placeForm).get("q") || "";
+      if (!base || !String(q).trim()) { return; }
+      event.preventDefault();
+      fetch("/api/orte/suche?q=" + encodeURIComponent(q), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : { matches: [] }; })
+        .then(function (body) {
+          var match = (body.matches || [])[0], bounds = null;
+          if (match) {
+            base.eachLayer(function (shape) {
+              if (match.ags && String(shape.feature.properties.ags || "").indexOf(match.ags.slice(0, 8)) === 0) {
+                bounds = bounds ? bounds.extend(shape.getBounds()) : L.latLngBounds(shape.getBounds().getSouthWest(), shape.getBounds().getNorthEast());
+              }
+            });
+          }
+          if (bounds) {
+            map.fitBounds(bounds);
+            placeStatus.textContent = placeStatus.dataset.labelFound.replace("{place}", match.name);
+            el.dataset.place = match.slug;
+          } else {
+            placeStatus.textContent = placeStatus.dataset.labelNone.replace("{query}", q);
+          }
+        });
+    });
+  }
+
   if (form) {
     form.addEventListener("change", function () {
       draw();
@@ -206,7 +260,7 @@ function startHubMap() {
         .then(function (html) {
           var page = new DOMParser().parseFromString(html, "text/html");
           var fresh = page.getElementById("map-list"), old = document.getElementById("map-list");
-          if (fresh && old) { old.innerHTML = fresh.innerHTML; }
+          if (fresh && old) { old.innerHTML = fresh.innerHTML; old.dataset.count = fresh.dataset.count; }
         });
     });
   }
