@@ -39,7 +39,10 @@ LATER_TABLES = {"recovery_codes": ("sqlite_autoindex_recovery_codes_1", "ix_reco
                 "sessions": ("sqlite_autoindex_sessions_1", "ix_sessions_user"),
                 "jobs": ("sqlite_autoindex_jobs_1", "jobs_state_created", "jobs_one_writer"),
                 "todos": ("todos_open",),
-                "reminders": ("sqlite_autoindex_reminders_1",)}
+                "reminders": ("sqlite_autoindex_reminders_1",),
+                "audit": ("sqlite_autoindex_audit_1", "sqlite_autoindex_audit_2",
+                          "ix_audit_subject", "ix_audit_actor"),
+                "usage": ("sqlite_autoindex_usage_1", "ix_usage_dataset")}
 LATER_COLUMNS = {"users": ("password", "totp_secret", "totp_pending", "totp_step")}
 
 

@@ -384,6 +384,7 @@ def serve(
 
 
 from hub.cli import accounts as _accounts  # noqa: E402 - the sub-commands register on import
+from hub.cli import audit as _audit  # noqa: E402
 from hub.cli import backup as _backup  # noqa: E402
 from hub.cli import catalog as _catalog  # noqa: E402
 from hub.cli import check as _check  # noqa: E402
@@ -401,3 +402,4 @@ app.add_typer(_accounts.users, name="user")
 app.add_typer(_accounts.tokens, name="token")
 app.add_typer(_db.app, name="db")
 app.command()(_jobs.worker)
+app.add_typer(_audit.app, name="audit")
