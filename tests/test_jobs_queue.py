@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from hub import audit
 from hub.db import Database
 from hub.jobs import JobError, LeaseLost, UnknownJob, get, kind, list_jobs, queue, submit
 from hub.jobs.kinds import Context, ReportProgress
@@ -79,6 +81,11 @@ def test_a_claimed_job_runs_with_a_lease_and_ends_done_with_its_result(
     assert done.started is not None and done.finished >= done.started
     with pytest.raises(LeaseLost):  # ended: no more progress from anyone
         queue.beat(database, job, "w1", 0.5, "")
+    [entry] = audit.entries(database, audit.Filter(action="job.run"))
+    assert (entry.actor, entry.subject) == ("ann", f"job:{job_id}")
+    assert json.loads(entry.after) == {"job": job_id, "kind": "test.echo", "state": "done",
+                                       "attempts": 1, "worker": "w1", "error": None}
+    assert audit.verify(database).entries == 1
 
 
 def test_a_failed_job_keeps_its_reason_and_is_not_taken_again(database: Database) -> None:
@@ -160,6 +167,8 @@ def test_a_job_whose_workers_keep_dying_fails_after_its_last_attempt(
     job = get(database, job_id)
     assert (job.state, job.attempts) == ("failed", 2)
     assert "stopped answering 2 time(s)" in (job.error or "")
+    [entry] = audit.entries(database, audit.Filter(action="job.run"))
+    assert json.loads(entry.after)["state"] == "failed"
 
 
 def test_a_released_job_goes_back_to_the_queue_untouched(database: Database) -> None:

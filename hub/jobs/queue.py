@@ -29,9 +29,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Insert, and_, or_, select, update
+from sqlalchemy import Connection, Insert, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from hub import audit
 from hub.db import Database
 from hub.db.schema import jobs
 from hub.errors import HubError
@@ -187,10 +188,12 @@ def _claim(db: Database, worker: str, lease: float) -> Job | None:
                 return None
             if row["attempts"] < row["max_attempts"]:
                 break
+            error = (f"the worker running it stopped answering {row['attempts']} time(s) "
+                     "(killed or lost); not tried again")
             conn.execute(update(jobs).where(jobs.c.id == row["id"]).values(
                 state="failed", finished=at, claimed_by=None, lease_expires=None,
-                error=f"the worker running it stopped answering {row['attempts']} time(s) "
-                      "(killed or lost); not tried again"))
+                error=error))
+            _audit(db, conn, _job(row), "failed", error, None)
         values = {"state": "running", "claimed_by": worker, "attempts": row["attempts"] + 1,
                   "heartbeat": at, "lease_expires": _later(lease), "progress": 0.0,
                   "message": ""}
@@ -243,6 +246,16 @@ def _end(db: Database, job: Job, worker: str, **values: Any) -> Job:
     with db.write() as conn:
         changed = conn.execute(update(jobs).where(_mine(job, worker)).values(
             finished=stamp(), claimed_by=None, lease_expires=None, **values)).rowcount
-    if not changed:
-        raise LeaseLost(f"job {job.id}: the lease of {worker} was taken over")
+        if not changed:
+            raise LeaseLost(f"job {job.id}: the lease of {worker} was taken over")
+        _audit(db, conn, job, values["state"], values.get("error"), worker)
     return get(db, job.id)
+
+
+def _audit(db: Database, conn: Connection, job: Job | Any, state: str, error: str | None,
+           worker: str | None) -> None:
+    """The job's run in the audit trail ("job.run"), in the transaction that ends it."""
+    audit.record(db, actor=job.submitted_by, action="job.run",
+                 subject=job.dataset or f"job:{job.id}", connection=conn,
+                 after={"job": job.id, "kind": job.kind, "state": state,
+                        "attempts": job.attempts, "worker": worker, "error": error})
