@@ -33,6 +33,7 @@ from sqlalchemy import Connection, Insert, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hub import audit
+from hub.access import Viewer
 from hub.db import Database
 from hub.db.schema import jobs
 from hub.errors import HubError
@@ -141,6 +142,15 @@ def get(db: Database, job_id: str) -> Job:
     if row is None:
         raise UnknownJob(f"no job {job_id!r}")
     return _job(row)
+
+
+def get_as(db: Database, job_id: str, viewer: Viewer) -> Job:
+    """The job, if the viewer may follow its organisation's work (`Viewer.may_follow`);
+    otherwise UnknownJob, the same answer as for a job that does not exist."""
+    job = get(db, job_id)
+    if not viewer.may_follow(job.organization):
+        raise UnknownJob(f"no job {job_id!r}")
+    return job
 
 
 def list_jobs(db: Database, *, organization: str | None = None, state: str | None = None,
