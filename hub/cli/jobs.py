@@ -34,6 +34,7 @@ def worker(
         raise typer.BadParameter(f"--beat {beat} must be above 0 and below --lease {lease}")
     settings = settings_for(root, store)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     hub_store = Store(settings.store)
     running = Worker(settings, hub_store, lease=lease, beat_every=beat, poll=poll,
                      between=(lambda: schedule_.tick(settings, hub_store)) if schedule > 0
