@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from hub.cli.common import RootOpt, StoreOpt, console, settings_for
+from hub.cli.common import RootOpt, StoreOpt, console, fail, settings_for
+from hub.errors import HubError
 
 
 def worker(
@@ -25,20 +26,30 @@ def worker(
 ) -> None:
     """Take jobs from the queue and run them, one at a time, until SIGTERM or Ctrl-C (the
     running job is finished first). Between jobs, queue the remote pipelines that are due by
-    their update frequency and put the file-based ones on their organisation's to-do list."""
+    their update frequency, put the file-based ones on their organisation's to-do list, and
+    send e-mail reminders when an SMTP server is configured (HUB_SMTP_HOST, …)."""
+    from hub.catalog import open_catalog
     from hub.jobs import schedule as schedule_
+    from hub.jobs.reminders import Smtp, send_reminders
     from hub.jobs.worker import Worker
-    from hub.store.versions import Store
 
     if not 0 < beat < lease:
         raise typer.BadParameter(f"--beat {beat} must be above 0 and below --lease {lease}")
     settings = settings_for(root, store)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    hub_store = Store(settings.store)
-    running = Worker(settings, hub_store, lease=lease, beat_every=beat, poll=poll,
-                     between=(lambda: schedule_.tick(settings, hub_store)) if schedule > 0
-                     else None, between_every=schedule)
+    try:
+        catalog, vocab, _ = open_catalog(settings)
+        smtp = Smtp.from_env()
+    except HubError as exc:
+        fail(str(exc))
+
+    def upkeep() -> None:
+        schedule_.tick(settings, catalog.store)
+        send_reminders(catalog, vocab, smtp)
+
+    running = Worker(settings, catalog.store, lease=lease, beat_every=beat, poll=poll,
+                     between=upkeep if schedule > 0 else None, between_every=schedule)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         running.stop()
