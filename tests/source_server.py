@@ -1,6 +1,7 @@
 """A remote data source for the job and scheduling tests: a real HTTP server on 127.0.0.1
 that serves one CSV with an ETag and Last-Modified, answers conditional requests with 304,
-counts what it was asked, and can hold a download half-sent until released."""
+counts what it was asked, and can hold a download half-sent until released (then it sends
+the rest)."""
 
 from __future__ import annotations
 
@@ -72,6 +73,7 @@ class SourceServer:
             h.wfile.flush()
             self.holding.set()
             self.release.wait(timeout=120)  # guards a hang only
+            h.wfile.write(body[len(body) // 2:])
             return
         h.wfile.write(body)
 

@@ -160,3 +160,22 @@ def test_a_worker_killed_mid_job_leaves_the_version_and_the_job_is_retried_once(
     assert (job.state, job.attempts, job.result["version"]) == ("done", 2, 2), job
     assert [v.version for v in project.store.versions("orte")] == [2, 1]  # committed once
     assert project.table("orte").column("name")[0].as_py().endswith("(neu)")
+
+
+def test_sigterm_lets_the_running_job_finish_before_the_worker_stops(
+        project: Project, source: SourceServer) -> None:
+    source.hold.set()
+    job_id = submit(project.store.db, "ingest", {"dataset": "orte"}, by="ann",
+                    organization="Testamt")
+    running = start_worker(project, lease=30)
+    try:
+        wait_for(source.holding.is_set, "the worker's download")
+        running.send_signal(signal.SIGTERM)
+        source.release.set()  # the download completes after the stop was asked for
+        assert running.wait(timeout=120) == 0, running.stdout.read()
+    finally:
+        if running.poll() is None:
+            running.kill()
+    job = get(project.store.db, job_id)
+    assert (job.state, job.attempts, job.result["version"]) == ("done", 1, 1)
+    assert project.current("orte").version == 1
