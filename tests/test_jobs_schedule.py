@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from conftest import Project
 from source_server import SourceServer, points_csv
 
+from hub.db import Database
 from hub.jobs import list_jobs
 from hub.jobs.schedule import tick
 from hub.jobs.todo import open_items
 from hub.jobs.worker import Worker
+from hub.store.versions import Store
 
 FIELDS = [
     {"name": "id", "type": "integer", "constraints": {"required": True, "unique": True}},
@@ -117,3 +120,13 @@ def test_a_failed_run_stays_on_the_list_until_a_run_of_the_dataset_succeeds(
     tick(project.settings(), store, dt.datetime.now(dt.UTC) + DAY)
     assert worker.run_next().state == "done"
     assert [i for i in open_items(store.db, ["sozialamt"]) if i.dataset == "orte"] == []
+
+
+def test_scheduling_on_postgresql_queues_a_due_run_once(project: Project, postgres: Any) -> None:
+    store = Store(project.store_dir, database=Database(postgres.database()))
+    settings = project.settings()
+    assert tick(settings, store).submitted == ["orte"]
+    assert tick(settings, store).submitted == []  # pending (under the scheduler's lock)
+    assert [(j.dataset, j.state) for j in list_jobs(store.db)] == [("orte", "queued")]
+    assert tick(settings, store).due_files == ["datei"]
+    assert [i.dataset for i in open_items(store.db, ["bauamt"])] == ["datei"]
