@@ -1,6 +1,6 @@
 """The job pages on a real `hub serve`: /arbeitsbereich/auftraege/{id} (a job's progress,
-its JSON twin, live in a real browser and by reload without JavaScript) and
-/arbeitsbereich/aufgaben (the organisation's to-do list). Only the job's organisation and
+its JSON twin, live in a real browser — no serious axe-core violation — and by reload
+without JavaScript) and /arbeitsbereich/aufgaben (the organisation's to-do list). Only the job's organisation and
 admins see a job; for everyone else it does not exist (404, like an unknown id)."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 from ckan_project import build
 from conftest import serving
 from playwright.sync_api import expect, sync_playwright
+from test_portal_browser import axe_problems
 from test_signin_pages import PASSWORD, client, sign_in
 
 from hub.accounts import Accounts
@@ -176,12 +177,14 @@ def test_the_job_page_follows_the_progress_live_in_a_browser(site: Site, chromiu
     assert page.locator("progress").evaluate("bar => bar.value") == pytest.approx(0.65)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "job-running-1280.png"), full_page=True)
+    assert axe_problems(page) == []
     queue.finish(site.db, job, "w-test", {"status": "committed", "version": 3,
                                           "rows_read": 2000, "rows_valid": 1990,
                                           "rows_quarantined": 10, "violations": []})
     expect(page.locator(".job-state")).to_have_text("fertig")  # reloaded when it ended
     assert "neue Version 3" in page.content()
     page.screenshot(path=str(SHOTS / "job-done-1280.png"), full_page=True)
+    assert axe_problems(page) == []
     assert errors == []
     narrow = browser_signed_in(chromium, site, 360)
     narrow.goto(f"{site.url}/arbeitsbereich/auftraege/{job_id}")
@@ -190,3 +193,4 @@ def test_the_job_page_follows_the_progress_live_in_a_browser(site: Site, chromiu
         tasks = browser_signed_in(chromium, site, width)
         tasks.goto(f"{site.url}/arbeitsbereich/aufgaben")
         tasks.screenshot(path=str(SHOTS / f"tasks-{width}.png"), full_page=True)
+        assert axe_problems(tasks) == []
