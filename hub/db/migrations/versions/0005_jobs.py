@@ -21,6 +21,25 @@ FLOAT = sa.Double().with_variant(sa.REAL(), "sqlite")
 
 
 def upgrade() -> None:
+    # A store whose `alembic_version` is missing (made before migrations, see 0001) is
+    # stamped at the baseline and brought up again: what exists already is kept.
+    made = set(sa.inspect(op.get_bind()).get_table_names())
+    if "jobs" not in made:
+        _jobs()
+    if "todos" not in made:
+        _todos()
+    if "reminders" not in made:
+        _reminders()
+    op.create_index("jobs_state_created", "jobs", ["state", "created"], if_not_exists=True)
+    op.create_index("jobs_one_writer", "jobs", ["dataset"], unique=True, if_not_exists=True,
+                    sqlite_where=sa.text("state = 'running'"),
+                    postgresql_where=sa.text("state = 'running'"))
+    op.create_index("todos_open", "todos", ["dataset", "kind"], unique=True, if_not_exists=True,
+                    sqlite_where=sa.text("resolved IS NULL"),
+                    postgresql_where=sa.text("resolved IS NULL"))
+
+
+def _jobs() -> None:
     op.create_table(
         "jobs",
         sa.Column("id", TEXT, primary_key=True),
@@ -43,10 +62,9 @@ def upgrade() -> None:
         sa.Column("started", TEXT),
         sa.Column("finished", TEXT),
     )
-    op.create_index("jobs_state_created", "jobs", ["state", "created"])
-    op.create_index("jobs_one_writer", "jobs", ["dataset"], unique=True,
-                    sqlite_where=sa.text("state = 'running'"),
-                    postgresql_where=sa.text("state = 'running'"))
+
+
+def _todos() -> None:
     op.create_table(
         "todos",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -58,9 +76,9 @@ def upgrade() -> None:
         sa.Column("resolved", TEXT),
         sqlite_autoincrement=True,
     )
-    op.create_index("todos_open", "todos", ["dataset", "kind"], unique=True,
-                    sqlite_where=sa.text("resolved IS NULL"),
-                    postgresql_where=sa.text("resolved IS NULL"))
+
+
+def _reminders() -> None:
     op.create_table(
         "reminders",
         sa.Column("dataset", TEXT, primary_key=True),
