@@ -1,7 +1,8 @@
 """The job pages on a real `hub serve`: /arbeitsbereich/auftraege/{id} (a job's progress,
 its JSON twin, live in a real browser — no serious axe-core violation — and by reload
-without JavaScript) and /arbeitsbereich/aufgaben (the organisation's to-do list). Only the job's organisation and
-admins see a job; for everyone else it does not exist (404, like an unknown id)."""
+without JavaScript) and /arbeitsbereich/aufgaben (the organisation's to-do list). Only the
+job's organisation and admins see a job; for everyone else it does not exist (404, like an
+unknown id)."""
 
 from __future__ import annotations
 
