@@ -33,7 +33,11 @@ ingest: demo-data
 	$(BIN)/hub catalog load
 	$(BIN)/hub catalog import catalog/inventory/dateninventur.csv --apply
 
+# The server and the worker (scheduled runs, jobs) together; Ctrl-C stops both.
 demo: ingest
+	$(BIN)/python pipelines/demo_accounts.py --url http://$(HOST):$(PORT)
+	@trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	$(BIN)/hub worker & worker=$$!; \
 	$(BIN)/hub serve --host $(HOST) --port $(PORT)
 
 lint: install

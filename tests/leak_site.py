@@ -170,6 +170,7 @@ def seed(root: Path) -> tuple[Project, dict[str, str]]:
             path.write_text(yaml.safe_dump(record_of(d), allow_unicode=True), encoding="utf-8")
             added = project.cli("catalog", "add", str(path))
             assert added.exit_code == 0, added
+    _work(project)
     tokens = {role: _token(project, user, org, level)
               for role, (user, org, level) in USERS.items()}
     _passwords(project)
@@ -203,6 +204,23 @@ def seed_online(url: str, project: Project, tokens: dict[str, str]) -> Site:
     ids = {d.name: admin.package_show(id=d.name, include_deleted=True)["id"]
            for d in DATASETS if d.record is not None}
     return Site(url, project, tokens, ids, uploads)
+
+
+def _work(project: Project) -> None:
+    """Org A's work on restricted data, with markers: a failed run (its job page) and a file
+    that is due (the to-do list)."""
+    from hub.db.schema import todos
+    from hub.jobs import queue
+
+    d, db = BY_NAME["geheim"], project.store.db
+    queue.submit(db, "ingest", {"dataset": d.name}, by="anna", organization=A)
+    job = queue.claim(db, "leak-seed")
+    assert job is not None
+    queue.fail(db, job, "leak-seed", f"Quelle {_mark(d, 'job-error')} nicht erreichbar")
+    with db.write() as conn:
+        conn.execute(todos.insert().values(
+            organization=A, dataset=d.name, kind="file_due", since=queue.stamp(),
+            detail=f"{_mark(d, 'to-do')}: neue Datei fällig"))
 
 
 def record_of(d: Seeded) -> dict[str, object]:

@@ -54,6 +54,7 @@ from leak_site import (
 )
 
 from hub.catalog.model import HUB_DOWNLOADS, hub_download_id
+from hub.jobs import list_jobs
 
 FORMATS = ("geojson", "csv", "gpkg", "parquet", "fgb")
 FEEDS = ("rdf", "ttl", "jsonld")
@@ -303,9 +304,13 @@ def crawl_portal(c: Crawl) -> None:
 def crawl_workspace(c: Crawl) -> None:
     """The data managers' workspace, signed in by a session (anonymous: the redirects), in
     the three languages."""
+    jobs = [f"/arbeitsbereich/auftraege/{job.id}"
+            for job in list_jobs(c.site.project.store.db)]  # org A's, seeded
     for lang in ("de", "dsb", "en"):
-        for path in ("/arbeitsbereich", "/konto"):
+        for path in ("/arbeitsbereich", "/konto", "/arbeitsbereich/aufgaben", *jobs):
             c.get(path, signed_in=True, lang=lang)
+    for path in jobs:
+        c.get(path + ".json", signed_in=True)
 
 
 def crawl_dcat(c: Crawl) -> None:

@@ -192,6 +192,36 @@ harvest_sources = Table(
     Column("datasets", Integer, nullable=False),
 )
 
+# -- ws-audit: the audit trail (hub/audit.py) and usage counts (hub/usage.py) ------------------
+
+# Append-only, hash-chained: each entry's hash covers its content and the previous entry's hash
+# (`prev_hash` is unique, so the chain cannot fork; ids are consecutive, gaps mean deletions).
+audit = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    _text("at", nullable=False),
+    _text("actor", nullable=False),
+    _text("action", nullable=False),
+    _text("subject", nullable=False),
+    _text("before"),  # JSON
+    _text("after"),   # JSON
+    _text("prev_hash", nullable=False, unique=True),
+    _text("hash", nullable=False, unique=True),
+    Index("ix_audit_subject", "subject"),
+    Index("ix_audit_actor", "actor"),
+)
+
+# Requests per dataset per day (no IP addresses, no user agents): what the server counted in
+# memory, added up at each flush. `kind`: view, download, api, tile.
+usage = Table(
+    "usage", metadata,
+    _text("day", primary_key=True),
+    _text("dataset", primary_key=True),
+    _text("kind", primary_key=True),
+    Column("count", Integer, nullable=False),
+    Index("ix_usage_dataset", "dataset", "day"),
+)
+
 # Rebuilt from the records (not backed up): the facets and the full-text index.
 DERIVED_TABLES = ("catalog_facets", "catalog_text")
 # The tables that hold state, which a backup takes.
@@ -202,3 +232,60 @@ def outside_metadata(name: str | None, kind: str) -> bool:
     """Tables of the database that `metadata` does not describe: the FTS5 index and its
     shadow tables (for Alembic's comparison of the database with the schema)."""
     return kind == "table" and name is not None and name.startswith("catalog_text")
+
+# -- ws-jobs: the job queue, the to-do lists and the reminders (hub/jobs/) -------------------------
+
+# One row per job (hub.jobs.queue). A running job holds a lease (claimed_by, lease_expires),
+# renewed by its worker's heartbeat; a job whose lease expired is taken again. At most one job
+# per dataset runs at a time (the partial unique index: one writer per dataset, on every
+# machine that shares the database).
+jobs = Table(
+    "jobs", metadata,
+    _text("id", primary_key=True),
+    _text("kind", nullable=False),
+    _text("params", nullable=False),        # JSON
+    _text("organization", nullable=False),  # whose job it is (who may see it)
+    _text("dataset"),                       # the dataset it writes, if any
+    _text("submitted_by", nullable=False),
+    _text("state", nullable=False),         # queued, running, done, failed
+    Column("progress", FLOAT, nullable=False, server_default=text("0")),
+    _text("message", nullable=False, server_default=""),
+    _text("result"),                        # JSON, when done
+    _text("error"),                         # when failed
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("max_attempts", Integer, nullable=False, server_default=text("3")),
+    _text("claimed_by"),
+    _text("heartbeat"),
+    _text("lease_expires"),
+    _text("created", nullable=False),
+    _text("started"),
+    _text("finished"),
+    Index("jobs_state_created", "state", "created"),
+    Index("jobs_one_writer", "dataset", unique=True,
+          sqlite_where=text("state = 'running'"), postgresql_where=text("state = 'running'")),
+)
+
+# An organisation's open to-do items the worker found ("new file due"); resolved when done.
+todos = Table(
+    "todos", metadata,
+    Column("id", Integer, primary_key=True),
+    _text("organization", nullable=False),
+    _text("dataset", nullable=False),
+    _text("kind", nullable=False),          # file_due
+    _text("since", nullable=False),
+    _text("detail", nullable=False, server_default=""),
+    _text("resolved"),
+    Index("todos_open", "dataset", "kind", unique=True,
+          sqlite_where=text("resolved IS NULL"), postgresql_where=text("resolved IS NULL")),
+    sqlite_autoincrement=True,
+)
+
+# E-mail reminders sent: at most one per dataset, kind and period.
+reminders = Table(
+    "reminders", metadata,
+    _text("dataset", primary_key=True),
+    _text("kind", primary_key=True),        # stale, file_due
+    _text("period", primary_key=True),      # the due date the reminder is about
+    _text("recipient", nullable=False),
+    _text("sent", nullable=False),
+)
