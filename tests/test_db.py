@@ -36,7 +36,8 @@ LEGACY_TOKEN = "hub_dlUmtq54q9bCf9l-Gwxgm85iZEUwE0byARvyxz1tocY"
 
 # What the migrations after the baseline add: tables (with their SQLite indexes) and columns.
 LATER_TABLES = {"recovery_codes": ("sqlite_autoindex_recovery_codes_1", "ix_recovery_codes_user"),
-                "sessions": ("sqlite_autoindex_sessions_1", "ix_sessions_user")}
+                "sessions": ("sqlite_autoindex_sessions_1", "ix_sessions_user"),
+                "publication_requests": ("sqlite_autoindex_publication_requests_1",)}
 LATER_COLUMNS = {"users": ("password", "totp_secret", "totp_pending", "totp_step")}
 
 
