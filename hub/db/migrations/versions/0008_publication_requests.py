@@ -1,7 +1,7 @@
 """Publication requests of the workspace (an editor asks, a publisher approves).
 
 Revision ID: 0008
-Revises: 0003
+Revises: 0007 (0003 in the brief; chained after ws-audit's 0007, merged into this branch)
 Create Date: 2026-12-02
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0008"
-down_revision = "0003"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
