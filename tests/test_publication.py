@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from hub import audit
 from hub.access import (
     ANONYMOUS,
     OPERATOR,
@@ -142,6 +143,15 @@ def test_draft_to_internal_to_public_and_withdrawn(opened) -> None:
     allowed = Publication(Editing(catalog, vocab, EDITOR),
                           editors_publish({"workspace": {"editors_publish": True}}))
     assert allowed.may_publish(kept) and not as_editor.may_publish(kept)
+    trail = [(e.actor, e.action, e.after_value) for e in reversed(
+        audit.entries(catalog.store.db, audit.Filter(subject="treffs", action="publication.")))]
+    assert [(actor, action) for actor, action, _ in trail] == [
+        ("sam", "publication.request"), ("pia", "publication.approve"),
+        ("pia", "publication.approve"), ("sam", "publication.withdraw"),
+        ("pia", "publication.approve")]
+    assert [after.get("stage") for _, _, after in trail[1:]] == [
+        "internal", "public", "withdrawn", "public"]
+    assert audit.verify(catalog.store.db)
 
 
 def test_public_needs_the_checklist(opened) -> None:

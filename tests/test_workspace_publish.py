@@ -20,6 +20,7 @@ from ckan_project import build, run_hub
 from conftest import serving
 from test_signin_pages import PASSWORD, client, csrf_of, sign_in
 
+from hub import audit
 from hub.access import ADMIN
 from hub.accounts import Accounts
 from hub.catalog import open_catalog
@@ -135,6 +136,9 @@ def test_register_makes_a_draft_only_its_organisation_sees(hub: dict[str, Any]) 
     assert (record.data_held, record.themes, record.keywords) == (
         False, ["SOCI"], ["Spielplatz", "Kinder"])
     assert record.contact == {"name": "Sozialamt, Team Daten", "email": "daten@example.org"}
+    entry = audit.entries(hub["catalog"].store.db, audit.Filter(
+        action="dataset.register", subject="spielplaetze-finsterwalde"))[0]
+    assert entry.actor == "sam" and entry.after_value["state"] == "draft"
     anonymous = ckanapi.RemoteCKAN(hub["url"]).action
     with pytest.raises(ckanapi.NotFound):
         anonymous.package_show(id="spielplaetze-finsterwalde")
@@ -170,6 +174,10 @@ def test_an_edit_based_on_an_old_revision_gives_a_conflict(hub: dict[str, Any]) 
         assert widened.status_code == 400 and "über die Veröffentlichung" in widened.text
     record = stored(hub, "zuckerwatte-intern")
     assert (record.title, record.access) == ("Zuckerwatte (geändert)", "internal")
+    change = audit.entries(hub["catalog"].store.db, audit.Filter(
+        action="record.update", subject="zuckerwatte-intern"))
+    assert len(change) == 1 and change[0].before_value["title"] == \
+        "Zuckerwatte Verkaufsstände (intern)"
     assert record.distributions  # fields the form does not show are kept
 
 
@@ -309,3 +317,9 @@ def test_admins_manage_users_others_may_not(hub: dict[str, Any]) -> None:
         assert sign_in(newcomer, "neu.nutzer", first).status_code == 401
         assert sign_in(newcomer, "neu.nutzer", second).status_code == 401  # disabled
     assert hub["accounts"].user("neu.nutzer").state == "disabled"
+    trail = [(e.actor, e.action) for e in reversed(audit.entries(
+        hub["accounts"].db, audit.Filter(subject="neu.nutzer", action="user.")))]
+    assert trail == [("ann", "user.add"), ("ann", "user.role"), ("ann", "user.password"),
+                     ("ann", "user.totp"), ("ann", "user.state")]
+    assert all(first not in str(e.after) + str(e.before)  # no password in the trail
+               for e in audit.entries(hub["accounts"].db, limit=None))

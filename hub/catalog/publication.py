@@ -31,8 +31,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select
 
+from hub import audit
 from hub.access import check_publish, check_request, check_withdraw
 from hub.catalog.editing import Editing
 from hub.catalog.model import Record
@@ -164,12 +165,13 @@ class Publication:
         if target == "public":
             self._ready(record)
         found = Request(record.id, target, self.editing.viewer.user or "", now())
-        with self._db.connection() as db:
+        with self._db.write() as db:
             db.execute(delete(publication_requests).where(
                 publication_requests.c.record == record.id))
             db.execute(publication_requests.insert().values(
                 record=found.record, target=found.target, requested_by=found.requested_by,
                 requested=found.requested))
+            self._audit("publication.request", record, None, {"target": target}, db)
         return found
 
     def publish(self, record: Record, target: str, expected: int | None = None) -> Record:
@@ -185,7 +187,7 @@ class Publication:
         elif record.access == "public":
             changed.access = "internal"
         saved = self.editing.replace(record, changed, expected)
-        self._forget(record)
+        self._forget(record, "publication.approve", _state(record), _state(saved))
         return saved
 
     def withdraw(self, record: Record, expected: int | None = None) -> Record:
@@ -194,7 +196,7 @@ class Publication:
         if record.state == "deleted":
             raise Conflict(f"{record.name} is withdrawn already")
         saved = self.editing.delete(replace(record), expected)
-        self._forget(record)
+        self._forget(record, "publication.withdraw", _state(record), _state(saved))
         return saved
 
     def _ready(self, record: Record) -> None:
@@ -202,10 +204,22 @@ class Publication:
         if missing:
             raise NotReady(record.name, missing)
 
-    def _forget(self, record: Record) -> None:
-        with self._db.connection() as db:
+    def _forget(self, record: Record, action: str, before: dict[str, Any],
+                after: dict[str, Any]) -> None:
+        """The request is done; the change goes into the audit trail."""
+        with self._db.write() as db:
             db.execute(delete(publication_requests).where(
                 publication_requests.c.record == record.id))
+            self._audit(action, record, before, after, db)
+
+    def _audit(self, action: str, record: Record, before: dict[str, Any] | None,
+               after: dict[str, Any] | None, db: Connection) -> None:
+        audit.record(self._db, actor=self.editing.viewer.user or "unknown", action=action,
+                     subject=record.name, before=before, after=after, connection=db)
+
+
+def _state(record: Record) -> dict[str, Any]:
+    return {"stage": stage(record), "state": record.state, "access": record.access}
 
 
 def _check_target(record: Record, target: str) -> None:

@@ -19,6 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from hub.access import DataAccess, Viewer
+from hub.catalog import audited
 from hub.catalog.editing import Editing
 from hub.catalog.index import NameTaken
 from hub.catalog.model import ALL_STATES, Record, RecordInvalid
@@ -88,7 +89,8 @@ def register(hub: Services, viewer: Viewer, fields: dict[str, str]) -> Saved:
         return Saved(None, state, 400)
     editing = Editing(hub.catalog, hub.vocab, viewer)
     try:
-        return Saved(editing.create(form.record_data(values, viewer, None), "web"), state)
+        return Saved(audited.register(editing, form.record_data(values, viewer, None),
+                                      "web"), state)
     except RecordInvalid as exc:
         state.errors, state.message = form.errors_of(exc.errors)
     except NameTaken:
@@ -112,8 +114,8 @@ def update(hub: Services, viewer: Viewer, old: Record, fields: dict[str, str]) -
         return Saved(None, state, 400)
     editing = Editing(hub.catalog, hub.vocab, viewer)
     try:
-        return Saved(editing.update(old, form.record_data(values, viewer, old), expected,
-                                    "web"), state)
+        return Saved(audited.update(editing, old, form.record_data(values, viewer, old),
+                                    expected, "web"), state)
     except RecordInvalid as exc:
         state.errors, state.message = form.errors_of(exc.errors)
     except NameTaken:

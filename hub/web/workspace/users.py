@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
+from hub import audit
 from hub.access import ROLES, Viewer, check_manage_users
 from hub.accounts import AccountError, Accounts, User
 from hub.errors import Forbidden
@@ -49,7 +50,7 @@ def admin_only(viewer: Viewer) -> None:
         raise PageError(403, ONLY_ADMINS) from None
 
 
-def add(accounts: Accounts, fields: dict[str, str]) -> Outcome:
+def add(accounts: Accounts, actor: str, fields: dict[str, str]) -> Outcome:
     """A new user with a first password (shown once)."""
     values = {k: fields.get(k, "").strip() for k in ("name", "organization", "role",
                                                       "fullname", "email")}
@@ -58,27 +59,44 @@ def add(accounts: Accounts, fields: dict[str, str]) -> Outcome:
                                  values["email"], values["fullname"])
     except AccountError as exc:
         return Outcome(error=str(exc), values=values)
-    return Outcome(password=accounts.reset_password(user.name), user=user.name)
+    password = accounts.reset_password(user.name)
+    _audit(accounts, actor, "user.add", user.name, None,
+           {"organization": user.organization, "role": user.role, "email": user.email})
+    return Outcome(password=password, user=user.name)
 
 
-def change(accounts: Accounts, name: str, fields: dict[str, str]) -> Outcome:
+def change(accounts: Accounts, actor: str, name: str, fields: dict[str, str]) -> Outcome:
     """One action on an existing user."""
     action = fields.get("action", "")
     try:
         user = accounts.user(name)
         if action == "role":
-            accounts.set_role(user.name, fields.get("role", ""))
+            after = accounts.set_role(user.name, fields.get("role", ""))
+            _audit(accounts, actor, "user.role", user.name, {"role": user.role},
+                   {"role": after.role})
         elif action in ("disable", "enable"):
-            accounts.set_state(user.name, "disabled" if action == "disable" else "active")
+            after = accounts.set_state(user.name,
+                                       "disabled" if action == "disable" else "active")
+            _audit(accounts, actor, "user.state", user.name, {"state": user.state},
+                   {"state": after.state})
         elif action == "password":
-            return Outcome(password=accounts.reset_password(user.name), user=user.name)
+            password = accounts.reset_password(user.name)
+            _audit(accounts, actor, "user.password", user.name, None, {"reset": True})
+            return Outcome(password=password, user=user.name)
         elif action == "totp":
             accounts.reset_totp(user.name)
+            _audit(accounts, actor, "user.totp", user.name, None, {"reset": True})
         else:
             return Outcome(error=f"unknown action {action!r}")
     except AccountError as exc:
         return Outcome(error=str(exc))
     return Outcome(done=DONE[action], user=user.name)
+
+
+def _audit(accounts: Accounts, actor: str, action: str, subject: str,
+           before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+    audit.record(accounts.db, actor=actor, action=action, subject=subject, before=before,
+                 after=after)
 
 
 def listed(hub: Services) -> dict[str, Any]:
@@ -110,7 +128,8 @@ def router(desk: Desk) -> APIRouter:
         session = await desk.session(request)
         admin_only(session.user.viewer)
         fields = await desk.form(request, session)
-        outcome = await run_in_threadpool(add, desk.hub.accounts, fields)
+        outcome = await run_in_threadpool(add, desk.hub.accounts, session.user.name,
+                                           fields)
         return await page(request, session, outcome, 400 if outcome.error else 200)
 
     @router.post(USERS + "/{name}", response_class=HTMLResponse)
@@ -118,7 +137,8 @@ def router(desk: Desk) -> APIRouter:
         session = await desk.session(request)
         admin_only(session.user.viewer)
         fields = await desk.form(request, session)
-        outcome = await run_in_threadpool(change, desk.hub.accounts, name, fields)
+        outcome = await run_in_threadpool(change, desk.hub.accounts, session.user.name,
+                                           name, fields)
         if outcome.error:
             return await page(request, session, outcome, 400)
         if outcome.password:  # shown once, on this answer only
