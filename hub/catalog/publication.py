@@ -59,7 +59,7 @@ class NotReady(HubError):
 @dataclass(frozen=True)
 class Item:
     """One point of the checklist: what it asks for, whether the record has it, and what to
-    do otherwise (German, as the workspace shows it)."""
+    do otherwise (for the CLI; the workspace words each `key` in the page's language)."""
 
     key: str
     label: str
@@ -107,27 +107,24 @@ def checklist(record: Record, version: Version | None) -> list[Item]:
     data (None: the hub holds none)."""
     contact = record.contact
     items = [
-        Item("license", "Lizenz", bool(record.license),
-             "Wählen Sie eine Lizenz aus."),
-        Item("contact", "Kontakt", bool(contact.get("email") or contact.get("url")),
-             "Geben Sie eine E-Mail-Adresse oder Webseite für Rückfragen an."),
-        Item("frequency", "Aktualisierungsintervall",
-             record.frequency not in ("", "UNKNOWN"),
-             "Geben Sie an, wie oft der Datensatz aktualisiert wird."),
-        Item("owner", "Verantwortliche Stelle",
-             bool(record.publisher and contact.get("name")),
-             "Nennen Sie im Kontakt die Stelle oder Person, die den Datensatz pflegt."),
+        Item("license", "licence", bool(record.license), "choose a licence"),
+        Item("contact", "contact", bool(contact.get("email") or contact.get("url")),
+             "give an e-mail address or web page for questions"),
+        Item("frequency", "update frequency", record.frequency not in ("", "UNKNOWN"),
+             "say how often the dataset is updated"),
+        Item("owner", "owner", bool(record.publisher and contact.get("name")),
+             "name the unit or person who keeps the dataset (the contact's name)"),
     ]
     if not record.data_held:
-        items.append(Item("access_note", "Zugangshinweis", bool(record.access_note),
-                          "Sagen Sie, wer die Daten hat und wie man sie bekommt."))
+        items.append(Item("access_note", "access note", bool(record.access_note),
+                          "say who holds the data and how to get it"))
         return items
-    items.append(Item("preview", "Karten- oder Tabellenvorschau", version is not None,
-                      "Bringen Sie die Daten in den Hub (eine Version mit Vorschau)."))
+    items.append(Item("preview", "map or table preview", version is not None,
+                      "bring the data into the hub (a version with a preview)"))
     valid = version is not None and not version.broken and version.quarantined == 0 and not (
         version.report or {}).get("violation_count")
-    items.append(Item("validation", "Aktuelle Version ohne Prüffehler", valid,
-                      "Beheben Sie die Probleme des Prüfberichts und laden Sie neu."))
+    items.append(Item("validation", "current version passes validation", valid,
+                      "fix the problems of the validation report and run again"))
     return items
 
 

@@ -10,6 +10,8 @@ stored; a change that came in between answers 409.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -24,9 +26,8 @@ from hub.catalog.editing import Editing
 from hub.catalog.index import NameTaken
 from hub.catalog.model import ALL_STATES, Record, RecordInvalid
 from hub.catalog.publication import STAGES, TARGETS, NotReady, Publication, editors_publish, stage
-from hub.errors import Conflict, HubError, StoreError
+from hub.errors import Conflict, Forbidden, HubError, StoreError
 from hub.store.versions import Version
-from hub.web.portal.pages import N_, PageError
 from hub.web.services import Services
 from hub.web.session import Session
 from hub.web.workspace import record_form as form
@@ -35,16 +36,38 @@ from hub.web.workspace.desk import ROOT, Desk, see_other
 NEW = f"{ROOT}/neu"
 ONE = f"{ROOT}/datensaetze"
 MAX_FIELDS = 60  # the form's fields and a checkbox per EU theme
-CONFLICT = N_("Der Datensatz wurde inzwischen von jemand anderem geändert. Laden Sie die "
-              "Seite neu, um die aktuelle Fassung zu sehen, und ändern Sie sie dann.")
-PUBLIC_BY_WORKFLOW = N_("Öffentlich wird ein Datensatz über die Veröffentlichung unten "
-                        "(mit Prüfliste), nicht über dieses Feld.")
-NOT_FOUND = N_("Diesen Datensatz gibt es nicht, oder Sie dürfen ihn nicht bearbeiten.")
-NOT_READY = N_("Noch nicht bereit zur Veröffentlichung: Die Prüfliste ist nicht erfüllt.")
-DONE = {"request": N_("Die Veröffentlichung ist beantragt."),
-        "publish": N_("Der Datensatz ist veröffentlicht."),
-        "withdraw": N_("Der Datensatz ist zurückgezogen."),
-        "saved": N_("Gespeichert."), "registered": N_("Der Datensatz ist als Entwurf angelegt.")}
+DONE = ("registered", "saved", "request", "publish", "withdraw")  # keys of messages.html
+
+
+class NotEditable(HubError):
+    """The record is unknown, hidden, or the viewer may not edit it: one 404 for all."""
+
+    http_status = 404
+
+
+class Refusal:
+    """What `refusing` caught: 403 (may not) or 404 (no dataset the viewer may edit)."""
+
+    status = 403
+
+
+@contextlib.contextmanager
+def refusing() -> Iterator[Refusal]:
+    """Turns `Forbidden` and `NotEditable` into a refusal the route answers with `refused`
+    (the block's return is skipped)."""
+    refusal = Refusal()
+    try:
+        yield refusal
+    except NotEditable:
+        refusal.status = 404
+    except Forbidden:
+        refusal.status = 403
+
+
+def refused(desk: Desk, request: Request, session: Session, status: int = 403) -> Response:
+    """The workspace's page for a request the viewer may not make (403) or for a dataset they
+    may not edit or that does not exist (404: the same for both)."""
+    return desk.page(request, session, "workspace/refused.html", status, refusal=status)
 
 
 def publication_of(hub: Services, viewer: Viewer) -> Publication:
@@ -57,7 +80,7 @@ def editable_record(hub: Services, viewer: Viewer, name: str) -> Record:
     that does not tell hidden from unknown."""
     record = hub.catalog.get(name, viewer, ALL_STATES)
     if record is None or not viewer.may_edit(record.publisher):
-        raise PageError(404, NOT_FOUND)
+        raise NotEditable(f"no dataset {name!r} you may edit")
     return record
 
 
@@ -94,7 +117,7 @@ def register(hub: Services, viewer: Viewer, fields: dict[str, str]) -> Saved:
     except RecordInvalid as exc:
         state.errors, state.message = form.errors_of(exc.errors)
     except NameTaken:
-        state.errors = {"name": (form.NAME_TAKEN, {})}
+        state.errors = {"name": ("name.taken", {})}
     return Saved(None, state, 400)
 
 
@@ -106,10 +129,10 @@ def update(hub: Services, viewer: Viewer, old: Record, fields: dict[str, str]) -
     try:
         expected = int(fields.get("revision", ""))
     except ValueError:
-        state.message = (CONFLICT, {})
+        state.message = ("conflict", {})
         return Saved(None, state, 409)
     if stage(old) == "internal" and values["access"] == "public":
-        state.errors["access"] = (PUBLIC_BY_WORKFLOW, {})
+        state.errors["access"] = ("access.workflow", {})
     if state.errors:
         return Saved(None, state, 400)
     editing = Editing(hub.catalog, hub.vocab, viewer)
@@ -119,9 +142,9 @@ def update(hub: Services, viewer: Viewer, old: Record, fields: dict[str, str]) -
     except RecordInvalid as exc:
         state.errors, state.message = form.errors_of(exc.errors)
     except NameTaken:
-        state.errors = {"name": (form.NAME_TAKEN, {})}
+        state.errors = {"name": ("name.taken", {})}
     except Conflict:
-        state.message = (CONFLICT, {})
+        state.message = ("conflict", {})
         return Saved(None, state, 409)
     return Saved(None, state, 400)
 
@@ -141,7 +164,7 @@ def act(hub: Services, viewer: Viewer, old: Record, fields: dict[str, str]) -> s
     elif action == "withdraw":
         publication.withdraw(old, expected)
     else:
-        raise PageError(400, N_("Unbekannte Aktion."))
+        raise HubError(f"unknown action {action!r}")
     return action
 
 
@@ -156,26 +179,30 @@ def router(desk: Desk) -> APIRouter:
     @router.get(NEW, response_class=HTMLResponse)
     async def new(request: Request) -> Response:
         session = await desk.session(request)
-        editing = Editing(desk.hub.catalog, desk.hub.vocab, session.user.viewer)
-        editing.require(None)
-        return new_page(request, session, form.FormState(
-            form.blank(session.user.viewer, desk.hub.vocab)))
+        with refusing() as refusal:
+            Editing(desk.hub.catalog, desk.hub.vocab, session.user.viewer).require(None)
+            return new_page(request, session, form.FormState(
+                form.blank(session.user.viewer, desk.hub.vocab)))
+        return refused(desk, request, session, refusal.status)
 
     @router.post(NEW, response_class=HTMLResponse)
     async def create(request: Request) -> Response:
         session = await desk.session(request)
-        fields = await desk.form(request, session, max_fields=MAX_FIELDS)
-        Editing(desk.hub.catalog, desk.hub.vocab, session.user.viewer).require(None)
-        saved = await run_in_threadpool(register, desk.hub, session.user.viewer, fields)
-        if saved.record is None:
-            return new_page(request, session, saved.state, saved.status)
-        return see_other(f"{ONE}/{quote(saved.record.name)}?erledigt=registered")
+        with refusing() as refusal:
+            fields = await desk.form(request, session, max_fields=MAX_FIELDS)
+            Editing(desk.hub.catalog, desk.hub.vocab, session.user.viewer).require(None)
+            saved = await run_in_threadpool(register, desk.hub, session.user.viewer, fields)
+            if saved.record is None:
+                return new_page(request, session, saved.state, saved.status)
+            return see_other(f"{ONE}/{quote(saved.record.name)}?erledigt=registered")
+        return refused(desk, request, session, refusal.status)
 
     async def dataset_page(request: Request, session: Session, record: Record,
                            state: form.FormState | None = None, status: int = 200,
-                           message: tuple[str, dict[str, Any]] | None = None) -> Response:
+                           message: form.Message | None = None) -> Response:
         facts = await run_in_threadpool(_facts, desk.hub, session.user.viewer, record)
-        done = DONE.get(request.query_params.get("erledigt", "")) if status == 200 else None
+        done = request.query_params.get("erledigt", "")
+        done = done if status == 200 and done in DONE else None
         return desk.page(request, session, "workspace/dataset.html", status,
                          **_choices(desk.hub, session.user.viewer), **facts,
                          form=state or form.FormState(form.values_of(record)),
@@ -184,40 +211,48 @@ def router(desk: Desk) -> APIRouter:
     @router.get(ONE + "/{name}", response_class=HTMLResponse)
     async def dataset(request: Request, name: str) -> Response:
         session = await desk.session(request)
-        record = await run_in_threadpool(editable_record, desk.hub, session.user.viewer, name)
-        return await dataset_page(request, session, record)
+        with refusing() as refusal:
+            record = await run_in_threadpool(editable_record, desk.hub, session.user.viewer,
+                                             name)
+            return await dataset_page(request, session, record)
+        return refused(desk, request, session, refusal.status)
 
     @router.post(ONE + "/{name}", response_class=HTMLResponse)
     async def change(request: Request, name: str) -> Response:
         session = await desk.session(request)
-        fields = await desk.form(request, session, max_fields=MAX_FIELDS)
-        viewer = session.user.viewer
-        record = await run_in_threadpool(editable_record, desk.hub, viewer, name)
-        saved = await run_in_threadpool(update, desk.hub, viewer, record, fields)
-        if saved.record is None:
-            return await dataset_page(request, session, record, saved.state, saved.status)
-        return see_other(f"{ONE}/{quote(saved.record.name)}?erledigt=saved")
+        with refusing() as refusal:
+            fields = await desk.form(request, session, max_fields=MAX_FIELDS)
+            viewer = session.user.viewer
+            record = await run_in_threadpool(editable_record, desk.hub, viewer, name)
+            saved = await run_in_threadpool(update, desk.hub, viewer, record, fields)
+            if saved.record is None:
+                return await dataset_page(request, session, record, saved.state,
+                                          saved.status)
+            return see_other(f"{ONE}/{quote(saved.record.name)}?erledigt=saved")
+        return refused(desk, request, session, refusal.status)
 
     @router.post(ONE + "/{name}/veroeffentlichung", response_class=HTMLResponse)
     async def publication(request: Request, name: str) -> Response:
         session = await desk.session(request)
-        fields = await desk.form(request, session)
-        viewer = session.user.viewer
-        record = await run_in_threadpool(editable_record, desk.hub, viewer, name)
-        try:
-            done = await run_in_threadpool(act, desk.hub, viewer, record, fields)
-        except NotReady:
-            return await dataset_page(request, session, record, status=409,
-                                      message=(NOT_READY, {}))
-        except Conflict:
-            return await dataset_page(request, session, record, status=409,
-                                      message=(CONFLICT, {}))
-        except HubError as exc:
-            if getattr(exc, "http_status", None) == 403:
+        with refusing() as refusal:
+            fields = await desk.form(request, session)
+            viewer = session.user.viewer
+            record = await run_in_threadpool(editable_record, desk.hub, viewer, name)
+            try:
+                done = await run_in_threadpool(act, desk.hub, viewer, record, fields)
+            except NotReady:
+                return await dataset_page(request, session, record, status=409,
+                                          message=("not_ready", {}))
+            except Conflict:
+                return await dataset_page(request, session, record, status=409,
+                                          message=("conflict", {}))
+            except Forbidden:
                 raise
-            return await dataset_page(request, session, record, status=400,
-                                      message=(form.INVALID, {"detail": str(exc)}))
-        return see_other(f"{ONE}/{quote(record.name)}?erledigt={done}")
+            except HubError as exc:
+                return await dataset_page(request, session, record, status=400,
+                                          message=("invalid", {"detail": str(exc)}))
+            return see_other(f"{ONE}/{quote(record.name)}?erledigt={done}")
+        return refused(desk, request, session, refusal.status)
 
     return router
 

@@ -1,8 +1,9 @@
 """The dataset form of the workspace (register and edit): the posted fields as the record dict
 `hub.catalog.model.validate` takes, a record as the form's fields, and the core's errors as
-German messages next to the fields they concern.
+messages next to the fields they concern.
 
-The form shows a record's common fields; editing keeps the fields it does not show
+Messages are keys that templates/workspace/messages.html words in the page's language. The form
+shows a record's common fields; editing keeps the fields it does not show
 (distributions, extent, extras, …) as they are. Who may choose the organisation is the
 viewer's: an admin any, everyone else their own (`hub.access` decides again on saving).
 """
@@ -16,48 +17,39 @@ from hub.access import Viewer
 from hub.catalog.editing import editable
 from hub.catalog.model import Record
 from hub.catalog.vocab import Vocabularies
-from hub.web.portal.pages import N_
 
 TEXT_FIELDS = ("name", "title", "description", "publisher", "contact_name", "contact_email",
                "contact_url", "license", "access", "frequency", "keywords", "access_note")
 LIMITS = {"description": 20000, "access_note": 4000, "keywords": 2000}
 LIMIT = 500  # characters of any other field
 
-ACCESS_NOTE = N_("Sagen Sie bei reinen Metadaten, wer die Daten hat und wie man sie bekommt.")
-# field of `validate`'s errors -> (field of the form, message if required, message otherwise)
+# field of `validate`'s errors -> (field of the form, message if required, otherwise); the
+# messages are keys of templates/workspace/messages.html, which words them (translated)
 MESSAGES: dict[str, tuple[str, str, str]] = {
-    "name": ("name", N_("Bitte geben Sie einen Kurznamen an."),
-             N_("Der Kurzname besteht aus Kleinbuchstaben, Ziffern, - und _ und beginnt mit "
-                "einem Buchstaben oder einer Ziffer (z. B. schulen-2024).")),
-    "title": ("title", N_("Bitte geben Sie einen Titel an."), ""),
-    "description": ("description", N_("Bitte beschreiben Sie den Datensatz."), ""),
-    "publisher": ("publisher", N_("Bitte wählen Sie eine Organisation."),
-                  N_("Diese Organisation ist unbekannt.")),
-    "license": ("license", N_("Bitte wählen Sie eine Lizenz."),
-                N_("Diese Lizenz ist unbekannt.")),
-    "frequency": ("frequency", "", N_("Dieses Aktualisierungsintervall ist unbekannt.")),
-    "access": ("access", "", N_("Bitte wählen Sie einen der angebotenen Zugänge.")),
-    "themes": ("themes", "", N_("Eines der Themen ist unbekannt.")),
-    "keywords": ("keywords", "", N_("Die Schlagwörter sind ungültig.")),
-    "contact.email": ("contact_email", "",
-                      N_("Das ist keine gültige E-Mail-Adresse (z. B. daten@landkreis.de).")),
-    "contact.url": ("contact_url", "",
-                    N_("Das ist keine gültige Webadresse (https://…).")),
-    "access_note": ("access_note", ACCESS_NOTE, ACCESS_NOTE),
+    "name": ("name", "name.required", "name.invalid"),
+    "title": ("title", "title.required", ""),
+    "description": ("description", "description.required", ""),
+    "publisher": ("publisher", "publisher.required", "publisher.invalid"),
+    "license": ("license", "license.required", "license.invalid"),
+    "frequency": ("frequency", "", "frequency.invalid"),
+    "access": ("access", "", "access.invalid"),
+    "themes": ("themes", "", "themes.invalid"),
+    "keywords": ("keywords", "", "keywords.invalid"),
+    "contact.email": ("contact_email", "", "contact_email.invalid"),
+    "contact.url": ("contact_url", "", "contact_url.invalid"),
+    "access_note": ("access_note", "access_note.required", "access_note.required"),
 }
-INVALID = N_("Der Datensatz ist so nicht gültig: %(detail)s")
-TOO_LONG = N_("Zu lang: höchstens %(num)s Zeichen.")
-NAME_TAKEN = N_("Dieser Kurzname ist schon vergeben. Wählen Sie einen anderen.")
+Message = tuple[str, dict[str, Any]]  # a key of messages.html and its placeholders
 
 
 @dataclass
 class FormState:
     """What the form shows: the values (as typed), the errors by field, and a message for
-    the whole form (German msgids with their placeholders)."""
+    the whole form (`Message`s)."""
 
     values: dict[str, Any]
-    errors: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
-    message: tuple[str, dict[str, Any]] | None = None
+    errors: dict[str, Message] = field(default_factory=dict)
+    message: Message | None = None
 
 
 def values_of(record: Record) -> dict[str, Any]:
@@ -86,8 +78,8 @@ def values_posted(fields: dict[str, str], vocab: Vocabularies) -> dict[str, Any]
     return values
 
 
-def too_long(values: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
-    return {k: (TOO_LONG, {"num": LIMITS.get(k, LIMIT)}) for k in TEXT_FIELDS
+def too_long(values: dict[str, Any]) -> dict[str, Message]:
+    return {k: ("too_long", {"num": LIMITS.get(k, LIMIT)}) for k in TEXT_FIELDS
             if len(values.get(k) or "") > LIMITS.get(k, LIMIT)}
 
 
@@ -116,11 +108,10 @@ def record_data(values: dict[str, Any], viewer: Viewer, old: Record | None) -> d
     return data
 
 
-def errors_of(problems: dict[str, str]) -> tuple[dict[str, tuple[str, dict[str, Any]]],
-                                                tuple[str, dict[str, Any]] | None]:
-    """`RecordInvalid.errors` as German messages by form field, and one for the whole form
-    naming what no field of the form shows."""
-    shown: dict[str, tuple[str, dict[str, Any]]] = {}
+def errors_of(problems: dict[str, str]) -> tuple[dict[str, Message], Message | None]:
+    """`RecordInvalid.errors` as messages by form field, and one for the whole form naming
+    what no field of the form shows."""
+    shown: dict[str, Message] = {}
     rest = []
     for key, problem in problems.items():
         found = MESSAGES.get(key)
@@ -129,4 +120,4 @@ def errors_of(problems: dict[str, str]) -> tuple[dict[str, tuple[str, dict[str, 
             shown[found[0]] = (message, {})
         else:
             rest.append(f"{key}: {problem}")
-    return shown, ((INVALID, {"detail": "; ".join(rest)}) if rest else None)
+    return shown, (("invalid", {"detail": "; ".join(rest)}) if rest else None)

@@ -3,7 +3,7 @@ once), change a role, disable and enable, reset a password (the new one shown on
 the second factor — through `hub.accounts`, the functions of `hub user …`.
 
 `hub.access.check_manage_users` decides who may (admins); others get 403, anonymous visitors
-the sign-in page.
+the sign-in page. Messages are keys of templates/workspace/messages.html.
 """
 
 from __future__ import annotations
@@ -17,19 +17,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from hub import audit
-from hub.access import ROLES, Viewer, check_manage_users
+from hub.access import ROLES, check_manage_users
 from hub.accounts import AccountError, Accounts, User
-from hub.errors import Forbidden
-from hub.web.portal.pages import N_, PageError
 from hub.web.services import Services
 from hub.web.session import Session
+from hub.web.workspace.datasets import refused, refusing
 from hub.web.workspace.desk import ROOT, Desk, see_other
 
 USERS = f"{ROOT}/benutzer"
-ONLY_ADMINS = N_("Benutzer verwalten nur Administratorinnen und Administratoren.")
-DONE = {"role": N_("Die Rolle ist geändert."), "disable": N_("Der Zugang ist gesperrt."),
-        "enable": N_("Der Zugang ist wieder freigegeben."),
-        "totp": N_("Der zweite Faktor ist zurückgesetzt; der Benutzer richtet ihn neu ein.")}
+DONE = ("role", "disable", "enable", "totp")  # what was done: keys of messages.html
 
 
 @dataclass
@@ -41,13 +37,6 @@ class Outcome:
     done: str = ""
     error: str = ""
     values: dict[str, str] = field(default_factory=dict)
-
-
-def admin_only(viewer: Viewer) -> None:
-    try:
-        check_manage_users(viewer)
-    except Forbidden:
-        raise PageError(403, ONLY_ADMINS) from None
 
 
 def add(accounts: Accounts, actor: str, fields: dict[str, str]) -> Outcome:
@@ -90,7 +79,7 @@ def change(accounts: Accounts, actor: str, name: str, fields: dict[str, str]) ->
             return Outcome(error=f"unknown action {action!r}")
     except AccountError as exc:
         return Outcome(error=str(exc))
-    return Outcome(done=DONE[action], user=user.name)
+    return Outcome(done=action, user=user.name)
 
 
 def _audit(accounts: Accounts, actor: str, action: str, subject: str,
@@ -107,6 +96,11 @@ def listed(hub: Services) -> dict[str, Any]:
             "organizations": orgs, "org_names": {o.id: o.name for o in orgs}, "roles": ROLES}
 
 
+def _done(request: Request) -> str:
+    done = request.query_params.get("erledigt", "")
+    return done if done in DONE else ""
+
+
 def router(desk: Desk) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
@@ -114,35 +108,41 @@ def router(desk: Desk) -> APIRouter:
                    status: int = 200) -> Response:
         facts = await run_in_threadpool(listed, desk.hub)
         return desk.page(request, session, "workspace/users.html", status, **facts,
-                         outcome=outcome or Outcome(done=DONE.get(
-                             request.query_params.get("erledigt", ""), "")))
+                         outcome=outcome or Outcome(done=_done(request)))
 
     @router.get(USERS, response_class=HTMLResponse)
     async def users(request: Request) -> Response:
         session = await desk.session(request)
-        admin_only(session.user.viewer)
-        return await page(request, session)
+        with refusing() as refusal:
+            check_manage_users(session.user.viewer)
+            return await page(request, session)
+        return refused(desk, request, session, refusal.status)
 
     @router.post(USERS, response_class=HTMLResponse)
     async def add_user(request: Request) -> Response:
         session = await desk.session(request)
-        admin_only(session.user.viewer)
-        fields = await desk.form(request, session)
-        outcome = await run_in_threadpool(add, desk.hub.accounts, session.user.name,
-                                           fields)
-        return await page(request, session, outcome, 400 if outcome.error else 200)
+        with refusing() as refusal:
+            check_manage_users(session.user.viewer)
+            fields = await desk.form(request, session)
+            outcome = await run_in_threadpool(add, desk.hub.accounts, session.user.name,
+                                              fields)
+            return await page(request, session, outcome, 400 if outcome.error else 200)
+        return refused(desk, request, session, refusal.status)
 
     @router.post(USERS + "/{name}", response_class=HTMLResponse)
     async def change_user(request: Request, name: str) -> Response:
         session = await desk.session(request)
-        admin_only(session.user.viewer)
-        fields = await desk.form(request, session)
-        outcome = await run_in_threadpool(change, desk.hub.accounts, session.user.name,
-                                           name, fields)
-        if outcome.error:
-            return await page(request, session, outcome, 400)
-        if outcome.password:  # shown once, on this answer only
-            return await page(request, session, outcome)
-        return see_other(f"{USERS}?erledigt={quote(fields.get('action', ''))}#u-{quote(name)}")
+        with refusing() as refusal:
+            check_manage_users(session.user.viewer)
+            fields = await desk.form(request, session)
+            outcome = await run_in_threadpool(change, desk.hub.accounts, session.user.name,
+                                              name, fields)
+            if outcome.error:
+                return await page(request, session, outcome, 400)
+            if outcome.password:  # shown once, on this answer only
+                return await page(request, session, outcome)
+            return see_other(f"{USERS}?erledigt={quote(fields.get('action', ''))}"
+                             f"#u-{quote(name)}")
+        return refused(desk, request, session, refusal.status)
 
     return router
