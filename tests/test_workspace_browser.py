@@ -7,13 +7,14 @@ tests/browser/artifacts/workspace-*.png."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import demo_copy, hub_server
+from conftest import demo_copy, hub_cli, hub_server
 from test_portal_browser import ARTIFACTS, WIDTHS, Watched, axe_problems, browser  # noqa: F401
 
 from hub.accounts import Accounts
@@ -26,7 +27,8 @@ USERS = {"emma": ("sozialamt", "editor"), "paul": ("sozialamt", "publisher"),
 
 
 @pytest.fixture(scope="module")
-def site(demo_district: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def served(demo_district: Path, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[tuple[str, Path]]:
     root = demo_copy(demo_district, tmp_path_factory.mktemp("workspace") / "demo")
     catalog, vocab, _ = open_catalog(load_settings(root, root / "store"))
     accounts = Accounts(catalog.store, vocab)
@@ -34,7 +36,12 @@ def site(demo_district: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         accounts.add_user(name, org, role)
         accounts.set_password(name, PASSWORD)
     with hub_server(root) as server:
-        yield server.url
+        yield server.url, root
+
+
+@pytest.fixture(scope="module")
+def site(served: tuple[str, Path]) -> str:
+    return served[0]
 
 
 def sign_in(watched: Watched, url: str, name: str) -> None:
@@ -127,3 +134,28 @@ def test_register_request_approve_and_find_it(site: str, browser: Any) -> None: 
             admin.close()
     print(f"\nscreenshots: {ARTIFACTS}")
     assert not problems, problems
+
+
+def test_place_pages_answer_for_the_signed_in_viewer(served: tuple[str, Path]) -> None:
+    """Withdrawn, the care data (`pflege`) is its owner's only: an anonymous visitor's place
+    page answers without it, a signed-in editor of the owner sees it there too."""
+    url, root = served
+    page = "/orte/herzberg-elster"
+    care = "/ogc/collections/pflege"
+    with httpx.Client(base_url=url) as anonymous:
+        assert care in anonymous.get(page).text
+    hub_cli(root, "catalog", "withdraw", "pflege")
+    try:
+        with httpx.Client(base_url=url) as anonymous:
+            answer = anonymous.get(page)
+            assert answer.status_code == 200 and care not in answer.text
+        with httpx.Client(base_url=url) as staff:
+            form = staff.get("/anmelden")
+            token = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+            assert staff.post("/anmelden", data={"name": "emma", "password": PASSWORD,
+                                                 "csrf": token}).status_code == 303
+            assert care in staff.get(page).text
+    finally:
+        hub_cli(root, "catalog", "publish", "pflege", "--to", "public")
+    with httpx.Client(base_url=url) as anonymous:
+        assert care in anonymous.get(page).text
