@@ -1,5 +1,6 @@
 """The data managers' workspace under /arbeitsbereich: pages for signed-in users of the
-organisations, each module one task (`start`: the own datasets). Every page is a thin route
+organisations, each module one task (`start`: the dashboard; `datasets`: register, manage
+and publish a dataset; `users`: the admins' user management). Every page is a thin route
 over the core functions the CLI and the CKAN API call (`hub.access` decides who may do
 what); `desk` holds what the pages share."""
 
