@@ -21,6 +21,12 @@ record governs who sees the data held under its name, only editors of the owning
 from it, re-create one after a soft delete — or change such a record's access, organisations or
 publisher; so a record can never show held data to anyone its owner did not allow. Only admins
 choose record ids and manage organisations. Denials raise `Forbidden` (403).
+
+Publishing (`hub.catalog.publication`: draft → internal → public). Editors of the organisation
+request it (`check_request`); its publishers and admins approve it (`check_publish`), and so do
+its editors where the district lets editors publish directly (`editors_publish`). Withdrawing
+narrows who sees a dataset, so the organisation's editors may do it (`check_withdraw`), as they
+may delete its records.
 `hub.catalog.editing` calls these checks on every write (the CKAN API, `hub catalog add/edit`).
 """
 
@@ -330,6 +336,33 @@ def check_delete(viewer: Viewer, record: Record) -> None:
     """A (soft) delete keeps the record and so its access; its publisher's editors may."""
     require_writer(viewer)
     require_editor_of(viewer, record.publisher)
+
+
+def check_request(viewer: Viewer, record: Record) -> None:
+    """May `viewer` ask for `record` to be published (its organisation's editors)?"""
+    require_writer(viewer)
+    require_editor_of(viewer, record.publisher)
+
+
+def check_publish(viewer: Viewer, record: Record, editors_publish: bool = False) -> None:
+    """May `viewer` publish `record` (approve a request, or publish directly)? Publishers of
+    its organisation and admins; its editors too when `editors_publish`."""
+    check_request(viewer, record)
+    if not (viewer.may_publish(record.publisher) or editors_publish):
+        raise Forbidden(f"user {viewer.user!r} may not publish datasets of the organization "
+                        f"{record.publisher!r}: a publisher of the organization approves "
+                        "the request")
+
+
+def check_withdraw(viewer: Viewer, record: Record) -> None:
+    """May `viewer` withdraw `record` (its organisation's editors, like deleting)?"""
+    check_delete(viewer, record)
+
+
+def check_manage_users(viewer: Viewer) -> None:
+    """Users, their roles, passwords and second factors are managed by admins."""
+    if not viewer.admin:
+        raise Forbidden("only admins manage users")
 
 
 def check_manage_organizations(viewer: Viewer) -> None:

@@ -179,6 +179,13 @@ class Accounts:
                        .values(password=self._hasher.hash(password)))
         return user
 
+    def reset_password(self, name: str) -> str:
+        """Give a user a new random password (an admin's reset); returns it, to be shown once
+        to the admin who passes it on."""
+        password = secrets.token_urlsafe(15)  # 20 characters, 120 random bits
+        self.set_password(name, password)
+        return password
+
     def check_password(self, name: str, password: str) -> User | None:
         """The active user `name` if `password` is theirs, else None — the same for an
         unknown user, a disabled one and a wrong password (and about the same time: an

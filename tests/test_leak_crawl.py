@@ -35,6 +35,7 @@ from leak_site import (
     ANSWERS,
     BY_NAME,
     DATASETS,
+    FILLERS,
     PASSWORD,
     RECORD_KINDS,
     ROLES,
@@ -307,10 +308,14 @@ def crawl_workspace(c: Crawl) -> None:
     jobs = [f"/arbeitsbereich/auftraege/{job.id}"
             for job in list_jobs(c.site.project.store.db)]  # org A's, seeded
     for lang in ("de", "dsb", "en"):
-        for path in ("/arbeitsbereich", "/konto", "/arbeitsbereich/aufgaben", *jobs):
+        for path in ("/arbeitsbereich", "/konto", "/arbeitsbereich/aufgaben",
+                     "/arbeitsbereich/neu", "/arbeitsbereich/benutzer", *jobs):
             c.get(path, signed_in=True, lang=lang)
     for path in jobs:
         c.get(path + ".json", signed_in=True)
+    for d in DATASETS:  # (only editors of its organisation manage one; others get 404)
+        c.get(f"/arbeitsbereich/datensaetze/{d.name}", signed_in=True)
+    c.get(f"/arbeitsbereich/datensaetze/{FILLERS[0]}", signed_in=True)
 
 
 def crawl_dcat(c: Crawl) -> None:

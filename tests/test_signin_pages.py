@@ -272,7 +272,7 @@ def test_the_workspace_lists_what_the_user_may_edit_and_needs_sign_in(hub: tuple
             assert sign_in(browser, name).status_code == 303
         own = sam.get("/arbeitsbereich")
         assert own.status_code == 200 and own.headers["cache-control"] == "no-store"
-        assert 'href="/datasets/zuckerwatte-intern"' in own.text  # the editor's own org
+        assert 'href="/arbeitsbereich/datensaetze/zuckerwatte-intern"' in own.text  # own org
         assert "zuckerwatte-kataster" not in own.text  # another's, though sam may not see it
         assert "Stadtplan" not in own.text  # public, but another organisation's
         # a viewer edits nothing, though it sees its organisation's internal records

@@ -403,12 +403,15 @@ class Catalog:
 
     def access(self, name: str) -> tuple[str, list[str], str] | None:
         """A record's access level, the organisations it is restricted to and its publisher
-        (None: no such record), from the snapshot: cheap enough for every request."""
+        (None: no such record), from the snapshot: cheap enough for every request. The data of
+        a draft or withdrawn (deleted) record is not published: restricted to its owner."""
         with self._lock:
             snap = self._current()[0]
         i = snap.by_name.get(name)
         if i is None:
             return None
+        if not snap.active[i]:
+            return "restricted", [], str(snap.publisher[i])
         level = next(k for k, v in ACCESS_CODES.items() if v == snap.access[i])
         return level, snap.restricted.get(i, []), str(snap.publisher[i])
 

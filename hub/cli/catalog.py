@@ -235,3 +235,44 @@ def report(limit: Annotated[int, typer.Option(help="Rows to show")] = 30,
                       f"{a.allowed_days or '–'}", escape(a.owner),
                       escape("; ".join(a.missing[:4]) + (" …" if len(a.missing) > 4 else "")))
     console.print(table)
+
+
+def _publication(root: Path | None, store: Path | None, name: str):
+    from hub.catalog.editing import Editing
+    from hub.catalog.model import ALL_STATES
+    from hub.catalog.publication import Publication, editors_publish
+
+    catalog, vocab, district = _open(root, store)
+    record = catalog.get(name, ADMIN, ALL_STATES)
+    if record is None:
+        fail(f"no record named {name!r}")
+    return Publication(Editing(catalog, vocab, OPERATOR), editors_publish(district.raw)), record
+
+
+@app.command()
+def publish(name: str,
+            to: Annotated[str, typer.Option("--to", help="internal or public")],
+            root: RootOpt = None, store: StoreOpt = None) -> None:
+    """Publish a record (draft → internal → public); `public` needs its checklist to pass
+    (licence, contact, update frequency, owner, a preview whose version passed validation,
+    or for metadata only the access note)."""
+    from hub.catalog.publication import stage
+
+    publication, record = _publication(root, store, name)
+    try:
+        saved = publication.publish(record, to, record.revision)
+    except HubError as exc:
+        fail(str(exc))
+    console.print(f"{name}: {stage(saved)}")
+
+
+@app.command()
+def withdraw(name: str, root: RootOpt = None, store: StoreOpt = None) -> None:
+    """Withdraw a record: out of every list and feed; it and its data's versions are kept
+    (admins still see them)."""
+    publication, record = _publication(root, store, name)
+    try:
+        publication.withdraw(record, record.revision)
+    except HubError as exc:
+        fail(str(exc))
+    console.print(f"{name}: withdrawn")

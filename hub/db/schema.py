@@ -222,6 +222,18 @@ usage = Table(
     Index("ix_usage_dataset", "dataset", "day"),
 )
 
+# -- ws-publish: publication requests (hub/catalog/publication.py) ------------------------------
+
+# An editor's open request to publish a record (one per record), until a publisher approves it
+# or the record is withdrawn; the publication state itself is the record's (state, access).
+publication_requests = Table(
+    "publication_requests", metadata,
+    _text("record", primary_key=True),  # the record's id
+    _text("target", nullable=False),     # internal | public
+    _text("requested_by", nullable=False),
+    _text("requested", nullable=False),
+)
+
 # Rebuilt from the records (not backed up): the facets and the full-text index.
 DERIVED_TABLES = ("catalog_facets", "catalog_text")
 # The tables that hold state, which a backup takes.

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 import jinja2
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from hub.access import Viewer
@@ -130,12 +131,14 @@ def portal_router(portal: Portal, render: Renderer, places: PlacePages,
     @router.get("/orte", response_class=HTMLResponse)
     async def place_index(request: Request) -> Response:
         """The place search and every municipality; `?q=` the places found."""
-        return render(request, "places.html", **await places.index(request))
+        who = await run_in_threadpool(viewer, request)  # (a session: looked up off the loop)
+        return render(request, "places.html", **await places.index(request, who))
 
     @router.get("/orte/{slug}", response_class=HTMLResponse)
     async def place(request: Request, slug: str) -> Response:
         """The answers for a municipality; an unknown one: 404 with suggestions."""
-        return render(request, "place.html", **await places.place(request, slug))
+        who = await run_in_threadpool(viewer, request)
+        return render(request, "place.html", **await places.place(request, slug, who))
 
     for slug in MAPS:
         router.add_api_route(f"/karten/{slug}", _map_page(render, maps, slug), methods=["GET"],

@@ -1,9 +1,13 @@
-"""/arbeitsbereich: the start of the workspace — the datasets of the user's organisation
-(all of them for an admin) with their state, access level, quality score and staleness, so
-what needs care is seen first."""
+"""/arbeitsbereich: the dashboard of the workspace — per organisation (the user's; every one
+for an admin) its datasets with publication state, last version and its date, staleness and
+since when, quality score and the open validation problems of the last run, so what needs
+care is seen first."""
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,23 +16,67 @@ from fastapi.responses import HTMLResponse, Response
 
 from hub.access import Viewer
 from hub.catalog.index import Query
-from hub.catalog.quality import assess
+from hub.catalog.model import Record
+from hub.catalog.publication import stage
+from hub.catalog.quality import Assessment, assess
+from hub.errors import StoreError
+from hub.store.versions import Store
 from hub.web.workspace.desk import ROOT, Desk
 
 STATES = ("active", "draft")
 MAX_LISTED = 1000
 
 
-def own_datasets(desk: Desk, viewer: Viewer) -> list[dict[str, Any]]:
+@dataclass
+class Row:
+    record: Record
+    quality: Assessment
+    stage: str
+    stale_since: str | None  # the day the dataset became stale (None: fresh or never changed)
+    problems: int  # rows set aside and violations of the current version's run
+    quarantined: int
+
+
+def own_datasets(desk: Desk, viewer: Viewer) -> list[Row]:
     """The records the viewer may edit, stale and weakest first (`hub.catalog.quality`)."""
     hub = desk.hub
     filters = {} if viewer.admin else {"organization": [viewer.organization or ""]}
     found = hub.catalog.search(Query(filters=filters, sort="title", rows=MAX_LISTED,
                                      facets=(), states=STATES), viewer)
-    rows = [{"record": r, "quality": assess(r, hub.vocab)} for r in found.records
+    rows = [_row(r, assess(r, hub.vocab), hub.catalog.store) for r in found.records
             if viewer.may_edit(r.publisher)]
-    return sorted(rows, key=lambda row: (not row["quality"].stale, row["quality"].score,
-                                         row["record"].title))
+    return sorted(rows, key=lambda row: (not row.quality.stale, row.quality.score,
+                                         row.record.title))
+
+
+def by_organization(desk: Desk, viewer: Viewer) -> list[tuple[str, list[Row]]]:
+    """The rows grouped by organisation (its name), organisations by name."""
+    orgs = desk.hub.vocab.organizations
+    rows = own_datasets(desk, viewer)
+
+    def org_name(row: Row) -> str:
+        org = orgs.get(row.record.publisher)
+        return org.name if org else row.record.publisher
+
+    return [(name, list(group)) for name, group in
+            groupby(sorted(rows, key=org_name), key=org_name)]
+
+
+def _row(record: Record, quality: Assessment, store: Store) -> Row:
+    since = None
+    if quality.stale and record.last_modified and quality.allowed_days is not None:
+        since = (dt.date.fromisoformat(record.last_modified[:10])
+                 + dt.timedelta(days=quality.allowed_days)).isoformat()
+    problems = quarantined = 0
+    if record.version is not None:  # the record shows its data's facts: the viewer sees it
+        try:
+            current = store.current(record.name)
+        except StoreError:
+            current = None
+        if current is not None:
+            quarantined = current.quarantined
+            problems = int((current.report or {}).get("violation_count") or 0)
+    return Row(record, quality, stage(record), since, problems, quarantined)
 
 
 def router(desk: Desk) -> APIRouter:
@@ -37,7 +85,8 @@ def router(desk: Desk) -> APIRouter:
     @router.get(ROOT, response_class=HTMLResponse)
     async def start(request: Request) -> Response:
         session = await desk.session(request)
-        rows = await run_in_threadpool(own_datasets, desk, session.user.viewer)
-        return desk.page(request, session, "workspace/start.html", datasets=rows)
+        groups: list[Any] = await run_in_threadpool(by_organization, desk,
+                                                    session.user.viewer)
+        return desk.page(request, session, "workspace/start.html", groups=groups)
 
     return router
