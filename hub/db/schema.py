@@ -202,3 +202,31 @@ def outside_metadata(name: str | None, kind: str) -> bool:
     """Tables of the database that `metadata` does not describe: the FTS5 index and its
     shadow tables (for Alembic's comparison of the database with the schema)."""
     return kind == "table" and name is not None and name.startswith("catalog_text")
+
+
+# -- ws-upload: pipeline definitions saved in the workspace (hub/ingest/definitions.py) -----------
+
+# Every save is a new revision (who, when); the newest revision of a dataset is in force.
+pipeline_definitions = Table(
+    "pipeline_definitions", metadata,
+    _text("dataset", primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    _text("text", nullable=False),       # the YAML, exactly as a file in pipelines/
+    _text("saved_by", nullable=False),
+    _text("saved", nullable=False),
+)
+
+# The runs started from the workspace, with their reports (hub/intake/runs.py).
+pipeline_runs = Table(
+    "pipeline_runs", metadata,
+    _text("id", primary_key=True),
+    _text("dataset", nullable=False),
+    Column("revision", Integer, nullable=False),
+    _text("run_by", nullable=False),
+    _text("started", nullable=False),
+    _text("finished"),
+    _text("status", nullable=False),     # running | committed | unchanged | failed
+    Column("version", Integer),
+    _text("report", nullable=False, server_default="{}"),  # JSON, see hub.intake.runs
+    Index("ix_pipeline_runs_dataset", "dataset", "started"),
+)

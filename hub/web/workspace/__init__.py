@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hub.web.workspace import start
+from hub.web.workspace import daten, start
 from hub.web.workspace.desk import Desk, SignInFirst, redirect_to_sign_in
 
 __all__ = ["Desk", "SignInFirst", "redirect_to_sign_in", "workspace_router"]
@@ -16,4 +16,5 @@ __all__ = ["Desk", "SignInFirst", "redirect_to_sign_in", "workspace_router"]
 def workspace_router(desk: Desk) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     router.include_router(start.router(desk))
+    router.include_router(daten.router(desk))
     return router

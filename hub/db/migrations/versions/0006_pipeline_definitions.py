@@ -1,0 +1,54 @@
+"""Pipeline definitions saved in the workspace (every save a revision) and the runs started
+there, with their reports.
+
+Revision ID: 0006
+Revises: 0003
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision = "0006"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+TEXT = sa.Text().with_variant(postgresql.TEXT(collation="C"), "postgresql")
+
+
+def upgrade() -> None:
+    tables = sa.inspect(op.get_bind()).get_table_names()
+    if "pipeline_definitions" not in tables:
+        op.create_table(
+            "pipeline_definitions",
+            sa.Column("dataset", TEXT, primary_key=True),
+            sa.Column("revision", sa.Integer, primary_key=True),
+            sa.Column("text", TEXT, nullable=False),
+            sa.Column("saved_by", TEXT, nullable=False),
+            sa.Column("saved", TEXT, nullable=False),
+        )
+    if "pipeline_runs" not in tables:
+        op.create_table(
+            "pipeline_runs",
+            sa.Column("id", TEXT, primary_key=True),
+            sa.Column("dataset", TEXT, nullable=False),
+            sa.Column("revision", sa.Integer, nullable=False),
+            sa.Column("run_by", TEXT, nullable=False),
+            sa.Column("started", TEXT, nullable=False),
+            sa.Column("finished", TEXT),
+            sa.Column("status", TEXT, nullable=False),
+            sa.Column("version", sa.Integer),
+            sa.Column("report", TEXT, nullable=False, server_default="{}"),
+        )
+    op.create_index("ix_pipeline_runs_dataset", "pipeline_runs", ["dataset", "started"],
+                    if_not_exists=True)
+
+
+def downgrade() -> None:
+    op.drop_index("ix_pipeline_runs_dataset", "pipeline_runs")
+    op.drop_table("pipeline_runs")
+    op.drop_table("pipeline_definitions")
