@@ -393,6 +393,7 @@ def serve(
 
 
 from hub.cli import accounts as _accounts  # noqa: E402 - the sub-commands register on import
+from hub.cli import audit as _audit  # noqa: E402
 from hub.cli import backup as _backup  # noqa: E402
 from hub.cli import catalog as _catalog  # noqa: E402
 from hub.cli import check as _check  # noqa: E402
@@ -408,3 +409,4 @@ app.command("restore")(_backup.restore_cmd)
 app.add_typer(_accounts.users, name="user")
 app.add_typer(_accounts.tokens, name="token")
 app.add_typer(_db.app, name="db")
+app.add_typer(_audit.app, name="audit")

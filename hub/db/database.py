@@ -117,6 +117,10 @@ class Database:
                 raise
             conn.exec_driver_sql("COMMIT")
 
+    def in_transaction(self, conn: Connection) -> bool:
+        """Whether `conn` is inside a transaction (a `write()` block, or one begun by hand)."""
+        return self._open(conn)
+
     def _open(self, conn: Connection) -> bool:
         """Whether the connection is inside a transaction (one started by hand included)."""
         raw: Any = conn.connection.dbapi_connection

@@ -192,6 +192,36 @@ harvest_sources = Table(
     Column("datasets", Integer, nullable=False),
 )
 
+# -- ws-audit: the audit trail (hub/audit.py) and usage counts (hub/usage.py) ------------------
+
+# Append-only, hash-chained: each entry's hash covers its content and the previous entry's hash
+# (`prev_hash` is unique, so the chain cannot fork; ids are consecutive, gaps mean deletions).
+audit = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    _text("at", nullable=False),
+    _text("actor", nullable=False),
+    _text("action", nullable=False),
+    _text("subject", nullable=False),
+    _text("before"),  # JSON
+    _text("after"),   # JSON
+    _text("prev_hash", nullable=False, unique=True),
+    _text("hash", nullable=False, unique=True),
+    Index("ix_audit_subject", "subject"),
+    Index("ix_audit_actor", "actor"),
+)
+
+# Requests per dataset per day (no IP addresses, no user agents): what the server counted in
+# memory, added up at each flush. `kind`: view, download, api, tile.
+usage = Table(
+    "usage", metadata,
+    _text("day", primary_key=True),
+    _text("dataset", primary_key=True),
+    _text("kind", primary_key=True),
+    Column("count", Integer, nullable=False),
+    Index("ix_usage_dataset", "dataset", "day"),
+)
+
 # Rebuilt from the records (not backed up): the facets and the full-text index.
 DERIVED_TABLES = ("catalog_facets", "catalog_text")
 # The tables that hold state, which a backup takes.

@@ -37,6 +37,7 @@ import pyarrow as pa
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from hub import audit
 from hub.db import Database
 from hub.db.schema import datasets, events, versions
 from hub.errors import StoreError
@@ -297,6 +298,12 @@ class Store:
                     run_by=draft.run_by, report=json.dumps(draft.report, default=str)))
                 db.execute(events.insert().values(dataset=name, at=stamp, kind="commit",
                                                   version=number, who=draft.run_by))
+                audit.record(self.db, actor=draft.run_by, action="version.commit",
+                             subject=name, before={"version": last},
+                             after={"version": number, "rows": draft.rows,
+                                    "quarantined": draft.quarantined,
+                                    "pipeline": meta["pipeline"], "checksum": checksum},
+                             connection=db)
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
             raise
@@ -321,10 +328,15 @@ class Store:
                              "roll back to another version, or restore the file and run "
                              f"`hub check {name}`")
         with self.db.write() as db:
+            before = db.scalar(select(datasets.c.current_version)
+                               .where(datasets.c.name == name))
             db.execute(update(datasets).where(datasets.c.name == name)
                        .values(current_version=number, updated=now()))
             db.execute(events.insert().values(dataset=name, at=now(), kind="rollback",
                                               version=number, who=who))
+            audit.record(self.db, actor=who, action="version.rollback", subject=name,
+                         before={"version": before}, after={"version": number},
+                         connection=db)
         return target
 
     def apply_retention(self, name: str, keep: int, who: str = "retention") -> list[int]:
