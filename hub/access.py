@@ -84,6 +84,11 @@ class Viewer:
         """Act for the organisation that owns held data (its pipeline's `organization`)."""
         return self.may_edit(owner)
 
+    def may_follow(self, organization: str) -> bool:
+        """See the jobs and the to-do list of `organization`: its members and admins."""
+        return self.admin or (self.staff and bool(organization)
+                              and organization == self.organization)
+
     def may_publish(self, publisher: str) -> bool:
         """Approve the publication of records of `publisher`."""
         return self.admin or (self.publisher and bool(publisher)

@@ -383,3 +383,12 @@ def test_access_in_force() -> None:
     assert access_in_force("restricted", ("restricted", [A, B]), A, A) == ("restricted", [A, B])
     assert access_in_force("restricted", ("restricted", [B]), A, B) == ("restricted", [A])
     assert access_in_force("public", ("restricted", [B]), A, B) == ("restricted", [A])
+
+
+def test_jobs_and_to_do_lists_are_followed_by_the_organisations_members_and_admins() -> None:
+    member = Viewer.of_role("viewer", "sozialamt", "sam")
+    assert member.may_follow("sozialamt")
+    assert not member.may_follow("bauamt") and not member.may_follow("")
+    assert Viewer.of_role("admin", "landkreis", "ada").may_follow("bauamt")
+    assert not ANONYMOUS.may_follow("sozialamt") and not ANONYMOUS.may_follow("")
+    assert not Viewer.of_role("editor", "sozialamt", "ed", active=False).may_follow("sozialamt")

@@ -37,6 +37,9 @@ LEGACY_TOKEN = "hub_dlUmtq54q9bCf9l-Gwxgm85iZEUwE0byARvyxz1tocY"
 # What the migrations after the baseline add: tables (with their SQLite indexes) and columns.
 LATER_TABLES = {"recovery_codes": ("sqlite_autoindex_recovery_codes_1", "ix_recovery_codes_user"),
                 "sessions": ("sqlite_autoindex_sessions_1", "ix_sessions_user"),
+                "jobs": ("sqlite_autoindex_jobs_1", "jobs_state_created", "jobs_one_writer"),
+                "todos": ("todos_open",),
+                "reminders": ("sqlite_autoindex_reminders_1",),
                 "audit": ("sqlite_autoindex_audit_1", "sqlite_autoindex_audit_2",
                           "ix_audit_subject", "ix_audit_actor"),
                 "usage": ("sqlite_autoindex_usage_1", "ix_usage_dataset")}

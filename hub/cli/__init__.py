@@ -43,6 +43,9 @@ class _Bars:
     def __init__(self, progress: Progress):
         self.progress, self.task = progress, None
 
+    def phase(self, name: str) -> None:
+        pass
+
     def start(self, name: str, total: int, unit: str) -> None:
         self.task = self.progress.add_task(name, total=total or None, unit=unit)
 
@@ -399,6 +402,7 @@ from hub.cli import catalog as _catalog  # noqa: E402
 from hub.cli import check as _check  # noqa: E402
 from hub.cli import db as _db  # noqa: E402
 from hub.cli import exchange as _exchange  # noqa: E402
+from hub.cli import jobs as _jobs  # noqa: E402
 
 app.add_typer(_catalog.app, name="catalog")
 app.command()(_exchange.publish)
@@ -409,4 +413,5 @@ app.command("restore")(_backup.restore_cmd)
 app.add_typer(_accounts.users, name="user")
 app.add_typer(_accounts.tokens, name="token")
 app.add_typer(_db.app, name="db")
+app.command()(_jobs.worker)
 app.add_typer(_audit.app, name="audit")

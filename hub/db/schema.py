@@ -233,6 +233,62 @@ def outside_metadata(name: str | None, kind: str) -> bool:
     shadow tables (for Alembic's comparison of the database with the schema)."""
     return kind == "table" and name is not None and name.startswith("catalog_text")
 
+# -- ws-jobs: the job queue, the to-do lists and the reminders (hub/jobs/) -------------------------
+
+# One row per job (hub.jobs.queue). A running job holds a lease (claimed_by, lease_expires),
+# renewed by its worker's heartbeat; a job whose lease expired is taken again. At most one job
+# per dataset runs at a time (the partial unique index: one writer per dataset, on every
+# machine that shares the database).
+jobs = Table(
+    "jobs", metadata,
+    _text("id", primary_key=True),
+    _text("kind", nullable=False),
+    _text("params", nullable=False),        # JSON
+    _text("organization", nullable=False),  # whose job it is (who may see it)
+    _text("dataset"),                       # the dataset it writes, if any
+    _text("submitted_by", nullable=False),
+    _text("state", nullable=False),         # queued, running, done, failed
+    Column("progress", FLOAT, nullable=False, server_default=text("0")),
+    _text("message", nullable=False, server_default=""),
+    _text("result"),                        # JSON, when done
+    _text("error"),                         # when failed
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("max_attempts", Integer, nullable=False, server_default=text("3")),
+    _text("claimed_by"),
+    _text("heartbeat"),
+    _text("lease_expires"),
+    _text("created", nullable=False),
+    _text("started"),
+    _text("finished"),
+    Index("jobs_state_created", "state", "created"),
+    Index("jobs_one_writer", "dataset", unique=True,
+          sqlite_where=text("state = 'running'"), postgresql_where=text("state = 'running'")),
+)
+
+# An organisation's open to-do items the worker found ("new file due"); resolved when done.
+todos = Table(
+    "todos", metadata,
+    Column("id", Integer, primary_key=True),
+    _text("organization", nullable=False),
+    _text("dataset", nullable=False),
+    _text("kind", nullable=False),          # file_due
+    _text("since", nullable=False),
+    _text("detail", nullable=False, server_default=""),
+    _text("resolved"),
+    Index("todos_open", "dataset", "kind", unique=True,
+          sqlite_where=text("resolved IS NULL"), postgresql_where=text("resolved IS NULL")),
+    sqlite_autoincrement=True,
+)
+
+# E-mail reminders sent: at most one per dataset, kind and period.
+reminders = Table(
+    "reminders", metadata,
+    _text("dataset", primary_key=True),
+    _text("kind", primary_key=True),        # stale, file_due
+    _text("period", primary_key=True),      # the due date the reminder is about
+    _text("recipient", nullable=False),
+    _text("sent", nullable=False),
+)
 
 # -- ws-upload: pipeline definitions saved in the workspace (hub/ingest/definitions.py) -----------
 

@@ -47,12 +47,19 @@ MAX_VIOLATIONS = 1000  # kept in the report; all of them are counted
 
 
 class Progress(Protocol):
+    """What a run reports while it works: its phase ("fetch", "read", "check", "commit"),
+    and while reading, each file with its size (bytes or rows) and how far it got."""
+
+    def phase(self, name: str) -> None: ...
     def start(self, name: str, total: int, unit: str) -> None: ...
     def advance(self, amount: int) -> None: ...
     def done(self) -> None: ...
 
 
 class _Silent:
+    def phase(self, name: str) -> None:
+        pass
+
     def start(self, name: str, total: int, unit: str) -> None:
         pass
 
@@ -226,9 +233,11 @@ def ingest(pipeline: Pipeline, store: Store, settings: Settings, who: str | None
     report = RunReport(pipeline.dataset)
     who = who or current_user()
     clock = time.perf_counter()
+    progress = progress or _Silent()
     try:
         fetch = _fetcher(pipeline, store, settings, derivation)
         with store.writing(pipeline.dataset) as staging:
+            progress.phase("fetch")
             current = store.current(pipeline.dataset)
             previous = current.source_state if current else {}
             fetched = [fetch(s, pipeline.base_dir, staging, settings.fetch,
@@ -245,7 +254,9 @@ def ingest(pipeline: Pipeline, store: Store, settings: Settings, who: str | None
             hashing = _Fingerprints(fetched)
             sink = _Sink(pipeline.schema, staging, pipeline.on_error)
             try:
-                _scan(pipeline, fetched, sink, report, settings, progress or _Silent())
+                progress.phase("read")
+                _scan(pipeline, fetched, sink, report, settings, progress)
+                progress.phase("check")
                 _check_unique(pipeline.schema, sink, report, staging)
                 fingerprint = hashing.result()
             finally:
@@ -267,6 +278,7 @@ def ingest(pipeline: Pipeline, store: Store, settings: Settings, who: str | None
             meta = {"title": pipeline.title, "organization": pipeline.organization,
                     "access": pipeline.access, "update_frequency": pipeline.update_frequency,
                     "pipeline": str(pipeline.path), "attribution": pipeline.attribution}
+            progress.phase("commit")
             version = store.commit(staging, pipeline.dataset, meta, draft)
             report.status, report.version = "committed", version.version
         store.apply_retention(pipeline.dataset, pipeline.retention or settings.retention)

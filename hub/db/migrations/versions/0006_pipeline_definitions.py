@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0007"  # re-chained after ws-jobs 0005 and ws-audit 0007 (was 0003)
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """The audit trail (hash-chained, append-only) and the daily usage counts.
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0005 (re-chained after the merge with ws-jobs)
 Create Date: 2026-12-02
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0007"
-down_revision = "0003"
+down_revision = "0005"  # re-chained after ws-jobs' 0005 (was 0003)
 branch_labels = None
 depends_on = None
 
