@@ -11,7 +11,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import os
 import re
+import subprocess
+import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -23,7 +26,7 @@ import openpyxl
 import pytest
 import yaml
 from ckan_project import REPO, build, run_hub
-from conftest import serving
+from conftest import HUB, serving
 
 from hub.accounts import Accounts
 from hub.catalog import open_catalog
@@ -67,8 +70,22 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     accounts = Accounts(catalog.store, vocab)
     for user in ("sam", "kat", "ann"):
         accounts.set_password(user, PASSWORD)
-    with serving(root, HUB_MAX_UPLOAD_BYTES=str(LIMIT)) as url:
+    with serving(root, HUB_MAX_UPLOAD_BYTES=str(LIMIT)) as url, working(root):
         yield Site(root, url)
+
+
+@contextlib.contextmanager
+def working(root: Path) -> Iterator[None]:
+    """A real `hub worker` beside the server: it runs the jobs the page queues."""
+    worker = subprocess.Popen(
+        [sys.executable, "-c", HUB, "worker", "--poll", "0.2", "--root", str(root),
+         "--store", str(root / "store")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        yield
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
 
 
 @contextlib.contextmanager
@@ -200,9 +217,9 @@ def mapping_form(page: str) -> dict[str, str]:
 
 
 def finished(browser: httpx.Client) -> dict:
-    for _ in range(600):  # guards a hang only: a run of 155 rows takes well under a second
+    for _ in range(1200):  # guards a hang only: a run of 155 rows takes about a second
         state = browser.get(PAGE + "/daten/lauf.json").json()
-        if state["state"] != "running":
+        if state["state"] not in ("queued", "running"):
             return state
         time.sleep(0.1)
     raise AssertionError("the run did not finish")

@@ -88,21 +88,13 @@ def _pipelines(settings: Settings, names: list[str]) -> list[Pipeline]:
     for name in names:
         path = Path(name)
         if not path.suffix:
-            path = settings.pipelines_dir / f"{name}.yaml"
-            if not path.exists() and (saved := _saved_pipeline(settings, name)) is not None:
-                out.append(saved)
-                continue
+            from hub.ingest.definitions import pipeline_of
+            from hub.store.versions import Store
+
+            out.append(pipeline_of(settings, Store(settings.store), name))
+            continue
         out.append(load_pipeline(path, settings.schemas_dir))
     return out
-
-
-def _saved_pipeline(settings: Settings, name: str) -> Pipeline | None:
-    """The definition of `name` saved in the workspace (hub.ingest.definitions), if any."""
-    from hub.ingest.definitions import Definitions
-    from hub.store.versions import Store
-
-    return Definitions(Store(settings.store), settings.pipelines_dir,
-                       settings.schemas_dir).load(name)
 
 
 @app.command("ingest")

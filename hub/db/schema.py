@@ -301,18 +301,3 @@ pipeline_definitions = Table(
     _text("saved_by", nullable=False),
     _text("saved", nullable=False),
 )
-
-# The runs started from the workspace, with their reports (hub/intake/runs.py).
-pipeline_runs = Table(
-    "pipeline_runs", metadata,
-    _text("id", primary_key=True),
-    _text("dataset", nullable=False),
-    Column("revision", Integer, nullable=False),
-    _text("run_by", nullable=False),
-    _text("started", nullable=False),
-    _text("finished"),
-    _text("status", nullable=False),     # running | committed | unchanged | failed
-    Column("version", Integer),
-    _text("report", nullable=False, server_default="{}"),  # JSON, see hub.intake.runs
-    Index("ix_pipeline_runs_dataset", "dataset", "started"),
-)

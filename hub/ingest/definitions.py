@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import bindparam, func, select
 
+from hub import audit
+from hub.config import Settings
 from hub.db.schema import pipeline_definitions as table
 from hub.errors import Conflict, PipelineError
-from hub.ingest.pipeline import Pipeline, parse_pipeline
+from hub.ingest.pipeline import Pipeline, load_pipeline, parse_pipeline
 from hub.store.versions import Store, now
 
 FILE_NAME = "pipeline.yaml"
@@ -43,6 +46,10 @@ class Revision:
     text: str
     saved_by: str
     saved: str
+
+
+def _audited(row: Any) -> dict[str, Any] | None:
+    return None if row is None else {"revision": row["revision"], "text": row["text"]}
 
 
 class DefinedByFile(Conflict):
@@ -82,16 +89,20 @@ class Definitions:
         return pipeline
 
     def save(self, dataset: str, text: str, by: str) -> Revision:
-        """Check and keep the definition as the dataset's next revision."""
+        """Check and keep the definition as the dataset's next revision; the audit trail
+        records it ("pipeline.save", the previous and the new text) in the same transaction."""
         self.check(dataset, text)
         db = self.store.db
         with db.write() as conn:
-            newest = conn.execute(select(func.max(table.c.revision)).where(
-                table.c.dataset == dataset)).scalar()
-            revision = Revision(dataset, (newest or 0) + 1, text, by, now())
+            before = conn.execute(_LATEST, {"dataset": dataset}).mappings().first()
+            revision = Revision(dataset, (before["revision"] if before else 0) + 1, text, by,
+                                now())
             conn.execute(table.insert().values(
                 dataset=dataset, revision=revision.revision, text=text, saved_by=by,
                 saved=revision.saved))
+            audit.record(db, actor=by, action="pipeline.save", subject=dataset,
+                         before=_audited(before), after=_audited(revision.__dict__),
+                         connection=conn)
         return revision
 
     def latest(self, dataset: str) -> Revision | None:
@@ -118,3 +129,16 @@ class Definitions:
         except PipelineError as exc:
             raise PipelineError(f"saved definition of {found.dataset!r} (revision "
                                 f"{found.revision}): {exc}") from None
+
+
+def pipeline_of(settings: Settings, store: Store, dataset: str) -> Pipeline:
+    """The pipeline of `dataset`: its file in pipelines/, else its saved definition
+    (`PipelineError` if it has neither)."""
+    path = Path(settings.pipelines_dir) / f"{dataset}.yaml"
+    if path.exists():
+        return load_pipeline(path, settings.schemas_dir)
+    saved = Definitions(store, settings.pipelines_dir, settings.schemas_dir).load(dataset)
+    if saved is None:
+        raise PipelineError(f"no pipeline for {dataset!r}: neither {path} nor a definition "
+                            "saved in the workspace")
+    return saved

@@ -1,7 +1,7 @@
 """The core functions behind the workspace's "Daten" pages: which dataset the user may bring
 data into (asked of `hub.access`), its files, the preview and proposed mapping, saving the
-mapping as a pipeline definition, and its runs. Every write is recorded in the audit trail
-when the hub has one (`hub.audit`)."""
+mapping as a pipeline definition (recorded in the audit trail), and its runs (jobs of the
+queue, recorded there when they end)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,10 @@ from hub.ingest.pipeline import Pipeline, Source
 from hub.ingest.readers import detect_format
 from hub.ingest.sources import fetch
 from hub.intake import mapping as mapping_
+from hub.intake import runs
 from hub.intake.files import Intake, Kept
 from hub.intake.preview import Preview, preview
-from hub.intake.runs import Run, Runs
+from hub.intake.runs import Run
 from hub.schema import TableSchema, load_schema
 from hub.store.versions import Store
 
@@ -56,10 +57,6 @@ class Workbench:
     @property
     def definitions(self) -> Definitions:
         return Definitions(self.store, self.settings.pipelines_dir, self.settings.schemas_dir)
-
-    @property
-    def runs(self) -> Runs:
-        return Runs(self.store)
 
     def dataset(self, viewer: Viewer, name: str) -> Record:
         """The record of `name` if `viewer` may bring data into it: `UnknownDataset` if they
@@ -108,41 +105,26 @@ class Workbench:
             raise DefinedByFile(record.name, path)
         text = mapping_.definition(record.name, record, chosen, self.intake.files(record.name),
                                    remote)
-        before = self.definitions.latest(record.name)
         revision = self.definitions.save(record.name, text, viewer.user)
-        _audit(self.store, viewer.user, "pipeline.save", record.name,
-               {"revision": before.revision, "text": before.text} if before else None,
-               {"revision": revision.revision, "text": revision.text})
         return revision
 
     def pipeline(self, name: str) -> Pipeline | None:
         return self.definitions.load(name)
 
-    def start_run(self, viewer: Viewer, record: Record) -> tuple[Pipeline, Run]:
-        """A new run of the saved definition (`PipelineError` if there is none)."""
+    def start_run(self, viewer: Viewer, record: Record) -> Run:
+        """Queue a run of the saved definition (`PipelineError` if there is none)."""
         latest = self.definitions.latest(record.name)
         if latest is None:
             raise PipelineError("save the mapping first: there is no pipeline to run")
-        pipeline = self.definitions.load(record.name)
-        assert pipeline is not None
-        run = self.runs.start(record.name, latest.revision, viewer.user)
-        _audit(self.store, viewer.user, "job.run", record.name, None,
-               {"run": run.id, "revision": latest.revision})
-        return pipeline, run
+        self.definitions.check(record.name, latest.text)  # still valid (schemas may change)
+        return runs.start(self.store, record.name, record.publisher, latest.revision,
+                          viewer.user)
+
+    def last_run(self, name: str) -> Run | None:
+        return runs.last(self.store, name)
 
 
 @functools.lru_cache(maxsize=16)
 def _preview(path: str, mtime: int, size: int, fmt: str, settings: Settings) -> Preview:
     """A file's preview, computed once per version of the file (`mtime`, `size`)."""
     return preview(Path(path), fmt, Path(path).name, settings.extent)
-
-
-def _audit(store: Store, actor: str, action: str, subject: str,
-           before: dict[str, object] | None, after: dict[str, object] | None) -> None:
-    """Record the change in the audit trail (`hub.audit`), if this hub has one."""
-    try:
-        from hub import audit  # type: ignore[attr-defined]
-    except ImportError:
-        return
-    audit.record(store.db, actor=actor, action=action, subject=subject, before=before,
-                 after=after)

@@ -22,7 +22,7 @@
     fetch(run.dataset.poll, { credentials: "same-origin" }).then(function (r) {
       return r.json();
     }).then(function (state) {
-      if (state.state !== "running") { window.location.reload(); return; }
+      if (state.state !== "running" && state.state !== "queued") { window.location.reload(); return; }
       bar.value = state.progress;
       bar.textContent = Math.round(state.progress * 100) + " %";
       message.textContent = state.message;

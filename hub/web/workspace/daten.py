@@ -25,7 +25,7 @@ from hub.ingest.sources import human_size
 from hub.intake import mapping as mapping_
 from hub.intake.files import TooLarge, UploadRefused
 from hub.intake.preview import CRS_CHOICES
-from hub.intake.runs import Runner, execute, problems_csv, quarantined_csv
+from hub.intake.runs import problems_csv, quarantined_csv
 from hub.intake.workbench import Workbench
 from hub.web.forms import counted_body
 from hub.web.portal.pages import PageError
@@ -85,7 +85,6 @@ def _keep(bench: Workbench, name: str, uploads: list[UploadFile]) -> int:
 
 def router(desk: Desk) -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    runner = Runner()
     base = ROOT + "/datensaetze/{name}"
 
     async def page(request: Request, session: Session, name: str, status: int = 200,
@@ -93,10 +92,8 @@ def router(desk: Desk) -> APIRouter:
         bench = _workbench(desk)
         context = await run_in_threadpool(_context, bench, session, name,
                                           request.query_params, form)
-        run = context["run"]
-        progress = runner.state(run.id) if run and run.status == "running" else None
         return desk.page(request, session, "workspace/daten.html", status, error=error,
-                         progress=progress, **context)
+                         **context)
 
     @router.get(base + "/daten", response_class=HTMLResponse)
     async def data(request: Request, name: str) -> Response:
@@ -140,13 +137,11 @@ def router(desk: Desk) -> APIRouter:
         await desk.form(request, session)
         bench = _workbench(desk)
         try:
-            pipeline, started = await run_in_threadpool(_start, bench, session, name)
+            await run_in_threadpool(_start, bench, session, name)
         except HubError as exc:
             if isinstance(exc, Forbidden | PageError):
                 raise
             return await page(request, session, name, 409, str(exc))
-        runner.submit(started.id, lambda report: execute(pipeline, bench.store,
-                                                         bench.settings, started, report))
         return see_other(f"{ROOT}/datensaetze/{name}/daten#lauf")
 
     @router.get(base + "/daten/lauf.json")
@@ -156,9 +151,8 @@ def router(desk: Desk) -> APIRouter:
         last = await run_in_threadpool(_last_run, bench, session, name)
         body: dict[str, Any] = {"state": "none"}
         if last is not None:
-            fraction, message = runner.state(last.id) or (1.0, last.status)
-            body = {"id": last.id, "state": last.status, "progress": round(fraction, 3),
-                    "message": message, "version": last.version}
+            body = {"id": last.id, "state": last.status, "progress": last.job.progress,
+                    "message": last.job.message, "version": last.version}
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     @router.get(base + "/pruefbericht", response_class=HTMLResponse)
@@ -258,7 +252,7 @@ def _context(bench: Workbench, session: Session, name: str, params: Any,
             "history": bench.definitions.history(name)[:10] if saved else [],
             "on_error": (form or {}).get("on_error") or (chosen.on_error if chosen
                                                           else "quarantine"),
-            "run": bench.runs.last(name), "limit": bench.uploads.limit,
+            "run": bench.last_run(name), "limit": bench.uploads.limit,
             "pipeline_file": bench.definitions.file_of(name)}
 
 
@@ -294,12 +288,12 @@ def _start(bench: Workbench, session: Session, name: str) -> Any:
 
 def _last_run(bench: Workbench, session: Session, name: str) -> Any:
     _dataset(bench, session, name)
-    return bench.runs.last(name)
+    return bench.last_run(name)
 
 
 def _report(bench: Workbench, session: Session, name: str) -> Any:
     record = _dataset(bench, session, name)
-    return record, bench.runs.last(name)
+    return record, bench.last_run(name)
 
 
 def _export(bench: Workbench, session: Session, name: str, revision: str) -> str:

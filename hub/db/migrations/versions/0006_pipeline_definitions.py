@@ -1,5 +1,4 @@
-"""Pipeline definitions saved in the workspace (every save a revision) and the runs started
-there, with their reports.
+"""Pipeline definitions saved in the workspace (every save a revision, with who and when).
 
 Revision ID: 0006
 Revises: 0003
@@ -31,24 +30,7 @@ def upgrade() -> None:
             sa.Column("saved_by", TEXT, nullable=False),
             sa.Column("saved", TEXT, nullable=False),
         )
-    if "pipeline_runs" not in tables:
-        op.create_table(
-            "pipeline_runs",
-            sa.Column("id", TEXT, primary_key=True),
-            sa.Column("dataset", TEXT, nullable=False),
-            sa.Column("revision", sa.Integer, nullable=False),
-            sa.Column("run_by", TEXT, nullable=False),
-            sa.Column("started", TEXT, nullable=False),
-            sa.Column("finished", TEXT),
-            sa.Column("status", TEXT, nullable=False),
-            sa.Column("version", sa.Integer),
-            sa.Column("report", TEXT, nullable=False, server_default="{}"),
-        )
-    op.create_index("ix_pipeline_runs_dataset", "pipeline_runs", ["dataset", "started"],
-                    if_not_exists=True)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_pipeline_runs_dataset", "pipeline_runs")
-    op.drop_table("pipeline_runs")
     op.drop_table("pipeline_definitions")
