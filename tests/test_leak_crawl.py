@@ -301,6 +301,10 @@ def crawl_workspace(c: Crawl) -> None:
     for lang in ("de", "dsb", "en"):
         for path in ("/arbeitsbereich", "/konto"):
             c.get(path, signed_in=True, lang=lang)
+    for name in [d.name for d in DATASETS]:  # bringing data in: visible or not, each answer
+        for path in ("daten", "daten/lauf.json", "pruefbericht", "pruefbericht/quarantaene.csv",
+                     "pruefbericht/probleme.csv", "pipeline.yaml"):
+            c.get(f"/arbeitsbereich/datensaetze/{name}/{path}", signed_in=True)
 
 
 def crawl_dcat(c: Crawl) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import os
 import re
 import subprocess
@@ -28,6 +29,7 @@ import yaml
 from ckan_project import REPO, build, run_hub
 from conftest import HUB, serving
 
+from hub import audit
 from hub.accounts import Accounts
 from hub.catalog import open_catalog
 from hub.config import load_settings
@@ -291,6 +293,14 @@ def test_upload_preview_mapping_run_and_report(site: Site) -> None:
                                                    store)}
     out = run_hub(site.root, "ingest", DATASET)
     assert "unchanged" in out
+    # the audit trail holds both saves (with the texts before and after) and both runs
+    trail = audit.entries(store.db, audit.Filter(subject=DATASET))
+    saves = [e for e in trail if e.action == "pipeline.save"]
+    assert [(e.actor, json.loads(e.after)["revision"]) for e in saves] == [("sam", 2), ("sam", 1)]
+    assert saves[1].before is None and json.loads(saves[0].before)["revision"] == 1
+    assert [json.loads(e.after)["state"] for e in trail if e.action == "job.run"] == [
+        "done", "failed"]
+    assert audit.verify(store.db)
 
 
 def test_a_dataset_defined_by_a_file_is_changed_there(site: Site) -> None:
