@@ -21,6 +21,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openpyxl
@@ -40,6 +41,7 @@ from hub.store.versions import Store
 PASSWORD = "Korrekt Pferd Batterie"
 LIMIT = 2 << 20  # HUB_MAX_UPLOAD_BYTES of the test server
 DATASET = "pflege-upload"
+BROWSER_DATASET = "pflege-browser"
 PAGE = f"/arbeitsbereich/datensaetze/{DATASET}"
 RECORD = {"name": DATASET, "title": "Pflegeangebote (hochgeladen)", "publisher": "sozialamt",
           "description": "Aus der Tabelle des Sozialamts.", "license": "dl-by-de/2.0",
@@ -65,9 +67,10 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root: Path = tmp_path_factory.mktemp("daten")
     build(root)
-    record = root / "record.yaml"
-    record.write_text(yaml.safe_dump(RECORD, allow_unicode=True), encoding="utf-8")
-    run_hub(root, "catalog", "add", str(record))
+    for spec in (RECORD, {**RECORD, "name": BROWSER_DATASET}):
+        record = root / "record.yaml"
+        record.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+        run_hub(root, "catalog", "add", str(record))
     catalog, vocab, _ = open_catalog(load_settings(root, root / "store"))
     accounts = Accounts(catalog.store, vocab)
     for user in ("sam", "kat", "ann"):
@@ -311,3 +314,80 @@ def test_a_dataset_defined_by_a_file_is_changed_there(site: Site) -> None:
         refused = admin.post("/arbeitsbereich/datensaetze/gemeinden/daten/pipeline", data={
             "csrf": csrf_of(page.text), "schema": "gemeinden", "geometry": "native"})
         assert refused.status_code == 409 and "change it there" in refused.text
+
+
+# -- in a real browser -------------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+AXE = (Path(__file__).parent / "browser" / "axe.min.js").read_text(encoding="utf-8")
+ARTIFACTS = Path(__file__).parent / "browser" / "artifacts"
+
+
+def axe_problems(page: Any) -> list[str]:
+    page.evaluate(AXE)
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [f"{v['id']} ({v['impact']}): {v['help']} — "
+            + "; ".join(n["html"][:120] for n in v["nodes"][:3])
+            for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def test_upload_mapping_run_and_report_in_a_browser(site: Site, tmp_path: Path) -> None:
+    """Upload → preview and proposed mapping → fix the renamed column → save → run with live
+    progress → report → quarantined rows downloaded; axe-core on each page, screenshots at
+    1280 and 360 px."""
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} missing: `make system` installs it (requirements/debian.txt)")
+    workbook = tmp_path / "pflege.xlsx"
+    workbook.write_bytes(care_workbook({"Name": "Bezeichnung"}, broken_plz=3))
+    here = f"{site.url}/arbeitsbereich/datensaetze/{BROWSER_DATASET}"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    problems: dict[str, list[str]] = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900},
+                                      accept_downloads=True)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(f"{m.text} {m.location}") if m.type == "error"
+                and not m.location.get("url", "").endswith("/favicon.ico") else None)
+        page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
+                if r.status >= 400 else None)
+        page.goto(f"{site.url}/anmelden")
+        page.fill("#name", "sam")
+        page.fill("#password", PASSWORD)
+        with page.expect_navigation():
+            page.press("#password", "Enter")
+        page.goto(here + "/daten")
+        page.set_input_files("#dateien", str(workbook))
+        page.click(".intake-upload button[type=submit]")
+        page.wait_for_selector("#intake-map .leaflet-interactive")  # the map's points
+        assert page.locator("#map-name").input_value() == ""  # the renamed column
+        assert page.locator("#map-plz").input_value() == "PLZ"
+        problems["daten"] = axe_problems(page)
+        for width in (1280, 360):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.screenshot(path=str(ARTIFACTS / f"workspace-daten-{width}.png"), full_page=True)
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.select_option("#map-name", "Bezeichnung")
+        page.click(".intake-mapping button[type=submit]")
+        page.click("#pipeline + p + form button, #pipeline ~ form button")
+        page.wait_for_selector("text=Zum Prüfbericht", timeout=120_000)
+        page.click("text=Zum Prüfbericht")
+        page.wait_for_selector("text=Version 1 wurde angelegt")
+        problems["pruefbericht"] = axe_problems(page)
+        for width in (1280, 360):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.screenshot(path=str(ARTIFACTS / f"workspace-pruefbericht-{width}.png"),
+                            full_page=True)
+        with page.expect_download() as download:
+            page.click("text=Zeilen in Quarantäne herunterladen (CSV)")
+        rows = Path(download.value.path()).read_text(encoding="utf-8-sig")
+        browser.close()
+    assert len(list(csv.DictReader(io.StringIO(rows)))) == 3
+    assert problems == {"daten": [], "pruefbericht": []}
+    assert errors == []
+    print("screenshots:", *sorted(ARTIFACTS.glob("workspace-*.png")))

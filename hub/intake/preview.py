@@ -27,7 +27,7 @@ from hub.ingest import geometry as geo
 from hub.ingest.readers import GEOMETRY, open_source
 from hub.schema import TableSchema
 
-FIRST_ROWS = 20
+FIRST_ROWS = 10
 MAP_POINTS = 500
 PATTERNS = {  # what a text value looks like
     "integer": r"^[+-]?[0-9]+$",
