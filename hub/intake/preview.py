@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import shapely
 
 from hub.ingest import geometry as geo
-from hub.ingest.readers import GEOMETRY, open_source
+from hub.ingest.readers import GEOMETRY, open_source, prefetched
 from hub.schema import TableSchema
 
 FIRST_ROWS = 10
@@ -50,11 +50,13 @@ CRS_CHOICES = ("EPSG:25833", "EPSG:25832", "EPSG:4326", "EPSG:4258", "EPSG:31469
 
 @dataclass
 class ColumnFacts:
-    """What the whole file says about one column."""
+    """What the whole file says about one column: for each kind of value (`PATTERNS`) whether
+    every filled value is of it so far, else the first value that is not (once a kind is
+    ruled out, later batches are not tested for it: a text column costs one batch)."""
 
     name: str
     filled: int = 0
-    matches: dict[str, int] = field(default_factory=dict)
+    ruled_out: dict[str, str] = field(default_factory=dict)  # kind -> first value not of it
     low: float = float("inf")
     high: float = float("-inf")
     native: str | None = None  # the type of a typed (GeoPackage, Shapefile) attribute
@@ -67,7 +69,7 @@ class ColumnFacts:
         if self.filled == 0:
             return "string"
         for kind in ("integer", "number", "boolean", "date", "datetime", "wkt"):
-            if self.matches.get(kind, 0) == self.filled:
+            if kind not in self.ruled_out:
                 return "geometry (WKT)" if kind == "wkt" else kind
         return "string"
 
@@ -106,19 +108,18 @@ class Preview:
                        {self.geometry.lon, self.geometry.lat, self.geometry.wkt} - {""})
 
     def misfits(self, schema: TableSchema, mapping: dict[str, str]) -> dict[str, str]:
-        """Mapped fields whose column's values do not all fit the field's type."""
+        """Mapped fields whose column has a value that does not fit the field's type: the
+        first such value."""
         out = {}
         for name, column in mapping.items():
             facts = self.facts.get(column)
             wanted = schema.field(name).type
-            if facts is None or facts.filled == 0 or wanted in ("string", "any"):
+            kinds = {"integer": ("integer",), "number": ("number",), "boolean": ("boolean",),
+                     "date": ("date",), "datetime": ("datetime", "date")}.get(wanted)
+            if facts is None or facts.filled == 0 or facts.native or not kinds:
                 continue
-            fits = {"integer": ("integer",), "number": ("integer", "number"),
-                    "boolean": ("boolean", "integer"), "date": ("date",),
-                    "datetime": ("datetime", "date")}.get(wanted)
-            if fits and facts.type not in fits:
-                bad = facts.filled - max(facts.matches.get(k, 0) for k in fits)
-                out[name] = f"{bad:,} of {facts.filled:,}"
+            if all(k in facts.ruled_out for k in kinds):
+                out[name] = facts.ruled_out[kinds[0]]
         return out
 
 
@@ -133,7 +134,7 @@ def preview(path: Path, fmt: str, name: str, district: geo.Extent | None = None,
     geometries: list[Any] = []
     coords: dict[str, list[np.ndarray]] = {}
     count = 0
-    for batch in opened.stream(columns, None, None):
+    for batch in prefetched(opened.stream(columns, None, None)):
         n = batch.length
         for column in text_cols:
             _observe(facts[column], batch.columns[column])
@@ -173,11 +174,13 @@ def _observe(facts: ColumnFacts, values: pa.Array | pa.ChunkedArray) -> None:
     facts.filled += filled
     text = pc.filter(text, present)
     for kind, pattern in PATTERNS.items():
-        facts.matches[kind] = facts.matches.get(kind, 0) + int(
-            pc.sum(pc.match_substring_regex(text, pattern)).as_py() or 0)
-    numbers = pc.filter(text, pc.match_substring_regex(text, PATTERNS["number"]))
-    if len(numbers):
-        values_f = pc.cast(pc.replace_substring(numbers, ",", "."), pa.float64())
+        if kind in facts.ruled_out:
+            continue
+        fits = pc.match_substring_regex(text, pattern)
+        if not pc.all(fits).as_py():
+            facts.ruled_out[kind] = str(text[pc.index(fits, False).as_py()])
+    if "number" not in facts.ruled_out:
+        values_f = pc.cast(pc.replace_substring(text, ",", "."), pa.float64())
         low, high = _min_max(values_f)
         facts.low = min(facts.low, low.as_py())
         facts.high = max(facts.high, high.as_py())
