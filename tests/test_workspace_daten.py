@@ -16,10 +16,12 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,7 @@ PASSWORD = "Korrekt Pferd Batterie"
 LIMIT = 2 << 20  # HUB_MAX_UPLOAD_BYTES of the test server
 DATASET = "pflege-upload"
 BROWSER_DATASET = "pflege-browser"
+URL_DATASET = "pflege-url"
 PAGE = f"/arbeitsbereich/datensaetze/{DATASET}"
 RECORD = {"name": DATASET, "title": "Pflegeangebote (hochgeladen)", "publisher": "sozialamt",
           "description": "Aus der Tabelle des Sozialamts.", "license": "dl-by-de/2.0",
@@ -67,7 +70,7 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root: Path = tmp_path_factory.mktemp("daten")
     build(root)
-    for spec in (RECORD, {**RECORD, "name": BROWSER_DATASET}):
+    for spec in (RECORD, {**RECORD, "name": BROWSER_DATASET}, {**RECORD, "name": URL_DATASET}):
         record = root / "record.yaml"
         record.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
         run_hub(root, "catalog", "add", str(record))
@@ -208,7 +211,7 @@ def test_uploads_need_a_session_the_csrf_token_and_the_own_organisation(site: Si
 def mapping_form(page: str) -> dict[str, str]:
     """The mapping form's fields as the page fills them in (selected options, checked radio,
     input values)."""
-    form = page[page.index('action="' + PAGE + '/daten/pipeline"'):]
+    form = page[page.index('/daten/pipeline"'):]
     form = form[:form.index("</form>")]
     fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
     for name, body in re.findall(r'<select id="[^"]+" name="([^"]+)"[^>]*>(.*?)</select>', form,
@@ -314,6 +317,46 @@ def test_a_dataset_defined_by_a_file_is_changed_there(site: Site) -> None:
         refused = admin.post("/arbeitsbereich/datensaetze/gemeinden/daten/pipeline", data={
             "csrf": csrf_of(page.text), "schema": "gemeinden", "geometry": "native"})
         assert refused.status_code == 409 and "change it there" in refused.text
+
+
+class _Source(BaseHTTPRequestHandler):
+    body = ("Nr.;Name;Art;Länge;Breite\r\n" + "".join(
+        f"U-{i};Pflegedienst {i};Tagespflege;13,{40 + i};51,{60 + i}\r\n" for i in range(30))
+            ).encode("cp1252")
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/csv")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_url_as_the_source(site: Site) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Source)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}/orte.csv"
+    here = f"/arbeitsbereich/datensaetze/{URL_DATASET}"
+    try:
+        with signed_in(site, "sam") as browser:
+            page = browser.get(here + "/daten", params={"art": "url", "url": url})
+            assert page.status_code == 200
+            shown = page.text[page.text.index('id="vorschau"'):page.text.index('id="zuordnung"')]
+            assert "30 Zeilen, 5 Spalten" in shown and "Pflegedienst 9" in shown, shown[:2000]
+            form = mapping_form(page.text)
+            assert (form["art"], form["url"]) == ("url", url)
+            assert (form["geometry"], form["lon"], form["lat"], form["crs"]) == (
+                "lonlat", "Länge", "Breite", "EPSG:4326")
+            assert browser.post(here + "/daten/pipeline", data=form).status_code == 303
+            spec = yaml.safe_load(browser.get(here + "/pipeline.yaml").text)
+    finally:
+        server.shutdown()
+    assert spec["sources"][0]["url"] == url and "path" not in spec["sources"][0]
+    assert spec["sources"][0]["geometry"] == {"lon": "Länge", "lat": "Breite"}
 
 
 # -- in a real browser -------------------------------------------------------------------------

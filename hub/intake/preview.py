@@ -29,14 +29,15 @@ from hub.schema import TableSchema
 
 FIRST_ROWS = 10
 MAP_POINTS = 500
-PATTERNS = {  # what a text value looks like
-    "integer": r"^[+-]?[0-9]+$",
-    "number": r"^[+-]?([0-9]+([.,][0-9]*)?|[.,][0-9]+)([eE][+-]?[0-9]+)?$",
-    "boolean": r"(?i)^(true|false|ja|nein|wahr|falsch|yes|no|j|n)$",
-    "date": r"^([0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4})$",
-    "datetime": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}",
-    "wkt": r"(?i)^\s*(SRID=[0-9]+;)?\s*(MULTI)?(POINT|LINESTRING|POLYGON)|GEOMETRYCOLLECTION",
+PATTERNS = {  # what a text value looks like (between blanks)
+    "integer": r"[+-]?[0-9]+",
+    "number": r"[+-]?([0-9]+([.,][0-9]*)?|[.,][0-9]+)([eE][+-]?[0-9]+)?",
+    "boolean": r"(?i:true|false|ja|nein|wahr|falsch|yes|no|j|n)",
+    "date": r"([0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4})",
+    "datetime": r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}.*",
+    "wkt": r"(?i:(SRID=[0-9]+;)?\s*(MULTI)?(POINT|LINESTRING|POLYGON)|GEOMETRYCOLLECTION).*",
 }
+SPACED = r"^\s*(?:{})\s*$|^$"  # a value of the kind, or empty (a missing value)
 X_NAMES = ("lon", "lng", "long", "laenge", "longitude", "x", "rechtswert", "rw", "easting",
            "ost", "xkoordinate", "xcoord", "koordx")
 Y_NAMES = ("lat", "breite", "latitude", "y", "hochwert", "hw", "northing", "nord",
@@ -157,33 +158,30 @@ def preview(path: Path, fmt: str, name: str, district: geo.Extent | None = None,
 
 def _observe(facts: ColumnFacts, values: pa.Array | pa.ChunkedArray) -> None:
     kind = values.type
+    first = facts.filled == 0  # ranges (for the CRS) are taken from the first rows
     if not pa.types.is_string(kind) and not pa.types.is_large_string(kind):
         facts.native = _native_type(kind)
         facts.filled += len(values) - values.null_count
-        if facts.native in ("integer", "number") and facts.filled:
+        if facts.native in ("integer", "number") and first and facts.filled:
             low, high = _min_max(values)
             if low.is_valid:
-                facts.low = min(facts.low, float(low.as_py()))
-                facts.high = max(facts.high, float(high.as_py()))
+                facts.low, facts.high = float(low.as_py()), float(high.as_py())
         return
-    text = pc.utf8_trim_whitespace(values)
-    present = pc.and_(pc.is_valid(text), pc.not_equal(text, ""))
-    filled = int(pc.sum(present).as_py() or 0)
+    filled = len(values) - values.null_count - int(pc.sum(pc.equal(values, "")).as_py() or 0)
     if not filled:
         return
     facts.filled += filled
-    text = pc.filter(text, present)
     for kind, pattern in PATTERNS.items():
-        if kind in facts.ruled_out:
-            continue
-        fits = pc.match_substring_regex(text, pattern)
+        if kind in facts.ruled_out or (kind == "number" and "integer" not in facts.ruled_out):
+            continue  # (while every value is an integer, every value is a number)
+        fits = pc.match_substring_regex(values, SPACED.format(pattern))
         if not pc.all(fits).as_py():
-            facts.ruled_out[kind] = str(text[pc.index(fits, False).as_py()])
-    if "number" not in facts.ruled_out:
-        values_f = pc.cast(pc.replace_substring(text, ",", "."), pa.float64())
-        low, high = _min_max(values_f)
-        facts.low = min(facts.low, low.as_py())
-        facts.high = max(facts.high, high.as_py())
+            facts.ruled_out[kind] = str(values[pc.index(fits, False).as_py()]).strip()
+    if first and "number" not in facts.ruled_out:
+        text = pc.utf8_trim_whitespace(values)
+        text = pc.filter(text, pc.not_equal(text, ""))
+        low, high = _min_max(pc.cast(pc.replace_substring(text, ",", "."), pa.float64()))
+        facts.low, facts.high = low.as_py(), high.as_py()
 
 
 def _min_max(values: pa.Array) -> tuple[pa.Scalar, pa.Scalar]:
@@ -294,7 +292,7 @@ def _points(found: Geometry, geometries: list[Any],
 def _floats(values: pa.Array) -> np.ndarray:
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         text = pc.replace_substring(pc.utf8_trim_whitespace(values), ",", ".")
-        ok = pc.match_substring_regex(text, PATTERNS["number"])
+        ok = pc.match_substring_regex(text, SPACED.format(PATTERNS["number"]))
         values = pc.cast(pc.if_else(ok, text, None), pa.float64())
     return np.asarray(pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False),
                       dtype=np.float64)
