@@ -299,6 +299,16 @@ def test_upload_preview_mapping_run_and_report(site: Site) -> None:
                                                    store)}
     out = run_hub(site.root, "ingest", DATASET)
     assert "unchanged" in out
+    # a file in pipelines/ under the same name wins over the saved definition
+    shadow = settings.pipelines_dir / f"{DATASET}.yaml"
+    shadow.write_text(exported.text.replace("Pflegeangebote (hochgeladen)", "Aus der Datei"),
+                      encoding="utf-8")
+    try:
+        found = {p.dataset: p for p in discover(settings.pipelines_dir, settings.schemas_dir,
+                                                store)}
+        assert found[DATASET].title == "Aus der Datei" and found[DATASET].path == shadow
+    finally:
+        shadow.unlink()
     # the audit trail holds both saves (with the texts before and after) and both runs
     trail = audit.entries(store.db, audit.Filter(subject=DATASET))
     saves = [e for e in trail if e.action == "pipeline.save"]
