@@ -38,6 +38,7 @@ from hub.catalog import open_catalog
 from hub.config import load_settings
 from hub.ingest.definitions import Definitions
 from hub.ingest.pipeline import discover
+from hub.jobs.schedule import tick
 from hub.store.versions import Store
 
 PASSWORD = "Korrekt Pferd Batterie"
@@ -367,6 +368,9 @@ def test_a_url_as_the_source(site: Site) -> None:
         server.shutdown()
     assert spec["sources"][0]["url"] == url and "path" not in spec["sources"][0]
     assert spec["sources"][0]["geometry"] == {"lon": "Länge", "lat": "Breite"}
+    # kept current like a pipeline file: the worker's schedule queues the saved remote source
+    settings = load_settings(site.root, site.root / "store")
+    assert URL_DATASET in tick(settings, Store(settings.store)).submitted
 
 
 # -- in a real browser -------------------------------------------------------------------------

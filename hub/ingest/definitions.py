@@ -118,10 +118,13 @@ class Definitions:
         found = self.latest(dataset)
         return None if found is None else self._parse(found)
 
+    def names(self) -> list[str]:
+        """The datasets with a saved definition, sorted."""
+        return sorted(row["dataset"] for row in self.store.db.rows(_NEWEST))
+
     def pipelines(self) -> list[Pipeline]:
         """The newest revision of every dataset with a saved definition, by name."""
-        names = sorted(row["dataset"] for row in self.store.db.rows(_NEWEST))
-        return [p for name in names if (p := self.load(name)) is not None]
+        return [p for name in self.names() if (p := self.load(name)) is not None]
 
     def _parse(self, found: Revision) -> Pipeline:
         try:

@@ -104,7 +104,7 @@ def router(desk: Desk) -> APIRouter:
     async def upload(request: Request, name: str) -> Response:
         session = await desk.session(request)
         bench = _workbench(desk)
-        await run_in_threadpool(_may, bench, session, name)
+        await run_in_threadpool(_dataset, bench, session, name)  # before the body is read
         files: list[UploadFile] = []
         try:
             files = await _upload(request, session, bench.uploads.limit,
@@ -124,7 +124,7 @@ def router(desk: Desk) -> APIRouter:
         bench = _workbench(desk)
         try:
             await run_in_threadpool(_save, bench, session, name, fields)
-        except (mapping_.MappingError, HubError) as exc:
+        except HubError as exc:
             if isinstance(exc, Forbidden | PageError):
                 raise
             return await page(request, session, name, getattr(exc, "http_status", 400),
@@ -199,10 +199,6 @@ def router(desk: Desk) -> APIRouter:
             "Cache-Control": "no-store"})
 
     return router
-
-
-def _may(bench: Workbench, session: Session, name: str) -> None:
-    _dataset(bench, session, name)
 
 
 def _dataset(bench: Workbench, session: Session, name: str) -> Any:
