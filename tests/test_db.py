@@ -43,7 +43,8 @@ LATER_TABLES = {"recovery_codes": ("sqlite_autoindex_recovery_codes_1", "ix_reco
                 "audit": ("sqlite_autoindex_audit_1", "sqlite_autoindex_audit_2",
                           "ix_audit_subject", "ix_audit_actor"),
                 "usage": ("sqlite_autoindex_usage_1", "ix_usage_dataset"),
-                "publication_requests": ("sqlite_autoindex_publication_requests_1",)}
+                "publication_requests": ("sqlite_autoindex_publication_requests_1",),
+                "pipeline_definitions": ("sqlite_autoindex_pipeline_definitions_1",)}
 LATER_COLUMNS = {"users": ("password", "totp_secret", "totp_pending", "totp_step")}
 
 

@@ -316,6 +316,10 @@ def crawl_workspace(c: Crawl) -> None:
     for d in DATASETS:  # (only editors of its organisation manage one; others get 404)
         c.get(f"/arbeitsbereich/datensaetze/{d.name}", signed_in=True)
     c.get(f"/arbeitsbereich/datensaetze/{FILLERS[0]}", signed_in=True)
+    for name in [d.name for d in DATASETS]:  # bringing data in: visible or not, each answer
+        for path in ("daten", "daten/lauf.json", "pruefbericht", "pruefbericht/quarantaene.csv",
+                     "pruefbericht/probleme.csv", "pipeline.yaml"):
+            c.get(f"/arbeitsbereich/datensaetze/{name}/{path}", signed_in=True)
 
 
 def crawl_dcat(c: Crawl) -> None:

@@ -88,7 +88,11 @@ def _pipelines(settings: Settings, names: list[str]) -> list[Pipeline]:
     for name in names:
         path = Path(name)
         if not path.suffix:
-            path = settings.pipelines_dir / f"{name}.yaml"
+            from hub.ingest.definitions import pipeline_of
+            from hub.store.versions import Store
+
+            out.append(pipeline_of(settings, Store(settings.store), name))
+            continue
         out.append(load_pipeline(path, settings.schemas_dir))
     return out
 

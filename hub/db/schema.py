@@ -301,3 +301,15 @@ reminders = Table(
     _text("recipient", nullable=False),
     _text("sent", nullable=False),
 )
+
+# -- ws-upload: pipeline definitions saved in the workspace (hub/ingest/definitions.py) -----------
+
+# Every save is a new revision (who, when); the newest revision of a dataset is in force.
+pipeline_definitions = Table(
+    "pipeline_definitions", metadata,
+    _text("dataset", primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    _text("text", nullable=False),       # the YAML, exactly as a file in pipelines/
+    _text("saved_by", nullable=False),
+    _text("saved", nullable=False),
+)

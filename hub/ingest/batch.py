@@ -29,8 +29,9 @@ class Batch:
 
 
 def everything(settings: Settings) -> Batch:
-    """Every pipeline of the project, in dependency order (any error in any file stops it)."""
-    found = discover(settings.pipelines_dir, settings.schemas_dir)
+    """Every pipeline of the project and every definition saved in the workspace, in
+    dependency order (any error in any of them stops it)."""
+    found = discover(settings.pipelines_dir, settings.schemas_dir, Store(settings.store))
     return Batch(found, {p.dataset: p for p in found}, {p.dataset for p in found})
 
 

@@ -11,12 +11,15 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from hub.errors import PipelineError
 from hub.schema import TableSchema, load_schema
+
+if TYPE_CHECKING:
+    from hub.store.versions import Store
 
 POLICIES = ("reject", "quarantine")
 ACCESS_LEVELS = ("public", "internal", "restricted")
@@ -104,6 +107,13 @@ def load_pipeline(path: Path, schemas_dir: Path | None = None) -> Pipeline:
         raise PipelineError(f"pipeline file not found: {path}") from None
     except UnicodeDecodeError:
         raise PipelineError(f"{path}: pipeline files must be UTF-8") from None
+    return parse_pipeline(text, path, schemas_dir)
+
+
+def parse_pipeline(text: str, path: Path, schemas_dir: Path | None = None) -> Pipeline:
+    """Check a pipeline's YAML text as if it were the file `path` (relative source paths and
+    schema paths are taken from its folder); every error names `path` and the key."""
+    path = Path(path)
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -310,10 +320,21 @@ def _key_fields(schema: TableSchema) -> tuple[str, ...]:
                  if f.constraints.get("unique") and f.constraints.get("required")), ())
 
 
-def discover(pipelines_dir: Path, schemas_dir: Path | None = None) -> list[Pipeline]:
-    """All pipelines in a folder, each after the datasets it derives from, otherwise sorted by
-    dataset name (see `hub.ingest.derived.in_order`: inputs, cycles and access are checked)."""
+def discover(pipelines_dir: Path, schemas_dir: Path | None = None,
+             store: Store | None = None) -> list[Pipeline]:
+    """All pipelines in a folder — and, given the `store`, the definitions saved in the
+    workspace (`hub.ingest.definitions`) — each after the datasets it derives from, otherwise
+    sorted by dataset name (see `hub.ingest.derived.in_order`: inputs, cycles and access are
+    checked). A dataset with a file in the folder is defined by that file: a saved definition
+    under the same name is not used (the workspace refuses to save one)."""
     from hub.ingest.derived import in_order
 
     paths = sorted(Path(pipelines_dir).glob("*.y*ml"))
-    return in_order(load_pipeline(p, schemas_dir) for p in paths)
+    found = [load_pipeline(p, schemas_dir) for p in paths]
+    if store is not None:
+        from hub.ingest.definitions import Definitions
+
+        named = {p.dataset for p in found}
+        found += [p for p in Definitions(store, pipelines_dir, schemas_dir).pipelines()
+                  if p.dataset not in named]
+    return in_order(found)

@@ -1,13 +1,16 @@
 """Job kind "ingest": run a dataset's pipeline through the core (hub.ingest.run.ingest), as
 `hub ingest NAME` does, with its progress written to the job.
 
-Parameters: {"dataset": NAME} runs pipelines/NAME.yaml of the project; "force": true makes a
+Parameters: {"dataset": NAME} runs pipelines/NAME.yaml of the project, or else the definition
+saved in the workspace (hub.ingest.definitions); the result holds the run's problems by file,
+row, column, value and rule (`problems`, at most 1000); "force": true makes a
 new version even if nothing changed. The datasets derived from it are queued as jobs of their
 own after it committed (each dataset has one writer at a time; see hub.jobs.queue).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from hub.errors import HubError
@@ -63,7 +66,7 @@ class JobProgress:
 def run_pipeline(params: dict[str, Any], progress: ReportProgress,
                  context: Context) -> dict[str, Any]:
     from hub.ingest import batch
-    from hub.ingest.pipeline import load_pipeline
+    from hub.ingest.definitions import pipeline_of
     from hub.ingest.run import ingest
     from hub.jobs.queue import submit
 
@@ -71,10 +74,11 @@ def run_pipeline(params: dict[str, Any], progress: ReportProgress,
     if not isinstance(name, str) or not name:
         raise RunFailed("an ingest job needs the parameter 'dataset'", {})
     settings, store, job = context.settings, context.store, context.job
-    pipeline = load_pipeline(settings.pipelines_dir / f"{name}.yaml", settings.schemas_dir)
+    pipeline = pipeline_of(settings, store, name)
     report = ingest(pipeline, store, settings, who=job.submitted_by,
                     force=bool(params.get("force")), progress=JobProgress(progress, name))
     result = report.as_dict()
+    result["problems"] = [dataclasses.asdict(v) for v in report.violations]
     if report.status == "failed":
         raise RunFailed(report.error or "the run failed", result)
     if report.status == "committed":

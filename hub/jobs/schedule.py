@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,11 +60,12 @@ def parse(at: str) -> dt.datetime:
     return dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
 
 
-def tick(settings: Settings, store: Store, now: dt.datetime | None = None) -> Tick:
-    """Queue the remote pipelines that are due, put the file-based ones that are due on their
-    organisation's to-do list, and resolve the to-do items that are done."""
-    now = now or dt.datetime.now(dt.UTC)
-    done = Tick()
+def _pipelines(settings: Settings, store: Store, done: Tick) -> Iterator[Pipeline]:
+    """The project's pipeline files, then the definitions saved in the workspace
+    (hub.ingest.definitions; a file wins); one that does not load is skipped and logged."""
+    from hub.ingest.definitions import Definitions
+
+    named: set[str] = set()
     for path in sorted(Path(settings.pipelines_dir).glob("*.y*ml")):
         try:
             pipeline = load_pipeline(path, settings.schemas_dir)
@@ -71,6 +73,28 @@ def tick(settings: Settings, store: Store, now: dt.datetime | None = None) -> Ti
             done.skipped.append(path.name)
             log.warning("schedule: %s", exc)
             continue
+        named.add(pipeline.dataset)
+        yield pipeline
+    saved = Definitions(store, settings.pipelines_dir, settings.schemas_dir)
+    for name in saved.names():
+        if name in named:
+            continue
+        try:
+            found = saved.load(name)
+        except HubError as exc:
+            done.skipped.append(name)
+            log.warning("schedule: %s", exc)
+            continue
+        if found is not None:
+            yield found
+
+
+def tick(settings: Settings, store: Store, now: dt.datetime | None = None) -> Tick:
+    """Queue the remote pipelines that are due, put the file-based ones that are due on their
+    organisation's to-do list, and resolve the to-do items that are done."""
+    now = now or dt.datetime.now(dt.UTC)
+    done = Tick()
+    for pipeline in _pipelines(settings, store, done):
         period = PERIODS.get(pipeline.update_frequency)
         kinds = {s.kind for s in pipeline.sources}
         if period is None or "sql" in kinds:

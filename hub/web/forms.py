@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from fastapi import Request
 
 from hub.errors import Forbidden
@@ -15,3 +17,18 @@ async def read_form(request: Request, max_bytes: int = 4096,
         raise Forbidden("the form is too large")
     form = await request.form(max_files=0, max_fields=max_fields)
     return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+async def counted_body(request: Request, limit: int,
+                       too_large: Exception) -> AsyncIterator[bytes]:
+    """The request body as it arrives; `too_large` is raised as soon as more than `limit`
+    bytes are announced or have come, chunked or not."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        yield chunk

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -23,6 +23,7 @@ from hub.api.ckan.core import ACTIONS, ActionError, Call, NotAuthorized, Upload,
 from hub.api.ckan.packages import Site
 from hub.catalog.uploads import UploadTooLarge
 from hub.errors import Forbidden
+from hub.web.forms import counted_body as _counted
 from hub.web.services import InvalidToken, Services, credentials_sent
 
 MAX_BODY = 10 << 20  # bytes of a JSON or form body without files
@@ -63,20 +64,6 @@ class _Multipart(MultiPartParser):
 
     def on_end(self) -> None:
         self.complete = True
-
-
-async def _counted(request: Request, limit: int, too_large: Exception) -> AsyncIterator[bytes]:
-    """The request body as it arrives; `too_large` is raised as soon as more than `limit`
-    bytes are announced or have come, chunked or not."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        yield chunk
 
 
 async def _form(request: Request, read: bool, max_upload: int) -> FormData:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hub.web.workspace import datasets, jobs, start, users
+from hub.web.workspace import datasets, daten, jobs, start, users
 from hub.web.workspace.desk import Desk, SignInFirst, redirect_to_sign_in
 
 __all__ = ["Desk", "SignInFirst", "redirect_to_sign_in", "workspace_router"]
@@ -18,6 +18,7 @@ def workspace_router(desk: Desk) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     router.include_router(start.router(desk))
     router.include_router(datasets.router(desk))
+    router.include_router(daten.router(desk))
     router.include_router(users.router(desk))
     router.include_router(jobs.router(desk))
     return router

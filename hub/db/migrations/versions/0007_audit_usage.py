@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0007"
-down_revision = "0005"  # re-chained after ws-jobs' 0005 (was 0003)
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,107 @@
+"""Runs of a dataset's pipeline started in the workspace, and their validation reports.
+
+A run is a job of kind "ingest" in the hub's job queue (`hub.jobs`; `hub worker` takes it and
+runs it through `hub.ingest.run.ingest`, the one way data enters the store). Its result holds
+the counts, the error and the problems by file, row, column, value and rule. The rows a
+committed run quarantined are in its version's quarantine file (`quarantined_csv` gives them
+as CSV).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from hub import jobs
+from hub.store.versions import Store
+
+KIND = "ingest"
+
+
+@dataclass
+class Run:
+    """One run as the job queue holds it."""
+
+    job: jobs.Job
+
+    @property
+    def id(self) -> str:
+        return self.job.id
+
+    @property
+    def status(self) -> str:
+        """queued | running | committed | unchanged | failed"""
+        if not self.job.ended:
+            return self.job.state
+        return "failed" if self.job.state == "failed" else str(self.report.get("status", "done"))
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return self.job.result or {}
+
+    @property
+    def error(self) -> str:
+        return self.report.get("error") or self.job.error or ""
+
+    @property
+    def version(self) -> int | None:
+        return self.report.get("version") if self.status != "failed" else None
+
+    @property
+    def revision(self) -> int | None:
+        return self.job.params.get("revision")
+
+    @property
+    def problems(self) -> list[dict[str, Any]]:
+        return list(self.report.get("problems", []))
+
+
+def start(store: Store, dataset: str, organization: str, revision: int, by: str) -> Run:
+    """Queue a run of the dataset's pipeline (once: a failed run is not tried again)."""
+    job_id = jobs.submit(store.db, KIND, {"dataset": dataset, "revision": revision}, by=by,
+                         organization=organization, max_attempts=1)
+    return Run(jobs.get(store.db, job_id))
+
+
+def last(store: Store, dataset: str) -> Run | None:
+    """The dataset's newest run."""
+    found = [j for j in jobs.list_jobs(store.db, dataset=dataset, limit=20) if j.kind == KIND]
+    return Run(found[0]) if found else None
+
+
+def quarantined_csv(store: Store, run: Run) -> Iterator[bytes] | None:
+    """The rows the run's version quarantined, as CSV (with their problems in `_errors`);
+    None if the run made no version or quarantined nothing."""
+    if run.version is None:
+        return None
+    path = store.version(str(run.job.dataset), run.version).quarantine_file
+    if not path.exists():
+        return None
+    return _csv(pq.ParquetFile(path))
+
+
+def _csv(source: pq.ParquetFile) -> Iterator[bytes]:
+    names = [n for n in source.schema_arrow.names if n != "geometry"]
+    yield b"\xef\xbb\xbf"  # so spreadsheet programs read it as UTF-8
+    header = True
+    for batch in source.iter_batches(batch_size=10_000, columns=names):
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(batch, sink, write_options=pacsv.WriteOptions(include_header=header))
+        header = False
+        yield sink.getvalue().to_pybytes()
+
+
+def problems_csv(run: Run) -> bytes:
+    """The run's problems as CSV (the first 1000, as the run keeps them)."""
+    rows = run.problems
+    columns = ("file", "row", "column", "value", "rule", "message")
+    table_ = pa.table({c: pa.array([str(r.get(c) if r.get(c) is not None else "")
+                                     for r in rows], pa.string()) for c in columns})
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table_, sink)
+    return b"\xef\xbb\xbf" + sink.getvalue().to_pybytes()
