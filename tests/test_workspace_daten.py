@@ -29,7 +29,7 @@ import httpx
 import openpyxl
 import pytest
 import yaml
-from ckan_project import REPO, build, run_hub
+from ckan_project import build, run_hub
 from conftest import HUB, serving
 
 from hub import audit
@@ -129,12 +129,11 @@ def zipped(*members: tuple[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def care_workbook(rename: dict[str, str], broken_plz: int = 0) -> bytes:
-    """The demo district's pflege.xlsx (banner rows, header on row 4), columns renamed and
-    the first `broken_plz` postcodes made invalid."""
-    source = REPO / "pipelines/data/generated/pflege.xlsx"
-    if not source.exists():
-        pytest.skip("demo data not generated (make demo-data)")
+def care_workbook(demo: Path, rename: dict[str, str], broken_plz: int = 0) -> bytes:
+    """The demo district's pflege.xlsx (banner rows, header on row 4; generated in the
+    `demo_district` project `demo`), columns renamed and the first `broken_plz` postcodes
+    made invalid."""
+    source = demo / "pipelines/data/generated/pflege.xlsx"
     book = openpyxl.load_workbook(source)
     sheet = book["Einrichtungen"]
     header = {cell.value: cell.column for cell in sheet[4]}
@@ -234,8 +233,8 @@ def finished(browser: httpx.Client) -> dict:
     raise AssertionError("the run did not finish")
 
 
-def test_upload_preview_mapping_run_and_report(site: Site) -> None:
-    workbook = care_workbook({"Name": "Bezeichnung"}, broken_plz=2)
+def test_upload_preview_mapping_run_and_report(site: Site, demo_district: Path) -> None:
+    workbook = care_workbook(demo_district, {"Name": "Bezeichnung"}, broken_plz=2)
     with signed_in(site, "sam") as browser:
         done = upload(browser, ("Pflege Angebote.xlsx", workbook))
         assert done.status_code == 303, done.text[:500]
@@ -390,7 +389,8 @@ def axe_problems(page: Any) -> list[str]:
             for v in result["violations"] if v["impact"] in ("serious", "critical")]
 
 
-def test_upload_mapping_run_and_report_in_a_browser(site: Site, tmp_path: Path) -> None:
+def test_upload_mapping_run_and_report_in_a_browser(site: Site, tmp_path: Path,
+                                                   demo_district: Path) -> None:
     """Upload → preview and proposed mapping → fix the renamed column → save → run with live
     progress → report → quarantined rows downloaded; axe-core on each page, screenshots at
     1280 and 360 px."""
@@ -399,7 +399,7 @@ def test_upload_mapping_run_and_report_in_a_browser(site: Site, tmp_path: Path) 
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} missing: `make system` installs it (requirements/debian.txt)")
     workbook = tmp_path / "pflege.xlsx"
-    workbook.write_bytes(care_workbook({"Name": "Bezeichnung"}, broken_plz=3))
+    workbook.write_bytes(care_workbook(demo_district, {"Name": "Bezeichnung"}, broken_plz=3))
     here = f"{site.url}/arbeitsbereich/datensaetze/{BROWSER_DATASET}"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     problems: dict[str, list[str]] = {}

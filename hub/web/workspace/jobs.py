@@ -36,7 +36,7 @@ def to_do(desk: Desk, viewer: Viewer) -> dict[str, Any]:
     jobs = list_jobs(db, organization=None if viewer.admin else viewer.organization or "",
                      limit=RECENT)
     return {"items": for_viewer(db, viewer),
-            "stale": [row for row in own_datasets(desk, viewer) if row["quality"].stale],
+            "stale": [row for row in own_datasets(desk, viewer) if row.quality.stale],
             "jobs": [job for job in jobs if viewer.may_follow(job.organization)]}
 
 
