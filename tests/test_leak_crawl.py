@@ -299,8 +299,16 @@ def crawl_workspace(c: Crawl) -> None:
     """The data managers' workspace, signed in by a session (anonymous: the redirects), in
     the three languages."""
     for lang in ("de", "dsb", "en"):
-        for path in ("/arbeitsbereich", "/konto"):
+        for path in ("/arbeitsbereich", "/konto", "/arbeitsbereich/protokoll",
+                     "/arbeitsbereich/nutzung", "/arbeitsbereich/bericht"):
             c.get(path, signed_in=True, lang=lang)
+    for path in ("/arbeitsbereich/protokoll.csv", "/arbeitsbereich/nutzung.csv",
+                 "/arbeitsbereich/bericht.csv"):
+        c.get(path, signed_in=True)
+    for d in DATASETS:  # the usage of each dataset: hidden ones answer 404 like unknown ones
+        c.get("/arbeitsbereich/nutzung", signed_in=True, datensatz=d.name)
+        c.get("/arbeitsbereich/nutzung.csv", signed_in=True, datensatz=d.name)
+        c.get("/arbeitsbereich/protokoll", signed_in=True, gegenstand=d.name)
 
 
 def crawl_dcat(c: Crawl) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hub.web.workspace import start
+from hub.web.workspace import protocol, report, start, usage
 from hub.web.workspace.desk import Desk, SignInFirst, redirect_to_sign_in
 
 __all__ = ["Desk", "SignInFirst", "redirect_to_sign_in", "workspace_router"]
@@ -16,4 +16,7 @@ __all__ = ["Desk", "SignInFirst", "redirect_to_sign_in", "workspace_router"]
 def workspace_router(desk: Desk) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     router.include_router(start.router(desk))
+    router.include_router(protocol.router(desk))  # ws-audit: the audit trail, usage, report
+    router.include_router(usage.router(desk))
+    router.include_router(report.router(desk))
     return router
