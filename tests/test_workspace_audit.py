@@ -19,6 +19,8 @@ import httpx
 import pytest
 from ckan_project import build
 from conftest import hub_server
+from playwright.sync_api import sync_playwright
+from test_portal_browser import ARGS, ARTIFACTS, CHROMIUM, Watched, axe_problems
 
 from hub import audit, usage
 from hub.access import ADMIN as ADMIN_VIEW
@@ -230,3 +232,60 @@ def test_the_server_counts_requests_and_saves_them_when_it_stops(site: dict) -> 
 
 
 
+
+
+# -- in a real browser ----------------------------------------------------------------------------
+
+BROWSER_PAGES = {"protocol": "/arbeitsbereich/protokoll",
+                 "protocol-filtered": "/arbeitsbereich/protokoll?aktion=record.update",
+                 "usage": "/arbeitsbereich/nutzung",
+                 "usage-dataset": "/arbeitsbereich/nutzung?datensatz=stadtplan-finsterwalde",
+                 "report": "/arbeitsbereich/bericht"}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield launched
+        launched.close()
+
+
+def test_the_pages_in_a_browser_are_accessible(site: dict, browser: Any) -> None:
+    """Signed in as the admin through the sign-in form: each page at 1280 and 360 px without
+    console errors, requests leaving 127.0.0.1, serious or critical axe-core violations or
+    horizontal scrolling on a phone; screenshots in tests/browser/artifacts/."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    problems: dict[str, list[str]] = {}
+    for width in (1280, 360):
+        watched = Watched(browser, width)
+        try:
+            page = watched.page
+            page.goto(f"{site['url']}/anmelden")
+            page.fill("#name", "ann")
+            page.fill("#password", PASSWORD)
+            page.locator("main form button[type=submit]").click()
+            page.wait_for_url("**/konto")
+            for kind, path in BROWSER_PAGES.items():
+                response = page.goto(site["url"] + path)
+                assert response.status == 200, (kind, response.status)
+                if kind.startswith("usage"):
+                    assert page.locator("figure.chart svg[role=img]").count() == 1
+                    page.locator("details.chart-table summary").click()  # the table opens
+                    assert page.locator("details.chart-table table").is_visible()
+                if width == 1280 and (found := axe_problems(page)):
+                    problems[kind] = found
+                page.screenshot(path=str(ARTIFACTS / f"workspace-{kind}-{width}.png"),
+                                full_page=True)
+                page.screenshot(path=str(ARTIFACTS / f"workspace-{kind}-{width}-top.png"))
+                assert page.evaluate(
+                    "document.documentElement.scrollWidth <= window.innerWidth + 1"), (kind, width)
+            page.emulate_media(media="print")  # the report prints without the site's chrome
+            page.goto(site["url"] + "/arbeitsbereich/bericht")
+            assert not page.locator("nav.workspace-nav").is_visible()
+            assert page.locator("h1").is_visible()
+            assert not watched.errors, watched.errors
+            assert not watched.outside, watched.outside
+        finally:
+            watched.close()
+    assert not problems, problems

@@ -74,11 +74,6 @@ class Desk:
         return response
 
 
-def denied(desk: Desk, request: Request, session: Session, reason: str) -> Response:
-    """A workspace page the user's role may not see: 403 with `reason` (a German msgid)."""
-    return desk.page(request, session, "workspace/denied.html", 403, reason=reason)
-
-
 def see_other(path: str) -> RedirectResponse:
     """After a successful POST: the page to show next (303, so a reload does not resend)."""
     return RedirectResponse(path, 303)

@@ -14,12 +14,11 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from hub import audit
 from hub.errors import HubError
-from hub.web.portal.pages import N_, PageError
-from hub.web.workspace.desk import ROOT, Desk, denied
+from hub.web.workspace.desk import ROOT, Desk
+from hub.web.workspace.problem import Problem, denied, problem_page
 
 PER_PAGE = 50
 MAX_SHOWN = 200  # characters of a value shown in the table (the CSV has all)
-ONLY_ADMINS = N_("Das Protokoll sehen nur Administratoren.")
 FIELDS = {"wer": "actor", "aktion": "action", "gegenstand": "subject", "von": "since",
           "bis": "until"}  # parameter -> audit.Filter field
 
@@ -39,7 +38,14 @@ def filter_of(request: Request) -> tuple[audit.Filter, dict[str, str]]:
         return audit.Filter(**{FIELDS[p]: v for p, v in given.items()}), {
             p: v for p, v in given.items() if v}
     except HubError:
-        raise PageError(400, N_("Bitte geben Sie Daten als JJJJ-MM-TT an.")) from None
+        raise Problem(400, "date") from None
+
+
+def page_of(request: Request) -> int:
+    try:
+        return max(1, min(int(request.query_params.get("seite", "1")), 100_000))
+    except ValueError:
+        raise Problem(400, "page") from None
 
 
 def shown(entry: audit.Entry) -> Shown:
@@ -64,12 +70,12 @@ def router(desk: Desk) -> APIRouter:
     async def protocol(request: Request) -> Response:
         session = await desk.session(request)
         if not session.user.viewer.may_audit:
-            return denied(desk, request, session, ONLY_ADMINS)
-        where, params = filter_of(request)
+            return denied(desk, request, session, "protocol")
         try:
-            page = max(1, min(int(request.query_params.get("seite", "1")), 100_000))
-        except ValueError:
-            raise PageError(400, N_("Die Seitenzahl muss eine Zahl sein.")) from None
+            where, params = filter_of(request)
+            page = page_of(request)
+        except Problem as problem:
+            return problem_page(desk, request, session, problem)
         db = desk.hub.catalog.store.db
 
         def read() -> tuple[list[audit.Entry], int, list[str]]:
@@ -87,8 +93,11 @@ def router(desk: Desk) -> APIRouter:
     async def protocol_csv(request: Request) -> Response:
         session = await desk.session(request)
         if not session.user.viewer.may_audit:
-            return denied(desk, request, session, ONLY_ADMINS)
-        where, _ = filter_of(request)
+            return denied(desk, request, session, "protocol")
+        try:
+            where, _ = filter_of(request)
+        except Problem as problem:
+            return problem_page(desk, request, session, problem)
         # a plain iterator: Starlette takes each chunk in a worker thread, off the loop
         return StreamingResponse(audit.csv_lines(desk.hub.catalog.store.db, where),
                                  media_type="text/csv; charset=utf-8", headers={

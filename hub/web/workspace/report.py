@@ -23,12 +23,11 @@ from hub.access import Viewer
 from hub.catalog.index import Query
 from hub.catalog.quality import assess
 from hub.db.schema import versions
-from hub.web.portal.pages import N_, PageError
-from hub.web.workspace.desk import ROOT, Desk, denied
+from hub.web.workspace.desk import ROOT, Desk
+from hub.web.workspace.problem import Problem, denied, problem_page
 
 QUARTER = re.compile(r"(\d{4})-Q([1-4])")
 STATES = ("active", "draft")
-ONLY_ADMINS = N_("Den Quartalsbericht sehen nur Administratoren.")
 PUBLISHING = ("record.create", "record.update", "publication.approve")
 
 
@@ -45,8 +44,7 @@ class Quarter:
     def parse(cls, text: str) -> Quarter:
         found = QUARTER.fullmatch(text.strip())
         if not found:
-            raise PageError(400, N_("Geben Sie das Quartal als JJJJ-Qn an, z. B. %(example)s."),
-                            example="2026-Q4")
+            raise Problem(400, "quarter", example="2026-Q4")
         return cls(int(found[1]), int(found[2]))
 
     def __str__(self) -> str:
@@ -157,10 +155,13 @@ def router(desk: Desk) -> APIRouter:
         session = await desk.session(request)
         viewer = session.user.viewer
         if not viewer.may_audit:
-            return session, denied(desk, request, session, ONLY_ADMINS)
+            return session, denied(desk, request, session, "report")
         today = dt.datetime.now(dt.UTC).date()
         given = request.query_params.get("quartal")
-        quarter = Quarter.parse(given) if given else Quarter.of(today)
+        try:
+            quarter = Quarter.parse(given) if given else Quarter.of(today)
+        except Problem as problem:
+            return session, problem_page(desk, request, session, problem)
         return session, await run_in_threadpool(build, desk, viewer, quarter, today)
 
     @router.get(ROOT + "/bericht", response_class=HTMLResponse)

@@ -19,15 +19,13 @@ from hub import usage as counts
 from hub.access import Viewer
 from hub.catalog.index import Query
 from hub.catalog.model import Record
-from hub.web.portal.pages import N_, PageError
-from hub.web.workspace.desk import ROOT, Desk, denied
+from hub.web.workspace.desk import ROOT, Desk
+from hub.web.workspace.problem import Problem, denied, problem_page
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
 MAX_DATASETS = 5000
 STATES = ("active", "draft")
-ONLY_EDITORS = N_("Nutzungszahlen sehen die Redaktion und die Freigabe der eigenen "
-                  "Organisation sowie Administratoren.")
 
 
 @dataclass(frozen=True)
@@ -48,11 +46,11 @@ def period_of(request: Request, today: dt.date | None = None) -> Period:
         since = dt.date.fromisoformat(request.query_params.get("von") or (
             until - dt.timedelta(days=DEFAULT_DAYS - 1)).isoformat())
     except ValueError:
-        raise PageError(400, N_("Bitte geben Sie Daten als JJJJ-MM-TT an.")) from None
+        raise Problem(400, "date") from None
     if since > until:
-        raise PageError(400, N_("Der Beginn liegt nach dem Ende des Zeitraums."))
+        raise Problem(400, "order")
     if (until - since).days >= MAX_DAYS:
-        raise PageError(400, N_("Wählen Sie höchstens %(days)s Tage."), days=MAX_DAYS)
+        raise Problem(400, "too_long", days=MAX_DAYS)
     return Period(since.isoformat(), until.isoformat())
 
 
@@ -115,7 +113,7 @@ def chart(per_day: dict[str, dict[str, int]], days: list[str]) -> Chart:
     totals = [sum(per_day.get(day, {}).values()) for day in days]
     maximum = max(totals, default=0)
     step = _nice_step(maximum)
-    top_value = max(step * 4, step * -(-maximum // step)) if maximum else 4
+    top_value = step * max(1, -(-maximum // step))
     base, plot = HEIGHT - BOTTOM, HEIGHT - BOTTOM - TOP
     slot = (WIDTH - LEFT) / max(len(days), 1)
     every = max(1, -(-len(days) // 8))  # at most about 8 dates under the axis
@@ -131,7 +129,7 @@ def chart(per_day: dict[str, dict[str, int]], days: list[str]) -> Chart:
         bars.append(Bar(day, round(LEFT + index * slot + slot * 0.15, 2), totals[index],
                         segments, index % every == 0))
     ticks = [(round(base - plot * v / top_value, 2), v)
-             for v in range(0, top_value + 1, max(1, top_value // 4))]
+             for v in range(0, top_value + 1, step)]
     return Chart(WIDTH, HEIGHT, TOP, base, LEFT, round(slot * 0.7, 2), ticks, bars, maximum)
 
 
@@ -165,10 +163,13 @@ def router(desk: Desk) -> APIRouter:
         session = await desk.session(request)
         viewer = session.user.viewer
         if not may_see_any(viewer):
-            return denied(desk, request, session, ONLY_EDITORS)
-        period = period_of(request)
+            return denied(desk, request, session, "usage")
         chosen = request.query_params.get("datensatz", "")
-        page = await run_in_threadpool(_page, desk, viewer, period, chosen)
+        try:
+            period = period_of(request)
+            page = await run_in_threadpool(_page, desk, viewer, period, chosen)
+        except Problem as problem:
+            return problem_page(desk, request, session, problem)
         params = {"von": period.since, "bis": period.until}
         return desk.page(request, session, "workspace/usage.html", period=period,
                          query=urlencode(params), chosen_query=urlencode(
@@ -180,10 +181,13 @@ def router(desk: Desk) -> APIRouter:
         session = await desk.session(request)
         viewer = session.user.viewer
         if not may_see_any(viewer):
-            return denied(desk, request, session, ONLY_EDITORS)
-        period = period_of(request)
+            return denied(desk, request, session, "usage")
         chosen = request.query_params.get("datensatz", "")
-        page = await run_in_threadpool(_page, desk, viewer, period, chosen)
+        try:
+            period = period_of(request)
+            page = await run_in_threadpool(_page, desk, viewer, period, chosen)
+        except Problem as problem:
+            return problem_page(desk, request, session, problem)
         shown = [page["selected"]] if page["selected"] else page["rows"]
         titles = {row["record"].name: row["record"].title for row in shown}
         body = "".join(counts.csv_lines([row["usage"] for row in shown], titles))
@@ -203,8 +207,7 @@ def _page(desk: Desk, viewer: Viewer, period: Period, chosen: str) -> dict[str, 
     if chosen:
         selected = next((row for row in rows if row["record"].name == chosen), None)
         if selected is None:  # unknown and not the viewer's alike
-            raise PageError(404, N_("Kein Datensatz „%(name)s“ mit Nutzungszahlen für Sie."),
-                            name=chosen[:100])
+            raise Problem(404, "no_usage", name=chosen[:100])
     per_day = selected["usage"].days if selected else summed([row["usage"] for row in rows])
     days = period.days
     return {"rows": rows, "selected": selected, "chart": chart(per_day, days),
