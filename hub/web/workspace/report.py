@@ -72,7 +72,7 @@ class Report:
     until: str  # the last day counted (today for the running quarter)
     added: list[Any] = field(default_factory=list)  # records
     updated: list[Any] = field(default_factory=list)
-    published: list[str] = field(default_factory=list)  # dataset names
+    published: list[str] = field(default_factory=list)  # titles (names of records gone)
     stale: list[Any] = field(default_factory=list)
     by_access: dict[str, int] = field(default_factory=dict)
     new_versions: int = 0
@@ -110,7 +110,8 @@ def build(desk: Desk, viewer: Viewer, quarter: Quarter, today: dt.date) -> Repor
             report.by_access[record.access] = report.by_access.get(record.access, 0) + 1
             if assess(record, hub.vocab, today).stale:
                 report.stale.append(record)
-    report.published = _published(db, first, last)
+    titles = {r.name: r.title for r in records}
+    report.published = [titles.get(name, name) for name in _published(db, first, last)]
     with db.connection() as conn:
         report.new_versions = conn.execute(select(func.count()).select_from(versions).where(
             versions.c.finished >= first, versions.c.finished < last + "~")).scalar_one()

@@ -106,7 +106,7 @@ class Chart:
     maximum: int
 
 
-WIDTH, HEIGHT, LEFT, TOP, BOTTOM = 720.0, 260.0, 48.0, 12.0, 36.0
+WIDTH, HEIGHT, LEFT, TOP, BOTTOM = 720.0, 260.0, 60.0, 14.0, 40.0
 
 
 def chart(per_day: dict[str, dict[str, int]], days: list[str]) -> Chart:
