@@ -106,7 +106,7 @@ class Chart:
     maximum: int
 
 
-WIDTH, HEIGHT, LEFT, TOP, BOTTOM = 720.0, 260.0, 60.0, 14.0, 40.0
+WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 720.0, 260.0, 60.0, 32.0, 14.0, 40.0
 
 
 def chart(per_day: dict[str, dict[str, int]], days: list[str]) -> Chart:
@@ -115,7 +115,7 @@ def chart(per_day: dict[str, dict[str, int]], days: list[str]) -> Chart:
     step = _nice_step(maximum)
     top_value = step * max(1, -(-maximum // step))
     base, plot = HEIGHT - BOTTOM, HEIGHT - BOTTOM - TOP
-    slot = (WIDTH - LEFT) / max(len(days), 1)
+    slot = (WIDTH - LEFT - RIGHT) / max(len(days), 1)
     every = max(1, -(-len(days) // 8))  # at most about 8 dates under the axis
     bars = []
     for index, day in enumerate(days):
