@@ -100,6 +100,17 @@ class Viewer:
         return self.admin or (self.publisher and bool(publisher)
                               and publisher == self.organization)
 
+    def may_see_usage(self, publisher: str, visible: bool) -> bool:
+        """See the usage counts (hub.usage) of a dataset of `publisher` that the viewer sees
+        (`visible`, e.g. `Record.visible_to`): its organisation's editors and publishers, and
+        admins — never who may not see the dataset."""
+        return visible and self.may_edit(publisher)
+
+    @property
+    def may_audit(self) -> bool:
+        """Read the audit trail (hub.audit) and the district's quarterly report: admins."""
+        return self.admin
+
 
 ANONYMOUS = Viewer()
 ADMIN = Viewer(staff=True, admin=True, editor=True, user="hub")  # the hub itself: harvests

@@ -35,6 +35,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from hub import audit
 from hub.access import ROLES, Viewer
 from hub.catalog.vocab import Vocabularies
 from hub.db.schema import recovery_codes, sessions, tokens, users
@@ -111,7 +112,8 @@ class Accounts:
     # -- users -----------------------------------------------------------------------------
 
     def add_user(self, name: str, organization: str, role: str = "editor", email: str = "",
-                 fullname: str = "") -> User:
+                 fullname: str = "", *, by: str = "cli") -> User:
+        """`by`: who adds the user (for the audit trail: a user name, or "cli")."""
         if not USER_NAME.match(name):
             raise AccountError(f"user name {name!r}: use 2–100 lower-case letters, digits, "
                                "'.', '_' or '-'")
@@ -121,13 +123,16 @@ class Accounts:
         if org is None:
             raise AccountError(f"organisation {organization!r} is unknown (see "
                                "catalog/organizations.yaml or `organization_create`)")
-        with self.db.connection() as db:
+        with self.db.write() as db:
             try:
                 db.execute(users.insert().values(
                     name=name, id=str(uuid.uuid4()), fullname=fullname, email=email,
                     organization=org.id, role=role, created=now()))
             except IntegrityError:
                 raise AccountError(f"a user named {name!r} exists already") from None
+            audit.record(self.db, actor=by, action="user.add", subject=name, after={
+                "organization": org.id, "role": role, "email": email, "fullname": fullname},
+                connection=db)
         return self.user(name)
 
     def user(self, name: str) -> User:
@@ -143,27 +148,35 @@ class Accounts:
             rows = db.execute(USER_ROW.order_by(users.c.name)).all()
         return [User(**r._asdict()) for r in rows]
 
-    def set_state(self, name: str, state: str) -> User:
+    def set_state(self, name: str, state: str, *, by: str = "cli") -> User:
         """Disable (`disabled`) or enable (`active`) a user; a disabled user's tokens fail
         and their sessions end at once."""
         user = self.user(name)
-        with self.db.connection() as db:
+        with self.db.write() as db:
             db.execute(update(users).where(users.c.name == user.name).values(state=state))
             if state != "active":
                 db.execute(sessions.delete().where(sessions.c.user == user.name))
+            if state != user.state:
+                audit.record(self.db, actor=by, action="user.state", subject=user.name,
+                             before={"state": user.state}, after={"state": state},
+                             connection=db)
         return self.user(name)
 
-    def set_role(self, name: str, role: str) -> User:
+    def set_role(self, name: str, role: str, *, by: str = "cli") -> User:
         if role not in ROLES:
             raise AccountError(f"role {role!r}: must be one of {', '.join(ROLES)}")
         user = self.user(name)
-        with self.db.connection() as db:
+        with self.db.write() as db:
             db.execute(update(users).where(users.c.name == user.name).values(role=role))
+            if role != user.role:
+                audit.record(self.db, actor=by, action="user.role", subject=user.name,
+                             before={"role": user.role}, after={"role": role},
+                             connection=db)
         return self.user(name)
 
     # -- passwords -------------------------------------------------------------------------
 
-    def set_password(self, name: str, password: str) -> User:
+    def set_password(self, name: str, password: str, *, by: str = "cli") -> User:
         """Set (or reset, by an admin) a user's password; stored as its Argon2id hash."""
         user = self.user(name)
         if len(password) < MIN_PASSWORD:
@@ -174,9 +187,11 @@ class Accounts:
         if password.strip() != password or password.lower() in (user.name, user.email.lower()):
             raise AccountError("the password must not be the user's name or e-mail address "
                                "and must not begin or end with a space")
-        with self.db.connection() as db:
-            db.execute(update(users).where(users.c.name == user.name)
-                       .values(password=self._hasher.hash(password)))
+        hashed = self._hasher.hash(password)
+        with self.db.write() as db:
+            db.execute(update(users).where(users.c.name == user.name).values(password=hashed))
+            audit.record(self.db, actor=by, action="user.password", subject=user.name,
+                         connection=db)
         return user
 
     def reset_password(self, name: str) -> str:
@@ -242,22 +257,29 @@ class Accounts:
         if step is None:
             raise AccountError("the code does not match: check the authenticator app's time "
                                "and enter the current code")
-        with self.db.connection() as db:
+        with self.db.write() as db:
             done = db.execute(update(users).where(users.c.name == row["name"],
                                                   users.c.totp_pending == row["totp_pending"])
                               .values(totp_secret=row["totp_pending"], totp_pending=None,
                                       totp_step=step))
             if done.rowcount != 1:
                 raise AccountError("the setup changed meanwhile: start again")
+            audit.record(self.db, actor=row["name"], action="user.second_factor",
+                         subject=row["name"], before={"second_factor": bool(row["totp_secret"])},
+                         after={"second_factor": True}, connection=db)
         return self.new_recovery_codes(row["name"])
 
-    def reset_totp(self, name: str) -> User:
+    def reset_totp(self, name: str, *, by: str = "cli") -> User:
         """Remove a user's second factor and recovery codes (an admin's reset)."""
         user = self.user(name)
-        with self.db.connection() as db:
+        had = self.totp_enabled(user.name)
+        with self.db.write() as db:
             db.execute(update(users).where(users.c.name == user.name)
                        .values(totp_secret=None, totp_pending=None, totp_step=None))
             db.execute(recovery_codes.delete().where(recovery_codes.c.user == user.name))
+            audit.record(self.db, actor=by, action="user.second_factor_reset",
+                         subject=user.name, before={"second_factor": had},
+                         after={"second_factor": False}, connection=db)
         return user
 
     def check_second_factor(self, name: str, code: str, at: float | None = None) -> bool:
@@ -317,9 +339,10 @@ class Accounts:
 
     # -- tokens ----------------------------------------------------------------------------
 
-    def create_token(self, user: str, name: str = "api", days: int | None = 365
-                     ) -> tuple[Token, str]:
-        """A new token for an active user; returns it and its secret (shown only now)."""
+    def create_token(self, user: str, name: str = "api", days: int | None = 365, *,
+                     by: str | None = None) -> tuple[Token, str]:
+        """A new token for an active user; returns it and its secret (shown only now).
+        `by`: who makes it (default: the user; the operator's commands say "cli")."""
         owner = self.user(user)
         if owner.state != "active":
             raise AccountError(f"user {owner.name!r} is disabled")
@@ -331,10 +354,13 @@ class Accounts:
             dt.datetime.now(dt.UTC) + dt.timedelta(days=days)).isoformat(
                 timespec="milliseconds").replace("+00:00", "Z")
         token_id = secrets.token_hex(6)
-        with self.db.connection() as db:
+        with self.db.write() as db:
             db.execute(tokens.insert().values(id=token_id, user=owner.name, name=name,
                                               hash=_digest(secret), created=created,
                                               expires=expires))
+            audit.record(self.db, actor=by or owner.name, action="token.create",
+                         subject=owner.name, after={"id": token_id, "name": name,
+                                                    "expires": expires}, connection=db)
         return self.token(token_id), secret
 
     def token(self, token_id: str) -> Token:
@@ -350,11 +376,16 @@ class Accounts:
             rows = db.execute(query.order_by(tokens.c.created)).all()
         return [Token(**r._asdict()) for r in rows]
 
-    def revoke(self, token_id: str) -> Token:
+    def revoke(self, token_id: str, *, by: str | None = None) -> Token:
+        """`by`: who revokes it (default: its user; the operator's commands say "cli")."""
         token = self.token(token_id)
         if token.revoked is None:
-            with self.db.connection() as db:
-                db.execute(update(tokens).where(tokens.c.id == token_id).values(revoked=now()))
+            stamp = now()
+            with self.db.write() as db:
+                db.execute(update(tokens).where(tokens.c.id == token_id).values(revoked=stamp))
+                audit.record(self.db, actor=by or token.user, action="token.revoke",
+                             subject=token.user, before={"id": token_id, "revoked": None},
+                             after={"id": token_id, "revoked": stamp}, connection=db)
         return self.token(token_id)
 
     def authenticate(self, secret: str) -> User | None:

@@ -6,20 +6,31 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 import sqlite3
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pyotp
 import pytest
+from conftest import REPO
 from sqlalchemy import text
 
 from bench._serve import HUB
 from hub import audit
+from hub.access import ADMIN, OPERATOR, Viewer
+from hub.accounts import Accounts
+from hub.catalog import open_catalog
+from hub.catalog.editing import Editing
+from hub.catalog.vocab import Organization, Vocabularies
+from hub.config import load_settings
 from hub.db import Database
-from hub.errors import HubError
-from hub.store.versions import Store
+from hub.errors import Forbidden, HubError
+from hub.store.versions import Draft, Store, now
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -185,3 +196,93 @@ def test_hub_audit_verify_names_an_entry_edited_in_the_database(tmp_path: Path) 
     assert "pflege-2" in broken.stderr
     bad = hub("export", "--csv", "--since", "gestern")
     assert bad.returncode == 1 and "since 'gestern'" in bad.stderr
+
+
+# -- what the core functions record -------------------------------------------------------------
+
+def test_account_changes_are_recorded_without_secrets(database: Database,
+                                                      tmp_path: Path) -> None:
+    accounts = Accounts(Store(tmp_path / "store", database=database),
+                        Vocabularies(REPO / "catalog"))
+    accounts.add_user("mia", "sozialamt", "editor", email="mia@example.org", by="ann")
+    accounts.set_password("mia", "ein sehr geheimes Passwort", by="ann")
+    accounts.set_role("mia", "publisher", by="ann")
+    accounts.set_role("mia", "publisher", by="ann")  # no change: nothing recorded
+    token, secret = accounts.create_token("mia", "skript")
+    accounts.revoke(token.id, by="cli")
+    enrolment = accounts.begin_totp("mia")
+    accounts.confirm_totp("mia", pyotp.TOTP(enrolment.secret).now())
+    accounts.reset_totp("mia", by="ann")
+    accounts.set_state("mia", "disabled")
+    found = [(e.actor, e.action, e.subject, e.before_value, e.after_value)
+             for e in reversed(audit.entries(database))]
+    assert found == [
+        ("ann", "user.add", "mia", None, {"organization": "sozialamt", "role": "editor",
+                                          "email": "mia@example.org", "fullname": ""}),
+        ("ann", "user.password", "mia", None, None),
+        ("ann", "user.role", "mia", {"role": "editor"}, {"role": "publisher"}),
+        ("mia", "token.create", "mia", None, {"id": token.id, "name": "skript",
+                                              "expires": token.expires}),
+        ("cli", "token.revoke", "mia", {"id": token.id, "revoked": None},
+         {"id": token.id, "revoked": accounts.token(token.id).revoked}),
+        ("mia", "user.second_factor", "mia", {"second_factor": False},
+         {"second_factor": True}),
+        ("ann", "user.second_factor_reset", "mia", {"second_factor": True},
+         {"second_factor": False}),
+        ("cli", "user.state", "mia", {"state": "active"}, {"state": "disabled"}),
+    ]
+    trail = "".join(audit.csv_lines(database))
+    for secret_text in (secret, secret[4:], "geheimes", enrolment.secret):
+        assert secret_text not in trail
+    assert audit.verify(database).entries == 8
+
+
+def test_version_commits_and_rollbacks_are_recorded(database: Database, tmp_path: Path) -> None:
+    store = Store(tmp_path / "store", database=database)
+    meta = {"title": "Pflege", "organization": "sozialamt", "access": "internal",
+            "update_frequency": "monthly", "pipeline": "pipelines/pflege.yaml"}
+    for rows in (3, 5):
+        with store.writing("pflege") as staging:
+            pq.write_table(pa.table({"n": list(range(rows))}), staging / "data.parquet")
+            store.commit(staging, "pflege", meta, Draft(
+                rows=rows, quarantined=0, schema={}, bbox=None, geometry_types=[],
+                source_crs=[], source_fingerprint="f", source_state={}, pipeline_hash="p",
+                started=now(), run_by="sam", report={}))
+    store.rollback("pflege", 1, who="cli")
+    found = [(e.actor, e.action, e.subject, e.before_value, e.after_value)
+             for e in reversed(audit.entries(database))]
+    assert [f[:3] for f in found] == [("sam", "version.commit", "pflege")] * 2 + [
+        ("cli", "version.rollback", "pflege")]
+    assert found[1][3] == {"version": 1}
+    assert {k: found[1][4][k] for k in ("version", "rows", "pipeline")} == {
+        "version": 2, "rows": 5, "pipeline": "pipelines/pflege.yaml"}
+    assert (found[2][3], found[2][4]) == ({"version": 2}, {"version": 1})
+
+
+def test_catalog_writes_are_recorded_with_what_changed(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "catalog", tmp_path / "catalog")
+    catalog, vocab, _ = open_catalog(load_settings(tmp_path, tmp_path / "store"))
+    db = catalog.store.db
+    sam = Editing(catalog, vocab, Viewer.of_role("editor", "kataster-vermessung", "sam"))
+    draft = {"name": "radwege", "title": "Radwege", "description": "Alle Radwege.",
+             "publisher": "kataster-vermessung", "license": "dl-by-de/2.0",
+             "themes": ["TRAN"], "frequency": "ANNUAL", "access": "internal"}
+    created = sam.create(draft)
+    changed = sam.patch(created, {"title": "Radwege im Landkreis"}, created.revision)
+    sam.patch(changed, {}, changed.revision)  # unchanged: nothing recorded
+    sam.delete(catalog.get("radwege", ADMIN))
+    Editing(catalog, vocab, OPERATOR).add_organization(Organization(
+        id="heimatverein", name="Heimatverein Doberlug", kind="external"))
+    with pytest.raises(Forbidden):  # refused: nothing recorded
+        sam.create({**draft, "name": "fremd", "publisher": "sozialamt"})
+    found = [(e.actor, e.action, e.subject, e.before_value, e.after_value)
+             for e in reversed(audit.entries(db))]
+    assert [f[:3] for f in found] == [
+        ("sam", "record.create", "radwege"), ("sam", "record.update", "radwege"),
+        ("sam", "record.delete", "radwege"), ("cli", "organization.create", "heimatverein")]
+    assert found[0][3] is None and found[0][4]["access"] == "internal"  # a hidden one too
+    assert (found[1][3], found[1][4]) == ({"title": "Radwege"},
+                                         {"title": "Radwege im Landkreis"})
+    assert (found[2][3], found[2][4]) == ({"state": "active"}, {"state": "deleted"})
+    assert found[3][4]["name"] == "Heimatverein Doberlug"
+    assert audit.verify(db).entries == 4

@@ -309,10 +309,19 @@ def crawl_workspace(c: Crawl) -> None:
             for job in list_jobs(c.site.project.store.db)]  # org A's, seeded
     for lang in ("de", "dsb", "en"):
         for path in ("/arbeitsbereich", "/konto", "/arbeitsbereich/aufgaben",
-                     "/arbeitsbereich/neu", "/arbeitsbereich/benutzer", *jobs):
+                     "/arbeitsbereich/neu", "/arbeitsbereich/benutzer",
+                     "/arbeitsbereich/protokoll", "/arbeitsbereich/nutzung",
+                     "/arbeitsbereich/bericht", *jobs):
             c.get(path, signed_in=True, lang=lang)
     for path in jobs:
         c.get(path + ".json", signed_in=True)
+    for path in ("/arbeitsbereich/protokoll.csv", "/arbeitsbereich/nutzung.csv",
+                 "/arbeitsbereich/bericht.csv"):
+        c.get(path, signed_in=True)
+    for d in DATASETS:  # the usage of each dataset: hidden ones answer 404 like unknown ones
+        c.get("/arbeitsbereich/nutzung", signed_in=True, datensatz=d.name)
+        c.get("/arbeitsbereich/nutzung.csv", signed_in=True, datensatz=d.name)
+        c.get("/arbeitsbereich/protokoll", signed_in=True, gegenstand=d.name)
     for d in DATASETS:  # (only editors of its organisation manage one; others get 404)
         c.get(f"/arbeitsbereich/datensaetze/{d.name}", signed_in=True)
     c.get(f"/arbeitsbereich/datensaetze/{FILLERS[0]}", signed_in=True)

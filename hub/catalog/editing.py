@@ -6,14 +6,20 @@ Each one checks the rules of `hub.access` for the viewer (raising `Forbidden`), 
 `hub.catalog.model.validate` (raising `RecordInvalid`) and writes; a change based on an outdated
 revision of the record raises `Conflict`, a name or id in use `NameTaken`. Faces translate their
 input into a record dict and these errors into their own (HTTP status, CLI message).
+
+Every write is recorded in the audit trail (`hub.audit`) in the write's transaction (`audited`):
+the fields that changed, before and after, by the viewer's user ("cli" for the operator's
+commands, "hub" for the hub's own work).
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from hub import audit
 from hub.access import (
     ADMIN,
     Viewer,
@@ -68,7 +74,8 @@ class Editing:
         taken = self.catalog.get(record.name, ADMIN, ALL_STATES)
         freed = [taken.name] if taken is not None and taken.state == "deleted" else []
         # a deleted record gives its name up (in the same transaction)
-        self.catalog.upsert_many([record], create=True, delete=freed)
+        self.catalog.upsert_many([record], create=True, delete=freed,
+                                 then=audited(self.catalog, self.actor, [record], freed))
         return self._stored(record)
 
     def update(self, old: Record, data: dict[str, Any], expected: int | None = None,
@@ -90,20 +97,65 @@ class Editing:
         if taken is not None and taken.id != old.id:
             raise NameTaken(record.name)  # the first problem of a rename onto a used name
         check_update(self.viewer, old, record, self.owner(old.name), self.owner(record.name))
-        self.catalog.upsert(record, expected=expected)
+        self.catalog.upsert(record, expected=expected,
+                            then=audited(self.catalog, self.actor, [record]))
         return self._stored(record)
 
     def delete(self, record: Record, expected: int | None = None) -> Record:
         """Soft delete: the record stays (and so does its access), out of every list."""
         check_delete(self.viewer, record)
         record.state = "deleted"
-        self.catalog.upsert(record, expected=expected)
+        self.catalog.upsert(record, expected=expected,
+                            then=audited(self.catalog, self.actor, [record]))
         return self._stored(record)
 
     def add_organization(self, org: Organization) -> Organization:
         check_manage_organizations(self.viewer)
-        self.catalog.add_organization(org)
+        self.catalog.add_organization(org, then=lambda: audit.record(
+            self.catalog.store.db, actor=self.actor, action="organization.create",
+            subject=org.id, after=asdict(org)))
         return org
+
+    @property
+    def actor(self) -> str:
+        """Who the audit trail names: the viewer's user."""
+        return self.viewer.user or "unknown"
+
+
+def audited(catalog: Catalog, actor: str, records: list[Record],
+            removed: list[str] | tuple[str, ...] = ()) -> Callable[[list[str]], None]:
+    """What `Catalog.upsert_many` calls inside its transaction to record the writes of
+    `records` (and the records `removed` for good) in the audit trail: one entry per record
+    created, changed or deleted, with the fields that changed (read before the write)."""
+    stored = {r.id: catalog.get(r.id, ADMIN, ALL_STATES) or catalog.get(r.name, ADMIN, ALL_STATES)
+              for r in records}
+    gone = [found for name in removed if (found := catalog.get(name, ADMIN, ALL_STATES))]
+
+    def then(outcomes: list[str]) -> None:
+        db = catalog.store.db
+        for old in gone:
+            audit.record(db, actor=actor, action="record.remove", subject=old.name,
+                         before=old.curated())
+        for record, outcome in zip(records, outcomes, strict=True):
+            if outcome == "unchanged":
+                continue
+            old = stored.get(record.id)
+            before, after = changes(old.curated() if old else None, record.curated())
+            action = ("record.create" if outcome == "created" else "record.delete"
+                      if record.state == "deleted" and old is not None and old.state != "deleted"
+                      else "record.update")
+            audit.record(db, actor=actor, action=action, subject=record.name, before=before,
+                         after=after)
+    return then
+
+
+def changes(old: dict[str, Any] | None, new: dict[str, Any]
+            ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The fields that differ, as they were and as they are (all fields of a new record)."""
+    if old is None:
+        return None, {k: v for k, v in new.items() if v not in (None, "", [], {})}
+    keys = [k for k in {**old, **new} if old.get(k) != new.get(k)]
+    return {k: old.get(k) for k in keys}, {k: new.get(k) for k in keys}
 
 
 def editable(record: Record) -> dict[str, Any]:

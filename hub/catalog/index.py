@@ -266,16 +266,18 @@ class Catalog:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def upsert(self, record: Record, create: bool = False, expected: int | None = None) -> str:
+    def upsert(self, record: Record, create: bool = False, expected: int | None = None,
+               then: Callable[[list[str]], None] | None = None) -> str:
         """Insert or replace a record by id or name; returns created | updated | unchanged.
         With `create`, a record whose id or name exists raises `NameTaken` instead. With
         `expected`, the record replaced must still be at that revision, else `Conflict`."""
         return self.upsert_many([record], create, expected=None if expected is None
-                                else {record.id: expected})[0]
+                                else {record.id: expected}, then=then)[0]
 
     def upsert_many(self, records: list[Record], create: bool = False,
                     delete: list[str] | tuple[str, ...] = (),
-                    expected: dict[str, int] | None = None) -> list[str]:
+                    expected: dict[str, int] | None = None,
+                    then: Callable[[list[str]], None] | None = None) -> list[str]:
         """Insert or replace records, and remove those named in `delete`, in one transaction
         (all or nothing).
 
@@ -283,7 +285,8 @@ class Catalog:
         name (whose id it keeps). A name held by another record raises `NameTaken`. Every
         change raises the record's revision by one; `expected` maps record ids to the revision
         each change was based on (0: there was no such record): another one raises `Conflict`
-        and nothing is written.
+        and nothing is written. `then` is called with the outcomes inside the transaction,
+        before it commits (the audit trail's entries: `hub.catalog.editing.audited`).
         """
         expected = expected or {}
         stamp = now()
@@ -296,6 +299,8 @@ class Catalog:
                 for record in records:
                     outcomes.append(self._upsert(db, record, stamp, create,
                                                  expected.get(record.id)))
+                if then is not None:
+                    then(outcomes)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -365,14 +370,23 @@ class Catalog:
             db.execute(f"DELETE FROM {table} WHERE {key} = ?", (row["rid"],))
         return True
 
-    def add_organization(self, org: Organization) -> None:
-        """Register an organisation beside those of `catalog/organizations.yaml`."""
+    def add_organization(self, org: Organization,
+                         then: Callable[[], None] | None = None) -> None:
+        """Register an organisation beside those of `catalog/organizations.yaml` (`then`:
+        as in `upsert_many`)."""
         with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
             try:
                 db.execute("INSERT INTO catalog_organizations VALUES (?, ?, ?)",
                            (org.id, json.dumps(asdict(org), ensure_ascii=False), now()))
-            except sqlite3.IntegrityError:
-                raise NameTaken(org.id) from None
+                if then is not None:
+                    then()
+                db.execute("COMMIT")
+            except BaseException as exc:
+                db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.IntegrityError):
+                    raise NameTaken(org.id) from None
+                raise
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from hub.catalog.editing import audited
 from hub.catalog.index import Catalog
 from hub.catalog.model import Record, RecordInvalid, validate
 from hub.catalog.vocab import Vocabularies
@@ -130,10 +131,11 @@ def merge(incoming: Record, current: dict[str, Any], base: dict[str, Any] | None
 
 
 def sync(catalog: Catalog, incoming: list[Incoming], vocab: Vocabularies,
-         force: bool = False) -> Outcome:
+         force: bool = False, actor: str = "cli") -> Outcome:
     """Load records into the catalog without losing edits made elsewhere (see `merge`): new
     records are created, the others merged; everything is validated before one write, so a
-    merge that breaks a rule changes nothing. Loading the same files twice changes nothing."""
+    merge that breaks a rule changes nothing. Loading the same files twice changes nothing.
+    `actor`: who loads (for the audit trail)."""
     outcome, records, loads, based_on = Outcome(), [], [], {}
     with catalog.store._db() as db:
         bases = {r[0]: json.loads(r[1]) for r in db.execute("SELECT id, fields FROM "
@@ -159,7 +161,8 @@ def sync(catalog: Catalog, incoming: list[Incoming], vocab: Vocabularies,
             records.append(validate(merged, vocab, item.source))
             based_on[records[-1].id] = row[1]  # an edit meanwhile refuses the whole load
             loads.append((item.source, base))
-    results = catalog.upsert_many(records, expected=based_on)
+    results = catalog.upsert_many(records, expected=based_on,
+                                  then=audited(catalog, actor, records))
     stamp = now()
     with catalog.store._db() as db:
         db.executemany("INSERT OR REPLACE INTO catalog_loads VALUES (?, ?, ?, ?)",

@@ -131,8 +131,8 @@ def token_create(user: str,
                  root: RootOpt = None, store: StoreOpt = None) -> None:
     """Make an API token; it is printed once and cannot be shown again."""
     try:
-        token, secret = _accounts(root, store).create_token(user, name,
-                                                           None if no_expiry else days)
+        token, secret = _accounts(root, store).create_token(
+            user, name, None if no_expiry else days, by="cli")
     except HubError as exc:
         fail(str(exc))
     console.print(f"Token {token.id} for {escape(token.user)}, expires "
@@ -160,7 +160,7 @@ def token_list(user: Annotated[str | None, typer.Argument(help="Only this user's
 def token_revoke(token_id: str, root: RootOpt = None, store: StoreOpt = None) -> None:
     """Revoke a token at once."""
     try:
-        token = _accounts(root, store).revoke(token_id)
+        token = _accounts(root, store).revoke(token_id, by="cli")
     except HubError as exc:
         fail(str(exc))
     console.print(f"Token {token.id} of {escape(token.user)} is revoked.")

@@ -44,6 +44,7 @@ from hub.places.routes import places_router
 from hub.store.versions import Dataset, Store, Version
 from hub.web.accesslog import AccessLog
 from hub.web.assets import ASSETS
+from hub.web.counting import UsageCounter
 from hub.web.portal import i18n
 from hub.web.portal import settings as portal_settings
 from hub.web.portal.maps import MapPages
@@ -72,6 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="District data hub", version=__version__,  # no /docs: see README
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(UsageCounter, db=store.db)  # per dataset and day, nothing personal
     app.add_middleware(AccessLog)
     for error in (Forbidden, Conflict, Unavailable):
         app.add_exception_handler(error, _status_of)

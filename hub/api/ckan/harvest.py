@@ -17,6 +17,7 @@ from typing import Any
 from hub.access import ADMIN
 from hub.api.ckan import packages as dicts
 from hub.api.ckan.client import Remote
+from hub.catalog.editing import audited
 from hub.catalog.expr import Match
 from hub.catalog.index import Catalog, Query
 from hub.catalog.model import ALL_STATES, Record, RecordInvalid, validate
@@ -59,7 +60,8 @@ def harvest(catalog: Catalog, site: dicts.Site, remote: Remote, org: str | None 
         except (RecordInvalid, dicts.PackageInvalid, ValueError) as exc:
             report.failed.append((name, str(exc)))
     gone = sorted(n for n in ours if n not in listed)
-    results = catalog.upsert_many(records, delete=gone)
+    results = catalog.upsert_many(records, delete=gone,
+                                  then=audited(catalog, ADMIN.user or "hub", records, gone))
     for record, result in zip(records, results, strict=True):
         report.outcomes[result].append(record.name)
     report.outcomes["deleted"] = gone

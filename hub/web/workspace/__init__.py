@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hub.web.workspace import datasets, daten, jobs, start, users
+from hub.web.workspace import datasets, daten, jobs, protocol, report, start, usage, users
 from hub.web.workspace.desk import Desk, SignInFirst, redirect_to_sign_in
 
 __all__ = ["Desk", "SignInFirst", "redirect_to_sign_in", "workspace_router"]
@@ -21,4 +21,7 @@ def workspace_router(desk: Desk) -> APIRouter:
     router.include_router(daten.router(desk))
     router.include_router(users.router(desk))
     router.include_router(jobs.router(desk))
+    router.include_router(protocol.router(desk))
+    router.include_router(usage.router(desk))
+    router.include_router(report.router(desk))
     return router
