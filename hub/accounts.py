@@ -194,11 +194,11 @@ class Accounts:
                          connection=db)
         return user
 
-    def reset_password(self, name: str) -> str:
+    def reset_password(self, name: str, *, by: str = "cli") -> str:
         """Give a user a new random password (an admin's reset); returns it, to be shown once
         to the admin who passes it on."""
         password = secrets.token_urlsafe(15)  # 20 characters, 120 random bits
-        self.set_password(name, password)
+        self.set_password(name, password, by=by)
         return password
 
     def check_password(self, name: str, password: str) -> User | None:

@@ -28,8 +28,8 @@ def method_map() -> list[tuple[str, str]]:
 
 def extracted() -> set[str | tuple[str, str]]:
     found = set()
-    options = {"templates/**.html": {"extensions": "jinja2.ext.i18n"}}
-    for _, _, message, _, _ in extract_from_dir(str(PORTAL), method_map(), options):
+    options = {"portal/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
+    for _, _, message, _, _ in extract_from_dir(str(PORTAL.parent), method_map(), options):
         found.add(message if isinstance(message, str) else tuple(message))
     return found
 

@@ -21,7 +21,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from hub.access import DataAccess, Viewer
-from hub.catalog import audited
 from hub.catalog.editing import Editing
 from hub.catalog.index import NameTaken
 from hub.catalog.model import ALL_STATES, Record, RecordInvalid
@@ -112,7 +111,7 @@ def register(hub: Services, viewer: Viewer, fields: dict[str, str]) -> Saved:
         return Saved(None, state, 400)
     editing = Editing(hub.catalog, hub.vocab, viewer)
     try:
-        return Saved(audited.register(editing, form.record_data(values, viewer, None),
+        return Saved(editing.create(form.record_data(values, viewer, None),
                                       "web"), state)
     except RecordInvalid as exc:
         state.errors, state.message = form.errors_of(exc.errors)
@@ -137,7 +136,7 @@ def update(hub: Services, viewer: Viewer, old: Record, fields: dict[str, str]) -
         return Saved(None, state, 400)
     editing = Editing(hub.catalog, hub.vocab, viewer)
     try:
-        return Saved(audited.update(editing, old, form.record_data(values, viewer, old),
+        return Saved(editing.update(old, form.record_data(values, viewer, old),
                                     expected, "web"), state)
     except RecordInvalid as exc:
         state.errors, state.message = form.errors_of(exc.errors)

@@ -16,7 +16,6 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
-from hub import audit
 from hub.access import ROLES, check_manage_users
 from hub.accounts import AccountError, Accounts, User
 from hub.web.services import Services
@@ -45,12 +44,10 @@ def add(accounts: Accounts, actor: str, fields: dict[str, str]) -> Outcome:
                                                       "fullname", "email")}
     try:
         user = accounts.add_user(values["name"], values["organization"], values["role"],
-                                 values["email"], values["fullname"])
+                                 values["email"], values["fullname"], by=actor)
     except AccountError as exc:
         return Outcome(error=str(exc), values=values)
-    password = accounts.reset_password(user.name)
-    _audit(accounts, actor, "user.add", user.name, None,
-           {"organization": user.organization, "role": user.role, "email": user.email})
+    password = accounts.reset_password(user.name, by=actor)
     return Outcome(password=password, user=user.name)
 
 
@@ -60,32 +57,20 @@ def change(accounts: Accounts, actor: str, name: str, fields: dict[str, str]) ->
     try:
         user = accounts.user(name)
         if action == "role":
-            after = accounts.set_role(user.name, fields.get("role", ""))
-            _audit(accounts, actor, "user.role", user.name, {"role": user.role},
-                   {"role": after.role})
+            accounts.set_role(user.name, fields.get("role", ""), by=actor)
         elif action in ("disable", "enable"):
-            after = accounts.set_state(user.name,
-                                       "disabled" if action == "disable" else "active")
-            _audit(accounts, actor, "user.state", user.name, {"state": user.state},
-                   {"state": after.state})
+            accounts.set_state(user.name, "disabled" if action == "disable" else "active",
+                               by=actor)
         elif action == "password":
-            password = accounts.reset_password(user.name)
-            _audit(accounts, actor, "user.password", user.name, None, {"reset": True})
+            password = accounts.reset_password(user.name, by=actor)
             return Outcome(password=password, user=user.name)
         elif action == "totp":
-            accounts.reset_totp(user.name)
-            _audit(accounts, actor, "user.totp", user.name, None, {"reset": True})
+            accounts.reset_totp(user.name, by=actor)
         else:
             return Outcome(error=f"unknown action {action!r}")
     except AccountError as exc:
         return Outcome(error=str(exc))
     return Outcome(done=action, user=user.name)
-
-
-def _audit(accounts: Accounts, actor: str, action: str, subject: str,
-           before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
-    audit.record(accounts.db, actor=actor, action=action, subject=subject, before=before,
-                 after=after)
 
 
 def listed(hub: Services) -> dict[str, Any]:
