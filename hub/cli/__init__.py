@@ -115,7 +115,7 @@ def ingest_cmd(
     for warning in runs.warnings:
         err.print(f"[yellow]Warning:[/] {escape(warning)}", highlight=False)
     with _progress() as progress:
-        reports = batch.run(runs, Store(settings.store), settings, force=force,
+        reports = batch.run(runs, Store(settings.store, settings.database()), settings, force=force,
                             progress=lambda: _Bars(progress))
     _summary(reports)
     if any(r.status == "failed" for r in reports):
@@ -244,7 +244,7 @@ def datasets(root: RootOpt = None, store: StoreOpt = None) -> None:
     from hub.store.versions import Store
 
     settings = settings_for(root, store)
-    target = Store(settings.store)
+    target = Store(settings.store, settings.database())
     table = Table(title="Datasets", title_justify="left")
     for col in ("dataset", "title", "organization", "access", "version", "rows", "updated"):
         table.add_column(col)
@@ -262,7 +262,7 @@ def history(dataset: str, root: RootOpt = None, store: StoreOpt = None) -> None:
     from hub.store.versions import Store
 
     settings = settings_for(root, store)
-    target = Store(settings.store)
+    target = Store(settings.store, settings.database())
     events = target.events(dataset)
     try:
         current = target.dataset(dataset).current_version
@@ -310,7 +310,8 @@ def rollback(dataset: str, version: int, root: RootOpt = None, store: StoreOpt =
 
     settings = settings_for(root, store)
     try:
-        v = Store(settings.store).rollback(dataset, version, who=current_user())
+        v = Store(settings.store, settings.database()).rollback(dataset, version,
+                                                                who=current_user())
     except HubError as exc:
         fail(str(exc))
     console.print(f"{dataset}: now serving v{v.version} ({v.rows:,} rows, from {v.finished})")
@@ -332,7 +333,7 @@ def quarantine(
     from hub.store.versions import Store
 
     settings = settings_for(root, store)
-    target = Store(settings.store)
+    target = Store(settings.store, settings.database())
     try:
         v = target.version(dataset, version) if version else target.current(dataset)
     except HubError as exc:
