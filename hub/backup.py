@@ -61,7 +61,7 @@ import hub
 from hub.catalog.uploads import Uploads
 from hub.config import Settings
 from hub.db import FILE, Database, DatabaseError
-from hub.db.schema import DERIVED_TABLES, STATE_TABLES
+from hub.db.schema import DERIVED_TABLES, STATE_TABLES, metadata
 from hub.errors import HubError
 from hub.ingest.run import Progress, _Silent
 from hub.store import integrity
@@ -460,14 +460,13 @@ def _rows(folder: Path, name: str, table: dict[str, Any]) -> Iterator[list[Any]]
         raise BackupError(f"{path}: {count} rows, the manifest records {table['rows']}")
 
 
-def occupied(store: Path) -> list[str]:
-    """What the store at `store` holds (empty list: nothing a restore would replace)."""
+def occupied(store: Path, database: Database | None = None) -> list[str]:
+    """What the store at `store` (with its database: `database`, by default the SQLite file
+    in that folder) holds (empty list: nothing a restore would replace)."""
     store = Path(store)
-    if not store.exists():
-        return []
     found = []
-    if (store / DATABASE).is_file():
-        database = Database.for_store(store)
+    if database is not None or (store / DATABASE).is_file():
+        database = database or Database.for_store(store)
         try:
             with database.connection() as db:
                 for name in state_tables(db):
@@ -476,9 +475,11 @@ def occupied(store: Path) -> list[str]:
                             sa.table(name))).scalar_one()
                         found += [f"{rows} rows in table {name}"] if rows else []
         except DatabaseError as exc:
-            found.append(f"{DATABASE}, which cannot be read ({exc})")
+            found.append(f"the database {database}, which cannot be read ({exc})")
         finally:
             database.close()
+    if not store.exists():
+        return found
     for sub in ("data", "uploads"):
         files = sum(1 for f in (store / sub).rglob("*") if f.is_file())
         found += [f"{files} files under {sub}/"] if files else []
@@ -490,16 +491,17 @@ def occupied(store: Path) -> list[str]:
 
 def restore(folder: Path, settings: Settings, force: bool = False,
             progress: Progress | None = None) -> Summary:
-    """Restore the backup in `folder` as the store of `settings` (empty unless `force`)."""
+    """Restore the backup in `folder` as the store of `settings` (empty unless `force`).
+
+    On the SQLite default the whole store, database included, is built beside the target and
+    moved into place. With a PostgreSQL database (HUB_DATABASE_URL) the files are built beside
+    the target and the rows written into that database in one transaction, just before the
+    files are moved into place."""
     progress = progress or _Silent()
     folder = Path(folder)
     manifest = read_manifest(folder)
     store = settings.store
-    if settings.database_url:
-        raise BackupError("a restore builds a single-machine store (its SQLite file beside the "
-                          "version files); restoring into PostgreSQL (HUB_DATABASE_URL) is not "
-                          "done yet: unset HUB_DATABASE_URL to restore")
-    found = occupied(store)
+    found = occupied(store, settings.database() if settings.database_url else None)
     if found and not force:
         raise BackupError(f"the store {store} is not empty ({', '.join(found[:5])}); restore "
                           "into an empty store, or replace this one with --force (stop the "
@@ -534,14 +536,21 @@ def _build(folder: Path, manifest: dict[str, Any], settings: Settings,
             raise BackupError(f"{folder / rel} changed while it was restored")
     progress.done()
     services = Services.open(settings)
+    tables = manifest["tables"]
+    known = [t.name for t in metadata.sorted_tables]  # a table before those referring to it
+    order = sorted(tables, key=lambda name: (known.index(name) if name in known
+                                             else len(known), name))
     loading = ""
     try:
         with services.catalog.db.write() as db:  # one transaction (DDL included)
-            for loading, table in sorted(manifest["tables"].items()):
-                _load(db, folder, loading, table)
+            for name in reversed([*order, *(n for n in state_tables(db) if n not in tables)]):
+                if sa.inspect(db).has_table(name):  # what a store replaced with --force held
+                    db.execute(sa.delete(sa.table(name)))
+            for loading in order:
+                _load(db, folder, loading, tables[loading])
     except IntegrityError as exc:
-        raise BackupError(f"{folder / manifest['tables'][loading]['file']}: its rows do not "
-                          f"fit table {loading!r} of this hub ({exc.orig})") from None
+        raise BackupError(f"{folder / tables[loading]['file']}: its rows do not fit table "
+                          f"{loading!r} of this hub ({exc.orig})") from None
     services.catalog.rebuild_index()
     store = services.catalog.store
     broken = []
@@ -571,7 +580,6 @@ def _load(db: Connection, folder: Path, name: str, table: dict[str, Any]) -> Non
                 kind = column.type.compile(dialect=db.dialect)
                 db.exec_driver_sql(f"ALTER TABLE {quote(name)} ADD COLUMN "
                                    f"{quote(column.name)} {kind}")
-    db.execute(sa.delete(described))
     names = [c["name"] for c in columns]
     batch: list[dict[str, Any]] = []
     for row in _rows(folder, name, table):
@@ -581,6 +589,13 @@ def _load(db: Connection, folder: Path, name: str, table: dict[str, Any]) -> Non
             batch = []
     if batch:
         db.execute(described.insert(), batch)
+    if db.dialect.name == "postgresql":  # the keys PostgreSQL gives next: after the restored
+        for column in described.primary_key.columns:
+            sequence = db.execute(sa.select(sa.func.pg_get_serial_sequence(
+                name, column.name))).scalar()
+            if sequence is not None:
+                top = db.execute(sa.select(sa.func.max(column))).scalar()
+                db.execute(sa.select(sa.func.setval(sequence, (top or 0) + 1, False)))
 
 
 def _swap(work: Path, store: Path) -> None:
