@@ -216,8 +216,17 @@ class Database:
         return self._watcher
 
     def _mark(self, conn: Connection) -> Hashable:
+        """On the driver's connection (asked before every cached answer: SQLAlchemy's work
+        per statement would be most of its cost)."""
         sql = "PRAGMA data_version" if self.is_sqlite else "SELECT pg_current_snapshot()::text"
-        return conn.exec_driver_sql(sql).scalar_one()
+        try:
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            cursor.execute(sql)
+            return cursor.fetchone()[0]
+        except self._driver_error as exc:
+            if self._watcher is not None:  # a connection that broke: a new one next time
+                self._watcher.invalidate()
+            raise DBAPIError.instance(sql, None, exc, self._driver_error) from exc
 
     def close(self) -> None:
         """Close this thread's connection (others close with their threads)."""
