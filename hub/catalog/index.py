@@ -198,7 +198,7 @@ class _Snapshot:
                 self.publisher[position] = value
         self.facets = {facet: _Facet(p) for facet, p in pairs.items()}
         self.active = self.members("state", ["active"])
-        self.text_matches: dict[tuple, np.ndarray] = {}  # word query -> positions
+        self.text_matches: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # term -> where
         self.by_name = {r[3]: i for i, r in enumerate(rows)}
         self.restricted: dict[int, list[str]] = {}
         for position, org in pairs.get("restricted_to", []):
@@ -612,30 +612,44 @@ class _Evaluator:
                 tuple((w, expr.prefix and i == len(folded) - 1) for i, w in enumerate(folded)),)
         else:  # every word's stem somewhere, each as the start of a word
             terms = tuple(((stem(w), True),) for w in folded)
-        found = self._matches(terms, (expr.field,) if expr.field else TEXT_FIELDS)
+        fields = (expr.field,) if expr.field else TEXT_FIELDS
+        found = self._matches(terms, fields)
         mask[found] = True
         if positive:  # relevance: a match in the title counts most, then in the keywords
             self.score[found] -= 1
             if expr.field is None:
                 for name, weight in (("title", 4), ("keywords", 2)):
-                    self.score[self._matches(terms, (name,))] -= weight
+                    self.score[self._matches(terms, fields, name)] -= weight
         return mask
 
     def _matches(self, terms: tuple[tuple[tuple[str, bool], ...], ...],
-                 fields: tuple[str, ...]) -> np.ndarray:
+                 fields: tuple[str, ...], within: str | None = None) -> np.ndarray:
         """Snapshot positions of the records that hold every term (a phrase: words at
-        consecutive positions; (word, True): any word that starts so) in one of `fields`
-        (cached per snapshot)."""
-        key = (terms, fields)
+        consecutive positions; (word, True): any word that starts so) in one of `fields`,
+        or, with `within`, every term in that field."""
+        mask = np.ones(self.snap.n, dtype=bool)
+        for phrase in terms:
+            positions, found_in = self._term(phrase, fields)
+            if within is not None:
+                positions = positions[found_in == within]
+            held = np.zeros(self.snap.n, dtype=bool)
+            held[positions] = True
+            mask &= held
+        return np.flatnonzero(mask)
+
+    def _term(self, phrase: tuple[tuple[str, bool], ...], fields: tuple[str, ...]
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Where one term is: snapshot positions and the field of each (one query per term
+        and snapshot, cached)."""
+        key = (phrase, fields)
         cached = self.cache.get(key)
         if cached is None:
-            found: set[int] | None = None
-            for phrase in terms:
-                rids = set(self.db.execute(_phrase_query(phrase, fields)).scalars())
-                found = rids if found is None else found & rids
-                if not found:
-                    break
-            cached = self.snap.positions(np.array(sorted(found or ()), dtype=np.int64))
+            rows = self.db.execute(_phrase_query(phrase, fields)).all()
+            rids = np.array([row[0] for row in rows], dtype=np.int64)
+            found_in = np.array([row[1] for row in rows] or [""], dtype=object)[:len(rows)]
+            at = np.clip(np.searchsorted(self.snap.rid, rids), 0, max(self.snap.n - 1, 0))
+            known = (self.snap.rid[at] == rids) if self.snap.n else np.zeros(0, dtype=bool)
+            cached = (at[known], found_in[known])
             if len(self.cache) >= 512:
                 self.cache.pop(next(iter(self.cache)))
             self.cache[key] = cached
@@ -644,7 +658,8 @@ class _Evaluator:
 
 def _phrase_query(phrase: Sequence[tuple[str, bool]], fields: Iterable[str]) -> Select:
     """The row ids of records with the words of `phrase` at consecutive positions of one of
-    `fields`: the same SQL on both backends (text compares byte-wise on each)."""
+    `fields`, with the field: the same SQL on both backends (text compares byte-wise on
+    each)."""
     aliases = [catalog_words.alias(f"w{i}") for i in range(len(phrase))]
     first = aliases[0]
     conditions = [first.c.field.in_(list(fields))]
@@ -657,7 +672,8 @@ def _phrase_query(phrase: Sequence[tuple[str, bool]], fields: Iterable[str]) -> 
         if i:
             conditions += [w.c.rid == first.c.rid, w.c.field == first.c.field,
                            w.c.pos == first.c.pos + i]
-    return select(first.c.rid).distinct().select_from(*aliases).where(*conditions)
+    return select(first.c.rid, first.c.field).distinct().select_from(*aliases).where(
+        *conditions)
 
 
 def _stored(body: str) -> Record:
