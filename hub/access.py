@@ -33,11 +33,11 @@ may delete its records.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hub.db.database import DatabaseError
 from hub.errors import Forbidden, HubError, Unavailable
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ class DataAccess:
         try:
             catalog, vocab = self._catalog()
             found = catalog.access(dataset.name)
-        except (HubError, sqlite3.Error) as exc:
+        except (HubError, DatabaseError) as exc:
             log.error("access to %r refused: the catalog cannot be read: %s", dataset.name, exc)
             raise Unavailable("the catalog cannot be read now, so no data is served until it "
                               "can (the server's log names the problem)") from None
@@ -183,7 +183,7 @@ class DataAccess:
             return 0
         try:
             return self._catalog()[0].state()
-        except (HubError, sqlite3.Error) as exc:
+        except (HubError, DatabaseError) as exc:
             log.error("access refused: the catalog cannot be read: %s", exc)
             raise Unavailable("the catalog cannot be read now, so no data is served until it "
                               "can (the server's log names the problem)") from None
@@ -197,7 +197,7 @@ class DataAccess:
             return organization
         try:
             _, vocab = self._catalog()
-        except (HubError, sqlite3.Error):
+        except (HubError, DatabaseError):
             raise Unavailable("the catalog cannot be read now") from None
         return owner_id(organization, vocab)
 

@@ -10,13 +10,15 @@ A backup is a folder in a logical format that does not depend on the database be
     files/uploads/<record>/<distribution>/<file>   files uploaded as distributions
 
 Every table of the schema (hub.db.schema) that holds state is taken, and so is any other table
-found in the database (one a newer hub added); left out are SQLite's own tables, the migration
+found in the database (one a newer hub added); the database is read through the seam
+(hub.db), so a backup is taken alike from SQLite and PostgreSQL. Left out are the migration
 tool's (a restore migrates the new store itself) and the derived ones (`DERIVED_TABLES`: the
 catalog's facets and full-text index), which a restore rebuilds from the records. Export
 caches are derived as well and left out.
 
-Consistency: all tables are read inside one read transaction (in WAL mode a snapshot that
-concurrent commits do not change), and exactly the files that snapshot references are copied
+Consistency: all tables are read inside one read transaction (`Database.reading`: in SQLite's
+WAL mode, and in PostgreSQL's repeatable read, a snapshot that concurrent commits do not
+change), and exactly the files that snapshot references are copied
 afterwards. Version files never change once committed, so a copy whose SHA-256 equals the
 version log's checksum is the committed file. Two writers can still move a file away from a
 snapshot: retention deletes an old version's folder after marking it purged, and a CKAN upload
@@ -44,7 +46,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -52,13 +53,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 import hub
 from hub.catalog.uploads import Uploads
 from hub.config import Settings
-from hub.db import FILE, Database
-from hub.db.schema import DERIVED_TABLES, STATE_TABLES
+from hub.db import FILE, Database, DatabaseError
+from hub.db.schema import DERIVED_TABLES, STATE_TABLES, metadata
 from hub.errors import HubError
 from hub.ingest.run import Progress, _Silent
 from hub.store import integrity
@@ -101,24 +104,43 @@ class Summary:
 
 # -- the database: which tables, how rows are written -------------------------------------------
 
-def state_tables(db: sqlite3.Connection) -> list[str]:
+def state_tables(db: Connection) -> list[str]:
     """Every table that holds state: those of the schema that the database has, and any
-    other table in it but SQLite's own, virtual tables and their shadow tables (full-text
-    indexes), the migration tool's and the derived ones."""
-    found = {row[1] for row in db.execute("PRAGMA table_list")
-             if row[0] == "main" and row[2] == "table"}
+    other table in it but the database's own, the migration tool's and the derived ones."""
+    found = set(sa.inspect(db).get_table_names())
     unknown = {name for name in found - set(STATE_TABLES) if not name.startswith("sqlite_")
                and name not in DERIVED_TABLES and name != MIGRATIONS}
     return sorted({name for name in STATE_TABLES if name in found} | unknown)
 
 
-def _columns(db: sqlite3.Connection, table: str) -> list[dict[str, Any]]:
-    return [{"name": r[1], "type": r[2], "primary_key": r[5]}
-            for r in db.execute(f"PRAGMA table_info({_quote(table)})")]
+# The types a backup names (SQLite's affinities, which both backends understand)
+_TYPES: dict[str, Any] = {"INTEGER": sa.Integer, "REAL": sa.Double, "BLOB": sa.LargeBinary,
+                          "TEXT": sa.Text}
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def _columns(db: Connection, table: str) -> list[dict[str, Any]]:
+    """Each column's name, type (`_TYPES`) and position in the primary key (0: none)."""
+    inspector = sa.inspect(db)
+    key = inspector.get_pk_constraint(table)["constrained_columns"]
+    return [{"name": c["name"], "type": _type_name(c["type"]),
+             "primary_key": key.index(c["name"]) + 1 if c["name"] in key else 0}
+            for c in inspector.get_columns(table)]
+
+
+def _type_name(kind: Any) -> str:
+    if isinstance(kind, sa.Integer):
+        return "INTEGER"
+    if isinstance(kind, (sa.Float, sa.Numeric)):  # REAL, DOUBLE PRECISION, NUMERIC, …
+        return "REAL"
+    return "BLOB" if isinstance(kind, sa.LargeBinary) else "TEXT"
+
+
+def _table(name: str, columns: list[dict[str, Any]]) -> sa.Table:
+    """The table as the backup describes it (types from `_TYPES`, unknown ones as text)."""
+    return sa.Table(name, sa.MetaData(), *(
+        sa.Column(c["name"], _TYPES.get(str(c["type"]).upper(), sa.Text)(),
+                  primary_key=bool(c["primary_key"]), autoincrement=False)
+        for c in sorted(columns, key=lambda c: (c["primary_key"] == 0, c["primary_key"]))))
 
 
 def _encode(value: Any) -> Any:
@@ -127,10 +149,6 @@ def _encode(value: Any) -> Any:
 
 def _decode(value: Any) -> Any:
     return base64.b64decode(value["base64"]) if isinstance(value, dict) else value
-
-
-def _connect(store: Path) -> sqlite3.Connection:
-    return Database.for_store(store).connect_sqlite()
 
 
 # -- backup -------------------------------------------------------------------------------------
@@ -151,15 +169,17 @@ class _Ref:
 class _Snapshot:
     tables: dict[str, _Table]
     files: dict[str, _Ref]  # path in the store -> the file
-    data_version: int
-    db: sqlite3.Connection
+    mark: Any  # of the data it saw (`Database.mark`)
 
 
-def backup(store_root: Path, target: Path, progress: Progress | None = None) -> Summary:
-    """Write a consistent backup of the store at `store_root` to the new folder `target`."""
+def backup(store_root: Path, target: Path, progress: Progress | None = None,
+           database: Database | None = None) -> Summary:
+    """Write a consistent backup of the store at `store_root` (its database: `database`, by
+    default the SQLite file in that folder) to the new folder `target`."""
     progress = progress or _Silent()
     store_root, target = Path(store_root), Path(target).absolute()
-    if not (store_root / DATABASE).is_file():
+    db = database or Database.for_store(store_root)
+    if db.path is not None and not db.path.is_file():
         raise BackupError(f"there is no store at {store_root} (no {DATABASE})")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise BackupError(f"{target} exists and is not empty: back up into a new folder")
@@ -170,12 +190,9 @@ def backup(store_root: Path, target: Path, progress: Progress | None = None) -> 
         for attempt in range(1, ATTEMPTS + 1):
             shutil.rmtree(work, ignore_errors=True)
             (work / "tables").mkdir(parents=True)
-            snap = _snapshot(store_root, work, progress)
-            try:
-                copied, problems = _copy_files(snap, work, progress)
-                moved = snap.db.execute("PRAGMA data_version").fetchone()[0] != snap.data_version
-            finally:
-                snap.db.close()
+            snap = _snapshot(db, store_root, work, progress)
+            copied, problems = _copy_files(snap, work, progress)
+            moved = db.mark() != snap.mark
             if not problems:
                 break
             # an upload's file is moved into place just after its record is committed, so
@@ -194,7 +211,8 @@ def backup(store_root: Path, target: Path, progress: Progress | None = None) -> 
         manifest = {
             "format": FORMAT, "hub_version": hub.__version__,
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "source": {"backend": "sqlite", "store": str(store_root.absolute())},
+            "source": {"backend": db.dialect, "store": str(store_root.absolute()),
+                       "database": str(db)},
             "tables": {name: vars(t) for name, t in snap.tables.items()},
             "files": {path: {"sha256": digest, "bytes": size}
                       for path, (digest, size) in sorted(copied.items())},
@@ -210,19 +228,21 @@ def backup(store_root: Path, target: Path, progress: Progress | None = None) -> 
         fsync(target.parent)
     except OSError as exc:  # a full disk, a folder that cannot be written or read
         raise BackupError(f"the backup to {target} failed: {exc}") from None
-    except sqlite3.Error as exc:
+    except DatabaseError as exc:
         raise BackupError(f"the store's database cannot be read: {exc}") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if database is None:
+            db.close()
     return Summary(target, {n: t.rows for n, t in snap.tables.items()}, len(copied),
                    sum(size for _, size in copied.values()), attempt, notes=notes)
 
 
-def _snapshot(store_root: Path, work: Path, progress: Progress) -> _Snapshot:
-    """Dump every table inside one read transaction and list the files it refers to."""
-    db = _connect(store_root)
-    try:
-        db.execute("BEGIN")
+def _snapshot(database: Database, store_root: Path, work: Path, progress: Progress
+              ) -> _Snapshot:
+    """Dump every table inside one read transaction and list the files it refers to (copied
+    afterwards, outside it: no long read transaction)."""
+    with database.reading() as (db, mark):
         tables = {}
         names = state_tables(db)
         progress.start("tables", len(names), "rows")
@@ -231,9 +251,10 @@ def _snapshot(store_root: Path, work: Path, progress: Progress) -> _Snapshot:
             progress.advance(1)
         progress.done()
         files: dict[str, _Ref] = {}
-        kept = ("SELECT dataset, version, checksum, broken FROM versions WHERE purged = 0"
-                if "versions" in names else "SELECT 1 WHERE 0")
-        for dataset, number, checksum, broken in db.execute(kept):
+        kept = db.exec_driver_sql(
+            "SELECT dataset, version, checksum, broken FROM versions WHERE purged = 0"
+        ).all() if "versions" in names else []
+        for dataset, number, checksum, broken in kept:
             folder = f"data/{dataset}/v{number}"
             files[f"{folder}/data.parquet"] = _Ref(
                 store_root / folder / "data.parquet", checksum, "broken" if broken else "version")
@@ -243,29 +264,24 @@ def _snapshot(store_root: Path, work: Path, progress: Progress) -> _Snapshot:
                         files[f"{folder}/{extra.name}"] = _Ref(
                             extra, kind="broken" if broken else "version")
         uploads = Uploads(store_root, 0)
-        records = ("SELECT id, record FROM catalog_records" if "catalog_records" in names
-                   else "SELECT 1 WHERE 0")  # a store that only ingests has no catalog yet
-        for record_id, body in db.execute(records):
+        records = db.exec_driver_sql("SELECT id, record FROM catalog_records").all() \
+            if "catalog_records" in names else []  # a store that only ingests has no catalog
+        for record_id, body in records:
             for dist in json.loads(body).get("distributions", []):
                 if dist.get("upload"):
                     path = uploads.path(record_id, dist["id"], dist["upload"])
                     digest = str(dist.get("hash") or "")
                     files[path.relative_to(store_root).as_posix()] = _Ref(
                         path, digest[7:] if digest.startswith("sha256:") else None, "upload")
-        data_version = db.execute("PRAGMA data_version").fetchone()[0]
-        db.execute("COMMIT")  # the files are copied outside it: no long read transaction
-        return _Snapshot(tables, files, data_version, db)
-    except BaseException:
-        db.close()
-        raise
+    return _Snapshot(tables, files, mark)
 
 
-def _dump(db: sqlite3.Connection, table: str, path: Path) -> _Table:
+def _dump(db: Connection, table: str, path: Path) -> _Table:
     columns = _columns(db, table)
-    names = ", ".join(_quote(c["name"]) for c in columns)
+    found = sa.table(table, *(sa.column(c["name"]) for c in columns))
     digest, rows, size = hashlib.sha256(), 0, 0
     with open(path, "wb") as out:
-        for row in db.execute(f"SELECT {names} FROM {_quote(table)}"):
+        for row in db.execute(sa.select(*found.c)):
             line = (json.dumps([_encode(v) for v in row], ensure_ascii=False) + "\n").encode()
             out.write(line)
             digest.update(line)
@@ -444,23 +460,26 @@ def _rows(folder: Path, name: str, table: dict[str, Any]) -> Iterator[list[Any]]
         raise BackupError(f"{path}: {count} rows, the manifest records {table['rows']}")
 
 
-def occupied(store: Path) -> list[str]:
-    """What the store at `store` holds (empty list: nothing a restore would replace)."""
+def occupied(store: Path, database: Database | None = None) -> list[str]:
+    """What the store at `store` (with its database: `database`, by default the SQLite file
+    in that folder) holds (empty list: nothing a restore would replace)."""
     store = Path(store)
-    if not store.exists():
-        return []
     found = []
-    if (store / DATABASE).is_file():
-        db = _connect(store)
+    if database is not None or (store / DATABASE).is_file():
+        database = database or Database.for_store(store)
         try:
-            for name in state_tables(db):
-                if name not in BOOKKEEPING:
-                    rows = db.execute(f"SELECT count(*) FROM {_quote(name)}").fetchone()[0]
-                    found += [f"{rows} rows in table {name}"] if rows else []
-        except sqlite3.Error as exc:
-            found.append(f"{DATABASE}, which cannot be read ({exc})")
+            with database.connection() as db:
+                for name in state_tables(db):
+                    if name not in BOOKKEEPING:
+                        rows = db.execute(sa.select(sa.func.count()).select_from(
+                            sa.table(name))).scalar_one()
+                        found += [f"{rows} rows in table {name}"] if rows else []
+        except DatabaseError as exc:
+            found.append(f"the database {database}, which cannot be read ({exc})")
         finally:
-            db.close()
+            database.close()
+    if not store.exists():
+        return found
     for sub in ("data", "uploads"):
         files = sum(1 for f in (store / sub).rglob("*") if f.is_file())
         found += [f"{files} files under {sub}/"] if files else []
@@ -472,12 +491,17 @@ def occupied(store: Path) -> list[str]:
 
 def restore(folder: Path, settings: Settings, force: bool = False,
             progress: Progress | None = None) -> Summary:
-    """Restore the backup in `folder` as the store of `settings` (empty unless `force`)."""
+    """Restore the backup in `folder` as the store of `settings` (empty unless `force`).
+
+    On the SQLite default the whole store, database included, is built beside the target and
+    moved into place. With a PostgreSQL database (HUB_DATABASE_URL) the files are built beside
+    the target and the rows written into that database in one transaction, just before the
+    files are moved into place."""
     progress = progress or _Silent()
     folder = Path(folder)
     manifest = read_manifest(folder)
     store = settings.store
-    found = occupied(store)
+    found = occupied(store, settings.database() if settings.database_url else None)
     if found and not force:
         raise BackupError(f"the store {store} is not empty ({', '.join(found[:5])}); restore "
                           "into an empty store, or replace this one with --force (stop the "
@@ -488,8 +512,7 @@ def restore(folder: Path, settings: Settings, force: bool = False,
     try:
         broken = _build(folder, manifest, replace(settings, store=work), progress)
         _swap(work, store)
-    except (OSError, sqlite3.Error, SQLAlchemyError) as exc:  # a full disk, a folder that
-        # cannot be written (SQLAlchemy wraps the driver's errors of the new store's migration)
+    except (OSError, DatabaseError) as exc:  # a full disk, a folder that cannot be written
         raise BackupError(f"the restore into {store} failed, nothing was changed: "
                           f"{exc}") from None
     finally:
@@ -513,18 +536,21 @@ def _build(folder: Path, manifest: dict[str, Any], settings: Settings,
             raise BackupError(f"{folder / rel} changed while it was restored")
     progress.done()
     services = Services.open(settings)
-    db = _connect(settings.store)
+    tables = manifest["tables"]
+    known = [t.name for t in metadata.sorted_tables]  # a table before those referring to it
+    order = sorted(tables, key=lambda name: (known.index(name) if name in known
+                                             else len(known), name))
+    loading = ""
     try:
-        db.execute("BEGIN IMMEDIATE")
-        for name, table in sorted(manifest["tables"].items()):
-            try:
-                _load(db, folder, name, table)
-            except sqlite3.IntegrityError as exc:
-                raise BackupError(f"{folder / table['file']}: its rows do not fit table "
-                                  f"{name!r} of this hub ({exc})") from None
-        db.execute("COMMIT")
-    finally:
-        db.close()
+        with services.catalog.db.write() as db:  # one transaction (DDL included)
+            for name in reversed([*order, *(n for n in state_tables(db) if n not in tables)]):
+                if sa.inspect(db).has_table(name):  # what a store replaced with --force held
+                    db.execute(sa.delete(sa.table(name)))
+            for loading in order:
+                _load(db, folder, loading, tables[loading])
+    except IntegrityError as exc:
+        raise BackupError(f"{folder / tables[loading]['file']}: its rows do not fit table "
+                          f"{loading!r} of this hub ({exc.orig})") from None
     services.catalog.rebuild_index()
     store = services.catalog.store
     broken = []
@@ -540,26 +566,36 @@ def _build(folder: Path, manifest: dict[str, Any], settings: Settings,
     return broken
 
 
-def _load(db: sqlite3.Connection, folder: Path, name: str, table: dict[str, Any]) -> None:
+def _load(db: Connection, folder: Path, name: str, table: dict[str, Any]) -> None:
     """Replace the rows of table `name` with the backup's (adding what this schema lacks)."""
     columns = table["columns"]
-    have = {c["name"] for c in _columns(db, name)}
-    if not have:
-        keys = [c["name"] for c in sorted(columns, key=lambda c: c["primary_key"])
-                if c["primary_key"]]
-        spec = [f"{_quote(c['name'])} {c['type']}" for c in columns]
-        spec += [f"PRIMARY KEY ({', '.join(map(_quote, keys))})"] if keys else []
-        db.execute(f"CREATE TABLE {_quote(name)} ({', '.join(spec)})")
+    described = _table(name, columns)
+    if not sa.inspect(db).has_table(name):
+        described.create(db)
     else:
-        for c in columns:
-            if c["name"] not in have:
-                db.execute(f"ALTER TABLE {_quote(name)} ADD COLUMN {_quote(c['name'])} "
-                           f"{c['type']}")
-    db.execute(f"DELETE FROM {_quote(name)}")
-    names = ", ".join(_quote(c["name"]) for c in columns)
-    marks = ", ".join("?" * len(columns))
-    db.executemany(f"INSERT INTO {_quote(name)} ({names}) VALUES ({marks})",
-                   _rows(folder, name, table))
+        have = {c["name"] for c in sa.inspect(db).get_columns(name)}
+        quote = db.dialect.identifier_preparer.quote
+        for column in described.columns:
+            if column.name not in have:
+                kind = column.type.compile(dialect=db.dialect)
+                db.exec_driver_sql(f"ALTER TABLE {quote(name)} ADD COLUMN "
+                                   f"{quote(column.name)} {kind}")
+    names = [c["name"] for c in columns]
+    batch: list[dict[str, Any]] = []
+    for row in _rows(folder, name, table):
+        batch.append(dict(zip(names, row, strict=True)))
+        if len(batch) == 1000:
+            db.execute(described.insert(), batch)
+            batch = []
+    if batch:
+        db.execute(described.insert(), batch)
+    if db.dialect.name == "postgresql":  # the keys PostgreSQL gives next: after the restored
+        for column in described.primary_key.columns:
+            sequence = db.execute(sa.select(sa.func.pg_get_serial_sequence(
+                name, column.name))).scalar()
+            if sequence is not None:
+                top = db.execute(sa.select(sa.func.max(column))).scalar()
+                db.execute(sa.select(sa.func.setval(sequence, (top or 0) + 1, False)))
 
 
 def _swap(work: Path, store: Path) -> None:

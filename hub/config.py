@@ -1,6 +1,6 @@
 """Settings: where the project and the store are, the district's extent, limits.
 
-Read from the environment (HUB_ROOT, HUB_STORE, HUB_RETENTION, HUB_HTTP_TIMEOUT,
+Read from the environment (HUB_ROOT, HUB_STORE, HUB_DATABASE_URL, HUB_RETENTION, HUB_HTTP_TIMEOUT,
 HUB_MAX_SOURCE_BYTES, HUB_MAX_UPLOAD_BYTES, HUB_BASE_URL, HUB_MAX_*_SHARE, HUB_CATALOG,
 HUB_TOTP_ROLES) and from
 `catalog/district.yaml` of the project root.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -18,6 +19,11 @@ from hub.errors import PipelineError
 from hub.ingest.geometry import Extent
 from hub.ingest.guard import Limits
 from hub.ingest.sources import FetchSettings
+
+if TYPE_CHECKING:
+    from hub.db import Database
+
+DATABASE_SCHEMES = ("postgresql://", "postgresql+psycopg://")  # of HUB_DATABASE_URL
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,15 @@ class Settings:
     # catalog, by the pipelines' access alone; otherwise a catalog that cannot be opened is
     # an error, never a reason to fall back to the pipelines' access (see hub.access)
     catalog: bool = True
+    # The database (HUB_DATABASE_URL, PostgreSQL); "": the SQLite file in the store's folder
+    database_url: str = ""
+
+    def database(self) -> Database:
+        """The store's database: PostgreSQL at `database_url`, else the store's SQLite file."""
+        from hub.db import Database
+
+        return Database(self.database_url) if self.database_url else \
+            Database.for_store(self.store)
 
     @property
     def pipelines_dir(self) -> Path:
@@ -64,6 +79,11 @@ def load_settings(root: Path | str | None = None, store: Path | str | None = Non
     if catalog not in ("", "none"):
         raise PipelineError(f"HUB_CATALOG={catalog!r}: the only value is 'none' (serve the "
                             "store without a catalog); leave it unset to use catalog/")
+    database_url = os.environ.get("HUB_DATABASE_URL", "").strip()
+    if database_url and not database_url.startswith(DATABASE_SCHEMES):
+        raise PipelineError("HUB_DATABASE_URL: expected postgresql://USER@HOST/NAME (or "
+                            "postgresql+psycopg://…); leave it unset for the store's SQLite "
+                            "file")
     try:
         return Settings(
             root=root, store=store,
@@ -74,7 +94,7 @@ def load_settings(root: Path | str | None = None, store: Path | str | None = Non
             district=district, extent=extent,
             max_upload=int(os.environ.get("HUB_MAX_UPLOAD_BYTES", 100 << 20)),
             base_url=os.environ.get("HUB_BASE_URL", "").rstrip("/"),
-            guard=Limits.from_env(), catalog=catalog != "none",
+            guard=Limits.from_env(), catalog=catalog != "none", database_url=database_url,
             totp_roles=_roles(os.environ.get("HUB_TOTP_ROLES", "")))
     except ValueError as exc:
         raise PipelineError(f"invalid setting in the environment: {exc}") from None

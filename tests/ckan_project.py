@@ -26,6 +26,7 @@ from hub.catalog import open_catalog
 from hub.catalog.model import Record
 from hub.cli import app
 from hub.config import load_settings
+from hub.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 # user -> (organisation, role)
@@ -126,6 +127,10 @@ class Hub:
     def ckan(self, user: str | None = None, **kwargs: Any) -> ckanapi.RemoteCKAN:
         return ckanapi.RemoteCKAN(self.url, apikey=self.tokens[user] if user else None,
                                   **kwargs)
+
+    def open_store(self) -> Store:
+        """The hub's store, on the database the environment names (HUB_DATABASE_URL)."""
+        return Store(self.store, load_settings(self.root, self.store).database())
 
     def records(self) -> list[Record]:
         """Every active record, read from the catalog (not through the API)."""

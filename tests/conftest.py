@@ -231,6 +231,29 @@ def postgres() -> Iterator[Any]:
         yield server
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test on each database backend: "sqlite" (the store's file, the default) and
+    "postgresql" (a fresh database of the session's server, as HUB_DATABASE_URL)."""
+    if request.param == "postgresql":
+        monkeypatch.setenv("HUB_DATABASE_URL", request.getfixturevalue("postgres").database())
+    else:
+        monkeypatch.delenv("HUB_DATABASE_URL", raising=False)
+    return request.param
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """`backend` for a module's shared hub (its tests run once on each backend): the
+    environment holds HUB_DATABASE_URL while the module's hub runs on PostgreSQL."""
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "postgresql":
+            patch.setenv("HUB_DATABASE_URL", request.getfixturevalue("postgres").database())
+        else:
+            patch.delenv("HUB_DATABASE_URL", raising=False)
+        yield request.param
+
+
 # ======================================== OGC API server ==========================================
 
 @pytest.fixture(scope="session")

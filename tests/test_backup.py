@@ -33,6 +33,7 @@ from typer.testing import CliRunner
 from hub.backup import MANIFEST, BackupError, backup, read_manifest, state_tables, verify
 from hub.catalog.index import DERIVED_TABLES
 from hub.cli import app
+from hub.db import Database
 from hub.store.faults import wait_stopped
 from hub.store.versions import Store
 
@@ -95,14 +96,15 @@ def hub(root: Path, *args: str) -> Any:
 
 def tables(store: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every table of the store's database that holds state, and the derived facets, sorted."""
-    db = sqlite3.connect(store / "hub.sqlite")
+    database = Database.for_store(store)
     try:
-        names = state_tables(db)
-        names += ["catalog_facets"] if "catalog_records" in names else []
-        return {name: sorted(db.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr)
-                for name in names}
+        with database.connection() as db:
+            names = state_tables(db)
+            names += ["catalog_facets"] if "catalog_records" in names else []
+            return {name: sorted(map(tuple, db.exec_driver_sql(f'SELECT * FROM "{name}"')),
+                                 key=repr) for name in names}
     finally:
-        db.close()
+        database.close()
 
 
 def files(store: Path) -> dict[str, bytes]:

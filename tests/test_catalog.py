@@ -35,7 +35,7 @@ GOOD = {"name": "radwege", "title": "Radwege im Landkreis",
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
+def root(tmp_path: Path, backend: str) -> Path:
     shutil.copytree(REPO / "catalog", tmp_path / "catalog")
     return tmp_path
 
@@ -246,7 +246,8 @@ def test_record_follows_the_store(root: Path, opened) -> None:
     assert catalog.get("radwege", ANONYMOUS).version is None
     settings = load_settings(root, root / "store")
     pipeline = load_pipeline(root / "pipelines" / "radwege.yaml")
-    assert ingest(pipeline, Store(settings.store), settings).status == "committed"
+    store = Store(settings.store, settings.database())
+    assert ingest(pipeline, store, settings).status == "committed"
     record = catalog.get("radwege", ANONYMOUS)
     assert (record.version, record.rows) == (1, 2)
     assert record.bbox == [13.3, 51.6, 13.4, 51.7] and record.schema["fields"][0]["name"] == "id"

@@ -69,7 +69,7 @@ def with_link(field: str, url: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
+def root(tmp_path: Path, backend: str) -> Path:
     shutil.copytree(REPO / "catalog", tmp_path / "catalog")
     (tmp_path / "pipelines").mkdir()
     (tmp_path / "schemas").mkdir()

@@ -14,21 +14,21 @@ import datetime as dt
 import hashlib
 import json
 import re
-import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import ckanapi
 import httpx
 import pytest
+import sqlalchemy as sa
 import yaml
 from ckan_project import EU_THEMES, REPO, USERS, Hub, build, may_see, new_token, run_hub
 from conftest import hub_cli, serving
+from sqlalchemy import update
 
 from hub.catalog.model import Record
-from hub.store import Store
+from hub.db.schema import tokens
 
 PACKAGE_KEYS = {"id", "name", "title", "notes", "url", "version", "author", "author_email",
                 "maintainer", "maintainer_email", "license_id", "license_title", "license_url",
@@ -56,7 +56,8 @@ HIDDEN_RECORDS = ("zuckerwatte-intern", "zuckerwatte-sozial", "zuckerwatte-katas
 
 
 @pytest.fixture(scope="module")
-def hub_a(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+def hub_a(tmp_path_factory: pytest.TempPathFactory, module_backend: str) -> Iterator[Hub]:
+    """The demo project served, on each database backend in turn."""
     root = tmp_path_factory.mktemp("ckan-api")
     tokens = build(root)
     with serving(root) as url:
@@ -337,7 +338,7 @@ def test_package_dicts_have_ckans_fields(hub_a: Hub, public: list[Record]) -> No
 
 def test_spatial_extra_is_geojson_of_the_extent(hub_a: Hub) -> None:
     ckan = hub_a.ckan()
-    version = Store(hub_a.store).current("gemeinden")
+    version = hub_a.open_store().current("gemeinden")
     for name, bbox in (("gemeinden", version.bbox),
                        ("stadtplan-finsterwalde", [13.6, 51.6, 13.75, 51.7])):
         geometry = json.loads(extras(ckan.action.package_show(id=name))["spatial"])
@@ -357,7 +358,7 @@ def test_the_store_dataset_has_a_geojson_resource(hub_a: Hub, http: httpx.Client
     assert response.status_code == 200
     collection = response.json()
     assert collection["type"] == "FeatureCollection"
-    assert len(collection["features"]) == Store(hub_a.store).current("gemeinden").rows == 33
+    assert len(collection["features"]) == hub_a.open_store().current("gemeinden").rows == 33
 
 
 def test_every_hub_resource_has_the_format_and_type_it_is_served_with(hub_a: Hub) -> None:
@@ -890,10 +891,10 @@ def test_revoked_token_is_refused_and_token_list_shows_no_secret(
 def test_expired_token_is_refused(hub_a: Hub, http: httpx.Client) -> None:
     token_id, secret = new_token(hub_a.root, "vic", "--name", "expire-me", "--days", "1")
     assert not refused(hub_a, http, secret)
-    with sqlite3.connect(hub_a.store / "hub.sqlite") as db:  # a day later, as it were
-        db.execute("UPDATE tokens SET expires = ? WHERE id = ?",
-                   ((dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)).isoformat(
-                       timespec="milliseconds").replace("+00:00", "Z"), token_id))
+    with hub_a.open_store().db.write() as db:  # a day later, as it were
+        db.execute(update(tokens).where(tokens.c.id == token_id).values(expires=(
+            dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)).isoformat(
+                timespec="milliseconds").replace("+00:00", "Z")))
     assert refused(hub_a, http, secret)
 
 
@@ -912,10 +913,15 @@ def test_disabled_users_tokens_are_refused(hub_a: Hub, http: httpx.Client) -> No
 
 def test_tokens_are_stored_hashed(hub_a: Hub, http: httpx.Client) -> None:
     assert not refused(hub_a, http, hub_a.tokens["ann"])  # used at least once
-    stored = b"".join(p.read_bytes() for p in Path(hub_a.store).glob("hub.sqlite*"))
+    database = hub_a.open_store().db
+    with database.connection() as db:  # every value of every table, on either backend
+        stored = repr([db.exec_driver_sql(f'SELECT * FROM "{name}"').all()
+                       for name in sa.inspect(db).get_table_names()])
+    if database.path is not None:  # and the SQLite file's bytes, its journal included
+        stored += repr(b"".join(p.read_bytes() for p in database.path.parent.glob("hub.sqlite*")))
     for secret in hub_a.tokens.values():
-        assert secret.encode() not in stored
-        assert hashlib.sha256(secret.encode()).hexdigest().encode() in stored
+        assert secret not in stored
+        assert hashlib.sha256(secret.encode()).hexdigest() in stored
 
 
 # -- the hub user / hub token commands ------------------------------------------------------

@@ -26,8 +26,8 @@ from hub.catalog.index import Query
 from hub.cli import app
 from hub.config import load_settings
 from hub.db import Database, migrate
-from hub.db.schema import metadata, outside_metadata
-from hub.errors import StoreError
+from hub.db.schema import metadata
+from hub.errors import PipelineError, StoreError
 from hub.store.versions import Store
 
 LEGACY = REPO / "tests" / "fixtures" / "legacy" / "hub.sqlite"
@@ -44,8 +44,15 @@ LATER_TABLES = {"recovery_codes": ("sqlite_autoindex_recovery_codes_1", "ix_reco
                           "ix_audit_subject", "ix_audit_actor"),
                 "usage": ("sqlite_autoindex_usage_1", "ix_usage_dataset"),
                 "publication_requests": ("sqlite_autoindex_publication_requests_1",),
-                "pipeline_definitions": ("sqlite_autoindex_pipeline_definitions_1",)}
+                "pipeline_definitions": ("sqlite_autoindex_pipeline_definitions_1",),
+                "catalog_words": ("sqlite_autoindex_catalog_words_1", "catalog_words_word")}
 LATER_COLUMNS = {"users": ("password", "totp_secret", "totp_pending", "totp_step")}
+
+
+def fts5(name: str) -> bool:
+    """SQLite's FTS5 index of the catalog and its shadow tables, which `catalog_words`
+    replaced (migration 0004)."""
+    return name.startswith("catalog_text")
 
 
 def at_baseline(found: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
@@ -60,8 +67,7 @@ def differences(db: Database) -> list[Any]:
     `name TEXT PRIMARY KEY`, which (unlike PostgreSQL) allows NULL; the baseline makes new
     keys NOT NULL and leaves existing tables as they are."""
     with db.connection() as conn:
-        context = MigrationContext.configure(conn, opts={
-            "include_name": lambda name, kind, _: not outside_metadata(name, kind)})
+        context = MigrationContext.configure(conn)
         found = compare_metadata(context, metadata)
     return [d for d in found if not (
         isinstance(d, list) and len(d) == 1 and d[0][0] == "modify_nullable"
@@ -118,12 +124,14 @@ def test_a_store_made_before_migrations_is_stamped_not_recreated(legacy: Path) -
     assert "alembic_version" not in before
     store = Store(legacy / "store")
     after = objects(path)
-    assert {n: after[n] for n in before if n not in LATER_COLUMNS} == {
-        n: sql for n, sql in before.items() if n not in LATER_COLUMNS}  # as they were
+    assert {n: after[n] for n in before if n not in LATER_COLUMNS and not fts5(n)} == {
+        n: sql for n, sql in before.items() if n not in LATER_COLUMNS and not fts5(n)}
+    assert not any(fts5(n) for n in after)  # the FTS5 index: replaced by catalog_words
     later = {*LATER_TABLES, *(index for made in LATER_TABLES.values() for index in made)}
     assert set(after) - set(before) == {
         "alembic_version", "sqlite_autoindex_alembic_version_1", *later}
-    assert at_baseline(columns(path)) == {**columns_before, "alembic_version": [
+    assert at_baseline(columns(path)) == {**{t: c for t, c in columns_before.items()
+                                             if not fts5(t)}, "alembic_version": [
         ("version_num", "VARCHAR(32)", None, 1, None)]}  # users: columns added, not rebuilt
     assert {t: [r[:len(r) - len(LATER_COLUMNS.get(t, ()))] for r in found]
             for t, found in rows(path).items()} == data
@@ -141,7 +149,8 @@ def test_the_baseline_is_the_schema_the_hub_had(legacy: Path, tmp_path: Path) ->
     Store(tmp_path / "fresh")
     fresh = at_baseline(columns(tmp_path / "fresh" / "hub.sqlite"))
     assert fresh.pop("alembic_version")
-    assert fresh == columns(legacy / "store" / "hub.sqlite")
+    assert fresh == {t: c for t, c in columns(legacy / "store" / "hub.sqlite").items()
+                     if not fts5(t)}
 
 
 def test_an_older_store_gets_the_columns_and_tables_it_lacks(legacy: Path) -> None:
@@ -198,8 +207,21 @@ def test_bad_database_urls_are_refused_with_the_reason(tmp_path: Path) -> None:
             Database(url)
     db = Database("postgresql://hub:secret@db.example/hub")
     assert str(db) == "postgresql+psycopg://hub:***@db.example/hub"
-    with pytest.raises(StoreError, match="needs the SQLite database"), db.sqlite():
-        pass
+
+
+def test_hub_database_url_chooses_postgresql_and_defaults_to_the_stores_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HUB_DATABASE_URL", raising=False)
+    assert load_settings(tmp_path).database().path == tmp_path / "store" / "hub.sqlite"
+    for url in ("postgresql://hub:secret@db.example/hub",
+                "postgresql+psycopg://hub:secret@db.example/hub"):
+        monkeypatch.setenv("HUB_DATABASE_URL", url)
+        assert str(load_settings(tmp_path).database()) == (
+            "postgresql+psycopg://hub:***@db.example/hub")
+    for url in ("mysql://hub@db.example/hub", "/srv/hub.sqlite"):
+        monkeypatch.setenv("HUB_DATABASE_URL", url)
+        with pytest.raises(PipelineError, match="HUB_DATABASE_URL: expected postgresql://"):
+            load_settings(tmp_path)
 
 
 def test_the_db_commands_show_and_migrate(legacy: Path, postgres: Any) -> None:

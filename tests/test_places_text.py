@@ -57,7 +57,8 @@ def test_a_store_indexed_before_the_folding_is_indexed_again(catalog) -> None:
     tables are rebuilt when the catalog is opened."""
     db = sqlite3.connect(catalog.store.root / "hub.sqlite")
     with db:  # the words as the old tokenising wrote them, under the old index version
-        db.execute("UPDATE catalog_text SET title = 'karta ch ebuz', description = ''")
+        db.execute("DELETE FROM catalog_words WHERE field IN ('title', 'description')")
+        db.execute("INSERT INTO catalog_words SELECT rid, 'title', 0, 'ch' FROM catalog_records")
         db.execute("UPDATE catalog_meta SET value = '4' WHERE key = 'index'")
     db.close()
     assert INDEX_VERSION != "4"

@@ -33,7 +33,7 @@ def open_catalog(settings: Settings) -> tuple[Catalog, Vocabularies, District]:
     catalog_dir = settings.root / "catalog"
     raw = yaml.safe_load((catalog_dir / "district.yaml").read_text(encoding="utf-8")) \
         if (catalog_dir / "district.yaml").exists() else {}
-    catalog = Catalog(Store(settings.store))
+    catalog = Catalog(Store(settings.store, settings.database()))
     vocab = Vocabularies(catalog_dir, catalog.organizations)
     # (called inside the catalog's lock: the organisations of the YAML file by id or name,
     # those registered at run time by id)

@@ -1,40 +1,75 @@
-"""The catalog in the store's SQLite database: records, facets and a German full-text index.
+"""The catalog in the store's database: records, facets and a German full-text index.
 
 Facts about the data (last version, rows, bbox, schema) are not copied into records: queries
 join the store's `datasets` and `versions` tables, so a committed version updates the catalog
 by itself. Access levels are applied inside every query, so counts and facets never reveal a
 record the viewer may not see.
+
+Everything goes through the database seam (hub.db, SQLAlchemy Core), so the catalog answers
+alike on SQLite and PostgreSQL: the full-text index is a plain table of folded words and their
+positions (`catalog_words`) that both query with the same SQL, and ranking is computed here,
+not by either database.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from sqlalchemy import Connection, Select, and_, bindparam, delete, select, update
+from sqlalchemy.exc import IntegrityError
 
 from hub.access import Viewer, access_in_force
-from hub.catalog.expr import TIME_FIELDS, All, And, Exists, Expr, Match, Not, Or, Range, Text
+from hub.catalog.expr import (
+    TEXT_FIELDS,
+    TIME_FIELDS,
+    All,
+    And,
+    Exists,
+    Expr,
+    Match,
+    Not,
+    Or,
+    Range,
+    Text,
+)
 from hub.catalog.model import HUB_DOWNLOADS, Distribution, Record, hub_download_id
 from hub.catalog.vocab import Organization
-from hub.db.schema import DERIVED_TABLES  # noqa: F401 - backups leave them out
+from hub.db.schema import (
+    DERIVED_TABLES,  # noqa: F401 - backups leave them out
+    catalog_facets,
+    catalog_meta,
+    catalog_organizations,
+    catalog_records,
+    catalog_words,
+    datasets,
+    versions,
+)
 from hub.errors import Conflict, HubError
 from hub.store.versions import Store, now
 from hub.text import fold
 
-INDEX_VERSION = "5"  # of the derived tables (facets, text); a change rebuilds them from records
+INDEX_VERSION = "6"  # of the derived tables (facets, text); a change rebuilds them from records
 FACETS = ("organization", "theme", "license", "format", "access", "frequency", "municipality")
-_STORE_JOIN = """
-    LEFT JOIN datasets d ON d.name = r.name
-    LEFT JOIN versions v ON v.dataset = d.name AND v.version = d.current_version"""
-_LAST_MODIFIED = "max(coalesce(r.modified, ''), coalesce(v.finished, ''))"
-_CHANGED = "max(r.updated, coalesce(v.finished, ''))"
+_r, _d, _v = catalog_records.alias("r"), datasets.alias("d"), versions.alias("v")
+_STORE_JOIN = _r.outerjoin(_d, _d.c.name == _r.c.name).outerjoin(
+    _v, and_(_v.c.dataset == _d.c.name, _v.c.version == _d.c.current_version))
+_STORE_COLUMNS = (_v.c.version.label("store_version"), _v.c.rows.label("store_rows"),
+                  _v.c.schema.label("store_schema"), _v.c.bbox.label("store_bbox"),
+                  _v.c.finished.label("store_modified"), _d.c.access.label("data_access"),
+                  _d.c.organization.label("data_owner"))
+_RECORDS = select(_r, *_STORE_COLUMNS).select_from(_STORE_JOIN)
+_SNAPSHOT = select(
+    _r.c.rid, _r.c.access, _r.c.title_sort, _r.c.name, _r.c.modified, _v.c.finished,
+    _r.c.minx, _r.c.miny, _r.c.maxx, _r.c.maxy, _v.c.bbox, _r.c.id, _r.c.state, _r.c.created,
+    _r.c.updated, _v.c.version, _d.c.access, _d.c.organization,
+).select_from(_STORE_JOIN).order_by(_r.c.rid)
+_WORD_END = "~"  # sorts after every character of a folded word ([0-9a-z]): a prefix's range
 ACCESS_CODES = {"public": 0, "internal": 1, "restricted": 2}
 _SUFFIXES = ("ungen", "ung", "innen", "erin", "en", "er", "es", "em", "e", "n", "s")
 _SORT_KEYS = ("relevance", "title", "name", "id", "modified", "changed", "created")
@@ -130,23 +165,13 @@ class _Facet:
 class _Snapshot:
     """What search needs, as numpy arrays: access, keyword fields, extents, sort orders.
 
-    Built from the database in one pass and kept until the database changes (SQLite's
-    `PRAGMA data_version` on a long-lived connection tells); text matching stays with FTS5.
+    Built from the database in one consistent read and kept until the database changes
+    (`Database.mark`); text matching asks the word index (`catalog_words`).
     """
 
-    def __init__(self, db: sqlite3.Connection, state: int = 0,
-                 owner_of: Callable[[str], str] = str):
+    def __init__(self, db: Connection, state: int = 0, owner_of: Callable[[str], str] = str):
         self.state = state
-        rows = db.execute(
-            "SELECT r.rid, r.access, r.title_sort, r.name, "
-            f"{_LAST_MODIFIED} AS last_modified, "
-            "coalesce(r.minx, json_extract(v.bbox, '$[0]')), "
-            "coalesce(r.miny, json_extract(v.bbox, '$[1]')), "
-            "coalesce(r.maxx, json_extract(v.bbox, '$[2]')), "
-            "coalesce(r.maxy, json_extract(v.bbox, '$[3]')), "
-            f"r.id, r.state, r.created, {_CHANGED}, "
-            "v.version IS NOT NULL, r.minx IS NULL, r.modified, r.updated, d.access, "
-            f"d.organization FROM catalog_records r {_STORE_JOIN} ORDER BY r.rid").fetchall()
+        rows = [_snapshot_row(*row) for row in db.execute(_SNAPSHOT)]
         n = self.n = len(rows)
         self.rid = np.array([r[0] for r in rows], dtype=np.int64)
         self.position = {int(rid): i for i, rid in enumerate(self.rid)}
@@ -165,14 +190,15 @@ class _Snapshot:
             "name": [(i, r[3]) for i, r in enumerate(rows)],
             "state": [(i, r[10]) for i, r in enumerate(rows)]}
         self.publisher = np.full(n, "", dtype=object)
-        for rid, facet, value in db.execute("SELECT rid, facet, value FROM catalog_facets"):
+        for rid, facet, value in db.execute(select(catalog_facets.c.rid, catalog_facets.c.facet,
+                                                   catalog_facets.c.value)):
             position = self.position[rid]
             pairs.setdefault(facet, []).append((position, value))
             if facet == "organization":
                 self.publisher[position] = value
         self.facets = {facet: _Facet(p) for facet, p in pairs.items()}
         self.active = self.members("state", ["active"])
-        self.text_matches: dict[str, np.ndarray] = {}  # FTS5 query -> positions
+        self.text_matches: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # term -> where
         self.by_name = {r[3]: i for i, r in enumerate(rows)}
         self.restricted: dict[int, list[str]] = {}
         for position, org in pairs.get("restricted_to", []):
@@ -216,6 +242,21 @@ class _Snapshot:
         return mask & shown
 
 
+def _snapshot_row(rid: int, access: str, title_sort: str, name: str, modified: str | None,
+                  finished: str | None, minx: float | None, miny: float | None,
+                  maxx: float | None, maxy: float | None, data_bbox: str | None, id_: str,
+                  state: str, created: str, updated: str, version: int | None,
+                  data_access: str | None, data_owner: str | None) -> tuple:
+    """A row of `_SNAPSHOT` in the order `_Snapshot` reads it (what both backends spell
+    differently, JSON and the larger of two values, is computed here)."""
+    bbox = (minx, miny, maxx, maxy)
+    if minx is None and data_bbox:
+        bbox = tuple(json.loads(data_bbox))
+    return (rid, access, title_sort, name, max(modified or "", finished or ""), *bbox, id_,
+            state, created, max(updated, finished or ""), version is not None, minx is None,
+            modified, updated, data_access, data_owner)
+
+
 def _times(values: list[str | None]) -> np.ndarray:
     return np.array([moment(v) if v else np.datetime64("NaT") for v in values],
                     dtype="datetime64[us]")
@@ -235,34 +276,29 @@ class Catalog:
         self.store = store
         # a pipeline's `organization` (id or name) as organisation id: set by `open_catalog`
         self.owner_of: Callable[[str], str] = str
-        self._reader: sqlite3.Connection | None = None  # long-lived, for data_version
-        self._snapshot: tuple[int, _Snapshot, dict[str, Organization]] | None = None
+        self.db = store.db  # the tables: hub.db.schema, made by the store's migrations
+        # (mark of the data, snapshot, organisations, the state number they answer as)
+        self._snapshot: tuple[Hashable, _Snapshot, dict[str, Organization]] | None = None
+        self._states = 0
         self._lock = threading.Lock()
-        with self._db() as db:  # the tables: hub.db.schema, made by the store's migrations
-            stored = db.execute("SELECT value FROM catalog_meta WHERE key = 'index'").fetchone()
-            if stored is None or stored[0] != INDEX_VERSION:
-                self._reindex(db)
-
-    @contextlib.contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        with self.store._db() as db:
-            db.execute("PRAGMA foreign_keys=ON")
-            yield db
+        with self.db.connection() as db:
+            stored = db.execute(select(catalog_meta.c.value).where(
+                catalog_meta.c.key == "index")).scalar()
+        if stored != INDEX_VERSION:
+            self.rebuild_index()
 
     def rebuild_index(self) -> None:
-        """Rebuild the derived tables from the records (after a restore)."""
-        with self._db() as db:
-            self._reindex(db)
-
-    def _reindex(self, db: sqlite3.Connection) -> None:
-        """Rebuild facets and text of every record (after the index layout changed)."""
-        db.execute("BEGIN IMMEDIATE")
-        db.execute("DELETE FROM catalog_facets")
-        db.execute("DELETE FROM catalog_text")
-        for row in db.execute("SELECT rid, record FROM catalog_records").fetchall():
-            self._index(db, row["rid"], _stored(row["record"]))
-        db.execute("INSERT OR REPLACE INTO catalog_meta VALUES ('index', ?)", (INDEX_VERSION,))
-        db.execute("COMMIT")
+        """Rebuild the derived tables (facets, words) from the records (after a restore, or
+        when their layout changed)."""
+        with self.db.write(exclusive=_WRITING) as db:
+            db.execute(delete(catalog_facets))
+            db.execute(delete(catalog_words))
+            for rid, body in db.execute(select(catalog_records.c.rid, catalog_records.c.record)
+                                        ).all():
+                self._index(db, rid, _stored(body))
+            db.execute(self.db.insert(catalog_meta).values(key="index", value=INDEX_VERSION)
+                       .on_conflict_do_update(index_elements=["key"],
+                                              set_={"value": INDEX_VERSION}))
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -291,28 +327,22 @@ class Catalog:
         expected = expected or {}
         stamp = now()
         outcomes = []
-        with self._db() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for name in delete:
-                    self._delete(db, name)
-                for record in records:
-                    outcomes.append(self._upsert(db, record, stamp, create,
-                                                 expected.get(record.id)))
-                if then is not None:
-                    then(outcomes)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        with self.db.write(exclusive=_WRITING) as db:
+            for name in delete:
+                self._delete(db, name)
+            for record in records:
+                outcomes.append(self._upsert(db, record, stamp, create,
+                                             expected.get(record.id)))
+            if then is not None:
+                then(outcomes)
         return outcomes
 
-    def _upsert(self, db: sqlite3.Connection, record: Record, stamp: str,
+    def _upsert(self, db: Connection, record: Record, stamp: str,
                 create: bool = False, expected: int | None = None) -> str:
-        columns = "rid, id, name, record, revision"
-        old = db.execute(f"SELECT {columns} FROM catalog_records WHERE id = ?",
-                         (record.id,)).fetchone() or db.execute(
-            f"SELECT {columns} FROM catalog_records WHERE name = ?", (record.name,)).fetchone()
+        t = catalog_records.c
+        columns = select(t.rid, t.id, t.name, t.record, t.revision)
+        old = (db.execute(columns.where(t.id == record.id)).mappings().first()
+               or db.execute(columns.where(t.name == record.name)).mappings().first())
         if old is not None and create:
             raise NameTaken(record.name if old["name"] == record.name else record.id,
                             "name" if old["name"] == record.name else "id")
@@ -325,68 +355,70 @@ class Catalog:
         if old is not None:
             record.id = old["id"]  # a name keeps its id
             if old["name"] != record.name and db.execute(
-                    "SELECT 1 FROM catalog_records WHERE name = ?", (record.name,)).fetchone():
+                    select(t.rid).where(t.name == record.name)).first():
                 raise NameTaken(record.name)
         body = json.dumps(record.curated(), sort_keys=True, ensure_ascii=False)
         if old is not None and old["record"] == body:
             return "unchanged"
-        bbox = record.bbox or [None] * 4
-        values = (record.id, record.name, body, fold(record.title), record.access,
-                  record.modified, *bbox, record.state, stamp)
+        minx, miny, maxx, maxy = record.bbox or [None] * 4
+        values = {"id": record.id, "name": record.name, "record": body,
+                  "title_sort": fold(record.title), "access": record.access,
+                  "modified": record.modified, "minx": minx, "miny": miny, "maxx": maxx,
+                  "maxy": maxy, "state": record.state, "updated": stamp}
         if old is None:
-            rid = db.execute(
-                "INSERT INTO catalog_records (id, name, record, title_sort, access, modified,"
-                " minx, miny, maxx, maxy, state, updated, created)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", (*values, stamp)).lastrowid
+            rid = db.execute(catalog_records.insert().values(created=stamp, **values)
+                             ).inserted_primary_key[0]
         else:
             rid = old["rid"]
-            db.execute("UPDATE catalog_records SET id=?, name=?, record=?, title_sort=?,"
-                       " access=?, modified=?, minx=?, miny=?, maxx=?, maxy=?, state=?,"
-                       " updated=?, revision=revision + 1 WHERE rid = ?", (*values, rid))
-            db.execute("DELETE FROM catalog_facets WHERE rid = ?", (rid,))
-            db.execute("DELETE FROM catalog_text WHERE rowid = ?", (rid,))
+            db.execute(update(catalog_records).where(t.rid == rid).values(
+                revision=t.revision + 1, **values))
+            self._unindex(db, rid)
         self._index(db, rid, record)
         return "updated" if old is not None else "created"
 
     @staticmethod
-    def _index(db: sqlite3.Connection, rid: int, record: Record) -> None:
-        db.executemany("INSERT INTO catalog_facets (rid, facet, value) VALUES (?,?,?)",
-                       [(rid, f, v) for f, v in _facet_values(record)])
-        db.execute("INSERT INTO catalog_text (rowid, title, description, keywords, resources,"
-                   " other) VALUES (?,?,?,?,?,?)", (rid, *_text_columns(record)))
+    def _index(db: Connection, rid: int, record: Record) -> None:
+        db.execute(catalog_facets.insert(), [{"rid": rid, "facet": f, "value": v}
+                                             for f, v in _facet_values(record)])
+        words = [{"rid": rid, "field": field, "pos": pos, "word": word}
+                 for field, text in zip(TEXT_FIELDS, _text_columns(record), strict=True)
+                 for pos, word in enumerate(text.split())]
+        if words:
+            db.execute(catalog_words.insert(), words)
+
+    @staticmethod
+    def _unindex(db: Connection, rid: int) -> None:
+        db.execute(delete(catalog_facets).where(catalog_facets.c.rid == rid))
+        db.execute(delete(catalog_words).where(catalog_words.c.rid == rid))
 
     def delete(self, name: str) -> bool:
         """Remove a record for good (a CKAN `package_delete` only sets its state)."""
-        with self._db() as db:
+        with self.db.write(exclusive=_WRITING) as db:
             return self._delete(db, name)
 
-    @staticmethod
-    def _delete(db: sqlite3.Connection, name: str) -> bool:
-        row = db.execute("SELECT rid FROM catalog_records WHERE name = ?", (name,)).fetchone()
-        if row is None:
+    @classmethod
+    def _delete(cls, db: Connection, name: str) -> bool:
+        rid = db.execute(select(catalog_records.c.rid).where(
+            catalog_records.c.name == name)).scalar()
+        if rid is None:
             return False
-        for table, key in (("catalog_text", "rowid"), ("catalog_facets", "rid"),
-                           ("catalog_records", "rid")):
-            db.execute(f"DELETE FROM {table} WHERE {key} = ?", (row["rid"],))
+        cls._unindex(db, rid)
+        db.execute(delete(catalog_records).where(catalog_records.c.rid == rid))
         return True
 
     def add_organization(self, org: Organization,
                          then: Callable[[], None] | None = None) -> None:
         """Register an organisation beside those of `catalog/organizations.yaml` (`then`:
         as in `upsert_many`)."""
-        with self._db() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.execute("INSERT INTO catalog_organizations VALUES (?, ?, ?)",
-                           (org.id, json.dumps(asdict(org), ensure_ascii=False), now()))
+        try:
+            with self.db.write(exclusive=_WRITING) as db:
+                db.execute(catalog_organizations.insert().values(
+                    id=org.id, organization=json.dumps(asdict(org), ensure_ascii=False),
+                    created=now()))
                 if then is not None:
                     then()
-                db.execute("COMMIT")
-            except BaseException as exc:
-                db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.IntegrityError):
-                    raise NameTaken(org.id) from None
-                raise
+        except IntegrityError:
+            raise NameTaken(org.id) from None
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -394,9 +426,9 @@ class Catalog:
             states: tuple[str, ...] = ("active",)) -> Record | None:
         """A record the viewer may see (None for unknown and for hidden alike); drafts and
         deleted ones only if `states` names them and the viewer may edit them."""
-        with self._db() as db:
-            row = db.execute(f"SELECT r.*, {_STORE_COLUMNS} FROM catalog_records r {_STORE_JOIN}"
-                             " WHERE r.name = ? OR r.id = ?", (name_or_id, name_or_id)).fetchone()
+        with self.db.connection() as db:
+            row = db.execute(_RECORDS.where((_r.c.name == name_or_id) | (_r.c.id == name_or_id))
+                             ).mappings().first()
         record = _record(row, self.owner_of) if row else None
         if record is None or not record.visible_to(viewer):
             return None
@@ -410,10 +442,12 @@ class Catalog:
 
     def origins(self) -> dict[str, str]:
         """Every record's name and how it was registered (yaml, inventory, pipeline, …)."""
-        with self._db() as db:
-            return {r[0]: r[1] for r in db.execute(
-                "SELECT name, json_extract(record, '$.origin') FROM catalog_records "
-                "ORDER BY name")}
+        f = catalog_facets.c
+        with self.db.connection() as db:
+            return dict(db.execute(
+                select(catalog_records.c.name, f.value).select_from(catalog_records.outerjoin(
+                    catalog_facets, (f.rid == catalog_records.c.rid) & (f.facet == "origin")))
+                .order_by(catalog_records.c.name)).all())
 
     def access(self, name: str) -> tuple[str, list[str], str] | None:
         """A record's access level, the organisations it is restricted to and its publisher
@@ -431,26 +465,29 @@ class Catalog:
 
     def state(self) -> int:
         """Changes with every committed write to the catalog's database (records,
-        organisations): what is derived from the catalog may be kept while it holds."""
+        organisations): what is derived from the catalog may be kept while it holds. (A
+        number of this process, counting the changes it noticed.)"""
         with self._lock:
             return self._current()[0].state
 
     def organizations(self) -> dict[str, Organization]:
         """Organisations registered through the catalog (not those of the YAML file)."""
         with self._lock:
-            return self._current()[2]
+            return self._current()[1]
 
     def search(self, query: Query, viewer: Viewer) -> Result:
         """Records the viewer may see that match, one page of them, and facet counts."""
         with self._lock:
-            snap, reader, _ = self._current()
+            snap, _ = self._current()
             mask = snap.visible(viewer, query.states)
             score = np.zeros(snap.n)
             terms = words(query.q)
             where = [Text(None, tuple(terms))] if terms else []
             where += [query.where] if query.where is not None else []
-            for expr in where:
-                mask &= _Evaluator(snap, reader, score).mask(expr)
+            if where:
+                with self.db.connection() as db:
+                    for expr in where:
+                        mask &= _Evaluator(snap, db, score).mask(expr)
         for facet, values in query.filters.items():
             if values:
                 mask &= snap.members(facet, values)
@@ -491,36 +528,32 @@ class Catalog:
         return Result(int(mask.sum()), self._records(page) if query.load else [], facets,
                       page, snap.text["name"][chosen].tolist(), snap.state)
 
-    def _current(self) -> tuple[_Snapshot, sqlite3.Connection, dict[str, Organization]]:
+    def _current(self) -> tuple[_Snapshot, dict[str, Organization]]:
         """The snapshot for the database as it is now (rebuilt after any committed change)."""
-        if self._reader is None:
-            self._reader = self.store.db.connect_sqlite()
-        version = self._reader.execute("PRAGMA data_version").fetchone()[0]
-        if self._snapshot is None or self._snapshot[0] != version:
-            self._reader.execute("BEGIN")  # one consistent read of records and facets
-            try:
+        if self._snapshot is None or self._snapshot[0] != self.db.mark():
+            with self.db.reading() as (db, mark):  # one consistent read of records and facets
                 orgs = {o.id: o for o in (
-                    Organization(**json.loads(r[0])) for r in self._reader.execute(
-                        "SELECT organization FROM catalog_organizations ORDER BY id"))}
-                self._snapshot = (version, _Snapshot(self._reader, version, self.owner_of),
-                                  orgs)
-            finally:
-                self._reader.execute("COMMIT")
-        return self._snapshot[1], self._reader, self._snapshot[2]
+                    Organization(**json.loads(body)) for body in db.execute(
+                        select(catalog_organizations.c.organization)
+                        .order_by(catalog_organizations.c.id)).scalars())}
+                self._states += 1
+                self._snapshot = (mark, _Snapshot(db, self._states, self.owner_of), orgs)
+        return self._snapshot[1], self._snapshot[2]
 
     def records(self, rids: list[int]) -> dict[int, Record]:
         """Records by row id (from `Result.rids`); ids gone meanwhile are left out."""
         if not rids:
             return {}
-        marks = ",".join("?" * len(rids))
-        with self._db() as db:
-            rows = db.execute(f"SELECT r.*, {_STORE_COLUMNS} FROM catalog_records r "
-                              f"{_STORE_JOIN} WHERE r.rid IN ({marks})", rids).fetchall()
+        with self.db.connection() as db:
+            rows = db.execute(_RECORDS.where(_r.c.rid.in_(rids))).mappings().all()
         return {row["rid"]: _record(row, self.owner_of) for row in rows}
 
     def _records(self, rids: list[int]) -> list[Record]:
         found = self.records(rids)
         return [found[rid] for rid in rids if rid in found]
+
+
+_WRITING = "catalog"  # writers of the catalog take turns (hub.db.Database.write)
 
 
 class NameTaken(HubError):
@@ -532,11 +565,11 @@ class NameTaken(HubError):
 
 
 class _Evaluator:
-    """Turns a search expression into a mask over the snapshot; text goes to FTS5, and the
-    weights of text matched outside a NOT add up into `score` (lower is better)."""
+    """Turns a search expression into a mask over the snapshot; text goes to the word index,
+    and the weights of text matched outside a NOT add up into `score` (lower is better)."""
 
-    def __init__(self, snap: _Snapshot, reader: sqlite3.Connection, score: np.ndarray):
-        self.snap, self.reader, self.score = snap, reader, score
+    def __init__(self, snap: _Snapshot, db: Connection, score: np.ndarray):
+        self.snap, self.db, self.score = snap, db, score
         self.cache = snap.text_matches
 
     def mask(self, expr: Expr, positive: bool = True) -> np.ndarray:
@@ -586,37 +619,73 @@ class _Evaluator:
         mask = np.zeros(self.snap.n, dtype=bool)
         if not folded:
             return mask
-        if expr.phrase:
-            match = '"' + " ".join(folded) + '"' + ("*" if expr.prefix else "")
-        else:
-            match = " AND ".join(f'"{stem(w)}"*' for w in folded)
-        column = f"{{{expr.field}}} : " if expr.field is not None else ""
-        found = self._matches(column + f"({match})")
+        if expr.phrase:  # the words one after the other in one field, the last as typed
+            terms: tuple[tuple[tuple[str, bool], ...], ...] = (
+                tuple((w, expr.prefix and i == len(folded) - 1) for i, w in enumerate(folded)),)
+        else:  # every word's stem somewhere, each as the start of a word
+            terms = tuple(((stem(w), True),) for w in folded)
+        fields = (expr.field,) if expr.field else TEXT_FIELDS
+        found = self._matches(terms, fields)
         mask[found] = True
         if positive:  # relevance: a match in the title counts most, then in the keywords
             self.score[found] -= 1
             if expr.field is None:
                 for name, weight in (("title", 4), ("keywords", 2)):
-                    self.score[self._matches(f"{{{name}}} : ({match})")] -= weight
+                    self.score[self._matches(terms, fields, name)] -= weight
         return mask
 
-    def _matches(self, match: str) -> np.ndarray:
-        """Snapshot positions of the records an FTS5 query matches (cached per snapshot)."""
-        cached = self.cache.get(match)
+    def _matches(self, terms: tuple[tuple[tuple[str, bool], ...], ...],
+                 fields: tuple[str, ...], within: str | None = None) -> np.ndarray:
+        """Snapshot positions of the records that hold every term (a phrase: words at
+        consecutive positions; (word, True): any word that starts so) in one of `fields`,
+        or, with `within`, every term in that field."""
+        mask = np.ones(self.snap.n, dtype=bool)
+        for phrase in terms:
+            positions, found_in = self._term(phrase, fields)
+            if within is not None:
+                positions = positions[found_in == within]
+            held = np.zeros(self.snap.n, dtype=bool)
+            held[positions] = True
+            mask &= held
+        return np.flatnonzero(mask)
+
+    def _term(self, phrase: tuple[tuple[str, bool], ...], fields: tuple[str, ...]
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Where one term is: snapshot positions and the field of each (one query per term
+        and snapshot, cached)."""
+        key = (phrase, fields)
+        cached = self.cache.get(key)
         if cached is None:
-            rids = np.array([r[0] for r in self.reader.execute(
-                "SELECT rowid FROM catalog_text WHERE catalog_text MATCH ?", (match,))],
-                dtype=np.int64)
-            cached = self.snap.positions(rids)
+            rows = self.db.execute(_phrase_query(phrase, fields)).all()
+            rids = np.array([row[0] for row in rows], dtype=np.int64)
+            found_in = np.array([row[1] for row in rows] or [""], dtype=object)[:len(rows)]
+            at = np.clip(np.searchsorted(self.snap.rid, rids), 0, max(self.snap.n - 1, 0))
+            known = (self.snap.rid[at] == rids) if self.snap.n else np.zeros(0, dtype=bool)
+            cached = (at[known], found_in[known])
             if len(self.cache) >= 512:
                 self.cache.pop(next(iter(self.cache)))
-            self.cache[match] = cached
+            self.cache[key] = cached
         return cached
 
 
-_STORE_COLUMNS = ("v.version AS store_version, v.rows AS store_rows, v.schema AS store_schema, "
-                  "v.bbox AS store_bbox, v.finished AS store_modified, "
-                  "d.access AS data_access, d.organization AS data_owner")
+def _phrase_query(phrase: Sequence[tuple[str, bool]], fields: Iterable[str]) -> Select:
+    """The row ids of records with the words of `phrase` at consecutive positions of one of
+    `fields`, with the field: the same SQL on both backends (text compares byte-wise on
+    each)."""
+    aliases = [catalog_words.alias(f"w{i}") for i in range(len(phrase))]
+    first = aliases[0]
+    conditions = [first.c.field.in_(list(fields))]
+    for i, (w, (word, prefix)) in enumerate(zip(aliases, phrase, strict=True)):
+        if prefix:
+            conditions += [w.c.word >= bindparam(f"low{i}", word),
+                           w.c.word < bindparam(f"high{i}", word + _WORD_END)]
+        else:
+            conditions.append(w.c.word == bindparam(f"word{i}", word))
+        if i:
+            conditions += [w.c.rid == first.c.rid, w.c.field == first.c.field,
+                           w.c.pos == first.c.pos + i]
+    return select(first.c.rid, first.c.field).distinct().select_from(*aliases).where(
+        *conditions)
 
 
 def _stored(body: str) -> Record:
@@ -625,7 +694,7 @@ def _stored(body: str) -> Record:
     return Record(**data)
 
 
-def _record(row: sqlite3.Row, owner_of: Callable[[str], str]) -> Record:
+def _record(row: Any, owner_of: Callable[[str], str]) -> Record:
     record = _stored(row["record"])
     record.created = row["created"]
     record.revision = row["revision"]

@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy import select
 
 from hub.catalog.editing import audited
 from hub.catalog.index import Catalog
 from hub.catalog.model import Record, RecordInvalid, validate
 from hub.catalog.vocab import Vocabularies
+from hub.db.schema import catalog_loads, catalog_records
 from hub.errors import HubError, PipelineError
 from hub.ingest.readers import open_source
 from hub.store.versions import now
@@ -137,16 +139,15 @@ def sync(catalog: Catalog, incoming: list[Incoming], vocab: Vocabularies,
     merge that breaks a rule changes nothing. Loading the same files twice changes nothing.
     `actor`: who loads (for the audit trail)."""
     outcome, records, loads, based_on = Outcome(), [], [], {}
-    with catalog.store._db() as db:
-        bases = {r[0]: json.loads(r[1]) for r in db.execute("SELECT id, fields FROM "
-                                                              "catalog_loads")}
+    stored = select(catalog_records.c.record, catalog_records.c.revision)
+    with catalog.db.connection() as db:
+        bases = {key: json.loads(fields) for key, fields in db.execute(
+            select(catalog_loads.c.id, catalog_loads.c.fields))}
         for item in incoming:
             record = item.record
             # the record as stored: facts of the store's data (its extent) are not its own
-            row = db.execute("SELECT record, revision FROM catalog_records WHERE id = ?",
-                             (record.id,)).fetchone() or db.execute(
-                "SELECT record, revision FROM catalog_records WHERE name = ?",
-                (record.name,)).fetchone()
+            row = (db.execute(stored.where(catalog_records.c.id == record.id)).first()
+                   or db.execute(stored.where(catalog_records.c.name == record.name)).first())
             if row is None:
                 based_on[record.id] = 0  # still none when written, or the load is refused
                 records.append(record)
@@ -164,10 +165,15 @@ def sync(catalog: Catalog, incoming: list[Incoming], vocab: Vocabularies,
     results = catalog.upsert_many(records, expected=based_on,
                                   then=audited(catalog, actor, records))
     stamp = now()
-    with catalog.store._db() as db:
-        db.executemany("INSERT OR REPLACE INTO catalog_loads VALUES (?, ?, ?, ?)",
-                       [(record.id, source, json.dumps(base, ensure_ascii=False), stamp)
-                        for record, (source, base) in zip(records, loads, strict=True)])
+    rows = [{"id": record.id, "source": source, "loaded": stamp,
+             "fields": json.dumps(base, ensure_ascii=False)}
+            for record, (source, base) in zip(records, loads, strict=True)]
+    if rows:
+        insert = catalog.db.insert(catalog_loads)
+        with catalog.db.write() as db:
+            db.execute(insert.on_conflict_do_update(index_elements=["id"], set_={
+                "source": insert.excluded.source, "fields": insert.excluded.fields,
+                "loaded": insert.excluded.loaded}), rows)
     for record, result in zip(records, results, strict=True):
         getattr(outcome, result).append(record.name)
     return outcome

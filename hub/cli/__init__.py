@@ -91,7 +91,7 @@ def _pipelines(settings: Settings, names: list[str]) -> list[Pipeline]:
             from hub.ingest.definitions import pipeline_of
             from hub.store.versions import Store
 
-            out.append(pipeline_of(settings, Store(settings.store), name))
+            out.append(pipeline_of(settings, Store(settings.store, settings.database()), name))
             continue
         out.append(load_pipeline(path, settings.schemas_dir))
     return out
@@ -122,7 +122,7 @@ def ingest_cmd(
     for warning in runs.warnings:
         err.print(f"[yellow]Warning:[/] {escape(warning)}", highlight=False)
     with _progress() as progress:
-        reports = batch.run(runs, Store(settings.store), settings, force=force,
+        reports = batch.run(runs, Store(settings.store, settings.database()), settings, force=force,
                             progress=lambda: _Bars(progress))
     _summary(reports)
     if any(r.status == "failed" for r in reports):
@@ -251,7 +251,7 @@ def datasets(root: RootOpt = None, store: StoreOpt = None) -> None:
     from hub.store.versions import Store
 
     settings = settings_for(root, store)
-    target = Store(settings.store)
+    target = Store(settings.store, settings.database())
     table = Table(title="Datasets", title_justify="left")
     for col in ("dataset", "title", "organization", "access", "version", "rows", "updated"):
         table.add_column(col)
@@ -269,7 +269,7 @@ def history(dataset: str, root: RootOpt = None, store: StoreOpt = None) -> None:
     from hub.store.versions import Store
 
     settings = settings_for(root, store)
-    target = Store(settings.store)
+    target = Store(settings.store, settings.database())
     events = target.events(dataset)
     try:
         current = target.dataset(dataset).current_version
@@ -317,7 +317,8 @@ def rollback(dataset: str, version: int, root: RootOpt = None, store: StoreOpt =
 
     settings = settings_for(root, store)
     try:
-        v = Store(settings.store).rollback(dataset, version, who=current_user())
+        v = Store(settings.store, settings.database()).rollback(dataset, version,
+                                                                who=current_user())
     except HubError as exc:
         fail(str(exc))
     console.print(f"{dataset}: now serving v{v.version} ({v.rows:,} rows, from {v.finished})")
@@ -339,7 +340,7 @@ def quarantine(
     from hub.store.versions import Store
 
     settings = settings_for(root, store)
-    target = Store(settings.store)
+    target = Store(settings.store, settings.database())
     try:
         v = target.version(dataset, version) if version else target.current(dataset)
     except HubError as exc:

@@ -23,7 +23,8 @@ def _database(root: Path | None, store: Path | None) -> Database:
     from hub.store.versions import Store
 
     try:
-        return Store(settings_for(root, store).store).db
+        settings = settings_for(root, store)
+        return Store(settings.store, settings.database()).db
     except HubError as exc:
         fail(str(exc))
 

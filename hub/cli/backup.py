@@ -29,7 +29,7 @@ def backup_cmd(
     settings = settings_for(root, store)
     try:
         with _progress() as progress:
-            summary = backup(settings.store, path, _Bars(progress))
+            summary = backup(settings.store, path, _Bars(progress), settings.database())
     except HubError as exc:
         fail(str(exc))
     _report("Backed up", summary)

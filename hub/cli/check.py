@@ -28,7 +28,7 @@ def check(
     from hub.store.versions import Store
 
     settings = settings_for(root, store)
-    target = Store(settings.store)
+    target = Store(settings.store, settings.database())
     who = current_user()
     names = datasets or [d.name for d in target.datasets()]
     table = Table(title="Store check", title_justify="left")

@@ -28,7 +28,7 @@ UrlOpt = Annotated[str | None, typer.Option(
 def _database(root: Path | None, store: Path | None, url: str | None,
               create: bool) -> Database:
     try:
-        db = Database(url) if url else Database.for_store(settings_for(root, store).store)
+        db = Database(url) if url else settings_for(root, store).database()
     except HubError as exc:
         fail(str(exc))
     if db.path is not None and not create and not db.path.is_file():

@@ -2,6 +2,6 @@
 PostgreSQL through psycopg 3), one schema (hub.db.schema) and versioned migrations
 (hub.db.migrate, Alembic)."""
 
-from hub.db.database import FILE, Database, open_sqlite
+from hub.db.database import FILE, Database, DatabaseError, open_sqlite
 
-__all__ = ["FILE", "Database", "open_sqlite"]
+__all__ = ["FILE", "Database", "DatabaseError", "open_sqlite"]

@@ -1,14 +1,22 @@
 """The one way into the hub's database: a `Database` opened from a URL.
 
     sqlite:///<store>/hub.sqlite            the default: one file beside the version data
-    postgresql+psycopg://user@host/name     PostgreSQL through psycopg 3 (parity-tested; the
-                                            whole hub runs on it in a later step of issue 14)
+    postgresql+psycopg://user@host/name     PostgreSQL through psycopg 3 (`HUB_DATABASE_URL`,
+                                            see hub.config; postgresql://… means the same)
 
 Statements are SQLAlchemy Core (see hub.db.schema). Each thread keeps one connection, opened
 on first use, in autocommit mode: a read is one statement, no transaction around it (as the
 hub did before the seam, so the hot read paths stay as cheap). `write()` is one transaction; on
 SQLite it starts with BEGIN IMMEDIATE, so the writer holds the write lock from its first
 statement and two writers never deadlock on a lock upgrade.
+
+`mark()` tells whether anything was committed since it was last asked (a cache of what the
+database holds may be kept while it answers the same), and `reading()` is one consistent read
+together with the mark of what it saw: SQLite's `PRAGMA data_version` on a connection of the
+database's own, PostgreSQL's `pg_current_snapshot()` (two equal snapshots see the same
+committed transactions, so the same data).
+
+Every database error, from SQLAlchemy or from a driver, is a `DatabaseError`.
 
 SQLite connections run in WAL mode (any number of readers beside one writer, across
 processes), with synchronous=FULL (a commit survives a power cut) and a 30 s busy timeout.
@@ -19,7 +27,8 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator
+import zlib
+from collections.abc import Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +36,14 @@ from sqlalchemy import URL, Connection, Engine, Select, Table, create_engine, ma
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Compiled
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from hub.errors import StoreError
 
+# What any database error is, from either backend (SQLAlchemy's, which wraps the driver's):
+# the one type modules outside hub.db catch.
+DatabaseError = SQLAlchemyError
 FILE = "hub.sqlite"  # the database of a single-machine store, in its folder
 BUSY_TIMEOUT_S = 30
 
@@ -55,7 +67,7 @@ class Database:
             engine = create_engine(self.url, poolclass=NullPool,
                                    creator=lambda: open_sqlite(path, rows=True))
         elif self.dialect == "postgresql":
-            if self.url.get_driver_name() not in ("psycopg", "postgresql"):
+            if self.url.drivername not in ("postgresql", "postgresql+psycopg"):
                 raise StoreError(f"database URL {self.url!r}: the hub speaks to PostgreSQL "
                                  "through psycopg 3 (postgresql+psycopg://…)")
             self.url = self.url.set(drivername="postgresql+psycopg")
@@ -68,6 +80,9 @@ class Database:
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._local = threading.local()
         self._prepared: dict[int, _Prepared] = {}
+        self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+        self._watcher: Connection | None = None  # for mark() and reading()
+        self._watching = threading.RLock()
 
     @classmethod
     def for_store(cls, root: Path | str) -> Database:
@@ -104,11 +119,16 @@ class Database:
                 local.conn.exec_driver_sql("ROLLBACK")
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, exclusive: str | None = None) -> Iterator[Connection]:
         """One transaction on this thread's connection: committed at the end of the block,
-        rolled back if it raises. On SQLite the write lock is taken at once."""
+        rolled back if it raises. On SQLite the write lock is taken at once (one writer at a
+        time); on PostgreSQL an `exclusive` name takes a transaction lock of that name first,
+        so writers of the same name (on any replica) take turns, as on SQLite."""
         with self.connection() as conn:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if self.is_sqlite else "BEGIN")
+            if exclusive and not self.is_sqlite:
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)",
+                                     (zlib.crc32(exclusive.encode()),))
             try:
                 yield conn
             except BaseException:
@@ -144,10 +164,10 @@ class Database:
         raw = self._raw()
         try:
             cursor = raw.execute(prepared.sql, values)
-        except Exception:
+        except self._driver_error as exc:
             if getattr(raw, "closed", False):  # a PostgreSQL connection that broke
                 self._local.conn = None
-            raise
+            raise DBAPIError.instance(prepared.sql, values, exc, self._driver_error) from exc
         columns = prepared.columns
         if columns is None:
             columns = prepared.columns = [column[0] for column in cursor.description]
@@ -169,27 +189,48 @@ class Database:
         `on_conflict_do_nothing`): both backends spell it alike, each in its own dialect."""
         return (sqlite_dialect if self.is_sqlite else postgresql).insert(table)
 
-    # -- SQLite for the modules not yet on SQLAlchemy (the catalog, backups) ----------------------
+    # -- what changed ------------------------------------------------------------------------
+
+    def mark(self) -> Hashable:
+        """Changes whenever a transaction was committed to the database (by any connection,
+        process or replica); equal marks: the same data."""
+        with self._watching:
+            return self._mark(self._watch())
 
     @contextlib.contextmanager
-    def sqlite(self) -> Iterator[sqlite3.Connection]:
-        """This thread's connection as the plain sqlite3 connection (rows as sqlite3.Row):
-        the one the version store uses, so a block may call both."""
-        self._require_sqlite("the catalog")
-        with self.connection() as conn:
-            yield conn.connection.dbapi_connection  # type: ignore[misc]
+    def reading(self) -> Iterator[tuple[Connection, Hashable]]:
+        """One consistent read (a read-only transaction) and the mark of the data it sees (on
+        SQLite taken just before, so a commit in between only makes the mark older)."""
+        with self._watching:
+            conn = self._watch()
+            mark = self._mark(conn) if self.is_sqlite else None
+            conn.exec_driver_sql("BEGIN" if self.is_sqlite else
+                                 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                if mark is None:
+                    mark = self._mark(conn)
+                yield conn, mark
+            finally:
+                if not conn.invalidated:
+                    conn.exec_driver_sql("ROLLBACK")
 
-    def connect_sqlite(self) -> sqlite3.Connection:
-        """A new sqlite3 connection of the caller's own (rows as tuples), for a long-lived
-        reader (SQLite's `PRAGMA data_version` counts the commits of *other* connections)."""
-        path = self._require_sqlite("this reader")
-        return open_sqlite(path, rows=False)
+    def _watch(self) -> Connection:
+        if self._watcher is None or self._watcher.closed or self._watcher.invalidated:
+            self._watcher = self._autocommit.connect()
+        return self._watcher
 
-    def _require_sqlite(self, what: str) -> Path:
-        if self.path is None:
-            raise StoreError(f"{what} needs the SQLite database of a single-machine store; "
-                             f"{self} is PostgreSQL (a later step of issue 14)")
-        return self.path
+    def _mark(self, conn: Connection) -> Hashable:
+        """On the driver's connection (asked before every cached answer: SQLAlchemy's work
+        per statement would be most of its cost)."""
+        sql = "PRAGMA data_version" if self.is_sqlite else "SELECT pg_current_snapshot()::text"
+        try:
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            cursor.execute(sql)
+            return cursor.fetchone()[0]
+        except self._driver_error as exc:
+            if self._watcher is not None:  # a connection that broke: a new one next time
+                self._watcher.invalidate()
+            raise DBAPIError.instance(sql, None, exc, self._driver_error) from exc
 
     def close(self) -> None:
         """Close this thread's connection (others close with their threads)."""
@@ -197,6 +238,10 @@ class Database:
         if conn is not None:
             conn.close()
             self._local.conn = None
+        with self._watching:
+            if self._watcher is not None:
+                self._watcher.close()
+                self._watcher = None
         self.engine.dispose()
 
 

@@ -4,8 +4,8 @@ This is the schema at the newest migration (hub/db/migrations/); a change here g
 new migration. Text columns compare byte-wise on PostgreSQL too (collation "C"), as SQLite's
 do, so names sort and ISO timestamps compare the same on both backends.
 
-The catalog's full-text index (`catalog_text`) is an FTS5 table, SQLite's own: the migrations
-create it on SQLite only; search on PostgreSQL is a later step (issue 14).
+The catalog's full-text index (`catalog_words`) is a plain table both backends query with the
+same SQL, so search answers alike on each (see hub.catalog.index).
 """
 
 from __future__ import annotations
@@ -234,16 +234,7 @@ publication_requests = Table(
     _text("requested", nullable=False),
 )
 
-# Rebuilt from the records (not backed up): the facets and the full-text index.
-DERIVED_TABLES = ("catalog_facets", "catalog_text")
-# The tables that hold state, which a backup takes.
-STATE_TABLES = tuple(sorted(name for name in metadata.tables if name not in DERIVED_TABLES))
 
-
-def outside_metadata(name: str | None, kind: str) -> bool:
-    """Tables of the database that `metadata` does not describe: the FTS5 index and its
-    shadow tables (for Alembic's comparison of the database with the schema)."""
-    return kind == "table" and name is not None and name.startswith("catalog_text")
 
 # -- ws-jobs: the job queue, the to-do lists and the reminders (hub/jobs/) -------------------------
 
@@ -313,3 +304,22 @@ pipeline_definitions = Table(
     _text("saved_by", nullable=False),
     _text("saved", nullable=False),
 )
+
+# -- the catalog's full-text index (issue 14, seam2; hub/catalog/index.py) -----------------------
+
+# Every folded word of a record's text columns (title, description, keywords, resources,
+# other) at its position in the column: words match by prefix (a range on `word`), phrases
+# by consecutive positions. Derived from the records, like the facets.
+catalog_words = Table(
+    "catalog_words", metadata,
+    Column("rid", Integer, primary_key=True),
+    _text("field", primary_key=True),
+    Column("pos", Integer, primary_key=True),
+    _text("word", nullable=False),
+    Index("catalog_words_word", "word", "field", "rid"),
+)
+
+# Rebuilt from the records (not backed up): the facets and the full-text index.
+DERIVED_TABLES = ("catalog_facets", "catalog_words")
+# The tables that hold state, which a backup takes.
+STATE_TABLES = tuple(sorted(name for name in metadata.tables if name not in DERIVED_TABLES))

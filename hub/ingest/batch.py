@@ -31,7 +31,8 @@ class Batch:
 def everything(settings: Settings) -> Batch:
     """Every pipeline of the project and every definition saved in the workspace, in
     dependency order (any error in any of them stops it)."""
-    found = discover(settings.pipelines_dir, settings.schemas_dir, Store(settings.store))
+    found = discover(settings.pipelines_dir, settings.schemas_dir,
+                     Store(settings.store, settings.database()))
     return Batch(found, {p.dataset: p for p in found}, {p.dataset for p in found})
 
 

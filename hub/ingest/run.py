@@ -346,7 +346,7 @@ def validate_file(pipeline: Pipeline, settings: Settings,
     report = RunReport(pipeline.dataset)
     clock = time.perf_counter()
     try:
-        fetch_any = _fetcher(pipeline, Store(settings.store), settings, None)
+        fetch_any = _fetcher(pipeline, Store(settings.store, settings.database()), settings, None)
         with tempfile.TemporaryDirectory(prefix="hub-validate-") as scratch:
             fetched = [fetch_any(s, pipeline.base_dir, Path(scratch), settings.fetch)
                        for s in pipeline.sources]

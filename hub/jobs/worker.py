@@ -75,7 +75,7 @@ class Worker:
         """`between`: called when the queue is empty (the scheduler), at most every
         `between_every` seconds."""
         self.settings = settings
-        self.store = store or Store(settings.store)
+        self.store = store or Store(settings.store, settings.database())
         self.name = name or worker_name()
         self.lease, self.beat_every, self.poll = lease, beat_every, poll
         self.between, self.between_every = between, between_every

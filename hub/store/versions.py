@@ -145,13 +145,6 @@ class Store:
         self.db = database or Database.for_store(self.root)
         migrate.upgrade(self.db)
 
-    @contextlib.contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        """This thread's SQLite connection, for the modules not yet on SQLAlchemy (the
-        catalog): see `Database.sqlite`."""
-        with self.db.sqlite() as db:
-            yield db
-
     # -- reading ---------------------------------------------------------------------------
 
     def datasets(self) -> list[Dataset]:

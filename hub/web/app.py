@@ -64,7 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
     """The web server. Raises `HubError` (naming the file) when the catalog cannot be opened,
     unless the settings ask for none (`HUB_CATALOG=none`): access fails closed."""
     _long_running_memory()
-    store = Store(settings.store)
+    store = Store(settings.store, settings.database())
     opened = Opener(settings)
     if settings.catalog:
         opened()  # a broken catalog is a startup error, not a reason to serve more

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
+
 from hub.access import ADMIN
 from hub.api.ckan import packages as dicts
 from hub.api.ckan.client import Remote
@@ -21,6 +23,7 @@ from hub.catalog.editing import audited
 from hub.catalog.expr import Match
 from hub.catalog.index import Catalog, Query
 from hub.catalog.model import ALL_STATES, Record, RecordInvalid, validate
+from hub.db.schema import harvest_sources
 from hub.store.versions import now
 
 PAGE = 500
@@ -38,10 +41,10 @@ def harvest(catalog: Catalog, site: dicts.Site, remote: Remote, org: str | None 
             full: bool = False, progress: Callable[[int, int], None] | None = None
             ) -> HarvestReport:
     started = now()
-    with catalog.store._db() as db:  # harvest_sources: hub.db.schema
-        row = db.execute("SELECT last_started FROM harvest_sources WHERE url = ?",
-                         (remote.url,)).fetchone()
-    since = None if full or row is None else _minus_margin(row[0])
+    with catalog.db.connection() as db:
+        last = db.execute(select(harvest_sources.c.last_started).where(
+            harvest_sources.c.url == remote.url)).scalar()
+    since = None if full or last is None else _minus_margin(last)
     report = HarvestReport(remote.url, since)
     if org is not None and site.vocab.organization(org) is None:
         raise RecordInvalid("harvest", {"org": f"unknown organisation {org!r}"})
@@ -65,9 +68,11 @@ def harvest(catalog: Catalog, site: dicts.Site, remote: Remote, org: str | None 
     for record, result in zip(records, results, strict=True):
         report.outcomes[result].append(record.name)
     report.outcomes["deleted"] = gone
-    with catalog.store._db() as db:
-        db.execute("INSERT OR REPLACE INTO harvest_sources VALUES (?,?,?,?,?)",
-                   (remote.url, org, started, now(), len(listed)))
+    source = {"organization": org, "last_started": started, "last_finished": now(),
+              "datasets": len(listed)}
+    with catalog.db.write() as db:
+        db.execute(catalog.db.insert(harvest_sources).values(url=remote.url, **source)
+                   .on_conflict_do_update(index_elements=["url"], set_=source))
     return report
 
 

@@ -1,15 +1,15 @@
 """Which datasets the store holds and their current versions, re-read only after a change.
 
-Asking the store costs two SQLite connections per request (about 0.6 ms). SQLite's
-`PRAGMA data_version`, read on one long-lived connection, changes whenever any other connection
-commits; so the listing is rebuilt (through the Store's own API) only when a commit happened —
-an ingest, a rollback, a purge — and a new version is served from the next request on.
+Asking the store costs two queries per request. The database's mark (`Database.mark`: SQLite's
+`PRAGMA data_version`, PostgreSQL's snapshot) changes whenever anything commits; so the
+listing is rebuilt (through the Store's own API) only when a commit happened — an ingest, a
+rollback, a purge — and a new version is served from the next request on.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
+from collections.abc import Hashable
 
 from hub.store.versions import Dataset, Store, Version
 
@@ -19,16 +19,13 @@ class Current:
 
     def __init__(self, store: Store):
         self.store = store
-        self._reader: sqlite3.Connection | None = None
-        self._seen: int | None = None
+        self._seen: Hashable = None
         self._entries: dict[str, tuple[Dataset, Version]] = {}
         self._lock = threading.Lock()
 
     def entries(self) -> dict[str, tuple[Dataset, Version]]:
         with self._lock:
-            if self._reader is None:
-                self._reader = self.store.db.connect_sqlite()
-            seen = self._reader.execute("PRAGMA data_version").fetchone()[0]
+            seen = self.store.db.mark()
             if seen != self._seen:
                 entries = {}
                 for d in self.store.datasets():

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from alembic import context
 
-from hub.db.schema import metadata, outside_metadata
+from hub.db.schema import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=metadata,
-                  render_as_batch=connection.dialect.name == "sqlite",
-                  include_name=lambda name, kind, _: not outside_metadata(name, kind))
+                  render_as_batch=connection.dialect.name == "sqlite")
 with context.begin_transaction():
     context.run_migrations()
