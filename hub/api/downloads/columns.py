@@ -34,7 +34,7 @@ class Source:
 
     def __init__(self, version: Version):
         self.version = version
-        self.file = pq.ParquetFile(version.data_file, pre_buffer=False)  # page by page
+        self.file = pq.ParquetFile(version.source(), pre_buffer=False)  # page by page
         names = self.file.schema_arrow.names
         self.has_geometry = GEOMETRY_COLUMN in names
         self.attributes = [n for n in names if n not in (GEOMETRY_COLUMN, BBOX_COLUMN)]
