@@ -238,16 +238,8 @@ class Store:
         Leftovers of runs that died (staging folders, unrecorded version folders) are removed
         first; the staging folder is removed on exit unless `commit` moved it into place.
         """
-        lock_path = self.root / "locks" / f"{name}.lock"
-        with open(lock_path, "a+") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                if exc.errno in (errno.EAGAIN, errno.EACCES):
-                    raise StoreError(f"another run is writing dataset {name!r} right now; "
-                                     "try again when it has finished") from None
-                raise
-            self._clean_leftovers(name)
+        with self._writer_lock(name):
+            self.clean(name)
             staging = self.root / "staging" / f"{name}.{uuid.uuid4().hex[:12]}"
             try:
                 staging.mkdir()
@@ -274,15 +266,25 @@ class Store:
                 f"more than that (free now: {_mb(free)}). Nothing was committed: {kept}. "
                 "Free some space (or move the store to a bigger disk) and run it again.")
 
-    def _clean_leftovers(self, name: str) -> None:
+    @contextlib.contextmanager
+    def _writer_lock(self, name: str) -> Iterator[None]:
+        with open(self.root / "locks" / f"{name}.lock", "a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in (errno.EAGAIN, errno.EACCES):
+                    raise StoreError(f"another run is writing dataset {name!r} right now; "
+                                     "try again when it has finished") from None
+                raise
+            yield
+
+    def clean(self, name: str) -> list[str]:
+        """Remove what runs of the dataset that died left behind: staging folders and version
+        files in the storage that no row of the version log refers to (a run killed between
+        publishing its files and its commit). Returns the removed version folders' keys.
+        Call while holding the writer lock (`writing` does; see `clean_now`)."""
         for stale in (self.root / "staging").glob(f"{name}.*"):
             shutil.rmtree(stale, ignore_errors=True)
-        self.unreferenced(name, remove=True)
-
-    def unreferenced(self, name: str, remove: bool = False) -> list[str]:
-        """Version folders in the storage that no row of the version log refers to (left by
-        a run killed between publishing its files and its commit); removed if asked.
-        Call with `remove` only while holding the dataset's writer lock (`writing`)."""
         folder = f"data/{name}"
         found = self.files.children(folder)
         if not found:
@@ -290,11 +292,18 @@ class Store:
         with self.db.connection() as db:
             known = {f"v{n}" for n in db.scalars(select(versions.c.version)
                                                  .where(versions.c.dataset == name))}
-        stale = [child for child in found if child not in known]
-        if remove:
-            for child in stale:
+        removed = []
+        for child in found:
+            if child not in known:
                 self.files.delete(f"{folder}/{child}")
-        return stale
+                removed.append(f"{folder}/{child}")
+        return removed
+
+    def clean_now(self, name: str) -> list[str]:
+        """`clean` under the dataset's writer lock (`hub check`); a StoreError while a run
+        is writing the dataset."""
+        with self._writer_lock(name):
+            return self.clean(name)
 
     def commit(self, staging: Path, name: str, meta: dict[str, str], draft: Draft) -> Version:
         """Make the staged files the dataset's next version, atomically.

@@ -206,7 +206,7 @@ def _builder_lock(folder: Path, build: str) -> Iterator[None]:
 
 def _build(version: Version, ext: str, terms: Terms, target: Path) -> None:
     folder = target.parent
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)  # on S3 the local folder holds only exports
     clean_leftovers(folder)
     build = uuid.uuid4().hex[:12]
     tmp = folder / f"{TMP}{build}-{target.name}"
