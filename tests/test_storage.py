@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ckanapi
 import httpx
 import numpy as np
 import pyarrow as pa
@@ -40,13 +41,13 @@ class Place:
     s3: Any = None  # tests/s3.py's S3 (kind "s3")
     bucket: str = ""
 
-    def stored(self, store_dir: Path) -> list[str]:
-        """The keys of the version files (`data/…`) as the storage itself lists them."""
+    def stored(self, store_dir: Path, folder: str = "data") -> list[str]:
+        """The keys of the files under `folder` as the storage itself lists them."""
         if self.s3 is None:
             return sorted(p.relative_to(store_dir).as_posix()
-                          for p in (store_dir / "data").rglob("*") if p.is_file())
-        return [k.removeprefix(f"{PREFIX}/") for k in self.s3.keys(self.bucket, f"{PREFIX}/data/")
-                if not k.endswith("/")]  # pyarrow's folder markers are no files
+                          for p in (store_dir / folder).rglob("*") if p.is_file())
+        return [k.removeprefix(f"{PREFIX}/") for k in self.s3.keys(
+            self.bucket, f"{PREFIX}/{folder}/") if not k.endswith("/")]  # no folder markers
 
     def overwrite(self, store_dir: Path, key: str, body: bytes) -> None:
         if self.s3 is None:
@@ -200,6 +201,8 @@ def test_hub_serve_reads_versions_from_its_storage(place: Place,
     write_points(p.data / "punkte.csv", rng, 20, "Q")
     assert p.ingest("punkte").status == "committed"
     assert p.cli("catalog", "load").exit_code == 0
+    assert p.cli("user", "add", "chefin", "--org", "sozialamt", "--role", "admin").exit_code == 0
+    token = p.cli("token", "create", "chefin").output.strip().splitlines()[-1]
     with hub_server(p.root, p.store_dir, **place.env) as server, \
             httpx.Client(base_url=server.url, timeout=120) as http:
         items = http.get("/ogc/collections/punkte/items", params={"limit": 100})
@@ -225,6 +228,7 @@ def test_hub_serve_reads_versions_from_its_storage(place: Place,
         assert pq.read_table(pa.BufferReader(whole.content)).num_rows == 20
         gpkg = http.get("/downloads/punkte/v1.gpkg")
         assert gpkg.status_code == 200 and gpkg.content.startswith(b"SQLite format 3")
+        uploads_through_ckan(place, p, server.url, token)
     exports = [k for k in place.stored(p.store_dir) if "/exports/" in k]
     assert sorted(Path(k).suffix for k in exports) == [".gpkg", ".parquet", ".sha256",
                                                       ".sha256"]
@@ -234,3 +238,26 @@ def test_hub_serve_reads_versions_from_its_storage(place: Place,
         body = place.s3.client().get_object(Bucket=place.bucket,
                                             Key=f"{PREFIX}/{key}")["Body"].read()
         assert body == whole.content
+
+
+def uploads_through_ckan(place: Place, p: Project, url: str, token: str) -> None:
+    """A file uploaded as a distribution is kept in the storage, served (with ranges) by a
+    replica that did not receive it, and replaced by a new upload."""
+    ckan = ckanapi.RemoteCKAN(url, apikey=token)
+    ckan.action.package_create(name="mit-datei", title="Mit Datei", notes="Eine Datei.",
+                               owner_org="sozialamt", license_id="dl-by-de/2.0")
+    first = ckan.action.resource_create(package_id="mit-datei", name="Tabelle",
+                                        upload=("tabelle.csv", io.BytesIO(b"a;b\n1;2\n")))
+    folder = f"uploads/{first['package_id']}/{first['id']}"
+    assert [k for k in place.stored(p.store_dir, "uploads") if k.startswith(folder)] == [
+        f"{folder}/tabelle.csv"]
+    if place.kind == "s3":  # the local copy is gone (another replica received the file)
+        (p.store_dir / folder / "tabelle.csv").unlink()
+    got = httpx.get(first["url"], headers={"Range": "bytes=2-4"}, timeout=30)
+    assert got.status_code == 206 and got.content == b"b\n1"
+    ckan.action.resource_patch(id=first["id"], upload=("neu.csv", io.BytesIO(b"neu;1\n")))
+    assert [k for k in place.stored(p.store_dir, "uploads") if k.startswith(folder)] == [
+        f"{folder}/neu.csv"]
+    assert httpx.get(first["url"], timeout=30).status_code == 404
+    assert httpx.get(first["url"].replace("tabelle.csv", "neu.csv"),
+                     timeout=30).content == b"neu;1\n"

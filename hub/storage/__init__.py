@@ -39,7 +39,8 @@ class Storage(Protocol):
         """Put one finished local file at `key` (whole or not at all)."""
 
     def fetch(self, key: str, path: Path) -> bool:
-        """Make `path` a local copy of `key`; False when there is no such file."""
+        """Make `path` a local copy of `key` (kept when it is newer than the file and as
+        large); False when there is no such file."""
 
     def source(self, key: str) -> str | pa.NativeFile:
         """The file for pyarrow readers: random access (row groups, footer) by ranges."""

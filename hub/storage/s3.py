@@ -14,6 +14,7 @@ from the same variables.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,8 +94,14 @@ class S3Storage:
             raise StoreError(f"{self.url}: could not write {key}: {exc}") from exc
 
     def fetch(self, key: str, path: Path) -> bool:
-        if not self.exists(key):
+        info = self.fs.get_file_info(self.path(key))
+        if info.type != fs.FileType.File:
             return False
+        with contextlib.suppress(FileNotFoundError):
+            here = path.stat()
+            if here.st_size == info.size and info.mtime_ns is not None \
+                    and here.st_mtime_ns >= info.mtime_ns:
+                return True  # the copy made after the object was last written
         tmp = path.with_name(f".fetch-{os.getpid()}-{path.name}")
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
