@@ -376,7 +376,8 @@ def serve(
         sock, limits = server.prepare(host, port)  # bound first: a busy port fails here
     except HubError as exc:
         fail(str(exc))
-    console.print(f"Serving {settings.store} on http://{host}:{port}")
+    files = f" (files in {settings.storage_url})" if settings.storage_url else ""
+    console.print(f"Serving {settings.store}{files} on http://{host}:{port}")
     server.run(app, sock, limits)
 
 
