@@ -21,7 +21,8 @@ import yaml
 from conftest import CENTRE, DISTRICT_BBOX, Project, hub_server
 from downloads_site import POINT_FIELDS, write_points
 
-from hub.errors import StoreError
+from hub.config import load_settings
+from hub.errors import PipelineError, StoreError
 from hub.store.integrity import CorruptVersion
 from hub.store.query import connect
 from hub.store.versions import Draft, Store, Version, now
@@ -261,3 +262,26 @@ def uploads_through_ckan(place: Place, p: Project, url: str, token: str) -> None
     assert httpx.get(first["url"], timeout=30).status_code == 404
     assert httpx.get(first["url"].replace("tabelle.csv", "neu.csv"),
                      timeout=30).content == b"neu;1\n"
+
+
+@pytest.mark.parametrize("url", ["ftp://bucket/hub", "/srv/hub", "s3://"])
+def test_a_storage_url_that_is_not_s3_is_refused_by_name(url: str, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUB_STORAGE_URL", url)
+    with pytest.raises(StoreError, match=r"HUB_STORAGE_URL=.*s3://<bucket>/<prefix>"):
+        Store(tmp_path / "store")
+    if not url.startswith("s3://"):
+        with pytest.raises(PipelineError, match="HUB_STORAGE_URL"):
+            load_settings(tmp_path, tmp_path / "store")
+
+
+def test_a_missing_bucket_is_named_and_nothing_is_committed(s3_server: Any, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    for key, value in {**s3_server.environment(),
+                       "HUB_STORAGE_URL": "s3://kein-eimer/hub"}.items():
+        monkeypatch.setenv(key, value)
+    store = Store(tmp_path / "store")
+    with pytest.raises(StoreError, match="s3://kein-eimer/hub: could not write"):
+        commit(store, "mess", 3)
+    assert store.current("mess") is None and not list((tmp_path / "store" / "staging").iterdir())
