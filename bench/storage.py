@@ -94,8 +94,13 @@ def _get(conn: http.client.HTTPConnection, path: str,
 
 def _timed(conn: http.client.HTTPConnection, path: str, expect: int = 200,
            headers: dict[str, str] | None = None) -> tuple[float, bytes]:
-    start = time.perf_counter()
-    status, body = _get(conn, path, headers or {})
+    try:
+        start = time.perf_counter()
+        status, body = _get(conn, path, headers or {})
+    except (http.client.RemoteDisconnected, ConnectionResetError):  # a kept-alive connection
+        conn.close()  # the server closed: once more on a new one, as HTTP clients do
+        start = time.perf_counter()
+        status, body = _get(conn, path, headers or {})
     seconds = time.perf_counter() - start
     if status != expect:
         raise RuntimeError(f"{path}: HTTP {status}: {body[:200]!r}")
@@ -153,16 +158,16 @@ class _moto:
 def _upload(work: Path, endpoint: str) -> dict[str, str]:
     """A bucket holding the store's version files under `hub/`, and a store folder of its
     own with the same database; returns the environment that serves it from S3."""
-    import boto3
+    from pyarrow import fs
 
     from hub.storage.s3 import S3Storage
 
     env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": KEY_ID,
            "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_REGION": REGION,
            "HUB_STORAGE_URL": f"s3://{BUCKET}/hub"}
-    boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=KEY_ID,
-                 aws_secret_access_key=SECRET, region_name=REGION).create_bucket(
-        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    fs.S3FileSystem(access_key=KEY_ID, secret_key=SECRET, region=REGION, scheme="http",
+                    endpoint_override=endpoint.removeprefix("http://"),
+                    allow_bucket_creation=True).create_dir(BUCKET)
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
