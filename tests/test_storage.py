@@ -17,20 +17,26 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import test_store_faults
 import yaml
 from conftest import CENTRE, DISTRICT_BBOX, Project, hub_server
-from downloads_site import POINT_FIELDS, write_points
+from downloads_site import POINT_FIELDS
+from downloads_site import write_points as write_csv_points
+from test_store_faults import cli, run, write_points
 
 from hub.config import load_settings
 from hub.errors import PipelineError, StoreError
+from hub.store.faults import wait_stopped
 from hub.store.integrity import CorruptVersion
 from hub.store.query import connect
 from hub.store.versions import Draft, Store, Version, now
+from soak.faults import kill
 
 META = {"title": "Messstellen", "organization": "umweltamt", "access": "public",
         "update_frequency": "monthly", "pipeline": "pipelines/messstellen.yaml",
         "attribution": "© Landkreis"}
 PREFIX = "hub"  # HUB_STORAGE_URL=s3://<bucket>/hub
+project = test_store_faults.project  # the fault tests' points project, as a fixture here
 
 
 @dataclass
@@ -194,12 +200,12 @@ def test_hub_serve_reads_versions_from_its_storage(place: Place,
         "default_license": "dl-by-de/2.0"}), encoding="utf-8")
     p.schema("punkte", POINT_FIELDS, primaryKey=["id"])
     rng = np.random.default_rng(20261202)
-    write_points(p.data / "punkte.csv", rng, 50, "P")
+    write_csv_points(p.data / "punkte.csv", rng, 50, "P")
     p.pipeline("punkte", "punkte", {"path": "data/punkte.csv", "crs": "EPSG:4326",
                                     "geometry": {"lon": "lon", "lat": "lat"}},
                access="public", organization="sozialamt")
     assert p.ingest("punkte").status == "committed"
-    write_points(p.data / "punkte.csv", rng, 20, "Q")
+    write_csv_points(p.data / "punkte.csv", rng, 20, "Q")
     assert p.ingest("punkte").status == "committed"
     assert p.cli("catalog", "load").exit_code == 0
     assert p.cli("user", "add", "chefin", "--org", "sozialamt", "--role", "admin").exit_code == 0
@@ -285,3 +291,26 @@ def test_a_missing_bucket_is_named_and_nothing_is_committed(s3_server: Any, tmp_
     with pytest.raises(StoreError, match="s3://kein-eimer/hub: could not write"):
         commit(store, "mess", 3)
     assert store.current("mess") is None and not list((tmp_path / "store" / "staging").iterdir())
+
+
+@pytest.mark.parametrize("place", ["s3"], indirect=True)  # the store folder: test_store_faults
+def test_a_writer_killed_between_its_put_and_its_commit_on_s3(place: Place,
+                                                              project: Path) -> None:
+    data = project / "data" / "points.csv"
+    write_points(data, 1000)
+    assert run(project).version == 1
+    write_points(data, 50_000, seed=7)
+    proc = cli(project, "ingest", "points", HUB_FAULT_POINT="version-renamed")
+    wait_stopped(proc.pid)  # its files are in the bucket, the version log does not know them
+    store = Store(project / "store")
+    assert "data/points/v2/data.parquet" in place.stored(store.root)
+    assert store.current("points").version == 1
+    kill(proc)
+    current = store.current("points")
+    assert current.version == 1 and current.rows == 1000
+    store.ensure_sound(current)
+    write_points(data, 2000, seed=8)
+    after = run(project)  # no manual cleanup needed
+    assert after.status == "committed" and after.version == 2, after.error
+    assert pq.read_table(store.current("points").source()).num_rows == 2000
+    assert sorted({k.split("/")[2] for k in place.stored(store.root)}) == ["v1", "v2"]
