@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-import duckdb
 import pyarrow as pa
 
 from hub.errors import StoreError
+
+if TYPE_CHECKING:
+    import duckdb  # imported where a connection is made, not with the store
 
 URL_VARIABLE = "HUB_STORAGE_URL"
 

@@ -6,9 +6,11 @@ import contextlib
 import os
 import shutil
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import duckdb
+if TYPE_CHECKING:
+    import duckdb
+
 
 
 class LocalStorage:

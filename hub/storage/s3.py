@@ -18,14 +18,16 @@ import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 from urllib.parse import urlparse
 
-import duckdb
 import pyarrow as pa
 from pyarrow import fs
 
 from hub.errors import StoreError
+
+if TYPE_CHECKING:
+    import duckdb
 
 CHUNK = 8 << 20
 
@@ -152,6 +154,7 @@ class S3Storage:
 
 def httpfs_extension() -> Path:
     """The httpfs extension binary shipped by the PyPI package for this DuckDB version."""
+    import duckdb
     import duckdb_extension_httpfs
 
     base = Path(duckdb_extension_httpfs.__file__).parent / "extensions"
