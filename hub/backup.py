@@ -181,6 +181,10 @@ def backup(store_root: Path, target: Path, progress: Progress | None = None,
     db = database or Database.for_store(store_root)
     if db.path is not None and not db.path.is_file():
         raise BackupError(f"there is no store at {store_root} (no {DATABASE})")
+    if os.environ.get("HUB_STORAGE_URL"):
+        raise BackupError("`hub backup` copies the store folder, but HUB_STORAGE_URL keeps the "
+                          "version files in object storage: back up the bucket with its own "
+                          "tools (versioning or replication) together with the database")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise BackupError(f"{target} exists and is not empty: back up into a new folder")
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 Read from the environment (HUB_ROOT, HUB_STORE, HUB_DATABASE_URL, HUB_RETENTION, HUB_HTTP_TIMEOUT,
 HUB_MAX_SOURCE_BYTES, HUB_MAX_UPLOAD_BYTES, HUB_BASE_URL, HUB_MAX_*_SHARE, HUB_CATALOG,
-HUB_TOTP_ROLES) and from
+HUB_TOTP_ROLES, HUB_STORAGE_URL) and from
 `catalog/district.yaml` of the project root.
 """
 
@@ -52,6 +52,9 @@ class Settings:
 
         return Database(self.database_url) if self.database_url else \
             Database.for_store(self.store)
+    # Where the versions' files live (HUB_STORAGE_URL): "" = the store folder, or
+    # s3://bucket/prefix (hub.storage; the store opens it from the same variable)
+    storage_url: str = ""
 
     @property
     def pipelines_dir(self) -> Path:
@@ -95,9 +98,17 @@ def load_settings(root: Path | str | None = None, store: Path | str | None = Non
             max_upload=int(os.environ.get("HUB_MAX_UPLOAD_BYTES", 100 << 20)),
             base_url=os.environ.get("HUB_BASE_URL", "").rstrip("/"),
             guard=Limits.from_env(), catalog=catalog != "none", database_url=database_url,
-            totp_roles=_roles(os.environ.get("HUB_TOTP_ROLES", "")))
+            totp_roles=_roles(os.environ.get("HUB_TOTP_ROLES", "")),
+            storage_url=_storage_url(os.environ.get("HUB_STORAGE_URL", "")))
     except ValueError as exc:
         raise PipelineError(f"invalid setting in the environment: {exc}") from None
+
+
+def _storage_url(value: str) -> str:
+    if value and not value.startswith("s3://"):
+        raise PipelineError(f"HUB_STORAGE_URL={value!r}: use s3://<bucket>/<prefix>, or leave "
+                            "it unset to keep the files in the store folder")
+    return value
 
 
 def _roles(value: str) -> frozenset[str]:

@@ -317,3 +317,14 @@ def demo_portal(demo_district: Path,
     root = demo_copy(demo_district, tmp_path_factory.mktemp("portal") / "demo")
     with hub_server(root) as server:
         yield DemoPortal(server.url, root)
+
+
+# ===================================== S3 (moto's server) =========================================
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[Any]:
+    """An S3 endpoint for the session: moto's standalone server (tests/s3.py)."""
+    from s3 import S3
+
+    with S3.started(free_port()) as server:
+        yield server

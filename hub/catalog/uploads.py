@@ -3,7 +3,8 @@
 A file is received into a staging file (counted and hashed while it streams, refused as soon as
 it passes the size limit), and moved to `uploads/<record id>/<distribution id>/<file name>`
 only after the catalog has recorded it, so a failed call leaves neither a record pointing at a
-missing file nor a replaced file.
+missing file nor a replaced file. With S3 storage (hub.storage) the file is put at that key in
+the storage too, and the folder is each replica's local copy, fetched when missing or older.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from hub.errors import HubError
+from hub.storage import Storage
 
 CHUNK = 1 << 20
 
@@ -43,12 +45,24 @@ def safe_name(filename: str) -> str:
 
 
 class Uploads:
-    def __init__(self, store_root: Path, limit: int):
+    def __init__(self, store_root: Path, limit: int, files: Storage | None = None):
+        """Uploads under `store_root`; `files`: the store's storage (None: that folder)."""
         self.root = Path(store_root) / "uploads"
         self.limit = limit
+        self.files = files
 
     def path(self, record_id: str, dist_id: str, filename: str) -> Path:
         return self.root / safe_name(record_id) / safe_name(dist_id) / safe_name(filename)
+
+    def _key(self, path: Path) -> str:
+        return f"uploads/{path.relative_to(self.root).as_posix()}"
+
+    def local(self, record_id: str, dist_id: str, filename: str) -> Path | None:
+        """The uploaded file on this machine (fetched from the storage if need be), or None."""
+        path = self.path(record_id, dist_id, filename)
+        if self.files is not None and self.files.fetch(self._key(path), path):
+            return path
+        return path if path.is_file() else None
 
     def receive(self, stream: BinaryIO, filename: str) -> Received:
         staging_dir = self.root / ".staging"
@@ -71,10 +85,14 @@ class Uploads:
     def commit(self, received: Received, record_id: str, dist_id: str) -> Path:
         """Put a received file in place, replacing the distribution's earlier file."""
         target = self.path(record_id, dist_id, received.filename)
+        if self.files is not None:
+            self.files.delete(self._key(target.parent))  # the earlier file, on any storage
         if target.parent.exists():
             shutil.rmtree(target.parent)
         target.parent.mkdir(parents=True)
         os.replace(received.staging, target)
+        if self.files is not None:
+            self.files.put(target, self._key(target))  # nothing to do in the store folder
         return target
 
     @staticmethod

@@ -337,7 +337,7 @@ def quarantine(
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    from hub.store.versions import Store
+    from hub.store.versions import QUARANTINE, Store
 
     settings = settings_for(root, store)
     target = Store(settings.store, settings.database())
@@ -347,10 +347,10 @@ def quarantine(
         fail(str(exc))
     if v is None:
         fail(f"dataset {dataset!r} has no version yet")
-    if not v.quarantine_file.exists():
+    if not v.exists(QUARANTINE):
         console.print(f"{dataset} v{v.version}: no quarantined rows")
         return
-    rows = pq.read_table(v.quarantine_file)
+    rows = pq.read_table(v.source(QUARANTINE))
     if export:
         pacsv.write_csv(rows, export)
         console.print(f"{rows.num_rows:,} quarantined rows written to {export}")
@@ -384,7 +384,8 @@ def serve(
         sock, limits = server.prepare(host, port)  # bound first: a busy port fails here
     except HubError as exc:
         fail(str(exc))
-    console.print(f"Serving {settings.store} on http://{host}:{port}")
+    files = f" (files in {settings.storage_url})" if settings.storage_url else ""
+    console.print(f"Serving {settings.store}{files} on http://{host}:{port}")
     server.run(app, sock, limits)
 
 

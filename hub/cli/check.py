@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hub.cli.common import RootOpt, StoreOpt, console, err, fail, settings_for
-from hub.errors import HubError
+from hub.errors import HubError, StoreError
 
 
 def check(
@@ -20,8 +20,9 @@ def check(
     """Verify each version's file (checksum, Parquet footer) and each cached export.
 
     A damaged version is marked broken and no longer served (its URLs answer 503); a damaged
-    export is deleted and built again on next use; files left by killed export builders are
-    removed. Exit code 1 when anything was found damaged.
+    export is deleted and built again on next use; files left by killed export builders, and
+    version files in the storage that no version refers to (a run killed before its commit),
+    are removed. Exit code 1 when anything was found damaged.
     """
     from hub.api.downloads.exports import check_folder  # the server's modules, only here
     from hub.ingest.run import current_user
@@ -34,13 +35,17 @@ def check(
     table = Table(title="Store check", title_justify="left")
     for col in ("dataset", "version", "", "file", "exports", "problem"):
         table.add_column(col, no_wrap=col != "problem")
-    damaged, advice = 0, []
+    damaged, advice, cleaned = 0, [], []
     for name in names:
         try:
             current = target.dataset(name).current_version
             versions = target.versions(name)
         except HubError as exc:
             fail(str(exc))
+        try:
+            cleaned += target.clean_now(name)
+        except StoreError as exc:  # a run is writing it: it cleans up itself
+            err.print(f"{escape(str(exc))}: its leftovers were not looked for")
         for v in versions:
             mark = "●" if v.version == current else ""
             if v.purged:
@@ -68,6 +73,9 @@ def check(
                               f"{', '.join(good) or 'none'}), restore the file from a backup "
                               "and run `hub check` again, or ingest again")
     console.print(table)
+    for key in cleaned:
+        console.print(f"removed {escape(key)} in {escape(target.files.url)}: files of a run "
+                      "that died before its commit (no version refers to them)")
     for line in advice:
         err.print(f"[bold red]{escape(line)}[/]", highlight=False)
     if damaged:

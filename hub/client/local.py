@@ -117,7 +117,7 @@ class LocalHub(Hub):
                 version = self.store.version(name, int(number))
             except (StoreError, OverflowError):
                 raise NotFound(f"dataset {name!r} has no version {number}") from None
-        if version.purged or not version.data_file.exists():
+        if version.purged or not version.exists():
             raise VersionRemoved(f"version {version.version} of {name!r} was removed by the "
                                  "retention policy (see history())")
         if version.broken:

@@ -262,10 +262,12 @@ def _run(source: Source, pipeline: Pipeline, inputs: list[Version], target: Path
     try:
         con.execute(f"INSTALL '{_quoted(str(spatial_extension()))}'")
         con.execute("LOAD spatial")
+        for files in {id(v.files): v.files for v in inputs if v.files}.values():
+            files.prepare(con)  # S3: httpfs and its secret, before external access is shut
         for v in inputs:
             con.execute(f'CREATE VIEW "{v.dataset}" AS SELECT * FROM '
-                        f"read_parquet('{_quoted(str(v.data_file))}')")
-        con.execute("SET allowed_paths = ?", [[str(v.data_file) for v in inputs]])
+                        f"read_parquet('{_quoted(v.location())}')")
+        con.execute("SET allowed_paths = ?", [[v.location() for v in inputs]])
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         try:

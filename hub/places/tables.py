@@ -60,7 +60,7 @@ def read_table(store: Store, version: Version) -> Table:
     """Read a version's file (checked against its checksum, see `Store.ensure_sound`)."""
     store.ensure_sound(version)
     with store.reading(version):
-        arrow = pq.read_table(version.data_file)
+        arrow = pq.read_table(version.source())
     wkb = (arrow.column(GEOMETRY_COLUMN).to_pylist()
            if GEOMETRY_COLUMN in arrow.column_names else [None] * arrow.num_rows)
     attributes = arrow.drop_columns([c for c in (GEOMETRY_COLUMN, BBOX_COLUMN)

@@ -15,12 +15,18 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hub.errors import StoreError
 from hub.store.geoparquet import GEOMETRY_COLUMN
+
+if TYPE_CHECKING:
+    from hub.store.versions import Version
+
+CHUNK = 1 << 20
 
 HINT = "an operator must run `hub check {dataset}` and `hub rollback {dataset} <version>`"
 
@@ -41,18 +47,34 @@ def sha256(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def problem(path: Path, checksum: str) -> str | None:
-    """Why the data file at `path` is not the one recorded (None when it is sound)."""
+def _stream_sha256(stream: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    with stream:
+        while chunk := stream.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def problem(file: Path | Version, checksum: str) -> str | None:
+    """Why a version's data file (in its storage, or a local file) is not the one recorded
+    (None when it is sound)."""
+    local = isinstance(file, Path)
+    name = file.name if isinstance(file, Path) else "data.parquet"
     try:
-        found = sha256(path)
+        if isinstance(file, Path):
+            found = sha256(file)
+        elif file.files is None or not file.exists():
+            return f"{name} is missing"
+        else:
+            found = _stream_sha256(file.files.open(f"{file.key}/{name}"))
     except FileNotFoundError:
-        return f"{path.name} is missing"
+        return f"{name} is missing"
     except OSError as exc:
-        return f"{path.name} cannot be read: {exc.strerror or exc}"
+        return f"{name} cannot be read: {exc.strerror or exc}"
     if found != checksum:
         return f"checksum mismatch: recorded {checksum[:12]}…, file has {found[:12]}…"
     try:
-        meta = pq.ParquetFile(path).metadata
+        meta = pq.ParquetFile(file if local else file.source()).metadata
     except (pa.ArrowException, OSError) as exc:
         return f"the Parquet footer cannot be read: {exc}"
     if GEOMETRY_COLUMN in meta.schema.names:

@@ -7,7 +7,7 @@ The connection is in-memory and read-only towards the store: it reads the immuta
 files of the versions that were current when it was opened (call `refresh` to follow new ones).
 A dataset whose current version is marked broken (`hub check`) gets no view.
 DuckDB's spatial extension is loaded from the `duckdb-extension-spatial` package, never
-downloaded.
+downloaded; versions on S3 are read through httpfs (see hub.storage.s3).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def connect(store: Store, spatial: bool = True,
             datasets: list[str] | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with a view per dataset (current version), optionally spatial."""
     con = new_connection(spatial)
+    store.files.prepare(con)  # S3: httpfs and a secret from the environment
     refresh(con, store, datasets)
     return con
 
@@ -59,5 +60,5 @@ def refresh(con: duckdb.DuckDBPyConnection, store: Store,
         if version is None or version.broken:
             con.execute(f'DROP VIEW IF EXISTS "{d.name}"')
             continue
-        path = str(version.data_file).replace("'", "''")
+        path = version.location().replace("'", "''")
         con.execute(f'CREATE OR REPLACE VIEW "{d.name}" AS SELECT * FROM read_parquet(\'{path}\')')

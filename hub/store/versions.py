@@ -4,16 +4,18 @@ Layout under the store root::
 
     hub.sqlite                      datasets, versions, events (the default database: hub.db)
     data/<dataset>/v<N>/            one immutable version: data.parquet [+ quarantine.parquet]
+                                    (in the store's storage: this folder, or S3, see hub.storage)
     staging/<dataset>.<run>/        a run in progress (never read by anyone else)
     locks/<dataset>.lock            one writer per dataset (flock, released by the kernel on kill;
                                     across machines: a later step of issue 14)
 
-A run writes into staging, fsyncs, renames the folder to its version path and then, in one
-database transaction, records the version and moves the dataset's `current` pointer. Readers
+A run writes into staging, publishes the folder as its version's files (fsync and rename into
+`data/` on local storage, one PUT per file on S3) and then, in one database transaction,
+records the version and moves the dataset's `current` pointer. Readers
 look up the pointer and read files that never change, so they see the old or the new version,
 never a mix.
-A run killed at any point leaves at most a staging folder or an unrecorded version folder; the
-next writer of that dataset removes both before it starts.
+A run killed at any point leaves at most a staging folder or unrecorded version files; the
+next writer of that dataset removes both before it starts (`hub check` too).
 """
 
 from __future__ import annotations
@@ -23,13 +25,12 @@ import datetime as dt
 import errno
 import fcntl
 import json
-import os
 import shutil
 import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,13 @@ from hub import audit
 from hub.db import Database
 from hub.db.schema import datasets, events, versions
 from hub.errors import StoreError
+from hub.storage import Storage, for_store
+from hub.storage.local import fsync as fsync  # hub.backup and the exports use it from here
 from hub.store import faults, integrity
 from hub.store.integrity import CorruptVersion
+
+DATA = "data.parquet"
+QUARANTINE = "quarantine.parquet"
 
 
 def now() -> str:
@@ -70,16 +76,40 @@ class Version:
     run_by: str
     report: dict[str, Any]
     purged: bool
-    path: Path
+    path: Path  # the version's folder in the store folder: its files on local storage, the
+    # local copies of its exports on any storage
     broken: str | None = None  # why `hub check` or the server found the file damaged
+    files: Storage | None = field(default=None, compare=False, repr=False)
 
     @property
     def data_file(self) -> Path:
-        return self.path / "data.parquet"
+        """The data file in the store folder (local storage only: readers use `source`)."""
+        return self.path / DATA
 
     @property
     def quarantine_file(self) -> Path:
-        return self.path / "quarantine.parquet"
+        return self.path / QUARANTINE
+
+    @property
+    def key(self) -> str:
+        """The version's folder in its storage."""
+        return f"data/{self.dataset}/v{self.version}"
+
+    def _storage(self) -> Storage:
+        if self.files is None:
+            raise StoreError(f"version {self.version} of {self.dataset!r} has no storage")
+        return self.files
+
+    def source(self, name: str = DATA) -> str | pa.NativeFile:
+        """One of the version's files for pyarrow (a path, or a file read by HTTP ranges)."""
+        return self._storage().source(f"{self.key}/{name}")
+
+    def location(self, name: str = DATA) -> str:
+        """One of the version's files for DuckDB's read_parquet."""
+        return self._storage().location(f"{self.key}/{name}")
+
+    def exists(self, name: str = DATA) -> bool:
+        return self._storage().exists(f"{self.key}/{name}")
 
 
 @dataclass(frozen=True)
@@ -132,10 +162,13 @@ _VERSION = select(versions).where(versions.c.dataset == bindparam("name"),
 class Store:
     """Versioned datasets on disk; safe for one writer per dataset and any number of readers."""
 
-    def __init__(self, root: Path | str, database: Database | None = None):
+    def __init__(self, root: Path | str, database: Database | None = None,
+                 files: Storage | None = None):
         """The store in the folder `root`; its log in `database` (default: the SQLite file
-        `root/hub.sqlite`), brought to the newest schema first (see hub.db.migrate)."""
+        `root/hub.sqlite`), brought to the newest schema first (see hub.db.migrate); its
+        versions' files in `files` (default: HUB_STORAGE_URL, else the folder `root`)."""
         self.root = Path(root)
+        self.files = files or for_store(self.root)
         self._sound: set[tuple[str, int, str]] = set()  # versions verified by this process
         self._verifying = threading.Lock()
         for sub in ("data", "staging", "locks"):
@@ -185,7 +218,7 @@ class Store:
         d["source_crs"] = d["source_crs"] or []
         d["purged"] = bool(d["purged"])
         d["path"] = self.version_dir(d["dataset"], d["version"])
-        return Version(**d)
+        return Version(**d, files=self.files)
 
     def version_dir(self, name: str, number: int) -> Path:
         return self.root / "data" / name / f"v{number}"
@@ -199,16 +232,8 @@ class Store:
         Leftovers of runs that died (staging folders, unrecorded version folders) are removed
         first; the staging folder is removed on exit unless `commit` moved it into place.
         """
-        lock_path = self.root / "locks" / f"{name}.lock"
-        with open(lock_path, "a+") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                if exc.errno in (errno.EAGAIN, errno.EACCES):
-                    raise StoreError(f"another run is writing dataset {name!r} right now; "
-                                     "try again when it has finished") from None
-                raise
-            self._clean_leftovers(name)
+        with self._writer_lock(name):
+            self.clean(name)
             staging = self.root / "staging" / f"{name}.{uuid.uuid4().hex[:12]}"
             try:
                 staging.mkdir()
@@ -235,19 +260,44 @@ class Store:
                 f"more than that (free now: {_mb(free)}). Nothing was committed: {kept}. "
                 "Free some space (or move the store to a bigger disk) and run it again.")
 
-    def _clean_leftovers(self, name: str) -> None:
+    @contextlib.contextmanager
+    def _writer_lock(self, name: str) -> Iterator[None]:
+        with open(self.root / "locks" / f"{name}.lock", "a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in (errno.EAGAIN, errno.EACCES):
+                    raise StoreError(f"another run is writing dataset {name!r} right now; "
+                                     "try again when it has finished") from None
+                raise
+            yield
+
+    def clean(self, name: str) -> list[str]:
+        """Remove what runs of the dataset that died left behind: staging folders and version
+        files in the storage that no row of the version log refers to (a run killed between
+        publishing its files and its commit). Returns the removed version folders' keys.
+        Call while holding the writer lock (`writing` does; see `clean_now`)."""
         for stale in (self.root / "staging").glob(f"{name}.*"):
             shutil.rmtree(stale, ignore_errors=True)
-        folder = self.root / "data" / name
-        if not folder.exists():
-            return
+        folder = f"data/{name}"
+        found = self.files.children(folder)
+        if not found:
+            return []
         with self.db.connection() as db:
-            known = set(db.scalars(select(versions.c.version)
-                                   .where(versions.c.dataset == name)))
-        for child in folder.iterdir():
-            number = child.name[1:]
-            if not (child.name.startswith("v") and number.isdigit() and int(number) in known):
-                shutil.rmtree(child, ignore_errors=True)
+            known = {f"v{n}" for n in db.scalars(select(versions.c.version)
+                                                 .where(versions.c.dataset == name))}
+        removed = []
+        for child in found:
+            if child not in known:
+                self.files.delete(f"{folder}/{child}")
+                removed.append(f"{folder}/{child}")
+        return removed
+
+    def clean_now(self, name: str) -> list[str]:
+        """`clean` under the dataset's writer lock (`hub check`); a StoreError while a run
+        is writing the dataset."""
+        with self._writer_lock(name):
+            return self.clean(name)
 
     def commit(self, staging: Path, name: str, meta: dict[str, str], draft: Draft) -> Version:
         """Make the staged files the dataset's next version, atomically.
@@ -259,13 +309,9 @@ class Store:
             last = db.scalar(select(func.max(versions.c.version))
                              .where(versions.c.dataset == name))
         number = (last or 0) + 1
-        target = self.version_dir(name, number)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        checksum = integrity.sha256(staging / "data.parquet")
-        for f in staging.iterdir():
-            fsync(f)
-        os.rename(staging, target)
-        fsync(target.parent)
+        key = f"data/{name}/v{number}"
+        checksum = integrity.sha256(staging / DATA)
+        self.files.publish(staging, key)
         faults.point("version-renamed")
         staging.mkdir()  # `writing` removes its staging folder on exit
         stamp = now()
@@ -298,7 +344,7 @@ class Store:
                                     "pipeline": meta["pipeline"], "checksum": checksum},
                              connection=db)
         except BaseException:
-            shutil.rmtree(target, ignore_errors=True)
+            self.files.delete(key)
             raise
         faults.point("committed")
         return self.version(name, number)
@@ -345,7 +391,8 @@ class Store:
                 db.execute(update(versions).where(versions.c.dataset == name,
                                                   versions.c.version == v.version)
                            .values(purged=1))
-            shutil.rmtree(v.path, ignore_errors=True)
+            self.files.delete(v.key)
+            shutil.rmtree(v.path, ignore_errors=True)  # local copies of its exports
             self.log(name, "purge", who, version=v.version)
             purged.append(v.version)
         return purged
@@ -365,7 +412,7 @@ class Store:
         with self._verifying:
             if key in self._sound:
                 return
-            reason = integrity.problem(version.data_file, version.checksum)
+            reason = integrity.problem(version, version.checksum)
             if reason is None:
                 self._sound.add(key)
                 return
@@ -387,7 +434,7 @@ class Store:
     def check(self, version: Version, who: str) -> str | None:
         """Verify a version's file now (`hub check`): mark it broken, or clear the mark of
         a file that is sound again; return what is wrong with it (None when nothing is)."""
-        reason = integrity.problem(version.data_file, version.checksum)
+        reason = integrity.problem(version, version.checksum)
         if reason is not None:
             self.mark_broken(version.dataset, version.version, reason, who)
         elif version.broken:
@@ -432,12 +479,3 @@ def _size(folder: Path) -> int:
 
 def _mb(size: int) -> str:
     return f"{size / 1e6:,.1f} MB"
-
-
-def fsync(path: Path) -> None:
-    """Flush a file or a folder (its entries) to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

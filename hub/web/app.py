@@ -163,8 +163,8 @@ def create_app(settings: Settings) -> FastAPI:
         record = hub.catalog.get(ident, viewer(request))
         dist = next((d for d in record.distributions if d.id == res and d.upload == filename),
                     None) if record else None
-        path = hub.uploads.path(record.id, dist.id, dist.upload) if dist else None
-        if path is None or not path.is_file():
+        path = hub.uploads.local(record.id, dist.id, dist.upload) if dist else None
+        if path is None:
             raise HTTPException(404, "no such file")
         return FileResponse(path, media_type=dist.media_type or "application/octet-stream",
                             filename=dist.upload, content_disposition_type="attachment",

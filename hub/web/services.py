@@ -77,7 +77,8 @@ class Services:
         catalog, vocab, district = open_catalog(settings)
         accounts = Accounts(catalog.store, vocab, settings.totp_roles)
         return cls(settings, catalog, vocab, district, accounts,
-                   Uploads(catalog.store.root, settings.max_upload), Sessions(accounts))
+                   Uploads(catalog.store.root, settings.max_upload, catalog.store.files),
+                   Sessions(accounts))
 
     def viewer(self, request: Request) -> Viewer:
         """Who sends the request, by the one rule every face uses: the user of its API token

@@ -24,6 +24,8 @@ from hub.store.versions import Version
 BATCH_BYTES = 1 << 20  # geometry bytes per batch: a few MB of text, whatever the layer
 MAX_BATCH_ROWS = 8_192  # 1M points: 16k rows and pre-buffered row groups peaked 80 MB higher,
 # 8k rows read page by page 37 MB, at the same speed (~200 MB/s of GeoJSON)
+REMOTE_BUFFER = 4 << 20  # S3: a column is read in 4 MiB ranges, not one request per page
+# (1M points from moto's server: 0.86 s instead of 1.9 s)
 NULL = "null"
 _CONTROL = "[\x00-\x1f]"
 _JSON_ESCAPES = {8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r"}
@@ -34,7 +36,9 @@ class Source:
 
     def __init__(self, version: Version):
         self.version = version
-        self.file = pq.ParquetFile(version.data_file, pre_buffer=False)  # page by page
+        source = version.source()  # a path, or a file in object storage read by ranges
+        self.file = pq.ParquetFile(source, pre_buffer=False,  # page by page
+                                   buffer_size=0 if isinstance(source, str) else REMOTE_BUFFER)
         names = self.file.schema_arrow.names
         self.has_geometry = GEOMETRY_COLUMN in names
         self.attributes = [n for n in names if n not in (GEOMETRY_COLUMN, BBOX_COLUMN)]

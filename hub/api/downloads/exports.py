@@ -13,6 +13,11 @@ A builder holds an flock on `.tmp-<id>.lock` while it writes `.tmp-<id>-<file>`:
 whose lock is free belong to a builder that died (a server killed mid-build) and are removed when
 the folder is next built into, and by `hub check`, once older than a grace period.
 
+With S3 storage (hub.storage) the folder above is each replica's local copy, served from disk
+with HTTP ranges: a file built by one replica is put beside its version in the storage
+(`data/<ds>/v<N>/exports/…`, the checksum first), and another replica fetches it from there
+instead of building it again. Retention deletes both.
+
 GDAL (through pyogrio) writes GeoPackage and FlatGeobuf from a stream of Arrow batches, so
 memory does not grow with the layer. The GeoParquet export is the stored file rewritten batch
 by batch with the licence terms added to its key/value metadata.
@@ -71,11 +76,43 @@ class Exports:
             if target not in self._sound or not target.exists():
                 if damage(target) is not None:  # missing, or not what was written
                     discard(target)
-                    _build(version, ext, terms, target)
+                    if not _fetched(version, target):
+                        _build(version, ext, terms, target)
+                        _share(version, target)
                 self._sound.add(target)
         with self._guard:
             self._locks.pop(target, None)
         return target
+
+
+def _key(version: Version, path: Path) -> str:
+    return f"{version.key}/{path.relative_to(version.path).as_posix()}"
+
+
+def _fetched(version: Version, target: Path) -> bool:
+    """Whether another replica's build of the file was copied from the storage (and is
+    sound); on local storage the file is the one just found missing, so never."""
+    files = version.files
+    if files is None:
+        return False
+    digest = target.with_name(target.name + CHECKSUM)
+    if not (files.fetch(_key(version, digest), digest) and files.fetch(_key(version, target),
+                                                                          target)):
+        return False
+    if damage(target) is None:
+        return True
+    discard(target)
+    return False
+
+
+def _share(version: Version, target: Path) -> None:
+    """Put a file just built beside its version in the storage (nothing on local storage:
+    it is there already); the checksum first, so a reader never takes an unchecked file."""
+    files = version.files
+    if files is not None:
+        digest = target.with_name(target.name + CHECKSUM)
+        files.put(digest, _key(version, digest))
+        files.put(target, _key(version, target))
 
 
 def damage(path: Path) -> str | None:
@@ -169,7 +206,7 @@ def _builder_lock(folder: Path, build: str) -> Iterator[None]:
 
 def _build(version: Version, ext: str, terms: Terms, target: Path) -> None:
     folder = target.parent
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)  # on S3 the local folder holds only exports
     clean_leftovers(folder)
     build = uuid.uuid4().hex[:12]
     tmp = folder / f"{TMP}{build}-{target.name}"

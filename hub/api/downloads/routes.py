@@ -193,7 +193,7 @@ def _version(store: Store, name: str, number: int) -> Version:
         version = store.version(name, number)
     except (StoreError, OverflowError):
         raise Problem(404, f"dataset {name!r} has no version {number}") from None
-    if version.purged or not version.data_file.exists():
+    if version.purged or not version.exists():
         raise Problem(410, f"version {number} of {name!r} was removed by the retention "
                            "policy; the latest version is at latest.<ext>")
     return version

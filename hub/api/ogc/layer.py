@@ -63,7 +63,7 @@ def describe(version: Version) -> Meta:
 
 
 def _temporal_extent(version: Version, f: Field) -> tuple[str | None, str | None]:
-    meta = pq.ParquetFile(version.data_file).metadata
+    meta = pq.ParquetFile(version.source()).metadata
     index = meta.schema.to_arrow_schema().get_field_index(f.name)
     lows, highs = [], []
     for g in range(meta.num_row_groups):
@@ -159,7 +159,7 @@ class Layer:
 
     def __init__(self, version: Version, meta: Meta):
         self.version, self.meta = version, meta
-        table = pq.read_table(version.data_file, memory_map=True)
+        table = pq.read_table(version.source(), memory_map=True)
         with contextlib.suppress(pa.ArrowInvalid):  # > 2 GiB in one column: keep the chunks
             table = table.combine_chunks()
         self.rows = table.num_rows

@@ -52,7 +52,7 @@ def first_rows(store: Store, version: Version) -> Preview:
     """Reads one small batch of the version's file (checked by `store.reading`)."""
     store.ensure_sound(version)
     with store.reading(version):
-        parquet = pq.ParquetFile(version.data_file)
+        parquet = pq.ParquetFile(version.source())
         names = [f.name for f in parquet.schema_arrow
                  if f.name not in HIDDEN and not pa.types.is_binary(f.type)
                  and not pa.types.is_large_binary(f.type)]
