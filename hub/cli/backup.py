@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
-from hub.cli.common import RootOpt, StoreOpt, console, err, fail, settings_for
+from hub.cli.common import RootOpt, StoreOpt, console, err, escape, fail, settings_for
 from hub.errors import HubError
 
 if TYPE_CHECKING:
