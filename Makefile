@@ -43,8 +43,12 @@ lint: install
 audit: install
 	$(BIN)/python .ci/audit.py
 
+# Two test processes (pytest-xdist), each taking whole files: a file's module fixtures are made
+# once; session fixtures (the demo district, PostgreSQL, the OGC site) once per process that
+# needs them. TEST_PROCESSES=0 runs the suite in one process.
+TEST_PROCESSES ?= 2
 test: system lint audit
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_PROCESSES) --dist loadfile
 
 # dev.txt: runtime + test + demo + dev + postgres extras, what `make install` puts in .venv;
 # runtime.txt: what a server needs; bench.txt: runtime + bench, added by `make bench`.
