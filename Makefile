@@ -47,8 +47,13 @@ lint: install
 audit: install
 	$(BIN)/python .ci/audit.py
 
+# TEST_PROCESSES=2 runs the suite in two processes (pytest-xdist), each taking whole files: a
+# file's module fixtures are made once, session fixtures (the demo district, PostgreSQL, the OGC
+# site) once per process that needs them. One process by default: on this shared 2-core
+# machine two were no faster (bench/RESULTS.md, "Test suite wall time").
+TEST_PROCESSES ?= 0
 test: system lint audit
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_PROCESSES) --dist loadfile
 
 # dev.txt: runtime + test + demo + dev + postgres extras, what `make install` puts in .venv;
 # runtime.txt: what a server needs; bench.txt: runtime + bench, added by `make bench`.

@@ -37,6 +37,7 @@ INDIRECT = {
     "httptools": "uvicorn's HTTP parser (hub/web/server.py subclasses its protocol)",
     "python-multipart": "starlette's multipart parser (CKAN uploads)",
     "pytest-timeout": "pytest plugin: `timeout` in [tool.pytest.ini_options]",
+    "pytest-xdist": "pytest plugin: `make test` runs the suite with `-n`",
     "ruff": "`make lint`",
     "pip-audit": "`make audit`",
     "uv": "`make lock`",

@@ -12,21 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import RenderableType
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
 
-from hub.cli.common import RootOpt, StoreOpt, console, err, fail, settings_for
+from hub.cli.common import RootOpt, StoreOpt, console, err, escape, fail, new_table, settings_for
 from hub.errors import HubError, PipelineError
 
 if TYPE_CHECKING:
@@ -37,48 +24,6 @@ if TYPE_CHECKING:
 app = typer.Typer(help="District data hub: ingest, version, catalogue and serve open data.",
                   no_args_is_help=True, add_completion=False,
                   rich_markup_mode=None)  # plain help: rich's Markdown (pygments) costs ~0.1 s
-class _Bars:
-    """Rich progress bars for a run (bytes for text files, rows for the rest)."""
-
-    def __init__(self, progress: Progress):
-        self.progress, self.task = progress, None
-
-    def phase(self, name: str) -> None:
-        pass
-
-    def start(self, name: str, total: int, unit: str) -> None:
-        self.task = self.progress.add_task(name, total=total or None, unit=unit)
-
-    def advance(self, amount: int) -> None:
-        if self.task is not None:
-            self.progress.advance(self.task, amount)
-
-    def done(self) -> None:
-        if self.task is not None:
-            task = self.progress.tasks[-1]
-            if task.total:
-                self.progress.update(self.task, completed=task.total)
-            self.task = None
-
-
-class _Amount(ProgressColumn):
-    """Bytes for text files (read as a stream), rows for everything else."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._bytes, self._rows = DownloadColumn(), MofNCompleteColumn()
-
-    def render(self, task: Task) -> RenderableType:
-        column = self._bytes if task.fields.get("unit") == "bytes" else self._rows
-        return column.render(task)
-
-
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), _Amount(),
-                    TimeElapsedColumn(), console=err, transient=True,
-                    disable=not err.is_terminal)
-
-
 def _pipelines(settings: Settings, names: list[str]) -> list[Pipeline]:
     from hub.ingest.pipeline import load_pipeline
 
@@ -108,6 +53,7 @@ def ingest_cmd(
     root: RootOpt = None, store: StoreOpt = None,
 ) -> None:
     """Run pipelines: read, validate, reproject and commit each as a new version."""
+    from hub.cli.progress import Bars, progress
     from hub.ingest import batch
     from hub.store.versions import Store
 
@@ -121,16 +67,16 @@ def ingest_cmd(
         fail(f"no pipelines in {settings.pipelines_dir}")
     for warning in runs.warnings:
         err.print(f"[yellow]Warning:[/] {escape(warning)}", highlight=False)
-    with _progress() as progress:
-        reports = batch.run(runs, Store(settings.store, settings.database()), settings, force=force,
-                            progress=lambda: _Bars(progress))
+    with progress() as bars:
+        reports = batch.run(runs, Store(settings.store, settings.database()), settings,
+                            force=force, progress=lambda: Bars(bars))
     _summary(reports)
     if any(r.status == "failed" for r in reports):
         raise typer.Exit(1)
 
 
 def _summary(reports: list[RunReport]) -> None:
-    table = Table(title="Ingest summary", title_justify="left")
+    table = new_table(title="Ingest summary", title_justify="left")
     for col in ("dataset", "status", "read", "valid", "quarant.", "skipped", "repaired",
                 "reproj.", "version", "s"):
         table.add_column(col, justify="left" if col in ("dataset", "status") else "right",
@@ -200,10 +146,11 @@ def validate(
 
 
 def _validate(settings: Settings, pipeline: Pipeline) -> RunReport:
+    from hub.cli.progress import Bars, progress
     from hub.ingest.run import validate_file
 
-    with _progress() as progress:
-        return validate_file(pipeline, settings, _Bars(progress))
+    with progress() as bars:
+        return validate_file(pipeline, settings, Bars(bars))
 
 
 def _with_file(pipeline: Pipeline, file: Path) -> Pipeline:
@@ -252,7 +199,7 @@ def datasets(root: RootOpt = None, store: StoreOpt = None) -> None:
 
     settings = settings_for(root, store)
     target = Store(settings.store, settings.database())
-    table = Table(title="Datasets", title_justify="left")
+    table = new_table(title="Datasets", title_justify="left")
     for col in ("dataset", "title", "organization", "access", "version", "rows", "updated"):
         table.add_column(col)
     for d in target.datasets():
@@ -278,7 +225,7 @@ def history(dataset: str, root: RootOpt = None, store: StoreOpt = None) -> None:
         if not events:  # a dataset whose runs all failed has events but no versions
             fail(str(exc))
         current, versions = None, []
-    table = Table(title=f"History of {dataset}", title_justify="left")
+    table = new_table(title=f"History of {dataset}", title_justify="left")
     for col in ("version", "", "finished", "rows", "quarantined", "source CRS", "checksum",
                 "by", "state"):
         table.add_column(col)
@@ -355,8 +302,8 @@ def quarantine(
         pacsv.write_csv(rows, export)
         console.print(f"{rows.num_rows:,} quarantined rows written to {export}")
         return
-    table = Table(title=f"Quarantine of {dataset} v{v.version}: {rows.num_rows:,} rows",
-                  title_justify="left")
+    table = new_table(title=f"Quarantine of {dataset} v{v.version}: {rows.num_rows:,} rows",
+                      title_justify="left")
     for col in ("file", "row", "errors"):
         table.add_column(col)
     for r in rows.slice(0, limit).to_pylist():

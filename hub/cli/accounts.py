@@ -7,10 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from hub.cli.common import RootOpt, StoreOpt, console, fail, settings_for
+from hub.cli.common import RootOpt, StoreOpt, console, escape, fail, new_table, settings_for
 from hub.errors import HubError
 
 if TYPE_CHECKING:
@@ -54,7 +52,7 @@ def user_add(name: Annotated[str, typer.Argument(help="Login name, e.g. m.schulz
 @users.command("list")
 def user_list(root: RootOpt = None, store: StoreOpt = None) -> None:
     """List users."""
-    table = Table("user", "name", "organisation", "role", "state", "created")
+    table = new_table("user", "name", "organisation", "role", "state", "created")
     for u in _accounts(root, store).users():
         table.add_row(escape(u.name), escape(u.fullname), escape(u.organization), u.role,
                       u.state, u.created[:10])
@@ -147,7 +145,7 @@ def token_list(user: Annotated[str | None, typer.Argument(help="Only this user's
     """List tokens (never their secrets)."""
     from hub.store.versions import now
 
-    table = Table("id", "user", "name", "created", "expires", "last used", "status")
+    table = new_table("id", "user", "name", "created", "expires", "last used", "status")
     moment = now()
     for t in _accounts(root, store).tokens(user):
         status = "revoked" if t.revoked else "valid" if t.usable(moment) else "expired"

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
-from hub.cli.common import RootOpt, StoreOpt, console, err, fail, settings_for
+from hub.cli.common import RootOpt, StoreOpt, console, err, escape, fail, settings_for
 from hub.errors import HubError
 
 if TYPE_CHECKING:
@@ -24,12 +23,12 @@ def backup_cmd(
     snapshot and the files it refers to (version data, quarantine, uploads), with SHA-256
     checksums. Safe while the server serves and ingests run."""
     from hub.backup import backup
-    from hub.cli import _Bars, _progress
+    from hub.cli.progress import Bars, progress
 
     settings = settings_for(root, store)
     try:
-        with _progress() as progress:
-            summary = backup(settings.store, path, _Bars(progress), settings.database())
+        with progress() as bars:
+            summary = backup(settings.store, path, Bars(bars), settings.database())
     except HubError as exc:
         fail(str(exc))
     _report("Backed up", summary)
@@ -50,12 +49,12 @@ def restore_cmd(
     """Restore a backup into an empty store: every checksum is verified before anything is
     written, the store is built beside the target and moved into place only when complete."""
     from hub.backup import restore
-    from hub.cli import _Bars, _progress
+    from hub.cli.progress import Bars, progress
 
     settings = settings_for(root, store)
     try:
-        with _progress() as progress:
-            summary = restore(path, settings, force=force, progress=_Bars(progress))
+        with progress() as bars:
+            summary = restore(path, settings, force=force, progress=Bars(bars))
     except HubError as exc:
         fail(str(exc))
     _report("Restored", summary)

@@ -6,11 +6,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from hub.access import ADMIN, OPERATOR
-from hub.cli.common import RootOpt, StoreOpt, console, fail, settings_for
+from hub.cli.common import RootOpt, StoreOpt, console, escape, fail, new_table, settings_for
 from hub.errors import HubError
 
 if TYPE_CHECKING:  # the catalog's modules are imported by the commands that use them
@@ -81,7 +79,7 @@ def list_(q: Annotated[str, typer.Option(help="Search words")] = "",
     catalog, _, _ = _open(root, store)
     result = catalog.search(Query(q=q, filters={"access": [access]} if access else {},
                                   rows=limit, sort="relevance" if q else "title"), ADMIN)
-    table = Table(title=f"{result.count} records", title_justify="left")
+    table = new_table(title=f"{result.count} records", title_justify="left")
     for col in ("name", "title", "publisher", "access", "frequency", "data"):
         table.add_column(col)
     for r in result.records:
@@ -193,7 +191,7 @@ def import_(file: Annotated[Path, typer.Argument(help="Inventory spreadsheet (XL
                                    catalog.origins())
     except HubError as exc:
         fail(str(exc))
-    table = Table(title=f"{file.name}: {len(inventory.valid)} valid, "
+    table = new_table(title=f"{file.name}: {len(inventory.valid)} valid, "
                         f"{len(inventory.invalid)} with errors", title_justify="left")
     for col in ("row", "name", "title / errors"):
         table.add_column(col)
@@ -226,7 +224,7 @@ def report(limit: Annotated[int, typer.Option(help="Rows to show")] = 30,
 
     catalog, vocab, _ = _open(root, store)
     records = [r for n in catalog.names() if (r := catalog.get(n, ADMIN)) is not None]
-    table = Table(title="Quality and freshness (worst first)", title_justify="left")
+    table = new_table(title="Quality and freshness (worst first)", title_justify="left")
     for col in ("name", "score", "stale", "age / allowed (days)", "owner", "missing"):
         table.add_column(col)
     for a in quality_report(records, vocab)[:limit]:

@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from hub.cli.common import RootOpt, StoreOpt, console, err, fail, settings_for
+from hub.cli.common import RootOpt, StoreOpt, console, err, escape, fail, new_table, settings_for
 from hub.errors import HubError, StoreError
 
 
@@ -32,7 +30,7 @@ def check(
     target = Store(settings.store, settings.database())
     who = current_user()
     names = datasets or [d.name for d in target.datasets()]
-    table = Table(title="Store check", title_justify="left")
+    table = new_table(title="Store check", title_justify="left")
     for col in ("dataset", "version", "", "file", "exports", "problem"):
         table.add_column(col, no_wrap=col != "problem")
     damaged, advice, cleaned = 0, [], []

@@ -7,15 +7,15 @@ lock keeps two upgrades from racing)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from sqlalchemy.exc import SQLAlchemyError
 
-from hub.cli.common import RootOpt, StoreOpt, console, fail, settings_for
-from hub.db import Database
+from hub.cli.common import RootOpt, StoreOpt, console, escape, fail, settings_for
 from hub.errors import HubError
+
+if TYPE_CHECKING:
+    from hub.db import Database
 
 app = typer.Typer(help="The database: its schema revision and migrations.",
                   no_args_is_help=True)
@@ -27,6 +27,8 @@ UrlOpt = Annotated[str | None, typer.Option(
 
 def _database(root: Path | None, store: Path | None, url: str | None,
               create: bool) -> Database:
+    from hub.db import Database  # SQLAlchemy takes 0.3 s to import: not for `hub --help`
+
     try:
         db = Database(url) if url else settings_for(root, store).database()
     except HubError as exc:
@@ -39,6 +41,8 @@ def _database(root: Path | None, store: Path | None, url: str | None,
 @app.command("current")
 def current(root: RootOpt = None, store: StoreOpt = None, url: UrlOpt = None) -> None:
     """Show the database's schema revision and the newest this hub knows."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from hub.db import migrate
 
     db = _database(root, store, url, create=False)
@@ -60,6 +64,8 @@ def current(root: RootOpt = None, store: StoreOpt = None, url: UrlOpt = None) ->
 def upgrade(root: RootOpt = None, store: StoreOpt = None, url: UrlOpt = None) -> None:
     """Migrate the database to the newest schema revision (a store made before migrations
     is stamped, not recreated)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from hub.db import migrate
 
     db = _database(root, store, url, create=True)

@@ -6,11 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.progress import Progress
-from rich.table import Table
 
-from hub.cli.common import RootOpt, StoreOpt, console, fail, settings_for
+from hub.cli.common import RootOpt, StoreOpt, console, escape, fail, new_table, settings_for
 from hub.errors import HubError
 
 Timeout = Annotated[float, typer.Option(help="Seconds to wait for each answer")]
@@ -45,20 +42,22 @@ def publish(
     root: RootOpt = None, store: StoreOpt = None,
 ) -> None:
     """Push the public, curated datasets to another CKAN: create or update by name."""
+    from rich.progress import Progress
+
     from hub.api.ckan.client import Remote
     from hub.api.ckan.publish import publish as run_publish
 
     catalog, site = _site(root, store, base_url, needed=True)
     remote = Remote(target, token, timeout)
-    with Progress(console=console, transient=True) as bars:
+    with Progress(console=console.rich, transient=True) as bars:
         task = bars.add_task("publishing", total=None)
         try:
             outcomes = run_publish(catalog, site, remote, org, dry_run,
                                    lambda name: bars.advance(task))
         except HubError as exc:
             fail(str(exc))
-    table = Table("dataset", "result", "reason", title="Dry run: nothing was sent"
-                  if dry_run else f"Published to {escape(remote.url)}")
+    table = new_table("dataset", "result", "reason", title="Dry run: nothing was sent"
+                      if dry_run else f"Published to {escape(remote.url)}")
     order = ("failed", "created", "updated", "unchanged")
     for o in sorted(outcomes, key=lambda o: (order.index(o.result), o.name)):
         table.add_row(escape(o.name), o.result, escape(o.reason))
@@ -81,11 +80,13 @@ def harvest(
 ) -> None:
     """Read the public datasets of another CKAN into the catalog (only changes after the first
     run); records deleted at the source are removed."""
+    from rich.progress import Progress
+
     from hub.api.ckan.client import Remote
     from hub.api.ckan.harvest import harvest as run_harvest
 
     catalog, site = _site(root, store, None, needed=False)
-    with Progress(console=console, transient=True) as bars:
+    with Progress(console=console.rich, transient=True) as bars:
         task = bars.add_task("harvesting", total=None)
         try:
             report = run_harvest(catalog, site, Remote(url, None, timeout), org, full,
