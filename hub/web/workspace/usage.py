@@ -19,6 +19,7 @@ from hub import usage as counts
 from hub.access import Viewer
 from hub.catalog.index import Query
 from hub.catalog.model import Record
+from hub.web.session import Session
 from hub.web.workspace.desk import ROOT, Desk
 from hub.web.workspace.problem import Problem, denied, problem_page
 
@@ -158,8 +159,9 @@ def summed(found: list[counts.Usage]) -> dict[str, dict[str, int]]:
 def router(desk: Desk) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
-    @router.get(ROOT + "/nutzung", response_class=HTMLResponse)
-    async def usage(request: Request) -> Response:
+    async def asked(request: Request) -> tuple[Session, Period, str, dict[str, Any]] | Response:
+        """The session, period, chosen dataset and counts a usage request asks for, or the
+        page that refuses it."""
         session = await desk.session(request)
         viewer = session.user.viewer
         if not may_see_any(viewer):
@@ -170,6 +172,14 @@ def router(desk: Desk) -> APIRouter:
             page = await run_in_threadpool(_page, desk, viewer, period, chosen)
         except Problem as problem:
             return problem_page(desk, request, session, problem)
+        return session, period, chosen, page
+
+    @router.get(ROOT + "/nutzung", response_class=HTMLResponse)
+    async def usage(request: Request) -> Response:
+        found = await asked(request)
+        if isinstance(found, Response):
+            return found
+        session, period, chosen, page = found
         params = {"von": period.since, "bis": period.until}
         return desk.page(request, session, "workspace/usage.html", period=period,
                          query=urlencode(params), chosen_query=urlencode(
@@ -178,16 +188,10 @@ def router(desk: Desk) -> APIRouter:
 
     @router.get(ROOT + "/nutzung.csv")
     async def usage_csv(request: Request) -> Response:
-        session = await desk.session(request)
-        viewer = session.user.viewer
-        if not may_see_any(viewer):
-            return denied(desk, request, session, "usage")
-        chosen = request.query_params.get("datensatz", "")
-        try:
-            period = period_of(request)
-            page = await run_in_threadpool(_page, desk, viewer, period, chosen)
-        except Problem as problem:
-            return problem_page(desk, request, session, problem)
+        found = await asked(request)
+        if isinstance(found, Response):
+            return found
+        page = found[3]
         shown = [page["selected"]] if page["selected"] else page["rows"]
         titles = {row["record"].name: row["record"].title for row in shown}
         body = "".join(counts.csv_lines([row["usage"] for row in shown], titles))
