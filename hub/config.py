@@ -93,7 +93,8 @@ def load_settings(root: Path | str | None = None, store: Path | str | None = Non
             retention=int(os.environ.get("HUB_RETENTION", 10)),
             fetch=FetchSettings(
                 timeout=float(os.environ.get("HUB_HTTP_TIMEOUT", 30)),
-                max_bytes=int(os.environ.get("HUB_MAX_SOURCE_BYTES", 20 << 30))),
+                max_bytes=int(os.environ.get("HUB_MAX_SOURCE_BYTES", 20 << 30)),
+                allow=tuple(os.environ.get("HUB_FETCH_ALLOW", "").replace(",", " ").split())),
             district=district, extent=extent,
             max_upload=int(os.environ.get("HUB_MAX_UPLOAD_BYTES", 100 << 20)),
             base_url=os.environ.get("HUB_BASE_URL", "").rstrip("/"),

@@ -8,12 +8,18 @@ from __future__ import annotations
 # write schemas and pipelines, run the real `ingest()` or the real CLI, and read the store back.
 # ==================================================================================================
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 import yaml
+
+# The tests' data sources are HTTP servers on this machine: allowed as an operator allows a host
+# of the internal network (hub.ingest.remote fetches public addresses only);
+# tests/test_fetch_guard.py checks the refusal without it.
+os.environ["HUB_FETCH_ALLOW"] = "127.0.0.1"
 
 #: lon/lat bbox of the test district (Elbe-Elster); points are built around its centre
 DISTRICT_BBOX = [13.05, 51.368, 13.89, 51.884]

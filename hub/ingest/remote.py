@@ -2,14 +2,22 @@
 
 Downloads go into the run's staging folder, with conditional requests (ETag, Last-Modified) so
 an unchanged source is recognised without downloading it again.
+
+Only public addresses are fetched: a request (the first and every redirect) to a host whose
+address is loopback, private, link-local (a cloud's metadata service), shared or reserved is
+refused unless `HUB_FETCH_ALLOW` names the host or a network holding its address. A source is
+configuration an editor can type in the workspace; it must not reach the hub's own machine or
+the administration's internal network (a district's own WFS there is allowed by name).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import json
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -24,13 +32,47 @@ from hub.ingest.sources import CHUNK, Fetched, FetchSettings, human_size
 def fetch(source: Source, target: Path, settings: FetchSettings,
           previous: dict[str, Any] | None) -> Fetched:
     with httpx.Client(timeout=settings.timeout, follow_redirects=True,
-                      headers={"User-Agent": "district-data-hub"}) as client:
+                      headers={"User-Agent": "district-data-hub"},
+                      event_hooks={"request": [public_only(settings.allow)]}) as client:
         if source.kind == "url":
             return _download(client, source.location, target, settings, previous)
         if source.kind == "ckan":
             url = _ckan_resource_url(client, source.location)
             return _download(client, url, target, settings, previous)
         return _paged(client, source, target, settings)
+
+
+def public_only(allow: tuple[str, ...]) -> Callable[[httpx.Request], None]:
+    """An httpx request hook that refuses (`SourceError`) a host whose address is not public,
+    unless `allow` names the host or a network (CIDR) holding its address."""
+    names = {a.lower() for a in allow if not _network(a)}
+    networks = [n for n in map(_network, allow) if n is not None]
+
+    def check(request: httpx.Request) -> None:
+        host = request.url.host.lower()
+        if host in names:
+            return
+        try:
+            found = {info[4][0] for info in socket.getaddrinfo(
+                host, request.url.port or (443 if request.url.scheme == "https" else 80),
+                type=socket.SOCK_STREAM)}
+        except (socket.gaierror, UnicodeError):
+            return  # httpx reports the unknown host
+        for address in sorted(found):
+            ip = ipaddress.ip_address(address.split("%")[0])
+            if not ip.is_global and not any(ip in n for n in networks):
+                raise SourceError(
+                    f"{request.url}: {host} is not a public address ({ip}); the hub fetches "
+                    "sources on the internet only — an administrator can allow a host of the "
+                    "internal network with HUB_FETCH_ALLOW")
+    return check
+
+
+def _network(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return None
 
 
 @contextlib.contextmanager

@@ -36,6 +36,9 @@ class FetchSettings:
     max_bytes: int = 20 << 30
     page_size: int = 1000
     max_pages: int = 10_000
+    # hosts and networks (CIDR) that are not public but may be fetched (HUB_FETCH_ALLOW); any
+    # other host whose address is not public is refused (`hub.ingest.remote`)
+    allow: tuple[str, ...] = ()
 
 
 def human_size(n: float) -> str:
