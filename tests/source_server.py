@@ -14,6 +14,22 @@ from typing import Any
 LAST_MODIFIED = "Tue, 01 Dec 2026 08:00:00 GMT"
 
 
+FIELDS = [  # the table schema of `points_csv`
+    {"name": "id", "type": "integer", "constraints": {"required": True, "unique": True}},
+    {"name": "name", "type": "string"},
+    {"name": "geometry", "type": "geojson", "geometryTypes": ["Point"]},
+]
+
+
+def points_pipeline(project: Any, url: str, **keys: Any) -> None:
+    """Pipeline `orte` of `project` (a conftest.Project) reading `points_csv` from `url`,
+    updated daily."""
+    project.schema("points", FIELDS)
+    project.pipeline("orte", "points", {
+        "url": url, "format": "csv", "crs": "EPSG:4326",
+        "geometry": {"lon": "lon", "lat": "lat"}}, update_frequency="daily", **keys)
+
+
 def points_csv(rows: int, tag: str = "") -> bytes:
     """`rows` points inside the test district (tests/conftest.py DISTRICT_BBOX)."""
     lines = ["id;name;lon;lat"] + [

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import Project
-from source_server import SourceServer, points_csv
+from source_server import SourceServer, points_csv, points_pipeline
 
 from hub.db import Database
 from hub.jobs import list_jobs
@@ -20,11 +20,6 @@ from hub.jobs.todo import open_items
 from hub.jobs.worker import Worker
 from hub.store.versions import Store
 
-FIELDS = [
-    {"name": "id", "type": "integer", "constraints": {"required": True, "unique": True}},
-    {"name": "name", "type": "string"},
-    {"name": "geometry", "type": "geojson", "geometryTypes": ["Point"]},
-]
 DAY = dt.timedelta(days=1)
 
 
@@ -37,11 +32,7 @@ def source() -> Iterator[SourceServer]:
 
 @pytest.fixture
 def project(ingest_project: Project, source: SourceServer) -> Project:
-    ingest_project.schema("points", FIELDS)
-    ingest_project.pipeline("orte", "points", {
-        "url": source.url(), "format": "csv", "crs": "EPSG:4326",
-        "geometry": {"lon": "lon", "lat": "lat"}}, update_frequency="daily",
-        organization="sozialamt")
+    points_pipeline(ingest_project, source.url(), organization="sozialamt")
     (ingest_project.data / "datei.csv").write_bytes(points_csv(20))
     ingest_project.pipeline("datei", "points", {
         "path": "data/datei.csv", "crs": "EPSG:4326",

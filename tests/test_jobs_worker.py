@@ -14,18 +14,12 @@ from typing import Any
 
 import pytest
 from conftest import Project
-from source_server import SourceServer, points_csv
+from source_server import SourceServer, points_csv, points_pipeline
 
 from bench._serve import HUB
 from hub.jobs import Context, get, kind, list_jobs, submit
 from hub.jobs.kinds import ReportProgress, handler
 from hub.jobs.worker import Worker
-
-FIELDS = [
-    {"name": "id", "type": "integer", "constraints": {"required": True, "unique": True}},
-    {"name": "name", "type": "string"},
-    {"name": "geometry", "type": "geojson", "geometryTypes": ["Point"]},
-]
 
 
 @pytest.fixture
@@ -37,10 +31,7 @@ def source() -> Iterator[SourceServer]:
 
 @pytest.fixture
 def project(ingest_project: Project, source: SourceServer) -> Project:
-    ingest_project.schema("points", FIELDS)
-    ingest_project.pipeline("orte", "points", {
-        "url": source.url(), "format": "csv", "crs": "EPSG:4326",
-        "geometry": {"lon": "lon", "lat": "lat"}}, update_frequency="daily")
+    points_pipeline(ingest_project, source.url())
     return ingest_project
 
 
