@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import random
 import signal
@@ -41,6 +42,8 @@ TILES = 80
 
 
 def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
+    import tipg  # the bench extra: `make bench` installs it
+
     root = project()
     with HubServer(root, ready="/ogc/", HUB_WORKERS="2", HUB_ACCESS_LOG="off") as server:
         tiles = z14_tiles(server.port, TILES)
@@ -51,7 +54,8 @@ def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
         peer = measure(port, "/collections/public.punkte", lambda z, x, y: f"{z}/{x}/{y}",
                        tiles, (process.pid, postmaster(pg)))
         peer |= memory_of(process.pid, postmaster(pg))
-    note = (f"load (uptime) {load()}; hub: hub serve --workers 2; tipg: uvicorn --workers 2 "
+    note = (f"load (uptime) {load()}; hub: hub serve --workers 2; tipg {tipg.__version__}: "
+            "uvicorn --workers 2 "
             "+ PostgreSQL 15/PostGIS 3 (GiST index); 2 cores shared with the clients")
     if hub["features"] != peer["features"]:
         note = f"ANSWERS DIFFER: features per page hub {hub['features']}, tipg " \
@@ -123,10 +127,14 @@ def z14_tiles(port: int, n: int) -> list[tuple[int, int, int]]:
 def postgis(root: Path) -> Iterator[tuple[Any, str]]:
     """PostgreSQL with PostGIS and the layer in table `punkte` (GiST index); yields the
     server and tipg's DATABASE_URL."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from postgres import Postgres  # the tests' starter: initdb in a temp folder, as hubtest
-
-    with Postgres.started(free_port()) as pg:
+    # the tests' starter (tests/postgres.py; tests/ is no package): initdb in a temporary
+    # folder, the server as the unprivileged user hubtest when run as root
+    spec = importlib.util.spec_from_file_location("hub_tests_postgres",
+                                                  ROOT / "tests" / "postgres.py")
+    assert spec is not None and spec.loader is not None
+    starter = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(starter)
+    with starter.Postgres.started(free_port()) as pg:
         with pg.connect() as conn:
             conn.execute("CREATE DATABASE bench")
         with pg.connect("bench") as conn:
