@@ -50,7 +50,7 @@ def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
         hub = measure(server.port, f"/ogc/collections/{LAYER}",
                       lambda z, x, y: f"{z}/{y}/{x}", tiles, (server.pid,))
         hub |= memory_of(server.pid)
-    with postgis(root) as (pg, url), tipg(url) as (port, process):
+    with postgis(root) as (pg, url), tipg_server(url) as (port, process):
         peer = measure(port, "/collections/public.punkte", lambda z, x, y: f"{z}/{x}/{y}",
                        tiles, (process.pid, postmaster(pg)))
         peer |= memory_of(process.pid, postmaster(pg))
@@ -169,7 +169,7 @@ def copy_layer(conn: Any, root: Path) -> None:
 
 
 @contextlib.contextmanager
-def tipg(url: str) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+def tipg_server(url: str) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "TIPG_DB_SCHEMAS": '["public"]',
            "TIPG_MAX_FEATURES_PER_QUERY": "10000"}
