@@ -69,7 +69,9 @@ lock: install
 docs: install
 	$(BIN)/pdoc -o docs/api hub.client
 
-bench: install
+# requirements/debian-bench.txt: Debian packages only the benchmarks need (PostGIS for tipg).
+bench: install system
+	.ci/system-packages requirements/debian-bench.txt
 	$(PIP_LOCKED) -r requirements/bench.txt
 	$(BIN)/python -m bench $(ARGS)
 

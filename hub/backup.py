@@ -488,7 +488,7 @@ def occupied(store: Path, database: Database | None = None) -> list[str]:
         files = sum(1 for f in (store / sub).rglob("*") if f.is_file())
         found += [f"{files} files under {sub}/"] if files else []
     known = {DATABASE, f"{DATABASE}-wal", f"{DATABASE}-shm", "data", "uploads", "locks",
-             "staging"}
+             "staging", "cache"}  # cache/: the server's mapped layers (hub.api.ogc.mapped)
     found += [entry.name for entry in store.iterdir() if entry.name not in known]
     return found
 

@@ -273,6 +273,9 @@ def test_a_broken_catalog_stops_the_server_from_starting(tmp_path: Path) -> None
     started = serve_command(project, free_port())  # returns: the server never runs
     assert started.returncode != 0
     assert "organizations.yaml" in started.stderr and "Serving" not in started.stdout
+    started = serve_command(project, free_port(), HUB_WORKERS="2")  # each worker checks it
+    assert started.returncode != 0
+    assert "organizations.yaml" in started.stderr and "Serving" not in started.stdout
     (project.root / "catalog" / "vocabularies" / "licenses.yaml").unlink()
     organizations.write_text("[]\n", encoding="utf-8")
     started = serve_command(project, free_port())

@@ -315,6 +315,9 @@ def quarantine(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[int, typer.Option(
+        min=1, envvar="HUB_WORKERS",
+        help="Processes serving the one port (e.g. one per core)")] = 1,
     root: RootOpt = None, store: StoreOpt = None,
 ) -> None:
     """Run the web server on the current store (limits and access log: see README)."""
@@ -322,18 +325,39 @@ def serve(
     from hub.web.app import create_app
 
     settings = settings_for(root, store)
+    stop = "the server does not start without its catalog; HUB_CATALOG=none serves the " \
+        "store by the pipelines' access alone"
+    files = f" (files in {settings.storage_url})" if settings.storage_url else ""
+    if workers > 1:
+        _serve_workers(settings, host, port, workers, f"Serving {settings.store}{files} on "
+                       f"http://{host}:{port} with {workers} workers", stop)
+        return
     try:  # a catalog that cannot be opened stops the server (access fails closed)
         app = create_app(settings)
     except HubError as exc:
-        fail(f"{exc} (the server does not start without its catalog; HUB_CATALOG=none serves "
-             "the store by the pipelines' access alone)")
+        fail(f"{exc} ({stop})")
     try:
         sock, limits = server.prepare(host, port)  # bound first: a busy port fails here
     except HubError as exc:
         fail(str(exc))
-    files = f" (files in {settings.storage_url})" if settings.storage_url else ""
     console.print(f"Serving {settings.store}{files} on http://{host}:{port}")
     server.run(app, sock, limits)
+
+
+def _serve_workers(settings: Settings, host: str, port: int, workers: int, serving: str,
+                   stop: str) -> None:
+    """`hub serve --workers N`: each worker builds its own app after the fork (a database
+    connection or thread is never shared), so a broken catalog shows in the workers."""
+    from hub.web import server
+    from hub.web.app import create_app
+
+    try:
+        sock, limits = server.prepare(host, port)
+    except HubError as exc:
+        fail(str(exc))
+    if server.run_workers(lambda: create_app(settings), sock, limits, workers,
+                          started=lambda: console.print(serving)):
+        fail(f"a worker could not start ({stop})")
 
 
 from hub.cli import accounts as _accounts  # noqa: E402 - the sub-commands register on import

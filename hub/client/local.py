@@ -165,7 +165,7 @@ class LocalHub(Hub):
 
         v = self._version(name, version)
         if self._layers is None:
-            self._layers = LayerCache(max_layers=4)
+            self._layers = LayerCache()
         layer = self._layers.layer(v)
         try:
             area = make_area(list(bbox), crs.DEFAULT, "bbox") if bbox is not None else None

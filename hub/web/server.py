@@ -20,11 +20,16 @@ one clear error, not a "Serving on …" followed by a traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import resource
+import select
+import signal
 import socket
-from collections.abc import Mapping
+import sys
+import traceback
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from functools import partial
 from typing import Any
@@ -187,3 +192,91 @@ def run(app: Any, sock: socket.socket, limits: Limits) -> None:
                             timeout_keep_alive=limits.keepalive_timeout,  # type: ignore[arg-type]
                             server_header=False, access_log=False, log_level="warning")
     uvicorn.Server(config).run(sockets=[sock])
+
+
+# -- several worker processes on one socket (`hub serve --workers N`) -------------------------
+
+class _Stop(Exception):
+    """SIGTERM or SIGINT reached the supervising process."""
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise _Stop(signum)
+
+
+def run_workers(make_app: Callable[[], Any], sock: socket.socket, limits: Limits,
+                workers: int, started: Callable[[], None] = lambda: None) -> int:
+    """Serve with `workers` forked processes sharing the bound socket, each a full replica
+    that builds its own app (`make_app`) and serves it with `run` (its own limits, timeouts
+    and shutdown); returns the exit status.
+
+    `started` is called once every worker has built its app. A worker that cannot build it
+    (a broken catalog) stops the start, with exit status 1; a worker that dies later is
+    replaced. SIGTERM or SIGINT is passed on to the workers, which finish their requests."""
+    sock.listen(limits.max_connections)  # connections queue while a worker is replaced
+    ready_read, ready_write = os.pipe()
+    children: dict[int, int] = {}  # pid -> worker number
+    previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for number in range(workers):
+            children[_fork_worker(make_app, sock, limits, ready_write, previous)] = number
+        waiting = workers
+        while waiting:  # each worker writes one byte when its app is built
+            readable, _, _ = select.select([ready_read], [], [], 0.5)
+            if readable:
+                waiting -= len(os.read(ready_read, waiting))
+            elif _reap(children, block=False) is not None:
+                return 1  # a worker exited before it served: it printed why
+        started()
+        while True:
+            pid = _reap(children, block=True)
+            if pid is not None:  # replaced; it does not report ready
+                children[_fork_worker(make_app, sock, limits, None, previous)] = \
+                    children.pop(pid)
+    except _Stop:
+        return 0
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        os.close(ready_read)
+        os.close(ready_write)
+
+
+def _reap(children: dict[int, int], block: bool) -> int | None:
+    """The pid of a worker that exited (None: none has, when not blocking)."""
+    while True:
+        pid, _ = os.waitpid(-1, 0 if block else os.WNOHANG)
+        if pid == 0:
+            return None
+        if pid in children:
+            return pid
+
+
+def _fork_worker(make_app: Callable[[], Any], sock: socket.socket, limits: Limits,
+                 ready: int | None, handlers: Mapping[int, Any]) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    status = 1
+    try:  # the worker: its own signal handling (uvicorn's), access log thread and app
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+        accesslog.configure(os.environ.get("HUB_ACCESS_LOG", "-"))
+        app = make_app()
+        if ready is not None:
+            os.write(ready, b"+")
+        run(app, sock, limits)
+        status = 0
+    except HubError as exc:
+        sys.stderr.write(f"Error: {exc}\n")
+    except BaseException:  # shown; a worker must never return into the supervisor
+        traceback.print_exc()
+    finally:
+        sys.stderr.flush()
+        os._exit(status)

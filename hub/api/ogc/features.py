@@ -126,7 +126,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
     limits = limits or Limits.from_env()
     budget = budget or work.Budget.from_env()
     pool = work.Pool(budget)
-    layers = cache or LayerCache()
+    layers = cache or LayerCache.for_store(store.root)
     encoded = tile_cache or tiles_mod.TileCache()
     zooms = range(tiles_mod.max_zoom() + 1)
     current = Current(store)

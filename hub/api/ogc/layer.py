@@ -6,17 +6,24 @@ kept, keyed by (dataset, version); a new version simply gets a new key and the o
 of the LRU. A request's filters (bbox, datetime, property equality) become a *selection*: the
 sorted row numbers that match, also cached, so paging through a result (offset 0, 100, 200, …)
 slices one array instead of filtering again.
+
+The cache holds layers up to a number of bytes (`HUB_LAYER_CACHE_MB`) and evicts the least
+recently used. A server's layers are files mapped into memory (`hub.api.ogc.mapped`), written
+once per version into the local layer cache folder and shared by all its workers through the
+page cache; reading a layer evicted before only maps those files again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
-from hub.api.ogc import cql2_eval
+from hub.api.ogc import cql2_eval, mapped
 from hub.api.ogc.crs import Crs, bbox_to_crs84, to_crs, to_crs84
 from hub.api.ogc.params import Area
 from hub.api.ogc.work import SingleFlight
@@ -38,6 +45,8 @@ if TYPE_CHECKING:
 
 ALL = None  # a selection that is every row, in order
 SHAPE_WEIGHT = 20  # cost per candidate of an exact geometry test (lines and polygons)
+SHAPE_BYTES = 100  # memory of a shapely geometry besides its WKB (an estimate, for the bound)
+CACHE_MB = 1024  # default of HUB_LAYER_CACHE_MB
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,8 @@ class GridIndex:
     """
 
     TARGET_PER_CELL = 16
+    FACTS = ("size", "x0", "y0", "cw", "ch", "pad_x", "pad_y")
+    ARRAYS = ("rows", "starts", "overflow")
 
     def __init__(self, xmin: np.ndarray, ymin: np.ndarray, xmax: np.ndarray, ymax: np.ndarray):
         valid = ~np.isnan(xmin)
@@ -116,6 +127,24 @@ class GridIndex:
         order = np.argsort(cell, kind="stable")
         self.rows = rows[order]
         self.starts = np.searchsorted(cell[order], np.arange(self.size * self.size + 1))
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """The arrays and numbers `restore` builds the same index from."""
+        return ({f"grid_{a}": getattr(self, a) for a in self.ARRAYS},
+                {f: getattr(self, f) for f in self.FACTS})
+
+    @classmethod
+    def restore(cls, arrays: dict[str, np.ndarray], facts: dict[str, float]) -> GridIndex:
+        index = cls.__new__(cls)
+        for a in cls.ARRAYS:
+            setattr(index, a, arrays[f"grid_{a}"])
+        for f in cls.FACTS:
+            setattr(index, f, facts[f])
+        return index
+
+    @property
+    def nbytes(self) -> int:
+        return sum(getattr(self, a).nbytes for a in self.ARRAYS)
 
     def _cell(self, v: np.ndarray | float, origin: float, width: float) -> np.ndarray:
         return np.clip(np.floor((np.asarray(v) - origin) / width), 0, self.size - 1).astype(
@@ -154,31 +183,62 @@ class GridIndex:
         return (np.concatenate(parts) if len(parts) > 1 else parts[0]), count
 
 
+def _read(version: Version) -> mapped.Files:
+    """The version's table (without the bounding boxes) and, for a geodataset, its boxes as
+    one (4, rows) array (NaN where a row has no geometry) and their grid index."""
+    table = pq.read_table(version.source(), memory_map=True)
+    with contextlib.suppress(pa.ArrowInvalid):  # > 2 GiB in one column: keep the chunks
+        table = table.combine_chunks()
+    if BBOX_COLUMN not in table.column_names:
+        return mapped.Files(table, {}, {})
+    bbox = table.column(BBOX_COLUMN).combine_chunks()
+    valid = bbox.is_valid().to_numpy(zero_copy_only=False)
+    boxes = np.stack([np.where(valid, bbox.field(k).to_numpy(zero_copy_only=False), np.nan)
+                      for k in ("xmin", "ymin", "xmax", "ymax")])
+    grid, facts = GridIndex(*boxes).state()
+    return mapped.Files(table.drop_columns([BBOX_COLUMN]), {"boxes": boxes, **grid},
+                        {"grid": facts})
+
+
+def _files(version: Version, folder: Path | None) -> tuple[mapped.Files, bool]:
+    """The version's files, mapped from `folder` when it can be (True) or read into memory."""
+    if folder is not None:
+        found = mapped.load(folder, version)
+        if found is not None:
+            return found, True
+    files = _read(version)
+    if folder is None:
+        return files, False
+    try:
+        mapped.save(folder, version, files)
+    except OSError:  # the cache folder cannot be written (full, read-only): serve from memory
+        return files, False
+    found = mapped.load(folder, version)
+    return (found, True) if found is not None else (files, False)
+
+
 class Layer:
     """A dataset version in memory: attributes, WKB geometries, boxes, index, temporal values."""
 
-    def __init__(self, version: Version, meta: Meta):
+    def __init__(self, version: Version, meta: Meta, folder: Path | None = None):
+        """Read the version, from the mapped files in `folder` (written first if missing or
+        unusable, see `hub.api.ogc.mapped`), or into memory when `folder` is None."""
         self.version, self.meta = version, meta
-        table = pq.read_table(version.source(), memory_map=True)
-        with contextlib.suppress(pa.ArrowInvalid):  # > 2 GiB in one column: keep the chunks
-            table = table.combine_chunks()
+        files, self.mapped = _files(version, folder)
+        table = files.table
         self.rows = table.num_rows
         names = table.column_names
         self.geometry: pa.ChunkedArray | None = table.column(GEOMETRY_COLUMN) \
             if GEOMETRY_COLUMN in names else None
-        self.properties = table.drop_columns([c for c in (GEOMETRY_COLUMN, BBOX_COLUMN)
-                                              if c in names])
+        self.properties = table.drop_columns([GEOMETRY_COLUMN]) \
+            if GEOMETRY_COLUMN in names else table
         self.points = meta.schema.geometry is not None and \
             set(version.geometry_types) <= {"Point"}
         self.index: GridIndex | None = None
         self.boxes: tuple[np.ndarray, ...] | None = None
-        if BBOX_COLUMN in names:
-            bbox = table.column(BBOX_COLUMN).combine_chunks()
-            valid = bbox.is_valid().to_numpy(zero_copy_only=False)
-            self.boxes = tuple(
-                np.where(valid, bbox.field(k).to_numpy(zero_copy_only=False), np.nan)
-                for k in ("xmin", "ymin", "xmax", "ymax"))
-            self.index = GridIndex(*self.boxes)
+        if "boxes" in files.arrays:
+            self.boxes = tuple(files.arrays["boxes"])
+            self.index = GridIndex.restore(files.arrays, files.facts["grid"])
         self._shapes: np.ndarray | None = None
         self._times: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._lock = threading.Lock()
@@ -187,8 +247,14 @@ class Layer:
 
     @property
     def nbytes(self) -> int:
+        """Memory the layer holds: its data (mapped or not) and what was built from it."""
         size = self.properties.nbytes + (self.geometry.nbytes if self.geometry else 0)
-        return size + (sum(b.nbytes for b in self.boxes) if self.boxes else 0)
+        size += sum(b.nbytes for b in self.boxes) if self.boxes else 0
+        size += self.index.nbytes if self.index else 0
+        size += sum(a.nbytes for a in self._times) if self._times is not None else 0
+        if self._shapes is not None and self.geometry is not None:
+            size += self.geometry.nbytes + len(self._shapes) * SHAPE_BYTES
+        return size
 
     # -- filters ----------------------------------------------------------------------------
 
@@ -371,10 +437,15 @@ class Layer:
 
 
 class LayerCache:
-    """Layers and selections by (dataset, version), least recently used evicted first."""
+    """Layers and selections by (dataset, version), least recently used evicted first.
 
-    def __init__(self, max_layers: int = 8, max_selection_bytes: int = 256 << 20):
-        self.max_layers, self.max_selection_bytes = max_layers, max_selection_bytes
+    Layers are held up to `max_bytes` (`Layer.nbytes`; the one asked for last is kept even
+    when it alone is larger); with a `folder`, their data are files mapped from there."""
+
+    def __init__(self, max_bytes: int = CACHE_MB << 20, folder: Path | None = None,
+                 max_selection_bytes: int = 256 << 20):
+        self.max_bytes, self.folder = max_bytes, folder
+        self.max_selection_bytes = max_selection_bytes
         self.reads: Counter[str] = Counter()  # per dataset: footers and versions read
         self._layers: OrderedDict[tuple[str, int], Layer] = OrderedDict()
         self._metas: dict[tuple[str, int, str], Meta] = {}
@@ -382,6 +453,32 @@ class LayerCache:
         self._selection_bytes = 0
         self._lock = threading.Lock()
         self._loading = SingleFlight()
+
+    @classmethod
+    def for_store(cls, root: Path) -> LayerCache:
+        """The server's cache: `HUB_LAYER_CACHE_MB` (default 1024) bounds it, its files are
+        in `HUB_LAYER_CACHE_DIR` (default `cache/layers` in the store's folder)."""
+        text = os.environ.get("HUB_LAYER_CACHE_MB", "").strip() or str(CACHE_MB)
+        try:
+            megabytes = float(text)
+        except ValueError:
+            megabytes = 0
+        if not megabytes > 0:
+            raise ValueError(f"HUB_LAYER_CACHE_MB={text!r}: expected a positive number of MiB")
+        folder = os.environ.get("HUB_LAYER_CACHE_DIR", "").strip()
+        return cls(int(megabytes * (1 << 20)),
+                   Path(folder) if folder else root / "cache" / "layers")
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the layers held now."""
+        with self._lock:
+            return sum(layer.nbytes for layer in self._layers.values())
+
+    def held(self) -> list[tuple[str, int]]:
+        """The (dataset, version) of the layers held, least recently used first."""
+        with self._lock:
+            return list(self._layers)
 
     def meta(self, version: Version) -> Meta:
         key = (version.dataset, version.version, version.checksum)
@@ -417,12 +514,14 @@ class LayerCache:
 
         def read() -> Layer:
             self.reads[version.dataset] += 1
-            layer = Layer(version, self.meta(version))
+            layer = Layer(version, self.meta(version), self.folder)
             with self._lock:
                 self._layers[key] = layer
                 for old in [k for k in self._layers if k[0] == key[0] and k != key]:
                     self._forget(old)  # a dataset's older versions are not served any more
-                while len(self._layers) > self.max_layers:
+                size = sum(held.nbytes for held in self._layers.values())
+                while size > self.max_bytes and len(self._layers) > 1:
+                    size -= self._layers[next(iter(self._layers))].nbytes
                     self._forget(next(iter(self._layers)))
             return layer
         return self._loading.run(key, cached, read)

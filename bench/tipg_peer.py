@@ -1,0 +1,193 @@
+"""The hub beside tipg (the strongest Python OGC API peer) on PostGIS, both on all cores.
+
+Data: the workers case's layer `punkte01` (the ingest case's 1,000,000 points, see
+bench/workers.py), served by the hub from its store, and the same rows copied into a PostGIS
+table with a GiST index on the geometry (COPY of the version's GeoParquet file).
+Servers: `hub serve --workers 2`; tipg (PyPI, the bench extra) under
+`uvicorn tipg.main:app --workers 2` on PostgreSQL 15 + PostGIS 3 (Debian, from
+requirements/debian-bench.txt), started as an unprivileged user in a temporary folder by the
+tests' own starter (tests/postgres.py).
+
+Measured, keep-alive HTTP/1.1 from this process, hub first, then tipg:
+  items?bbox=…&limit=100 (random ~1.4 km boxes), 8 clients for 10 s   req/s, p50, p99
+  z14 tiles over the district, each requested once (uncached on both)  p50, 1 client
+  memory after both: the hub's processes vs tipg's plus PostgreSQL's (RSS, PSS)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from bench._harness import ROOT, Result
+from bench._serve import HubServer, free_port, wait
+from bench.workers import CLIENTS, SECONDS, boxes, concurrent, load, memory_of, project, timed
+
+CASES = {"tipg": "hub --workers 2 vs tipg on PostGIS (2 workers): items at 8 clients, "
+                 "uncached z14 tiles, memory"}
+LARGE: frozenset[str] = frozenset()
+LAYER = "punkte01"
+TILES = 80
+
+
+def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
+    import tipg  # the bench extra: `make bench` installs it
+
+    root = project()
+    with HubServer(root, ready="/ogc/", HUB_WORKERS="2", HUB_ACCESS_LOG="off") as server:
+        tiles = z14_tiles(server.port, TILES)
+        hub = measure(server.port, f"/ogc/collections/{LAYER}",
+                      lambda z, x, y: f"{z}/{y}/{x}", tiles, (server.pid,))
+        hub |= memory_of(server.pid)
+    with postgis(root) as (pg, url), tipg_server(url) as (port, process):
+        peer = measure(port, "/collections/public.punkte", lambda z, x, y: f"{z}/{x}/{y}",
+                       tiles, (process.pid, postmaster(pg)))
+        peer |= memory_of(process.pid, postmaster(pg))
+    note = (f"load (uptime) {load()}; hub: hub serve --workers 2; tipg {tipg.__version__}: "
+            "uvicorn --workers 2 "
+            "+ PostgreSQL 15/PostGIS 3 (GiST index); 2 cores shared with the clients")
+    if hub["features"] != peer["features"]:
+        note = f"ANSWERS DIFFER: features per page hub {hub['features']}, tipg " \
+               f"{peer['features']}; " + note
+    details = {"hub": hub, "tipg": peer}
+    rps_ratio = hub["rps"] / peer["rps"]
+    tile_ratio = peer["tile_p50"] / hub["tile_p50"]
+    return [
+        Result("tipg", f"items bbox limit=100, {CLIENTS} clients", "req/s", hub["rps"],
+               peer["rps"], rps_ratio, "hub/baseline", "≥ 5×", rps_ratio >= 5, note=note,
+               details=details),
+        Result("tipg", "server CPU per items request (all processes)", "ms",
+               hub["cpu_ms_per_request"], peer["cpu_ms_per_request"],
+               peer["cpu_ms_per_request"] / hub["cpu_ms_per_request"], "baseline/hub",
+               note=note),
+        Result("tipg", f"items bbox limit=100 p50, {CLIENTS} clients", "ms", hub["p50"],
+               peer["p50"], peer["p50"] / hub["p50"], "baseline/hub", note=note),
+        Result("tipg", f"items bbox limit=100 p99, {CLIENTS} clients", "ms", hub["p99"],
+               peer["p99"], peer["p99"] / hub["p99"], "baseline/hub", note=note),
+        Result("tipg", "z14 tile, uncached, p50 (1 client)", "ms", hub["tile_p50"],
+               peer["tile_p50"], tile_ratio, "baseline/hub", "≥ 3×", tile_ratio >= 3,
+               note=note),
+        Result("tipg", "server memory RSS (hub vs tipg + PostgreSQL)", "MiB", hub["rss_mib"],
+               peer["rss_mib"], hub["rss_mib"] / peer["rss_mib"], "hub/baseline", "≤ 1",
+               hub["rss_mib"] <= peer["rss_mib"], note=note),
+        Result("tipg", "server memory PSS (hub vs tipg + PostgreSQL)", "MiB", hub["pss_mib"],
+               peer["pss_mib"], hub["pss_mib"] / peer["pss_mib"], "hub/baseline", note=note),
+    ]
+
+
+def measure(port: int, collection: str, tile_path: Any, tiles: list[tuple[int, int, int]],
+            servers: tuple[int, ...]) -> dict[str, Any]:
+    import http.client
+    import json
+
+    check = boxes(10, 1)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    features = []
+    for box in check:
+        conn.request("GET", f"{collection}/items?limit=100&bbox={box}")
+        features.append(len(json.loads(conn.getresponse().read())["features"]))
+    conn.close()
+    paths = [f"{collection}/tiles/WebMercatorQuad/{tile_path(*t)}" for t in tiles]
+    tile_times = timed(port, paths)
+    clients = concurrent(port, CLIENTS, SECONDS, lambda i: [
+        f"{collection}/items?limit=100&bbox={box}" for box in boxes(200, 100 + i)], servers)
+    return {"features": features, "tile_p50": statistics.median(tile_times), **clients}
+
+
+def z14_tiles(port: int, n: int) -> list[tuple[int, int, int]]:
+    """n distinct z14 tiles (z, x, y) within the hub's limits for the layer."""
+    import http.client
+    import json
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    conn.request("GET", f"/ogc/collections/{LAYER}/tiles/WebMercatorQuad")
+    limits = json.loads(conn.getresponse().read())["tileMatrixSetLimits"][14]
+    conn.close()
+    rng, out = random.Random(14), set()
+    while len(out) < n:
+        out.add((14, rng.randint(limits["minTileCol"], limits["maxTileCol"]),
+                 rng.randint(limits["minTileRow"], limits["maxTileRow"])))
+    return sorted(out)
+
+
+# -- the peer -----------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def postgis(root: Path) -> Iterator[tuple[Any, str]]:
+    """PostgreSQL with PostGIS and the layer in table `punkte` (GiST index); yields the
+    server and tipg's DATABASE_URL."""
+    # the tests' starter (tests/postgres.py; tests/ is no package): initdb in a temporary
+    # folder, the server as the unprivileged user hubtest when run as root
+    spec = importlib.util.spec_from_file_location("hub_tests_postgres",
+                                                  ROOT / "tests" / "postgres.py")
+    assert spec is not None and spec.loader is not None
+    starter = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(starter)
+    with starter.Postgres.started(free_port()) as pg:
+        with pg.connect() as conn:
+            conn.execute("CREATE DATABASE bench")
+        with pg.connect("bench") as conn:
+            conn.execute("CREATE EXTENSION postgis")
+            copy_layer(conn, root)
+        socket_folder = quote(str(pg.folder), safe="")  # a host starting with / is a socket
+        yield pg, f"postgresql://{pg.user}@{socket_folder}:{pg.port}/bench"
+
+
+def copy_layer(conn: Any, root: Path) -> None:
+    import pyarrow.parquet as pq
+    import shapely
+
+    from hub.store import Store
+
+    version = Store(root / "store").current(LAYER)
+    assert version is not None
+    table = pq.read_table(version.data_file, columns=["id", "name", "ort", "kategorie",
+                                                      "anzahl", "wert", "geometry"])
+    conn.execute("CREATE TABLE punkte (id bigint PRIMARY KEY, name text, ort text, "
+                 "kategorie text, anzahl bigint, wert double precision, "
+                 "geom geometry(Point, 4326))")
+    geoms = shapely.set_srid(shapely.from_wkb(table.column("geometry").to_numpy()), 4326)
+    hexes = shapely.to_wkb(geoms, hex=True, include_srid=True)
+    columns = [table.column(c).to_pylist() for c in table.column_names[:-1]]
+    with conn.cursor().copy("COPY punkte (id, name, ort, kategorie, anzahl, wert, geom) "
+                            "FROM STDIN") as copy:
+        for row in zip(*columns, hexes.tolist(), strict=True):
+            copy.write_row(row)
+    conn.execute("CREATE INDEX punkte_geom ON punkte USING gist (geom)")
+    conn.execute("ANALYZE punkte")
+
+
+@contextlib.contextmanager
+def tipg_server(url: str) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "TIPG_DB_SCHEMAS": '["public"]',
+           "TIPG_MAX_FEATURES_PER_QUERY": "10000"}
+    log = open(ROOT / "bench" / "data" / "tipg.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "tipg.main:app", "--host",
+                                "127.0.0.1", "--port", str(port), "--workers", "2",
+                                "--no-access-log", "--log-level", "warning"],
+                               env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    try:
+        wait(port, "/collections/public.punkte/items?limit=1", process, 120)
+        yield port, process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        log.close()
+
+
+def postmaster(pg: Any) -> int:
+    """The PostgreSQL server's main process (its backends are its children)."""
+    return int((Path(pg.folder) / "data" / "postmaster.pid").read_text().split()[0])
