@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
+from chromium import ARTIFACTS, WIDTHS, Watched, axe_problems
 from conftest import demo_copy, hub_cli, hub_server
-from test_portal_browser import ARTIFACTS, WIDTHS, Watched, axe_problems, browser  # noqa: F401
 
 from hub.accounts import Accounts
 from hub.catalog import open_catalog
@@ -65,7 +65,7 @@ def looked_at(watched: Watched, kind: str, width: int, problems: dict[str, list[
         (kind, width)
 
 
-def test_register_request_approve_and_find_it(site: str, browser: Any) -> None:  # noqa: F811
+def test_register_request_approve_and_find_it(site: str, browser: Any) -> None:
     problems: dict[str, list[str]] = {}
     name = "spielplaetze-demo"
     for width in WIDTHS:
