@@ -195,6 +195,21 @@ def hub_server(root: Path, store: Path | None = None, **env: str) -> Iterator[Hu
 
 
 @contextlib.contextmanager
+def hub_worker(root: Path, store: Path | None = None) -> Iterator[None]:
+    """A real `hub worker` on the project at `root` until the block ends: it runs the jobs
+    the workspace queues."""
+    worker = subprocess.Popen(
+        [sys.executable, "-c", HUB, "worker", "--poll", "0.2", "--root", str(root),
+         "--store", str(store or root / "store")], stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        yield
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+@contextlib.contextmanager
 def serving(root: Path, store: Path | None = None, **env: str) -> Iterator[str]:
     """`hub_server`, yielding just its base URL."""
     with hub_server(root, store, **env) as server:
@@ -323,6 +338,16 @@ def demo_portal(demo_district: Path,
     root = demo_copy(demo_district, tmp_path_factory.mktemp("portal") / "demo")
     with hub_server(root) as server:
         yield DemoPortal(server.url, root)
+
+
+# ========================================= browser ================================================
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium driven by Playwright, for the module (tests/chromium.py)."""
+    from chromium import launched
+
+    yield from launched()
 
 
 # ===================================== S3 (moto's server) =========================================

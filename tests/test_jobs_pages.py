@@ -14,10 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
+from chromium import ARTIFACTS, axe_problems
 from ckan_project import build
 from conftest import serving
-from playwright.sync_api import expect, sync_playwright
-from test_portal_browser import axe_problems
+from playwright.sync_api import expect
 from test_signin_pages import PASSWORD, client, sign_in
 
 from hub.accounts import Accounts
@@ -28,11 +28,6 @@ from hub.db.schema import todos
 from hub.jobs import queue, submit
 from hub.jobs.queue import stamp
 from hub.web.session import COOKIE, Sessions
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parent / "browser" / "artifacts"
 
 
 class Site:
@@ -142,28 +137,18 @@ def test_the_to_do_list_shows_the_organisations_items_only(site: Site) -> None:
         assert "pflege-neu" in text and "flurstuecke-neu" in text and kataster_job in text
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} missing: `make system` installs it (requirements/debian.txt)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
-
-
-def browser_signed_in(chromium: Any, site: Site, width: int) -> Any:
+def browser_signed_in(browser: Any, site: Site, width: int) -> Any:
     """A page of a browser signed in as sam (by a session made here: the sign-in form has
     its own tests, and its throttle counts every sign-in of this module)."""
-    context = chromium.new_context(viewport={"width": width, "height": 900})
+    context = browser.new_context(viewport={"width": width, "height": 900})
     context.add_cookies([{"name": COOKIE, "value": Sessions(site.accounts).start("sam"),
                           "url": site.url}])
     return context.new_page()
 
 
-def test_the_job_page_follows_the_progress_live_in_a_browser(site: Site, chromium: Any) -> None:
+def test_the_job_page_follows_the_progress_live_in_a_browser(site: Site, browser: Any) -> None:
     job_id = site.running("sozialamt", 0.2, "Quelle wird abgerufen")
-    page = browser_signed_in(chromium, site, 1280)
+    page = browser_signed_in(browser, site, 1280)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
@@ -176,22 +161,22 @@ def test_the_job_page_follows_the_progress_live_in_a_browser(site: Site, chromiu
     expect(page.locator("[data-job-message]")).to_have_text(
         "Daten werden gelesen: pflege.csv (2.000 Zeilen)")  # no reload: polled
     assert page.locator("progress").evaluate("bar => bar.value") == pytest.approx(0.65)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "job-running-1280.png"), full_page=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "job-running-1280.png"), full_page=True)
     assert axe_problems(page) == []
     queue.finish(site.db, job, "w-test", {"status": "committed", "version": 3,
                                           "rows_read": 2000, "rows_valid": 1990,
                                           "rows_quarantined": 10, "violations": []})
     expect(page.locator(".job-state")).to_have_text("fertig")  # reloaded when it ended
     assert "neue Version 3" in page.content()
-    page.screenshot(path=str(SHOTS / "job-done-1280.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "job-done-1280.png"), full_page=True)
     assert axe_problems(page) == []
     assert errors == []
-    narrow = browser_signed_in(chromium, site, 360)
+    narrow = browser_signed_in(browser, site, 360)
     narrow.goto(f"{site.url}/arbeitsbereich/auftraege/{job_id}")
-    narrow.screenshot(path=str(SHOTS / "job-done-360.png"), full_page=True)
+    narrow.screenshot(path=str(ARTIFACTS / "job-done-360.png"), full_page=True)
     for width in (1280, 360):
-        tasks = browser_signed_in(chromium, site, width)
+        tasks = browser_signed_in(browser, site, width)
         tasks.goto(f"{site.url}/arbeitsbereich/aufgaben")
-        tasks.screenshot(path=str(SHOTS / f"tasks-{width}.png"), full_page=True)
+        tasks.screenshot(path=str(ARTIFACTS / f"tasks-{width}.png"), full_page=True)
         assert axe_problems(tasks) == []

@@ -11,24 +11,14 @@ narrow the results with JavaScript and without it; the language switch is rememb
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from chromium import ARTIFACTS, WIDTHS, Watched, axe_problems
 from conftest import DemoPortal
-from playwright.sync_api import sync_playwright
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-HERE = Path(__file__).resolve().parent
-AXE = (HERE / "browser" / "axe.min.js").read_text(encoding="utf-8")
-ARTIFACTS = HERE / "browser" / "artifacts"
 LANGUAGES = ("de", "dsb", "en")
-WIDTHS = (1280, 360)
 # page type -> URL in the demo district (a held public dataset, a metadata-only record, …)
 PAGES = {
     "start": "/",
@@ -60,49 +50,6 @@ SKIP = {"de": "Zum Inhalt springen", "dsb": "K wopśimjeśeju skócyś", "en": "
 @pytest.fixture(scope="module")
 def portal(demo_portal: DemoPortal) -> str:
     return demo_portal.url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} missing: `make system` installs it (requirements/debian.txt)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
-
-
-class Watched:
-    """A page with its console errors and every request that left 127.0.0.1 recorded."""
-
-    def __init__(self, browser: Any, width: int = 1280, javascript: bool = True):
-        self.context = browser.new_context(viewport={"width": width, "height": 900},
-                                           java_script_enabled=javascript)
-        self.page = self.context.new_page()
-        self.errors: list[str] = []
-        self.outside: list[str] = []
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.context.route("**/*", self._only_local)
-
-    def _only_local(self, route: Any) -> None:
-        host = urlsplit(route.request.url).hostname
-        if route.request.url.startswith("data:") or host == "127.0.0.1":
-            route.continue_()
-        else:
-            self.outside.append(route.request.url)
-            route.abort()
-
-    def close(self) -> None:
-        self.context.close()
-
-
-def axe_problems(page: Any) -> list[str]:
-    page.evaluate(AXE)
-    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [f"{v['id']} ({v['impact']}): {v['help']} — "
-            + "; ".join(n["html"][:120] for n in v["nodes"][:3])
-            for v in result["violations"] if v["impact"] in ("serious", "critical")]
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)

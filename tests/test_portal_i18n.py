@@ -104,3 +104,14 @@ def test_dates_and_numbers_come_from_cldr() -> None:
     assert i18n.language("dsb").date("2026-03-01") == "1. měrca 2026"
     assert i18n.language("de").number(51279) == "51.279"
     assert i18n.language("en").number(51279) == "51,279"
+
+
+@pytest.mark.parametrize("code", sorted(i18n.LANGUAGES))
+def test_small_counts_are_written_as_cldr_writes_them(code: str) -> None:
+    """`number` writes 0–999 itself (the usage and report tables are full of them): the same
+    text as Babel's, in every language; other numbers still come from Babel."""
+    from babel.numbers import format_decimal
+
+    language = i18n.language(code)
+    for value in (*range(0, 1001), -1, -999, 1234, 0.5, 999.5, 10**6):
+        assert language.number(value) == format_decimal(value, locale=code), value

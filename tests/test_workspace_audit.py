@@ -17,10 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
+from chromium import ARTIFACTS, Watched, axe_problems
 from ckan_project import build
 from conftest import hub_server
-from playwright.sync_api import sync_playwright
-from test_portal_browser import ARGS, ARTIFACTS, CHROMIUM, Watched, axe_problems
 
 from hub import audit, usage
 from hub.access import ADMIN as ADMIN_VIEW
@@ -241,14 +240,6 @@ BROWSER_PAGES = {"protocol": "/arbeitsbereich/protokoll",
                  "usage": "/arbeitsbereich/nutzung",
                  "usage-dataset": "/arbeitsbereich/nutzung?datensatz=stadtplan-finsterwalde",
                  "report": "/arbeitsbereich/bericht"}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield launched
-        launched.close()
 
 
 def test_the_pages_in_a_browser_are_accessible(site: dict, browser: Any) -> None:

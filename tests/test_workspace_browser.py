@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
+from chromium import ARTIFACTS, WIDTHS, Watched, looked_at
 from conftest import demo_copy, hub_cli, hub_server
-from test_portal_browser import ARTIFACTS, WIDTHS, Watched, axe_problems, browser  # noqa: F401
 
 from hub.accounts import Accounts
 from hub.catalog import open_catalog
@@ -53,19 +53,7 @@ def sign_in(watched: Watched, url: str, name: str) -> None:
     page.wait_for_url(f"{url}/konto")
 
 
-def looked_at(watched: Watched, kind: str, width: int, problems: dict[str, list[str]]) -> None:
-    """Screenshot the page; at the wide width also check it with axe-core; never a sideways
-    scroll on a phone."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page = watched.page
-    page.screenshot(path=str(ARTIFACTS / f"workspace-{kind}-{width}.png"), full_page=True)
-    if width == WIDTHS[0] and (found := axe_problems(page)):
-        problems[kind] = found
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), \
-        (kind, width)
-
-
-def test_register_request_approve_and_find_it(site: str, browser: Any) -> None:  # noqa: F811
+def test_register_request_approve_and_find_it(site: str, browser: Any) -> None:
     problems: dict[str, list[str]] = {}
     name = "spielplaetze-demo"
     for width in WIDTHS:
@@ -76,7 +64,7 @@ def test_register_request_approve_and_find_it(site: str, browser: Any) -> None: 
             sign_in(editor, site, "emma")
             page = editor.page
             page.goto(f"{site}/arbeitsbereich/neu")
-            looked_at(editor, "new", width, problems)
+            looked_at(editor.page, "workspace-new", problems, (width,))
             page.fill("#title", "Spielplätze (Demo)")
             page.fill("#name", "Spielplätze!")  # a mistake first
             page.fill("#description", "Alle öffentlichen Spielplätze mit Ausstattung.")
@@ -91,17 +79,17 @@ def test_register_request_approve_and_find_it(site: str, browser: Any) -> None: 
             assert "Kleinbuchstaben" in error.inner_text()
             editor.errors = [e for e in editor.errors if "status of 400" not in e]  # (that page)
             assert page.locator("#title").input_value() == "Spielplätze (Demo)"  # kept
-            looked_at(editor, "new-error", width, problems)
+            looked_at(editor.page, "workspace-new-error", problems, (width,))
             page.fill("#name", name)
             page.click("form button[type=submit]")
             page.wait_for_url(f"{site}/arbeitsbereich/datensaetze/{name}?erledigt=registered")
-            looked_at(editor, "dataset-draft", width, problems)
+            looked_at(editor.page, "workspace-dataset-draft", problems, (width,))
             page.click("text=Öffentliche Freigabe beantragen")
             page.wait_for_url(f"{site}/arbeitsbereich/datensaetze/{name}?erledigt=request")
             assert "Beantragt" in page.locator("main").inner_text()
             page.goto(f"{site}/arbeitsbereich")
             assert page.locator(f"a[href='/arbeitsbereich/datensaetze/{name}']").count() == 1
-            looked_at(editor, "dashboard", width, problems)
+            looked_at(editor.page, "workspace-dashboard", problems, (width,))
             assert not editor.errors and not editor.outside
         finally:
             editor.close()
@@ -112,7 +100,7 @@ def test_register_request_approve_and_find_it(site: str, browser: Any) -> None: 
             page.goto(f"{site}/arbeitsbereich/datensaetze/{name}")
             page.click("text=Öffentlich freigeben")
             page.wait_for_url(f"{site}/arbeitsbereich/datensaetze/{name}?erledigt=publish")
-            looked_at(publisher, "dataset-public", width, problems)
+            looked_at(publisher.page, "workspace-dataset-public", problems, (width,))
             assert not publisher.errors and not publisher.outside
         finally:
             publisher.close()
@@ -129,7 +117,7 @@ def test_register_request_approve_and_find_it(site: str, browser: Any) -> None: 
         try:
             sign_in(admin, site, "ada")
             admin.page.goto(f"{site}/arbeitsbereich/benutzer")
-            looked_at(admin, "users", width, problems)
+            looked_at(admin.page, "workspace-users", problems, (width,))
         finally:
             admin.close()
     print(f"\nscreenshots: {ARTIFACTS}")

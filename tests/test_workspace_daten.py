@@ -4,7 +4,7 @@ care locations with a deliberately renamed column gets a proposed mapping (types
 whole file, coordinates and their CRS), a wrong mapping runs into a failed run with its
 report, the fixed mapping runs, and the quarantined rows download as CSV. The saved
 definition is exactly a pipeline file (exported, loaded by the ingest's loader, found by
-`hub ingest`)."""
+`hub ingest`). The same steps in a real browser: tests/test_workspace_journey.py."""
 
 from __future__ import annotations
 
@@ -12,10 +12,7 @@ import contextlib
 import csv
 import io
 import json
-import os
 import re
-import subprocess
-import sys
 import threading
 import time
 import zipfile
@@ -23,14 +20,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 import openpyxl
 import pytest
 import yaml
 from ckan_project import build, run_hub
-from conftest import HUB, serving
+from conftest import hub_worker, serving
 
 from hub import audit
 from hub.accounts import Accounts
@@ -44,8 +40,8 @@ from hub.store.versions import Store
 PASSWORD = "Korrekt Pferd Batterie"
 LIMIT = 2 << 20  # HUB_MAX_UPLOAD_BYTES of the test server
 DATASET = "pflege-upload"
-BROWSER_DATASET = "pflege-browser"
 URL_DATASET = "pflege-url"
+SHEET_DATASET = "pflege-blatt"
 PAGE = f"/arbeitsbereich/datensaetze/{DATASET}"
 RECORD = {"name": DATASET, "title": "Pflegeangebote (hochgeladen)", "publisher": "sozialamt",
           "description": "Aus der Tabelle des Sozialamts.", "license": "dl-by-de/2.0",
@@ -71,7 +67,7 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root: Path = tmp_path_factory.mktemp("daten")
     build(root)
-    for spec in (RECORD, {**RECORD, "name": BROWSER_DATASET}, {**RECORD, "name": URL_DATASET}):
+    for spec in (RECORD, {**RECORD, "name": URL_DATASET}, {**RECORD, "name": SHEET_DATASET}):
         record = root / "record.yaml"
         record.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
         run_hub(root, "catalog", "add", str(record))
@@ -79,22 +75,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     accounts = Accounts(catalog.store, vocab)
     for user in ("sam", "kat", "ann"):
         accounts.set_password(user, PASSWORD)
-    with serving(root, HUB_MAX_UPLOAD_BYTES=str(LIMIT)) as url, working(root):
+    with serving(root, HUB_MAX_UPLOAD_BYTES=str(LIMIT)) as url, hub_worker(root):
         yield Site(root, url)
-
-
-@contextlib.contextmanager
-def working(root: Path) -> Iterator[None]:
-    """A real `hub worker` beside the server: it runs the jobs the page queues."""
-    worker = subprocess.Popen(
-        [sys.executable, "-c", HUB, "worker", "--poll", "0.2", "--root", str(root),
-         "--store", str(root / "store")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-    try:
-        yield
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)
 
 
 @contextlib.contextmanager
@@ -129,12 +111,16 @@ def zipped(*members: tuple[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def care_workbook(demo: Path, rename: dict[str, str], broken_plz: int = 0) -> bytes:
-    """The demo district's pflege.xlsx (banner rows, header on row 4; generated in the
-    `demo_district` project `demo`), columns renamed and the first `broken_plz` postcodes
-    made invalid."""
+def care_workbook(demo: Path, rename: dict[str, str], broken_plz: int = 0,
+                  notes_first: bool = False) -> bytes:
+    """The demo district's pflege.xlsx (sheets "Einrichtungen" — banner rows, header on row 4
+    — and "Hinweise"; generated in the `demo_district` project `demo`), columns renamed and
+    the first `broken_plz` postcodes made invalid; `notes_first`: the notes are the first
+    sheet."""
     source = demo / "pipelines/data/generated/pflege.xlsx"
     book = openpyxl.load_workbook(source)
+    if notes_first:
+        book.move_sheet("Hinweise", offset=-1)
     sheet = book["Einrichtungen"]
     header = {cell.value: cell.column for cell in sheet[4]}
     for old, new in rename.items():
@@ -224,9 +210,9 @@ def mapping_form(page: str) -> dict[str, str]:
     return {k: v.replace("&amp;", "&") for k, v in fields.items()}
 
 
-def finished(browser: httpx.Client) -> dict:
+def finished(browser: httpx.Client, dataset: str = DATASET) -> dict:
     for _ in range(1200):  # guards a hang only: a run of 155 rows takes about a second
-        state = browser.get(PAGE + "/daten/lauf.json").json()
+        state = browser.get(f"/arbeitsbereich/datensaetze/{dataset}/daten/lauf.json").json()
         if state["state"] not in ("queued", "running"):
             return state
         time.sleep(0.1)
@@ -329,6 +315,46 @@ def test_a_dataset_defined_by_a_file_is_changed_there(site: Site) -> None:
         assert refused.status_code == 409 and "change it there" in refused.text
 
 
+def test_the_sheet_of_a_workbook_is_chosen_and_kept_in_the_pipeline(
+        site: Site, demo_district: Path) -> None:
+    """A workbook whose first sheet is a note: the preview lists its sheets and shows the
+    first; the data's sheet is chosen, saved as the source's `sheet` option (the ingest's
+    XLSX reader's) and run; an unknown sheet is refused naming the workbook's sheets."""
+    here = f"/arbeitsbereich/datensaetze/{SHEET_DATASET}"
+    workbook = care_workbook(demo_district, {}, notes_first=True)
+    with signed_in(site, "sam") as browser:
+        assert upload(browser, ("Pflege.xlsx", workbook), dataset=SHEET_DATASET
+                      ).status_code == 303
+        first = browser.get(here + "/daten").text
+        sheets = re.search(r'<select id="blatt" name="blatt">(.*?)</select>', first, re.S)
+        assert sheets, first[:3000]
+        assert re.findall(r'<option value="([^"]+)"( selected)?>', sheets.group(1)) == [
+            ("Hinweise", " selected"), ("Einrichtungen", "")]
+        assert "Pflege.xlsx – Hinweise: " in first and "155 Zeilen" not in first
+
+        chosen = browser.get(here + "/daten", params={"blatt": "Einrichtungen"}).text
+        assert "Pflege.xlsx – Einrichtungen: 155 Zeilen, 19 Spalten" in chosen
+        form = mapping_form(chosen)
+        assert form["blatt"] == "Einrichtungen" and form["map.name"] == "Name"
+        assert browser.post(here + "/daten/pipeline", data=form).status_code == 303
+        spec = yaml.safe_load(browser.get(here + "/pipeline.yaml").text)
+        assert spec["sources"][0]["options"] == {"sheet": "Einrichtungen"}
+        again = browser.get(here + "/daten").text  # the saved sheet is shown
+        assert "Pflege.xlsx – Einrichtungen: 155 Zeilen" in again
+
+        browser.post(here + "/daten/lauf", data={"csrf": form["csrf"]})
+        state = finished(browser, SHEET_DATASET)
+        assert state["state"] == "committed", state
+
+        refused = browser.post(here + "/daten/pipeline", data={**form, "blatt": "Tabelle9"})
+        assert refused.status_code == 400
+        assert "no sheet 'Tabelle9'" in refused.text.replace("&#39;", "'")
+        assert "'Hinweise', 'Einrichtungen'" in refused.text.replace("&#39;", "'")
+        assert yaml.safe_load(browser.get(here + "/pipeline.yaml").text) == spec  # kept
+    settings = load_settings(site.root, site.root / "store")
+    assert Store(settings.store).current(SHEET_DATASET).rows == 155
+
+
 class _Source(BaseHTTPRequestHandler):
     body = ("Nr.;Name;Art;Länge;Breite\r\n" + "".join(
         f"U-{i};Pflegedienst {i};Tagespflege;13,{40 + i};51,{60 + i}\r\n" for i in range(30))
@@ -370,81 +396,3 @@ def test_a_url_as_the_source(site: Site) -> None:
     # kept current like a pipeline file: the worker's schedule queues the saved remote source
     settings = load_settings(site.root, site.root / "store")
     assert URL_DATASET in tick(settings, Store(settings.store)).submitted
-
-
-# -- in a real browser -------------------------------------------------------------------------
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-AXE = (Path(__file__).parent / "browser" / "axe.min.js").read_text(encoding="utf-8")
-ARTIFACTS = Path(__file__).parent / "browser" / "artifacts"
-
-
-def axe_problems(page: Any) -> list[str]:
-    page.evaluate(AXE)
-    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [f"{v['id']} ({v['impact']}): {v['help']} — "
-            + "; ".join(n["html"][:120] for n in v["nodes"][:3])
-            for v in result["violations"] if v["impact"] in ("serious", "critical")]
-
-
-def test_upload_mapping_run_and_report_in_a_browser(site: Site, tmp_path: Path,
-                                                   demo_district: Path) -> None:
-    """Upload → preview and proposed mapping → fix the renamed column → save → run with live
-    progress → report → quarantined rows downloaded; axe-core on each page, screenshots at
-    1280 and 360 px."""
-    from playwright.sync_api import sync_playwright
-
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} missing: `make system` installs it (requirements/debian.txt)")
-    workbook = tmp_path / "pflege.xlsx"
-    workbook.write_bytes(care_workbook(demo_district, {"Name": "Bezeichnung"}, broken_plz=3))
-    here = f"{site.url}/arbeitsbereich/datensaetze/{BROWSER_DATASET}"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    problems: dict[str, list[str]] = {}
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900},
-                                      accept_downloads=True)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("console", lambda m: errors.append(f"{m.text} {m.location}") if m.type == "error"
-                and not m.location.get("url", "").endswith("/favicon.ico") else None)
-        page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
-                if r.status >= 400 else None)
-        page.goto(f"{site.url}/anmelden")
-        page.fill("#name", "sam")
-        page.fill("#password", PASSWORD)
-        with page.expect_navigation():
-            page.press("#password", "Enter")
-        page.goto(here + "/daten")
-        page.set_input_files("#dateien", str(workbook))
-        page.click(".intake-upload button[type=submit]")
-        page.wait_for_selector("#intake-map .leaflet-interactive")  # the map's points
-        assert page.locator("#map-name").input_value() == ""  # the renamed column
-        assert page.locator("#map-plz").input_value() == "PLZ"
-        problems["daten"] = axe_problems(page)
-        for width in (1280, 360):
-            page.set_viewport_size({"width": width, "height": 900})
-            page.screenshot(path=str(ARTIFACTS / f"workspace-daten-{width}.png"), full_page=True)
-        page.set_viewport_size({"width": 1280, "height": 900})
-        page.select_option("#map-name", "Bezeichnung")
-        page.click(".intake-mapping button[type=submit]")
-        page.click("#pipeline + p + form button, #pipeline ~ form button")
-        page.wait_for_selector("text=Zum Prüfbericht", timeout=120_000)
-        page.click("text=Zum Prüfbericht")
-        page.wait_for_selector("text=Version 1 wurde angelegt")
-        problems["pruefbericht"] = axe_problems(page)
-        for width in (1280, 360):
-            page.set_viewport_size({"width": width, "height": 900})
-            page.screenshot(path=str(ARTIFACTS / f"workspace-pruefbericht-{width}.png"),
-                            full_page=True)
-        with page.expect_download() as download:
-            page.click("text=Zeilen in Quarantäne herunterladen (CSV)")
-        rows = Path(download.value.path()).read_text(encoding="utf-8-sig")
-        browser.close()
-    assert len(list(csv.DictReader(io.StringIO(rows)))) == 3
-    assert problems == {"daten": [], "pruefbericht": []}
-    assert errors == []
-    print("screenshots:", *sorted(ARTIFACTS.glob("workspace-*.png")))

@@ -13,6 +13,8 @@ not by either database.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import re
 import threading
@@ -694,8 +696,16 @@ def _stored(body: str) -> Record:
     return Record(**data)
 
 
+@functools.lru_cache(maxsize=2048)
+def _parsed(body: str) -> Record:
+    """A stored record's text parsed once (a page of search results parses the same texts
+    again and again: the workspace's dashboard, usage and report pages read every record).
+    Callers get a copy (`_record`): they set the row's fields and may rebind any field."""
+    return _stored(body)
+
+
 def _record(row: Any, owner_of: Callable[[str], str]) -> Record:
-    record = _stored(row["record"])
+    record = copy.copy(_parsed(row["record"]))
     record.created = row["created"]
     record.revision = row["revision"]
     record.changed = row["updated"]

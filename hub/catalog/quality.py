@@ -8,11 +8,11 @@ stale when its last change is older than its update frequency allows.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from hub.catalog.model import Record
-from hub.catalog.vocab import Vocabularies
+from hub.catalog.vocab import Organization, Vocabularies
 
 Check = tuple[str, str, int, Callable[[Record], bool]]  # dimension, what is missing, points
 
@@ -53,15 +53,20 @@ class Assessment:
     owner: str
 
 
-def assess(record: Record, vocab: Vocabularies, today: dt.date | None = None) -> Assessment:
+def assess(record: Record, vocab: Vocabularies, today: dt.date | None = None,
+           organizations: Mapping[str, Organization] | None = None) -> Assessment:
+    """`organizations`: `vocab.organizations`, read once by a caller that assesses many
+    records (each read looks at the catalog's registered ones)."""
     today = today or dt.date.today()
-    earned = sum(points for _, _, points, ok in CHECKS if ok(record))
-    missing = [f"{dimension}: {what}" for dimension, what, _, ok in CHECKS if not ok(record)]
+    passed = [(check, check[3](record)) for check in CHECKS]
+    earned = sum(points for (_, _, points, _), ok in passed if ok)
+    missing = [f"{dimension}: {what}" for (dimension, what, _, _), ok in passed if not ok]
     allowed = vocab.frequency_days(record.frequency)
     last = record.last_modified
     age = (today - dt.date.fromisoformat(last[:10])).days if last else None
     stale = allowed is not None and (age is None or age > allowed)
-    org = vocab.organizations.get(record.publisher)
+    org = (vocab.organizations if organizations is None else organizations).get(
+        record.publisher)
     owner = ", ".join(x for x in (org.name if org else record.publisher,
                                   record.contact.get("name", ""),
                                   record.contact.get("email", "")) if x)
@@ -72,5 +77,6 @@ def assess(record: Record, vocab: Vocabularies, today: dt.date | None = None) ->
 def report(records: list[Record], vocab: Vocabularies,
            today: dt.date | None = None) -> list[Assessment]:
     """Worst first: stale before fresh, then by score."""
-    found = [assess(r, vocab, today) for r in records]
+    organizations = vocab.organizations
+    found = [assess(r, vocab, today, organizations) for r in records]
     return sorted(found, key=lambda a: (not a.stale, a.score, a.name))

@@ -61,7 +61,7 @@ class Mapping:
 
 def from_form(fields: dict[str, str], schema_fields: list[str]) -> Mapping:
     """The mapping of the page's form: `schema`, `map.<field>`, `geometry`, `lon`, `lat`,
-    `wkt`, `crs`, `on_error`."""
+    `wkt`, `crs`, `on_error` and `blatt` (a workbook's sheet: the source's option `sheet`)."""
     mapping = Mapping(
         schema=fields.get("schema", "").strip(),
         columns={name: fields[f"map.{name}"] for name in schema_fields
@@ -69,6 +69,8 @@ def from_form(fields: dict[str, str], schema_fields: list[str]) -> Mapping:
         geometry=fields.get("geometry", "none"), lon=fields.get("lon", "").strip(),
         lat=fields.get("lat", "").strip(), wkt=fields.get("wkt", "").strip(),
         crs=fields.get("crs", "").strip(), on_error=fields.get("on_error", "quarantine"))
+    if sheet := fields.get("blatt", "").strip():
+        mapping.options["sheet"] = sheet
     if not mapping.schema:
         raise MappingError("schema", "choose the table schema of the dataset")
     if mapping.geometry not in GEOMETRY_KINDS:

@@ -102,6 +102,8 @@ class Preview:
     row_count: int
     geometry: Geometry
     points: list[tuple[float, float]]  # lon/lat of the first located rows, for the map
+    sheets: list[str] = field(default_factory=list)  # a workbook's sheets, in order
+    sheet: str = ""  # the sheet shown (a workbook's; the first unless one was chosen)
 
     def proposal(self, schema: TableSchema) -> dict[str, str]:
         """Schema field -> source column, each column at most once."""
@@ -126,8 +128,10 @@ class Preview:
 
 def preview(path: Path, fmt: str, name: str, district: geo.Extent | None = None,
             options: dict[str, Any] | None = None) -> Preview:
-    """Read the whole file once; `SourceError` naming the file if it cannot be read."""
-    opened = open_source(path, fmt, options or {}, name)
+    """Read the whole file once; `SourceError` naming the file if it cannot be read (or
+    has no sheet `options["sheet"]`, naming the workbook's sheets)."""
+    options = options or {}
+    opened = open_source(path, fmt, options, name)
     columns = list(opened.columns)
     text_cols = [c for c in columns if c != GEOMETRY]
     facts = {c: ColumnFacts(c) for c in text_cols}
@@ -153,7 +157,18 @@ def preview(path: Path, fmt: str, name: str, district: geo.Extent | None = None,
         count += n
     found = _locate(facts, columns, opened.crs, district)
     points = _points(found, geometries, coords)
-    return Preview(name, opened.format, columns, rows, facts, count, found, points)
+    sheets = sheet_names(path) if opened.format == "xlsx" else []
+    sheet = str(options.get("sheet") or (sheets[0] if sheets else ""))
+    return Preview(name, opened.format, columns, rows, facts, count, found, points, sheets,
+                   sheet)
+
+
+def sheet_names(path: Path) -> list[str]:
+    """The sheets of an XLSX workbook, in order (the ingest reads the first unless its
+    source's `options: {sheet: …}` names another)."""
+    from python_calamine import CalamineWorkbook
+
+    return list(CalamineWorkbook.from_path(str(path)).sheet_names)
 
 
 def _observe(facts: ColumnFacts, values: pa.Array | pa.ChunkedArray) -> None:

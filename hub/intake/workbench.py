@@ -23,7 +23,7 @@ from hub.ingest.sources import fetch
 from hub.intake import mapping as mapping_
 from hub.intake import runs
 from hub.intake.files import Intake, Kept
-from hub.intake.preview import Preview, preview
+from hub.intake.preview import Preview, preview, sheet_names
 from hub.intake.runs import Run
 from hub.schema import TableSchema, load_schema
 from hub.store.versions import Store
@@ -75,18 +75,30 @@ class Workbench:
                 found[path.stem] = load_schema(path)
         return found
 
-    def look(self, files: list[Kept], remote: mapping_.Remote | None) -> Preview | None:
-        """The preview of the first file (or of the remote source, fetched now)."""
+    def look(self, files: list[Kept], remote: mapping_.Remote | None,
+             sheet: str = "") -> Preview | None:
+        """The preview of the first file (or of the remote source, fetched now); `sheet`:
+        the sheet of a workbook to show (its first if empty)."""
+        options = {"sheet": sheet} if sheet else {}
         if remote is not None:
-            return self._look_remote(remote)
+            return self._look_remote(remote, options)
         if not files:
             return None
         first = files[0]
+        if first.format != "xlsx":
+            options = {}
         stat = first.path.stat()
         return _preview(str(first.path), stat.st_mtime_ns, stat.st_size, first.format,
-                        self.settings)
+                        self.settings, sheet if options else "")
 
-    def _look_remote(self, remote: mapping_.Remote) -> Preview:
+    def sheets(self, files: list[Kept]) -> list[str]:
+        """The sheets of the first file if it is a workbook (to choose another sheet when the
+        first cannot be previewed)."""
+        if not files or files[0].format != "xlsx":
+            return []
+        return sheet_names(files[0].path)
+
+    def _look_remote(self, remote: mapping_.Remote, options: dict[str, str]) -> Preview:
         spec = remote.spec()
         kind = remote.kind
         source = Source(kind=kind, location=spec[kind], format=remote.format or None)
@@ -95,7 +107,8 @@ class Workbench:
             path, name = fetched.files[0]
             fmt = source.format or ("geojson" if kind in ("wfs", "oapif")
                                     else detect_format(path))
-            return preview(path, fmt, name, self.settings.extent)
+            return preview(path, fmt, name, self.settings.extent,
+                           options if fmt == "xlsx" else None)
 
     def save(self, viewer: Viewer, record: Record, chosen: mapping_.Mapping,
              remote: mapping_.Remote | None) -> Revision:
@@ -125,6 +138,8 @@ class Workbench:
 
 
 @functools.lru_cache(maxsize=16)
-def _preview(path: str, mtime: int, size: int, fmt: str, settings: Settings) -> Preview:
-    """A file's preview, computed once per version of the file (`mtime`, `size`)."""
-    return preview(Path(path), fmt, Path(path).name, settings.extent)
+def _preview(path: str, mtime: int, size: int, fmt: str, settings: Settings,
+             sheet: str) -> Preview:
+    """A file's preview, computed once per version of the file (`mtime`, `size`) and sheet."""
+    return preview(Path(path), fmt, Path(path).name, settings.extent,
+                   {"sheet": sheet} if sheet else None)

@@ -218,14 +218,18 @@ def _context(bench: Workbench, session: Session, name: str, params: Any,
     pipeline = bench.pipeline(name) if saved else None
     chosen, remote = mapping_.of_pipeline(pipeline) if pipeline else (None, None)
     remote = _remote(form or params) or remote
+    sheet = (form or params).get("blatt", "").strip() or (
+        str(chosen.options.get("sheet", "")) if chosen else "")
     if form is not None or "schema" in params:  # what the user chose last wins
         chosen = None
     schemas = bench.schemas()
     look, look_error = None, ""
     try:
-        look = bench.look(files, remote)
+        look = bench.look(files, remote, sheet)
     except HubError as exc:
         look_error = str(exc)
+    sheets = look.sheets if look else bench.sheets(files)
+    sheet = look.sheet if look else sheet or (sheets[0] if sheets else "")
     schema_name = ((form or {}).get("schema") or params.get("schema")
                    or (chosen.schema if chosen else None))
     if look is not None and schema_name not in schemas:
@@ -249,6 +253,7 @@ def _context(bench: Workbench, session: Session, name: str, params: Any,
             "on_error": (form or {}).get("on_error") or (chosen.on_error if chosen
                                                           else "quarantine"),
             "run": bench.last_run(name), "limit": bench.uploads.limit,
+            "sheets": sheets, "sheet": sheet,
             "pipeline_file": bench.definitions.file_of(name)}
 
 
@@ -274,7 +279,10 @@ def _save(bench: Workbench, session: Session, name: str, fields: dict[str, str])
         raise mapping_.MappingError("schema", "choose one of the table schemas "
                                     f"({', '.join(schemas)})")
     chosen = mapping_.from_form(fields, [f.name for f in schema.columns])
-    bench.save(session.user.viewer, record, chosen, _remote(fields))
+    remote = _remote(fields)
+    if sheet := chosen.options.get("sheet"):  # one of the workbook's (else SourceError)
+        bench.look(bench.intake.files(name), remote, sheet)
+    bench.save(session.user.viewer, record, chosen, remote)
 
 
 def _start(bench: Workbench, session: Session, name: str) -> Any:

@@ -100,6 +100,7 @@ def build(desk: Desk, viewer: Viewer, quarter: Quarter, today: dt.date) -> Repor
     report = Report(quarter, last)
     records = hub.catalog.search(Query(rows=1 << 30, facets=(), states=STATES),
                                  viewer).records
+    orgs = hub.vocab.organizations
     for record in records:
         created, changed = (record.created or "")[:10], (record.changed or "")[:10]
         if first <= created <= last:
@@ -108,7 +109,7 @@ def build(desk: Desk, viewer: Viewer, quarter: Quarter, today: dt.date) -> Repor
             report.updated.append(record)
         if record.state == "active":
             report.by_access[record.access] = report.by_access.get(record.access, 0) + 1
-            if assess(record, hub.vocab, today).stale:
+            if assess(record, hub.vocab, today, orgs).stale:
                 report.stale.append(record)
     titles = {r.name: r.title for r in records}
     report.published = [titles.get(name, name) for name in _published(db, first, last)]
