@@ -7,7 +7,8 @@
         -u 200 -r 50 -t 60s`, the mix in `bench/_locustfile.py`: portal pages, CKAN
         package_search, OGC items with bbox and with bbox + CQL2 filter, vector tiles,
         downloads). Before the first run every layer is read and its tile index built once
-        (as on a server that has been up for a while; tiles are not pre-rendered). During each
+        (as on a server that has been up for a while; reading a layer has the server pre-render
+        its zooms 0–10 in the background, as it does for every new version). During each
         run a loop rewrites `nutzung`'s source and runs `hub ingest nutzung` in a process of
         its own every INGEST_EVERY seconds, so new versions are committed (and old ones
         removed by retention) while they are served. The server's resident memory (VmRSS from

@@ -322,6 +322,18 @@ def test_gzip_for_text_formats(site: Site, ext: str) -> None:
     assert len(raw) < len(plain.content) / 3
     assert gzip.decompress(raw) == plain.content
     assert packed.headers["etag"] != plain.headers["etag"]
+    # compressed once per version (and dialect), kept beside the exports, served as a file
+    exports = site.project.store.version("gross", 1).path / "exports"
+    [kept] = exports.glob(f"*.{'default.' if ext == 'csv' else ''}{ext}.gz")
+    assert kept.read_bytes() == raw and packed.headers["content-length"] == str(len(raw))
+    assert packed.headers["accept-ranges"] == "bytes"
+    if ext == "csv":
+        excel = site.client.get(site.base + url + "?dialect=excel",
+                                headers={"Accept-Encoding": "identity"})
+        with site.client.stream("GET", site.base + url + "?dialect=excel",
+                                headers={"Accept-Encoding": "gzip"}) as packed_excel:
+            assert gzip.decompress(b"".join(packed_excel.iter_raw())) == excel.content
+        assert excel.content != plain.content and len(list(exports.glob("*.excel.csv.gz"))) == 1
     refused = site.client.get(site.base + url, headers={"Accept-Encoding": "gzip;q=0, br"})
     assert "content-encoding" not in refused.headers
     again = site.client.get(site.base + url, headers={"Accept-Encoding": "gzip",

@@ -237,8 +237,8 @@ def test_hub_serve_reads_versions_from_its_storage(place: Place,
         assert gpkg.status_code == 200 and gpkg.content.startswith(b"SQLite format 3")
         uploads_through_ckan(place, p, server.url, token)
     exports = [k for k in place.stored(p.store_dir) if "/exports/" in k]
-    assert sorted(Path(k).suffix for k in exports) == [".gpkg", ".parquet", ".sha256",
-                                                      ".sha256"]
+    assert sorted(Path(k).suffix for k in exports) == [  # GeoJSON and CSV gzipped per version
+        ".gpkg", *[".gz"] * 4, ".parquet", *[".sha256"] * 6]
     assert {k.split("/")[2] for k in exports} == {"v1", "v2"}
     if place.kind == "s3":  # what is in the bucket is what was served
         [key] = [k for k in exports if k.endswith(".parquet")]

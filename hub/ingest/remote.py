@@ -3,9 +3,11 @@
 Downloads go into the run's staging folder, with conditional requests (ETag, Last-Modified) so
 an unchanged source is recognised without downloading it again.
 
-Only public addresses are fetched: a request (the first and every redirect) to a host whose
-address is loopback, private, link-local (a cloud's metadata service), shared or reserved is
-refused unless `HUB_FETCH_ALLOW` names the host or a network holding its address. A source is
+Only public addresses are fetched: a connection (for the first request and every redirect) to a
+host whose address is loopback, private, link-local (a cloud's metadata service), shared or
+reserved is refused unless `HUB_FETCH_ALLOW` names the host or a network holding its address.
+The address checked is the address connected to (`GuardedTransport`): a name is resolved once
+per connection, so DNS rebinding cannot slip a second answer past the check. A source is
 configuration an editor can type in the workspace; it must not reach the hub's own machine or
 the administration's internal network (a district's own WFS there is allowed by name).
 """
@@ -17,11 +19,12 @@ import hashlib
 import ipaddress
 import json
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+import httpcore
 import httpx
 
 from hub.errors import SourceError
@@ -33,7 +36,7 @@ def fetch(source: Source, target: Path, settings: FetchSettings,
           previous: dict[str, Any] | None) -> Fetched:
     with httpx.Client(timeout=settings.timeout, follow_redirects=True,
                       headers={"User-Agent": "district-data-hub"},
-                      event_hooks={"request": [public_only(settings.allow)]}) as client:
+                      transport=GuardedTransport(Guard(settings.allow))) as client:
         if source.kind == "url":
             return _download(client, source.location, target, settings, previous)
         if source.kind == "ckan":
@@ -42,30 +45,67 @@ def fetch(source: Source, target: Path, settings: FetchSettings,
         return _paged(client, source, target, settings)
 
 
-def public_only(allow: tuple[str, ...]) -> Callable[[httpx.Request], None]:
-    """An httpx request hook that refuses (`SourceError`) a host whose address is not public,
-    unless `allow` names the host or a network (CIDR) holding its address."""
-    names = {a.lower() for a in allow if not _network(a)}
-    networks = [n for n in map(_network, allow) if n is not None]
+class Guard:
+    """Which addresses may be fetched: public ones, and those `allow` names (a host, or a
+    network in CIDR notation holding the address)."""
 
-    def check(request: httpx.Request) -> None:
-        host = request.url.host.lower()
-        if host in names:
-            return
+    def __init__(self, allow: tuple[str, ...]):
+        self.names = {a.lower() for a in allow if not _network(a)}
+        self.networks = [n for n in map(_network, allow) if n is not None]
+
+    def addresses(self, host: str, port: int) -> list[str]:
+        """The host's addresses, resolved once; `SourceError` when one of them is not public
+        (and not allowed)."""
         try:
-            found = {info[4][0] for info in socket.getaddrinfo(
-                host, request.url.port or (443 if request.url.scheme == "https" else 80),
-                type=socket.SOCK_STREAM)}
-        except (socket.gaierror, UnicodeError):
-            return  # httpx reports the unknown host
-        for address in sorted(found):
+            found = list(dict.fromkeys(info[4][0] for info in socket.getaddrinfo(
+                host, port, type=socket.SOCK_STREAM)))
+        except (socket.gaierror, UnicodeError) as exc:
+            raise SourceError(f"{host}: the name cannot be resolved ({exc})") from None
+        if host.lower() in self.names:
+            return found
+        for address in found:
             ip = ipaddress.ip_address(address.split("%")[0])
-            if not ip.is_global and not any(ip in n for n in networks):
+            if not ip.is_global and not any(ip in n for n in self.networks):
                 raise SourceError(
-                    f"{request.url}: {host} is not a public address ({ip}); the hub fetches "
-                    "sources on the internet only — an administrator can allow a host of the "
-                    "internal network with HUB_FETCH_ALLOW")
-    return check
+                    f"{host} is not a public address ({ip}); the hub fetches sources on the "
+                    "internet only — an administrator can allow a host of the internal network "
+                    "with HUB_FETCH_ALLOW")
+        return found
+
+
+class _PinnedBackend(httpcore.SyncBackend):
+    """Connections to the addresses the guard checked: the name is resolved once per
+    connection, checked, and that address is connected to, so a name that resolves to another
+    address between the check and the connection (DNS rebinding) cannot reach one the check
+    would refuse. TLS still verifies the certificate against the name (httpcore sends it as
+    SNI) and the Host header is the URL's."""
+
+    def __init__(self, guard: Guard):
+        self.guard = guard
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        failed: Exception | None = None
+        for address in self.guard.addresses(host, port):
+            try:
+                return super().connect_tcp(address, port, timeout, local_address,
+                                           socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failed = exc  # the next address of the name, as socket.create_connection does
+        assert failed is not None  # getaddrinfo gives at least one address or raises
+        raise failed
+
+
+class GuardedTransport(httpx.HTTPTransport):
+    """httpx's transport with every connection (the first request's and each redirect's)
+    made through the guard. No proxy from the environment: the guard checks where the
+    connection goes."""
+
+    def __init__(self, guard: Guard):
+        super().__init__(trust_env=False)
+        self._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(),
+                                             network_backend=_PinnedBackend(guard))
 
 
 def _network(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:

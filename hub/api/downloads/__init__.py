@@ -7,7 +7,7 @@ features; the two share only the store's current-version listing and the catalog
 Modules: `routes` (URLs, access, headers), `http` (validators, 304s, Cache-Control, gzip),
 `formats` (formats, licence terms), `columns` (batched reading, vectorised text encoders),
 `geojson` and `csv_text` (streamed formats), `exports` (GeoPackage, FlatGeobuf, GeoParquet
-files built once per version).
+and the gzipped GeoJSON and CSV: files built once per version).
 """
 
 from hub.api.downloads.formats import FORMATS, Format, Terms

@@ -1,4 +1,5 @@
-"""Files built once per version and format: GeoPackage, FlatGeobuf, GeoParquet.
+"""Files built once per version and format: GeoPackage, FlatGeobuf, GeoParquet, and the
+gzipped GeoJSON and CSV (per dialect) that clients accepting gzip get (`packed_name`).
 
 They live next to the version they come from, `data/<ds>/v<N>/exports/<ds>-v<N>.<terms>.r<REV>
 .<ext>`, so retention removes them with their version. A file is written under a temporary
@@ -32,15 +33,17 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hub.api.downloads import csv_text, geojson
 from hub.api.downloads.columns import Source
 from hub.api.downloads.formats import REVISION, Terms
+from hub.api.downloads.http import gzipped
 from hub.store import faults
 from hub.store.geoparquet import GEOMETRY_COLUMN, ROW_GROUP_ROWS
 from hub.store.integrity import sha256
@@ -281,5 +284,29 @@ def write_parquet(source: Source, terms: Terms, path: Path) -> None:
             out.write_batch(batch, row_group_size=ROW_GROUP_ROWS)
 
 
+def packed_name(ext: str, dialect: csv_text.Dialect | None = None) -> str:
+    """The export "format" of a gzipped text download: `geojson.gz`, `<dialect>.csv.gz`."""
+    return f"{dialect.name}.{ext}.gz" if dialect is not None else f"{ext}.gz"
+
+
+def _write_packed(chunks: Iterable[bytes], path: Path) -> None:
+    """The gzip member a streamed download would send (same bytes: level, no name, mtime 0)."""
+    with open(path, "wb") as out:
+        for part in gzipped(chunks):
+            out.write(part)
+
+
+def write_geojson_gz(source: Source, terms: Terms, path: Path) -> None:
+    _write_packed(geojson.stream(source, terms, geojson.id_field(source)), path)
+
+
+def _csv_gz_writer(dialect: csv_text.Dialect) -> Callable[[Source, Terms, Path], None]:
+    def write(source: Source, terms: Terms, path: Path) -> None:
+        _write_packed(csv_text.stream(source, dialect), path)
+    return write
+
+
 WRITERS: dict[str, Callable[[Source, Terms, Path], None]] = {
-    "gpkg": write_gpkg, "fgb": write_fgb, "parquet": write_parquet}
+    "gpkg": write_gpkg, "fgb": write_fgb, "parquet": write_parquet,
+    packed_name("geojson"): write_geojson_gz,
+    **{packed_name("csv", d): _csv_gz_writer(d) for d in csv_text.DIALECTS.values()}}

@@ -17,6 +17,13 @@ from hub.api.downloads.columns import Source, buffer_bytes, geojson_geometries, 
 from hub.api.downloads.formats import Terms
 
 
+def id_field(source: Source) -> str | None:
+    """The schema's primary key when it is one attribute (the OGC API's feature ids)."""
+    key = source.version.schema.get("primaryKey")
+    keys = [key] if isinstance(key, str) else list(key or [])
+    return keys[0] if len(keys) == 1 and keys[0] in source.attributes else None
+
+
 def head(source: Source, terms: Terms) -> bytes:
     v = source.version
     members = {"type": "FeatureCollection", "name": v.dataset, "version": v.version,

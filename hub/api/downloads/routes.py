@@ -10,6 +10,8 @@ answers 404 with the same body as a name that does not exist, on every URL and m
 Malformed file names and unknown formats are checked before the dataset is looked up, so they
 answer alike for visible and invisible datasets too. A version whose file is damaged (see
 hub.store.integrity) answers 503 on its own URLs; the other versions and datasets are served.
+GeoJSON and CSV are streamed as they are encoded, or, to a client that accepts gzip, sent from
+a gzipped file made once per version (and dialect) beside the exports.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from hub.access import Viewer
 from hub.api.downloads import csv_text, geojson
 from hub.api.downloads.columns import Source
-from hub.api.downloads.exports import Exports
+from hub.api.downloads.exports import Exports, packed_name
 from hub.api.downloads.formats import FORMATS, Terms
 from hub.api.downloads.http import (
     IMMUTABLE,
@@ -33,7 +35,6 @@ from hub.api.downloads.http import (
     REVALIDATE,
     accepts_gzip,
     etag,
-    gzipped,
     http_date,
     moment,
     not_modified,
@@ -139,14 +140,17 @@ def downloads_router(store: Store, viewer: Callable[[Request], Viewer], *,
             headers["Content-Encoding"] = "gzip"
         if request.method == "HEAD":
             return StreamingResponse(iter(()), media_type=fmt.media_type, headers=headers)
+        if squeeze:  # compressed once per version and variant, then served as a file
+            with store.reading(version):
+                path = exports.file(version, packed_name(fmt.ext, dialect), terms)
+            return FileResponse(path, media_type=fmt.media_type, headers=headers)
         source = Source(version)
         if fmt.ext == "geojson":
-            chunks = geojson.stream(source, terms, _id_field(version, source))
+            chunks = geojson.stream(source, terms, geojson.id_field(source))
         else:
             assert dialect is not None
             chunks = csv_text.stream(source, dialect)
-        return StreamingResponse(produced(gzipped(chunks) if squeeze else chunks),
-                                 media_type=fmt.media_type, headers=headers)
+        return StreamingResponse(produced(chunks), media_type=fmt.media_type, headers=headers)
 
     @router.api_route("/{name}", methods=["GET", "HEAD"], include_in_schema=False)
     @router.api_route("/{name}/", methods=["GET", "HEAD"], include_in_schema=False)
@@ -199,8 +203,3 @@ def _version(store: Store, name: str, number: int) -> Version:
     return version
 
 
-def _id_field(version: Version, source: Source) -> str | None:
-    """The schema's primary key when it is one attribute (the OGC API's feature ids)."""
-    key = version.schema.get("primaryKey")
-    keys = [key] if isinstance(key, str) else list(key or [])
-    return keys[0] if len(keys) == 1 and keys[0] in source.attributes else None

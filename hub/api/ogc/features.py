@@ -42,6 +42,7 @@ from hub.api.ogc.params import (
     parse_items,
     single,
 )
+from hub.api.ogc.prerender import Prerender, highest_zoom
 from hub.store.integrity import CorruptVersion
 from hub.store.versions import Dataset, Store, Version
 
@@ -129,6 +130,12 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
     layers = cache or LayerCache.for_store(store.root)
     encoded = tile_cache or tiles_mod.TileCache()
     zooms = range(tiles_mod.max_zoom() + 1)
+
+    def load(version: Version) -> Layer:
+        """A version in memory, read off the request path (for pre-rendering its tiles)."""
+        with store.reading(version):
+            return layers.layer(version, lambda: store.ensure_sound(version))
+    prerender = Prerender(encoded, load, highest_zoom(zooms.stop - 1))
     current = Current(store)
     facts = CatalogFacts(access_of, about, catalog_state)
     router = APIRouter(prefix=prefix)
@@ -187,6 +194,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
             raise NotFound  # unknown, hidden and empty datasets answer alike
         if found[1].broken:  # after the access check: 503 only to those who may see
             raise CorruptVersion(found[1].dataset, found[1].version, found[1].broken)
+        prerender.seen(found[1])  # a new version of a collection in use: its low zooms
         return Collection(f.dataset, found[1], layers.meta(found[1]), f.level, f.about)
 
     def layer_of(request: Request, c: Collection) -> Layer:
@@ -197,7 +205,9 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
             work.needs(request, work.UNBOUNDED)
             store.ensure_sound(c.version)
         with store.reading(c.version):
-            return layers.layer(c.version, on_miss)
+            found = layers.layer(c.version, on_miss)
+        prerender.seen(c.version, loaded=True)
+        return found
 
     def rows_of(request: Request, layer: Layer, key: tuple[Any, ...]) -> np.ndarray | None:
         """A selection's rows: cached, or computed within the budget (in the pool when it
