@@ -119,6 +119,34 @@ def test_a_new_input_version_makes_a_new_derived_version(proj: Project) -> None:
     assert {i["dataset"]: i["version"] for i in state["inputs"]} == {"orte": 1, "zellen": 2}
 
 
+def test_a_rollback_of_an_input_derives_again_from_the_version_served(proj: Project) -> None:
+    assert proj.cli("ingest", "--all").exit_code == 0
+    cells(proj, [1, 2, 3, 4, 5])
+    assert proj.cli("ingest", "zellen").exit_code == 0
+    assert proj.current("summe").version == 2 and totals(proj)["12062000"] == 9
+    result = proj.cli("rollback", "zellen", "1")
+    assert result.exit_code == 0, result
+    assert "zellen: now serving v1" in result.text and "summe" in result.text
+    assert proj.current("summe").version == 3, result
+    assert totals(proj) == {"12062000": 40, "12062001": 60}  # the cells of zellen v1
+    [state] = proj.current("summe").source_state.values()
+    assert {i["dataset"]: i["version"] for i in state["inputs"]} == {"orte": 1, "zellen": 1}
+    again = proj.cli("rollback", "orte", "1")  # the version served already: nothing changes
+    assert again.exit_code == 0 and proj.current("summe").version == 3, again
+
+
+def test_a_rollback_reports_a_derived_run_that_fails(proj: Project) -> None:
+    assert proj.cli("ingest", "--all").exit_code == 0
+    cells(proj, [1, 2])
+    assert proj.cli("ingest", "zellen").exit_code == 0
+    rewrite(proj, "zellen", public_derivatives=None)  # the owner withdrew its consent
+    result = proj.cli("rollback", "zellen", "1")
+    assert result.exit_code == 1, result
+    assert proj.current("zellen").version == 1  # the rollback itself holds
+    assert "does not allow it" in " ".join(result.text.split())
+    assert proj.current("summe").version == 2
+
+
 def test_a_failed_input_fails_the_derived_run_and_keeps_its_version(proj: Project) -> None:
     assert proj.cli("ingest", "--all").exit_code == 0
     (proj.data / "zellen.csv").write_text("id,ags,haushalte,lon,lat\nz1,12062000,viele,13.4,"
