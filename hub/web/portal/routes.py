@@ -66,8 +66,10 @@ class Renderer:
         self.site, self.signed_in, self.cache = site, signed_in, cache
 
     def __call__(self, request: Request, template: str, status: int = 200,
-                 keep: Lookup | None = None, **context: Any) -> Response:
-        """The page; with `keep` (a `lookup` that missed) it is kept for the next request."""
+                 keep: Lookup | None = None, secret: bool = False, **context: Any) -> Response:
+        """The page; with `keep` (a `lookup` that missed) it is kept for the next request.
+        A page with a secret (`secret`: the session's pages; any page with a `csrf` token) is
+        never compressed: BREACH would let text reflected into it reveal the secret."""
         lang, remember = i18n.chosen(request.query_params.get("lang"),
                                      request.cookies.get(COOKIE))
         html = self.env.get_template(template).render(
@@ -79,7 +81,8 @@ class Renderer:
             page = Page(html, gzip.compress(html, GZIP_LEVEL, mtime=0))
             self.cache.keep(keep, page)
             return self.kept(request, page, status)
-        return self._respond(request, lang.code, remember, status, html, None)
+        return self._respond(request, lang.code, remember, status, html, None,
+                             compress=not secret and "csrf" not in context)
 
     def lookup(self, request: Request, viewer: Viewer) -> Lookup:
         """The page kept for this request and `viewer`, or where to keep it once rendered
@@ -97,11 +100,11 @@ class Renderer:
 
     @staticmethod
     def _respond(request: Request, code: str, remember: bool, status: int, html: bytes,
-                 gzipped: bytes | None) -> Response:
+                 gzipped: bytes | None, compress: bool = True) -> Response:
         headers = {"Content-Language": code, "Vary": "Accept-Encoding, Cookie",
                    "Cache-Control": "no-cache"}
         body = html
-        if accepts_gzip(request):
+        if compress and accepts_gzip(request):
             body = gzipped if gzipped is not None else gzip.compress(html, GZIP_LEVEL, mtime=0)
             headers["Content-Encoding"] = "gzip"
         response = HTMLResponse(body, status, headers=headers)
