@@ -360,6 +360,7 @@ from hub.cli import backup as _backup  # noqa: E402
 from hub.cli import catalog as _catalog  # noqa: E402
 from hub.cli import check as _check  # noqa: E402
 from hub.cli import db as _db  # noqa: E402
+from hub.cli import derived as _derived  # noqa: E402
 from hub.cli import exchange as _exchange  # noqa: E402
 from hub.cli import jobs as _jobs  # noqa: E402
 
@@ -374,3 +375,4 @@ app.add_typer(_accounts.tokens, name="token")
 app.add_typer(_db.app, name="db")
 app.command()(_jobs.worker)
 app.add_typer(_audit.app, name="audit")
+app.add_typer(_derived.app, name="derived")

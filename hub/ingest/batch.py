@@ -12,6 +12,7 @@ from pathlib import Path
 
 from hub.config import Settings
 from hub.errors import HubError
+from hub.ingest import allowances
 from hub.ingest.derived import Derivation, access_for, dependents, in_order
 from hub.ingest.pipeline import Pipeline, discover, load_pipeline
 from hub.ingest.run import Progress, RunReport, current_user, ingest
@@ -66,7 +67,8 @@ def around(settings: Settings, chosen: list[Pipeline]) -> Batch:
                             f"{', '.join(sorted(set(p.inputs) - known))}, whose pipeline could "
                             "not be loaded")
         loaded = [p for p in loaded if p not in lacking]
-    ordered = in_order(loaded)
+    ordered = in_order(loaded, allowances.allowed(
+        Store(settings.store, settings.database()).db))
     runs = [p for p in ordered if p.dataset in names]
     runs += dependents(names, ordered)
     position = {p.dataset: i for i, p in enumerate(ordered)}
