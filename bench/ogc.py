@@ -8,7 +8,8 @@ virtualenv under bench/data/pygeoapi/ that this module creates from PyPI. When n
 or no pygeoapi can be had, the baseline is skipped with a note.
 
 Measured, keep-alive HTTP/1.1 from this process:
-  items?bbox=…&limit=100 (random boxes of ~1.5 km)  single client p50, both sides
+  items?bbox=…&limit=100 (random boxes of ~1.5 km)  single client p50, both sides; the hub's
+                                                     also with gzip accepted (bytes both ways)
   the same with 8 concurrent clients                 requests/s, both sides (ratio ≥ 20×)
   items?offset=900000&limit=100                      single client p50, both sides
   tiles z 6–14, first request (not cached)           p50, hub only (pygeoapi renders no tiles
@@ -44,6 +45,7 @@ POLYGONS = 50_000
 CLIENTS = 8
 CONCURRENT_SECONDS = 10.0
 VERSION = 1  # bump when the generated data changes
+GZIP = {"Accept-Encoding": "gzip, deflate, br"}
 
 
 def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
@@ -88,6 +90,13 @@ def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
 
     results.append(row("items bbox limit=100 p50, 1 client (points)", "ms", "bbox_p50",
                        judge(("hub ≤ 10 ms", hub["bbox_p50"] <= 10))))
+    for key, label in (("plain", "without gzip"), ("gzip", "gzip accepted")):
+        results.append(Result(
+            "ogc", f"items bbox limit=100 p50, 1 client, {label}, in turn (points)", "ms",
+            hub[f"bbox_{key}_p50"], note=(
+                "hub only: the bbox pages asked twice each, with and without "
+                f"Accept-Encoding: gzip in turn; {hub[f'bbox_{key}_kb']:.1f} KB per page sent "
+                "(median)")))
     results.append(row("items bbox limit=100 p50, 1 client (polygons)", "ms", "poly_p50", None))
     rps_ok = base.get("rps") is None or hub["rps"] >= 20 * base["rps"]
     results.append(row(f"items bbox limit=100, {CLIENTS} clients", "req/s", "rps",
@@ -315,18 +324,19 @@ def _with_schema_geo(source: Path, target: Path) -> Path:
 
 # -- measuring ------------------------------------------------------------------------------
 
-def _get(conn: http.client.HTTPConnection, path: str) -> tuple[int, bytes]:
-    conn.request("GET", path)
+def _get(conn: http.client.HTTPConnection, path: str,
+         headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    conn.request("GET", path, headers=headers or {})
     response = conn.getresponse()
     return response.status, response.read()
 
 
-def _timed(port: int, paths: list[str]) -> list[float]:
+def _timed(port: int, paths: list[str], headers: dict[str, str] | None = None) -> list[float]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
     out = []
     for path in paths:
         start = time.perf_counter()
-        status, body = _get(conn, path)
+        status, body = _get(conn, path, headers)
         out.append((time.perf_counter() - start) * 1000)
         if status != 200:
             raise RuntimeError(f"{path}: HTTP {status}: {body[:200]!r}")
@@ -360,6 +370,21 @@ def _measure_items(port: int, prefix: str, points: str, polygons: str, rounds: i
         times = _timed(port, paths)
         out[f"{key}_p50"] = statistics.median(times)
         out[f"{key}_n"] = len(times)
+    # the same bbox pages asked as a browser asks (gzip accepted) and not, in turn (so both
+    # meet the same load), with their sizes
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    sent: dict[str, list[tuple[float, int]]] = {"plain": [], "gzip": []}
+    for path in bbox * 2:
+        for key, headers in (("plain", None), ("gzip", GZIP)):
+            start = time.perf_counter()
+            status, body = _get(conn, path, headers)
+            sent[key].append(((time.perf_counter() - start) * 1000, len(body)))
+            if status != 200:
+                raise RuntimeError(f"{path}: HTTP {status}: {body[:200]!r}")
+    conn.close()
+    for key, pages in sent.items():
+        out[f"bbox_{key}_p50"] = statistics.median(t for t, _ in pages)
+        out[f"bbox_{key}_kb"] = statistics.median(n / 1024 for _, n in pages)
     counts = [0] * CLIENTS
     stop = time.monotonic() + CONCURRENT_SECONDS
     errors: list[str] = []

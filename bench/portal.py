@@ -1,9 +1,9 @@
 """The citizen portal over HTTP on the demo district (pipelines ingested, catalog loaded, the
 inventory imported).
 
-`portal-pages`  Bytes transferred on a first load of the start page and of a dataset page
-                (the gzip-compressed HTML as the server sends it, plus the CSS and JS as served)
-                and the server's p50 per page at 8 concurrent clients.
+`portal-pages`  Bytes transferred on a first load of the start page, a place page and a dataset
+                page (the gzip-compressed HTML as the server sends it, plus the CSS and JS as
+                served) and the server's p50 per page at 8 concurrent clients.
 Targets of issue 11: ≤ 60 KB on first load, p50 ≤ 20 ms at 8 clients.
 """
 
@@ -18,13 +18,14 @@ from bench._harness import DATA_DIR, Result, judge
 from bench._serve import HubServer, demo_project
 from bench.ckan import _timed
 
-CASES = {"portal-pages": "demo district: start and dataset page — bytes on first load (gzip), "
-                         "server p50 at 8 clients"}
+CASES = {"portal-pages": "demo district: start, place and dataset page — bytes on first load "
+                         "(gzip), server p50 at 8 clients"}
 LARGE: frozenset[str] = frozenset()
 WORK = DATA_DIR / "portal"
 VERSION = 1  # bump when the seeded project changes
 CLIENTS = 8
-PAGES = {"start page": "/", "dataset page": "/datasets/pflege"}
+PAGES = {"start page": "/", "place page": "/orte/herzberg-elster",
+         "dataset page": "/datasets/pflege"}
 ASSETS = ("/static/portal.css", "/static/portal.js")
 BUDGET_KB = 60
 P50_MS = 20

@@ -226,14 +226,27 @@ def owner_id(organization: str, vocab: Vocabularies, registered: bool = True) ->
 
 @dataclass(frozen=True)
 class DerivedInput:
-    """A dataset a derived pipeline reads: its owner, its level in force and the derived
+    """A dataset a derived pipeline reads: its owner, its level in force, the derived
     datasets its owner lets be public although it is not (its pipeline's
-    `public_derivatives`)."""
+    `public_derivatives`) and those an admin allowed (`hub.ingest.allowances`)."""
 
     name: str
     owner: str
     level: tuple[str, list[str]]
     public_derivatives: tuple[str, ...] = ()
+    admin_allowed: tuple[str, ...] = ()
+
+    def allows_public(self, derived: str) -> bool:
+        """May `derived` be a public aggregate of this input: its owner or an admin said so."""
+        return derived in self.public_derivatives or derived in self.admin_allowed
+
+
+def check_allow_aggregate(viewer: Viewer) -> None:
+    """Allowing a public aggregate of data its owner did not open (`hub derived allow`) is an
+    admin's decision."""
+    if not viewer.admin:
+        raise Forbidden("only admins allow a public aggregate of non-public data (otherwise "
+                        "the input's owner lists it in `public_derivatives`)")
 
 
 def check_derivation(name: str, organization: str, level: tuple[str, list[str]],
@@ -247,7 +260,7 @@ def check_derivation(name: str, organization: str, level: tuple[str, list[str]],
        way around an access rule) — except a public aggregate: a public result of a non-public
        input needs both the pipeline's explicit `aggregate: public` and the consent of the
        input's owner (the input's pipeline lists the derived dataset in
-       `public_derivatives`)."""
+       `public_derivatives`) or of an admin (`hub derived allow INPUT DERIVED`)."""
     reader = Viewer(staff=True, organization=organization, editor=True,
                     user=f"pipeline {name}")
     for source in inputs:
@@ -270,12 +283,13 @@ def check_derivation(name: str, organization: str, level: tuple[str, list[str]],
                 f"derived dataset {name!r} is public but its input {source.name!r} is "
                 f"{_described(source.level)}: a public result of non-public data must say so "
                 "explicitly with `aggregate: public` in its pipeline")
-        if name not in source.public_derivatives:
+        if not source.allows_public(name):
             raise Forbidden(
                 f"derived dataset {name!r} is a public aggregate of {source.name!r}, which is "
                 f"{_described(source.level)}, but the owner of {source.name!r} "
                 f"({source.owner!r}) does not allow it: the pipeline of {source.name!r} must "
-                f"list {name!r} in `public_derivatives`")
+                f"list {name!r} in `public_derivatives`, or an admin allow it (`hub derived "
+                f"allow {source.name} {name}`)")
 
 
 def _within(level: tuple[str, list[str]], bound: tuple[str, list[str]]) -> bool:

@@ -12,7 +12,10 @@ import pytest
 import yaml
 from conftest import CENTRE, Project
 
-from hub.errors import PipelineError
+from hub import audit
+from hub.access import Viewer
+from hub.errors import Forbidden, PipelineError
+from hub.ingest import allowances
 from hub.ingest.pipeline import discover, load_pipeline
 
 OWNER, NEIGHBOUR = "breitbandkoordination", "sozialamt"
@@ -119,6 +122,34 @@ def test_a_new_input_version_makes_a_new_derived_version(proj: Project) -> None:
     assert {i["dataset"]: i["version"] for i in state["inputs"]} == {"orte": 1, "zellen": 2}
 
 
+def test_a_rollback_of_an_input_derives_again_from_the_version_served(proj: Project) -> None:
+    assert proj.cli("ingest", "--all").exit_code == 0
+    cells(proj, [1, 2, 3, 4, 5])
+    assert proj.cli("ingest", "zellen").exit_code == 0
+    assert proj.current("summe").version == 2 and totals(proj)["12062000"] == 9
+    result = proj.cli("rollback", "zellen", "1")
+    assert result.exit_code == 0, result
+    assert "zellen: now serving v1" in result.text and "summe" in result.text
+    assert proj.current("summe").version == 3, result
+    assert totals(proj) == {"12062000": 40, "12062001": 60}  # the cells of zellen v1
+    [state] = proj.current("summe").source_state.values()
+    assert {i["dataset"]: i["version"] for i in state["inputs"]} == {"orte": 1, "zellen": 1}
+    again = proj.cli("rollback", "orte", "1")  # the version served already: nothing changes
+    assert again.exit_code == 0 and proj.current("summe").version == 3, again
+
+
+def test_a_rollback_reports_a_derived_run_that_fails(proj: Project) -> None:
+    assert proj.cli("ingest", "--all").exit_code == 0
+    cells(proj, [1, 2])
+    assert proj.cli("ingest", "zellen").exit_code == 0
+    rewrite(proj, "zellen", public_derivatives=None)  # the owner withdrew its consent
+    result = proj.cli("rollback", "zellen", "1")
+    assert result.exit_code == 1, result
+    assert proj.current("zellen").version == 1  # the rollback itself holds
+    assert "does not allow it" in " ".join(result.text.split())
+    assert proj.current("summe").version == 2
+
+
 def test_a_failed_input_fails_the_derived_run_and_keeps_its_version(proj: Project) -> None:
     assert proj.cli("ingest", "--all").exit_code == 0
     (proj.data / "zellen.csv").write_text("id,ags,haushalte,lon,lat\nz1,12062000,viele,13.4,"
@@ -197,6 +228,52 @@ def test_public_aggregate_needs_the_input_owners_consent(proj: Project) -> None:
     rewrite(proj, "zellen", public_derivatives=None)
     assert ("but the owner of 'zellen' ('breitbandkoordination') does not allow it: the "
             "pipeline of 'zellen' must list 'summe' in `public_derivatives`" in refusal(proj))
+
+
+def test_an_admin_may_allow_a_public_aggregate_its_owner_did_not(proj: Project) -> None:
+    rewrite(proj, "zellen", public_derivatives=None)
+    assert "does not allow it" in refusal(proj)
+    assert proj.cli("ingest", "--all").exit_code == 1
+    allowed = proj.cli("derived", "allow", "zellen", "summe", "--reason", "Kreistag 3/2026")
+    assert allowed.exit_code == 0, allowed
+    assert "summe is now allowed as a public aggregate of zellen" in allowed.text
+    assert [p.dataset for p in discover(proj.root / "pipelines", store=proj.store)] == [
+        "orte", "zellen", "summe"]
+    result = proj.cli("ingest", "--all")
+    assert result.exit_code == 0, result
+    assert totals(proj) == {"12062000": 40, "12062001": 60}
+    listed = proj.cli("derived", "list")
+    assert "zellen" in listed.text and "Kreistag 3/2026" in listed.text
+    [entry] = audit.entries(proj.store.db, audit.Filter(action="derived.allow"))
+    assert entry.subject == "zellen → summe"
+    # withdrawn: the next run is refused, the version made before stays
+    assert proj.cli("derived", "revoke", "zellen", "summe").exit_code == 0
+    assert audit.entries(proj.store.db, audit.Filter(action="derived.revoke"))
+    cells(proj, [1, 2, 3])
+    again = proj.cli("ingest", "zellen")
+    assert again.exit_code == 1, again
+    assert "hub derived allow zellen summe" in " ".join(again.text.split())
+    assert proj.current("summe").version == 1 and totals(proj)["12062000"] == 40
+    gone = proj.cli("derived", "revoke", "zellen", "summe")
+    assert gone.exit_code == 1 and "no admin allowed 'summe'" in gone.text
+
+
+def test_an_allowance_is_for_its_own_pair_and_only_admins_give_one(proj: Project) -> None:
+    rewrite(proj, "zellen", public_derivatives=None)
+    db = proj.store.db
+    admin = Viewer.of_role("admin", "kreisverwaltung", "ada")
+    assert allowances.allow(db, admin, "zellen", "andere-summe")
+    assert allowances.allow(db, admin, "orte", "summe")  # another input
+    assert not allowances.allow(db, admin, "orte", "summe")  # (allowed already)
+    with pytest.raises(PipelineError, match="does not allow it"):
+        discover(proj.root / "pipelines", store=proj.store)
+    for role in ("viewer", "editor", "publisher"):
+        with pytest.raises(Forbidden, match="only admins allow a public aggregate"):
+            allowances.allow(db, Viewer.of_role(role, OWNER, "erika"), "zellen", "summe")
+        with pytest.raises(Forbidden):
+            allowances.revoke(db, Viewer.of_role(role, OWNER, "erika"), "orte", "summe")
+    assert ("zellen", "summe") not in allowances.allowed(db)
+    assert allowances.allowed(db) == {("zellen", "andere-summe"), ("orte", "summe")}
 
 
 def test_a_derived_pipeline_reads_only_what_its_organisation_may_see(proj: Project) -> None:

@@ -76,6 +76,13 @@ def test_the_legend_is_the_datas_own_categories(client: httpx.Client) -> None:
     assert 2 <= len(values) <= 8
     for value in values:  # each named in the legend, not by colour alone
         assert f"</span> {html.escape(value)}</li>" in page
+    # and drawn in a shape of its own, the one its markers get (viewer.js reads data-shapes)
+    shapes, colours = (json.loads(attribute(page, f"data-{n}")) for n in ("shapes", "colours"))
+    assert len(set(shapes)) == len(shapes) >= len(values)
+    swatches = re.findall(r'<span class="swatch-shape" aria-hidden="true"><svg [^>]*><path '
+                          r'd="([^"]+)" fill="([^"]+)"/></svg></span> ([^<]+)</li>', page)
+    assert [(d, fill, html.unescape(v)) for d, fill, v in swatches] == [
+        (shapes[i], colours[i], value) for i, value in enumerate(values)]
 
 
 def test_the_list_is_paged_on_the_server_with_the_ogc_ids(

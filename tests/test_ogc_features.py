@@ -4,9 +4,12 @@ OpenAPI, collections, items, paging, bbox, datetime, CRS), property filters, vis
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import json
 import time
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 import shapely
@@ -426,3 +429,39 @@ def test_the_viewer_hook_decides_visibility(ogc_site: Site) -> None:
         assert client.get("/ogc/collections/intern/items/I0001", headers=staff).status_code == 200
         assert client.get("/ogc/collections/intern/items/I0001").status_code == 404
         assert client.get("/ogc/collections/vertraulich", headers=staff).status_code == 404
+
+
+# -- compression ---------------------------------------------------------------------------
+
+def raw(site: Site, path: str, encoding: str, **headers: str) -> tuple[httpx.Response, bytes]:
+    """The response and its body as sent (not decoded by the client)."""
+    with httpx.Client(timeout=60) as client, client.stream(
+            "GET", site.url + path, headers={"Accept-Encoding": encoding, **headers}) as response:
+        return response, b"".join(response.iter_raw())
+
+
+def test_json_answers_are_gzip_compressed_when_the_client_accepts_it(ogc_site: Site) -> None:
+    path = "/collections/gross/items?limit=200&f=json"
+    plain, plain_body = raw(ogc_site, path, "identity")
+    packed, packed_body = raw(ogc_site, path, "gzip, deflate, br")
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["content-encoding"] == "gzip"
+    assert "Accept-Encoding" in packed.headers["vary"] and "Accept" in packed.headers["vary"]
+    body = gzip.decompress(packed_body)
+    assert int(packed.headers["content-length"]) == len(packed_body) < len(body) / 2
+    features = json.loads(body)["features"]
+    assert len(features) == 200
+    assert [f["id"] for f in features] == [f["id"] for f in json.loads(plain_body)["features"]]
+    assert "content-encoding" not in raw(ogc_site, path, "gzip;q=0")[0].headers
+    again, _ = raw(ogc_site, path, "gzip", **{"If-None-Match": packed.headers["etag"]})
+    assert again.status_code == 304  # the validators are those of the uncompressed answer
+    for doc in ("/collections", "/api", "/collections/gross"):
+        assert raw(ogc_site, doc, "gzip")[0].headers["content-encoding"] == "gzip", doc
+
+
+def test_small_answers_html_and_tiles_are_sent_as_they_are(ogc_site: Site) -> None:
+    small, small_body = raw(ogc_site, "/collections/gross/items?limit=1&f=json", "gzip")
+    assert len(small_body) < 1024 and "content-encoding" not in small.headers
+    page, _ = raw(ogc_site, "/collections/gross/items?limit=200&f=html", "gzip")
+    assert page.headers["content-type"].startswith("text/html")
+    assert "content-encoding" not in page.headers

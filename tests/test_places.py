@@ -358,13 +358,38 @@ def test_an_unchanged_answer_is_revalidated_with_its_etag(site: PlacesSite) -> N
 
 
 def test_a_new_version_changes_the_answer(site: PlacesSite) -> None:
-    """Answers are kept per version: a new version of the care data is answered at once."""
+    """Answers are kept per version: a new version of the care data is answered at once, on
+    the portal's (kept) place page too."""
     before = site.get("/api/orte/schraden", site.staff).json()["answers"]["care"]
+    page_before = site.get("/orte/schraden", site.staff).text
+    assert site.get("/orte/schraden", site.staff).text == page_before  # kept
     write_csv(site.project.data / "pflege.csv", care_rows(site.municipalities, shift=0.01))
     assert site.project.ingest("pflege").status == "committed"
     after = site.get("/api/orte/schraden", site.staff).json()["answers"]["care"]
     assert after["source"]["version"] == before["source"]["version"] + 1
     assert [i["lon"] for i in after["nearest"]] != [i["lon"] for i in before["nearest"]]
+    page_after = site.get("/orte/schraden", site.staff).text
+
+    def care(page: str) -> str:
+        start = page.index('id="care-h"')
+        return page[start:page.index("provenance", start)]
+
+    assert care(page_after) != care(page_before)
+
+
+@pytest.mark.parametrize("path", ["/", "/orte/bad-liebenwerda", "/orte/crinitz?lang=en"])
+def test_a_kept_portal_page_is_never_shown_to_a_viewer_who_may_see_less(
+        site: PlacesSite, path: str) -> None:
+    """The start and place pages are kept per viewer: staff see the internal care data, and
+    anonymous visitors asking right before and after them never do."""
+    for _ in range(2):
+        anonymous = site.get(path)
+        staff = site.get(path, site.staff)
+        assert anonymous.status_code == staff.status_code == 200
+        marker = 'href="/datasets/pflege"' if path == "/" else 'id="care-h"'
+        assert marker in staff.text
+        assert marker not in anonymous.text, path
+        assert site.get(path).text == anonymous.text
 
 
 # -- bad input -----------------------------------------------------------------------------

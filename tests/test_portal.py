@@ -146,3 +146,16 @@ def test_language_is_chosen_remembered_and_marked(demo_portal: DemoPortal) -> No
         assert '<html lang="en">' in english and "Recently updated" in english
         unknown = c.get("/", params={"lang": "tlh"})
         assert '<html lang="de">' in unknown.text and c.cookies.get("lang") == "en"
+
+
+def test_pages_with_a_secret_are_never_compressed(demo_portal: DemoPortal) -> None:
+    """BREACH: the sign-in form carries a CSRF token, so it is sent uncompressed; pages
+    without a secret are compressed."""
+    with httpx.Client(base_url=demo_portal.url, timeout=60) as client:
+        for path, compressed in (("/anmelden", False), ("/", True), ("/orte/crinitz", True)):
+            with client.stream("GET", path, headers={"Accept-Encoding": "gzip"}) as response:
+                sent = b"".join(response.iter_raw())
+            assert response.status_code == 200, path
+            assert (response.headers.get("content-encoding") == "gzip") is compressed, path
+            if not compressed:
+                assert b'name="csrf"' in sent

@@ -11,6 +11,7 @@ narrow the results with JavaScript and without it; the language switch is rememb
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -492,6 +493,15 @@ def test_the_viewer_draws_the_layer_with_popups_and_the_listed_features(
         listed = page.eval_on_selector_all("#liste tbody tr",
                                            "rows => rows.map(r => r.dataset.id)")
         assert len(listed) == 25 and set(listed) <= shown
+        # each category in its own shape, as the legend draws it (not by colour alone)
+        shapes, values = (json.loads(page.locator("#map").get_attribute(f"data-{name}"))
+                          for name in ("shapes", "legend-values"))
+        drawn = page.eval_on_selector_all("#map .leaflet-marker-icon", "icons => icons.map("
+                                          "i => [i.title, i.querySelector('path').getAttribute"
+                                          "('d')])")
+        for title, shape in drawn:
+            assert shape == shapes[values.index(title.rsplit(" (", 1)[1][:-1])], title
+        assert len({shape for _, shape in drawn}) > 2
         markers.first.focus()
         page.keyboard.press("Enter")
         page.wait_for_selector(".leaflet-popup-content table.popup-table")

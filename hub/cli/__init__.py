@@ -258,17 +258,35 @@ def history(dataset: str, root: RootOpt = None, store: StoreOpt = None) -> None:
 
 @app.command()
 def rollback(dataset: str, version: int, root: RootOpt = None, store: StoreOpt = None) -> None:
-    """Serve an earlier version of a dataset again."""
+    """Serve an earlier version of a dataset again, then derive again the datasets derived
+    from it (as after a new version)."""
+    from hub.cli.progress import Bars, progress
+    from hub.ingest import batch
     from hub.ingest.run import current_user
     from hub.store.versions import Store
 
     settings = settings_for(root, store)
+    target = Store(settings.store, settings.database())
     try:
-        v = Store(settings.store, settings.database()).rollback(dataset, version,
-                                                                who=current_user())
+        v = target.rollback(dataset, version, who=current_user())
     except HubError as exc:
         fail(str(exc))
     console.print(f"{dataset}: now serving v{v.version} ({v.rows:,} rows, from {v.finished})")
+    try:
+        derived = batch.derived_from(settings, target, dataset)
+    except HubError as exc:
+        err.print(f"[yellow]Warning:[/] the datasets derived from {escape(dataset)} were not "
+                  f"derived again: {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from None
+    for warning in derived.warnings:
+        err.print(f"[yellow]Warning:[/] {escape(warning)}", highlight=False)
+    if not derived.runs:
+        return
+    with progress() as bars:
+        reports = batch.run(derived, target, settings, progress=lambda: Bars(bars))
+    _summary(reports)
+    if any(r.status == "failed" for r in reports):
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -366,6 +384,7 @@ from hub.cli import backup as _backup  # noqa: E402
 from hub.cli import catalog as _catalog  # noqa: E402
 from hub.cli import check as _check  # noqa: E402
 from hub.cli import db as _db  # noqa: E402
+from hub.cli import derived as _derived  # noqa: E402
 from hub.cli import exchange as _exchange  # noqa: E402
 from hub.cli import jobs as _jobs  # noqa: E402
 
@@ -380,3 +399,4 @@ app.add_typer(_accounts.tokens, name="token")
 app.add_typer(_db.app, name="db")
 app.command()(_jobs.worker)
 app.add_typer(_audit.app, name="audit")
+app.add_typer(_derived.app, name="derived")

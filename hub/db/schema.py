@@ -319,6 +319,19 @@ catalog_words = Table(
     Index("catalog_words_word", "word", "field", "rid"),
 )
 
+# -- i11 (issue 11): public aggregates an admin allowed (hub/ingest/allowances.py) -------------
+
+# A derived dataset that may be public although this input is not: an admin's decision beside
+# the input owner's `public_derivatives` (hub.access.check_derivation accepts either).
+public_aggregates = Table(
+    "public_aggregates", metadata,
+    _text("input", primary_key=True),    # the non-public dataset read
+    _text("derived", primary_key=True),  # the public derived dataset
+    _text("allowed_by", nullable=False),
+    _text("allowed", nullable=False),
+    _text("reason", nullable=False, server_default=""),
+)
+
 # Rebuilt from the records (not backed up): the facets and the full-text index.
 DERIVED_TABLES = ("catalog_facets", "catalog_words")
 # The tables that hold state, which a backup takes.

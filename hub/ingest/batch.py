@@ -1,7 +1,8 @@
 """Running several pipelines: inputs first, and after a dataset the derived datasets that read
 it (transitively), so a new version of an input is followed by new versions of what is derived
-from it. A derived dataset whose input failed in the same batch is not derived again: its run
-fails naming the input, and its current version stays."""
+from it — and so is a rollback, which changes the input's current version too (`derived_from`).
+A derived dataset whose input failed in the same batch is not derived again: its run fails
+naming the input, and its current version stays."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from hub.config import Settings
 from hub.errors import HubError
+from hub.ingest import allowances
 from hub.ingest.derived import Derivation, access_for, dependents, in_order
 from hub.ingest.pipeline import Pipeline, discover, load_pipeline
 from hub.ingest.run import Progress, RunReport, current_user, ingest
@@ -65,12 +67,27 @@ def around(settings: Settings, chosen: list[Pipeline]) -> Batch:
                             f"{', '.join(sorted(set(p.inputs) - known))}, whose pipeline could "
                             "not be loaded")
         loaded = [p for p in loaded if p not in lacking]
-    ordered = in_order(loaded)
+    ordered = in_order(loaded, allowances.allowed(
+        Store(settings.store, settings.database()).db))
     runs = [p for p in ordered if p.dataset in names]
     runs += dependents(names, ordered)
     position = {p.dataset: i for i, p in enumerate(ordered)}
     return Batch(sorted(runs, key=lambda p: position[p.dataset]),
                  {p.dataset: p for p in ordered}, names, warnings)
+
+
+def derived_from(settings: Settings, store: Store, name: str) -> Batch:
+    """The derived pipelines that read `name` (directly or through others), in order, without
+    `name`'s own: the runs that follow when its current version changed without a run of its
+    pipeline (`hub rollback`), the same as follow a new version (`around`)."""
+    from hub.ingest.definitions import Definitions, pipeline_of
+
+    if not ((Path(settings.pipelines_dir) / f"{name}.yaml").exists() or Definitions(
+            store, settings.pipelines_dir, settings.schemas_dir).latest(name) is not None):
+        return Batch([], {}, set())  # made by no pipeline, so read by none
+    found = around(settings, [pipeline_of(settings, store, name)])
+    return Batch([p for p in found.runs if p.dataset != name], found.pipelines, set(),
+                 found.warnings)
 
 
 def run(batch: Batch, store: Store, settings: Settings, force: bool = False,

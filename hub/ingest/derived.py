@@ -29,6 +29,8 @@ import pyarrow.parquet as pq
 
 from hub.access import DataAccess, DerivedInput, access_in_force, check_derivation
 from hub.errors import HubError, PipelineError, SourceError, Unavailable
+from hub.ingest import allowances
+from hub.ingest.allowances import for_input
 from hub.ingest.sources import Fetched
 from hub.store.geoparquet import geo_metadata
 
@@ -86,11 +88,13 @@ def _walk(node: Any, tables: set[str], ctes: set[str]) -> None:
 
 # -- the pipelines as a graph ------------------------------------------------------------------
 
-def in_order(pipelines: Iterable[Pipeline]) -> list[Pipeline]:
+def in_order(pipelines: Iterable[Pipeline],
+             allowed: frozenset[tuple[str, str]] = frozenset()) -> list[Pipeline]:
     """Pipelines with every input before the pipelines that read it (otherwise by name), after
-    checking what can be checked without the store: one pipeline per dataset, every input is
-    made by a pipeline, there is no cycle, and the access rule holds for the pipelines' own
-    levels (`check_static`)."""
+    checking what can be checked without the store's data: one pipeline per dataset, every
+    input is made by a pipeline, there is no cycle, and the access rule holds for the
+    pipelines' own levels (`check_static`; `allowed`: the public aggregates admins allowed,
+    `hub.ingest.allowances`)."""
     by_name: dict[str, Pipeline] = {}
     for p in pipelines:
         if (other := by_name.setdefault(p.dataset, p)) is not p:
@@ -121,7 +125,7 @@ def in_order(pipelines: Iterable[Pipeline]) -> list[Pipeline]:
     for p in sorted(by_name.values(), key=lambda p: p.dataset):
         visit(p, [])
     for p in done:
-        check_static(p, by_name)
+        check_static(p, by_name, allowed)
     return done
 
 
@@ -137,14 +141,15 @@ def dependents(names: Iterable[str], pipelines: Iterable[Pipeline]) -> list[Pipe
     return out
 
 
-def check_static(pipeline: Pipeline, by_name: dict[str, Pipeline]) -> None:
+def check_static(pipeline: Pipeline, by_name: dict[str, Pipeline],
+                 allowed: frozenset[tuple[str, str]] = frozenset()) -> None:
     """The access rule by the pipelines' own levels (at load; the run checks again with the
     levels in force, which the catalog may make stricter)."""
     if not pipeline.inputs:
         return
     inputs = [DerivedInput(name, p.organization,
                            access_in_force(p.access, None, p.organization),
-                           p.public_derivatives)
+                           p.public_derivatives, for_input(allowed, name))
               for name in pipeline.inputs if (p := by_name[name])]
     level = access_in_force(pipeline.access, None, pipeline.organization)
     try:
@@ -180,11 +185,14 @@ class Derivation:
     access: DataAccess
 
     @classmethod
-    def of(cls, settings: Settings, pipeline: Pipeline) -> Derivation:
-        """The pipelines of the derived pipeline's folder and the settings' access."""
+    def of(cls, settings: Settings, pipeline: Pipeline, store: Store | None = None
+           ) -> Derivation:
+        """The pipelines of the derived pipeline's folder (with `store`: and those saved in
+        the workspace, and the public aggregates admins allowed) and the settings' access."""
         from hub.ingest.pipeline import discover
 
-        return cls({p.dataset: p for p in discover(pipeline.base_dir, settings.schemas_dir)},
+        return cls({p.dataset: p for p in discover(pipeline.base_dir, settings.schemas_dir,
+                                                   store)},
                    access_for(settings))
 
 
@@ -226,6 +234,7 @@ def _inputs(source: Source, pipeline: Pipeline, store: Store,
     from hub.store.integrity import CorruptVersion
 
     versions, inputs = [], []
+    allowed = allowances.allowed(store.db)
     for name in tables_of(source.location):
         held = next((d for d in store.datasets() if d.name == name), None)
         version = store.current(name) if held is not None else None
@@ -240,7 +249,8 @@ def _inputs(source: Source, pipeline: Pipeline, store: Store,
                               f"{pipeline.dataset!r} was not derived") from None
         owner = derivation.pipelines.get(name)
         inputs.append(DerivedInput(name, held.organization, derivation.access.of(held),
-                                   owner.public_derivatives if owner is not None else ()))
+                                   owner.public_derivatives if owner is not None else (),
+                                   for_input(allowed, name)))
         versions.append(version)
     access = derivation.access
     check_derivation(pipeline.dataset, access.organization_id(pipeline.organization),

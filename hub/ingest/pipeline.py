@@ -323,7 +323,8 @@ def _key_fields(schema: TableSchema) -> tuple[str, ...]:
 def discover(pipelines_dir: Path, schemas_dir: Path | None = None,
              store: Store | None = None) -> list[Pipeline]:
     """All pipelines in a folder — and, given the `store`, the definitions saved in the
-    workspace (`hub.ingest.definitions`) — each after the datasets it derives from, otherwise
+    workspace (`hub.ingest.definitions`) and the public aggregates admins allowed
+    (`hub.ingest.allowances`) — each after the datasets it derives from, otherwise
     sorted by dataset name (see `hub.ingest.derived.in_order`: inputs, cycles and access are
     checked). A dataset with a file in the folder is defined by that file: a saved definition
     under the same name is not used (the workspace refuses to save one)."""
@@ -331,10 +332,12 @@ def discover(pipelines_dir: Path, schemas_dir: Path | None = None,
 
     paths = sorted(Path(pipelines_dir).glob("*.y*ml"))
     found = [load_pipeline(p, schemas_dir) for p in paths]
-    if store is not None:
-        from hub.ingest.definitions import Definitions
+    if store is None:
+        return in_order(found)
+    from hub.ingest import allowances
+    from hub.ingest.definitions import Definitions
 
-        named = {p.dataset for p in found}
-        found += [p for p in Definitions(store, pipelines_dir, schemas_dir).pipelines()
-                  if p.dataset not in named]
-    return in_order(found)
+    named = {p.dataset for p in found}
+    found += [p for p in Definitions(store, pipelines_dir, schemas_dir).pipelines()
+              if p.dataset not in named]
+    return in_order(found, allowances.allowed(store.db))

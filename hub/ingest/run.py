@@ -294,7 +294,7 @@ def _fetcher(pipeline: Pipeline, store: Store, settings: Settings,
     pipelines."""
     if not pipeline.inputs:
         return fetch
-    context = derivation or Derivation.of(settings, pipeline)
+    context = derivation or Derivation.of(settings, pipeline, store)
 
     def fetch_any(source: Source, base: Path, staging: Path, fetch_settings: Any,
                   previous: dict[str, Any] | None = None) -> Fetched:

@@ -47,6 +47,7 @@ from hub.web.assets import ASSETS
 from hub.web.counting import UsageCounter
 from hub.web.portal import i18n
 from hub.web.portal import settings as portal_settings
+from hub.web.portal.cache import PageCache
 from hub.web.portal.maps import MapPages
 from hub.web.portal.pages import PageError, Portal
 from hub.web.portal.places import PlacePages
@@ -221,7 +222,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     # The citizen portal: "/", /datasets, /datasets/{name} (the DCAT landing page), /orte, …
     portal = Portal(services, store, held, access)
-    render = Renderer(lambda: site, signed_in)
+    render = Renderer(lambda: site, signed_in,
+                      PageCache(lambda: (store.db.mark(), access.state())))
     site = portal_settings.load(settings.root / "catalog", settings.district)
     i18n.load_all()
     app.include_router(portal_router(portal, render, PlacePages(places),

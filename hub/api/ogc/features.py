@@ -30,6 +30,7 @@ from hub.access import Viewer
 from hub.api.ogc import caching, geojson, html, openapi, work
 from hub.api.ogc import crs as crs_mod
 from hub.api.ogc import tiles as tiles_mod
+from hub.api.ogc.compression import compressed
 from hub.api.ogc.datasets import Current
 from hub.api.ogc.facts import About, CatalogFacts
 from hub.api.ogc.layer import Layer, LayerCache, Meta
@@ -231,7 +232,8 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
 
     def answers(handler: Callable[..., Response]) -> Callable[..., Any]:
         """Turn BadParameter into 400 and NotFound into 404, in the negotiated format; give
-        answers validators (ETag, Cache-Control) and answer 304 when the client's copy holds.
+        answers validators (ETag, Cache-Control) and answer 304 when the client's copy holds;
+        JSON gzip-compressed when the client accepts it (`compression`).
 
         Answers are computed on the event loop (a page or tile from a layer in memory takes a
         millisecond or two; threads would only contend for the GIL) unless the handler meets a
@@ -243,7 +245,7 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
             try:
                 response = await pool.answer(
                     request, functools.partial(handler, request, *args, **kwargs))
-                return caching.validated(request, response)
+                return await compressed(request, caching.validated(request, response))
             except CorruptVersion as exc:  # after the access check: only those who may see
                 return Response(geojson.dumps({"code": "ServiceUnavailable",
                                                "description": str(exc)}), exc.status,

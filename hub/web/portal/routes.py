@@ -22,6 +22,7 @@ from hub.access import Viewer
 from hub.api.downloads.http import accepts_gzip
 from hub.web import assets
 from hub.web.portal import i18n
+from hub.web.portal.cache import Lookup, Page, PageCache
 from hub.web.portal.i18n import COOKIE, LANGUAGES, Language
 from hub.web.portal.maps import MAPS, MapPages
 from hub.web.portal.pages import PageError, Portal
@@ -57,29 +58,58 @@ def environment() -> jinja2.Environment:
 
 class Renderer:
     def __init__(self, site: Callable[[], dict[str, Any]],
-                 signed_in: Callable[[Request], str | None] = lambda request: None):
-        """`signed_in`: the name of the request's signed-in user, for the header."""
+                 signed_in: Callable[[Request], str | None] = lambda request: None,
+                 cache: PageCache | None = None):
+        """`signed_in`: the name of the request's signed-in user, for the header; `cache`:
+        where the pages rendered with `keep` are kept (see `lookup`)."""
         self.env = environment()
-        self.site, self.signed_in = site, signed_in
+        self.site, self.signed_in, self.cache = site, signed_in, cache
 
     def __call__(self, request: Request, template: str, status: int = 200,
-                 **context: Any) -> Response:
+                 keep: Lookup | None = None, secret: bool = False, **context: Any) -> Response:
+        """The page; with `keep` (a `lookup` that missed) it is kept for the next request.
+        A page with a secret (`secret`: the session's pages; any page with a `csrf` token) is
+        never compressed: BREACH would let text reflected into it reveal the secret."""
         lang, remember = i18n.chosen(request.query_params.get("lang"),
                                      request.cookies.get(COOKIE))
         html = self.env.get_template(template).render(
             lang=lang, languages=LANGUAGES, site=self.site(), path=request.url.path,
             vocab_lang="en" if lang.code == "en" else "de",
             lang_url=lambda code: _with_lang(request, code),
-            signed_in=self.signed_in(request), **context)
-        body = html.encode()
-        headers = {"Content-Language": lang.code, "Vary": "Accept-Encoding, Cookie",
+            signed_in=self.signed_in(request), **context).encode()
+        if keep is not None and keep.key is not None and self.cache is not None:
+            page = Page(html, gzip.compress(html, GZIP_LEVEL, mtime=0))
+            self.cache.keep(keep, page)
+            return self.kept(request, page, status)
+        return self._respond(request, lang.code, remember, status, html, None,
+                             compress=not secret and "csrf" not in context)
+
+    def lookup(self, request: Request, viewer: Viewer) -> Lookup:
+        """The page kept for this request and `viewer`, or where to keep it once rendered
+        (reads the session and the database's state: call it off the event loop)."""
+        if self.cache is None:
+            return Lookup(None)
+        return self.cache.lookup(request, self.language(request).code, viewer,
+                                 self.signed_in(request))
+
+    def kept(self, request: Request, page: Page, status: int = 200) -> Response:
+        """A kept page as this request gets it (compressed or not; the language cookie)."""
+        lang, remember = i18n.chosen(request.query_params.get("lang"),
+                                     request.cookies.get(COOKIE))
+        return self._respond(request, lang.code, remember, status, page.html, page.gzipped)
+
+    @staticmethod
+    def _respond(request: Request, code: str, remember: bool, status: int, html: bytes,
+                 gzipped: bytes | None, compress: bool = True) -> Response:
+        headers = {"Content-Language": code, "Vary": "Accept-Encoding, Cookie",
                    "Cache-Control": "no-cache"}
-        if accepts_gzip(request):
-            body = gzip.compress(body, GZIP_LEVEL, mtime=0)
+        body = html
+        if compress and accepts_gzip(request):
+            body = gzipped if gzipped is not None else gzip.compress(html, GZIP_LEVEL, mtime=0)
             headers["Content-Encoding"] = "gzip"
         response = HTMLResponse(body, status, headers=headers)
         if remember:
-            response.set_cookie(COOKIE, lang.code, max_age=COOKIE_DAYS * 86400, path="/",
+            response.set_cookie(COOKIE, code, max_age=COOKIE_DAYS * 86400, path="/",
                                 samesite="lax", httponly=True)
         return response
 
@@ -99,10 +129,18 @@ def portal_router(portal: Portal, render: Renderer, places: PlacePages,
     """The portal's pages, each showing what `viewer(request)` may see (hub.access)."""
     router = APIRouter(include_in_schema=False)
 
+    def looked_up(request: Request) -> tuple[Viewer, Lookup]:
+        who = viewer(request)
+        return who, render.lookup(request, who)
+
     @router.get("/", response_class=HTMLResponse)
     def start(request: Request) -> Response:
-        return render(request, "start.html",
-                      **portal.start(render.language(request), viewer(request)))
+        """Kept per language, viewer and state of the data (`hub.web.portal.cache`)."""
+        who, found = looked_up(request)
+        if found.page is not None:
+            return render.kept(request, found.page)
+        return render(request, "start.html", keep=found,
+                      **portal.start(render.language(request), who))
 
     @router.get("/datasets", response_class=HTMLResponse)
     def search(request: Request) -> Response:
@@ -136,9 +174,13 @@ def portal_router(portal: Portal, render: Renderer, places: PlacePages,
 
     @router.get("/orte/{slug}", response_class=HTMLResponse)
     async def place(request: Request, slug: str) -> Response:
-        """The answers for a municipality; an unknown one: 404 with suggestions."""
-        who = await run_in_threadpool(viewer, request)
-        return render(request, "place.html", **await places.place(request, slug, who))
+        """The answers for a municipality (kept like the start page); an unknown one: 404
+        with suggestions."""
+        who, found = await run_in_threadpool(looked_up, request)  # (a session, the state)
+        if found.page is not None:
+            return render.kept(request, found.page)
+        return render(request, "place.html", keep=found,
+                      **await places.place(request, slug, who))
 
     for slug in MAPS:
         router.add_api_route(f"/karten/{slug}", _map_page(render, maps, slug), methods=["GET"],

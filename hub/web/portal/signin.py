@@ -63,7 +63,7 @@ def signin_router(services: Callable[[], Services], render: Renderer,
         return services().session(request)
 
     def page(request: Request, template: str, status: int = 200, **context: Any) -> Response:
-        response = render(request, template, status, **context)
+        response = render(request, template, status, secret=True, **context)
         response.headers["Cache-Control"] = "no-store"
         return response
 

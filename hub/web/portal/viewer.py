@@ -46,6 +46,17 @@ KINDS = {"Point": "point", "MultiPoint": "point", "LineString": "line",
 # Okabe–Ito: told apart with the common colour-vision deficiencies; the legend names each
 PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000",
            "#f0e442")
+# and a shape of its own per category (WCAG 1.4.1: never colour alone), as SVG paths in a box
+# of -9…9 around the point: the legend draws them, and so do the map's markers (viewer.js)
+SHAPES = ("M8 0A8 8 0 1 1-8 0A8 8 0 1 1 8 0Z",  # circle
+          "M-7-7H7V7H-7Z",  # square
+          "M0-9L9 7H-9Z",  # triangle
+          "M0-9L9 0L0 9L-9 0Z",  # diamond
+          "M0 9L9-7H-9Z",  # triangle pointing down
+          "M-3-9H3V-3H9V3H3V9H-3V3H-9V-3H-3Z",  # cross
+          "M0-9L2.4-3.2L8.6-2.8L3.8 1.2L5.3 7.3L0 4L-5.3 7.3L-3.8 1.2L-8.6-2.8L-2.4-3.2Z",  # star
+          "M9 0L4.5 7.8H-4.5L-9 0L-4.5-7.8H4.5Z")  # hexagon
+assert len(SHAPES) == len(PALETTE)
 
 
 @dataclass(frozen=True)
@@ -109,7 +120,8 @@ class DataViewer:
                 "bbox": ",".join(f"{v:.6f}" for v in version.bbox) if version.bbox else "",
                 "items": f"/ogc/collections/{path}/items", "limit": FEATURE_LIMIT,
                 "base": base, "basemap": self.basemap,
-                "legend": legend, "colours": PALETTE, "list": rows, "page": page,
+                "legend": legend, "colours": PALETTE, "shapes": SHAPES, "list": rows,
+                "page": page,
                 "pages": pages, "start": start,
                 "page_url": lambda n: f"/karten/daten/{path}?page={n}#liste"}
 

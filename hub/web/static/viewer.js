@@ -1,7 +1,8 @@
 // The map viewer of a geodataset (/karten/daten/{name}): Leaflet over the hub's own OGC API
 // items of the current view (bbox, at most `data-limit` features, read page by page), fitted
 // to the layer's extent. Points, lines and polygons are drawn by geometry type, coloured by
-// the legend's column when the data has one; a click (or Enter on a point) opens a popup with
+// the legend's column when the data has one — points also in the category's shape, as the
+// legend draws it (never colour alone); a click (or Enter on a point) opens a popup with
 // the attributes. The list below the map is the same layer, paged on the server: the page
 // works without this file.
 "use strict";
@@ -13,6 +14,7 @@
   var limit = parseInt(el.dataset.limit, 10) || 2000, FIRST = 250, PAGE = 1000, KEYBOARD_POINTS = 200;
   var values = JSON.parse(el.dataset.legendValues || "[]");
   var colours = JSON.parse(el.dataset.colours || "[]"), column = el.dataset.legendColumn;
+  var shapes = JSON.parse(el.dataset.shapes || "[]");
   var map = L.map(el, { keyboard: true, zoomSnap: 0.5, maxZoom: 18 });
   map.attributionControl.setPrefix("Leaflet");
   map.attributionControl.addAttribution(el.dataset.attribution);
@@ -36,9 +38,35 @@
     span.textContent = text(value);
     return span.innerHTML;
   }
+  function category(props) { return column ? values.indexOf(text(props[column])) : 0; }
   function colour(props) {
-    var i = column ? values.indexOf(text(props[column])) : 0;
+    var i = category(props);
     return i >= 0 && colours[i] ? colours[i] : "#4a4a4a";
+  }
+  function shape(props) {
+    var i = category(props);
+    return i >= 0 && shapes[i] ? shapes[i] : shapes[0];
+  }
+  // a point of the canvas (many in view) drawn in its category's shape (an SVG path, -9…9)
+  var ShapeMarker = L.CircleMarker.extend({
+    _updatePath: function () {
+      var renderer = this._renderer, ctx = renderer._ctx;
+      if (!renderer._drawing || this._empty() || !window.Path2D) { return; }
+      var scale = this._radius / 9, path = new Path2D(this.options.shape);
+      ctx.save();
+      ctx.translate(this._point.x, this._point.y);
+      ctx.scale(scale, scale);
+      ctx.fillStyle = this.options.fillColor;
+      ctx.fill(path);
+      ctx.lineWidth = this.options.weight / scale;
+      ctx.strokeStyle = this.options.color;
+      ctx.stroke(path);
+      ctx.restore();
+    }
+  });
+  function icon(props) {
+    return "<svg viewBox=\"-10 -10 20 20\" width=\"20\" height=\"20\" focusable=\"false\"><path d=\"" +
+      shape(props) + "\" fill=\"" + colour(props) + "\"/></svg>";
   }
   function popup(feature) {
     var props = feature.properties || {};
@@ -60,16 +88,17 @@
           : { color: c, weight: 3 };
       },
       pointToLayer: function (f, latlng) {
-        var c = colour(f.properties || {}), i = column ? values.indexOf(text(f.properties[column])) : 0;
+        var props = f.properties || {};
         if (markers) {
-          var name = f.properties.name || f.properties.bezeichnung || f.id;
+          var name = props.name || props.bezeichnung || f.id;
           var marker = L.marker(latlng, { keyboard: true,
-            title: text(name) + (column ? " (" + text(f.properties[column]) + ")" : ""),
-            icon: L.divIcon({ className: "data-point colour-" + (i >= 0 ? i : "x"), iconSize: [16, 16] }) });
+            title: text(name) + (column ? " (" + text(props[column]) + ")" : ""),
+            icon: L.divIcon({ className: "data-point", html: icon(props), iconSize: [20, 20] }) });
           marker.on("add", function () { marker.getElement().dataset.id = text(f.id); });
           return marker;
         }
-        return L.circleMarker(latlng, { renderer: canvas, radius: 4, color: "#fff", weight: 1, fillColor: c, fillOpacity: 0.9 });
+        return new ShapeMarker(latlng, { renderer: canvas, radius: column ? 6 : 4, color: "#333", weight: 1,
+                                         fillColor: colour(props), fillOpacity: 0.9, shape: shape(props) });
       },
       onEachFeature: function (f, shape) { shape.bindPopup(popup(f), { maxWidth: 320, maxHeight: 260 }); }
     }).addTo(layer);

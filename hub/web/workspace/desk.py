@@ -68,7 +68,7 @@ class Desk:
              **context: Any) -> Response:
         """A workspace page (templates/workspace/…), with the user and the CSRF token for
         its forms."""
-        response = self.render(request, template, status, account=session.user,
+        response = self.render(request, template, status, secret=True, account=session.user,
                                csrf=session.csrf, **context)
         response.headers["Cache-Control"] = "no-store"
         return response
