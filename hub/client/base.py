@@ -8,16 +8,15 @@ tables, DuckDB relations, SQL over several datasets and versions, maps.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub.client.errors import InvalidFilter, InvalidQuery, NotAllowed, NotFound
+from hub.client.frames import GEOMETRY_COLUMN, to_geodataframe
 
 if TYPE_CHECKING:
     import duckdb
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 
     from hub.client import maps
 
-BBOX_COLUMN, GEOMETRY_COLUMN = "bbox", "geometry"  # as hub.store.geoparquet writes them
+BBOX_COLUMN = "bbox"  # as hub.store.geoparquet writes it
 VERSIONED = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_.-]*)@(\d+)")  # pflege@3 in SQL
 
 
@@ -260,11 +259,16 @@ def _checked_bbox(bbox: BBox | None) -> list[float] | None:
 
 
 def _read_parquet(path: Path) -> pa.Table:
-    """A version file without its bbox covering column (not read at all)."""
+    """A version file without its bbox covering column (not read at all).
+
+    Read by `ParquetFile` rather than `read_table` (pyarrow's dataset scanner, which
+    `geopandas.read_parquet` uses too): for the 1M-point file it takes a third of the CPU
+    time and a twentieth of the page faults (bench/RESULTS.md, "Python API")."""
     import pyarrow.parquet as pq
 
-    names = pq.read_schema(path).names
-    return pq.read_table(path, columns=[n for n in names if n != BBOX_COLUMN])
+    with pq.ParquetFile(path) as parquet:
+        names = parquet.schema_arrow.names
+        return parquet.read(columns=[n for n in names if n != BBOX_COLUMN])
 
 
 def without_bbox(table: pa.Table) -> pa.Table:
@@ -278,35 +282,6 @@ def without_bbox(table: pa.Table) -> pa.Table:
             column.pop("covering", None)
         meta[b"geo"] = json.dumps(geo).encode()
     return table.replace_schema_metadata(meta)
-
-
-def to_geodataframe(table: pa.Table) -> geopandas.GeoDataFrame | pandas.DataFrame:
-    """A GeoDataFrame (CRS84) from a table with a WKB `geometry` column, else a DataFrame.
-
-    Python's cyclic garbage collector is paused while the rows become objects: a million
-    geometries would otherwise set off collections that walk every object of the process
-    (in a process with the hub's modules loaded, 1.1–1.4 s of a 1M-point decode that takes
-    0.25 s without them; none of these objects can form a cycle)."""
-    with _collector_paused():
-        if GEOMETRY_COLUMN not in table.column_names:
-            return table.to_pandas()
-        import geopandas
-
-        frame = table.drop_columns([GEOMETRY_COLUMN]).to_pandas()
-        wkb = table.column(GEOMETRY_COLUMN).to_numpy(zero_copy_only=False)
-        geometry = geopandas.GeoSeries.from_wkb(wkb, crs="OGC:CRS84", index=frame.index)
-        return geopandas.GeoDataFrame(frame, geometry=geometry)
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
 
 
 def _select_file(path: Path) -> str:
