@@ -107,7 +107,7 @@ def test_read_is_what_geopandas_reads_from_the_version_file(operator: hub.client
     from geopandas.testing import assert_geodataframe_equal
 
     ours = operator.read("orte")
-    theirs = geopandas.read_parquet(operator._file("orte", None))
+    theirs = geopandas.read_parquet(operator._source("orte", None))
     assert_geodataframe_equal(ours, theirs, check_less_precise=False)
     assert list(ours.dtypes) == list(theirs.dtypes)
     assert list(shapely.to_wkb(ours.geometry.array)) == list(shapely.to_wkb(theirs.geometry.array))
