@@ -100,6 +100,19 @@ def test_read_current_and_given_version(operator: hub.client.Hub) -> None:
     assert isinstance(first, shapely.Point)
 
 
+def test_read_is_what_geopandas_reads_from_the_version_file(operator: hub.client.Hub) -> None:
+    """The same frame as `geopandas.read_parquet` (points decoded from their coordinates;
+    other layers and nulls: tests/test_client_frames.py)."""
+    import geopandas
+    from geopandas.testing import assert_geodataframe_equal
+
+    ours = operator.read("orte")
+    theirs = geopandas.read_parquet(operator._source("orte", None))
+    assert_geodataframe_equal(ours, theirs, check_less_precise=False)
+    assert list(ours.dtypes) == list(theirs.dtypes)
+    assert list(shapely.to_wkb(ours.geometry.array)) == list(shapely.to_wkb(theirs.geometry.array))
+
+
 def test_removed_and_unknown_versions(operator: hub.client.Hub) -> None:
     with pytest.raises(VersionRemoved, match="version 1 of 'orte' was removed"):
         operator.read("orte", 1)

@@ -1,23 +1,22 @@
 """What a hub opened with `hub.open` offers, local or remote: the `Hub` interface.
 
 A subclass supplies the primitives — the datasets the caller may see, a version's GeoParquet
-file on this machine, the rows a bbox or CQL2 filter selects, history, catalog records,
-writes — and `Hub` builds the rest on them the same way for both: GeoDataFrames, Arrow
-tables, DuckDB relations, SQL over several datasets and versions, maps.
+file (on this machine, downloaded, or in S3), the rows a bbox or CQL2 filter selects, history,
+catalog records, writes — and `Hub` builds the rest on them the same way for both:
+GeoDataFrames, Arrow tables, DuckDB relations, SQL over several datasets and versions, maps.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub.client.errors import InvalidFilter, InvalidQuery, NotAllowed, NotFound
+from hub.client.frames import GEOMETRY_COLUMN, to_geodataframe
 
 if TYPE_CHECKING:
     import duckdb
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 
     from hub.client import maps
 
-BBOX_COLUMN, GEOMETRY_COLUMN = "bbox", "geometry"  # as hub.store.geoparquet writes them
+BBOX_COLUMN = "bbox"  # as hub.store.geoparquet writes it
 VERSIONED = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_.-]*)@(\d+)")  # pflege@3 in SQL
 
 
@@ -115,9 +114,18 @@ class Hub:
         raise NotAllowed(f"{self.location} is opened read-only: pipelines run on the hub "
                          "itself")
 
-    def _file(self, name: str, version: int | None) -> Path:
-        """A GeoParquet file of the version on this machine (raises the client's errors)."""
+    def _source(self, name: str, version: int | None) -> str | Path | pa.NativeFile:
+        """The version's GeoParquet file for pyarrow: a path on this machine, or a file read
+        by HTTP ranges (raises the client's errors)."""
         raise NotImplementedError
+
+    def _location(self, name: str, version: int | None) -> str:
+        """The version's GeoParquet file for DuckDB's read_parquet (a path or a URL that
+        `_prepare` made readable)."""
+        raise NotImplementedError
+
+    def _prepare(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Make a new DuckDB connection able to read the `_location`s."""
 
     def _selected(self, name: str, version: int | None, bbox: BBox | None,
                   cql: str | None) -> pa.Table:
@@ -138,7 +146,7 @@ class Hub:
         """A version as an Arrow table: attributes and the geometry as WKB, with the
         GeoParquet `geo` metadata in the schema (as geopandas and GDAL read it)."""
         if bbox is None and filter is None:
-            return without_bbox(_read_parquet(self._file(name, version)))
+            return without_bbox(_read_parquet(self._source(name, version)))
         return self._selected(name, version, _checked_bbox(bbox), filter)
 
     def read(self, name: str, version: int | None = None, *, bbox: BBox | None = None,
@@ -151,7 +159,7 @@ class Hub:
         """A version as a DuckDB relation (spatial functions loaded, geometry as GEOMETRY)."""
         con = self.duckdb()
         if bbox is None and filter is None:
-            return con.sql(_select_file(self._file(name, version)))
+            return con.sql(_select_file(con, self._location(name, version)))
         table = self.arrow(name, version, bbox=bbox, filter=filter)
         relation = con.from_arrow(table)
         if GEOMETRY_COLUMN in table.column_names:
@@ -172,10 +180,10 @@ class Hub:
             name, number = match[1], int(match[2])
             if name not in visible:
                 raise NotFound(f"SQL: no dataset named {name!r}")
-            _create_view(con, f"{name}@{number}", self._file(name, number))
+            _create_view(con, f"{name}@{number}", self._location(name, number))
         for name in visible:
             if re.search(rf"(?<![\w.@-]){re.escape(name)}(?![\w@-])", query):
-                _create_view(con, name, self._file(name, None))
+                _create_view(con, name, self._location(name, None))
         try:
             return con.sql(query)
         except duckdb.CatalogException as exc:
@@ -190,6 +198,7 @@ class Hub:
             from hub.store.query import new_connection
 
             self._duckdb = new_connection(spatial=True)
+            self._prepare(self._duckdb)
         return self._duckdb
 
     # -- maps ---------------------------------------------------------------------------------
@@ -259,12 +268,17 @@ def _checked_bbox(bbox: BBox | None) -> list[float] | None:
     return values
 
 
-def _read_parquet(path: Path) -> pa.Table:
-    """A version file without its bbox covering column (not read at all)."""
+def _read_parquet(source: str | Path | pa.NativeFile) -> pa.Table:
+    """A version file without its bbox covering column (not read at all).
+
+    Read by `ParquetFile` rather than `read_table` (pyarrow's dataset scanner, which
+    `geopandas.read_parquet` uses too): for the 1M-point file it takes a third of the CPU
+    time and a twentieth of the page faults (bench/RESULTS.md, "Python API")."""
     import pyarrow.parquet as pq
 
-    names = pq.read_schema(path).names
-    return pq.read_table(path, columns=[n for n in names if n != BBOX_COLUMN])
+    with pq.ParquetFile(source) as parquet:
+        names = parquet.schema_arrow.names
+        return parquet.read(columns=[n for n in names if n != BBOX_COLUMN])
 
 
 def without_bbox(table: pa.Table) -> pa.Table:
@@ -280,46 +294,17 @@ def without_bbox(table: pa.Table) -> pa.Table:
     return table.replace_schema_metadata(meta)
 
 
-def to_geodataframe(table: pa.Table) -> geopandas.GeoDataFrame | pandas.DataFrame:
-    """A GeoDataFrame (CRS84) from a table with a WKB `geometry` column, else a DataFrame.
-
-    Python's cyclic garbage collector is paused while the rows become objects: a million
-    geometries would otherwise set off collections that walk every object of the process
-    (in a process with the hub's modules loaded, 1.1–1.4 s of a 1M-point decode that takes
-    0.25 s without them; none of these objects can form a cycle)."""
-    with _collector_paused():
-        if GEOMETRY_COLUMN not in table.column_names:
-            return table.to_pandas()
-        import geopandas
-
-        frame = table.drop_columns([GEOMETRY_COLUMN]).to_pandas()
-        wkb = table.column(GEOMETRY_COLUMN).to_numpy(zero_copy_only=False)
-        geometry = geopandas.GeoSeries.from_wkb(wkb, crs="OGC:CRS84", index=frame.index)
-        return geopandas.GeoDataFrame(frame, geometry=geometry)
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
-
-
-def _select_file(path: Path) -> str:
+def _select_file(con: duckdb.DuckDBPyConnection, location: str) -> str:
     """SELECT of a GeoParquet file without its bbox covering column."""
-    import pyarrow.parquet as pq
+    quoted = location.replace("'", "''")
+    read = f"read_parquet('{quoted}')"
+    columns = con.sql(f"SELECT * FROM {read}").columns  # the footer only
+    exclude = f" EXCLUDE ({BBOX_COLUMN})" if BBOX_COLUMN in columns else ""
+    return f"SELECT *{exclude} FROM {read}"
 
-    quoted = str(path).replace("'", "''")
-    exclude = f" EXCLUDE ({BBOX_COLUMN})" if BBOX_COLUMN in pq.read_schema(path).names else ""
-    return f"SELECT *{exclude} FROM read_parquet('{quoted}')"
 
-
-def _create_view(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> None:
-    con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {_select_file(path)}')
+def _create_view(con: duckdb.DuckDBPyConnection, name: str, location: str) -> None:
+    con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {_select_file(con, location)}')
 
 
 def _first_line(exc: Exception) -> str:

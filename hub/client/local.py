@@ -26,6 +26,7 @@ from hub.client.errors import (
 )
 
 if TYPE_CHECKING:
+    import duckdb
     import pyarrow as pa
 
     from hub.access import Viewer
@@ -149,8 +150,14 @@ class LocalHub(Hub):
                             removed=bool(v.purged), broken=v.broken or "")
                 for v in self.store.versions(name)]
 
-    def _file(self, name: str, version: int | None) -> Path:
-        return self._version(name, version).data_file
+    def _source(self, name: str, version: int | None) -> str | pa.NativeFile:
+        return self._version(name, version).source()  # S3: read by HTTP ranges
+
+    def _location(self, name: str, version: int | None) -> str:
+        return self._version(name, version).location()
+
+    def _prepare(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.store.files.prepare(con)  # S3: httpfs and a secret from the environment
 
     def _selected(self, name: str, version: int | None, bbox: BBox | None,
                   cql: str | None) -> pa.Table:
@@ -180,7 +187,7 @@ class LocalHub(Hub):
             table = table.append_column(GEOMETRY_COLUMN, layer.geometry)
         if rows is not None:
             table = table.take(pa.array(rows))
-        return without_bbox(table.replace_schema_metadata(pq.read_schema(v.data_file).metadata))
+        return without_bbox(table.replace_schema_metadata(pq.read_schema(v.source()).metadata))
 
     # -- catalog ------------------------------------------------------------------------------
 

@@ -150,6 +150,12 @@ class RemoteHub(Hub):
                                is not None else f"no dataset named {name!r}") from None
         return path
 
+    def _source(self, name: str, version: int | None) -> Path:
+        return self._file(name, version)
+
+    def _location(self, name: str, version: int | None) -> str:
+        return str(self._file(name, version))
+
     def _selected(self, name: str, version: int | None, bbox: BBox | None,
                   cql: str | None) -> pa.Table:
         """The OGC API's answer, page by page, as a table typed by the queryables."""
