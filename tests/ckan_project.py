@@ -56,6 +56,9 @@ EXTRA_RECORDS = [
                         "url": "https://example.org/zw-kataster.csv"}]},
     {**BASE, "name": "stadtplan-finsterwalde", "title": "Stadtplan Finsterwalde",
      "description": "Stadtplan mit Straßenverzeichnis.", "publisher": "kataster-vermessung",
+     # public: it passes the publication checklist (a metadata-only record)
+     "contact": {"name": "Kataster", "email": "kataster@example.org"}, "data_held": False,
+     "access_note": "Die Stadt Finsterwalde hält Plan und Verzeichnis.",
      "keywords": ["Stadtplan"], "themes": ["REGI"], "bbox": [13.6, 51.6, 13.75, 51.7],
      "distributions": [
          {"title": "Stadtplan Finsterwalde (PDF)", "format": "PDF",
