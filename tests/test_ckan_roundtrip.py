@@ -21,12 +21,10 @@ from typing import Any
 import ckanapi
 import httpx
 import pytest
-from ckan_project import Hub, build, new_token, run_hub
+from ckan_project import Hub, build, new_token, ready_without_data, run_hub
 from conftest import hub_cli, serving
 
-from hub.access import ADMIN
 from hub.catalog import open_catalog
-from hub.catalog.checklist import checklist
 from hub.catalog.model import validate
 from hub.config import load_settings
 
@@ -105,13 +103,6 @@ def upload_files(store: Path) -> set[tuple[str, bytes]]:
     """The uploaded files kept in a store (path, content); staging included."""
     root = store / "uploads"
     return {(str(p.relative_to(root)), p.read_bytes()) for p in root.rglob("*") if p.is_file()}
-
-
-def ready_without_data(root: Path, names: list[str]) -> list[str]:
-    """The records of `names` that pass the publication checklist without any data held."""
-    catalog = open_catalog(load_settings(root, root / "store"))[0]
-    records = [catalog.get(name, ADMIN) for name in names]
-    return [r.name for r in records if r and all(i.ok for i in checklist(r, None))]
 
 
 def ckanapi_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
