@@ -35,6 +35,7 @@ from sqlalchemy import Connection, Select, func, select, text
 from hub.db import Database
 from hub.db.schema import audit
 from hub.errors import HubError
+from hub.spreadsheet import safe_row
 
 GENESIS = "0" * 64  # the `prev_hash` of the first entry
 LOCK_KEY = 0x6875622D61756474  # "hub-audt": the advisory lock that serialises appends
@@ -270,14 +271,14 @@ def csv_lines(db: Database, where: Filter = Filter()) -> Iterator[str]:
     """The entries as CSV (oldest first, every field, the hashes too), line by line."""
     buffer = io.StringIO()
     out = csv.writer(buffer, lineterminator="\n")
-    out.writerow(FIELDS)
+    out.writerow(FIELDS)  # (cells with formulas neutralised: hub.spreadsheet)
     after = 0
     while True:
         with db.connection() as conn:
             rows = conn.execute(where.apply(ENTRY).where(audit.c.id > after)
                                 .order_by(audit.c.id).limit(5000)).all()
         for row in rows:
-            out.writerow(astuple(Entry(*row)))
+            out.writerow(safe_row(astuple(Entry(*row))))
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

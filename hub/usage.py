@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from hub.db import Database
 from hub.db.schema import usage
+from hub.spreadsheet import safe_row
 
 log = logging.getLogger("hub.usage")
 KINDS = ("view", "download", "api", "tile")
@@ -124,14 +125,15 @@ def days(since: str, until: str) -> list[str]:
 
 
 def csv_lines(found: Iterable[Usage], titles: dict[str, str]) -> Iterator[str]:
-    """Day by day per dataset: dataset, title, day and a column per kind."""
+    """Day by day per dataset: dataset, title, day and a column per kind (titles with
+    formulas neutralised: `hub.spreadsheet`)."""
     buffer = io.StringIO()
     out = csv.writer(buffer, lineterminator="\n")
     out.writerow(["dataset", "title", "day", *KINDS])
     for one in found:
         for day in sorted(one.days):
-            out.writerow([one.dataset, titles.get(one.dataset, ""), day,
-                          *(one.days[day].get(kind, 0) for kind in KINDS)])
+            out.writerow(safe_row([one.dataset, titles.get(one.dataset, ""), day,
+                                   *(one.days[day].get(kind, 0) for kind in KINDS)]))
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

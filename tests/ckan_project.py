@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from hub.access import ADMIN
 from hub.catalog import open_catalog
+from hub.catalog.checklist import checklist
 from hub.catalog.model import Record
 from hub.cli import app
 from hub.config import load_settings
@@ -56,6 +57,9 @@ EXTRA_RECORDS = [
                         "url": "https://example.org/zw-kataster.csv"}]},
     {**BASE, "name": "stadtplan-finsterwalde", "title": "Stadtplan Finsterwalde",
      "description": "Stadtplan mit Straßenverzeichnis.", "publisher": "kataster-vermessung",
+     # public: it passes the publication checklist (a metadata-only record)
+     "contact": {"name": "Kataster", "email": "kataster@example.org"}, "data_held": False,
+     "access_note": "Die Stadt Finsterwalde hält Plan und Verzeichnis.",
      "keywords": ["Stadtplan"], "themes": ["REGI"], "bbox": [13.6, 51.6, 13.75, 51.7],
      "distributions": [
          {"title": "Stadtplan Finsterwalde (PDF)", "format": "PDF",
@@ -80,6 +84,15 @@ def new_token(root: Path, user: str, *args: str, store: Path | None = None) -> t
     out = run_hub(root, "token", "create", user, *args, store=store).strip().splitlines()
     assert out[0].startswith("Token "), out
     return out[0].split()[1], out[-1]
+
+
+def ready_without_data(root: Path, names: list[str]) -> list[str]:
+    """The records of `names` (in the project at `root`) that pass the publication checklist
+    without any data held: what another hub, which holds none of their data, takes as public
+    (hub.catalog.checklist)."""
+    catalog = open_catalog(load_settings(root, root / "store"))[0]
+    records = [catalog.get(name, ADMIN) for name in names]
+    return [r.name for r in records if r and all(i.ok for i in checklist(r, None))]
 
 
 def copy_project(root: Path) -> Path:

@@ -245,9 +245,11 @@ def record_of(d: Seeded) -> dict[str, object]:
                            "email": f"{text('email').lower()}@example.org"}
         data["access_note"] = f"Anfragen: {text('access-note')}"
         data["edition"] = text("edition")
-    else:
+    else:  # public: it passes the publication checklist
         data["extras"] = {}
         data["access_note"] = "Anfragen beim Amt"
+        data["contact"] = {"name": "Amt", "email": "amt@example.org"}
+        data["frequency"] = "ANNUAL"
     if d.state != "active" and d.state != "deleted":
         data["state"] = d.state
     return data

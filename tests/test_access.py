@@ -35,8 +35,10 @@ HELD = {"geheim": "restricted", "akte": "restricted", "fremd": "restricted",
 
 
 def record(name: str, publisher: str = A, **fields: object) -> dict[str, object]:
+    """A record that passes the publication checklist once its data is held."""
     return {"name": name, "title": f"Titel {name}", "description": "Test",
-            "publisher": publisher, "license": "dl-by-de/2.0", **fields}
+            "publisher": publisher, "license": "dl-by-de/2.0", "frequency": "ANNUAL",
+            "contact": {"name": "Team", "email": "team@example.org"}, **fields}
 
 
 def held_project(root: Path) -> Project:
@@ -219,7 +221,7 @@ def test_an_update_based_on_an_outdated_revision_is_refused(site: Site) -> None:
     assert a.package_update(**{**a.package_show(id="offen"), "title": "Offene Daten",
                                "if_revision": revision + 1})["hub_revision"] == revision + 2
     draft = a.package_create(name="entwurf", title="Entwurf", notes="x", owner_org=A,
-                             license_id="dl-by-de/2.0")
+                             license_id="dl-by-de/2.0", private=True)
     a.package_patch(id="entwurf", notes="geändert")
     with pytest.raises(ckanapi.ValidationError):
         a.package_delete(id="entwurf", if_revision=draft["hub_revision"])
@@ -333,7 +335,8 @@ def test_the_core_write_functions_apply_the_rules_for_every_face(core: Project) 
         Editing(catalog, vocab, b_editor).create(record("geheim", B))
     with pytest.raises(Forbidden):
         Editing(catalog, vocab, ANONYMOUS).create(record("neu", B))
-    own = Editing(catalog, vocab, b_editor).create(record("b-eigen", B))
+    own = Editing(catalog, vocab, b_editor).create(record("b-eigen", B, data_held=False,
+                                                          access_note="Beim Amt B."))
     with pytest.raises(Forbidden):
         Editing(catalog, vocab, b_editor).patch(own, {"name": "geheim"})
     created = Editing(catalog, vocab, a_editor).create(record("geheim"))  # public record

@@ -254,7 +254,8 @@ def test_ckan_package_create_refuses_unsafe_links(ckan, change: dict, field: str
 
 
 def test_ckan_resource_and_organization_writes_refuse_unsafe_links(ckan) -> None:
-    pkg = ckan.action.package_create(**{**PACKAGE, "name": "friedhoefe", "title": "Friedhöfe"})
+    pkg = ckan.action.package_create(**{**PACKAGE, "name": "friedhoefe", "title": "Friedhöfe",
+                                       "private": True})
     for url in (BAD["javascript"], BAD["vbscript"], BAD["leading space"]):
         with pytest.raises(ckanapi.ValidationError) as caught:
             ckan.action.resource_create(package_id=pkg["id"], url=url, name="x")

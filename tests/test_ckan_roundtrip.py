@@ -21,7 +21,7 @@ from typing import Any
 import ckanapi
 import httpx
 import pytest
-from ckan_project import Hub, build, new_token, run_hub
+from ckan_project import Hub, build, new_token, ready_without_data, run_hub
 from conftest import hub_cli, serving
 
 from hub.catalog import open_catalog
@@ -68,10 +68,20 @@ def http(hub_w: Hub) -> Iterator[httpx.Client]:
         yield client
 
 
+# what a public dataset needs besides a licence: the publication checklist of a metadata-only
+# record (contact, owner, update frequency, access note; hub.catalog.checklist)
+READY = {"maintainer": "Team Daten", "maintainer_email": "daten@lkee.example.org"}
+READY_EXTRAS = [{"key": "frequency", "value": "ANNUAL"}, {"key": "data_held", "value": "false"},
+                {"key": "access_note", "value": "Die Daten liegen im Fachverfahren."}]
+
+
 def package(name: str, org: str = "sozialamt", **fields: Any) -> dict[str, Any]:
-    """A valid package dict."""
+    """A valid package dict that passes the publication checklist, so it may be public (the
+    `extras` given come after the checklist's)."""
+    extras = fields.pop("extras", [])
     return {"name": name, "title": f"Titel {name}", "notes": f"Beschreibung von {name}.",
-            "owner_org": org, "license_id": "dl-by-de/2.0", **fields}
+            "owner_org": org, "license_id": "dl-by-de/2.0", **READY,
+            "extras": READY_EXTRAS + extras if isinstance(extras, list) else extras, **fields}
 
 
 def same_except_times(before: dict, after: dict, *also: str) -> None:
@@ -123,13 +133,19 @@ def test_ckanapi_dump_and_load_copy_a_hub(fresh_hub: Hub, tmp_path: Path) -> Non
         dump_a, dump_b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
         ckanapi_cli("dump", "datasets", "--all", "-g", "-q", "-r", hub_w.url, "-O", str(dump_a))
         loaded = ckanapi_cli("load", "datasets", "--upload-resources", "-I", str(dump_a),
-                             "-r", url_b, "-a", token_b)
+                             "-r", url_b, "-a", token_b, check=False)
         ckanapi_cli("dump", "datasets", "--all", "-q", "-r", url_b, "-O", str(dump_b))
         names_a = hub_w.ckan().action.package_list()
-        assert ckanapi.RemoteCKAN(url_b).action.package_list() == names_a
+        # B holds no data: a public record there passes the publication checklist only as a
+        # metadata-only one; the others are refused with the checklist's missing items
+        ready = ready_without_data(hub_w.root, names_a)
+        assert "mit-hochgeladener-datei" in ready and "gemeinden" not in ready
+        assert ckanapi.RemoteCKAN(url_b).action.package_list() == ready
         copied = ckanapi.RemoteCKAN(url_b).action.resource_show(id=uploaded["id"])
         assert httpx.get(copied["url"], timeout=30).content == PAYLOAD
-    assert loaded.stderr.count(" create None ") == len(names_a), loaded.stderr[-2000:]
+    output = loaded.stdout + loaded.stderr
+    assert loaded.stderr.count(" create None ") == len(ready), output[-2000:]
+    assert "publication checklist misses map or table preview" in output, output[-2000:]
 
     def read(path: Path) -> list[dict]:
         text = path.read_text("utf-8").replace(hub_w.url, "SITE").replace(url_b, "SITE")
@@ -146,7 +162,7 @@ def test_ckanapi_dump_and_load_copy_a_hub(fresh_hub: Hub, tmp_path: Path) -> Non
     a, b = read(dump_a), read(dump_b)
     assert [p["name"] for p in a] == names_a and len(a) > 50
     assert "mit-hochgeladener-datei" in names_a and "gemeinden" in names_a
-    for pa, pb in zip(a, b, strict=True):
+    for pa, pb in zip([p for p in a if p["name"] in ready], b, strict=True):
         assert pa == pb, pa["name"]
 
 
@@ -231,7 +247,7 @@ def test_update_replaces_the_whole_dataset(hub_w: Hub) -> None:
                    {"url": "https://example.org/zwei.csv", "name": "Zwei"}]))
     one, two = first["resources"]
     second = dict(first, title="Neuer Titel", resources=[dict(two, description="geändert")],
-                  tags=[], extras=[])
+                  tags=[], extras=READY_EXTRAS)
     updated = sam.action.package_update(**second)
     assert updated["title"] == "Neuer Titel" and updated["id"] == first["id"]
     assert [r["id"] for r in updated["resources"]] == [two["id"]]  # omitted: deleted
@@ -599,3 +615,32 @@ def test_hostile_but_valid_input_is_stored_verbatim(hub_w: Hub, http: httpx.Clie
     numbers = sam.action.package_create(**package("zahlen-als-text", title=2024,
                                                   version=1.5))
     assert (numbers["title"], numbers["version"]) == ("2024", "1.5")
+
+
+def test_a_dataset_is_public_only_when_it_passes_the_publication_checklist(
+        hub_w: Hub, http: httpx.Client) -> None:
+    sam, anon = hub_w.ckan("sam"), hub_w.ckan()
+    bare = {**package("noch-nicht-fertig"), "maintainer": "", "maintainer_email": "",
+            "extras": []}  # public as CKAN's default: no contact, and data the hub lacks
+    with pytest.raises(ckanapi.ValidationError) as refused:
+        sam.action.package_create(**bare)
+    errors = refused.value.error_dict
+    assert "contact, update frequency, owner, map or table preview" in errors["private"][0]
+    assert {"maintainer_email", "maintainer", "frequency", "resources"} <= set(errors)
+    answer = http.post("/api/3/action/package_create", json=bare,
+                       headers={"Authorization": hub_w.tokens["sam"]})
+    assert answer.status_code == 409 and answer.json()["error"]["__type"] == "Validation Error"
+    with pytest.raises(ckanapi.NotFound):
+        hub_w.ckan("ann").action.package_show(id="noch-nicht-fertig")  # nothing written
+    internal = sam.action.package_create(**bare, private=True)
+    for change in ({"private": False}, {"private": False, "maintainer": "Team Daten"}):
+        with pytest.raises(ckanapi.ValidationError, match="publication checklist misses"):
+            sam.action.package_patch(id=internal["id"], **change)
+    with pytest.raises(ckanapi.NotFound):
+        anon.action.package_show(id="noch-nicht-fertig")
+    published = sam.action.package_patch(id=internal["id"], private=False, **READY,
+                                         extras=READY_EXTRAS)
+    assert published["private"] is False
+    assert anon.action.package_show(id="noch-nicht-fertig")["name"] == "noch-nicht-fertig"
+    with pytest.raises(ckanapi.ValidationError, match="maintainer_email"):
+        sam.action.package_patch(id=internal["id"], maintainer_email="")  # keeps what it had

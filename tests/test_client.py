@@ -207,7 +207,9 @@ def test_records_and_search_as_the_ckan_api_shows_them(site: ClientSite,
 def test_register_and_update_need_the_right_role(site: ClientSite) -> None:
     record = {"name": "neu-aus-python", "title": "Neu aus Python", "publisher": "sozialamt",
               "description": "Ein Eintrag, registriert mit hub.open.", "access": "public",
-              "license": "dl-by-de/2.0"}
+              "license": "dl-by-de/2.0", "frequency": "ANNUAL", "data_held": False,
+              "access_note": "Beim Sozialamt.",  # so it passes the publication checklist
+              "contact": {"name": "Sozialamt", "email": "daten@example.org"}}
     with pytest.raises(NotAllowed):
         hub.open(site.root, as_user="anna").register(record)  # a viewer
     with pytest.raises(NotAllowed):

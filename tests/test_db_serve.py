@@ -36,6 +36,11 @@ SEARCHES: list[dict[str, Any]] = [
 ]
 FACETS = ["organization", "groups", "tags", "res_format", "license_id"]
 
+# a public dataset passes the publication checklist (a metadata-only one)
+READY = {"maintainer": "Sozialamt", "maintainer_email": "daten@example.org", "extras": [
+    {"key": "frequency", "value": "ANNUAL"}, {"key": "data_held", "value": "false"},
+    {"key": "access_note", "value": "Beim Sozialamt."}]}
+
 
 def answer(ckan: ckanapi.RemoteCKAN, search: dict[str, Any]) -> dict[str, Any]:
     found = ckan.action.package_search(**{"rows": 20, **search},
@@ -105,7 +110,7 @@ def test_the_postgresql_hub_takes_a_write_with_a_token_and_serves_ogc(
     created = sam.action.package_create(
         name="spielplaetze-pg", title="Spielplätze auf Chóśebuz-Art", owner_org="sozialamt",
         notes="Öffentliche Spielplätze.", license_id="dl-by-de/2.0",
-        tags=[{"name": "Spielplatz"}])
+        tags=[{"name": "Spielplatz"}], **READY)
     assert created["name"] == "spielplaetze-pg"
     for q in ("Spielplatze", "chosebuz", "spielpl"):  # folded, prefix: at once, anonymous
         found = remote.ckan().action.package_search(q=q, **{"facet.field": ["tags"]})
@@ -168,5 +173,5 @@ def test_a_backup_restores_into_the_other_backend(hubs: tuple[Hub, Hub, str], po
             assert answer(again.ckan("sam"), search) == answer(local.ckan("sam"), search)
         created = again.ckan("sam").action.package_create(  # new keys follow the restored
             name="nach-der-wiederherstellung", title="Nach der Wiederherstellung",
-            owner_org="sozialamt", notes="Neu.", license_id="dl-by-de/2.0")
+            owner_org="sozialamt", notes="Neu.", license_id="dl-by-de/2.0", **READY)
         assert again.ckan().action.package_show(id=created["id"])["name"] == created["name"]

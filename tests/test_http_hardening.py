@@ -131,7 +131,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                              headers={"Authorization": tokens["sam"]},
                              json={"name": "mit-anhang", "title": "Mit Anhang",
                                    "notes": "Zum Hochladen.", "owner_org": "sozialamt",
-                                   "license_id": "dl-by-de/2.0"})
+                                   "license_id": "dl-by-de/2.0",
+                                   # public: it passes the publication checklist
+                                   "maintainer": "Sozialamt",
+                                   "maintainer_email": "daten@example.org", "extras": [
+                                       {"key": "frequency", "value": "ANNUAL"},
+                                       {"key": "data_held", "value": "false"},
+                                       {"key": "access_note", "value": "Beim Sozialamt."}]})
         assert created.status_code == 200, created.text
         yield site
 

@@ -42,7 +42,8 @@ def test_an_access_change_of_a_record_is_honoured_by_the_next_ogc_request(
     record = project.root / "karte.yaml"
     record.write_text(yaml.safe_dump({
         "name": "karte", "title": "Karte der Orte", "description": "Test",
-        "publisher": "sozialamt", "license": "dl-by-de/2.0"}), encoding="utf-8")
+        "publisher": "sozialamt", "license": "dl-by-de/2.0", "frequency": "ANNUAL",
+        "contact": {"name": "Sozialamt", "email": "daten@example.org"}}), encoding="utf-8")
     assert project.cli("catalog", "add", str(record)).exit_code == 0
     with hub_server(project.root, project.store_dir) as server, \
             httpx.Client(timeout=60) as client:

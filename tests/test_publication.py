@@ -217,3 +217,82 @@ def _ingest(root: Path, name: str, csv: str):
     report = ingest(pipeline, Store(settings.store), settings)
     assert report.status == "committed", report
     return Store(settings.store).current(name)
+
+
+# -- the checklist's rule on every write (hub.catalog.checklist.require_ready) ---------------
+
+def test_no_write_makes_a_record_public_without_the_checklist(opened) -> None:
+    _, catalog, vocab, _ = opened
+    admin = Editing(catalog, vocab, ADMIN_USER)  # an admin too: the rule is not about roles
+    bare = {**READY, "name": "ohne-kontakt", "contact": {}, "state": "active",
+            "access": "public"}
+    with pytest.raises(NotReady, match=r"contact.*owner") as refused:
+        admin.create(bare)
+    assert [i.key for i in refused.value.missing] == ["contact", "owner"]
+    assert catalog.get("ohne-kontakt", ADMIN_USER, ALL_STATES) is None  # nothing written
+    internal = admin.create({**bare, "access": "internal"})  # internal needs no checklist
+    with pytest.raises(NotReady, match="contact"):
+        admin.patch(internal, {"access": "public"})
+    draft = Editing(catalog, vocab, EDITOR).create({**READY, "contact": {}})
+    with pytest.raises(NotReady):  # a draft becomes public by its state alone
+        Editing(catalog, vocab, PUBLISHER).patch(draft, {"state": "active",
+                                                         "access": "public"})
+    assert stage(catalog.get(draft.name, ADMIN_USER, ALL_STATES)) == "draft"
+    public = admin.patch(internal, {"access": "public", "contact": READY["contact"]})
+    assert stage(public) == "public"
+    # a public record may not lose what it passed, but an edit that keeps it may be saved
+    with pytest.raises(NotReady, match="update frequency"):
+        admin.patch(public, {"frequency": "UNKNOWN"})
+    with pytest.raises(NotReady, match="preview"):  # now a record of data the hub lacks
+        admin.patch(public, {"data_held": True})
+    assert admin.patch(public, {"title": "Neuer Titel"}).title == "Neuer Titel"
+
+
+def test_a_public_record_whose_new_version_fails_validation_can_still_be_edited(
+        opened) -> None:
+    root, catalog, vocab, _ = opened
+    admin = Editing(catalog, vocab, ADMIN_USER)
+    _ingest(root, "punkte", "id,x,y\n1,13.3,51.6\n")
+    public = admin.create({**READY, "name": "punkte", "data_held": True, "access_note": "",
+                           "state": "active", "access": "public"})
+    _ingest(root, "punkte", "id,x,y\n1,13.3,51.6\nzwei,13.4,51.7\n")  # quarantines a row
+    assert admin.patch(public, {"description": "Neu."}).description == "Neu."
+    internal = admin.patch(public, {"access": "internal"})
+    with pytest.raises(NotReady, match="validation"):  # but it cannot become public again
+        admin.patch(internal, {"access": "public"})
+
+
+def test_a_load_writes_the_file_and_names_each_public_record_failing_the_checklist(
+        opened) -> None:
+    from hub.catalog.load import Incoming, sync
+
+    _, catalog, vocab, _ = opened
+    ready = validate({**READY, "state": "active", "access": "public"}, vocab)
+    unready = validate({**READY, "name": "ohne", "frequency": "UNKNOWN", "state": "active",
+                        "access": "public"}, vocab)
+    internal = validate({**READY, "name": "intern", "contact": {}, "state": "active",
+                         "access": "internal"}, vocab)
+    outcome = sync(catalog, [Incoming(r, f"{r.name}.yaml") for r in (ready, unready, internal)],
+                   vocab)
+    assert outcome.created == ["treffs", "ohne", "intern"]
+    assert [(u.name, [i.key for i in u.missing]) for u in outcome.unready] == [
+        ("ohne", ["frequency"])]
+    assert str(outcome.unready[0]) == (
+        "ohne.yaml: ohne: public although the publication checklist misses update frequency")
+    assert "1 public without passing the checklist" in outcome.summary()
+
+
+def test_the_python_api_cannot_register_a_public_record_failing_the_checklist(
+        opened) -> None:
+    import hub
+    from hub.client import InvalidRecord
+
+    root, catalog, _, _ = opened
+    local = hub.open(root)
+    with pytest.raises(InvalidRecord, match="cannot be public yet: contact"):
+        local.register({**READY, "name": "api-offen", "contact": {}, "state": "active",
+                        "access": "public"})
+    assert catalog.get("api-offen", ADMIN_USER, ALL_STATES) is None
+    local.register({**READY, "name": "api-offen", "state": "active", "access": "public"})
+    with pytest.raises(InvalidRecord, match="update frequency"):
+        local.update("api-offen", {"frequency": "UNKNOWN"})

@@ -45,7 +45,7 @@ SHEET_DATASET = "pflege-blatt"
 PAGE = f"/arbeitsbereich/datensaetze/{DATASET}"
 RECORD = {"name": DATASET, "title": "Pflegeangebote (hochgeladen)", "publisher": "sozialamt",
           "description": "Aus der Tabelle des Sozialamts.", "license": "dl-by-de/2.0",
-          "frequency": "QUARTERLY", "access": "public"}
+          "frequency": "QUARTERLY", "access": "internal"}  # public once data passed
 
 
 @dataclass
@@ -181,16 +181,29 @@ def test_uploads_need_a_session_the_csrf_token_and_the_own_organisation(site: Si
         assert answer.status_code == 303 and answer.headers["location"] == "/anmelden"
         assert anonymous.get(PAGE + "/daten").status_code == 303
     with signed_in(site, "sam") as browser:
-        assert upload(browser, ("a.csv", b"a,b\n1,2\n"), csrf="falsch").status_code == 403
-        assert upload(browser, ("a.csv", b"a,b\n1,2\n"), csrf="").status_code == 403
+        for csrf in ("falsch", ""):
+            refused = upload(browser, ("a.csv", b"a,b\n1,2\n"), csrf=csrf)
+            assert refused.status_code == 403 and "<h1>Kein Zugriff</h1>" in refused.text
     with signed_in(site, "kat") as other:  # an editor of another organisation
         token = csrf_of(other.get("/konto").text)
-        assert other.get(PAGE + "/daten").status_code == 403
-        assert upload(other, ("a.csv", b"a,b\n1,2\n"), csrf=token).status_code == 403
-        for path in ("/pruefbericht", "/pipeline.yaml", "/daten/lauf.json"):
-            assert other.get(PAGE + path).status_code == 403
+        refused = [other.get(PAGE + path) for path in ("/daten", "/pruefbericht",
+                                                       "/pruefbericht/quarantaene.csv",
+                                                       "/pipeline.yaml")]
+        refused.append(upload(other, ("a.csv", b"a,b\n1,2\n"), csrf=token))
+        for answer in refused:  # the workspace's page, in German, naming no one
+            assert answer.status_code == 403, answer.request.url
+            assert answer.headers["content-type"].startswith("text/html")
+            assert "<h1>Kein Zugriff</h1>" in answer.text and 'class="workspace-nav"' in answer.text
+            assert "sozialamt" not in answer.text.lower()
+        twin = other.get(PAGE + "/daten/lauf.json")  # the JSON twin answers JSON
+        assert twin.status_code == 403 and twin.headers["content-type"] == "application/json"
         hidden = other.get("/arbeitsbereich/datensaetze/zuckerwatte-sozial/daten")
-        assert hidden.status_code == 404 and "Zuckerwatte" not in hidden.text
+        unknown = other.get("/arbeitsbereich/datensaetze/gibt-es-nicht/daten")
+        assert hidden.status_code == unknown.status_code == 404  # hidden = unknown
+        assert hidden.headers["content-type"].startswith("text/html")
+        assert hidden.text.replace("zuckerwatte-sozial", "X") == \
+            unknown.text.replace("gibt-es-nicht", "X")
+        assert "Zuckerwatte" not in hidden.text
     assert site.kept() == before
 
 

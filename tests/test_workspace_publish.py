@@ -214,6 +214,14 @@ def test_editors_request_and_publishers_approve_publication(hub: dict[str, Any])
     assert shown["title"] == "Bolzplätze" and shown["private"] is False
     with client(hub["url"]) as anonymous:
         assert anonymous.get("/datasets/bolzplaetze").status_code == 200
+    with signed_in(hub, "sam") as sam:  # a public record keeps what its checklist passed
+        path = "/arbeitsbereich/datensaetze/bolzplaetze"
+        page = sam.get(path)
+        lost = sam.post(path, data={**FORM, "name": "bolzplaetze", "title": "Bolzplätze",
+                                    "contact_email": "", "revision": revision_of(page),
+                                    "csrf": csrf_of(page)})
+        assert lost.status_code == 409 and "Die Prüfliste ist nicht erfüllt" in lost.text
+    assert stored(hub, "bolzplaetze").contact["email"] == "daten@example.org"
 
 
 def test_the_checklist_blocks_public_until_the_data_is_there(hub: dict[str, Any]) -> None:

@@ -3,8 +3,10 @@ records and to add organisations — the CKAN API, the `hub catalog` commands, t
 workspace and Python API.
 
 Each one checks the rules of `hub.access` for the viewer (raising `Forbidden`), validates with
-`hub.catalog.model.validate` (raising `RecordInvalid`) and writes; a change based on an outdated
-revision of the record raises `Conflict`, a name or id in use `NameTaken`. Faces translate their
+`hub.catalog.model.validate` (raising `RecordInvalid`), checks a record that is or becomes
+public against the publication checklist (`hub.catalog.checklist.require_ready`, raising
+`NotReady`) and writes; a change based on an outdated revision of the record raises
+`Conflict`, a name or id in use `NameTaken`. Faces translate their
 input into a record dict and these errors into their own (HTTP status, CLI message).
 
 Every write is recorded in the audit trail (`hub.audit`) in the write's transaction (`audited`):
@@ -32,6 +34,7 @@ from hub.access import (
     require_editor_of,
     require_writer,
 )
+from hub.catalog.checklist import require_ready
 from hub.catalog.index import Catalog, NameTaken
 from hub.catalog.model import ALL_STATES, Record, validate
 from hub.catalog.vocab import Organization, Vocabularies
@@ -71,6 +74,7 @@ class Editing:
             data = {**data, "id": str(uuid.uuid4())}
         record = validate(data, self.vocab, where)
         check_create(self.viewer, record, self.owner(record.name))
+        require_ready(self.catalog.store, None, record)
         taken = self.catalog.get(record.name, ADMIN, ALL_STATES)
         freed = [taken.name] if taken is not None and taken.state == "deleted" else []
         # a deleted record gives its name up (in the same transaction)
@@ -97,6 +101,7 @@ class Editing:
         if taken is not None and taken.id != old.id:
             raise NameTaken(record.name)  # the first problem of a rename onto a used name
         check_update(self.viewer, old, record, self.owner(old.name), self.owner(record.name))
+        require_ready(self.catalog.store, self._stored(old), record)
         self.catalog.upsert(record, expected=expected,
                             then=audited(self.catalog, self.actor, [record]))
         return self._stored(record)

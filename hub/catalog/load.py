@@ -12,9 +12,11 @@ from typing import Any
 import yaml
 from sqlalchemy import select
 
+from hub.access import ADMIN
+from hub.catalog.checklist import Item, missing
 from hub.catalog.editing import audited
 from hub.catalog.index import Catalog
-from hub.catalog.model import Record, RecordInvalid, validate
+from hub.catalog.model import ALL_STATES, Record, RecordInvalid, validate
 from hub.catalog.vocab import Vocabularies
 from hub.db.schema import catalog_loads, catalog_records
 from hub.errors import HubError, PipelineError
@@ -87,16 +89,33 @@ class Conflict:
                 "(changed elsewhere since the last load; kept)")
 
 
+@dataclass(frozen=True)
+class Unready:
+    """A record a load made public that fails the publication checklist
+    (`hub.catalog.checklist`): named, so the operator completes it or makes it internal."""
+
+    source: str
+    name: str
+    missing: list[Item]
+
+    def __str__(self) -> str:
+        return (f"{self.source}: {self.name}: public although the publication checklist "
+                f"misses {', '.join(item.label for item in self.missing)}")
+
+
 @dataclass
 class Outcome:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
+    unready: list[Unready] = field(default_factory=list)
 
     def summary(self) -> str:
         counts = f"{len(self.created)} created, {len(self.updated)} updated, " \
                  f"{len(self.unchanged)} unchanged"
+        if self.unready:
+            counts += f", {len(self.unready)} public without passing the checklist"
         return counts + (f", {len(self.conflicts)} conflict(s)" if self.conflicts else "")
 
 
@@ -137,7 +156,10 @@ def sync(catalog: Catalog, incoming: list[Incoming], vocab: Vocabularies,
     """Load records into the catalog without losing edits made elsewhere (see `merge`): new
     records are created, the others merged; everything is validated before one write, so a
     merge that breaks a rule changes nothing. Loading the same files twice changes nothing.
-    `actor`: who loads (for the audit trail)."""
+    A load is the operator's reviewed decision and writes what the files say; a record it
+    makes (or keeps) public although the publication checklist's rule
+    (`hub.catalog.checklist.missing`) would refuse it from any other face is named in the
+    outcome (`unready`). `actor`: who loads (for the audit trail)."""
     outcome, records, loads, based_on = Outcome(), [], [], {}
     stored = select(catalog_records.c.record, catalog_records.c.revision)
     with catalog.db.connection() as db:
@@ -150,7 +172,7 @@ def sync(catalog: Catalog, incoming: list[Incoming], vocab: Vocabularies,
                    or db.execute(stored.where(catalog_records.c.name == record.name)).first())
             if row is None:
                 based_on[record.id] = 0  # still none when written, or the load is refused
-                records.append(record)
+                records.append(_checked(catalog, None, record, item.source, outcome))
                 loads.append((item.source, record.curated()))
                 continue
             if item.only_new:
@@ -159,7 +181,9 @@ def sync(catalog: Catalog, incoming: list[Incoming], vocab: Vocabularies,
             merged, base, conflicts = merge(record, current, bases.get(current["id"]),
                                             item.source, force)
             outcome.conflicts += conflicts
-            records.append(validate(merged, vocab, item.source))
+            old = catalog.get(current["id"], ADMIN, ALL_STATES)
+            records.append(_checked(catalog, old, validate(merged, vocab, item.source),
+                                    item.source, outcome))
             based_on[records[-1].id] = row[1]  # an edit meanwhile refuses the whole load
             loads.append((item.source, base))
     results = catalog.upsert_many(records, expected=based_on,
@@ -177,6 +201,15 @@ def sync(catalog: Catalog, incoming: list[Incoming], vocab: Vocabularies,
     for record, result in zip(records, results, strict=True):
         getattr(outcome, result).append(record.name)
     return outcome
+
+
+def _checked(catalog: Catalog, old: Record | None, record: Record, source: str,
+             outcome: Outcome) -> Record:
+    """`record`, noted in `outcome` if writing it in place of `old` breaks the publication
+    checklist's rule."""
+    if found := missing(catalog.store, old, record):
+        outcome.unready.append(Unready(source, record.name, found))
+    return record
 
 
 def _same(a: Any, b: Any) -> bool:

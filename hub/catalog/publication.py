@@ -18,12 +18,13 @@ the record withdrawn.
 
 Who may: `hub.access` (`check_request`, `check_publish`, `check_withdraw`); a district may let
 editors publish directly (`workspace: editors_publish: true` in catalog/district.yaml).
-Publishing to `public` needs the checklist (`checklist`) to pass: licence, contact, update
-frequency, an owner, a map or table preview (the hub holds a version of the data) whose
-current version passed validation — for a metadata-only record the access note instead of the
-preview. Each change is written through `hub.catalog.editing` (so the record is validated
-and revision-checked like every other change). The CLI (`hub catalog publish/withdraw`) and
-the workspace call the same functions.
+Publishing to `public` needs the checklist (`hub.catalog.checklist`) to pass: licence,
+contact, update frequency, an owner, a map or table preview (the hub holds a version of the
+data) whose current version passed validation — for a metadata-only record the access note
+instead of the preview. Each change is written through `hub.catalog.editing`, which applies
+that rule to every write (so the record is validated, revision-checked and checked against
+the checklist like every other change, from every face). The CLI (`hub catalog
+publish/withdraw`) and the workspace call the same functions.
 """
 
 from __future__ import annotations
@@ -35,36 +36,18 @@ from sqlalchemy import Connection, delete, select
 
 from hub import audit
 from hub.access import check_publish, check_request, check_withdraw
+from hub.catalog.checklist import Item, NotReady, checklist, current_version, stage
 from hub.catalog.editing import Editing
 from hub.catalog.model import Record
 from hub.db.schema import publication_requests
-from hub.errors import Conflict, HubError, StoreError
-from hub.store.versions import Version, now
+from hub.errors import Conflict, HubError
+from hub.store.versions import now
+
+__all__ = ["STAGES", "TARGETS", "Item", "NotReady", "Publication", "Request", "checklist",
+           "editors_publish", "stage"]
 
 TARGETS = ("internal", "public")
 STAGES = ("draft", "internal", "public", "withdrawn")
-
-
-class NotReady(HubError):
-    """The checklist does not pass: the record may not be published yet (HTTP 409)."""
-
-    http_status = 409
-
-    def __init__(self, name: str, missing: list[Item]):
-        self.missing = missing
-        super().__init__(f"{name} cannot be published yet: "
-                         + "; ".join(f"{item.label}: {item.hint}" for item in missing))
-
-
-@dataclass(frozen=True)
-class Item:
-    """One point of the checklist: what it asks for, whether the record has it, and what to
-    do otherwise (for the CLI; the workspace words each `key` in the page's language)."""
-
-    key: str
-    label: str
-    ok: bool
-    hint: str
 
 
 @dataclass(frozen=True)
@@ -77,55 +60,10 @@ class Request:
     requested: str
 
 
-def stage(record: Record) -> str:
-    """Where `record` is in the workflow (see the module's docstring)."""
-    if record.state == "deleted":
-        return "withdrawn"
-    if record.state == "draft":
-        return "draft"
-    return "public" if record.access == "public" else "internal"
-
-
 def editors_publish(district_settings: dict[str, Any]) -> bool:
     """Does the district let editors publish directly (`workspace: editors_publish: true`)?"""
     workspace = district_settings.get("workspace") or {}
     return isinstance(workspace, dict) and workspace.get("editors_publish") is True
-
-
-def current_version(editing: Editing, record: Record) -> Version | None:
-    """The current version of the data the hub holds under the record's name, if any."""
-    if not record.data_held:
-        return None
-    try:
-        return editing.catalog.store.current(record.name)
-    except StoreError:
-        return None
-
-
-def checklist(record: Record, version: Version | None) -> list[Item]:
-    """What publishing `record` to `public` needs; `version`: the current version of its
-    data (None: the hub holds none)."""
-    contact = record.contact
-    items = [
-        Item("license", "licence", bool(record.license), "choose a licence"),
-        Item("contact", "contact", bool(contact.get("email") or contact.get("url")),
-             "give an e-mail address or web page for questions"),
-        Item("frequency", "update frequency", record.frequency not in ("", "UNKNOWN"),
-             "say how often the dataset is updated"),
-        Item("owner", "owner", bool(record.publisher and contact.get("name")),
-             "name the unit or person who keeps the dataset (the contact's name)"),
-    ]
-    if not record.data_held:
-        items.append(Item("access_note", "access note", bool(record.access_note),
-                          "say who holds the data and how to get it"))
-        return items
-    items.append(Item("preview", "map or table preview", version is not None,
-                      "bring the data into the hub (a version with a preview)"))
-    valid = version is not None and not version.broken and version.quarantined == 0 and not (
-        version.report or {}).get("violation_count")
-    items.append(Item("validation", "current version passes validation", valid,
-                      "fix the problems of the validation report and run again"))
-    return items
 
 
 @dataclass(frozen=True)
@@ -140,7 +78,7 @@ class Publication:
         return self.editing.catalog.store.db
 
     def checklist(self, record: Record) -> list[Item]:
-        return checklist(record, current_version(self.editing, record))
+        return checklist(record, current_version(self.editing.catalog.store, record))
 
     def pending(self, record: Record) -> Request | None:
         with self._db.connection() as db:
@@ -175,8 +113,6 @@ class Publication:
         """Publish `record` to `target` (approving an open request, if any)."""
         _check_target(record, target)
         check_publish(self.editing.viewer, record, self.editors_publish)
-        if target == "public":
-            self._ready(record)
         changed = replace(record, restricted_to=list(record.restricted_to))
         changed.state = "active"
         if target == "public":

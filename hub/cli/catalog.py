@@ -33,9 +33,13 @@ ForceOpt = Annotated[bool, typer.Option(
 
 
 def _report(outcome: Outcome) -> None:
-    """Print what a load did; conflicts make the command fail (exit code 1) after the rest
-    was written, so an edit made elsewhere is never overwritten silently."""
+    """Print what a load did: each record it made public that fails the publication
+    checklist (a warning: the files are the operator's decision), and conflicts, which make
+    the command fail (exit code 1) after the rest was written, so an edit made elsewhere is
+    never overwritten silently."""
     console.print(outcome.summary())
+    for unready in outcome.unready:
+        console.print(escape(str(unready)), style="yellow", highlight=False)
     if outcome.conflicts:
         for conflict in outcome.conflicts:
             console.print(escape(str(conflict)), style="red", highlight=False)
@@ -50,7 +54,8 @@ def load(force: ForceOpt = False, root: RootOpt = None, store: StoreOpt = None) 
 
     Only what changed in a file since it was last loaded is applied; edits made elsewhere
     (CKAN API, `hub catalog edit`) are kept, and a field changed on both sides is reported
-    as a conflict (exit code 1). Loading the same files again changes nothing."""
+    as a conflict (exit code 1). Loading the same files again changes nothing. Each public
+    record that fails the publication checklist is named (a warning)."""
     from hub.catalog.load import load_yaml_records, records_from_pipelines, sync
     from hub.ingest.pipeline import discover
 

@@ -46,7 +46,8 @@ class InvalidFilter(InvalidQuery):
 
 class InvalidRecord(ClientError, ValueError):
     """A record to register or change breaks the catalog's rules (the message names the
-    fields), or its name is taken; a pipeline definition is invalid."""
+    fields), its name is taken, or it would be public without passing the publication
+    checklist; a pipeline definition is invalid."""
 
 
 class NotAllowed(ClientError, PermissionError):

@@ -271,6 +271,7 @@ class LocalHub(Hub):
 @contextlib.contextmanager
 def _core_errors() -> Iterator[None]:
     """The core's errors (hub.errors) as the client's."""
+    from hub.catalog.checklist import NotReady
     from hub.catalog.index import NameTaken
     from hub.catalog.model import RecordInvalid
     from hub.errors import Forbidden, HubError, PipelineError
@@ -281,7 +282,7 @@ def _core_errors() -> Iterator[None]:
         raise
     except Forbidden as exc:
         raise NotAllowed(str(exc)) from None
-    except (RecordInvalid, NameTaken, PipelineError) as exc:
+    except (RecordInvalid, NameTaken, NotReady, PipelineError) as exc:
         raise InvalidRecord(str(exc)) from None
     except HubError as exc:
         raise ClientError(str(exc)) from None

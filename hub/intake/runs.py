@@ -18,6 +18,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from hub import jobs
+from hub.spreadsheet import safe_cells
 from hub.store.versions import Store
 
 KIND = "ingest"
@@ -75,8 +76,9 @@ def last(store: Store, dataset: str) -> Run | None:
 
 
 def quarantined_csv(store: Store, run: Run) -> Iterator[bytes] | None:
-    """The rows the run's version quarantined, as CSV (with their problems in `_errors`);
-    None if the run made no version or quarantined nothing."""
+    """The rows the run's version quarantined, as CSV (with their problems in `_errors`,
+    formulas neutralised: `hub.spreadsheet`); None if the run made no version or quarantined
+    nothing."""
     if run.version is None:
         return None
     path = store.version(str(run.job.dataset), run.version).quarantine_file
@@ -91,17 +93,28 @@ def _csv(source: pq.ParquetFile) -> Iterator[bytes]:
     header = True
     for batch in source.iter_batches(batch_size=10_000, columns=names):
         sink = pa.BufferOutputStream()
-        pacsv.write_csv(batch, sink, write_options=pacsv.WriteOptions(include_header=header))
+        pacsv.write_csv(_safe(batch), sink,
+                        write_options=pacsv.WriteOptions(include_header=header))
         header = False
         yield sink.getvalue().to_pybytes()
 
 
+def _safe(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Text columns with their formulas neutralised (`hub.spreadsheet`): quarantined rows are
+    the source's raw values; a spreadsheet must not run them."""
+    return pa.RecordBatch.from_arrays(
+        [safe_cells(c) if pa.types.is_string(c.type) or pa.types.is_large_string(c.type)
+         else c for c in batch.columns], names=batch.schema.names)
+
+
 def problems_csv(run: Run) -> bytes:
-    """The run's problems as CSV (the first 1000, as the run keeps them)."""
+    """The run's problems as CSV (the first 1000, as the run keeps them), formulas in the
+    values neutralised (`hub.spreadsheet`)."""
     rows = run.problems
     columns = ("file", "row", "column", "value", "rule", "message")
-    table_ = pa.table({c: pa.array([str(r.get(c) if r.get(c) is not None else "")
-                                     for r in rows], pa.string()) for c in columns})
+    table_ = pa.table({c: safe_cells(pa.array([str(r.get(c) if r.get(c) is not None else "")
+                                               for r in rows], pa.string()))
+                       for c in columns})
     sink = pa.BufferOutputStream()
     pacsv.write_csv(table_, sink)
     return b"\xef\xbb\xbf" + sink.getvalue().to_pybytes()

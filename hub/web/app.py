@@ -59,6 +59,7 @@ from hub.web.services import InvalidToken, Opener, Services, credentials_sent
 from hub.web.session import COOKIE as SESSION_COOKIE
 from hub.web.throttle import Throttle
 from hub.web.workspace import Desk, SignInFirst, redirect_to_sign_in, workspace_router
+from hub.web.workspace.problem import workspace_error
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -76,8 +77,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.add_middleware(UsageCounter, db=store.db)  # per dataset and day, nothing personal
     app.add_middleware(AccessLog)
-    for error in (Forbidden, Conflict, Unavailable):
-        app.add_exception_handler(error, _status_of)
     app.add_exception_handler(RequestValidationError, _invalid_parameter)
 
     def services() -> Services:
@@ -232,7 +231,15 @@ def create_app(settings: Settings) -> FastAPI:
                                                 site["basemap"]), viewer))
     app.include_router(signin_router(services, render, Throttle()))
     # The data managers' workspace: /arbeitsbereich/… (signed-in users only)
-    app.include_router(workspace_router(Desk(services, render)))
+    desk = Desk(services, render)
+    app.include_router(workspace_router(desk))
+
+    async def status_of(request: Request, exc: Exception) -> Response:
+        """On the workspace's pages an HTML page (problem.workspace_error), elsewhere JSON."""
+        return await workspace_error(desk, request, exc) or await _status_of(request, exc)
+
+    for error in (Forbidden, Conflict, Unavailable):
+        app.add_exception_handler(error, status_of)
     app.add_exception_handler(SignInFirst, redirect_to_sign_in)
     app.add_exception_handler(PageError, error_page(render))
     app.mount("/static", ASSETS, name="static")  # gzip once, ETag, immutable when versioned

@@ -1,10 +1,13 @@
 """Write actions (CKAN's create/update/patch/delete), for API tokens with the right role.
 
 A thin translation: the package dict becomes a record dict, `hub.catalog.editing` checks the
-rules of `hub.access`, validates and writes, and its errors become CKAN's (Forbidden: 403
-Authorization Error, RecordInvalid and NameTaken: 409 Validation Error, Conflict: 409 with the
-`if_revision` field). `package_update` replaces the whole dataset, as CKAN's does;
-`package_patch` changes only the keys given. Deleting keeps the record (state `deleted`).
+rules of `hub.access`, validates, checks the publication checklist and writes, and its errors
+become CKAN's (Forbidden: 403 Authorization Error, RecordInvalid and NameTaken: 409 Validation
+Error, Conflict: 409 with the `if_revision` field, NotReady — a public dataset, by `private`
+false or left out as in CKAN, that fails the checklist — 409 Validation Error naming each
+missing item under `private` and its own field). `package_update` replaces the whole
+dataset, as CKAN's does; `package_patch` changes only the keys given. Deleting keeps the
+record (state `deleted`).
 
 Optimistic concurrency: `package_show` gives each dataset's `hub_revision`; an update, patch or
 delete that sends it back as `if_revision` is refused while another change came in between.
@@ -24,6 +27,7 @@ from hub.access import check_manage_organizations, may_choose_id
 from hub.api.ckan import packages as dicts
 from hub.api.ckan.core import Call, NotAuthorized, NotFound, ValidationError, action, required
 from hub.api.ckan.get import find_package, show_states
+from hub.catalog.checklist import NotReady
 from hub.catalog.editing import Editing
 from hub.catalog.expr import Match
 from hub.catalog.index import NameTaken, Query
@@ -47,10 +51,30 @@ def _translated() -> Iterator[None]:
         raise ValidationError({dicts.error_field(k): ["Missing value" if v == "is required"
                                                       else v] for k, v in exc.errors.items()}
                               ) from None
+    except NotReady as exc:
+        raise ValidationError(_not_ready(exc)) from None
     except NameTaken as exc:
         if exc.key == "id":
             raise ValidationError({"id": ["Dataset id already exists"]}) from None
         raise ValidationError({"name": ["That URL is already in use."]}) from None
+
+
+# the package dict's field for each item of the publication checklist
+CHECKLIST_FIELDS = {"license": "license_id", "contact": "maintainer_email",
+                    "frequency": "frequency", "owner": "maintainer",
+                    "access_note": "access_note", "preview": "resources",
+                    "validation": "resources"}
+
+
+def _not_ready(exc: NotReady) -> dict[str, list[str]]:
+    """A record that may not be public (yet), as CKAN's ValidationError: `private` names
+    every missing item of the publication checklist, each field its own."""
+    errors = {"private": ["may not be public yet: the publication checklist misses "
+                          + ", ".join(item.label for item in exc.missing)
+                          + " (or send private: true to keep it internal)"]}
+    for item in exc.missing:
+        errors.setdefault(CHECKLIST_FIELDS[item.key], []).append(f"{item.label}: {item.hint}")
+    return errors
 
 
 def _editing(call: Call) -> Editing:

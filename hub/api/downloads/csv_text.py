@@ -9,9 +9,10 @@ and `lat`. Two dialects:
 
 Text cells are quoted only when they hold the separator, a quote or a line break (quotes
 doubled); numbers, dates and booleans are never quoted. Spreadsheet formulas are neutralised
-in both dialects: a text cell that starts with `=`, `+`, `-`, `@`, tab or CR gets a leading
-apostrophe (OWASP "CSV injection"), header names included. Number columns are left alone, so
-negative numbers stay numbers. Missing values are empty cells.
+in both dialects by the hub's one rule (`hub.spreadsheet`): a text cell that starts with `=`,
+`+`, `-`, `@`, tab or CR gets a leading apostrophe (OWASP "CSV injection") unless it is a
+plain number, header names included. Number columns are left alone, so negative numbers stay
+numbers. Missing values are empty cells.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from hub.api.downloads.columns import (
     number_text,
     wkt_geometries,
 )
+from hub.spreadsheet import safe_cells
 
-FORMULA = r"^[=+\-@\t\r]"
 BOM = "\ufeff".encode()
 EOL = "\r\n"
 
@@ -48,12 +49,6 @@ class Dialect:
 
 DIALECTS = {"default": Dialect("default", ",", False, False),
             "excel": Dialect("excel", ";", True, True)}
-
-
-def neutralise(values: pa.Array) -> pa.Array:
-    """Text cells that a spreadsheet would run as a formula, prefixed with an apostrophe."""
-    risky = pc.fill_null(pc.match_substring_regex(values, FORMULA), False)
-    return pc.if_else(risky, join("'", values), values)
 
 
 def quoted(values: pa.Array, dialect: Dialect) -> pa.Array:
@@ -79,7 +74,7 @@ def _number(values: pa.Array, dialect: Dialect) -> pa.Array:
 
 
 def _text(values: pa.Array, dialect: Dialect) -> pa.Array:
-    return quoted(neutralise(values), dialect)
+    return quoted(safe_cells(values), dialect)
 
 
 def _cells(batch: pa.RecordBatch, source: Source, dialect: Dialect) -> list[pa.Array]:

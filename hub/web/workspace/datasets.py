@@ -145,6 +145,9 @@ def update(hub: Services, viewer: Viewer, old: Record, fields: dict[str, str]) -
     except Conflict:
         state.message = ("conflict", {})
         return Saved(None, state, 409)
+    except NotReady:  # a public record may not lose an item of its checklist
+        state.message = ("not_ready", {})
+        return Saved(None, state, 409)
     return Saved(None, state, 400)
 
 

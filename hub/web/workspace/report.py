@@ -23,6 +23,7 @@ from hub.access import Viewer
 from hub.catalog.index import Query
 from hub.catalog.quality import assess
 from hub.db.schema import versions
+from hub.spreadsheet import safe_row
 from hub.web.workspace.desk import ROOT, Desk
 from hub.web.workspace.problem import Problem, denied, problem_page
 
@@ -187,7 +188,7 @@ def router(desk: Desk) -> APIRouter:
         out = csv.writer(buffer, lineterminator="\n")
         out.writerow(["quarter", "section", "key", "label", "value"])
         for row in found.rows():
-            out.writerow([str(found.quarter), *row])
+            out.writerow(safe_row([str(found.quarter), *row]))  # titles: no formulas
         return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="bericht-{found.quarter}.csv"',
             "Cache-Control": "no-store"})
