@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from hub.access import ADMIN
 from hub.catalog import open_catalog
-from hub.catalog.checklist import checklist
+from hub.catalog.checklist import checklist, current_version
 from hub.catalog.model import Record
 from hub.cli import app
 from hub.config import load_settings
@@ -87,13 +87,13 @@ def new_token(root: Path, user: str, *args: str, store: Path | None = None) -> t
 
 
 def ready_without_data(root: Path, names: list[str]) -> list[str]:
-    """The records of `names` (in the project at `root`) that pass the publication checklist
-    without any data held: what another hub, which holds none of their data, takes as public
-    (hub.catalog.checklist)."""
+    """The records of `names` (in the project at `root`) that pass its own publication
+    checklist: what another hub, which holds none of their data, takes as public — it sees
+    the data held here as linked (hub.catalog.checklist)."""
     catalog = open_catalog(load_settings(root, root / "store"))[0]
     records = [catalog.get(name, ADMIN) for name in names]
-    return [r.name for r in records if r and all(i.ok for i in checklist(r, None))]
-
+    return [r.name for r in records
+            if r and all(i.ok for i in checklist(r, current_version(catalog.store, r)))]
 
 def copy_project(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)

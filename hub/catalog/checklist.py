@@ -2,7 +2,10 @@
 
 The checklist (`checklist`): licence, contact, update frequency, an owner, and a map or table
 preview (the hub holds a version of the data) whose current version passed validation — for a
-metadata-only record the access note instead of the preview.
+metadata-only record the access note instead of the preview, and for data held by another
+portal (no version here, registered distributions that link to it: a dataset pushed by another
+county, `hub publish --target`) a link to the data instead, since that portal answers for its
+preview and validation.
 
 The rule (`require_ready`), applied by the one catalog write path every face uses
 (`hub.catalog.editing.Editing`: the workspace, the CKAN API, `hub catalog add/edit/publish`,
@@ -91,6 +94,10 @@ def checklist(record: Record, version: Version | None) -> list[Item]:
         items.append(Item("access_note", "access note", bool(record.access_note),
                           "say who holds the data and how to get it"))
         return items
+    if version is None and linked_elsewhere(record):
+        items.append(Item("link", "link to the data", True,
+                          "link the data where it is held (a download or service address)"))
+        return items
     items.append(Item("preview", "map or table preview", version is not None,
                       "bring the data into the hub (a version with a preview)"))
     valid = version is not None and not version.broken and version.quarantined == 0 and not (
@@ -98,6 +105,13 @@ def checklist(record: Record, version: Version | None) -> list[Item]:
     items.append(Item("validation", "current version passes validation", valid,
                       "fix the problems of the validation report and run again"))
     return items
+
+
+def linked_elsewhere(record: Record) -> bool:
+    """Whether `record`'s registered distributions link to its data somewhere else (none is a
+    file uploaded to this hub)."""
+    links = [d for d in record.distributions if d.url or d.upload]
+    return bool(links) and not any(d.upload for d in links)
 
 
 def missing(store: Store, old: Record | None, new: Record) -> list[Item]:
