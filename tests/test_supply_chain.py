@@ -43,7 +43,7 @@ INDIRECT = {
     "uv": "`make lock`",
     "ipykernel": "the Jupyter kernel nbclient starts (tests/test_notebooks.py)",
     "pdoc": "`make docs`, run as `python -m pdoc` (tests/test_client_docs.py)",
-    "moto": "the S3 endpoint of the tests, run as `python -m moto.server` (tests/s3.py)",
+    "moto": "the S3 endpoint of the tests, run as `python -m moto.server` (deploy/s3.py)",
     "flask": "moto's server's HTTP app",
     "flask-cors": "moto's server's HTTP app",
 }
