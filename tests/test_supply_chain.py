@@ -30,7 +30,7 @@ LOCKS = {"dev.txt": RUNTIME + EXTRAS["test"] + EXTRAS["demo"] + EXTRAS["dev"]
          "bench.txt": RUNTIME + EXTRAS["bench"] + BUILD}
 # The code that uses each group: its imports must be declared there (or in the runtime).
 USERS = {"hub": [], "tests": ["test", "postgres"], "pipelines": ["demo"], "bench": ["bench"],
-         "soak": []}
+         "soak": [], "deploy": ["test", "postgres"]}  # deploy/cluster.py: `make cluster`
 # Declared, used without an import of their own.
 INDIRECT = {
     "uvloop": "uvicorn's event loop, chosen when installed",
