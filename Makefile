@@ -10,7 +10,7 @@ LOCK := $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 \
 	--python-platform x86_64-unknown-linux-gnu --custom-compile-command 'make lock' $(ARGS)
 PIP_LOCKED := $(BIN)/pip install --quiet --require-hashes
 
-.PHONY: install system demo demo-data ingest serve test lint audit lock bench docs clean
+.PHONY: install system demo demo-data ingest serve test lint audit lock bench docs clean cluster
 
 # pip and setuptools come from the lock too, so the project is built without build isolation.
 $(BIN)/hub: pyproject.toml requirements/dev.txt
@@ -40,8 +40,14 @@ demo: ingest
 	$(BIN)/hub worker & worker=$$!; \
 	$(BIN)/hub serve --host $(HOST) --port $(PORT)
 
+# The reference deployment on one machine (README, "Operations: several replicas"): PostgreSQL,
+# an S3 endpoint (moto), three `hub serve` replicas, a worker and haproxy on $(PORT), the demo
+# district ingested into them; in the foreground, Ctrl-C stops everything.
+cluster: system demo-data
+	$(BIN)/python -m deploy.cluster --port $(PORT)
+
 lint: install
-	$(BIN)/ruff check hub tests bench pipelines soak .ci
+	$(BIN)/ruff check hub tests bench pipelines soak .ci deploy
 
 # Known vulnerabilities in the locked requirements (accepted ones: requirements/audit-ignore.txt).
 audit: install

@@ -140,7 +140,7 @@ def _measure(port: int, repeat: int) -> dict[str, Any]:
 
 
 class _moto:
-    """moto's standalone server on a free port of 127.0.0.1 (as tests/s3.py starts it)."""
+    """moto's standalone server on a free port of 127.0.0.1 (as deploy/s3.py starts it)."""
 
     def __enter__(self) -> str:
         port = free_port()

@@ -245,8 +245,8 @@ def serving_app(app: Any) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Any]:
-    """A PostgreSQL server for the session (tests/postgres.py); never skipped."""
-    from postgres import Postgres
+    """A PostgreSQL server for the session (deploy/postgres.py); never skipped."""
+    from deploy.postgres import Postgres
 
     with Postgres.started(free_port()) as server:
         yield server
@@ -354,8 +354,8 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[Any]:
-    """An S3 endpoint for the session: moto's standalone server (tests/s3.py)."""
-    from s3 import S3
+    """An S3 endpoint for the session: moto's standalone server (deploy/s3.py)."""
+    from deploy.s3 import S3
 
     with S3.started(free_port()) as server:
         yield server

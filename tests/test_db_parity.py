@@ -1,5 +1,5 @@
 """The version store and the accounts on both backends of hub.db: SQLite (the single-machine
-default) and PostgreSQL (a real server, tests/postgres.py). Every test runs on each and
+default) and PostgreSQL (a real server, deploy/postgres.py). Every test runs on each and
 expects the same answers."""
 
 from __future__ import annotations

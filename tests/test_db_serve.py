@@ -1,5 +1,5 @@
 """The whole hub on PostgreSQL: the demo project built and served with HUB_DATABASE_URL
-pointing at a real PostgreSQL 15 (tests/postgres.py), driven with ckanapi and httpx, and the
+pointing at a real PostgreSQL 15 (deploy/postgres.py), driven with ckanapi and httpx, and the
 same project on the SQLite default beside it: both give the same search answers (hits, their
 order, counts, facets), and the PostgreSQL hub takes a write with a token and serves OGC API
 Features from the version log it keeps there."""

@@ -1,5 +1,5 @@
 """The job queue (hub.jobs.queue) on both backends of hub.db: SQLite and a real PostgreSQL
-(tests/postgres.py). Every test runs on each and expects the same answers."""
+(deploy/postgres.py). Every test runs on each and expects the same answers."""
 
 from __future__ import annotations
 

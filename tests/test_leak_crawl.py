@@ -255,7 +255,8 @@ def crawl(site: Site, role: str) -> Crawl:
 
 PORTAL_PAGES = ("/datasets", "/organizations", "/ueber-die-daten", "/impressum", "/datenschutz",
                 "/barrierefreiheit", "/leichte-sprache", "/static/portal.css",
-                "/static/portal.js", "/anmelden", "/konto")  # /konto: a session's only
+                "/static/portal.js", "/anmelden", "/konto",  # /konto: a session's only
+                "/health", "/ready")  # for the load balancer (hub.web.health)
 PORTAL_FACET = re.compile(r'name="(\w+)" value="([^"]*)"')
 
 

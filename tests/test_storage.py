@@ -1,5 +1,5 @@
 """The version store on both storages of hub.storage: the store folder (the default) and
-S3-compatible object storage (moto's standalone server over HTTP, tests/s3.py). Every test
+S3-compatible object storage (moto's standalone server over HTTP, deploy/s3.py). Every test
 runs on each and expects the same answers; the server test is the end-to-end run of
 `hub serve` with HUB_STORAGE_URL=s3://…"""
 
@@ -45,7 +45,7 @@ class Place:
 
     kind: str
     env: dict[str, str]
-    s3: Any = None  # tests/s3.py's S3 (kind "s3")
+    s3: Any = None  # deploy/s3.py's S3 (kind "s3")
     bucket: str = ""
 
     def stored(self, store_dir: Path, folder: str = "data") -> list[str]:

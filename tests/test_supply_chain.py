@@ -30,7 +30,7 @@ LOCKS = {"dev.txt": RUNTIME + EXTRAS["test"] + EXTRAS["demo"] + EXTRAS["dev"]
          "bench.txt": RUNTIME + EXTRAS["bench"] + BUILD}
 # The code that uses each group: its imports must be declared there (or in the runtime).
 USERS = {"hub": [], "tests": ["test", "postgres"], "pipelines": ["demo"], "bench": ["bench"],
-         "soak": []}
+         "soak": [], "deploy": ["test", "postgres"]}  # deploy/cluster.py: `make cluster`
 # Declared, used without an import of their own.
 INDIRECT = {
     "uvloop": "uvicorn's event loop, chosen when installed",
@@ -43,7 +43,7 @@ INDIRECT = {
     "uv": "`make lock`",
     "ipykernel": "the Jupyter kernel nbclient starts (tests/test_notebooks.py)",
     "pdoc": "`make docs`, run as `python -m pdoc` (tests/test_client_docs.py)",
-    "moto": "the S3 endpoint of the tests, run as `python -m moto.server` (tests/s3.py)",
+    "moto": "the S3 endpoint of the tests, run as `python -m moto.server` (deploy/s3.py)",
     "flask": "moto's server's HTTP app",
     "flask-cors": "moto's server's HTTP app",
 }

@@ -52,6 +52,9 @@ class Storage(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def reachable(self) -> None:
+        """Raise StoreError unless the storage answers (one cheap look-up: /ready)."""
+
     def children(self, key: str) -> list[str]:
         """Names directly under the folder `key` (empty when there is none)."""
 

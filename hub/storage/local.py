@@ -8,6 +8,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from hub.errors import StoreError
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -54,6 +56,10 @@ class LocalStorage:
 
     def exists(self, key: str) -> bool:
         return self.path(key).exists()
+
+    def reachable(self) -> None:
+        if not self.root.is_dir():
+            raise StoreError(f"{self.root}: the store folder is missing")
 
     def children(self, key: str) -> list[str]:
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):

@@ -124,6 +124,14 @@ class S3Storage:
     def exists(self, key: str) -> bool:
         return self.fs.get_file_info(self.path(key)).type != fs.FileType.NotFound
 
+    def reachable(self) -> None:
+        try:  # one HEAD of the bucket
+            found = self.fs.get_file_info(self.bucket).type == fs.FileType.Directory
+        except OSError as exc:
+            raise StoreError(f"{self.url}: {exc}") from None
+        if not found:
+            raise StoreError(f"{self.url}: the bucket {self.bucket!r} is missing")
+
     def children(self, key: str) -> list[str]:
         selector = fs.FileSelector(self.path(key), allow_not_found=True)
         return sorted(Path(i.path).name for i in self.fs.get_file_info(selector))

@@ -45,6 +45,7 @@ from hub.store.versions import Dataset, Store, Version
 from hub.web.accesslog import AccessLog
 from hub.web.assets import ASSETS
 from hub.web.counting import UsageCounter
+from hub.web.health import health_router
 from hub.web.portal import i18n
 from hub.web.portal import settings as portal_settings
 from hub.web.portal.cache import PageCache
@@ -78,6 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(UsageCounter, db=store.db)  # per dataset and day, nothing personal
     app.add_middleware(AccessLog)
     app.add_exception_handler(RequestValidationError, _invalid_parameter)
+    app.include_router(health_router(store))  # /health, /ready: for the load balancer
 
     def services() -> Services:
         if not settings.catalog:

@@ -13,6 +13,11 @@ connection (and a file descriptor) for ever, and about a thousand of them stop t
 - beyond `max_connections` open connections, a new one is answered 503 and closed at once,
   so the file descriptors never run out and the server recovers when the crowd is gone.
 
+SIGTERM (or Ctrl-C) stops the server gracefully (`DrainingServer`): /ready answers 503 at once
+(hub.web.health), new connections are still taken for `shutdown_drain` seconds (the load
+balancer's time to notice; 0 by default), then none; requests in flight, a streamed download
+too, get `shutdown_grace` seconds to finish; then the process exits with status 0.
+
 The listening socket is bound before the server says it runs (`listen`), so a busy port is
 one clear error, not a "Serving on …" followed by a traceback.
 """
@@ -28,17 +33,19 @@ import select
 import signal
 import socket
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from functools import partial
+from types import FrameType
 from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from hub.errors import HubError
-from hub.web import accesslog
+from hub.web import accesslog, health
 
 RESERVED_FDS = 256  # files the server opens besides its connections (data, SQLite, exports)
 _BUSY_TEXT = b"the server has too many open connections; try again in a few seconds\n"
@@ -49,7 +56,8 @@ BUSY = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=
 
 ENVIRONMENT = {"header_timeout": "HUB_HEADER_TIMEOUT", "body_timeout": "HUB_BODY_TIMEOUT",
                "keepalive_timeout": "HUB_KEEPALIVE_TIMEOUT",
-               "max_connections": "HUB_MAX_CONNECTIONS"}
+               "max_connections": "HUB_MAX_CONNECTIONS",
+               "shutdown_grace": "HUB_SHUTDOWN_GRACE", "shutdown_drain": "HUB_SHUTDOWN_DRAIN"}
 
 
 class ServeError(HubError):
@@ -64,6 +72,8 @@ class Limits:
     body_timeout: float = 30.0
     keepalive_timeout: float = 5.0
     max_connections: int = 1000
+    shutdown_grace: float = 30.0  # seconds requests in flight get after SIGTERM
+    shutdown_drain: float = 0.0  # seconds new connections are still taken after SIGTERM
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] = os.environ) -> Limits:
@@ -190,8 +200,37 @@ def run(app: Any, sock: socket.socket, limits: Limits) -> None:
     """Serve `app` on the bound socket until stopped (SIGINT/SIGTERM)."""
     config = uvicorn.Config(app, http=partial(GuardedProtocol, limits=limits),
                             timeout_keep_alive=limits.keepalive_timeout,  # type: ignore[arg-type]
-                            server_header=False, access_log=False, log_level="warning")
-    uvicorn.Server(config).run(sockets=[sock])
+                            server_header=False, access_log=False, log_level="warning",
+                            timeout_graceful_shutdown=limits.shutdown_grace)  # type: ignore[arg-type]
+    DrainingServer(config, limits.shutdown_drain).run(sockets=[sock])
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server with a drain before the graceful stop, ending with status 0."""
+
+    def __init__(self, config: uvicorn.Config, drain: float) -> None:
+        super().__init__(config)
+        self.drain = drain
+        self._timer: threading.Timer | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        health.begin_draining()
+        if self.drain > 0 and self._timer is None and not self.should_exit:
+            self._timer = threading.Timer(self.drain, self._stop, (sig, frame))
+            self._timer.daemon = True
+            self._timer.start()
+            return
+        if self._timer is not None:  # a second signal while draining: stop now
+            self._timer.cancel()
+        self._stop(sig, frame)
+
+    def _stop(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGTERM:
+            return
+        super().handle_exit(sig, frame)
+        # uvicorn raises the signal again once it stopped, so the process would end killed
+        # by it; a graceful stop is a normal end (status 0) for systemd and the launcher
+        self._captured_signals.clear()
 
 
 # -- several worker processes on one socket (`hub serve --workers N`) -------------------------

@@ -1,4 +1,5 @@
-"""An S3 endpoint for the storage-parity tests: moto's standalone server on 127.0.0.1.
+"""An S3 endpoint for the storage-parity tests and the reference deployment on one machine
+(deploy/cluster.py): moto's standalone server on 127.0.0.1.
 
 No open-source S3 server that is maintained and packaged for these machines exists (MinIO's
 community edition is archived; Garage and SeaweedFS are not packaged), so the tests talk HTTP
@@ -39,9 +40,9 @@ class S3:
         return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=KEY_ID,
                             aws_secret_access_key=SECRET, region_name=REGION)
 
-    def bucket(self) -> str:
-        """A new, empty bucket; returns its name."""
-        name = f"hub-{os.getpid()}-{next(self._names)}"
+    def bucket(self, name: str = "") -> str:
+        """A new, empty bucket (`name`, or one of its own); returns its name."""
+        name = name or f"hub-{os.getpid()}-{next(self._names)}"
         self.client().create_bucket(Bucket=name, CreateBucketConfiguration={
             "LocationConstraint": REGION})
         return name

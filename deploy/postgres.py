@@ -1,8 +1,10 @@
-"""A real PostgreSQL 15 server for the backend-parity tests (Debian's `postgresql-15`).
+"""A real PostgreSQL 15 server (Debian's `postgresql-15`) in a temporary folder: for the
+backend-parity tests and the reference deployment on one machine (deploy/cluster.py).
 
-Started once per test session in a temporary folder: its own cluster (initdb), a free port,
-the socket in that folder, no TCP listener. PostgreSQL refuses to run as root, so as root the
-server runs as the system user `hubtest` (made with useradd when absent) through runuser.
+Started once per test session (or per `make cluster`) in a temporary folder: its own cluster
+(initdb), a free port, the socket in that folder, no TCP listener. PostgreSQL refuses to run
+as root, so as root the server runs as the system user `hubtest` (made with useradd when
+absent) through runuser.
 Each test takes a fresh database of its own (`Postgres.database`).
 """
 
@@ -37,9 +39,9 @@ class Postgres:
         return psycopg.connect(host=str(self.folder), port=self.port, user=self.user,
                                dbname=database, autocommit=True)
 
-    def database(self) -> str:
-        """A new, empty database; returns its SQLAlchemy URL."""
-        name = f"test_{os.getpid()}_{next(self._names)}"
+    def database(self, name: str = "") -> str:
+        """A new, empty database (`name`, or one of its own); returns its SQLAlchemy URL."""
+        name = name or f"test_{os.getpid()}_{next(self._names)}"
         with self.connect() as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)

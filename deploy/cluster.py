@@ -1,0 +1,185 @@
+"""The reference deployment on one machine: `make cluster` (`python -m deploy.cluster`).
+
+    PostgreSQL 15      a cluster of its own in a temporary folder (deploy/postgres.py)
+    S3                 moto's standalone server as the object store (deploy/s3.py)
+    3 × hub serve      replicas on ports of their own, each with its own local folder
+    1 × hub worker     takes the jobs (pipeline runs) from the queue in PostgreSQL
+    haproxy            deploy/haproxy.cfg, checking /ready, in front of the replicas
+
+Every hub process gets the environment of deploy/hub.env, with the addresses and credentials
+of the database and the object store started here. The project (pipelines/, schemas/,
+catalog/) is ingested into PostgreSQL + S3 first, as `make ingest` does for one machine. It
+runs in the foreground until Ctrl-C (or SIGTERM), then stops everything and removes the
+temporary folder. The multi-replica tests (tests/test_replicas.py) run this same `Cluster`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import IO
+
+from bench._serve import HUB, HubServer, free_port, wait
+from deploy.postgres import Postgres
+from deploy.s3 import S3
+
+HERE = Path(__file__).resolve().parent
+HAPROXY_CFG = HERE / "haproxy.cfg"
+ENV_FILE = HERE / "hub.env"
+REPLICAS = 3  # haproxy.cfg names three servers
+BUCKET, PREFIX, DATABASE = "hub", "store", "hub"
+
+
+def environment_file(path: Path = ENV_FILE) -> dict[str, str]:
+    """KEY=value lines of a systemd EnvironmentFile (comments and blank lines skipped)."""
+    values = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+class Cluster:
+    """The processes of the deployment, started by `Cluster.started`; replicas and workers
+    can be killed (SIGKILL) and started again."""
+
+    def __init__(self, root: Path, folder: Path, env: dict[str, str], port: int,
+                 worker_options: Sequence[str]):
+        self.root, self.folder, self.env = root, folder, env
+        self.url = f"http://127.0.0.1:{port}"
+        self.port = port
+        self.worker_options = list(worker_options)
+        self.replicas = [HubServer(root, folder / f"replica-{i}", log=folder / f"replica-{i}.log",
+                                   ready="/ready", **env) for i in range(1, REPLICAS + 1)]
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self.haproxy: subprocess.Popen[bytes] | None = None
+        self._logs: list[IO[bytes]] = []
+
+    @classmethod
+    @contextlib.contextmanager
+    def started(cls, root: Path, port: int | None = None, ingest: bool = True,
+                worker_options: Sequence[str] = ()) -> Iterator[Cluster]:
+        """Everything started and haproxy answering /ready; stopped and removed afterwards.
+        `ingest`: run every pipeline of `root` and load its catalog first."""
+        folder = Path(tempfile.mkdtemp(prefix="hub-cluster-"))
+        try:
+            with Postgres.started(free_port()) as postgres, S3.started(free_port()) as s3:
+                s3.bucket(BUCKET)
+                env = environment_file() | s3.environment() | {
+                    "HUB_DATABASE_URL": postgres.database(DATABASE),
+                    "HUB_STORAGE_URL": f"s3://{BUCKET}/{PREFIX}",
+                    "HUB_ROOT": str(root), "HUB_BASE_URL": ""}
+                cluster = cls(root, folder, env, port or free_port(), worker_options)
+                try:
+                    if ingest:
+                        cluster.ingest()
+                    cluster.start()
+                    yield cluster
+                finally:
+                    cluster.stop()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def hub(self, *args: str, store: str = "setup") -> None:
+        """`hub ARGS` with the deployment's environment; a failure raises with its output."""
+        done = subprocess.run([sys.executable, "-c", HUB, *args, "--root", str(self.root),
+                               "--store", str(self.folder / store)],
+                              env=os.environ | self.env, capture_output=True, text=True,
+                              check=False)
+        if done.returncode:
+            raise RuntimeError(f"hub {' '.join(args)}: {(done.stderr or done.stdout)[-2000:]}")
+
+    def ingest(self) -> None:
+        """Every pipeline into PostgreSQL + S3, the catalog loaded (as `make ingest`)."""
+        self.hub("ingest", "--all")
+        self.hub("catalog", "load")
+        inventory = self.root / "catalog" / "inventory" / "dateninventur.csv"
+        if inventory.exists():
+            self.hub("catalog", "import", str(inventory), "--apply")
+
+    def start(self) -> None:
+        with ThreadPoolExecutor(len(self.replicas)) as pool:  # side by side: faster
+            list(pool.map(HubServer.start, self.replicas))
+        self.start_worker()
+        self.start_haproxy()
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        number = len(self.workers) + 1
+        log = open(self.folder / f"worker-{number}.log", "ab")  # noqa: SIM115 - closed in stop()
+        self._logs.append(log)
+        worker = subprocess.Popen(
+            [sys.executable, "-c", HUB, "worker", *self.worker_options, "--root",
+             str(self.root), "--store", str(self.folder / f"worker-{number}")],
+            env=os.environ | self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.workers.append(worker)
+        return worker
+
+    def start_haproxy(self) -> None:
+        env = os.environ | {"HUB_LB_BIND": f"127.0.0.1:{self.port}"} | {
+            f"HUB_REPLICA_{i}": f"127.0.0.1:{r.port}" for i, r in enumerate(self.replicas, 1)}
+        log = open(self.folder / "haproxy.log", "ab")  # noqa: SIM115 - closed in stop()
+        self._logs.append(log)
+        self.haproxy = subprocess.Popen(["haproxy", "-db", "-f", str(HAPROXY_CFG)], env=env,
+                                        stdout=log, stderr=subprocess.STDOUT)
+        wait(self.port, "/ready", self.haproxy, 60)  # a bound against a hang only
+
+    def stop(self) -> None:
+        """haproxy, the replicas (SIGTERM: they drain), the workers (their job finished)."""
+        if self.haproxy is not None and self.haproxy.poll() is None:
+            self.haproxy.terminate()
+            self.haproxy.wait(timeout=30)
+        with ThreadPoolExecutor(len(self.replicas)) as pool:  # each drains: side by side
+            list(pool.map(HubServer.stop, self.replicas))
+        for worker in self.workers:
+            if worker.poll() is None:
+                worker.terminate()
+        for worker in self.workers:
+            try:
+                worker.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+        for log in self._logs:
+            log.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m deploy.cluster", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=Path, default=Path.cwd(),
+                        help="the project (pipelines/, schemas/, catalog/); default: here")
+    parser.add_argument("--port", type=int, default=8000, help="haproxy's port on 127.0.0.1")
+    args = parser.parse_args(argv)
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print("Starting PostgreSQL, the S3 endpoint, ingesting the project …", flush=True)
+    with Cluster.started(args.root.resolve(), args.port) as cluster:
+        print(f"Serving on {cluster.url} (haproxy) from {REPLICAS} replicas:", flush=True)
+        for i, replica in enumerate(cluster.replicas, 1):
+            print(f"  replica {i}: {replica.url} (folder {replica.store})", flush=True)
+        print(f"Logs in {cluster.folder}. Ctrl-C stops everything.", flush=True)
+        while not stopping:
+            time.sleep(0.2)
+        print("Stopping …", flush=True)
+
+
+if __name__ == "__main__":
+    main()
