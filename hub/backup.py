@@ -544,16 +544,20 @@ def restore(folder: Path, settings: Settings, force: bool = False,
     verify(folder, manifest, progress)
     store.parent.mkdir(parents=True, exist_ok=True)
     work = store.parent / f".{store.name}.restoring-{uuid.uuid4().hex[:12]}"
+    local = isinstance(storage, LocalStorage)
     try:
-        if not isinstance(storage, LocalStorage):
-            for sub in ("data", "uploads"):  # (only when forced: checked above)
+        if found and not local:  # --force: objects are replaced in place, not renamed
+            for sub in ("data", "uploads"):
                 storage.delete(sub)
         broken = _build(folder, manifest, replace(settings, store=work), progress)
         _swap(work, store)
     except (OSError, DatabaseError, StoreError) as exc:  # a full disk, a folder or bucket
         # that cannot be written
-        raise BackupError(f"the restore into {store} failed, nothing was changed: "
-                          f"{exc}") from None
+        kept = "nothing was changed" if local else (
+            f"the database was not changed, the files in {storage.url} were"
+            f"{' replaced (--force)' if found else ' partly written'}; restore again with "
+            "--force")
+        raise BackupError(f"the restore into {store} failed, {kept}: {exc}") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     files = manifest["files"]
