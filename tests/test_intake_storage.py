@@ -6,6 +6,7 @@ everywhere. On the default storage the folder is the stored files (test_workspac
 
 from __future__ import annotations
 
+import csv
 import io
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from test_store_faults import write_points
 from hub.catalog.uploads import Uploads
 from hub.config import load_settings
 from hub.ingest.definitions import Definitions
+from hub.intake import runs
 from hub.intake.files import Intake
 from hub.jobs.queue import submit
 from hub.jobs.worker import Worker
@@ -106,3 +108,28 @@ def test_an_upload_on_one_replica_is_run_by_a_worker_on_another(
     assert job is not None and job.state == "done", job and job.error
     assert worker.store.current("punkte").rows == 120
     assert not (worker.intake.folder("punkte") / "punkte.csv").exists()  # gone there too
+
+
+def test_quarantined_rows_download_on_any_replica(project: Path, bucket: str,
+                                                  tmp_path: Path) -> None:
+    """The worker's version keeps a bad row in quarantine (in the bucket, with the version);
+    a replica that never saw the run's files offers it as CSV."""
+    write_points(tmp_path / "punkte.csv", 50)
+    body = (tmp_path / "punkte.csv").read_bytes() + "999;Falsch;-5;380000;5710000\n".encode(
+        "cp1252")
+    replica, worker = Machine(project, "replica"), Machine(project, "worker")
+    replica.upload("punkte", "punkte.csv", body)
+    Definitions(replica.store, replica.settings.pipelines_dir,
+                replica.settings.schemas_dir).save(
+        "punkte", DEFINITION.replace("on_error: reject", "on_error: quarantine"), by="sam")
+    runs.start(replica.store, "punkte", "test", 1, by="sam")
+    assert Worker(worker.settings, worker.store).run_next().state == "done"
+    assert worker.store.current("punkte").quarantined == 1
+    assert not list(replica.settings.store.glob("data/**/quarantine.parquet"))
+    run = runs.last(replica.store, "punkte")
+    assert run is not None and run.status == "committed"
+    found = runs.quarantined_csv(replica.store, run)
+    assert found is not None
+    table = list(csv.DictReader(io.StringIO(b"".join(found).decode("utf-8-sig"))))
+    assert [(r["id"], r["wert"]) for r in table] == [("999", "-5")]
+    assert "minimum" in table[0]["_errors"], table[0]["_errors"]
