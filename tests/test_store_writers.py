@@ -2,7 +2,7 @@
 folders of their own, sharing one PostgreSQL database and one S3 bucket (moto's server) as two
 machines would, never write one dataset at once; a SIGKILLed holder's lock is released; a run
 whose lock went with its database session does not commit. The single-machine (SQLite, flock)
-cases are in test_store_faults.py."""
+cases are in test_store_faults.py; a rollback takes the lock too, on both backends."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ from test_store_faults import write_points
 from hub.config import load_settings
 from hub.db import Database
 from hub.db.locks import NAMESPACE
+from hub.errors import StoreError
+from hub.ingest.pipeline import load_pipeline
+from hub.ingest.run import ingest
 from hub.store.faults import wait_stopped
 from hub.store.versions import Store
 from soak.faults import hub_process, kill, output
@@ -138,3 +141,23 @@ def test_a_run_that_lost_its_lock_does_not_commit(project: Path, shared: dict[st
     said = output(again)
     assert again.returncode == 0 and "committed" in said, said
     assert stored(s3_server, shared) == ["data/points/v1/data.parquet"]
+
+
+def test_a_rollback_waits_for_no_writer(project: Path, backend: str) -> None:
+    """A rollback is a write: refused with the same message while a run holds the dataset
+    (retention after that run's commit could purge the version it makes current); then done."""
+    write_points(project / "data" / "points.csv", 100)
+    folder = project / "store"
+    settings = load_settings(project, folder)
+    pipeline = load_pipeline(project / "pipelines" / "points.yaml")
+    store = Store(folder, settings.database())
+    for seed in (1, 2):
+        write_points(project / "data" / "points.csv", 100 + seed, seed=seed)
+        assert ingest(pipeline, store, settings).status == "committed"
+    other = Store(folder, settings.database())  # another process or replica
+    with store.writing("points"), pytest.raises(StoreError) as refused:
+        other.rollback("points", 1, who="test")
+    assert "another run is writing dataset 'points' right now" in str(refused.value)
+    assert other.current("points").version == 2
+    assert other.rollback("points", 1, who="test").version == 1
+    assert store.current("points").rows == 101

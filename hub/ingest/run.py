@@ -283,7 +283,9 @@ def ingest(pipeline: Pipeline, store: Store, settings: Settings, who: str | None
             progress.phase("commit")
             version = store.commit(staging, pipeline.dataset, meta, draft)
             report.status, report.version = "committed", version.version
-        store.apply_retention(pipeline.dataset, pipeline.retention or settings.retention)
+            # under the writer lock: a rollback (which takes it too) cannot make a version
+            # current while retention decides which versions are old
+            store.apply_retention(pipeline.dataset, pipeline.retention or settings.retention)
     except HubError as exc:
         report.status, report.error = "failed", str(exc)
         _log_failure(store, pipeline.dataset, who, report)

@@ -372,7 +372,13 @@ class Store:
                                               version=version, who=who, detail=detail[:4000]))
 
     def rollback(self, name: str, number: int, who: str) -> Version:
-        """Serve an earlier version again (the versions after it are kept)."""
+        """Serve an earlier version again (the versions after it are kept). Under the
+        dataset's writer lock: refused while a run writes it (its retention could purge the
+        version being made current)."""
+        with self._writer_lock(name):
+            return self._rollback(name, number, who)
+
+    def _rollback(self, name: str, number: int, who: str) -> Version:
         target = self.version(name, number)
         if target.purged:
             raise StoreError(f"version {number} of {name!r} was removed by the retention "
@@ -394,7 +400,8 @@ class Store:
         return target
 
     def apply_retention(self, name: str, keep: int, who: str = "retention") -> list[int]:
-        """Delete the files of all but the newest `keep` versions (never the current one)."""
+        """Delete the files of all but the newest `keep` versions (never the current one).
+        Call while holding the writer lock (the ingest does, after its commit)."""
         if keep < 1:
             raise StoreError("retention must keep at least one version")
         current = self.dataset(name).current_version
