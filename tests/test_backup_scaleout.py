@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from ckan_project import Hub, run_hub
-from conftest import serving
+from conftest import free_port, serving
 from test_backup import (
     UPLOAD,
     Traffic,
@@ -55,6 +55,17 @@ def deployment(env: dict[str, str]) -> Iterator[None]:
         for key, value in env.items():
             patch.setenv(key, value)
         yield
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[Any]:
+    """An S3 endpoint of this module's own (tests/s3.py): the copies of the demo store put into
+    its buckets go with it, and the session's server stays as light as its other tests expect
+    (moto keeps every object in memory)."""
+    from s3 import S3
+
+    with S3.started(free_port()) as server:
+        yield server
 
 
 @pytest.fixture
