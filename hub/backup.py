@@ -8,6 +8,12 @@ A backup is a folder in a logical format that does not depend on the database be
                             (a BLOB is {"base64": "..."})
     files/data/<dataset>/v<N>/...                  the files of each version the snapshot keeps
     files/uploads/<record>/<distribution>/<file>   files uploaded as distributions
+    files/uploads/workspace/<dataset>/<file>       source files uploaded in the workspace
+
+The files are read from the store's storage (hub.storage: the store folder, or the S3 bucket of
+HUB_STORAGE_URL) and a restore puts them into the target's storage, so a backup moves between
+any of the four combinations: SQLite or PostgreSQL, folder or S3 (a PostgreSQL + S3
+deployment restores into a single-machine hub and the other way round).
 
 Every table of the schema (hub.db.schema) that holds state is taken, and so is any other table
 found in the database (one a newer hub added); the database is read through the seam
@@ -18,7 +24,7 @@ caches are derived as well and left out.
 
 Consistency: all tables are read inside one read transaction (`Database.reading`: in SQLite's
 WAL mode, and in PostgreSQL's repeatable read, a snapshot that concurrent commits do not
-change), and exactly the files that snapshot references are copied
+change), and exactly the files that snapshot references are copied from the storage
 afterwards. Version files never change once committed, so a copy whose SHA-256 equals the
 version log's checksum is the committed file. Two writers can still move a file away from a
 snapshot: retention deletes an old version's folder after marking it purged, and a CKAN upload
@@ -39,7 +45,6 @@ rebuilt, every version verified as `hub check` does) and only then moves it into
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -51,7 +56,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -62,11 +67,15 @@ from hub.catalog.uploads import Uploads
 from hub.config import Settings
 from hub.db import FILE, Database, DatabaseError
 from hub.db.schema import DERIVED_TABLES, STATE_TABLES, metadata
-from hub.errors import HubError
+from hub.errors import HubError, StoreError
+from hub.ingest.definitions import WORKSPACE
 from hub.ingest.run import Progress, _Silent
+from hub.storage import Storage, for_store
+from hub.storage.local import LocalStorage
 from hub.store import integrity
-from hub.store.versions import fsync
+from hub.store.versions import DATA, fsync
 
+EXPORTS = "exports"  # a version's export caches (hub.api.downloads.exports): derived, left out
 FORMAT = 1  # of the backup folder; a restore refuses a newer one
 MANIFEST = "manifest.json"
 DATABASE = FILE
@@ -155,13 +164,14 @@ def _decode(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class _Ref:
-    """A file the snapshot refers to."""
+    """A file the snapshot refers to (its key in the store's storage)."""
 
-    source: Path
+    key: str
     checksum: str | None = None  # SHA-256 its record gives it
     # version: must exist and match; broken: a damaged version's file, copied as it is if
     # there; upload: its hash is what the uploader's call recorded and may be edited later
-    # through the API, so a file that still differs once nothing moves is kept with a note
+    # through the API, so a file that still differs once nothing moves is kept with a note;
+    # listed: a workspace upload, found by listing its dataset's folder, copied if still there
     kind: str = "version"
 
 
@@ -173,18 +183,16 @@ class _Snapshot:
 
 
 def backup(store_root: Path, target: Path, progress: Progress | None = None,
-           database: Database | None = None) -> Summary:
+           database: Database | None = None, files: Storage | None = None) -> Summary:
     """Write a consistent backup of the store at `store_root` (its database: `database`, by
-    default the SQLite file in that folder) to the new folder `target`."""
+    default the SQLite file in that folder; its files: `files`, by default HUB_STORAGE_URL or
+    that folder) to the new folder `target`."""
     progress = progress or _Silent()
     store_root, target = Path(store_root), Path(target).absolute()
     db = database or Database.for_store(store_root)
     if db.path is not None and not db.path.is_file():
         raise BackupError(f"there is no store at {store_root} (no {DATABASE})")
-    if os.environ.get("HUB_STORAGE_URL"):
-        raise BackupError("`hub backup` copies the store folder, but HUB_STORAGE_URL keeps the "
-                          "version files in object storage: back up the bucket with its own "
-                          "tools (versioning or replication) together with the database")
+    storage = files or for_store(store_root)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise BackupError(f"{target} exists and is not empty: back up into a new folder")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -194,8 +202,8 @@ def backup(store_root: Path, target: Path, progress: Progress | None = None,
         for attempt in range(1, ATTEMPTS + 1):
             shutil.rmtree(work, ignore_errors=True)
             (work / "tables").mkdir(parents=True)
-            snap = _snapshot(db, store_root, work, progress)
-            copied, problems = _copy_files(snap, work, progress)
+            snap = _snapshot(db, storage, work, progress)
+            copied, problems = _copy_files(snap, storage, work, progress)
             moved = db.mark() != snap.mark
             if not problems:
                 break
@@ -216,7 +224,7 @@ def backup(store_root: Path, target: Path, progress: Progress | None = None,
             "format": FORMAT, "hub_version": hub.__version__,
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "source": {"backend": db.dialect, "store": str(store_root.absolute()),
-                       "database": str(db)},
+                       "database": str(db), "storage": storage.url},
             "tables": {name: vars(t) for name, t in snap.tables.items()},
             "files": {path: {"sha256": digest, "bytes": size}
                       for path, (digest, size) in sorted(copied.items())},
@@ -234,6 +242,8 @@ def backup(store_root: Path, target: Path, progress: Progress | None = None,
         raise BackupError(f"the backup to {target} failed: {exc}") from None
     except DatabaseError as exc:
         raise BackupError(f"the store's database cannot be read: {exc}") from None
+    except StoreError as exc:  # object storage that cannot be listed or read
+        raise BackupError(f"the store's files cannot be read: {exc}") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if database is None:
@@ -242,7 +252,7 @@ def backup(store_root: Path, target: Path, progress: Progress | None = None,
                    sum(size for _, size in copied.values()), attempt, notes=notes)
 
 
-def _snapshot(database: Database, store_root: Path, work: Path, progress: Progress
+def _snapshot(database: Database, files: Storage, work: Path, progress: Progress
               ) -> _Snapshot:
     """Dump every table inside one read transaction and list the files it refers to (copied
     afterwards, outside it: no long read transaction)."""
@@ -254,30 +264,32 @@ def _snapshot(database: Database, store_root: Path, work: Path, progress: Progre
             tables[name] = _dump(db, name, work / "tables" / f"{name}.jsonl")
             progress.advance(1)
         progress.done()
-        files: dict[str, _Ref] = {}
+        refs: dict[str, _Ref] = {}
         kept = db.exec_driver_sql(
             "SELECT dataset, version, checksum, broken FROM versions WHERE purged = 0"
         ).all() if "versions" in names else []
         for dataset, number, checksum, broken in kept:
             folder = f"data/{dataset}/v{number}"
-            files[f"{folder}/data.parquet"] = _Ref(
-                store_root / folder / "data.parquet", checksum, "broken" if broken else "version")
-            with contextlib.suppress(FileNotFoundError):  # gone: data.parquet is missed
-                for extra in sorted((store_root / folder).iterdir()):
-                    if extra.is_file() and extra.name != "data.parquet":
-                        files[f"{folder}/{extra.name}"] = _Ref(
-                            extra, kind="broken" if broken else "version")
-        uploads = Uploads(store_root, 0)
+            kind = "broken" if broken else "version"
+            refs[f"{folder}/{DATA}"] = _Ref(f"{folder}/{DATA}", checksum, kind)
+            for extra in files.children(folder):  # gone: data.parquet is missed
+                if extra not in (DATA, EXPORTS):  # exports are derived
+                    refs[f"{folder}/{extra}"] = _Ref(f"{folder}/{extra}", kind=kind)
+        uploads = Uploads(Path("."), 0)
         records = db.exec_driver_sql("SELECT id, record FROM catalog_records").all() \
             if "catalog_records" in names else []  # a store that only ingests has no catalog
         for record_id, body in records:
             for dist in json.loads(body).get("distributions", []):
                 if dist.get("upload"):
-                    path = uploads.path(record_id, dist["id"], dist["upload"])
+                    key = uploads.path(record_id, dist["id"], dist["upload"]).as_posix()
                     digest = str(dist.get("hash") or "")
-                    files[path.relative_to(store_root).as_posix()] = _Ref(
-                        path, digest[7:] if digest.startswith("sha256:") else None, "upload")
-    return _Snapshot(tables, files, mark)
+                    refs[key] = _Ref(key, digest[7:] if digest.startswith("sha256:") else None,
+                                     "upload")
+        for dataset in files.children(WORKSPACE):  # the workspace's uploaded source files
+            for name in files.children(f"{WORKSPACE}/{dataset}"):
+                refs[f"{WORKSPACE}/{dataset}/{name}"] = _Ref(
+                    f"{WORKSPACE}/{dataset}/{name}", kind="listed")
+    return _Snapshot(tables, refs, mark)
 
 
 def _dump(db: Connection, table: str, path: Path) -> _Table:
@@ -295,21 +307,24 @@ def _dump(db: Connection, table: str, path: Path) -> _Table:
     return _Table(columns, rows, f"tables/{path.name}", digest.hexdigest(), size)
 
 
-def _copy_files(snap: _Snapshot, work: Path, progress: Progress
+def _copy_files(snap: _Snapshot, files: Storage, work: Path, progress: Progress
                 ) -> tuple[dict[str, tuple[str, int]], list[tuple[str, str]]]:
-    """Copy the snapshot's files; returns what was copied (SHA-256, size) and what was
-    missing or differed from its record (with the kind of file)."""
+    """Copy the snapshot's files out of the storage; returns what was copied (SHA-256, size)
+    and what was missing or differed from its record (with the kind of file)."""
     copied: dict[str, tuple[str, int]] = {}
     problems = []
-    total = sum(ref.source.stat().st_size for ref in snap.files.values()
-                if ref.source.is_file())
-    progress.start("files", total, "bytes")
+    progress.start("files", len(snap.files), "files")
     for rel, ref in sorted(snap.files.items()):
+        progress.advance(1)
         try:
-            digest, size = copy_file(ref.source, work / "files" / rel, progress)
+            if not files.exists(ref.key):
+                raise FileNotFoundError(ref.key)
+            with files.open(ref.key) as inp:
+                digest, size = copy_stream(inp, work / "files" / rel)
         except FileNotFoundError:
-            if ref.kind != "broken":
+            if ref.kind not in ("broken", "listed"):
                 problems.append((f"{rel} is missing", ref.kind))
+            (work / "files" / rel).unlink(missing_ok=True)
             continue
         if ref.kind != "broken" and ref.checksum is not None and digest != ref.checksum:
             problems.append((f"{rel} has SHA-256 {digest[:12]}…, its record says "
@@ -324,9 +339,16 @@ def _copy_files(snap: _Snapshot, work: Path, progress: Progress
 
 def copy_file(src: Path, dst: Path, progress: Progress | None = None) -> tuple[str, int]:
     """Copy `src` to `dst` (flushed to disk), hashing it on the way: (SHA-256, size)."""
+    with open(src, "rb") as inp:
+        return copy_stream(inp, dst, progress)
+
+
+def copy_stream(inp: BinaryIO, dst: Path, progress: Progress | None = None
+                ) -> tuple[str, int]:
+    """Write the stream `inp` to `dst` (flushed to disk), hashing it: (SHA-256, size)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     digest, size = hashlib.sha256(), 0
-    with open(src, "rb") as inp, open(dst, "wb") as out:
+    with open(dst, "wb") as out:
         while chunk := inp.read(CHUNK):
             digest.update(chunk)
             out.write(chunk)
@@ -464,11 +486,16 @@ def _rows(folder: Path, name: str, table: dict[str, Any]) -> Iterator[list[Any]]
         raise BackupError(f"{path}: {count} rows, the manifest records {table['rows']}")
 
 
-def occupied(store: Path, database: Database | None = None) -> list[str]:
+def occupied(store: Path, database: Database | None = None, files: Storage | None = None
+             ) -> list[str]:
     """What the store at `store` (with its database: `database`, by default the SQLite file
-    in that folder) holds (empty list: nothing a restore would replace)."""
+    in that folder; its files in `files`, by default that folder) holds (empty list: nothing
+    a restore would replace)."""
     store = Path(store)
     found = []
+    if files is not None and not isinstance(files, LocalStorage):
+        found += [f"files under {sub}/ in {files.url}" for sub in ("data", "uploads")
+                  if files.children(sub)]
     if database is not None or (store / DATABASE).is_file():
         database = database or Database.for_store(store)
         try:
@@ -500,12 +527,16 @@ def restore(folder: Path, settings: Settings, force: bool = False,
     On the SQLite default the whole store, database included, is built beside the target and
     moved into place. With a PostgreSQL database (HUB_DATABASE_URL) the files are built beside
     the target and the rows written into that database in one transaction, just before the
-    files are moved into place."""
+    files are moved into place. With object storage (HUB_STORAGE_URL) the files are put there
+    first (on `force` after the storage's data/ and uploads/ were emptied: objects are not
+    renamed into place), then the rows are written; a restore that fails between the two
+    leaves only objects no row refers to, which the next writer of each dataset removes."""
     progress = progress or _Silent()
     folder = Path(folder)
     manifest = read_manifest(folder)
     store = settings.store
-    found = occupied(store, settings.database() if settings.database_url else None)
+    storage = for_store(store, settings.storage_url)
+    found = occupied(store, settings.database() if settings.database_url else None, storage)
     if found and not force:
         raise BackupError(f"the store {store} is not empty ({', '.join(found[:5])}); restore "
                           "into an empty store, or replace this one with --force (stop the "
@@ -513,12 +544,20 @@ def restore(folder: Path, settings: Settings, force: bool = False,
     verify(folder, manifest, progress)
     store.parent.mkdir(parents=True, exist_ok=True)
     work = store.parent / f".{store.name}.restoring-{uuid.uuid4().hex[:12]}"
+    local = isinstance(storage, LocalStorage)
     try:
+        if found and not local:  # --force: objects are replaced in place, not renamed
+            for sub in ("data", "uploads"):
+                storage.delete(sub)
         broken = _build(folder, manifest, replace(settings, store=work), progress)
         _swap(work, store)
-    except (OSError, DatabaseError) as exc:  # a full disk, a folder that cannot be written
-        raise BackupError(f"the restore into {store} failed, nothing was changed: "
-                          f"{exc}") from None
+    except (OSError, DatabaseError, StoreError) as exc:  # a full disk, a folder or bucket
+        # that cannot be written
+        kept = "nothing was changed" if local else (
+            f"the database was not changed, the files in {storage.url} were"
+            f"{' replaced (--force)' if found else ' partly written'}; restore again with "
+            "--force")
+        raise BackupError(f"the restore into {store} failed, {kept}: {exc}") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     files = manifest["files"]
@@ -532,12 +571,18 @@ def _build(folder: Path, manifest: dict[str, Any], settings: Settings,
     from hub.web.services import Services  # opens every table the server uses
 
     files = manifest["files"]
+    storage = for_store(settings.store, settings.storage_url)
     progress.start("files", sum(f["bytes"] for f in files.values()), "bytes")
     for rel, entry in sorted(files.items()):
-        digest, _ = copy_file(folder / rel, settings.store / Path(rel).relative_to("files"),
-                              progress)
+        key = Path(rel).relative_to("files").as_posix()
+        local = settings.store / key  # in the store folder: the file itself, or a copy
+        digest, _ = copy_file(folder / rel, local, progress)
         if digest != entry["sha256"]:  # changed since `verify` read it
             raise BackupError(f"{folder / rel} changed while it was restored")
+        if not isinstance(storage, LocalStorage):
+            storage.put(local, key)
+            if key.startswith("data/"):  # version files are read from the storage
+                local.unlink()
     progress.done()
     services = Services.open(settings)
     tables = manifest["tables"]
@@ -564,7 +609,7 @@ def _build(folder: Path, manifest: dict[str, Any], settings: Settings,
                 continue
             if v.broken:
                 broken.append(f"{v.dataset} v{v.version}: {v.broken}")
-            elif (reason := integrity.problem(v.data_file, v.checksum)) is not None:
+            elif (reason := integrity.problem(v, v.checksum)) is not None:
                 raise BackupError(f"version {v.version} of {v.dataset!r} fails its check "
                                   f"after the restore: {reason}")
     return broken

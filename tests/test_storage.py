@@ -235,6 +235,8 @@ def test_hub_serve_reads_versions_from_its_storage(place: Place,
         assert pq.read_table(pa.BufferReader(whole.content)).num_rows == 20
         gpkg = http.get("/downloads/punkte/v1.gpkg")
         assert gpkg.status_code == 200 and gpkg.content.startswith(b"SQLite format 3")
+        viewer = http.get("/karten/daten/punkte")  # its list reads row groups of the file
+        assert viewer.status_code == 200 and "Q0001" in viewer.text, viewer.text[-500:]
         uploads_through_ckan(place, p, server.url, token)
     exports = [k for k in place.stored(p.store_dir) if "/exports/" in k]
     assert sorted(Path(k).suffix for k in exports) == [  # GeoJSON and CSV gzipped per version

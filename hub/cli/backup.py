@@ -20,15 +20,17 @@ def backup_cmd(
     root: RootOpt = None, store: StoreOpt = None,
 ) -> None:
     """Back up the store: every table (versions, catalog, accounts, …) from one consistent
-    snapshot and the files it refers to (version data, quarantine, uploads), with SHA-256
-    checksums. Safe while the server serves and ingests run."""
+    snapshot and the files it refers to (version data, quarantine, uploads; from the store
+    folder or from S3), with SHA-256 checksums. Safe while the server serves and ingests run."""
     from hub.backup import backup
     from hub.cli.progress import Bars, progress
+    from hub.storage import for_store
 
     settings = settings_for(root, store)
     try:
         with progress() as bars:
-            summary = backup(settings.store, path, Bars(bars), settings.database())
+            summary = backup(settings.store, path, Bars(bars), settings.database(),
+                             for_store(settings.store, settings.storage_url))
     except HubError as exc:
         fail(str(exc))
     _report("Backed up", summary)

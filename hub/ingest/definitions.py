@@ -21,9 +21,11 @@ from hub.config import Settings
 from hub.db.schema import pipeline_definitions as table
 from hub.errors import Conflict, PipelineError
 from hub.ingest.pipeline import Pipeline, load_pipeline, parse_pipeline
+from hub.storage import mirror
 from hub.store.versions import Store, now
 
 FILE_NAME = "pipeline.yaml"
+WORKSPACE = "uploads/workspace"  # the datasets' uploaded files: one folder (key) per dataset
 
 _LATEST = select(table).where(table.c.dataset == bindparam("dataset")).order_by(
     table.c.revision.desc()).limit(1)
@@ -36,7 +38,7 @@ _NEWEST = select(table.c.dataset, func.max(table.c.revision).label("revision")).
 def folder(store_root: Path, dataset: str) -> Path:
     """The folder of a dataset's uploaded files (and the place a saved definition is read
     as if it were a file there)."""
-    return Path(store_root) / "uploads" / "workspace" / dataset
+    return Path(store_root) / WORKSPACE / dataset
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,15 @@ class Definitions:
         except PipelineError as exc:
             raise PipelineError(f"saved definition of {found.dataset!r} (revision "
                                 f"{found.revision}): {exc}") from None
+
+
+def fetch_uploads(store: Store, pipeline: Pipeline) -> None:
+    """Before a saved definition runs: make its folder a copy of the dataset's uploaded files
+    in the store's storage (with S3, another replica may have received them; see
+    hub.intake.files). Nothing for a pipeline file of the project."""
+    here = pipeline.path.parent
+    if here.resolve() == folder(store.root, pipeline.dataset).resolve():
+        mirror(store.files, f"{WORKSPACE}/{pipeline.dataset}", here)
 
 
 def pipeline_of(settings: Settings, store: Store, dataset: str) -> Pipeline:

@@ -26,6 +26,7 @@ from hub.config import Settings
 from hub.errors import HubError, PipelineError, SourceError, ValidationFailed, Violation
 from hub.ingest import derived, guard
 from hub.ingest import geometry as geo
+from hub.ingest.definitions import fetch_uploads
 from hub.ingest.delimited import Batch, Numbering
 from hub.ingest.derived import Derivation
 from hub.ingest.pipeline import Pipeline, Source
@@ -235,6 +236,7 @@ def ingest(pipeline: Pipeline, store: Store, settings: Settings, who: str | None
     clock = time.perf_counter()
     progress = progress or _Silent()
     try:
+        fetch_uploads(store, pipeline)
         fetch = _fetcher(pipeline, store, settings, derivation)
         with store.writing(pipeline.dataset) as staging:
             progress.phase("fetch")
@@ -281,7 +283,9 @@ def ingest(pipeline: Pipeline, store: Store, settings: Settings, who: str | None
             progress.phase("commit")
             version = store.commit(staging, pipeline.dataset, meta, draft)
             report.status, report.version = "committed", version.version
-        store.apply_retention(pipeline.dataset, pipeline.retention or settings.retention)
+            # under the writer lock: a rollback (which takes it too) cannot make a version
+            # current while retention decides which versions are old
+            store.apply_retention(pipeline.dataset, pipeline.retention or settings.retention)
     except HubError as exc:
         report.status, report.error = "failed", str(exc)
         _log_failure(store, pipeline.dataset, who, report)

@@ -2,6 +2,12 @@
 `hub.catalog.uploads`), checked, and only then kept in the dataset's folder
 (`hub.ingest.definitions.folder`). An upload of several files is kept whole or not at all.
 
+The files are kept in the store's storage (hub.storage) under `uploads/workspace/<dataset>/`,
+and the folder is this machine's copy: with S3 the replica that receives an upload puts it
+there, and any other replica (its pages) or worker (the ingest, `hub.ingest.definitions.
+fetch_uploads`) fetches the dataset's files before it reads them. On the default storage the
+folder is the stored files themselves.
+
 Refused, with a message naming the file and nothing kept:
 - a name that names a folder (`../x.csv`, `a/b.csv`, `C:\\x.csv`), a hidden or control-character
   name, or a kind of file the ingest does not read;
@@ -24,8 +30,9 @@ from typing import BinaryIO
 
 from hub.catalog.uploads import Received, Uploads, safe_name
 from hub.errors import HubError
-from hub.ingest.definitions import FILE_NAME, folder
+from hub.ingest.definitions import FILE_NAME, WORKSPACE, folder
 from hub.ingest.sources import human_size
+from hub.storage import mirror
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".geojson": "geojson",
            ".json": "geojson", ".zip": "shapefile", ".gpkg": "gpkg"}
@@ -179,9 +186,15 @@ class Intake:
     def folder(self, dataset: str) -> Path:
         return folder(self.store_root, dataset)
 
+    def key(self, dataset: str) -> str:
+        """The dataset's folder in the store's storage."""
+        return f"{WORKSPACE}/{dataset}"
+
     def files(self, dataset: str) -> list[Kept]:
-        """The dataset's uploaded files, by name."""
+        """The dataset's uploaded files, by name (fetched from the storage first)."""
         here = self.folder(dataset)
+        if self.uploads.files is not None:
+            mirror(self.uploads.files, self.key(dataset), here)
         if not here.is_dir():
             return []
         return [Kept(p.name, FORMATS[p.suffix.lower()], p.stat().st_size, p)
@@ -219,6 +232,13 @@ class Intake:
             here.mkdir(parents=True, exist_ok=True)
             for item, _ in received:
                 os.replace(item.staging, here / item.filename)
+            if (stored := self.uploads.files) is not None:  # (the folder itself: no change)
+                key = self.key(dataset)
+                for name in stored.children(key):
+                    if name not in names:
+                        stored.delete(f"{key}/{name}")
+                for name in names:
+                    stored.put(here / name, f"{key}/{name}")
         finally:
             for item, _ in received:
                 Uploads.discard(item)

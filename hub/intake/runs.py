@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from hub import jobs
 from hub.spreadsheet import safe_cells
-from hub.store.versions import Store
+from hub.store.versions import QUARANTINE, Store
 
 KIND = "ingest"
 
@@ -81,10 +81,10 @@ def quarantined_csv(store: Store, run: Run) -> Iterator[bytes] | None:
     nothing."""
     if run.version is None:
         return None
-    path = store.version(str(run.job.dataset), run.version).quarantine_file
-    if not path.exists():
+    version = store.version(str(run.job.dataset), run.version)
+    if not version.exists(QUARANTINE):  # in the store's storage (the folder, or S3)
         return None
-    return _csv(pq.ParquetFile(path))
+    return _csv(pq.ParquetFile(version.source(QUARANTINE)))
 
 
 def _csv(source: pq.ParquetFile) -> Iterator[bytes]:

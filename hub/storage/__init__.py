@@ -9,8 +9,8 @@ is current once its row is committed), so a crash leaves at most objects no row 
 the next writer of that dataset (and `hub check`) removes.
 
 Whatever is not a finished, immutable file stays in the local store folder on every storage:
-the default SQLite database, staging folders of runs in progress, writer locks, and (with S3)
-the local copies of exports a replica serves with HTTP ranges.
+the default SQLite database (and its writer locks, see hub.db.locks), staging folders of runs in
+progress, and (with S3) the local copies of exports a replica serves with HTTP ranges.
 """
 
 from __future__ import annotations
@@ -81,3 +81,16 @@ def for_store(root: Path, url: str | None = None) -> Storage:
         return S3Storage(url)
     raise StoreError(f"{URL_VARIABLE}={url!r}: use s3://<bucket>/<prefix>, or leave it unset "
                      "to keep the files in the store folder")
+
+
+def mirror(files: Storage, key: str, folder: Path) -> list[str]:
+    """Make the local `folder` a copy of the files directly under the folder `key` of the
+    storage: fetch what is missing or older, remove what the storage no longer holds (on the
+    store folder's own storage, where `folder` is that folder, nothing changes). Returns the
+    names of the files."""
+    names = [name for name in files.children(key) if files.fetch(f"{key}/{name}", folder / name)]
+    if folder.is_dir():
+        for stale in folder.iterdir():
+            if stale.is_file() and stale.name not in names:
+                stale.unlink()
+    return names

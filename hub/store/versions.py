@@ -6,8 +6,7 @@ Layout under the store root::
     data/<dataset>/v<N>/            one immutable version: data.parquet [+ quarantine.parquet]
                                     (in the store's storage: this folder, or S3, see hub.storage)
     staging/<dataset>.<run>/        a run in progress (never read by anyone else)
-    locks/<dataset>.lock            one writer per dataset (flock, released by the kernel on kill;
-                                    across machines: a later step of issue 14)
+    locks/<dataset>.lock            one writer per dataset on SQLite (see below)
 
 A run writes into staging, publishes the folder as its version's files (fsync and rename into
 `data/` on local storage, one PUT per file on S3) and then, in one database transaction,
@@ -16,6 +15,17 @@ look up the pointer and read files that never change, so they see the old or the
 never a mix.
 A run killed at any point leaves at most a staging folder or unrecorded version files; the
 next writer of that dataset removes both before it starts (`hub check` too).
+
+One writer per dataset, on every machine that shares the store's database: a run holds the
+dataset's lock (hub.db.locks) from before it cleans up until after its commit. On PostgreSQL
+that is a session-level advisory lock on a connection of the run's own, so CLI runs, the
+server and the job workers of every replica exclude each other whatever folders they have,
+and a killed holder's lock is gone with its session. On SQLite (one machine) it is `flock` on
+`locks/<dataset>.lock` beside the database file, released by the kernel when the holder dies.
+The job queue keeps one running job per dataset as well; the lock is what also holds off a
+`hub ingest` on the command line or a run of another hub process. Before the commit a run
+checks that its lock is still held (a PostgreSQL session that broke took its lock with it), so
+a run that lost its lock never commits.
 """
 
 from __future__ import annotations
@@ -23,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
-import fcntl
 import json
 import shutil
 import sqlite3
@@ -39,7 +48,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from hub import audit
-from hub.db import Database
+from hub.db import Database, locks
 from hub.db.schema import datasets, events, versions
 from hub.errors import StoreError
 from hub.storage import Storage, for_store
@@ -171,7 +180,8 @@ class Store:
         self.files = files or for_store(self.root)
         self._sound: set[tuple[str, int, str]] = set()  # versions verified by this process
         self._verifying = threading.Lock()
-        for sub in ("data", "staging", "locks"):
+        self._held: dict[str, locks.Lock] = {}  # the writer locks of this store's runs
+        for sub in ("data", "staging"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         from hub.db import migrate  # Alembic: imported when a store is opened, not before
 
@@ -262,15 +272,16 @@ class Store:
 
     @contextlib.contextmanager
     def _writer_lock(self, name: str) -> Iterator[None]:
-        with open(self.root / "locks" / f"{name}.lock", "a+") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                if exc.errno in (errno.EAGAIN, errno.EACCES):
-                    raise StoreError(f"another run is writing dataset {name!r} right now; "
-                                     "try again when it has finished") from None
-                raise
-            yield
+        try:
+            with locks.hold(self.db, name) as lock:
+                self._held[name] = lock
+                try:
+                    yield
+                finally:
+                    self._held.pop(name, None)
+        except locks.Taken:
+            raise StoreError(f"another run is writing dataset {name!r} right now; "
+                             "try again when it has finished") from None
 
     def clean(self, name: str) -> list[str]:
         """Remove what runs of the dataset that died left behind: staging folders and version
@@ -305,6 +316,9 @@ class Store:
         `meta` holds the dataset's descriptive fields (title, organization, access,
         update_frequency, pipeline, attribution). Call only inside `writing(name)`.
         """
+        lock = self._held.get(name)
+        if lock is None:
+            raise StoreError(f"dataset {name!r}: a commit outside `writing` (no writer lock)")
         with self.db.connection() as db:
             last = db.scalar(select(func.max(versions.c.version))
                              .where(versions.c.dataset == name))
@@ -316,6 +330,7 @@ class Store:
         staging.mkdir()  # `writing` removes its staging folder on exit
         stamp = now()
         try:
+            lock.check()  # a run whose lock went with its database session must not commit
             described = {"title": meta["title"], "organization": meta["organization"],
                          "access": meta["access"], "update_frequency": meta["update_frequency"],
                          "pipeline": meta["pipeline"],
@@ -357,7 +372,13 @@ class Store:
                                               version=version, who=who, detail=detail[:4000]))
 
     def rollback(self, name: str, number: int, who: str) -> Version:
-        """Serve an earlier version again (the versions after it are kept)."""
+        """Serve an earlier version again (the versions after it are kept). Under the
+        dataset's writer lock: refused while a run writes it (its retention could purge the
+        version being made current)."""
+        with self._writer_lock(name):
+            return self._rollback(name, number, who)
+
+    def _rollback(self, name: str, number: int, who: str) -> Version:
         target = self.version(name, number)
         if target.purged:
             raise StoreError(f"version {number} of {name!r} was removed by the retention "
@@ -379,7 +400,8 @@ class Store:
         return target
 
     def apply_retention(self, name: str, keep: int, who: str = "retention") -> list[int]:
-        """Delete the files of all but the newest `keep` versions (never the current one)."""
+        """Delete the files of all but the newest `keep` versions (never the current one).
+        Call while holding the writer lock (the ingest does, after its commit)."""
         if keep < 1:
             raise StoreError("retention must keep at least one version")
         current = self.dataset(name).current_version

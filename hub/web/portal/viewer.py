@@ -172,7 +172,7 @@ def categories(store: Store, version: Version) -> Legend:
     key = primary_key(version)
     store.ensure_sound(version)
     with store.reading(version):
-        parquet = pq.ParquetFile(version.data_file)
+        parquet = pq.ParquetFile(version.source())  # the folder's file, or S3
         texts = [f.name for f in parquet.schema_arrow
                  if f.name in _shown(parquet)[:CATEGORY_COLUMNS] and f.name != key
                  and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
@@ -189,7 +189,7 @@ def rows_at(store: Store, version: Version, start: int, count: int) -> Rows:
     key = primary_key(version)
     store.ensure_sound(version)
     with store.reading(version):
-        parquet = pq.ParquetFile(version.data_file)
+        parquet = pq.ParquetFile(version.source())  # the folder's file, or S3
         names = _shown(parquet)
         shown = names[:COLUMNS]
         groups, first, offset = [], 0, 0
