@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from hub.cli.common import RootOpt, StoreOpt, console, fail, settings_for
+from hub.cli.common import RootOpt, StoreOpt, console, database_for, fail
 from hub.errors import HubError
-
-if TYPE_CHECKING:
-    from hub.db import Database
 
 app = typer.Typer(help="The audit trail: who changed what, when (append-only, hash-chained).",
                   no_args_is_help=True)
-
-
-def _database(root: Path | None, store: Path | None) -> Database:
-    from hub.store.versions import Store
-
-    try:
-        settings = settings_for(root, store)
-        return Store(settings.store, settings.database()).db
-    except HubError as exc:
-        fail(str(exc))
 
 
 @app.command("verify")
@@ -38,7 +25,7 @@ def verify(head: Annotated[str | None, typer.Option(
     from hub import audit
 
     try:
-        found = audit.verify(_database(root, store), head)
+        found = audit.verify(database_for(root, store), head)
     except audit.Tampered as exc:
         fail(str(exc))
     console.print(f"The audit trail is intact: {found.entries} entries; head {found.head}",
@@ -62,7 +49,7 @@ def export(as_csv: Annotated[bool, typer.Option(
 
     if not as_csv:
         fail("only --csv is supported")
-    db = _database(root, store)
+    db = database_for(root, store)
     try:
         where = audit.Filter(actor, action, subject, since, until)
         if output is None:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from hub.config import Settings
+    from hub.db import Database
 
 
 class LazyConsole:
@@ -70,6 +71,18 @@ def settings_for(root: Path | None, store: Path | None) -> Settings:
 
     try:
         return load_settings(root, store)
+    except HubError as exc:
+        fail(str(exc))
+
+
+def database_for(root: Path | None, store: Path | None) -> Database:
+    """The hub's database (SQLite beside the store, or `HUB_DATABASE_URL`), opened for a
+    command; a clear error if it cannot be."""
+    from hub.store.versions import Store
+
+    try:
+        settings = settings_for(root, store)
+        return Store(settings.store, settings.database()).db
     except HubError as exc:
         fail(str(exc))
 

@@ -5,31 +5,19 @@ an input it reads is not."""
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from hub.cli.common import RootOpt, StoreOpt, console, fail, new_table, settings_for
+from hub.cli.common import RootOpt, StoreOpt, console, database_for, fail, new_table
 from hub.errors import HubError
 
 if TYPE_CHECKING:
     from hub.access import Viewer
-    from hub.db import Database
 
 app = typer.Typer(help="Public aggregates of non-public data that an admin allowed.",
                   no_args_is_help=True)
-
-
-def _database(root: Path | None, store: Path | None) -> Database:
-    from hub.store.versions import Store
-
-    try:
-        settings = settings_for(root, store)
-        return Store(settings.store, settings.database()).db
-    except HubError as exc:
-        fail(str(exc))
 
 
 def _operator() -> Viewer:
@@ -49,7 +37,7 @@ def allow(dataset: Annotated[str, typer.Argument(help="The non-public input data
     from hub.ingest import allowances
 
     try:
-        added = allowances.allow(_database(root, store), _operator(), dataset, derived, reason)
+        added = allowances.allow(database_for(root, store), _operator(), dataset, derived, reason)
     except HubError as exc:
         fail(str(exc))
     state = "is now allowed" if added else "was allowed already"
@@ -66,7 +54,7 @@ def revoke(dataset: Annotated[str, typer.Argument(help="The non-public input dat
     from hub.ingest import allowances
 
     try:
-        allowances.revoke(_database(root, store), _operator(), dataset, derived)
+        allowances.revoke(database_for(root, store), _operator(), dataset, derived)
     except HubError as exc:
         fail(str(exc))
     console.print(f"{escape(derived)} is no longer allowed as a public aggregate of "
@@ -78,7 +66,7 @@ def list_cmd(root: RootOpt = None, store: StoreOpt = None) -> None:
     """The public aggregates admins allowed (who, when, why)."""
     from hub.ingest import allowances
 
-    found = allowances.listing(_database(root, store))
+    found = allowances.listing(database_for(root, store))
     if not found:
         console.print("No admin allowed a public aggregate.")
         return
