@@ -15,6 +15,7 @@ import itertools
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -55,26 +56,30 @@ class S3:
     @classmethod
     @contextlib.contextmanager
     def started(cls, port: int) -> Iterator[S3]:
-        process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                                    "-p", str(port)], stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE)
-        endpoint = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60  # a bound against a hang only
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"moto's server did not start: {process.stderr.read()!r}")
-                with contextlib.suppress(httpx.TransportError):
-                    if httpx.get(f"{endpoint}/moto-api/", timeout=1).status_code < 500:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError("moto's server did not answer within 60 s")
-                time.sleep(0.1)
-            yield cls(endpoint)
-        finally:
-            process.terminate()
+        # its log (a line per request) goes to a file: a pipe nobody reads fills up after
+        # 64 KB and then blocks every request of the server
+        with tempfile.TemporaryFile() as log:
+            process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                                        "-p", str(port)], stdout=subprocess.DEVNULL, stderr=log)
+            endpoint = f"http://127.0.0.1:{port}"
             try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+                deadline = time.monotonic() + 60  # a bound against a hang only
+                while True:
+                    if process.poll() is not None:
+                        log.seek(0)
+                        raise RuntimeError(
+                            f"moto's server did not start: {log.read()[-2000:]!r}")
+                    with contextlib.suppress(httpx.TransportError):
+                        if httpx.get(f"{endpoint}/moto-api/", timeout=1).status_code < 500:
+                            break
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("moto's server did not answer within 60 s")
+                    time.sleep(0.1)
+                yield cls(endpoint)
+            finally:
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
