@@ -6,7 +6,7 @@ table with a GiST index on the geometry (COPY of the version's GeoParquet file).
 Servers: `hub serve --workers 2`; tipg (PyPI, the bench extra) under
 `uvicorn tipg.main:app --workers 2` on PostgreSQL 15 + PostGIS 3 (Debian, from
 requirements/debian-bench.txt), started as an unprivileged user in a temporary folder by the
-tests' own starter (tests/postgres.py).
+deployment's starter (deploy/postgres.py).
 
 Measured, keep-alive HTTP/1.1 from this process, hub first, then tipg:
   items?bbox=…&limit=100 (random ~1.4 km boxes), 8 clients for 10 s   req/s, p50, p99
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import os
 import random
 import signal
@@ -127,14 +126,11 @@ def z14_tiles(port: int, n: int) -> list[tuple[int, int, int]]:
 def postgis(root: Path) -> Iterator[tuple[Any, str]]:
     """PostgreSQL with PostGIS and the layer in table `punkte` (GiST index); yields the
     server and tipg's DATABASE_URL."""
-    # the tests' starter (tests/postgres.py; tests/ is no package): initdb in a temporary
+    # the deployment's starter (deploy/postgres.py, also the tests'): initdb in a temporary
     # folder, the server as the unprivileged user hubtest when run as root
-    spec = importlib.util.spec_from_file_location("hub_tests_postgres",
-                                                  ROOT / "tests" / "postgres.py")
-    assert spec is not None and spec.loader is not None
-    starter = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(starter)
-    with starter.Postgres.started(free_port()) as pg:
+    from deploy.postgres import Postgres
+
+    with Postgres.started(free_port()) as pg:
         with pg.connect() as conn:
             conn.execute("CREATE DATABASE bench")
         with pg.connect("bench") as conn:

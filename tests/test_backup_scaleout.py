@@ -59,10 +59,10 @@ def deployment(env: dict[str, str]) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def s3_server() -> Iterator[Any]:
-    """An S3 endpoint of this module's own (tests/s3.py): the copies of the demo store put into
+    """An S3 endpoint of this module's own (deploy/s3.py): the copies of the demo store put into
     its buckets go with it, and the session's server stays as light as its other tests expect
     (moto keeps every object in memory)."""
-    from s3 import S3
+    from deploy.s3 import S3
 
     with S3.started(free_port()) as server:
         yield server
