@@ -96,7 +96,11 @@ def hub(root: Path, *args: str) -> Any:
 
 def tables(store: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every table of the store's database that holds state, and the derived facets, sorted."""
-    database = Database.for_store(store)
+    return tables_of(Database.for_store(store))
+
+
+def tables_of(database: Database) -> dict[str, list[tuple[Any, ...]]]:
+    """`tables` of an opened database (either backend), which it closes."""
     try:
         with database.connection() as db:
             names = state_tables(db)

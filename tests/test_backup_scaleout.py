@@ -30,10 +30,10 @@ from test_backup import (
     ingest,
     snapshot_of,
     source,  # noqa: F401  (the source hub, a fixture)
+    tables_of,
 )
 from typer.testing import CliRunner
 
-from hub.backup import state_tables
 from hub.catalog.uploads import Received, Uploads
 from hub.cli import app
 from hub.config import load_settings
@@ -81,14 +81,7 @@ def tables(root: Path, env: dict[str, str]) -> dict[str, list[tuple[Any, ...]]]:
     """Every table that holds state, and the derived facets, sorted (on either backend)."""
     with deployment(env):
         database = load_settings(root, root / "store").database()
-    try:
-        with database.connection() as db:
-            names = state_tables(db)
-            names += ["catalog_facets"] if "catalog_records" in names else []
-            return {name: sorted(map(tuple, db.exec_driver_sql(f'SELECT * FROM "{name}"')),
-                                 key=repr) for name in names}
-    finally:
-        database.close()
+    return tables_of(database)
 
 
 def files(root: Path, env: dict[str, str], s3: Any) -> dict[str, bytes]:
