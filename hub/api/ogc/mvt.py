@@ -37,11 +37,6 @@ class Ragged:
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 
-    @classmethod
-    def constant(cls, value: bytes, n: int) -> Ragged:
-        data = np.tile(np.frombuffer(value, np.uint8), n)
-        return cls(data, np.arange(n + 1, dtype=np.int64) * len(value))
-
     def tobytes(self) -> bytes:
         return self.data[self.offsets[0]:self.offsets[-1]].tobytes()
 
@@ -56,42 +51,53 @@ def varints(values: np.ndarray, offsets: np.ndarray | None = None) -> Ragged:
     """Base-128 varints of unsigned values; grouped per item by `offsets` (into `values`),
     else one item per value."""
     v = np.asarray(values, np.uint64)
-    sizes = np.ones(len(v), np.int64)
-    for k in range(1, 10):
-        sizes += v >= np.uint64(1 << (7 * k))
+    sizes = np.searchsorted(_VARINT_LIMITS, v, side="right") + 1  # bytes per value
     ends = np.cumsum(sizes)
-    out = np.empty(int(ends[-1]) if len(v) else 0, np.uint8)
-    starts = ends - sizes
-    for k in range(int(sizes.max()) if len(v) else 0):
-        has = sizes > k
-        byte = (v[has] >> np.uint64(7 * k)) & np.uint64(0x7F)
-        more = (sizes[has] > k + 1).astype(np.uint64) << np.uint64(7)
-        out[starts[has] + k] = (byte | more).astype(np.uint8)
-    if offsets is None:
-        return Ragged(out, np.concatenate([[0], ends]).astype(np.int64))
-    byte_at = np.concatenate([[0], ends]).astype(np.int64)
-    return Ragged(out, byte_at[np.asarray(offsets, np.int64)])
+    width = int(sizes.max()) if len(v) else 0
+    if width == 1:
+        out = v.astype(np.uint8)
+    else:  # byte k of each value, the high bit set where another byte follows; then the used ones
+        k = np.arange(width, dtype=np.uint64)
+        table = ((v[:, None] >> (k * np.uint64(7))) & np.uint64(0x7F)).astype(np.uint8)
+        table[k[None, :] < (sizes[:, None] - 1)] |= 0x80
+        out = table[k[None, :] < sizes[:, None]]
+    byte_at = np.zeros(len(v) + 1, np.int64)
+    byte_at[1:] = ends
+    return Ragged(out, byte_at if offsets is None else byte_at[np.asarray(offsets, np.int64)])
 
 
-def join(*parts: Ragged) -> Ragged:
-    """Item-wise concatenation: item i is parts[0][i] + parts[1][i] + …"""
-    lengths = np.stack([p.lengths for p in parts])
-    offsets = _starts(lengths.sum(axis=0))
+_VARINT_LIMITS = np.array([1 << (7 * k) for k in range(1, 10)], np.uint64)  # 2 bytes from 2**7 on…
+
+
+def join(*parts: Ragged | bytes) -> Ragged:
+    """Item-wise concatenation: item i is parts[0][i] + parts[1][i] + …; a `bytes` part is
+    the same bytes for every item (a field's tag)."""
+    sizes = _sizes(parts)
+    offsets = _starts(np.sum(sizes, axis=0))
     out = np.empty(int(offsets[-1]), np.uint8)
     before = offsets[:-1].copy()
-    for part, size in zip(parts, lengths, strict=True):
-        first, last = int(part.offsets[0]), int(part.offsets[-1])
-        if last > first:  # byte s of the part goes to s + (item's start there - its start here)
-            out[np.arange(first, last) + np.repeat(before - part.offsets[:-1], size)] = \
-                part.data[first:last]
+    for part, size in zip(parts, sizes, strict=True):
+        if isinstance(part, bytes):
+            for k, byte in enumerate(part):
+                out[before + k] = byte
+        else:
+            first, last = int(part.offsets[0]), int(part.offsets[-1])
+            if last > first:  # byte s goes to s + (item's start there - its start here)
+                out[np.arange(first, last) + np.repeat(before - part.offsets[:-1], size)] = \
+                    part.data[first:last]
         before += size
     return Ragged(out, offsets)
 
 
+def _sizes(parts: tuple[Ragged | bytes, ...] | list[Ragged | bytes]) -> list[np.ndarray]:
+    """Each part's length per item."""
+    n = next(len(p.offsets) - 1 for p in parts if isinstance(p, Ragged))
+    return [np.full(n, len(p), np.int64) if isinstance(p, bytes) else p.lengths for p in parts]
+
+
 def field(tag: int, payload: Ragged) -> Ragged:
     """A length-delimited protobuf field per item: tag, length, payload."""
-    n = len(payload.offsets) - 1
-    return join(Ragged.constant(bytes([tag]), n), varints(payload.lengths), payload)
+    return join(bytes([tag]), varints(payload.lengths), payload)
 
 
 def zigzag(values: np.ndarray) -> np.ndarray:
@@ -150,7 +156,7 @@ def _value_messages(values: pa.Array) -> Ragged:
         data[:, 0], data[:, 1] = 0x38, flags
         return Ragged(data.ravel(), np.arange(n + 1, dtype=np.int64) * 2)
     if pa.types.is_integer(kind):
-        return join(Ragged.constant(b"\x30", n), varints(zigzag(values.to_numpy())))
+        return join(b"\x30", varints(zigzag(values.to_numpy())))
     if pa.types.is_floating(kind):
         data = np.empty((n, 9), np.uint8)
         data[:, 0] = 0x19
@@ -179,7 +185,7 @@ class Tags:
 def tags(columns: dict[str, pa.Array]) -> Tags:
     """Tags of n features from attribute columns (nulls are left out)."""
     n = len(next(iter(columns.values()))) if columns else 0
-    keys, messages, key_idx, val_idx, valid = [], [], [], [], []
+    keys, messages, val_idx, valid = [], [], [], []
     base = 0
     for name, column in columns.items():
         if isinstance(column, pa.ChunkedArray):
@@ -187,27 +193,31 @@ def tags(columns: dict[str, pa.Array]) -> Tags:
         if pa.types.is_date(column.type) or pa.types.is_timestamp(column.type):
             column = pc.cast(column, pa.string())
         encoded = pc.dictionary_encode(column)
-        dictionary = encoded.dictionary
         indices = encoded.indices
-        ok = indices.is_valid().to_numpy(zero_copy_only=False)
-        if not ok.any():
+        if indices.null_count == n:
             continue
         keys.append(name)
-        messages.append(_value_messages(dictionary))
-        key_idx.append(np.full(n, len(keys) - 1, np.int64))
-        val_idx.append(pc.fill_null(indices, 0).to_numpy().astype(np.int64) + base)
-        valid.append(ok)
-        base += len(dictionary)
+        messages.append(_value_messages(encoded.dictionary))
+        # the indices' values buffer as it is (a null's slot holds some index; masked below)
+        at = np.frombuffer(indices.buffers()[1], np.int32)[indices.offset:indices.offset + n]
+        val_idx.append(at.astype(np.int64) + base)
+        valid.append(indices.is_valid().to_numpy(zero_copy_only=False)
+                     if indices.null_count else None)
+        base += len(encoded.dictionary)
     if not keys:
         return Tags(np.empty(0, np.uint64), np.zeros(n + 1, np.int64), [],
                     Ragged(np.empty(0, np.uint8), np.zeros(1, np.int64)))
-    pairs = np.stack([np.stack(key_idx, 1), np.stack(val_idx, 1)], axis=2)  # n, k, 2
-    mask = np.stack(valid, 1)
-    flat = pairs[mask].ravel().astype(np.uint64)
-    offsets = _starts(2 * mask.sum(axis=1))
+    pairs = np.empty((n, len(keys), 2), np.uint64)  # per feature: (key, value) per column
+    pairs[:, :, 0] = np.arange(len(keys), dtype=np.uint64)
+    pairs[:, :, 1] = np.stack(val_idx, 1)
+    if any(v is not None for v in valid):
+        mask = np.stack([np.ones(n, bool) if v is None else v for v in valid], 1)
+        flat, per_feature = pairs[mask].ravel(), 2 * mask.sum(axis=1)
+    else:
+        flat, per_feature = pairs.ravel(), np.full(n, 2 * len(keys), np.int64)
     values = Ragged(np.concatenate([m.data[m.offsets[0]:m.offsets[-1]] for m in messages]),
                     _starts(np.concatenate([m.lengths for m in messages])))
-    return Tags(flat, offsets, keys, values)
+    return Tags(flat, _starts(per_feature), keys, values)
 
 
 # -- the tile --------------------------------------------------------------------------------------
@@ -217,16 +227,18 @@ def layer(name: str, geom_type: np.ndarray, commands: np.ndarray, command_offset
     """One layer's bytes (Layer message, without the Tile wrapper)."""
     n = len(geom_type)
     t = tags(columns)
-    parts = []
+    parts: list[Ragged | bytes] = []  # a Feature message's fields, in one join
     if ids is not None:
-        parts.append(join(Ragged.constant(b"\x08", n), varints(ids)))
+        parts += [b"\x08", varints(ids)]
     if len(t.keys):
-        parts.append(field(0x12, varints(t.ints, t.offsets)))
+        packed = varints(t.ints, t.offsets)
+        parts += [b"\x12", varints(packed.lengths), packed]
     type_field = np.empty((n, 2), np.uint8)
     type_field[:, 0], type_field[:, 1] = 0x18, geom_type
-    parts.append(Ragged(type_field.ravel(), np.arange(n + 1, dtype=np.int64) * 2))
-    parts.append(field(0x22, varints(commands, command_offsets)))
-    features = field(0x12, join(*parts))
+    geometry = varints(commands, command_offsets)
+    parts += [Ragged(type_field.ravel(), np.arange(n + 1, dtype=np.int64) * 2),
+              b"\x22", varints(geometry.lengths), geometry]
+    features = join(b"\x12", varints(np.sum(_sizes(parts), axis=0)), *parts)
     head = b"\x78\x02" + _text(0x0A, name)
     keys = b"".join(_text(0x1A, k) for k in t.keys)
     values = field(0x22, t.values).tobytes() if len(t.keys) else b""
@@ -239,7 +251,13 @@ def tile(*layers: bytes) -> bytes:
 
 
 def _varint(value: int) -> bytes:
-    return varints(np.array([value])).tobytes()
+    """One varint (the layer's few lengths and the extent; numpy would cost more here)."""
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 def _text(tag: int, text: str) -> bytes:

@@ -315,8 +315,8 @@ def _points(layer: Layer, src: Source, name: str, z: int, x: int, y: int) -> byt
         keep = rows[near]
         xy = np.column_stack([px[near], py[near]]).round().astype(np.int64)
         cmd, off = mvt.point_commands(xy)
-        columns = {c: layer.properties.column(c).take(pa.array(keep))
-                   for c in layer.properties.column_names}
+        chosen = layer.properties.take(pa.array(keep))
+        columns = dict(zip(chosen.column_names, chosen.columns, strict=True))
         return mvt.layer(name, np.full(len(keep), mvt.POINT, np.uint8), cmd, off, columns,
                          ids=keep + 1)
     # clusters: cells of 1/64 tile are contiguous runs of the Morton-sorted points

@@ -1,0 +1,116 @@
+"""The vectorised MVT encoder (hub/api/ogc/mvt.py) against an independent decoder
+(mapbox-vector-tile) and a plain-Python varint: every attribute type, nulls, sliced and chunked
+Arrow arrays, points, lines and polygons."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import mapbox_vector_tile
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from hub.api.ogc import mvt
+
+
+def python_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+EDGES = [0, 1, 127, 128, 255, 16383, 16384, 2**21 - 1, 2**21, 2**35, 2**56 - 1, 2**56,
+         2**63 - 1, 2**63, 2**64 - 1]
+
+
+def test_varints_match_the_protobuf_encoding_at_every_byte_boundary() -> None:
+    rng = np.random.default_rng(7)
+    values = np.concatenate([np.array(EDGES, np.uint64),
+                             rng.integers(0, 2**63, 500, dtype=np.uint64)])
+    encoded = mvt.varints(values)
+    assert encoded.tobytes() == b"".join(python_varint(int(v)) for v in values)
+    for i, v in enumerate(values):
+        assert bytes(encoded.data[encoded.offsets[i]:encoded.offsets[i + 1]]) == \
+            python_varint(int(v))
+    grouped = mvt.varints(values, np.array([0, 3, 3, len(values)]))  # an empty group too
+    assert grouped.lengths.tolist() == [sum(len(python_varint(int(v))) for v in part)
+                                        for part in (values[:3], [], values[3:])]
+    assert mvt.varints(np.array([], np.uint64)).tobytes() == b""
+    for v in EDGES:
+        assert mvt._varint(v) == python_varint(v)
+
+
+def test_join_puts_constant_and_ragged_parts_item_by_item() -> None:
+    words = mvt.Ragged(np.frombuffer(b"abcdef", np.uint8), np.array([0, 2, 2, 6]))
+    joined = mvt.join(b"<", words, b"/>", mvt.varints(np.array([1, 300, 2])))
+    items = [bytes(joined.data[joined.offsets[i]:joined.offsets[i + 1]]) for i in range(3)]
+    assert items == [b"<ab/>\x01", b"</>\xac\x02", b"<cdef/>\x02"]
+
+
+def decode(layer: bytes) -> list[dict[str, Any]]:
+    tile = mapbox_vector_tile.decode(mvt.tile(layer), default_options={"y_coord_down": True})
+    return tile["t"]["features"]
+
+
+def test_points_with_every_attribute_type_and_nulls_decode_as_given() -> None:
+    n = 7
+    xy = np.array([[0, 0], [1, 2], [4095, 4095], [-10, 5], [100, 4200], [7, 7], [2048, 1]])
+    whole = pa.array(["x", "a", "ä – ü", "", None, "a", "zz", "a", "tail"])
+    columns: dict[str, Any] = {
+        "text": whole.slice(1, n),  # an offset into the buffers
+        "ints": pa.array([0, -1, 2**40, None, 5, 5, -(2**40)], pa.int64()),
+        "small": pa.array([1, 2, 3, 4, 5, 6, 7], pa.int8()),
+        "floats": pa.array([0.5, None, -2.25, 1e300, 0.5, float("inf"), 3.0]),
+        "flags": pa.array([True, False, None, True, True, False, False]),
+        "day": pa.array([dt.date(2026, 1, 2), None, dt.date(1999, 12, 31), dt.date(2026, 1, 2),
+                         None, None, dt.date(2000, 2, 29)]),
+        "chunked": pa.chunked_array([["p", "q"], ["p", None, "r", "s", "p"]]),
+        "empty": pa.array([None] * n, pa.string()),
+    }
+    cmd, off = mvt.point_commands(xy)
+    ids = np.arange(n) + 10**6
+    features = decode(mvt.layer("t", np.full(n, mvt.POINT, np.uint8), cmd, off, columns, ids=ids))
+    assert len(features) == n
+    for i, f in enumerate(features):
+        assert f["id"] == ids[i]
+        assert f["geometry"] == {"type": "Point", "coordinates": xy[i].tolist()}
+        expected = {}
+        for name, column in columns.items():
+            value = column[i].as_py()
+            if value is not None:
+                expected[name] = value.isoformat() if isinstance(value, dt.date) else value
+        assert f["properties"] == expected, i
+
+
+def test_lines_and_polygons_without_attributes() -> None:
+    # a line of three points and a square ring (closing point dropped), one feature each
+    xy = np.array([[1, 1], [10, 1], [10, 10], [0, 0], [8, 0], [8, 8], [0, 8]], np.int64)
+    for kind, counts, closed in ((mvt.LINESTRING, [3], False), (mvt.POLYGON, [4], True)):
+        points = xy[:3] if kind == mvt.LINESTRING else xy[3:]
+        cmd, off = mvt.path_commands(points, np.array(counts), np.array([0]), 1, closed)
+        (feature,) = decode(mvt.layer("t", np.array([kind], np.uint8), cmd, off, {}))
+        assert feature["properties"] == {}
+        if kind == mvt.LINESTRING:
+            assert feature["geometry"] == {"type": "LineString",
+                                           "coordinates": [[1, 1], [10, 1], [10, 10]]}
+        else:
+            assert feature["geometry"]["type"] == "Polygon"
+            ring = feature["geometry"]["coordinates"][0]
+            assert ring[0] == ring[-1] and sorted(map(tuple, ring[:-1])) == \
+                sorted(map(tuple, points.tolist()))
+
+
+@pytest.mark.parametrize("n", [1, 300])
+def test_many_features_keep_their_own_tags(n: int) -> None:
+    rng = np.random.default_rng(n)
+    names = [f"n{int(v)}" for v in rng.integers(0, 20, n)]
+    columns = {"name": pa.array(names), "k": pa.array(rng.integers(-5, 5, n))}
+    cmd, off = mvt.point_commands(rng.integers(0, 4096, (n, 2)))
+    features = decode(mvt.layer("t", np.full(n, mvt.POINT, np.uint8), cmd, off, columns))
+    assert [f["properties"]["name"] for f in features] == names
+    assert [f["properties"]["k"] for f in features] == columns["k"].to_pylist()
