@@ -445,7 +445,8 @@ def _batches(opened: Opened, plan: _Plan, report: RunReport, sink: _Sink,
     for number, text in malformed:  # rows with too many or too few fields
         report.rows_read += 1
         v = Violation(opened.name, number, "", text[:200], "row-structure",
-                      "the row has a different number of fields than the header")
+                      "the row has a different number of fields than the header",
+                      "row-structure")
         report.add(v)
         report.rows_quarantined += 1
         sink.park({}, None, [f"{v.message} [{v.rule}]"], np.array([number]), opened.name,
@@ -568,7 +569,7 @@ def _report_problems(problems: list[Problem], batch: Batch, pos: np.ndarray, pla
             value = p.values[i].as_py() if i < len(p.values) else None
             report.violations.append(Violation(
                 file, number, _source_column(plan, p.column),
-                None if value is None else str(value), p.rule, p.message))
+                None if value is None else str(value), p.rule, p.message, p.code, p.params))
         report.violation_count += len(p.rows)
 
 
@@ -601,35 +602,36 @@ def _geometry(batch: Any, plan: _Plan, opened: Opened, settings: Settings,
             checked = check_columns({gfield.name: batch.columns[column]}, [number], ("",), n)
             for p in checked.problems:
                 problems.append(Problem(
-                    gfield.name, "type", f"coordinate {column!r} is not a number (expected "
-                    f"one with the decimal mark {opened.decimal!r}, like 51{opened.decimal}62; "
-                    "if the file uses another, set options: {decimal: MARK} in the pipeline)",
-                    p.rows, p.values))
+                    gfield.name, "type.coordinate", f"coordinate {column!r} is not a number "
+                    f"(expected one with the decimal mark {opened.decimal!r}, like "
+                    f"51{opened.decimal}62; if the file uses another, set options: "
+                    "{decimal: MARK} in the pipeline)", p.rows, p.values,
+                    {"column": column, "decimal": opened.decimal}))
             coords.append(np.asarray(pc.fill_null(checked.columns[gfield.name], np.nan)))
         text = _CoordinateText(batch.columns[lon_col], batch.columns[lat_col])
         missing = np.flatnonzero((np.isnan(coords[0]) | np.isnan(coords[1]))
                                  & ~problem_rows(n, problems))
         if missing.size and gfield.required:
-            problems.append(Problem(gfield.name, "required", "coordinates are missing",
-                                    missing, text.take(missing)))
+            problems.append(Problem(gfield.name, "required.coordinates",
+                                    "coordinates are missing", missing, text.take(missing)))
         result = geo.from_points(coords[0], coords[1], text, plan.crs, settings.extent, swapped)
     else:
         if "wkt" in source.geometry:
             values = batch.columns[source.geometry["wkt"]]
             shapes, bad = geo.parse(values, "wkt")
             text = pc.cast(values, pa.string())
-            rule_msg = "not valid WKT"
+            code, rule_msg = "geometry.wkt", "not valid WKT"
         else:
             values = batch.columns[GEOMETRY]
             shapes, bad = geo.parse(values, "wkb")
             text = pa.array([None if s is None else s.wkt[:200] for s in shapes], pa.string())
-            rule_msg = "unreadable geometry"
+            code, rule_msg = "geometry.wkb", "unreadable geometry"
         if bad.size:
-            problems.append(Problem(gfield.name, "geometry", rule_msg, bad, text.take(bad)))
+            problems.append(Problem(gfield.name, code, rule_msg, bad, text.take(bad)))
         missing = np.flatnonzero(shapely.is_missing(shapes) & ~problem_rows(n, problems))
         if missing.size and gfield.required:
-            problems.append(Problem(gfield.name, "required", "the geometry is missing", missing,
-                                    text.take(missing)))
+            problems.append(Problem(gfield.name, "required.geometry", "the geometry is missing",
+                                    missing, text.take(missing)))
         result = geo.from_shapes(shapes, text, plan.crs, settings.extent, gfield.geometryTypes)
     problems += result.problems
     return result, text, problems
@@ -693,7 +695,9 @@ def _check_unique(schema: TableSchema, sink: _Sink, report: RunReport,
                 file = names[file_no]
                 label = "+".join(sink.files[file][1].get(c, c) for c in key)
                 where = f"row {first}" + ("" if first_no == file_no else f" of {names[first_no]}")
-                report.add(Violation(file, row, label, value, "unique", f"duplicate of {where}"))
+                report.add(Violation(file, row, label, value, "unique", f"duplicate of {where}",
+                                     "unique", {"first_row": first, "first_file": None
+                                                if first_no == file_no else names[first_no]}))
                 entry = duplicates.setdefault(pos, _Duplicate(file, row, data))
                 entry.errors.append(f"{label}: duplicate of {where} [unique]")
     finally:
