@@ -13,7 +13,7 @@ nothing renders (they fall back to the stored English message).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypeVar
 
 # code -> the names of its parameters (besides the cell's value, which every problem has)
 CODES: dict[str, tuple[str, ...]] = {
@@ -46,6 +46,29 @@ CODES: dict[str, tuple[str, ...]] = {
     "extent": (),
     "row-structure": (),
 }
+
+
+# Errors that stop a run before it commits (the run's `error`), as codes with parameters too:
+# those a data manager fixes in the mapping or the file. Others keep their English message.
+FAILURES: dict[str, tuple[str, ...]] = {
+    "no-column": ("file", "column", "field"),  # field: the required field it is mapped to
+    "no-rows": ("files",),
+    "filter-keeps-none": ("files", "rows"),
+    "rejected": ("count",),
+    "no-valid-rows": ("read", "quarantined", "skipped"),
+    "no-geometry": ("file",),
+    "unknown-crs": ("file",),
+}
+E = TypeVar("E", bound=BaseException)
+
+
+def failing(exc: E, code: str, **params: Any) -> E:
+    """`exc` with its failure code and parameters (`failure_code`, `failure_params`)."""
+    if code not in FAILURES or set(params) - set(FAILURES[code]):
+        raise ValueError(f"failure code {code!r} with {sorted(params)}: see FAILURES")
+    exc.failure_code = code  # type: ignore[attr-defined]
+    exc.failure_params = {k: _plain(v) for k, v in params.items()}  # type: ignore[attr-defined]
+    return exc
 
 
 def rule_of(code: str) -> str:

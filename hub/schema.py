@@ -282,7 +282,7 @@ class Failure:
 
     message: str
     rows: np.ndarray
-    code: str = "type"
+    code: str
     params: dict[str, Any] = field(default_factory=dict)
 
 

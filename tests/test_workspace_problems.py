@@ -32,9 +32,9 @@ from hub.catalog import open_catalog
 from hub.config import load_settings
 from hub.intake.runs import Run
 from hub.jobs import Job
-from hub.problem_codes import CODES, rule_of
+from hub.problem_codes import CODES, FAILURES, rule_of
 from hub.web.portal.i18n import LANGUAGES, language
-from hub.web.workspace.problems import TEXTS, _variant, csv_of, message
+from hub.web.workspace.problems import FAILURE_TEXTS, TEXTS, _variant, csv_of, failure, message
 
 REPO = Path(__file__).resolve().parents[1]
 PRODUCERS = [REPO / "hub" / "schema.py", *sorted((REPO / "hub" / "ingest").glob("*.py"))]
@@ -42,18 +42,20 @@ PRODUCERS = [REPO / "hub" / "schema.py", *sorted((REPO / "hub" / "ingest").glob(
 SAMPLE = {"allowed": ["Tagespflege", "Hospiz", "Kurzzeitpflege"], "limit": 1000,
           "pattern": "[0-9]{5}", "crs": "EPSG:25833", "example": "01/05/2019",
           "column": "Hochwert", "decimal": ",", "group": ".", "first_row": 2,
-          "first_file": "alt.csv"}
+          "first_file": "alt.csv", "file": "pflege.csv", "field": "name",
+          "files": ["a.csv", "b.csv"], "rows": 1200, "count": 3, "read": 1200,
+          "quarantined": 1100, "skipped": 100}
 ENGLISH = "the stored English message"
 
 
 # parameters a code may come without (another sentence then), left out one after the other
 OPTIONAL = {"type.number": ("group", "decimal"), "type.date": ("example",),
-            "type.datetime": ("example",), "unique": ("first_file",)}
+            "type.datetime": ("example",), "unique": ("first_file",), "no-column": ("field",)}
 
 
 def variants(code: str) -> list[dict[str, Any]]:
     """The parameters a code comes with: all given, then fewer and fewer optional ones."""
-    found = [{name: SAMPLE[name] for name in CODES[code]}]
+    found = [{name: SAMPLE[name] for name in {**CODES, **FAILURES}[code]}]
     for name in OPTIONAL.get(code, ()):
         found.append({k: v for k, v in found[-1].items() if k != name})
     return found
@@ -74,6 +76,29 @@ def test_every_code_has_a_sentence_in_every_language(code: str) -> None:
         assert said["de"] != said["en"] and said["de"] != said["dsb"], said
     assert "der erlaubten Werte: Tagespflege, Hospiz oder Kurzzeitpflege" in message(
         language("de"), {"value": "x", "code": "enum", "params": {"allowed": SAMPLE["allowed"]}})
+
+
+def failed_run(code: str, params: dict[str, Any]) -> Run:
+    return Run(Job(id="j1", kind="ingest", params={}, organization="sozialamt",
+                   dataset="pflege", submitted_by="sam", state="failed", progress=1.0,
+                   message="", error=ENGLISH, result={
+                       "status": "failed", "error": ENGLISH, "error_code": code,
+                       "error_params": params}, attempts=1, max_attempts=1, claimed_by=None,
+                   heartbeat=None, lease_expires=None, created="2026-01-01", started=None,
+                   finished=None))
+
+
+@pytest.mark.parametrize("code", sorted(FAILURES))
+def test_every_failure_code_has_a_sentence_in_every_language(code: str) -> None:
+    assert code in FAILURE_TEXTS, f"{code}: no German sentence in hub/web/workspace/problems.py"
+    for params in variants(code):
+        said = {lang: failure(language(lang), failed_run(code, params)) for lang in LANGUAGES}
+        for lang, text in said.items():
+            assert text != ENGLISH and "%(" not in text and text.endswith("."), (lang, text)
+        assert said["de"] != said["en"] and said["de"] != said["dsb"], said
+    assert failure(language("de"), failed_run("no-rows", {"files": ["a.csv", "b.csv"]})) == \
+        "a.csv, b.csv enthält keine Datenzeilen (nur eine Kopfzeile oder gar nichts)."
+    assert failure(language("de"), failed_run("", {})) == ENGLISH  # an error without a code
 
 
 def test_numbers_and_plurals_follow_the_language() -> None:
@@ -97,37 +122,40 @@ def test_problems_stored_without_a_code_show_their_english_message() -> None:
     assert message(language("de"), {**old, "code": "pattern", "params": {}}) == old["message"]
 
 
-def code_argument(call: ast.Call) -> ast.expr | None:
-    """The code a Problem(column, code, ...), Failure(message, rows, code) or
-    Violation(file, row, column, value, rule, message, code, ...) is made with."""
+def code_argument(call: ast.Call) -> tuple[ast.expr | None, dict[str, Any]]:
+    """The code a Problem(column, code, ...), Failure(message, rows, code),
+    Violation(file, row, column, value, rule, message, code, ...) or failing(exc, code, ...)
+    is made with, and the codes it must be one of."""
     name = call.func.id if isinstance(call.func, ast.Name) else ""
-    position = {"Problem": 1, "Failure": 2, "Violation": 6}.get(name)
+    position = {"Problem": 1, "Failure": 2, "Violation": 6, "failing": 1}.get(name)
+    registry = FAILURES if name == "failing" else CODES
     if position is None:
-        return None
+        return None, registry
     for keyword in call.keywords:
         if keyword.arg == "code":
-            return keyword.value
-    return call.args[position] if len(call.args) > position else None
+            return keyword.value, registry
+    return (call.args[position] if len(call.args) > position else None), registry
 
 
 def test_the_producers_emit_only_registered_codes() -> None:
     seen = set()
     for path in PRODUCERS:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            arg = code_argument(node) if isinstance(node, ast.Call) else None
+            arg, registry = code_argument(node) if isinstance(node, ast.Call) else (None, {})
             if isinstance(arg, ast.Constant):
-                assert arg.value in CODES, (path.name, arg.value)
+                assert arg.value in registry, (path.name, arg.value)
                 seen.add(arg.value)
             elif isinstance(arg, ast.JoinedStr):  # f"type.{f.type}": a registered prefix
                 head = arg.values[0]
                 assert isinstance(head, ast.Constant), (path.name, ast.unparse(arg))
-                assert any(c.startswith(head.value) for c in CODES), (path.name,
-                                                                      ast.unparse(arg))
+                assert any(c.startswith(head.value) for c in registry), (path.name,
+                                                                         ast.unparse(arg))
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Tuple):
                 for element in node.value.elts:  # code, message = "geometry.wkt", "…"
                     if isinstance(element, ast.Constant) and element.value in CODES:
                         seen.add(element.value)
-    assert {"required", "unique", "extent", "crs", "row-structure"} <= seen
+    assert {"required", "unique", "extent", "crs", "row-structure", "no-column",
+            "unknown-crs"} <= seen
 
 
 # ----------------------------- a bad file through the workspace -----------------------------
@@ -197,22 +225,39 @@ def signed_in(site: str) -> Iterator[httpx.Client]:
         yield browser
 
 
+def run_file(browser: httpx.Client, content: bytes, state: str) -> None:
+    """Upload `content` as pflege.csv, map it as proposed (WGS 84 coordinates), run it."""
+    token = csrf_of(browser.get(PAGE + "/daten").text)
+    done = browser.post(PAGE + "/daten/dateien", data={"csrf": token},
+                        files=[("dateien", ("pflege.csv", content))])
+    assert done.status_code == 303, done.text[:500]
+    form = mapping_form(browser.get(PAGE + "/daten").text)
+    assert form["schema"] == "pflege", form
+    form.update(geometry="lonlat", lon="lon", lat="lat", crs="EPSG:4326")
+    if "name" in content.decode().split("\n", 1)[0].split(","):
+        form["map.name"] = "name"
+    saved = browser.post(PAGE + "/daten/pipeline", data=form)
+    assert saved.status_code == 303, saved.text[:800]
+    assert browser.post(PAGE + "/daten/lauf", data={"csrf": form["csrf"]}).status_code == 303
+    assert finished(browser, DATASET)["state"] == state
+
+
 @pytest.fixture(scope="module")
-def ran(site: str) -> None:
-    """The bad file uploaded, mapped as proposed (WGS 84 coordinates) and run."""
+def ran(site: str) -> str:
+    """A file without the required name column run first (its failed report is returned),
+    then the bad file, mapped as proposed (WGS 84 coordinates) and run."""
     with signed_in(site) as browser:
-        token = csrf_of(browser.get(PAGE + "/daten").text)
-        done = browser.post(PAGE + "/daten/dateien", data={"csrf": token},
-                            files=[("dateien", ("pflege.csv", bad_file()))])
-        assert done.status_code == 303, done.text[:500]
-        form = mapping_form(browser.get(PAGE + "/daten").text)
-        assert form["schema"] == "pflege", form
-        form.update(geometry="lonlat", lon="lon", lat="lat", crs="EPSG:4326")
-        saved = browser.post(PAGE + "/daten/pipeline", data=form)
-        assert saved.status_code == 303, saved.text[:800]
-        assert browser.post(PAGE + "/daten/lauf", data={"csrf": form["csrf"]}
-                            ).status_code == 303
-        assert finished(browser, DATASET)["state"] == "committed"
+        run_file(browser, bad_file().replace(b",name,", b",bezeichnung,", 1), "failed")
+        failed = browser.get(PAGE + "/pruefbericht").text
+        run_file(browser, bad_file(), "committed")
+    return failed
+
+
+def test_a_failed_run_says_why_in_german(ran: str) -> None:
+    assert "Der Lauf ist gescheitert" in ran
+    assert "Dem Pflichtfeld „name“ ist keine Spalte zugeordnet: Die Datei pflege.csv hat keine "\
+        "Spalte „name“." in ran
+    assert "needed for the required field" not in ran
 
 
 
@@ -226,7 +271,7 @@ def table_of(page: str) -> list[tuple[str, str, str, str, str]]:
 
 
 def test_the_report_says_each_problem_in_german_with_value_row_and_column(
-        site: str, ran: None) -> None:
+        site: str, ran: str) -> None:
     with signed_in(site) as browser:
         page = browser.get(PAGE + "/pruefbericht").text
         english = browser.get(PAGE + "/pruefbericht?lang=en").text
@@ -273,7 +318,7 @@ def test_the_csv_of_an_old_run_keeps_its_english_messages() -> None:
                     ["a.csv", "3", "plz", "XY", "pattern", "'-does not match"]]
 
 
-def test_the_report_in_chromium_on_a_desk_and_a_phone(site: str, ran: None,
+def test_the_report_in_chromium_on_a_desk_and_a_phone(site: str, ran: str,
                                                       browser: Any) -> None:
     watched = Watched(browser)
     try:

@@ -164,7 +164,7 @@ def router(desk: Desk) -> APIRouter:
         has_quarantine = bool(last and last.version is not None
                               and last.report.get("rows_quarantined"))
         return desk.page(request, session, "workspace/pruefbericht.html", record=record,
-                         run=last, has_quarantine=has_quarantine, say=problems_.message)
+                         run=last, has_quarantine=has_quarantine, wording=problems_)
 
     @router.get(base + "/pruefbericht/quarantaene.csv")
     async def quarantined(request: Request, name: str) -> Response:

@@ -75,6 +75,24 @@ TEXTS: dict[str, str | Callable[[Language, int], str]] = {
     "extent": N_("Der Ort liegt außerhalb des Landkreises."),
     "row-structure": N_("Die Zeile hat mehr oder weniger Felder als die Kopfzeile."),
 }
+# a run's error that has a code (hub.problem_codes.FAILURES) -> the German message
+FAILURE_TEXTS: dict[str, str] = {
+    "no-column": N_("Die Datei %(file)s hat keine Spalte „%(column)s“: Bitte die Zuordnung "
+                    "prüfen."),
+    "no-column/field": N_("Dem Pflichtfeld „%(field)s“ ist keine Spalte zugeordnet: Die Datei "
+                          "%(file)s hat keine Spalte „%(column)s“."),
+    "no-rows": N_("%(files)s enthält keine Datenzeilen (nur eine Kopfzeile oder gar nichts)."),
+    "filter-keeps-none": N_("Der Filter der Quelle lässt keine Zeile von %(files)s übrig "
+                            "(gelesen: %(rows)s)."),
+    "rejected": N_("Gefundene Probleme: %(count)s. Es wurde nichts gespeichert, weil die "
+                   "Pipeline bei Problemen den ganzen Lauf ablehnt."),
+    "no-valid-rows": N_("Keine gültige Zeile (gelesen: %(read)s, mit Problemen: "
+                        "%(quarantined)s, übersprungen: %(skipped)s)."),
+    "no-geometry": N_("Das Schema braucht eine Lage, aber für %(file)s ist keine Geometrie "
+                      "zugeordnet: Bitte die Koordinatenspalten wählen."),
+    "unknown-crs": N_("Das Koordinatensystem von %(file)s ist unbekannt: Bitte in der Zuordnung "
+                      "angeben (z. B. EPSG:25833)."),
+}
 # the columns of the problems' CSV (the table's headers on the page)
 HEADERS = (N_("Datei"), N_("Zeile"), N_("Spalte"), N_("Wert"), N_("Regel"), N_("Meldung"))
 
@@ -89,6 +107,8 @@ def _variant(code: str, params: dict[str, Any]) -> str:
         return code + "/example"
     if code == "unique" and params.get("first_file"):
         return "unique/file"
+    if code == "no-column" and params.get("field"):
+        return "no-column/field"
     return code
 
 
@@ -100,7 +120,7 @@ def message(lang: Language, problem: dict[str, Any]) -> str:
     text = TEXTS.get(_variant(code, params)) if isinstance(params, dict) else None
     if text is None:
         return str(problem.get("message") or "")
-    values = {key: _shown(lang, value) for key, value in params.items()}
+    values = {key: _shown(lang, value, key) for key, value in params.items()}
     value = problem.get("value")
     values["value"] = "" if value is None else _shorten(str(value))
     if callable(text):
@@ -115,7 +135,23 @@ def message(lang: Language, problem: dict[str, Any]) -> str:
         return str(problem.get("message") or "")
 
 
-def _shown(lang: Language, value: Any) -> str:
+def failure(lang: Language, run: Run) -> str:
+    """Why the run failed, in `lang` when its error has a code, else its English message."""
+    code = str(run.report.get("error_code") or "")
+    params = run.report.get("error_params") or {}
+    text = FAILURE_TEXTS.get(_variant(code, params)) if isinstance(params, dict) else None
+    if text is None:
+        return run.error
+    try:
+        return lang.gettext(text) % {key: _shown(lang, value, key)
+                                     for key, value in params.items()}
+    except (KeyError, TypeError, ValueError):
+        return run.error
+
+
+def _shown(lang: Language, value: Any, key: str = "") -> str:
+    if isinstance(value, list) and key == "files":
+        return ", ".join(str(v) for v in value)
     if isinstance(value, list):
         return lang.alternatives([_shown(lang, v) for v in value])
     if isinstance(value, int | float) and not isinstance(value, bool):
