@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.problem_codes import CODES
 
 
 class HubError(Exception):
@@ -54,7 +57,14 @@ class Violation:
     column: str
     value: str | None
     rule: str  # type, required, unique, enum, minimum, ..., geometry, crs, extent
-    message: str
+    message: str  # in English, for the CLI, the logs and the JSON APIs
+    code: str = ""  # the rule or a variant of it, as `hub.problem_codes` lists them
+    params: dict[str, Any] = field(default_factory=dict, compare=False)  # the code's data
+
+    def __post_init__(self) -> None:
+        if self.code and self.code not in CODES:
+            raise ValueError(f"unknown problem code {self.code!r}: add it to "
+                             "hub.problem_codes.CODES")
 
     def __str__(self) -> str:
         where = f"{self.file}, row {self.row}" if self.row else self.file

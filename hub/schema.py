@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
+from hub import problem_codes
 from hub.errors import PipelineError
 
 ARROW_TYPES: dict[str, pa.DataType] = {
@@ -216,13 +217,23 @@ def parse_schema(raw: Any, source: str, name: str) -> TableSchema:
 
 @dataclass
 class Problem:
-    """Rows of one column that break one rule (indices relative to the batch)."""
+    """Rows of one column that break one rule (indices relative to the batch): the English
+    `message`, and the same as a `code` with `params` (see `hub.problem_codes`)."""
 
     column: str
-    rule: str
+    code: str
     message: str
     rows: np.ndarray
     values: pa.Array
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.params = problem_codes.checked(self.code, self.params)
+
+    @property
+    def rule(self) -> str:
+        """The rule broken: required, type, enum, ..., geometry, crs, extent."""
+        return problem_codes.rule_of(self.code)
 
 
 def problem_rows(length: int, problems: list[Problem]) -> np.ndarray:
@@ -267,10 +278,12 @@ class NumberStyle:
 
 @dataclass
 class Failure:
-    """Cells of one column that could not be cast, for one reason."""
+    """Cells of one column that could not be cast, for one reason (a `type…` code)."""
 
     message: str
     rows: np.ndarray
+    code: str
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 def check_columns(raw: dict[str, pa.Array], fields: list[Field], missing: tuple[str, ...],
@@ -293,8 +306,8 @@ def check_columns(raw: dict[str, pa.Array], fields: list[Field], missing: tuple[
             continue
         typed, failures = cast_array(arr, f, missing, styles.setdefault(f.name, NumberStyle()))
         for failure in failures:
-            problems.append(Problem(f.name, "type", failure.message, failure.rows,
-                                    arr.take(failure.rows)))
+            problems.append(Problem(f.name, failure.code, failure.message, failure.rows,
+                                    arr.take(failure.rows), failure.params))
         bad = (np.sort(np.concatenate([x.rows for x in failures])) if failures else None)
         columns[f.name] = typed
         problems.extend(_constraint_problems(f, typed, arr, bad))
@@ -305,33 +318,40 @@ def _casts(f: Field, options: str) -> str:
     return f"set casts: {{{f.name}: {{{options}}}}} in the pipeline"
 
 
-def _type_message(f: Field) -> str:
-    """What was expected, and the pipeline setting that reads other forms."""
+def _type_failure(f: Field, rows: np.ndarray) -> Failure:
+    """Cells that are not of `f`'s type: what was expected, and the pipeline setting that
+    reads other forms."""
     if f.type in ("date", "datetime") and f.format not in ("default", "any"):
         example = dt.datetime(2019, 5, 1, 14, 30).strftime(f.format)
-        return (f"not a {f.type} in the format {f.format!r} (like {example}); "
-                f"check casts: {{{f.name}: {{format: ...}}}} in the pipeline")
+        return Failure(f"not a {f.type} in the format {f.format!r} (like {example}); "
+                       f"check casts: {{{f.name}: {{format: ...}}}} in the pipeline", rows,
+                       f"type.{f.type}", {"example": example})
     if f.type == "date":
-        return ("expected a date like 2019-05-01 or 01.05.2019; "
-                + _casts(f, "format: '%d/%m/%Y'"))
+        return Failure("expected a date like 2019-05-01 or 01.05.2019; "
+                       + _casts(f, "format: '%d/%m/%Y'"), rows, "type.date")
     if f.type == "datetime":
-        return ("expected a datetime like 2019-05-01T14:30:00Z or 01.05.2019 14:30; "
-                + _casts(f, "format: '%d/%m/%Y %H:%M'"))
+        return Failure("expected a datetime like 2019-05-01T14:30:00Z or 01.05.2019 14:30; "
+                       + _casts(f, "format: '%d/%m/%Y %H:%M'"), rows, "type.datetime")
     if f.type == "boolean":
-        shown = ", ".join([*f.trueValues[:6], *f.falseValues[:6]])
-        return (f"not a boolean (expected one of {shown}, …); "
-                + _casts(f, "trueValues: [x], falseValues: ['-']"))
+        allowed = [*f.trueValues[:6], *f.falseValues[:6]]
+        return Failure(f"not a boolean (expected one of {', '.join(allowed)}, …); "
+                       + _casts(f, "trueValues: [x], falseValues: ['-']"), rows,
+                       "type.boolean", {"allowed": allowed})
     if f.type == "integer":
-        return ("expected an integer like 1234 or 1.234 (at most 18 digits); for placeholders "
-                "such as 'k. A.' " + _casts(f, "missingValues: ['k. A.']"))
+        return Failure("expected an integer like 1234 or 1.234 (at most 18 digits); for "
+                       "placeholders such as 'k. A.' " + _casts(f, "missingValues: ['k. A.']"),
+                       rows, "type.integer")
     if f.type == "year":
-        return "expected a year like 2019; " + _casts(f, "missingValues: ['k. A.']")
+        return Failure("expected a year like 2019; " + _casts(f, "missingValues: ['k. A.']"),
+                       rows, "type.year")
     if f.decimalChar is not None or f.groupChar is not None:
-        return (f"expected a number with decimal mark {f.decimalChar or '.'!r}"
-                + (f" and thousands separator {f.groupChar!r}" if f.groupChar else "")
-                + "; check casts: {" + f.name + ": {decimalChar, groupChar}} in the pipeline")
-    return ("expected a number like 1234.5 or 1.234,5; "
-            + _casts(f, "decimalChar: ',', groupChar: '.'"))
+        return Failure(f"expected a number with decimal mark {f.decimalChar or '.'!r}"
+                       + (f" and thousands separator {f.groupChar!r}" if f.groupChar else "")
+                       + "; check casts: {" + f.name + ": {decimalChar, groupChar}} in the "
+                       "pipeline", rows, "type.number",
+                       {"decimal": f.decimalChar or ".", "group": f.groupChar})
+    return Failure("expected a number like 1234.5 or 1.234,5; "
+                   + _casts(f, "decimalChar: ',', groupChar: '.'"), rows, "type.number")
 
 
 def _nonzero(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -343,10 +363,10 @@ def _constraint_problems(f: Field, typed: pa.Array, raw: pa.Array,
     out: list[Problem] = []
     c = f.constraints
 
-    def add(rule: str, message: str, mask: pa.Array) -> None:
+    def add(rule: str, message: str, mask: pa.Array, **params: Any) -> None:
         rows = _nonzero(mask)
         if rows.size:
-            out.append(Problem(f.name, rule, message, rows, raw.take(rows)))
+            out.append(Problem(f.name, rule, message, rows, raw.take(rows), params))
 
     if c.get("required") and typed.null_count:
         isnull = pc.is_null(typed)
@@ -356,21 +376,25 @@ def _constraint_problems(f: Field, typed: pa.Array, raw: pa.Array,
     if "enum" in c:
         allowed = pa.array(c["enum"]).cast(typed.type)
         add("enum", f"not one of the allowed values {c['enum']}",
-            pc.and_(pc.is_valid(typed), pc.invert(pc.is_in(typed, value_set=allowed))))
+            pc.and_(pc.is_valid(typed), pc.invert(pc.is_in(typed, value_set=allowed))),
+            allowed=c["enum"])
     for rule, op, word in (("minimum", pc.less, "below"), ("maximum", pc.greater, "above")):
         if rule in c:
             bound = pa.scalar(c[rule]).cast(typed.type)
-            add(rule, f"{word} the {rule} {c[rule]}", op(typed, bound))
+            add(rule, f"{word} the {rule} {c[rule]}", op(typed, bound), limit=c[rule])
     if f.type == "string":
         if "minLength" in c:
             add("minLength", f"shorter than {c['minLength']} characters",
-                pc.less(pc.utf8_length(typed), pa.scalar(c["minLength"], pa.int32())))
+                pc.less(pc.utf8_length(typed), pa.scalar(c["minLength"], pa.int32())),
+                limit=c["minLength"])
         if "maxLength" in c:
             add("maxLength", f"longer than {c['maxLength']} characters",
-                pc.greater(pc.utf8_length(typed), pa.scalar(c["maxLength"], pa.int32())))
+                pc.greater(pc.utf8_length(typed), pa.scalar(c["maxLength"], pa.int32())),
+                limit=c["maxLength"])
         if "pattern" in c:
             add("pattern", f"does not match the pattern {c['pattern']!r}",
-                pc.invert(pc.match_substring_regex(typed, f"^(?:{c['pattern']})$")))
+                pc.invert(pc.match_substring_regex(typed, f"^(?:{c['pattern']})$")),
+                pattern=c["pattern"])
     return out
 
 
@@ -419,7 +443,7 @@ def cast_array(arr: pa.Array, f: Field, missing: tuple[str, ...],
 
 
 def _failed(f: Field, typed: pa.Array, bad: np.ndarray) -> tuple[pa.Array, list[Failure]]:
-    return typed, [Failure(_type_message(f), bad)] if bad.size else []
+    return typed, [_type_failure(f, bad)] if bad.size else []
 
 
 def _has_byte(text: pa.Array, char: str) -> bool:
@@ -475,16 +499,17 @@ def _cast_number(text: pa.Array, f: Field, style: NumberStyle) -> tuple[pa.Array
         ok, mixed = whole, german | plain
     typed = pc.if_else(pa.array(ok), t, None).cast(target)
     invalid = np.asarray(pc.is_valid(t)) & ~(ok | mixed | ambiguous)
-    reasons = [
-        (invalid, _type_message(f)),
-        (ambiguous, "ambiguous number: 1.234 is 1234 with a thousands separator or 1.234 with "
-                    "a decimal point, and the column's other values do not tell; "
-                    + _casts(f, "groupChar: '.', decimalChar: ','") + " (or decimalChar: '.')"),
-        (mixed, "the column mixes decimal commas (1,5 or 1.234,5) and decimal points (1.5); "
-                + _casts(f, "decimalChar: ','") + " (or '.') to say which is meant"),
-    ]
-    return typed, [Failure(message, np.flatnonzero(rows)) for rows, message in reasons
-                   if rows.any()]
+    failures = [_type_failure(f, np.flatnonzero(invalid))]
+    failures.append(Failure(
+        "ambiguous number: 1.234 is 1234 with a thousands separator or 1.234 with a decimal "
+        "point, and the column's other values do not tell; "
+        + _casts(f, "groupChar: '.', decimalChar: ','") + " (or decimalChar: '.')",
+        np.flatnonzero(ambiguous), "type.number.ambiguous"))
+    failures.append(Failure(
+        "the column mixes decimal commas (1,5 or 1.234,5) and decimal points (1.5); "
+        + _casts(f, "decimalChar: ','") + " (or '.') to say which is meant",
+        np.flatnonzero(mixed), "type.number.mixed"))
+    return typed, [failure for failure in failures if failure.rows.size]
 
 
 def _decimal_point(text: pa.Array, mark: str) -> pa.Array:
@@ -614,11 +639,11 @@ def _german_or_iso(text: pa.Array, f: Field) -> tuple[pa.Array, list[Failure]]:
     bad = rest[bad]
     slashed = _mask(text.take(pa.array(bad)), r"^\s*[0-9]{1,2}/[0-9]{1,2}/[0-9]{2,4}\b")
     fmt = "%d/%m/%Y" + ("" if f.type == "date" else " %H:%M")
-    reasons = [(bad[~slashed], _type_message(f)),
-               (bad[slashed], f"ambiguous {f.type}: is 01/02/2019 the 1st of February or "
-                              "January 2nd? " + _casts(f, f"format: '{fmt}'")
-                              + " (or '%m/%d/%Y')")]
-    return typed, [Failure(message, rows) for rows, message in reasons if rows.size]
+    failures = [_type_failure(f, bad[~slashed]),
+                Failure(f"ambiguous {f.type}: is 01/02/2019 the 1st of February or January "
+                        "2nd? " + _casts(f, f"format: '{fmt}'") + " (or '%m/%d/%Y')",
+                        bad[slashed], f"type.{f.type}.ambiguous")]
+    return typed, [failure for failure in failures if failure.rows.size]
 
 
 def _same_parts(text: pa.Array, value: pa.Array, fmt: str) -> np.ndarray:

@@ -2,8 +2,8 @@
 
 Points from coordinate columns take a numpy fast path (no per-row Python objects); other
 geometries go through shapely's vectorised functions. Every problem becomes a `schema.Problem`
-(rule `geometry`, `crs`, `swapped-axes` or `extent`) so the run treats it like any other
-validation error.
+(rule `geometry`, `crs`, `swapped-axes` or `extent`; its code from `hub.problem_codes`) so the
+run treats it like any other validation error.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def from_points(x: np.ndarray, y: np.ndarray, raw: pa.Array, crs: str, extent: E
     if bad.size:
         problems.append(Problem("geometry", "crs",
                                 f"coordinates are not valid in {crs} (cannot be transformed)",
-                                bad, raw.take(bad)))
+                                bad, raw.take(bad), {"crs": crs}))
     wkb = point_wkb(lon, lat, ok)
     bounds = np.column_stack([lon, lat, lon, lat])
     bounds[~ok] = np.nan
@@ -165,9 +165,9 @@ def from_shapes(geoms: np.ndarray, raw: pa.Array, crs: str, extent: Extent | Non
         wrong = present & ~np.isin(types, allowed)
         if wrong.any():
             rows = np.flatnonzero(wrong)
-            problems.append(Problem("geometry", "geometry",
+            problems.append(Problem("geometry", "geometry.type",
                                     f"geometry type not allowed (expected {' or '.join(allowed)})",
-                                    rows, pa.array(types[rows])))
+                                    rows, pa.array(types[rows]), {"allowed": list(allowed)}))
     transformer = to_storage(crs)
     if transformer is not None and present.any():
         geoms = shapely.transform(
@@ -187,7 +187,7 @@ def from_shapes(geoms: np.ndarray, raw: pa.Array, crs: str, extent: Extent | Non
     if broken.size:
         problems.append(Problem("geometry", "crs",
                                 f"geometry cannot be transformed from {crs}", broken,
-                                raw.take(broken)))
+                                raw.take(broken), {"crs": crs}))
     outside = None
     if extent is not None:
         hits = ((bounds[:, 2] >= extent.minx) & (bounds[:, 0] <= extent.maxx)

@@ -32,6 +32,7 @@ from hub.ingest.derived import Derivation
 from hub.ingest.pipeline import Pipeline, Source
 from hub.ingest.readers import GEOMETRY, Opened, open_source, prefetched
 from hub.ingest.sources import Fetched, fetch, fingerprint, source_key
+from hub.problem_codes import failing
 from hub.schema import (
     Checked,
     Field,
@@ -90,6 +91,8 @@ class RunReport:
     violations: list[Violation] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    error_code: str = ""  # the error as data (hub.problem_codes.FAILURES), if it has a code
+    error_params: dict[str, Any] = field(default_factory=dict)
     source_crs: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     started: str = field(default_factory=now)
@@ -288,6 +291,8 @@ def ingest(pipeline: Pipeline, store: Store, settings: Settings, who: str | None
             store.apply_retention(pipeline.dataset, pipeline.retention or settings.retention)
     except HubError as exc:
         report.status, report.error = "failed", str(exc)
+        report.error_code = getattr(exc, "failure_code", "")
+        report.error_params = getattr(exc, "failure_params", {})
         _log_failure(store, pipeline.dataset, who, report)
     return _finish(report, clock)
 
@@ -378,23 +383,28 @@ def current_user() -> str:
 
 def _judge(pipeline: Pipeline, report: RunReport) -> None:
     if report.rows_read == 0:
-        raise SourceError(f"{', '.join(report.files)}: no data rows (only a header, or nothing "
-                          "at all)")
+        raise failing(SourceError(f"{', '.join(report.files)}: no data rows (only a header, "
+                                  "or nothing at all)"), "no-rows", files=report.files)
     if report.rows_read == report.rows_filtered:
-        raise SourceError(f"{', '.join(report.files)}: the source's `filter` keeps none of "
-                          f"its {report.rows_read:,} rows")
+        raise failing(SourceError(f"{', '.join(report.files)}: the source's `filter` keeps "
+                                  f"none of its {report.rows_read:,} rows"),
+                      "filter-keeps-none", files=report.files, rows=report.rows_read)
     if report.violation_count and pipeline.on_error == "reject":
         shown = "\n".join(f"  {v}" for v in report.violations[:20])
         more = report.violation_count - min(20, len(report.violations))
-        raise ValidationFailed(
+        raise failing(ValidationFailed(
             f"{report.violation_count} violation(s) of schema {pipeline.schema.name!r}; "
             f"nothing was written (on_error: reject)\n{shown}"
-            + (f"\n  … and {more} more" if more > 0 else ""))
+            + (f"\n  … and {more} more" if more > 0 else "")), "rejected",
+            count=report.violation_count)
     if report.rows_valid == 0:
-        raise ValidationFailed(
+        skipped = report.rows_filtered + report.rows_outside
+        raise failing(ValidationFailed(
             f"no valid rows: of {report.rows_read:,} rows read, {report.rows_quarantined:,} "
-            f"break the schema and {report.rows_filtered + report.rows_outside:,} were skipped "
-            "(filter, outside_extent: skip); the previous version stays current")
+            f"break the schema and {skipped:,} were skipped "
+            "(filter, outside_extent: skip); the previous version stays current"),
+            "no-valid-rows", read=report.rows_read, quarantined=report.rows_quarantined,
+            skipped=skipped)
 
 
 def _guard(pipeline: Pipeline, report: RunReport, settings: Settings,
@@ -445,7 +455,8 @@ def _batches(opened: Opened, plan: _Plan, report: RunReport, sink: _Sink,
     for number, text in malformed:  # rows with too many or too few fields
         report.rows_read += 1
         v = Violation(opened.name, number, "", text[:200], "row-structure",
-                      "the row has a different number of fields than the header")
+                      "the row has a different number of fields than the header",
+                      "row-structure")
         report.add(v)
         report.rows_quarantined += 1
         sink.park({}, None, [f"{v.message} [{v.rule}]"], np.array([number]), opened.name,
@@ -466,14 +477,16 @@ def _open(pipeline: Pipeline, source: Source, path: Path, name: str) -> tuple[_P
         if column in available:
             columns[f.name] = column
         elif f.name in source.mapping or f.required:
-            raise SourceError(
+            raise failing(SourceError(
                 f"{name}: the header has no column {column!r}"
                 + (f" (needed for the required field {f.name!r})" if f.required else "")
-                + f"; it has: {', '.join(opened.columns[:30])}")
+                + f"; it has: {', '.join(opened.columns[:30])}"), "no-column", file=name,
+                column=column, field=f.name if f.required else None)
     for column in [*source.geometry.values(), *source.filter]:
         if column not in available:
-            raise SourceError(f"{name}: the header has no column {column!r}; it has: "
-                              f"{', '.join(opened.columns[:30])}")
+            raise failing(SourceError(f"{name}: the header has no column {column!r}; it has: "
+                                      f"{', '.join(opened.columns[:30])}"), "no-column",
+                          file=name, column=column)
     fields = []
     for f in schema.columns:  # a `decimal` reader option is a setting; a sniffed mark is not
         if f.type == "number" and "decimal" in source.options \
@@ -488,13 +501,15 @@ def _open(pipeline: Pipeline, source: Source, path: Path, name: str) -> tuple[_P
     gfield = schema.geometry
     if gfield is not None:
         if not geometry and not opened.has_geometry:
-            raise PipelineError(f"{name}: schema {schema.name!r} has a geometry but the source "
-                                "has none; set geometry: {lon, lat} or {wkt} in the pipeline")
+            raise failing(PipelineError(
+                f"{name}: schema {schema.name!r} has a geometry but the source has none; set "
+                "geometry: {lon, lat} or {wkt} in the pipeline"), "no-geometry", file=name)
         if crs is None:
             hint = (".prj file missing?" if opened.format == "shapefile"
                     else "the file declares none")
-            raise SourceError(f"{name}: unknown coordinate reference system ({hint}); set "
-                              "`crs:` in the pipeline, e.g. crs: EPSG:25833")
+            raise failing(SourceError(f"{name}: unknown coordinate reference system ({hint}); "
+                                      "set `crs:` in the pipeline, e.g. crs: EPSG:25833"),
+                          "unknown-crs", file=name)
         crs = geo.crs_name(geo.parse_crs(crs))
     return _Plan(source, fields, columns, gfield, crs), opened
 
@@ -568,7 +583,7 @@ def _report_problems(problems: list[Problem], batch: Batch, pos: np.ndarray, pla
             value = p.values[i].as_py() if i < len(p.values) else None
             report.violations.append(Violation(
                 file, number, _source_column(plan, p.column),
-                None if value is None else str(value), p.rule, p.message))
+                None if value is None else str(value), p.rule, p.message, p.code, p.params))
         report.violation_count += len(p.rows)
 
 
@@ -601,35 +616,36 @@ def _geometry(batch: Any, plan: _Plan, opened: Opened, settings: Settings,
             checked = check_columns({gfield.name: batch.columns[column]}, [number], ("",), n)
             for p in checked.problems:
                 problems.append(Problem(
-                    gfield.name, "type", f"coordinate {column!r} is not a number (expected "
-                    f"one with the decimal mark {opened.decimal!r}, like 51{opened.decimal}62; "
-                    "if the file uses another, set options: {decimal: MARK} in the pipeline)",
-                    p.rows, p.values))
+                    gfield.name, "type.coordinate", f"coordinate {column!r} is not a number "
+                    f"(expected one with the decimal mark {opened.decimal!r}, like "
+                    f"51{opened.decimal}62; if the file uses another, set options: "
+                    "{decimal: MARK} in the pipeline)", p.rows, p.values,
+                    {"column": column, "decimal": opened.decimal}))
             coords.append(np.asarray(pc.fill_null(checked.columns[gfield.name], np.nan)))
         text = _CoordinateText(batch.columns[lon_col], batch.columns[lat_col])
         missing = np.flatnonzero((np.isnan(coords[0]) | np.isnan(coords[1]))
                                  & ~problem_rows(n, problems))
         if missing.size and gfield.required:
-            problems.append(Problem(gfield.name, "required", "coordinates are missing",
-                                    missing, text.take(missing)))
+            problems.append(Problem(gfield.name, "required.coordinates",
+                                    "coordinates are missing", missing, text.take(missing)))
         result = geo.from_points(coords[0], coords[1], text, plan.crs, settings.extent, swapped)
     else:
         if "wkt" in source.geometry:
             values = batch.columns[source.geometry["wkt"]]
             shapes, bad = geo.parse(values, "wkt")
             text = pc.cast(values, pa.string())
-            rule_msg = "not valid WKT"
+            code, rule_msg = "geometry.wkt", "not valid WKT"
         else:
             values = batch.columns[GEOMETRY]
             shapes, bad = geo.parse(values, "wkb")
             text = pa.array([None if s is None else s.wkt[:200] for s in shapes], pa.string())
-            rule_msg = "unreadable geometry"
+            code, rule_msg = "geometry.wkb", "unreadable geometry"
         if bad.size:
-            problems.append(Problem(gfield.name, "geometry", rule_msg, bad, text.take(bad)))
+            problems.append(Problem(gfield.name, code, rule_msg, bad, text.take(bad)))
         missing = np.flatnonzero(shapely.is_missing(shapes) & ~problem_rows(n, problems))
         if missing.size and gfield.required:
-            problems.append(Problem(gfield.name, "required", "the geometry is missing", missing,
-                                    text.take(missing)))
+            problems.append(Problem(gfield.name, "required.geometry", "the geometry is missing",
+                                    missing, text.take(missing)))
         result = geo.from_shapes(shapes, text, plan.crs, settings.extent, gfield.geometryTypes)
     problems += result.problems
     return result, text, problems
@@ -693,7 +709,9 @@ def _check_unique(schema: TableSchema, sink: _Sink, report: RunReport,
                 file = names[file_no]
                 label = "+".join(sink.files[file][1].get(c, c) for c in key)
                 where = f"row {first}" + ("" if first_no == file_no else f" of {names[first_no]}")
-                report.add(Violation(file, row, label, value, "unique", f"duplicate of {where}"))
+                report.add(Violation(file, row, label, value, "unique", f"duplicate of {where}",
+                                     "unique", {"first_row": first, "first_file": None
+                                                if first_no == file_no else names[first_no]}))
                 entry = duplicates.setdefault(pos, _Duplicate(file, row, data))
                 entry.errors.append(f"{label}: duplicate of {where} [unique]")
     finally:

@@ -9,7 +9,7 @@ as CSV).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,14 +107,21 @@ def _safe(batch: pa.RecordBatch) -> pa.RecordBatch:
          else c for c in batch.columns], names=batch.schema.names)
 
 
-def problems_csv(run: Run) -> bytes:
+PROBLEM_COLUMNS = ("file", "row", "column", "value", "rule", "message")
+
+
+def problems_csv(run: Run, header: Sequence[str] = PROBLEM_COLUMNS,
+                 message: Callable[[dict[str, Any]], str] | None = None) -> bytes:
     """The run's problems as CSV (the first 1000, as the run keeps them), formulas in the
-    values neutralised (`hub.spreadsheet`)."""
+    values neutralised (`hub.spreadsheet`); `header` names the columns, `message` says each
+    problem (default: its stored English message)."""
     rows = run.problems
-    columns = ("file", "row", "column", "value", "rule", "message")
-    table_ = pa.table({c: safe_cells(pa.array([str(r.get(c) if r.get(c) is not None else "")
-                                               for r in rows], pa.string()))
-                       for c in columns})
+    cells = {c: [str(r.get(c) if r.get(c) is not None else "") for r in rows]
+             for c in PROBLEM_COLUMNS}
+    if message is not None:
+        cells["message"] = [message(r) for r in rows]
+    table_ = pa.table({name: safe_cells(pa.array(cells[c], pa.string()))
+                       for name, c in zip(header, PROBLEM_COLUMNS, strict=True)})
     sink = pa.BufferOutputStream()
     pacsv.write_csv(table_, sink)
     return b"\xef\xbb\xbf" + sink.getvalue().to_pybytes()

@@ -79,6 +79,8 @@ def run_pipeline(params: dict[str, Any], progress: ReportProgress,
                     force=bool(params.get("force")), progress=JobProgress(progress, name))
     result = report.as_dict()
     result["problems"] = [dataclasses.asdict(v) for v in report.violations]
+    if report.error_code:  # for the workspace, which says it in its languages
+        result["error_code"], result["error_params"] = report.error_code, report.error_params
     if report.status == "failed":
         raise RunFailed(report.error or "the run failed", result)
     if report.status == "committed":

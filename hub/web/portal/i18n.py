@@ -15,6 +15,7 @@ from pathlib import Path
 
 from babel import Locale
 from babel.dates import format_date
+from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
@@ -59,6 +60,10 @@ class Language:
         if type(value) is int and 0 <= value < 1000:  # as CLDR writes it in every language
             return str(value)  # here, without Babel's 25 µs (tables of counts are mostly 0)
         return format_decimal(value, locale=self.locale)
+
+    def alternatives(self, items: list[str]) -> str:
+        """Choices as the language lists them ("A, B oder C")."""
+        return format_list(items, style="or", locale=self.locale) if items else ""
 
     def percent(self, value: float | None) -> str:
         """A share given in percent (87.25) as the language writes it, to one decimal

@@ -25,11 +25,12 @@ from hub.ingest.sources import human_size
 from hub.intake import mapping as mapping_
 from hub.intake.files import TooLarge, UploadRefused
 from hub.intake.preview import CRS_CHOICES
-from hub.intake.runs import problems_csv, quarantined_csv
+from hub.intake.runs import quarantined_csv
 from hub.intake.workbench import Workbench
 from hub.web.forms import counted_body
 from hub.web.portal.pages import PageError
 from hub.web.session import CSRF_FIELD, Session, check_csrf
+from hub.web.workspace import problems as problems_
 from hub.web.workspace.desk import ROOT, Desk, see_other
 
 FIELDS_ROOM = 64 << 10  # bytes of an upload's body besides its files
@@ -163,7 +164,7 @@ def router(desk: Desk) -> APIRouter:
         has_quarantine = bool(last and last.version is not None
                               and last.report.get("rows_quarantined"))
         return desk.page(request, session, "workspace/pruefbericht.html", record=record,
-                         run=last, has_quarantine=has_quarantine)
+                         run=last, has_quarantine=has_quarantine, wording=problems_)
 
     @router.get(base + "/pruefbericht/quarantaene.csv")
     async def quarantined(request: Request, name: str) -> Response:
@@ -184,7 +185,8 @@ def router(desk: Desk) -> APIRouter:
         _, last = await run_in_threadpool(_report, bench, session, name)
         if last is None:
             raise PageError(404, "Für diesen Datensatz gibt es noch keinen Lauf.")
-        return Response(problems_csv(last), media_type="text/csv; charset=utf-8", headers={
+        table = problems_.csv_of(last, desk.render.language(request))
+        return Response(table, media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="{name}-probleme.csv"',
             "Cache-Control": "no-store"})
 

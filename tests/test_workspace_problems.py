@@ -1,0 +1,343 @@
+"""The validation report says each problem in the page's language (hub.web.workspace.problems):
+every code a run can report (hub.problem_codes) has its German sentence, translated into Lower
+Sorbian and English; the producers in hub.schema and hub.ingest emit only registered codes; a
+bad file uploaded, mapped and run through the workspace shows German sentences with the value,
+row and column (English with ?lang=en), the problems' CSV has German headers and messages and
+no formulas, the JSON and CLI keep the English message; old runs stored without codes show
+their English message; the page read in chromium at 1280 and 360 px (screenshots in
+tests/browser/artifacts/workspace-pruefbericht-*.png)."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import csv
+import io
+import re
+from collections.abc import Iterator
+from html import unescape
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from chromium import ARTIFACTS, Watched, looked_at
+from ckan_project import build, run_hub
+from conftest import hub_worker, serving
+from test_workspace_daten import PASSWORD, csrf_of, finished, mapping_form
+
+from hub.accounts import Accounts
+from hub.catalog import open_catalog
+from hub.config import load_settings
+from hub.intake.runs import Run
+from hub.jobs import Job
+from hub.problem_codes import CODES, FAILURES, rule_of
+from hub.web.portal.i18n import LANGUAGES, language
+from hub.web.workspace.problems import FAILURE_TEXTS, TEXTS, _variant, csv_of, failure, message
+
+REPO = Path(__file__).resolve().parents[1]
+PRODUCERS = [REPO / "hub" / "schema.py", *sorted((REPO / "hub" / "ingest").glob("*.py"))]
+# a plausible value for each parameter name of hub.problem_codes.CODES
+SAMPLE = {"allowed": ["Tagespflege", "Hospiz", "Kurzzeitpflege"], "limit": 1000,
+          "pattern": "[0-9]{5}", "crs": "EPSG:25833", "example": "01/05/2019",
+          "column": "Hochwert", "decimal": ",", "group": ".", "first_row": 2,
+          "first_file": "alt.csv", "file": "pflege.csv", "field": "name",
+          "files": ["a.csv", "b.csv"], "rows": 1200, "count": 3, "read": 1200,
+          "quarantined": 1100, "skipped": 100}
+ENGLISH = "the stored English message"
+
+
+# parameters a code may come without (another sentence then), left out one after the other
+OPTIONAL = {"type.number": ("group", "decimal"), "type.date": ("example",),
+            "type.datetime": ("example",), "unique": ("first_file",), "no-column": ("field",)}
+
+
+def variants(code: str) -> list[dict[str, Any]]:
+    """The parameters a code comes with: all given, then fewer and fewer optional ones."""
+    found = [{name: SAMPLE[name] for name in {**CODES, **FAILURES}[code]}]
+    for name in OPTIONAL.get(code, ()):
+        found.append({k: v for k, v in found[-1].items() if k != name})
+    return found
+
+
+@pytest.mark.parametrize("code", sorted(CODES))
+def test_every_code_has_a_sentence_in_every_language(code: str) -> None:
+    assert code in TEXTS, f"{code}: no German sentence in hub/web/workspace/problems.py"
+    for params in variants(code):
+        problem = {"value": "Pflegeheim", "rule": rule_of(code), "message": ENGLISH,
+                   "code": code, "params": params}
+        said = {lang: message(language(lang), problem) for lang in LANGUAGES}
+        for lang, text in said.items():
+            assert text != ENGLISH and "%(" not in text and text.endswith((".", "?")), (lang,
+                                                                                        text)
+            if "%(value)s" in str(TEXTS[_variant(code, params)]):
+                assert "Pflegeheim" in text
+        assert said["de"] != said["en"] and said["de"] != said["dsb"], said
+    assert "der erlaubten Werte: Tagespflege, Hospiz oder Kurzzeitpflege" in message(
+        language("de"), {"value": "x", "code": "enum", "params": {"allowed": SAMPLE["allowed"]}})
+
+
+def failed_run(code: str, params: dict[str, Any]) -> Run:
+    return Run(Job(id="j1", kind="ingest", params={}, organization="sozialamt",
+                   dataset="pflege", submitted_by="sam", state="failed", progress=1.0,
+                   message="", error=ENGLISH, result={
+                       "status": "failed", "error": ENGLISH, "error_code": code,
+                       "error_params": params}, attempts=1, max_attempts=1, claimed_by=None,
+                   heartbeat=None, lease_expires=None, created="2026-01-01", started=None,
+                   finished=None))
+
+
+@pytest.mark.parametrize("code", sorted(FAILURES))
+def test_every_failure_code_has_a_sentence_in_every_language(code: str) -> None:
+    assert code in FAILURE_TEXTS, f"{code}: no German sentence in hub/web/workspace/problems.py"
+    for params in variants(code):
+        said = {lang: failure(language(lang), failed_run(code, params)) for lang in LANGUAGES}
+        for lang, text in said.items():
+            assert text != ENGLISH and "%(" not in text and text.endswith("."), (lang, text)
+        assert said["de"] != said["en"] and said["de"] != said["dsb"], said
+    assert failure(language("de"), failed_run("no-rows", {"files": ["a.csv", "b.csv"]})) == \
+        "a.csv, b.csv enthält keine Datenzeilen (nur eine Kopfzeile oder gar nichts)."
+    assert failure(language("de"), failed_run("", {})) == ENGLISH  # an error without a code
+
+
+def test_numbers_and_plurals_follow_the_language() -> None:
+    over = {"value": "5000", "code": "maximum", "params": {"limit": 1000}}
+    assert message(language("de"), over) == \
+        "„5000“ ist größer als der größte erlaubte Wert 1.000."
+    assert message(language("en"), over).endswith("allowed value 1,000.")
+    long = {"value": "x" * 90, "code": "maxLength", "params": {"limit": 80}}
+    assert message(language("de"), long) == "Text ist länger als 80 Zeichen."
+    one = {**long, "params": {"limit": 1}}
+    assert message(language("en"), one) == "Text is longer than 1 character."
+    assert message(language("dsb"), one).endswith("1 znamuško.")
+
+
+def test_problems_stored_without_a_code_show_their_english_message() -> None:
+    old = {"file": "a.csv", "row": 3, "column": "plz", "value": "XY", "rule": "pattern",
+           "message": "does not match the pattern '[0-9]{5}'"}
+    assert message(language("de"), old) == old["message"]
+    assert message(language("de"), {**old, "code": "pattern.neu", "params": {}}) == \
+        old["message"]
+    assert message(language("de"), {**old, "code": "pattern", "params": {}}) == old["message"]
+
+
+def code_argument(call: ast.Call) -> tuple[ast.expr | None, dict[str, Any]]:
+    """The code a Problem(column, code, ...), Failure(message, rows, code),
+    Violation(file, row, column, value, rule, message, code, ...) or failing(exc, code, ...)
+    is made with, and the codes it must be one of."""
+    name = call.func.id if isinstance(call.func, ast.Name) else ""
+    position = {"Problem": 1, "Failure": 2, "Violation": 6, "failing": 1}.get(name)
+    registry = FAILURES if name == "failing" else CODES
+    if position is None:
+        return None, registry
+    for keyword in call.keywords:
+        if keyword.arg == "code":
+            return keyword.value, registry
+    return (call.args[position] if len(call.args) > position else None), registry
+
+
+def test_the_producers_emit_only_registered_codes() -> None:
+    seen = set()
+    for path in PRODUCERS:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            arg, registry = code_argument(node) if isinstance(node, ast.Call) else (None, {})
+            if isinstance(arg, ast.Constant):
+                assert arg.value in registry, (path.name, arg.value)
+                seen.add(arg.value)
+            elif isinstance(arg, ast.JoinedStr):  # f"type.{f.type}": a registered prefix
+                head = arg.values[0]
+                assert isinstance(head, ast.Constant), (path.name, ast.unparse(arg))
+                assert any(c.startswith(head.value) for c in registry), (path.name,
+                                                                         ast.unparse(arg))
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Tuple):
+                for element in node.value.elts:  # code, message = "geometry.wkt", "…"
+                    if isinstance(element, ast.Constant) and element.value in CODES:
+                        seen.add(element.value)
+    assert {"required", "unique", "extent", "crs", "row-structure", "no-column",
+            "unknown-crs"} <= seen
+
+
+# ----------------------------- a bad file through the workspace -----------------------------
+
+DATASET = "pflege-pruefung"
+PAGE = f"/arbeitsbereich/datensaetze/{DATASET}"
+HEADER = "id,name,art,traeger,strasse,hausnummer,plz,ort,ags,plaetze,lon,lat\n"
+GOOD = "PF-{n},Haus {n},Tagespflege,Diakonie,Markt,1,04910,Elsterwerda,12062124,12,13.52,51.46\n"
+ROWS = [  # (row as the file shows it, column, value, German sentence)
+    (3, "art", "Pflegeheim", "„Pflegeheim“ ist keiner der erlaubten Werte: ambulanter "
+     "Pflegedienst, vollstationäre Pflege, Tagespflege, Kurzzeitpflege, Pflegestützpunkt, "
+     "Hospiz oder betreutes Wohnen."),
+    (4, "plz", "0491", "„0491“ hat nicht die erwartete Form (Muster: [0-9]{5})."),
+    (5, "name", "", "Pflichtfeld ist leer."),
+    (6, "plaetze", "viele", "„viele“ ist keine ganze Zahl (erwartet wird z. B. 1234 oder "
+     "1.234)."),
+    (7, "plaetze", "5000", "„5000“ ist größer als der größte erlaubte Wert 1.000."),
+    (8, "hausnummer", "12345678901", "Text ist länger als 10 Zeichen."),
+    (9, "lon/lat", "11.58 48.14", "Der Ort liegt außerhalb des Landkreises."),
+    (10, "id", "PF-1", "Doppelt: Derselbe Wert steht schon in Zeile 2."),
+    (11, "art", "=SUMME(A1:A9)", "„=SUMME(A1:A9)“ ist keiner der erlaubten Werte: ambulanter "
+     "Pflegedienst, vollstationäre Pflege, Tagespflege, Kurzzeitpflege, Pflegestützpunkt, "
+     "Hospiz oder betreutes Wohnen."),
+]
+
+
+def bad_file() -> bytes:
+    lines = [HEADER, GOOD.format(n=1)]
+    for row, column, value, _ in ROWS:
+        line = GOOD.format(n=row)
+        cells = line.rstrip("\n").split(",")
+        names = HEADER.strip().split(",")
+        if column == "lon/lat":
+            cells[-2:] = value.split()
+        elif column == "id":
+            cells[0] = value
+        else:
+            cells[names.index(column)] = value
+        lines.append(",".join(cells) + "\n")
+    # enough good rows for the guard (at most 10 % quarantined)
+    lines += [GOOD.format(n=n) for n in range(len(lines) + 1, len(lines) + 101)]
+    return "".join(lines).encode("utf-8")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root: Path = tmp_path_factory.mktemp("pruefung")
+    build(root)
+    record = root / "record.yaml"
+    record.write_text(yaml.safe_dump({
+        "name": DATASET, "title": "Pflegeangebote (Prüfung)", "publisher": "sozialamt",
+        "description": "Zum Prüfen.", "license": "dl-by-de/2.0", "frequency": "QUARTERLY",
+        "access": "internal"}, allow_unicode=True), encoding="utf-8")
+    run_hub(root, "catalog", "add", str(record))
+    catalog, vocab, _ = open_catalog(load_settings(root, root / "store"))
+    Accounts(catalog.store, vocab).set_password("sam", PASSWORD)
+    with serving(root) as url, hub_worker(root):
+        yield url
+
+
+@contextlib.contextmanager
+def signed_in(site: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=site, timeout=60, follow_redirects=False) as browser:
+        token = csrf_of(browser.get("/anmelden").text)
+        assert browser.post("/anmelden", data={"name": "sam", "password": PASSWORD,
+                                                "csrf": token}).status_code == 303
+        yield browser
+
+
+def run_file(browser: httpx.Client, content: bytes, state: str) -> None:
+    """Upload `content` as pflege.csv, map it as proposed (WGS 84 coordinates), run it."""
+    token = csrf_of(browser.get(PAGE + "/daten").text)
+    done = browser.post(PAGE + "/daten/dateien", data={"csrf": token},
+                        files=[("dateien", ("pflege.csv", content))])
+    assert done.status_code == 303, done.text[:500]
+    form = mapping_form(browser.get(PAGE + "/daten").text)
+    assert form["schema"] == "pflege", form
+    form.update(geometry="lonlat", lon="lon", lat="lat", crs="EPSG:4326")
+    if "name" in content.decode().split("\n", 1)[0].split(","):
+        form["map.name"] = "name"
+    saved = browser.post(PAGE + "/daten/pipeline", data=form)
+    assert saved.status_code == 303, saved.text[:800]
+    assert browser.post(PAGE + "/daten/lauf", data={"csrf": form["csrf"]}).status_code == 303
+    assert finished(browser, DATASET)["state"] == state
+
+
+@pytest.fixture(scope="module")
+def ran(site: str) -> str:
+    """A file without the required name column run first (its failed report is returned),
+    then the bad file, mapped as proposed (WGS 84 coordinates) and run."""
+    with signed_in(site) as browser:
+        run_file(browser, bad_file().replace(b",name,", b",bezeichnung,", 1), "failed")
+        failed = browser.get(PAGE + "/pruefbericht").text
+        run_file(browser, bad_file(), "committed")
+    return failed
+
+
+def test_a_failed_run_says_why_in_german(ran: str) -> None:
+    assert "Der Lauf ist gescheitert" in ran
+    assert "Dem Pflichtfeld „name“ ist keine Spalte zugeordnet: Die Datei pflege.csv hat keine "\
+        "Spalte „name“." in ran
+    assert "needed for the required field" not in ran
+
+
+
+
+def table_of(page: str) -> list[tuple[str, str, str, str, str]]:
+    """The report's rows: row, column, value, rule, sentence."""
+    found = re.findall(r"<tr><td[^>]*>[^<]*</td><td[^>]*>(\d*)</td><td[^>]*>([^<]*)</td>"
+                       r"<td[^>]*>([^<]*)</td><td[^>]*><code>([^<]+)</code></td>"
+                       r"<td[^>]*>([^<]*)</td></tr>", page)
+    return [tuple(unescape(cell) for cell in row) for row in found]
+
+
+def test_the_report_says_each_problem_in_german_with_value_row_and_column(
+        site: str, ran: str) -> None:
+    with signed_in(site) as browser:
+        page = browser.get(PAGE + "/pruefbericht").text
+        english = browser.get(PAGE + "/pruefbericht?lang=en").text
+        table = table_of(page)
+        for row, column, value, sentence in ROWS:
+            assert (str(row), column, value, sentence) in [(*r[:3], r[4]) for r in table], (
+                row, table)
+        said = {r[0]: r[4] for r in table_of(english)}
+        assert said["5"] == "Required field is empty."
+        assert said["7"] == "“5000” is greater than the largest allowed value 1,000."
+        assert said["8"] == "Text is longer than 10 characters."
+
+        download = browser.get(PAGE + "/pruefbericht/probleme.csv?lang=de")  # en remembered
+        assert download.status_code == 200
+        rows = list(csv.reader(io.StringIO(download.content.decode("utf-8-sig"))))
+        assert rows[0] == ["Datei", "Zeile", "Spalte", "Wert", "Regel", "Meldung"]
+        assert ["pflege.csv", "7", "plaetze", "5000", "maximum",
+                "„5000“ ist größer als der größte erlaubte Wert 1.000."] in rows
+        formula = next(r for r in rows if r[1] == "11")
+        assert formula[3] == "'=SUMME(A1:A9)"  # no formula for the spreadsheet
+        in_english = list(csv.reader(io.StringIO(browser.get(
+            PAGE + "/pruefbericht/probleme.csv?lang=en").content.decode("utf-8-sig"))))
+        assert in_english[0] == ["File", "Row", "Column", "Value", "Rule", "Message"]
+
+        state = browser.get(PAGE + "/daten/lauf.json").json()
+        job = browser.get(f"/arbeitsbereich/auftraege/{state['id']}.json")
+    assert job.status_code == 200  # the job's JSON keeps the English message, beside the code
+    problems = job.json()["result"]["problems"]
+    assert {"file": "pflege.csv", "row": 7, "column": "plaetze", "value": "5000",
+            "rule": "maximum", "message": "above the maximum 1000", "code": "maximum",
+            "params": {"limit": 1000}} in problems
+
+
+def test_the_csv_of_an_old_run_keeps_its_english_messages() -> None:
+    job = Job(id="j1", kind="ingest", params={}, organization="sozialamt", dataset="pflege",
+              submitted_by="sam", state="done", progress=1.0, message="", error=None,
+              result={"status": "committed", "problems": [
+                  {"file": "a.csv", "row": 3, "column": "plz", "value": "XY",
+                   "rule": "pattern", "message": "-does not match"}]},
+              attempts=1, max_attempts=1, claimed_by=None, heartbeat=None,
+              lease_expires=None, created="2026-01-01", started=None, finished=None)
+    rows = list(csv.reader(io.StringIO(csv_of(Run(job), language("de")).decode("utf-8-sig"))))
+    assert rows == [["Datei", "Zeile", "Spalte", "Wert", "Regel", "Meldung"],
+                    ["a.csv", "3", "plz", "XY", "pattern", "'-does not match"]]
+
+
+def test_the_report_in_chromium_on_a_desk_and_a_phone(site: str, ran: str,
+                                                      browser: Any) -> None:
+    watched = Watched(browser)
+    try:
+        page = watched.page
+        page.goto(f"{site}/anmelden")
+        page.fill("#name", "sam")
+        page.fill("#password", PASSWORD)
+        page.click("form.account-form button[type=submit]")
+        page.wait_for_url(f"{site}/konto")
+        page.goto(f"{site}{PAGE}/pruefbericht")
+        assert "„Pflegeheim“ ist keiner der erlaubten Werte" in page.inner_text("main")
+        problems: dict[str, list[str]] = {}
+        looked_at(page, "workspace-pruefbericht", problems)
+        assert not problems, problems
+        page.set_viewport_size({"width": 360, "height": 900})  # one problem, as a phone shows it
+        enum = page.locator(".intake-problems tbody tr").nth(1)
+        enum.screenshot(path=str(ARTIFACTS / "workspace-pruefbericht-360-problem.png"))
+        sentence = enum.locator("td").last.bounding_box()
+        assert sentence is not None and sentence["width"] >= 300  # the sentence: the full width
+        assert watched.errors == [] and watched.outside == []
+    finally:
+        watched.close()
