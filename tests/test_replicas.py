@@ -13,8 +13,9 @@ new versions through jobs (issue 14's tests c, a, d and b, in this order):
    (DOWN in haproxy's statistics, on its admin socket), and the restarted replica is UP again
    and answers requests; meanwhile a job commits and every replica serves the new version.
 
-No client request fails meanwhile (clients on kept-alive and on new connections). The 1 s bounds are the requirement itself (issue 14):
-replicas re-read the version log when the database's mark changes, on the next request."""
+No client request fails meanwhile (clients on kept-alive and on new connections). The 1 s
+bounds are the requirement itself (issue 14): replicas re-read the version log when the
+database's mark changes, on the next request."""
 
 from __future__ import annotations
 
