@@ -215,6 +215,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"Serving on {cluster.url} (haproxy) from {REPLICAS} replicas:", flush=True)
         for i, replica in enumerate(cluster.replicas, 1):
             print(f"  replica {i}: {replica.url} (folder {replica.store})", flush=True)
+        print(f"haproxy's admin socket: {cluster.socket} (e.g. show stat)", flush=True)
         print(f"Logs in {cluster.folder}. Ctrl-C stops everything.", flush=True)
         while not stopping:
             time.sleep(0.2)
