@@ -4,7 +4,8 @@
     S3                 moto's standalone server as the object store (deploy/s3.py)
     3 × hub serve      replicas on ports of their own, each with its own local folder
     1 × hub worker     takes the jobs (pipeline runs) from the queue in PostgreSQL
-    haproxy            deploy/haproxy.cfg, checking /ready, in front of the replicas
+    haproxy            deploy/haproxy.cfg, checking /ready, in front of the replicas; its admin
+                       socket (`show stat`: each replica UP or DOWN) in the temporary folder
 
 Every hub process gets the environment of deploy/hub.env, with the addresses and credentials
 of the database and the object store started here. The project (pipelines/, schemas/,
@@ -17,9 +18,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -53,13 +56,14 @@ def environment_file(path: Path = ENV_FILE) -> dict[str, str]:
 
 class Cluster:
     """The processes of the deployment, started by `Cluster.started`; replicas and workers
-    can be killed (SIGKILL) and started again."""
+    can be killed (SIGKILL) and started again, haproxy's view of them is `servers()`."""
 
     def __init__(self, root: Path, folder: Path, env: dict[str, str], port: int,
                  worker_options: Sequence[str]):
         self.root, self.folder, self.env = root, folder, env
         self.url = f"http://127.0.0.1:{port}"
         self.port = port
+        self.socket = folder / "haproxy.sock"
         self.worker_options = list(worker_options)
         self.replicas = [HubServer(root, folder / f"replica-{i}", log=folder / f"replica-{i}.log",
                                    ready="/ready", **env) for i in range(1, REPLICAS + 1)]
@@ -127,13 +131,43 @@ class Cluster:
         return worker
 
     def start_haproxy(self) -> None:
-        env = os.environ | {"HUB_LB_BIND": f"127.0.0.1:{self.port}"} | {
+        env = os.environ | {"HUB_LB_BIND": f"127.0.0.1:{self.port}",
+                            "HUB_LB_SOCKET": str(self.socket)} | {
             f"HUB_REPLICA_{i}": f"127.0.0.1:{r.port}" for i, r in enumerate(self.replicas, 1)}
         log = open(self.folder / "haproxy.log", "ab")  # noqa: SIM115 - closed in stop()
         self._logs.append(log)
         self.haproxy = subprocess.Popen(["haproxy", "-db", "-f", str(HAPROXY_CFG)], env=env,
                                         stdout=log, stderr=subprocess.STDOUT)
         wait(self.port, "/ready", self.haproxy, 60)  # a bound against a hang only
+
+    @staticmethod
+    def server_name(replica: int) -> str:
+        """haproxy's name of replica number `replica` (0-based, as in `replicas`)."""
+        return f"replica{replica + 1}"
+
+    def admin(self, command: str) -> str:
+        """The answer of haproxy's admin socket to `command` (e.g. "show sess all")."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as admin:
+            admin.settimeout(10)
+            admin.connect(str(self.socket))
+            admin.sendall(command.encode() + b"\n")
+            return b"".join(iter(lambda: admin.recv(65536), b"")).decode()
+
+    def servers(self) -> dict[str, dict[str, str]]:
+        """haproxy's statistics of the backend (`show stat`): a row per server by name, and
+        "BACKEND"; e.g. status ("UP", "DOWN", "UP 1/2" while going down), stot (requests sent
+        to it), wretr and wredis (retries, redispatches), chkdown (times taken out)."""
+        rows = csv.DictReader(self.admin("show stat").removeprefix("# ").splitlines())
+        return {row["svname"]: row for row in rows if row["pxname"] == "replicas"}
+
+    def kill_replica(self, replica: HubServer) -> None:
+        """SIGKILL to a replica and its worker processes (`HUB_WORKERS`), as in a crash: the
+        supervising process first, so it forks no replacement."""
+        workers = _children(replica.pid)
+        replica.kill()
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def stop(self) -> None:
         """haproxy, the replicas (SIGTERM: they drain), the workers (their job finished)."""
@@ -153,6 +187,12 @@ class Cluster:
                 worker.wait()
         for log in self._logs:
             log.close()
+
+
+def _children(pid: int) -> list[int]:
+    """The processes `pid` started (Linux: /proc)."""
+    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -175,6 +215,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"Serving on {cluster.url} (haproxy) from {REPLICAS} replicas:", flush=True)
         for i, replica in enumerate(cluster.replicas, 1):
             print(f"  replica {i}: {replica.url} (folder {replica.store})", flush=True)
+        print(f"haproxy's admin socket: {cluster.socket} (e.g. show stat)", flush=True)
         print(f"Logs in {cluster.folder}. Ctrl-C stops everything.", flush=True)
         while not stopping:
             time.sleep(0.2)
