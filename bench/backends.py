@@ -49,7 +49,6 @@ VERSION = 1  # bump when the seeded project changes
 CLIENTS = 8
 SECONDS = 10.0
 GOAL = 1.5  # p50 of one PostgreSQL + S3 replica against the local one (issue 14)
-SETUPS = ("local", "pg+s3", "2 replicas")
 DISTRICT = (13.05, 51.37, 13.89, 51.88)
 WORDS = ("Pflege", "Breitband", "Schule", "Ladesäule", "Haltestelle", "Gemeinde", "Wasser",
          "Radweg", "Kita", "Abfall")
