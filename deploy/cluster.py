@@ -59,24 +59,32 @@ class Cluster:
     can be killed (SIGKILL) and started again, haproxy's view of them is `servers()`."""
 
     def __init__(self, root: Path, folder: Path, env: dict[str, str], port: int,
-                 worker_options: Sequence[str]):
+                 worker_options: Sequence[str], replicas: int = REPLICAS, workers: int = 1):
         self.root, self.folder, self.env = root, folder, env
         self.url = f"http://127.0.0.1:{port}"
         self.port = port
         self.socket = folder / "haproxy.sock"
         self.worker_options = list(worker_options)
         self.replicas = [HubServer(root, folder / f"replica-{i}", log=folder / f"replica-{i}.log",
-                                   ready="/ready", **env) for i in range(1, REPLICAS + 1)]
+                                   ready="/ready", **env) for i in range(1, replicas + 1)]
+        self.worker_count = workers  # started by start()
         self.workers: list[subprocess.Popen[bytes]] = []
         self.haproxy: subprocess.Popen[bytes] | None = None
+        self.postgres: Postgres | None = None  # set by started()
+        self.s3: S3 | None = None
         self._logs: list[IO[bytes]] = []
 
     @classmethod
     @contextlib.contextmanager
     def started(cls, root: Path, port: int | None = None, ingest: bool = True,
-                worker_options: Sequence[str] = ()) -> Iterator[Cluster]:
+                worker_options: Sequence[str] = (), replicas: int = REPLICAS,
+                workers: int = 1) -> Iterator[Cluster]:
         """Everything started and haproxy answering /ready; stopped and removed afterwards.
-        `ingest`: run every pipeline of `root` and load its catalog first."""
+        `ingest`: run every pipeline of `root` and load its catalog first; `replicas` (1 to
+        3, the servers haproxy.cfg names) and `workers`: how many of each (bench/backends.py
+        runs 2 replicas and no worker)."""
+        if not 1 <= replicas <= REPLICAS:
+            raise ValueError(f"replicas: 1 to {REPLICAS} (haproxy.cfg names {REPLICAS})")
         folder = Path(tempfile.mkdtemp(prefix="hub-cluster-"))
         try:
             with Postgres.started(free_port()) as postgres, S3.started(free_port()) as s3:
@@ -85,7 +93,9 @@ class Cluster:
                     "HUB_DATABASE_URL": postgres.database(DATABASE),
                     "HUB_STORAGE_URL": f"s3://{BUCKET}/{PREFIX}",
                     "HUB_ROOT": str(root), "HUB_BASE_URL": ""}
-                cluster = cls(root, folder, env, port or free_port(), worker_options)
+                cluster = cls(root, folder, env, port or free_port(), worker_options,
+                              replicas, workers)
+                cluster.postgres, cluster.s3 = postgres, s3
                 try:
                     if ingest:
                         cluster.ingest()
@@ -116,7 +126,8 @@ class Cluster:
     def start(self) -> None:
         with ThreadPoolExecutor(len(self.replicas)) as pool:  # side by side: faster
             list(pool.map(HubServer.start, self.replicas))
-        self.start_worker()
+        for _ in range(self.worker_count):
+            self.start_worker()
         self.start_haproxy()
 
     def start_worker(self) -> subprocess.Popen[bytes]:
@@ -136,7 +147,8 @@ class Cluster:
             f"HUB_REPLICA_{i}": f"127.0.0.1:{r.port}" for i, r in enumerate(self.replicas, 1)}
         log = open(self.folder / "haproxy.log", "ab")  # noqa: SIM115 - closed in stop()
         self._logs.append(log)
-        self.haproxy = subprocess.Popen(["haproxy", "-db", "-f", str(HAPROXY_CFG)], env=env,
+        config = haproxy_config(len(self.replicas), self.folder)
+        self.haproxy = subprocess.Popen(["haproxy", "-db", "-f", str(config)], env=env,
                                         stdout=log, stderr=subprocess.STDOUT)
         wait(self.port, "/ready", self.haproxy, 60)  # a bound against a hang only
 
@@ -193,6 +205,19 @@ def _children(pid: int) -> list[int]:
     """The processes `pid` started (Linux: /proc)."""
     return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
             for child in (task / "children").read_text().split()]
+
+
+def haproxy_config(replicas: int, folder: Path) -> Path:
+    """deploy/haproxy.cfg itself for all replicas; for fewer, a copy in `folder` without the
+    `server replicaN` lines of those not started (an address left empty does not parse)."""
+    if replicas == REPLICAS:
+        return HAPROXY_CFG
+    unused = tuple(f"server replica{i} " for i in range(replicas + 1, REPLICAS + 1))
+    lines = HAPROXY_CFG.read_text(encoding="utf-8").splitlines(keepends=True)
+    copy = folder / "haproxy.cfg"
+    copy.write_text("".join(line for line in lines if not line.strip().startswith(unused)),
+                    encoding="utf-8")
+    return copy
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -39,6 +39,11 @@ class Postgres:
         return psycopg.connect(host=str(self.folder), port=self.port, user=self.user,
                                dbname=database, autocommit=True)
 
+    @property
+    def pid(self) -> int:
+        """The postmaster's process id (its children are the backends and helpers)."""
+        return int((self.folder / "data" / "postmaster.pid").read_text().split("\n", 1)[0])
+
     def database(self, name: str = "") -> str:
         """A new, empty database (`name`, or one of its own); returns its SQLAlchemy URL."""
         name = name or f"test_{os.getpid()}_{next(self._names)}"

@@ -26,8 +26,9 @@ KEY_ID, SECRET, REGION = "hubtest", "hubtest-secret", "eu-central-1"
 
 
 class S3:
-    def __init__(self, endpoint: str):
+    def __init__(self, endpoint: str, pid: int | None = None):
         self.endpoint = endpoint
+        self.pid = pid  # moto's server process (for its CPU time: bench/backends.py)
         self._names = itertools.count(1)
 
     def environment(self) -> dict[str, str]:
@@ -75,7 +76,7 @@ class S3:
                     if time.monotonic() > deadline:
                         raise RuntimeError("moto's server did not answer within 60 s")
                     time.sleep(0.1)
-                yield cls(endpoint)
+                yield cls(endpoint, process.pid)
             finally:
                 process.terminate()
                 try:

@@ -204,7 +204,7 @@ def backup(store_root: Path, target: Path, progress: Progress | None = None,
             (work / "tables").mkdir(parents=True)
             snap = _snapshot(db, storage, work, progress)
             copied, problems = _copy_files(snap, storage, work, progress)
-            moved = db.mark() != snap.mark
+            moved = db.mark(fresh=True) != snap.mark
             if not problems:
                 break
             # an upload's file is moved into place just after its record is committed, so

@@ -248,3 +248,47 @@ def test_the_db_commands_show_and_migrate(legacy: Path, postgres: Any) -> None:
     assert code == 1 and "there is no database at" in text
     code, text = hub("current", "--url", postgres.url("missing"))
     assert code == 1 and 'database "missing" does not exist' in text
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_mark_changes_at_once_after_a_commit_of_this_process(
+        backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    url = (f"sqlite:///{tmp_path / 'hub.sqlite'}" if backend == "sqlite"
+           else request.getfixturevalue("postgres").database())
+    reader, writer = Database(url), Database(url)  # as the server's store and catalog
+    with writer.write() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x integer)")
+    before = reader.mark()
+    assert reader.mark() == before  # nothing committed: the same mark
+    with writer.write() as conn:  # a transaction
+        conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+    seen = reader.mark()
+    assert seen != before
+    with writer.connection() as conn:  # one statement in autocommit mode
+        conn.exec_driver_sql("INSERT INTO t VALUES (2)")
+    assert reader.mark() != seen
+    with reader.reading() as (conn, mark):
+        assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 2
+    assert reader.mark() == mark
+
+
+def test_on_postgresql_the_mark_is_asked_at_most_every_poll_interval(
+        postgres: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another replica's commit (a connection of its own) is seen once the last answer is
+    MARK_POLL_S old, or at once with `fresh`; until then the mark costs no round-trip."""
+    from hub.db import database
+
+    url = postgres.database()
+    db = Database(url)
+    with db.write() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x integer)")
+    monkeypatch.setattr(database, "MARK_POLL_S", 3600.0)
+    held = db.mark()
+    with postgres.connect(db.url.database) as other:
+        other.execute("INSERT INTO t VALUES (1)")
+        assert db.mark() == held  # not asked again
+        fresh = db.mark(fresh=True)
+        assert fresh != held and db.mark() == fresh
+        monkeypatch.setattr(database, "MARK_POLL_S", 0.0)  # asked every time
+        other.execute("INSERT INTO t VALUES (2)")
+        assert db.mark() != fresh

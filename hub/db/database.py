@@ -14,7 +14,11 @@ statement and two writers never deadlock on a lock upgrade.
 database holds may be kept while it answers the same), and `reading()` is one consistent read
 together with the mark of what it saw: SQLite's `PRAGMA data_version` on a connection of the
 database's own, PostgreSQL's `pg_current_snapshot()` (two equal snapshots see the same
-committed transactions, so the same data).
+committed transactions, so the same data). SQLite's is asked every time (it costs
+microseconds); PostgreSQL's is a round-trip to the server, so it is asked at most every
+MARK_POLL_S and otherwise the last answer is returned: a commit by another process or replica
+is noticed within MARK_POLL_S (issue 14 asks for 1 s), one of this process at once (any
+statement that may write, through any `Database` of the same URL, forgets the last answer).
 
 Every database error, from SQLAlchemy or from a driver, is a `DatabaseError`.
 
@@ -27,12 +31,13 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 import zlib
 from collections.abc import Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import URL, Connection, Engine, Select, Table, create_engine, make_url
+from sqlalchemy import URL, Connection, Engine, Select, Table, create_engine, event, make_url
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Compiled
@@ -46,6 +51,32 @@ from hub.errors import StoreError
 DatabaseError = SQLAlchemyError
 FILE = "hub.sqlite"  # the database of a single-machine store, in its folder
 BUSY_TIMEOUT_S = 30
+# PostgreSQL: how long a mark is taken as current (commits elsewhere are noticed this late);
+# bench/RESULTS.md "Networked backends (issue 14)" for what asking on every request cost
+MARK_POLL_S = 0.2
+# first words of the statements that write nothing (any other one forgets the polled mark)
+_READS = frozenset({"SELECT", "BEGIN", "ROLLBACK", "SHOW", "SET"})
+
+
+class _Polled:
+    """PostgreSQL's mark as last asked, shared by the `Database`s of one URL in a process
+    (the server has one for its store and one for its catalog)."""
+
+    def __init__(self) -> None:
+        self.writes = 0  # statements that may have written, counted (by any thread)
+        self.last: tuple[float, int, Hashable] | None = None  # when asked, writes then, mark
+
+    def current(self) -> tuple[bool, Hashable]:
+        """(True, the mark) while the last answer holds: younger than MARK_POLL_S, and no
+        statement that may write ran since it was asked."""
+        last = self.last
+        if last is not None and last[1] == self.writes \
+                and time.monotonic() - last[0] < MARK_POLL_S:
+            return True, last[2]
+        return False, None
+
+
+_POLLED: dict[str, _Polled] = {}  # by database URL
 
 
 class Database:
@@ -83,6 +114,10 @@ class Database:
         self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
         self._watcher: Connection | None = None  # for mark() and reading()
         self._watching = threading.RLock()
+        self._polled: _Polled | None = None  # PostgreSQL's mark, asked at most so often
+        if not self.is_sqlite:
+            self._polled = _POLLED.setdefault(self.url.render_as_string(False), _Polled())
+            event.listen(engine, "after_cursor_execute", self._executed)
 
     @classmethod
     def for_store(cls, root: Path | str) -> Database:
@@ -191,24 +226,44 @@ class Database:
 
     # -- what changed ------------------------------------------------------------------------
 
-    def mark(self) -> Hashable:
+    def mark(self, fresh: bool = False) -> Hashable:
         """Changes whenever a transaction was committed to the database (by any connection,
-        process or replica); equal marks: the same data."""
+        process or replica); equal marks: the same data. On PostgreSQL a commit elsewhere
+        changes it within MARK_POLL_S, one of this process at once; `fresh`: ask the
+        server now."""
+        polled = self._polled
+        if polled is None:
+            with self._watching:
+                return self._mark(self._watch())
+        held, mark = polled.current()
+        if held and not fresh:
+            return mark
         with self._watching:
-            return self._mark(self._watch())
+            held, mark = polled.current()  # another thread may have asked meanwhile
+            if held and not fresh:
+                return mark
+            writes, asked = polled.writes, time.monotonic()  # the answer is at least this new
+            mark = self._mark(self._watch())
+            polled.last = (asked, writes, mark)
+            return mark
+
+    def _executed(self, conn: Connection, cursor: Any, statement: str, *args: Any) -> None:
+        """After every statement through SQLAlchemy (PostgreSQL): one that may have written
+        makes the next `mark()` ask the server."""
+        if self._polled is not None and \
+                (statement.lstrip()[:8].split() or [""])[0].upper() not in _READS:
+            self._polled.writes += 1
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[tuple[Connection, Hashable]]:
-        """One consistent read (a read-only transaction) and the mark of the data it sees (on
-        SQLite taken just before, so a commit in between only makes the mark older)."""
+        """One consistent read (a read-only transaction) and the mark of the data it sees
+        (taken just before, so a commit in between only makes the mark older)."""
         with self._watching:
+            mark = self.mark()
             conn = self._watch()
-            mark = self._mark(conn) if self.is_sqlite else None
             conn.exec_driver_sql("BEGIN" if self.is_sqlite else
                                  "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
-                if mark is None:
-                    mark = self._mark(conn)
                 yield conn, mark
             finally:
                 if not conn.invalidated:
