@@ -214,7 +214,10 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         """The version's file when its layer is neither in memory nor mapped: the layer is
         then read in the background (`LayerCache.build`) and the request is answered from the
         file (in the pool). None: answer from the layer."""
-        if layers.ready(c.version) or not layers.build(c.version, lambda: load(c.version)):
+        def read() -> None:
+            load(c.version)
+            prerender.seen(c.version, loaded=True)
+        if layers.ready(c.version) or not layers.build(c.version, read):
             return None
         work.needs(request, work.UNBOUNDED)  # reading row groups grows with the data
         if layers.ready(c.version):  # read meanwhile
