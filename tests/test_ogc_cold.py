@@ -240,3 +240,45 @@ def test_the_server_answers_a_cold_layer_from_the_file_and_then_from_memory(
         warm_answers = answers(client)
     assert [status for status, _ in cold_answers] == [200, 200, 200, 200, 200, 404, 200]
     assert cold_answers == warm_answers
+
+
+def test_a_damaged_page_read_from_the_file_answers_503(tmp_path: Path) -> None:
+    """Versions are written with page checksums: a page damaged on disk fails to read (it
+    would otherwise give wrong values), the file is checked and the version marked broken."""
+    import pyarrow.parquet as pq
+
+    project = Project(tmp_path / "project")
+    project.schema("geordnet", [{"name": "name", "type": "string"},
+                                {"name": "gruppe", "type": "string"},
+                                {"name": "wert", "type": "integer"},
+                                {"name": "geometry", "type": "geojson"}])
+    _write_geordnet(project.data / "geordnet.csv", np.random.default_rng(7), 300)
+    project.pipeline("geordnet", "geordnet", {"path": "data/geordnet.csv", "crs": "EPSG:4326",
+                                              "geometry": {"lon": "lon", "lat": "lat"}},
+                     access="public")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(geoparquet, "ROW_GROUP_ROWS", GROUP_ROWS)
+        assert project.ingest("geordnet").status == "committed"
+    version = current(project, "geordnet")
+    path = Path(str(version.source()))
+    meta = pq.ParquetFile(path).metadata
+    column = meta.row_group(0).column(meta.schema.names.index("geometry"))
+    data = bytearray(path.read_bytes())
+    data[column.data_page_offset + column.total_compressed_size * 3 // 4] ^= 0x5A
+    path.write_bytes(bytes(data))
+    layers = LayerCache(folder=tmp_path / "layers")
+    gate = threading.Event()
+    layers.builds.submit(gate.wait)  # the background read (which would find it too) waits
+    app = FastAPI()
+    app.include_router(ogc_router(project.store, viewer=lambda request: ANONYMOUS,
+                                  cache=layers))
+    try:
+        with serving_app(app) as url, httpx.Client(timeout=60) as client:
+            response = client.get(f"{url}/ogc/collections/geordnet/items/3")
+            assert layers.held() == []
+    finally:
+        gate.set()
+        layers.builds.shutdown(wait=True)
+    assert response.status_code == 503, response.text
+    assert "checksum mismatch" in response.json()["description"]
+    assert current(project, "geordnet").broken

@@ -20,9 +20,14 @@ answer and only the columns it needs:
 
 How much pruning saves depends on how the rows lie in the file: row groups in ingest order are
 spatially coherent only when the source is (bench/RESULTS.md, "Workers and the layer cache").
-CQL2 filters are not answered here (they may need any column): they wait for the layer. The
-whole file's checksum is verified by the background read; these partial reads run under
-`Store.reading`, so a file that fails to decode is checked (and answers 503) at once.
+CQL2 filters are not answered here (they may need any column): they wait for the layer.
+
+The whole file's checksum is verified by the background read, not here. Instead the pages read
+are checked against their CRC32 (versions are written with page checksums,
+`hub.store.geoparquet`): a damaged page fails to read, and as the reads run under
+`Store.reading`, the file is then checked and its URLs answer 503. Versions written before
+page checksums have none to check: a damaged page there can answer once, until the background
+read finds the checksum wrong.
 """
 
 from __future__ import annotations
@@ -69,7 +74,7 @@ class Source:
         self.version, self.meta = version, meta
         self.points = meta.schema.geometry is not None and \
             set(version.geometry_types) <= {"Point"}
-        self.metadata = pq.ParquetFile(version.source()).metadata
+        self.metadata = pq.ParquetFile(version.source(), page_checksum_verification=True).metadata
         md = self.metadata
         self.groups = md.num_row_groups
         sizes = [md.row_group(g).num_rows for g in range(self.groups)]
@@ -119,7 +124,8 @@ class Source:
         if boxes:
             corners = CORNERS[:2] if self.points else CORNERS
             read += [f"{BBOX_COLUMN}.{c}" for c in corners]
-        file = pq.ParquetFile(self.version.source(), metadata=self.metadata)
+        file = pq.ParquetFile(self.version.source(), metadata=self.metadata,
+                              page_checksum_verification=True)
         tables = []
         for at in range(0, max(len(groups), 1), GROUPS_PER_READ):
             if deadline is not None:
