@@ -211,19 +211,25 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         return found
 
     def cold_source(request: Request, c: Collection) -> cold.Source | None:
-        """The version's file when its layer is neither in memory nor mapped: the layer is
-        then read in the background (`LayerCache.build`) and the request is answered from the
-        file (in the pool). None: answer from the layer."""
-        def read() -> None:
-            load(c.version)
-            prerender.seen(c.version, loaded=True)
-        if layers.ready(c.version) or not layers.build(c.version, read):
+        """The version's file when its layer is neither in memory nor mapped (and its
+        background read has not failed): the request is answered from the file, in the pool,
+        and the caller then has the layer read in the background (`read_behind`). None:
+        answer from the layer."""
+        if not layers.cold(c.version):
             return None
         work.needs(request, work.UNBOUNDED)  # reading row groups grows with the data
-        if layers.ready(c.version):  # read meanwhile
+        if not layers.cold(c.version):  # read meanwhile
             return None
         with store.reading(c.version):
             return layers.source(c.version)
+
+    def read_behind(c: Collection) -> None:
+        """Read the version's layer in the background, after a cold answer (not during it:
+        both would share the process's CPU)."""
+        def read() -> None:
+            load(c.version)
+            prerender.seen(c.version, loaded=True)
+        layers.build(c.version, read)
 
     def rows_of(request: Request, layer: Layer, key: tuple[Any, ...]) -> np.ndarray | None:
         """A selection's rows: cached, or computed within the budget (in the pool when it
@@ -504,9 +510,12 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
                         limits, geometry.name if geometry else None)
         source = cold_source(request, c) if cold.answers(q.selection_key) else None
         if source is not None:  # the layer is being read: only what this page needs
-            with store.reading(c.version):
-                cold_page = source.page(q.selection_key, q.offset, q.limit,
-                                        work.deadline(request))
+            try:
+                with store.reading(c.version):
+                    cold_page = source.page(q.selection_key, q.offset, q.limit,
+                                            work.deadline(request))
+            finally:
+                read_behind(c)
             matched, layer, page_rows = cold_page.matched, cold_page.layer, cold_page.rows
         else:
             layer = layer_of(request, c)
@@ -574,8 +583,11 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         out_crs = parse_crs(request.query_params, "crs")
         source = cold_source(request, c)
         if source is not None:  # the layer is being read: the row groups that may hold it
-            with store.reading(c.version):
-                found = source.find(feature_id, work.deadline(request))
+            try:
+                with store.reading(c.version):
+                    found = source.find(feature_id, work.deadline(request))
+            finally:
+                read_behind(c)
             if found is None:
                 raise NotFound
             layer, row_of = found.layer, found.rows

@@ -517,23 +517,26 @@ class LayerCache:
                 return True
         return self.folder is not None and mapped.ready(self.folder, version)
 
-    def build(self, version: Version, read: Callable[[], object]) -> bool:
-        """Read the version in the background (`read` calls `layer`, once at a time per
-        version) unless that is under way; while it runs, requests are answered from the
-        version's file (`source`). False when an earlier background read failed: then the
-        request reads it itself, as without this, and meets the error."""
+    def cold(self, version: Version) -> bool:
+        """Is the version to be answered from its file (`source`)? Yes unless it is `ready`
+        or its background read failed (then a request reads it itself, as without `build`,
+        and meets the error)."""
+        return not self.ready(version) and (version.dataset, version.version) not in self._failed
+
+    def build(self, version: Version, read: Callable[[], object]) -> None:
+        """Read the version in the background (`read` calls `layer`, which reads a version
+        once at a time) unless that is under way."""
         key = (version.dataset, version.version)
-        if key in self._failed:
-            return False
-        if self._loading.pending(key) is None:
-            def background() -> None:
-                try:
-                    read()
-                except Exception as exc:  # kept: the next request meets it itself
-                    self._failed = {k: e for k, e in self._failed.items() if k[0] != key[0]}
-                    self._failed[key] = exc
-            self.builds.submit(background)
-        return True
+        if self._loading.pending(key) is not None:
+            return
+
+        def background() -> None:
+            try:
+                read()
+            except Exception as exc:  # kept: the next request meets it itself
+                self._failed = {k: e for k, e in self._failed.items() if k[0] != key[0]}
+                self._failed[key] = exc
+        self.builds.submit(background)
 
     def source(self, version: Version) -> cold.Source:
         """The version's file for reading some of its row groups (its footer read once)."""
