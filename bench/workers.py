@@ -35,7 +35,10 @@ from typing import Any
 from bench._harness import DATA_DIR, Result
 from bench._serve import HubServer, add_catalog
 
-CASES = {"workers": "hub serve --workers 1 vs 2: memory with 20 × 1M points, items req/s p50/p99"}
+CASES = {"workers": "hub serve --workers 1 vs 2: memory with 20 × 1M points, items req/s p50/p99",
+         "cold": "first bbox request of a new 1M-point version, answered from GeoParquet (no "
+                 "layer files, HUB_LAYER_CACHE_MB=1), before/after; row-group pruning on "
+                 "ingest-ordered vs spatially ordered rows"}
 LARGE: frozenset[str] = frozenset()
 WORK = DATA_DIR / "workers"
 DATASETS = [f"punkte{i:02d}" for i in range(1, 21)]
@@ -47,6 +50,12 @@ VERSION = 1  # bump when the generated data changes
 def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
     root = project()
     results: list[Result] = []
+    if "cold" in cases:
+        from bench._cold import cold_layers
+
+        results += cold_layers(root)
+    if "workers" not in cases:
+        return results
     figures: dict[int, dict[str, Any]] = {}
     for workers in (1, 2):
         figures[workers] = measure(root, workers)

@@ -143,12 +143,14 @@ def test_a_cold_layer_answers_as_a_warm_one(evicting: tuple[str, LayerCache]) ->
     items = f"{url}/collections/pflege/items"
     params = {"bbox": BBOX, "limit": "10", "offset": "5"}
     with httpx.Client(timeout=60) as client:
-        first = client.get(items, params=params)  # the files are written
+        first = client.get(items, params=params)  # from the file; the layer is read behind
         assert first.status_code == 200, first.text
         assert first.json()["numberMatched"] > 15
+        layers.builds.submit(lambda: None).result(timeout=60)  # that read is done
         warm = client.get(items, params=params)
         assert client.get(f"{url}/collections/gross/items", params={"bbox": BBOX}) \
             .status_code == 200
+        layers.builds.submit(lambda: None).result(timeout=60)
         assert layers.held() == [("gross", layers.held()[0][1])]  # pflege was evicted
         cold = client.get(items, params=params)  # mapped again from its files
     assert layers.reads["pflege"] >= 3  # its footer and the version twice

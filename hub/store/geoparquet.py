@@ -73,7 +73,8 @@ class VersionWriter:
         self.path, self.schema, self.geometry = path, schema, geometry
         strings = [f.name for f in schema if pa.types.is_string(f.type)]
         self._writer = pq.ParquetWriter(path, schema, compression="zstd", compression_level=1,
-                                        use_dictionary=strings, write_statistics=True)
+                                        use_dictionary=strings, write_statistics=True,
+                                        write_page_checksum=True)  # see hub.api.ogc.cold
         self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=2)
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._drain, name="parquet-writer", daemon=True)
@@ -115,7 +116,7 @@ def drop_rows(path: Path, drop: np.ndarray) -> int:
     kept, start = 0, 0
     drop = np.sort(drop)
     with pq.ParquetWriter(tmp, source.schema_arrow, compression="zstd",
-                          compression_level=1) as out:
+                          compression_level=1, write_page_checksum=True) as out:
         for batch in source.iter_batches(batch_size=ROW_GROUP_ROWS):
             n = batch.num_rows
             local = drop[(drop >= start) & (drop < start + n)] - start

@@ -27,7 +27,7 @@ from fastapi.responses import Response
 from starlette.convertors import PathConvertor, register_url_convertor
 
 from hub.access import Viewer
-from hub.api.ogc import caching, geojson, html, openapi, work
+from hub.api.ogc import caching, cold, geojson, html, openapi, work
 from hub.api.ogc import crs as crs_mod
 from hub.api.ogc import tiles as tiles_mod
 from hub.api.ogc.compression import compressed
@@ -209,6 +209,27 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
             found = layers.layer(c.version, on_miss)
         prerender.seen(c.version, loaded=True)
         return found
+
+    def cold_source(request: Request, c: Collection) -> cold.Source | None:
+        """The version's file when its layer is neither in memory nor mapped (and its
+        background read has not failed): the request is answered from the file, in the pool,
+        and the caller then has the layer read in the background (`read_behind`). None:
+        answer from the layer."""
+        if not layers.cold(c.version):
+            return None
+        work.needs(request, work.UNBOUNDED)  # reading row groups grows with the data
+        if not layers.cold(c.version):  # read meanwhile
+            return None
+        with store.reading(c.version):
+            return layers.source(c.version)
+
+    def read_behind(c: Collection) -> None:
+        """Read the version's layer in the background, after a cold answer (not during it:
+        both would share the process's CPU)."""
+        def read() -> None:
+            load(c.version)
+            prerender.seen(c.version, loaded=True)
+        layers.build(c.version, read)
 
     def rows_of(request: Request, layer: Layer, key: tuple[Any, ...]) -> np.ndarray | None:
         """A selection's rows: cached, or computed within the budget (in the pool when it
@@ -487,11 +508,22 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         work.needs(request, len(text) * PARSE_WEIGHT)  # 40,000 characters parse in ~0.2 s
         q = parse_items(request.query_params, c.meta.queryables, c.meta.temporal is not None,
                         limits, geometry.name if geometry else None)
-        layer = layer_of(request, c)
-        rows = rows_of(request, layer, q.selection_key)
-        matched = layer.rows if rows is None else len(rows)
+        source = cold_source(request, c) if cold.answers(q.selection_key) else None
+        if source is not None:  # the layer is being read: only what this page needs
+            try:
+                with store.reading(c.version):
+                    cold_page = source.page(q.selection_key, q.offset, q.limit,
+                                            work.deadline(request))
+            finally:
+                read_behind(c)
+            matched, layer, page_rows = cold_page.matched, cold_page.layer, cold_page.rows
+        else:
+            layer = layer_of(request, c)
+            rows = rows_of(request, layer, q.selection_key)
+            matched = layer.rows if rows is None else len(rows)
+            page_rows = rows[q.offset:q.offset + q.limit] if rows is not None else \
+                np.arange(min(q.offset, matched), min(q.offset + q.limit, matched))
         start, stop = min(q.offset, matched), min(q.offset + q.limit, matched)
-        page_rows = np.arange(start, stop) if rows is None else rows[start:stop]
         work.needs(request, len(page_rows) * PAGE_WEIGHT * (HTML_FACTOR if fmt == "html" else 1))
         feats = geojson.features(layer, page_rows, q.crs, fragments=fmt == "json")
         url = f"{root(request)}/collections/{quote(name)}/items"
@@ -549,13 +581,25 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
             return caching.not_modified(tag, control)
         fmt = fmt_of(request, ("f", "crs"))
         out_crs = parse_crs(request.query_params, "crs")
-        layer = layer_of(request, c)
-        if c.meta.id_field is not None:
-            work.needs(request, layer.rows)  # a key is looked up by a scan of its column
-        row = layer.find(feature_id)
-        if row is None:
-            raise NotFound
-        feature = geojson.features(layer, np.array([row]), out_crs, fragments=fmt == "json")[0]
+        source = cold_source(request, c)
+        if source is not None:  # the layer is being read: the row groups that may hold it
+            try:
+                with store.reading(c.version):
+                    found = source.find(feature_id, work.deadline(request))
+            finally:
+                read_behind(c)
+            if found is None:
+                raise NotFound
+            layer, row_of = found.layer, found.rows
+        else:
+            layer = layer_of(request, c)
+            if c.meta.id_field is not None:
+                work.needs(request, layer.rows)  # a key is looked up by a scan of its column
+            row = layer.find(feature_id)
+            if row is None:
+                raise NotFound
+            row_of = np.array([row])
+        feature = geojson.features(layer, row_of, out_crs, fragments=fmt == "json")[0]
         coll_url = f"{root(request)}/collections/{quote(name)}"
         url = f"{coll_url}/items/{quote(feature_id, safe='')}"
         params = [("crs", out_crs.uri)] if "crs" in request.query_params else []

@@ -23,8 +23,8 @@ POINT_WKB = 21  # byte order (1) + type (4) + x (8) + y (8)
 
 def feature_ids(layer: Layer, rows: np.ndarray) -> list[Any]:
     f = layer.meta.id_field
-    if f is None:
-        return (rows + 1).tolist()
+    if f is None:  # the 1-based row number in the version (a part knows its rows' numbers)
+        return ((rows if layer.numbers is None else layer.numbers[rows]) + 1).tolist()
     return layer.properties.column(f.name).take(pa.array(rows)).to_pylist()
 
 

@@ -21,7 +21,7 @@ import os
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,7 @@ from hub.store.geoparquet import BBOX_COLUMN, GEOMETRY_COLUMN
 from hub.store.versions import Version
 
 if TYPE_CHECKING:
+    from hub.api.ogc import cold
     from hub.api.ogc.work import Deadline
 
 ALL = None  # a selection that is every row, in order
@@ -183,6 +184,13 @@ class GridIndex:
         return (np.concatenate(parts) if len(parts) > 1 else parts[0]), count
 
 
+def box_arrays(column: pa.ChunkedArray, keys: tuple[str, ...]) -> list[np.ndarray]:
+    """Fields of the `bbox` covering column as float arrays, NaN where a row has no box."""
+    bbox = column.combine_chunks()
+    valid = bbox.is_valid().to_numpy(zero_copy_only=False)
+    return [np.where(valid, bbox.field(k).to_numpy(zero_copy_only=False), np.nan) for k in keys]
+
+
 def _read(version: Version) -> mapped.Files:
     """The version's table (without the bounding boxes) and, for a geodataset, its boxes as
     one (4, rows) array (NaN where a row has no geometry) and their grid index."""
@@ -191,10 +199,7 @@ def _read(version: Version) -> mapped.Files:
         table = table.combine_chunks()
     if BBOX_COLUMN not in table.column_names:
         return mapped.Files(table, {}, {})
-    bbox = table.column(BBOX_COLUMN).combine_chunks()
-    valid = bbox.is_valid().to_numpy(zero_copy_only=False)
-    boxes = np.stack([np.where(valid, bbox.field(k).to_numpy(zero_copy_only=False), np.nan)
-                      for k in ("xmin", "ymin", "xmax", "ymax")])
+    boxes = np.stack(box_arrays(table.column(BBOX_COLUMN), ("xmin", "ymin", "xmax", "ymax")))
     grid, facts = GridIndex(*boxes).state()
     return mapped.Files(table.drop_columns([BBOX_COLUMN]), {"boxes": boxes, **grid},
                         {"grid": facts})
@@ -220,11 +225,19 @@ def _files(version: Version, folder: Path | None) -> tuple[mapped.Files, bool]:
 class Layer:
     """A dataset version in memory: attributes, WKB geometries, boxes, index, temporal values."""
 
-    def __init__(self, version: Version, meta: Meta, folder: Path | None = None):
+    def __init__(self, version: Version, meta: Meta, folder: Path | None = None, *,
+                 part: tuple[mapped.Files, np.ndarray] | None = None):
         """Read the version, from the mapped files in `folder` (written first if missing or
-        unusable, see `hub.api.ogc.mapped`), or into memory when `folder` is None."""
+        unusable, see `hub.api.ogc.mapped`), or into memory when `folder` is None.
+
+        `part` is instead some of the version's rows, already read (`hub.api.ogc.cold`): their
+        files (without a grid index) and their row numbers in the version, ascending."""
         self.version, self.meta = version, meta
-        files, self.mapped = _files(version, folder)
+        if part is None:
+            files, self.mapped = _files(version, folder)
+        else:
+            files, self.mapped = part[0], False
+        self.numbers: np.ndarray | None = None if part is None else part[1]
         table = files.table
         self.rows = table.num_rows
         names = table.column_names
@@ -238,6 +251,7 @@ class Layer:
         self.boxes: tuple[np.ndarray, ...] | None = None
         if "boxes" in files.arrays:
             self.boxes = tuple(files.arrays["boxes"])
+        if "grid" in files.facts:
             self.index = GridIndex.restore(files.arrays, files.facts["grid"])
         self._shapes: np.ndarray | None = None
         self._times: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -345,12 +359,13 @@ class Layer:
         return test
 
     def _in_box(self, box: tuple[float, float, float, float]) -> np.ndarray:
-        if self.boxes is None or self.index is None:
+        if self.boxes is None:
             return np.empty(0, np.int64)
         xmin, ymin, xmax, ymax = self.boxes
         x0, y0, x1, y1 = box
-        candidates, count = self.index.candidates(box)
-        if count > self.rows // 4:  # most rows: one vectorised pass is faster than gathering
+        candidates, count = self.index.candidates(box) if self.index is not None \
+            else (None, self.rows)  # a part without an index (`cold`): every row
+        if candidates is None or count > self.rows // 4:  # one vectorised pass is faster
             hit = (xmin <= x1) & (xmax >= x0) & (ymin <= y1) & (ymax >= y0)
             rows = np.flatnonzero(hit)
         else:
@@ -453,6 +468,9 @@ class LayerCache:
         self._selection_bytes = 0
         self._lock = threading.Lock()
         self._loading = SingleFlight()
+        self.builds = ThreadPoolExecutor(1, thread_name_prefix="layer-build")  # `build`
+        self._failed: dict[tuple[str, int], BaseException] = {}
+        self._sources: dict[tuple[str, int, str], cold.Source] = {}
 
     @classmethod
     def for_store(cls, root: Path) -> LayerCache:
@@ -492,6 +510,48 @@ class LayerCache:
                 self._metas[key] = found
         return found
 
+    def ready(self, version: Version) -> bool:
+        """Is the version in memory, or are its mapped files in place (mapping them is cheap)?"""
+        with self._lock:
+            if (version.dataset, version.version) in self._layers:
+                return True
+        return self.folder is not None and mapped.ready(self.folder, version)
+
+    def cold(self, version: Version) -> bool:
+        """Is the version to be answered from its file (`source`)? Yes unless it is `ready`
+        or its background read failed (then a request reads it itself, as without `build`,
+        and meets the error)."""
+        return not self.ready(version) and (version.dataset, version.version) not in self._failed
+
+    def build(self, version: Version, read: Callable[[], object]) -> None:
+        """Read the version in the background (`read` calls `layer`, which reads a version
+        once at a time) unless that is under way."""
+        key = (version.dataset, version.version)
+        if self._loading.pending(key) is not None:
+            return
+
+        def background() -> None:
+            try:
+                read()
+            except Exception as exc:  # kept: the next request meets it itself
+                self._failed = {k: e for k, e in self._failed.items() if k[0] != key[0]}
+                self._failed[key] = exc
+        self.builds.submit(background)
+
+    def source(self, version: Version) -> cold.Source:
+        """The version's file for reading some of its row groups (its footer read once)."""
+        from hub.api.ogc import cold  # cold builds Layers: imported here, not in a cycle
+
+        key = (version.dataset, version.version, version.checksum)
+        found = self._sources.get(key)
+        if found is None:
+            found = cold.Source(version, self.meta(version))
+            with self._lock:
+                for old in [k for k in self._sources if k[0] == version.dataset]:
+                    del self._sources[old]  # one version per dataset is current
+                self._sources[key] = found
+        return found
+
     def pending(self, version: Version) -> Future[None] | None:
         """Done when the version now being read is in memory (None: none is being read)."""
         return self._loading.pending((version.dataset, version.version))
@@ -516,6 +576,7 @@ class LayerCache:
             self.reads[version.dataset] += 1
             layer = Layer(version, self.meta(version), self.folder)
             with self._lock:
+                self._failed.pop(key, None)
                 self._layers[key] = layer
                 for old in [k for k in self._layers if k[0] == key[0] and k != key]:
                     self._forget(old)  # a dataset's older versions are not served any more

@@ -52,6 +52,11 @@ def folder_of(root: Path, version: Version) -> Path:
     return root / version.dataset / f"v{version.version}-{version.checksum[:16]}"
 
 
+def ready(root: Path, version: Version) -> bool:
+    """Are the version's files in place (`load` checks them)?"""
+    return (folder_of(root, version) / MANIFEST).exists()
+
+
 def load(root: Path, version: Version) -> Files | None:
     """The version's files mapped into memory, or None when there are none that match."""
     where = folder_of(root, version)
