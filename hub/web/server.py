@@ -44,6 +44,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from hub import memory
 from hub.errors import HubError
 from hub.web import accesslog, health
 
@@ -188,21 +189,29 @@ def ensure_descriptors(limits: Limits) -> None:
 
 
 def prepare(host: str, port: int) -> tuple[socket.socket, Limits]:
-    """Everything that can fail before the server runs: the limits and the access log from
-    the environment (HUB_ACCESS_LOG), enough file descriptors, the bound socket."""
+    """Everything that can fail before the server runs: the limits, the access log and the
+    memory settings from the environment (HUB_ACCESS_LOG, HUB_MEMORY_LOG, HUB_MALLOC_ARENAS),
+    enough file descriptors, the bound socket."""
     limits = Limits.from_environment()
+    memory.log_interval()
+    memory.tune_allocator()
     ensure_descriptors(limits)
     accesslog.configure(os.environ.get("HUB_ACCESS_LOG", "-"))
     return listen(host, port), limits
 
 
 def run(app: Any, sock: socket.socket, limits: Limits) -> None:
-    """Serve `app` on the bound socket until stopped (SIGINT/SIGTERM)."""
+    """Serve `app` on the bound socket until stopped (SIGINT/SIGTERM); meanwhile freed heap
+    pages are given back and, with HUB_MEMORY_LOG, memory is logged (`hub.memory`)."""
     config = uvicorn.Config(app, http=partial(GuardedProtocol, limits=limits),
                             timeout_keep_alive=limits.keepalive_timeout,  # type: ignore[arg-type]
                             server_header=False, access_log=False, log_level="warning",
                             timeout_graceful_shutdown=limits.shutdown_grace)  # type: ignore[arg-type]
-    DrainingServer(config, limits.shutdown_drain).run(sockets=[sock])
+    housekeeper = memory.Housekeeper(memory.log_interval()).start()
+    try:
+        DrainingServer(config, limits.shutdown_drain).run(sockets=[sock])
+    finally:
+        housekeeper.stop()
 
 
 class DrainingServer(uvicorn.Server):
