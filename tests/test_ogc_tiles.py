@@ -285,3 +285,24 @@ def test_head_answers_as_get_without_a_body(ogc_site: Site) -> None:
         if "items?limit=3" not in path:  # items carry a timeStamp: same length, other bytes
             assert head.headers["content-length"] == got.headers["content-length"], path  # as sent
     assert {ogc_site.client.head(ogc_site.url + p).status_code for p in paths[:3]} == {200}
+
+
+def test_the_tile_cache_stays_within_its_byte_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hub.api.ogc.tiles import TileCache, cache_bytes
+    from hub.memory import MemorySettingError
+
+    cache = TileCache(max_bytes=50_000)
+    for n in range(300):
+        cache.put(("flaechen", 1, 14, n, 0), bytes(n * 53 % 7000))
+        held = sum(len(t) + 100 for t in cache._tiles.values())
+        assert cache.nbytes == held <= 50_000
+    assert cache.get(("flaechen", 1, 14, 299, 0)) is not None  # the newest is kept
+    assert cache.get(("flaechen", 1, 14, 0, 0)) is None
+    cache.discard(("flaechen", 1, 14, 299, 0))
+    assert cache.get(("flaechen", 1, 14, 299, 0)) is None
+    assert cache.nbytes == sum(len(t) + 100 for t in cache._tiles.values())
+    monkeypatch.setenv("HUB_OGC_TILE_CACHE_MB", "1.5")
+    assert cache_bytes() == 3 << 19
+    monkeypatch.setenv("HUB_OGC_TILE_CACHE_MB", "viel")
+    with pytest.raises(MemorySettingError, match="HUB_OGC_TILE_CACHE_MB='viel'"):
+        cache_bytes()

@@ -475,6 +475,11 @@ class LayerCache:
         with self._lock:
             return sum(layer.nbytes for layer in self._layers.values())
 
+    @property
+    def selection_bytes(self) -> int:
+        """Bytes of the selections held (bounded by `max_selection_bytes`)."""
+        return self._selection_bytes
+
     def held(self) -> list[tuple[str, int]]:
         """The (dataset, version) of the layers held, least recently used first."""
         with self._lock:

@@ -50,6 +50,7 @@ import shapely
 from hub.api.ogc import mvt
 from hub.api.ogc.layer import Layer
 from hub.api.ogc.work import SingleFlight
+from hub.memory import MemorySettingError
 
 TMS_ID = "WebMercatorQuad"
 TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
@@ -505,6 +506,22 @@ def _distinct(xy: np.ndarray, part_at: np.ndarray, keep: np.ndarray
 
 # -- the cache of encoded tiles ----------------------------------------------------------------
 
+CACHE_MB = 128  # default of HUB_OGC_TILE_CACHE_MB
+
+
+def cache_bytes() -> int:
+    """HUB_OGC_TILE_CACHE_MB (MiB per worker, default 128; 0: keep no tiles)."""
+    text = os.environ.get("HUB_OGC_TILE_CACHE_MB", "").strip() or str(CACHE_MB)
+    try:
+        megabytes = float(text)
+    except ValueError:
+        megabytes = -1
+    if not megabytes >= 0:
+        raise MemorySettingError(f"HUB_OGC_TILE_CACHE_MB={text!r}: expected a number of MiB "
+                                 "(0: none)")
+    return int(megabytes * (1 << 20))
+
+
 class TileCache:
     """Encoded tiles by (dataset, version, z, x, y), least recently used dropped first.
 
@@ -513,7 +530,7 @@ class TileCache:
     a map opened by many users at once (or a new version of a layer) has every worker render
     the same low-zoom tile, and the pool answers 503 to the rest."""
 
-    def __init__(self, max_bytes: int = 128 << 20):
+    def __init__(self, max_bytes: int = CACHE_MB << 20):
         self.max_bytes = max_bytes
         self.rendered: Counter[str] = Counter()  # per dataset: tiles rendered (not from cache)
         self._tiles: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
@@ -541,6 +558,18 @@ class TileCache:
             if found is not None:
                 self._tiles.move_to_end(key)
             return found
+
+    def discard(self, key: tuple[Any, ...]) -> None:
+        """Forget a tile (one served from elsewhere now)."""
+        with self._lock:
+            found = self._tiles.pop(key, None)
+            if found is not None:
+                self._bytes -= len(found) + 100
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held (each tile's and 100 for its entry)."""
+        return self._bytes
 
     def put(self, key: tuple[Any, ...], data: bytes) -> None:
         with self._lock:
