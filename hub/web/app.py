@@ -250,6 +250,23 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
+def preload() -> None:
+    """Load what every worker of `hub serve --workers N` would load the same, once, in the
+    supervising process before it forks them, so the workers share it copy-on-write (see
+    `hub.web.server.run_workers`) instead of each holding a copy: the database migrations'
+    scripts (Alembic with Mako and Pygments, read when a worker opens the store: 145 modules),
+    the portal's message catalogs and the CLDR data of its languages (babel, about 4 MiB,
+    read at the first page)."""
+    from babel import localedata
+
+    from hub.db import migrate
+
+    migrate.head()
+    i18n.load_all()
+    for code in i18n.LANGUAGES:
+        localedata.load(code)
+
+
 def _catalog_of(opened: Opener) -> Callable[[], tuple[Catalog, Vocabularies]]:
     def catalog() -> tuple[Catalog, Vocabularies]:
         hub = opened()

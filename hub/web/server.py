@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gc
 import os
 import resource
 import select
@@ -253,15 +254,25 @@ def _stop(signum: int, frame: Any) -> None:
 
 
 def run_workers(make_app: Callable[[], Any], sock: socket.socket, limits: Limits,
-                workers: int, started: Callable[[], None] = lambda: None) -> int:
+                workers: int, started: Callable[[], None] = lambda: None,
+                preload: Callable[[], None] = lambda: None) -> int:
     """Serve with `workers` forked processes sharing the bound socket, each a full replica
     that builds its own app (`make_app`) and serves it with `run` (its own limits, timeouts
     and shutdown); returns the exit status.
 
     `started` is called once every worker has built its app. A worker that cannot build it
     (a broken catalog) stops the start, with exit status 1; a worker that dies later is
-    replaced. SIGTERM or SIGINT is passed on to the workers, which finish their requests."""
+    replaced. SIGTERM or SIGINT is passed on to the workers, which finish their requests.
+
+    What the supervisor imported (the hub's modules, pyarrow, pandas, …: about 100 MiB of
+    Python objects) and what `preload` loads (what every worker would load the same) is
+    shared with the workers copy-on-write. The objects are frozen first (`gc.freeze`): a
+    worker's garbage collector then never walks them, so it does not write to (and copy)
+    every page of them at its first full collection."""
     sock.listen(limits.max_connections)  # connections queue while a worker is replaced
+    preload()
+    gc.collect()
+    gc.freeze()
     ready_read, ready_write = os.pipe()
     children: dict[int, int] = {}  # pid -> worker number
     previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}

@@ -225,6 +225,7 @@ class Layer:
         unusable, see `hub.api.ogc.mapped`), or into memory when `folder` is None."""
         self.version, self.meta = version, meta
         files, self.mapped = _files(version, folder)
+        self.folder = folder if self.mapped else None  # what is built from it may go there too
         table = files.table
         self.rows = table.num_rows
         names = table.column_names

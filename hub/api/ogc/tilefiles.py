@@ -1,4 +1,5 @@
-"""A version's pre-rendered tiles in one file, written once and mapped by every worker.
+"""A version's pre-rendered tiles and its points' tile index in files, written once and mapped
+by every worker.
 
 With `hub serve --workers N`, each worker would otherwise render a version's low-zoom tiles
 (`hub.api.ogc.prerender`) and hold them in its own tile cache: N copies of the same bytes, and N
@@ -6,7 +7,11 @@ times the CPU after every commit. Instead the first worker renders them and writ
 into the local layer cache folder (`<folder>/tiles/<dataset>/v<N>-<checksum>-e<encoder>-z<top>
 .tiles`, next to the mapped layers of `hub.api.ogc.mapped`); every worker maps that file, so the
 tiles live once, in the page cache. A lock file (`flock`) lets one worker render while the
-others wait for the file; a lock is released when its process dies.
+others wait for the file; a lock is released when its process dies. The same holds for the
+arrays a point layer's tiles are cut from (`hub.api.ogc.tiles.Source`: Web Mercator positions
+and sorted Morton codes, 40 bytes per point): `arrays` maps them from a folder of `.npy` files
+that `save_arrays` writes once (`<folder>/_tiles/<dataset>/v<N>-<checksum>-e<encoder>.index`).
+The folder `_tiles` cannot be a dataset's (their names begin with a letter or digit).
 
 Format: `MAGIC`, the number of tiles (uint32 LE), an index of `INDEX` records (z, x, y, offset,
 length), then the tiles' bytes. A file whose size does not add up (cut short by a crash or a
@@ -21,6 +26,7 @@ import contextlib
 import fcntl
 import mmap
 import os
+import shutil
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -37,8 +43,15 @@ SUFFIX = ".tiles"
 
 
 def path_of(folder: Path, version: Version, encoder: str, top: int) -> Path:
-    return (folder / "tiles" / version.dataset /
-            f"v{version.version}-{version.checksum[:16]}-e{encoder}-z{top}{SUFFIX}")
+    return folder / "_tiles" / version.dataset / f"{_prefix(version)}e{encoder}-z{top}{SUFFIX}"
+
+
+def index_of(folder: Path, version: Version, encoder: str) -> Path:
+    return folder / "_tiles" / version.dataset / f"{_prefix(version)}e{encoder}.index"
+
+
+def _prefix(version: Version) -> str:
+    return f"v{version.version}-{version.checksum[:16]}-"
 
 
 class TileFile:
@@ -116,11 +129,44 @@ def write(path: Path, tiles: Mapping[tuple[int, int, int], bytes]) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
+    _remove_other_versions(path)
+
+
+def arrays(where: Path, names: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+    """The arrays of a folder `save_arrays` wrote, mapped (None: there is none)."""
+    try:
+        return {name: np.load(where / f"{name}.npy", mmap_mode="r").view(np.ndarray)
+                for name in names}
+    except (OSError, ValueError):
+        return None
+
+
+def save_arrays(where: Path, found: Mapping[str, np.ndarray]) -> None:
+    """Write the arrays as `.npy` files into the folder `where` (a temporary one renamed into
+    place) and remove the dataset's other versions' files."""
+    where.parent.mkdir(parents=True, exist_ok=True)
+    temporary = where.with_name(f"{where.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        temporary.mkdir()
+        for name, array in found.items():
+            np.save(temporary / f"{name}.npy", array)
+        os.rename(temporary, where)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    _remove_other_versions(where)
+
+
+def _remove_other_versions(path: Path) -> None:
+    """Files and folders beside `path` of the dataset's other versions (a worker that still
+    maps one keeps its pages until it lets go)."""
+    mine = path.name.split("-e", 1)[0] + "-"
     for other in path.parent.iterdir():
-        if other.name.endswith((SUFFIX, SUFFIX + ".lock")) and not other.name.startswith(
-                path.name):
-            with contextlib.suppress(FileNotFoundError):
-                other.unlink()
+        if not other.name.startswith(mine):
+            if other.is_dir():
+                shutil.rmtree(other, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    other.unlink()
 
 
 @contextlib.contextmanager
