@@ -27,6 +27,7 @@ import os
 import sys
 import threading
 import weakref
+from collections.abc import Mapping
 from typing import Any
 
 from hub.errors import HubError
@@ -100,19 +101,32 @@ def _libc() -> Any | None:
     return libc if libc is not None and hasattr(libc, "malloc_trim") else None  # glibc only
 
 
-def arenas_from_environment(env: dict[str, str] | os._Environ[str] = os.environ) -> int:
-    """HUB_MALLOC_ARENAS (a whole number ≥ 1, default 2)."""
-    raw = env.get("HUB_MALLOC_ARENAS", "").strip()
+def setting(variable: str, default: float | None, kind: type[int] | type[float] = float,
+            zero: bool = False, env: Mapping[str, str] = os.environ) -> float | None:
+    """A number from the environment (`default` when unset or empty), or a
+    `MemorySettingError` naming the variable unless it is a `kind` above 0 (≥ 0 with `zero`)."""
+    raw = env.get(variable, "").strip()
     if not raw:
-        return ARENAS
+        return default
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise MemorySettingError(f"HUB_MALLOC_ARENAS={raw!r}: expected a whole number of at "
-                                 "least 1")
+        value = -1
+    if value < 0 or (value == 0 and not zero):
+        raise MemorySettingError(
+            f"{variable}={raw!r}: expected a{'' if zero else ' positive'} "
+            f"{'whole ' if kind is int else ''}number" + (" (0: none)" if zero else ""))
     return value
+
+
+def megabytes(variable: str, default: int) -> int:
+    """A cache's bound in bytes from a setting in MiB (0: keep nothing)."""
+    return int((setting(variable, default, zero=True) or 0) * (1 << 20))
+
+
+def arenas_from_environment() -> int:
+    """HUB_MALLOC_ARENAS (a whole number ≥ 1, default 2)."""
+    return int(setting("HUB_MALLOC_ARENAS", ARENAS, int) or ARENAS)
 
 
 def tune_allocator() -> None:
@@ -130,18 +144,9 @@ def trim() -> None:
         libc.malloc_trim(0)
 
 
-def log_interval(env: dict[str, str] | os._Environ[str] = os.environ) -> float | None:
+def log_interval() -> float | None:
     """HUB_MEMORY_LOG: seconds between two `hub.memory` lines (unset or empty: none)."""
-    raw = env.get("HUB_MEMORY_LOG", "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0
-    if not value > 0:
-        raise MemorySettingError(f"HUB_MEMORY_LOG={raw!r}: expected a positive number of seconds")
-    return value
+    return setting("HUB_MEMORY_LOG", None)
 
 
 class Housekeeper:

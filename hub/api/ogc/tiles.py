@@ -47,10 +47,10 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
+from hub import memory
 from hub.api.ogc import mvt, tilefiles
 from hub.api.ogc.layer import Layer
 from hub.api.ogc.work import SingleFlight
-from hub.memory import MemorySettingError
 
 TMS_ID = "WebMercatorQuad"
 TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
@@ -542,15 +542,7 @@ CACHE_MB = 128  # default of HUB_OGC_TILE_CACHE_MB
 
 def cache_bytes() -> int:
     """HUB_OGC_TILE_CACHE_MB (MiB per worker, default 128; 0: keep no tiles)."""
-    text = os.environ.get("HUB_OGC_TILE_CACHE_MB", "").strip() or str(CACHE_MB)
-    try:
-        megabytes = float(text)
-    except ValueError:
-        megabytes = -1
-    if not megabytes >= 0:
-        raise MemorySettingError(f"HUB_OGC_TILE_CACHE_MB={text!r}: expected a number of MiB "
-                                 "(0: none)")
-    return int(megabytes * (1 << 20))
+    return memory.megabytes("HUB_OGC_TILE_CACHE_MB", CACHE_MB)
 
 
 class TileCache:

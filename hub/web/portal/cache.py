@@ -12,7 +12,6 @@ most `size` of them (the least recently used go first), so no request can fill m
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from hub.access import Viewer
-from hub.memory import MemorySettingError
+from hub.memory import megabytes
 
 CACHE_MB = 32  # default of HUB_PAGE_CACHE_MB (a start or place page: about 40 KB of HTML and
 # 8 KB gzip-compressed, so some 650 pages)
@@ -50,14 +49,7 @@ class Lookup:
 
 def max_bytes_from_environment() -> int:
     """HUB_PAGE_CACHE_MB (MiB, default 32; 0: keep no pages)."""
-    text = os.environ.get("HUB_PAGE_CACHE_MB", "").strip() or str(CACHE_MB)
-    try:
-        megabytes = float(text)
-    except ValueError:
-        megabytes = -1
-    if not megabytes >= 0:
-        raise MemorySettingError(f"HUB_PAGE_CACHE_MB={text!r}: expected a number of MiB (0: none)")
-    return int(megabytes * (1 << 20))
+    return megabytes("HUB_PAGE_CACHE_MB", CACHE_MB)
 
 
 class PageCache:
