@@ -34,7 +34,7 @@ from hub.errors import HubError
 
 M_ARENA_MAX = -8  # mallopt's parameter (malloc.h)
 ARENAS = 2  # default of HUB_MALLOC_ARENAS
-TRIM_SECONDS = 30.0
+TRIM_SECONDS = 10.0
 
 
 class MemorySettingError(HubError):
