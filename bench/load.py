@@ -12,12 +12,15 @@
         run a loop rewrites `nutzung`'s source and runs `hub ingest nutzung` in a process of
         its own every INGEST_EVERY seconds, so new versions are committed (and old ones
         removed by retention) while they are served. The server's resident memory (VmRSS from
-        /proc/PID/status) is sampled every 0.5 s.
+        /proc/PID/status) is sampled every 0.5 s; after each run its RSS/PSS/USS and the bytes
+        each cache holds beside its bound are taken from its `hub.memory` log line
+        (HUB_MEMORY_LOG, every 5 s; see hub/memory.py), so a growing cache shows by name.
         Passes when no request failed (any answer other than 2xx, 503 Busy included), every
         ingest committed, and the server's RSS after the third run is at most RSS_GROWTH above
         its RSS after the first (the first run fills the caches: layers, tiles, the catalog
         snapshot). A miss of either fails `python -m bench load` (exit 1) without --strict.
-        `--quick`: 20 clients for 5 s, one run (a smoke test of the set-up, no memory verdict).
+        `--quick`: 20 clients for 5 s, one run (a smoke test of the set-up, no memory verdict);
+        `--repeat N`: N runs instead of 3 (a longer look at memory).
 
 There is no baseline: the figures are judged against the issue's targets. Locust runs in its own
 process on the same machine, so it competes with the server for the two cores.
@@ -58,19 +61,21 @@ LIVE_ROWS = 20_000
 INGEST_EVERY = 15.0  # seconds from the start of one ingest to the start of the next
 ORGANIZATION = "kataster-vermessung"
 VERSION = 1  # bump when the seeded project changes
+MEMORY_LOG_SECONDS = 5
 
 
 def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
     if importlib.util.find_spec("locust") is None:
         raise RuntimeError("locust is not installed: .venv/bin/pip install -e '.[bench]'")
-    plan = QUICK if getattr(args, "quick", False) else FULL
+    plan = QUICK if getattr(args, "quick", False) else \
+        FULL | {"runs": max(3, getattr(args, "repeat", 3) or 3)}
     base = _base()
     work = WORK / f"run-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(base, work)
     try:
         add_catalog(work)
-        with HubServer(work, ready="/") as server:
+        with HubServer(work, ready="/", HUB_MEMORY_LOG=str(MEMORY_LOG_SECONDS)) as server:
             _warm(server.port)
             runs = []
             for i in range(plan["runs"]):
@@ -135,6 +140,7 @@ class Run:
     rss_peak: float
     cpu_s: dict[str, float]  # CPU seconds used during the run: server, locust + ingests, rest
     ingest: dict[str, Any] = field(default_factory=dict)
+    memory: dict[str, Any] = field(default_factory=dict)  # the server's last `hub.memory` line
 
 
 def _one_run(server: HubServer, work: Path, number: int, plan: dict[str, int]) -> Run:
@@ -158,9 +164,18 @@ def _one_run(server: HubServer, work: Path, number: int, plan: dict[str, int]) -
     if not stats_file.exists():
         raise RuntimeError(f"locust wrote no statistics (exit {done.returncode}):\n"
                            + "\n".join(done.stderr.strip().splitlines()[-15:]))
+    time.sleep(MEMORY_LOG_SECONDS + 1)  # a `hub.memory` line written after the run
     return Run(number, command, _read_csv(stats_file), _read_csv(Path(f"{prefix}_failures.csv")),
                before, _rss_mib(server.pid), sampler.peak, {k: round(v, 1) for k, v in cpu.items()},
-               ingest.summary())
+               ingest.summary(), _memory_line(server.output()))
+
+
+def _memory_line(output: str) -> dict[str, Any]:
+    """The server's last `hub.memory {json}` line (see hub/memory.py), or {}."""
+    for line in reversed(output.splitlines()):
+        if line.startswith("hub.memory "):
+            return json.loads(line.removeprefix("hub.memory "))
+    return {}
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -289,6 +304,12 @@ def _print_run(run: Run) -> None:
           f"{len(ing['errors'])} failed", flush=True)
     for error in ing["errors"]:
         print(f"  INGEST FAILED: {error}")
+    mem = run.memory
+    if mem:
+        print(f"  server memory after the run: RSS {mem['rss_mib']:.0f}, PSS {mem['pss_mib']:.0f}, "
+              f"USS {mem['uss_mib']:.0f} MiB; caches (MiB held / bound): " + ", ".join(
+                  f"{name} {c['bytes'] / 2**20:.1f}/{c['max_bytes'] / 2**20:.0f}"
+                  for name, c in sorted(mem["caches"].items())), flush=True)
     cpu = run.cpu_s
     print(f"  CPU seconds in {cpu['wall']:.0f} s: server {cpu['server']:.0f}, locust and ingests "
           f"{cpu['locust_and_ingest']:.0f}, rest of the machine {cpu['rest_of_machine']:.0f} "
@@ -307,7 +328,7 @@ def _results(runs: list[Run], plan: dict[str, int]) -> list[Result]:
                 for row in runs[0].stats[:-1]}
     details = {"plan": plan, "command": runs[0].command, "per_type": per_type,
                "runs": [{"stats": r.stats, "failures": r.failures, "ingest": r.ingest,
-                         "cpu_s": r.cpu_s,
+                         "cpu_s": r.cpu_s, "memory": r.memory,
                          "rss_before_mib": round(r.rss_before, 1),
                          "rss_after_mib": round(r.rss_after, 1),
                          "rss_peak_mib": round(r.rss_peak, 1)} for r in runs]}
@@ -331,7 +352,7 @@ def _results(runs: list[Run], plan: dict[str, int]) -> list[Result]:
                               "ms", median(figures["p99_ms"]), hub_runs=figures["p99_ms"]))
     after = [r.rss_after for r in runs]
     if len(runs) >= 3:
-        growth = after[-1] - after[0]
+        growth = after[2] - after[0]  # the verdict: run 1 to run 3 (more runs are shown)
         results.append(Result(
             "load", "server RSS growth, end of run 1 → end of run 3", "MiB", growth,
             target=f"≤ {RSS_GROWTH:.0%} of {after[0]:.0f} MiB", ok=growth <= RSS_GROWTH * after[0],

@@ -11,7 +11,10 @@ deployment's starter (deploy/postgres.py).
 Measured, keep-alive HTTP/1.1 from this process, hub first, then tipg:
   items?bbox=…&limit=100 (random ~1.4 km boxes), 8 clients for 10 s   req/s, p50, p99
   z14 tiles over the district, each requested once (uncached on both)  p50, 1 client
-  memory after both: the hub's processes vs tipg's plus PostgreSQL's (RSS, PSS)
+  memory after both: the hub's processes vs tipg's plus PostgreSQL's (RSS, PSS); the hub's PSS
+  also without its mapped layer cache files (the layer and its tile index in the page cache,
+  the counterpart of PostgreSQL's table files, which it reads into the page cache without
+  mapping them, so they are not in its PSS)
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
         hub = measure(server.port, f"/ogc/collections/{LAYER}",
                       lambda z, x, y: f"{z}/{y}/{x}", tiles, (server.pid,))
         hub |= memory_of(server.pid)
+        hub["mapped_cache_pss_mib"] = mapped_pss(server.pid, root / "store" / "cache")
     with postgis(root) as (pg, url), tipg_server(url) as (port, process):
         peer = measure(port, "/collections/public.punkte", lambda z, x, y: f"{z}/{x}/{y}",
                        tiles, (process.pid, postmaster(pg)))
@@ -82,7 +86,28 @@ def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
                hub["rss_mib"] <= peer["rss_mib"], note=note),
         Result("tipg", "server memory PSS (hub vs tipg + PostgreSQL)", "MiB", hub["pss_mib"],
                peer["pss_mib"], hub["pss_mib"] / peer["pss_mib"], "hub/baseline", note=note),
+        Result("tipg", "server memory PSS without mapped data files (hub vs tipg + PG)", "MiB",
+               hub["pss_mib"] - hub["mapped_cache_pss_mib"], peer["pss_mib"],
+               (hub["pss_mib"] - hub["mapped_cache_pss_mib"]) / peer["pss_mib"], "hub/baseline",
+               note=f"the hub's mapped layer cache files: {hub['mapped_cache_pss_mib']} MiB of "
+                    f"its PSS; {note}"),
     ]
+
+
+def mapped_pss(pid: int, folder: Path) -> float:
+    """PSS in MiB of the mappings of files under `folder` in `pid` and its descendants."""
+    from bench.workers import processes
+
+    total, inside = 0, False
+    for p in processes(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{p}/smaps").read_text().splitlines():
+                fields = line.split()
+                if "-" in fields[0] and ":" not in fields[0]:  # a mapping's first line
+                    inside = len(fields) >= 6 and fields[5].startswith(str(folder))
+                elif inside and fields[0] == "Pss:":
+                    total += int(fields[1])
+    return round(total / 1024, 1)
 
 
 def measure(port: int, collection: str, tile_path: Any, tiles: list[tuple[int, int, int]],

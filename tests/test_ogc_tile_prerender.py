@@ -117,3 +117,79 @@ def test_how_many_tiles_and_zooms(ingest_project: Project,
         monkeypatch.setenv("HUB_OGC_TILES_PRERENDER", bad)
         with pytest.raises(ValueError, match=message):
             highest_zoom(20)
+
+
+def test_workers_share_one_file_of_the_prerendered_tiles(ingest_project: Project) -> None:
+    """Two workers (each its own tile cache and `Prerender`, one layer cache folder) starting
+    at once: one renders the tiles and writes them to one file, the other waits and maps it;
+    both serve the same bytes as `tiles.render`, and neither keeps them in its tile cache."""
+    import threading
+
+    from hub.api.ogc import tilefiles
+    from hub.api.ogc.prerender import Prerender
+
+    project = _project(ingest_project)
+    version = project.store.current("flaechen")
+    folder = project.store.root / "cache" / "layers"
+    layers = LayerCache(folder=folder)
+    workers = [Prerender(tiles.TileCache(), layers.layer, 10, folder) for _ in range(2)]
+    start = threading.Barrier(2)
+
+    def begin(worker: Prerender) -> None:
+        start.wait(30)
+        worker.seen(version, loaded=True)
+    threads = [threading.Thread(target=begin, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert all(w.wait(120) for w in workers)  # a bound against a hang only
+
+    wanted = list(low_tiles(version, 10))
+    assert sum(w.cache.rendered["flaechen"] for w in workers) == len(wanted)  # rendered once
+    assert all(w.cache.nbytes == 0 for w in workers)  # served from the file, not kept
+    path = tilefiles.path_of(folder, version, tiles.ENCODER, 10)
+    mapped = [line for line in Path("/proc/self/maps").read_text().splitlines()
+              if line.endswith(str(path))]
+    assert len(mapped) == 2  # each worker maps the one file
+    layer = layers.layer(version)
+    for z, x, y in wanted:
+        key = ("flaechen", version.version, z, x, y)
+        expected = tiles.render(layer, "flaechen", z, x, y)
+        assert workers[0].tile(key) == workers[1].tile(key) == expected
+    assert workers[0].tile(("flaechen", version.version + 1, 0, 0, 0)) is None
+    assert workers[0].nbytes == path.stat().st_size
+
+
+def test_a_damaged_tile_file_is_written_again_and_old_versions_go(ingest_project: Project
+                                                                   ) -> None:
+    from hub.api.ogc import tilefiles
+    from hub.api.ogc.prerender import Prerender
+
+    project = _project(ingest_project)
+    first = project.store.current("flaechen")
+    folder = project.store.root / "cache" / "layers"
+    layers = LayerCache(folder=folder)
+    path = tilefiles.path_of(folder, first, tiles.ENCODER, 10)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(tilefiles.MAGIC + (5).to_bytes(4, "little") + b"cut short")
+    assert tilefiles.TileFile.open(path) is None and not path.exists()  # removed
+    path.write_bytes(b"")
+    worker = Prerender(tiles.TileCache(), layers.layer, 10, folder)
+    worker.seen(first, loaded=True)
+    assert worker.wait(120)
+    assert worker.cache.rendered["flaechen"] == len(list(low_tiles(first, 10)))
+    assert tilefiles.TileFile.open(path) is not None
+
+    _write_polygons(project.data / "flaechen.csv", 0.02)
+    assert project.ingest("flaechen").status == "committed"
+    second = project.store.current("flaechen")
+    worker.seen(second)
+    assert worker.wait(120)
+    assert sorted(p.name for p in path.parent.iterdir()) == \
+        sorted([tilefiles.path_of(folder, second, tiles.ENCODER, 10).name,
+                tilefiles.path_of(folder, second, tiles.ENCODER, 10).name + ".lock"])
+    span = tiles.limits(second.bbox, range(10, 11))[0]
+    key = ("flaechen", second.version, 10, span["minTileCol"], span["minTileRow"])
+    assert worker.tile(key) == tiles.render(layers.layer(second), "flaechen", *key[2:])
+    assert worker.tile(("flaechen", first.version, 0, 0, 0)) is None  # not the old file

@@ -285,3 +285,50 @@ def test_head_answers_as_get_without_a_body(ogc_site: Site) -> None:
         if "items?limit=3" not in path:  # items carry a timeStamp: same length, other bytes
             assert head.headers["content-length"] == got.headers["content-length"], path  # as sent
     assert {ogc_site.client.head(ogc_site.url + p).status_code for p in paths[:3]} == {200}
+
+
+def test_the_tile_cache_stays_within_its_byte_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hub.api.ogc.tiles import TileCache, cache_bytes
+    from hub.memory import MemorySettingError
+
+    cache = TileCache(max_bytes=50_000)
+    for n in range(300):
+        cache.put(("flaechen", 1, 14, n, 0), bytes(n * 53 % 7000))
+        held = sum(len(t) + 100 for t in cache._tiles.values())
+        assert cache.nbytes == held <= 50_000
+    assert cache.get(("flaechen", 1, 14, 299, 0)) is not None  # the newest is kept
+    assert cache.get(("flaechen", 1, 14, 0, 0)) is None
+    cache.discard(("flaechen", 1, 14, 299, 0))
+    assert cache.get(("flaechen", 1, 14, 299, 0)) is None
+    assert cache.nbytes == sum(len(t) + 100 for t in cache._tiles.values())
+    monkeypatch.setenv("HUB_OGC_TILE_CACHE_MB", "1.5")
+    assert cache_bytes() == 3 << 19
+    monkeypatch.setenv("HUB_OGC_TILE_CACHE_MB", "viel")
+    with pytest.raises(MemorySettingError, match="HUB_OGC_TILE_CACHE_MB='viel'"):
+        cache_bytes()
+
+
+def test_workers_map_one_copy_of_a_point_layers_tile_index(ogc_site: Site, tmp_path) -> None:
+    """The arrays point tiles are cut from (`Source`: positions, sorted Morton codes) are written
+    once into the layer cache folder and mapped by every worker's layer; they are the arrays
+    built in memory, and the tiles cut from them are the same bytes."""
+    from pathlib import Path
+
+    from hub.api.ogc import tilefiles, tiles
+    from hub.api.ogc.layer import Layer, describe
+
+    version = ogc_site.project.store.current("gross")
+    meta = describe(version)
+    in_memory = tiles.source(Layer(version, meta))
+    workers = [Layer(version, meta, tmp_path) for _ in range(2)]
+    assert all(w.mapped for w in workers)
+    shared = [tiles.source(w) for w in workers]
+    where = tilefiles.index_of(tmp_path, version, tiles.ENCODER)
+    maps = Path("/proc/self/maps").read_text().splitlines()
+    for name in tiles.POINT_ARRAYS:
+        assert sum(line.endswith(str(where / f"{name}.npy")) for line in maps) == 2
+        for src in shared:
+            assert np.array_equal(getattr(src, name), getattr(in_memory, name), equal_nan=True)
+    z, x, y = 12, 2200, 1370
+    assert tiles.render(workers[1], "gross", z, x, y) == \
+        tiles.render(Layer(version, meta), "gross", z, x, y)

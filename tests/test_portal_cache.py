@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from hub.access import ANONYMOUS, Viewer
-from hub.web.portal.cache import Page, PageCache
+from hub.web.portal.cache import OVERHEAD, Page, PageCache
 
 STAFF = Viewer.of_role("viewer", "sozialamt", "vera")
 
@@ -42,7 +42,7 @@ def test_a_new_state_empties_the_cache_and_a_page_of_an_old_one_is_not_kept() ->
 
 
 def test_other_query_parameters_are_not_kept_and_the_size_is_bounded() -> None:
-    cache = PageCache(lambda: 1, size=3)
+    cache = PageCache(lambda: 1, max_bytes=3 * (1 + OVERHEAD))
     found = cache.lookup(request("/", "q=x"), "de", ANONYMOUS, None)
     assert found.key is None
     cache.keep(found, Page(b"x", b""))
@@ -53,3 +53,17 @@ def test_other_query_parameters_are_not_kept_and_the_size_is_bounded() -> None:
     assert len(cache) == 3
     assert cache.lookup(request("/orte/0"), "de", ANONYMOUS, None).page is None
     assert cache.lookup(request("/orte/4"), "de", ANONYMOUS, None).page == Page(b"4", b"")
+    assert cache.nbytes == 3 * (1 + OVERHEAD) <= cache.max_bytes
+
+
+def test_the_kept_pages_stay_within_the_byte_bound_whatever_their_sizes() -> None:
+    cache = PageCache(lambda: 1, max_bytes=100_000)
+    for n in range(200):
+        page = Page(b"h" * (n * 37 % 9000), b"g" * (n * 11 % 2000))
+        cache.keep(cache.lookup(request(f"/orte/{n}"), "de", ANONYMOUS, None), page)
+        assert cache.nbytes == sum(p.nbytes for p in cache._pages.values()) <= 100_000
+    assert 0 < len(cache) < 200
+    cache.keep(cache.lookup(request("/orte/big"), "de", ANONYMOUS, None),
+               Page(b"x" * 200_000, b""))  # larger than the whole bound: not kept
+    assert cache.lookup(request("/orte/big"), "de", ANONYMOUS, None).page is None
+    assert cache.nbytes <= 100_000

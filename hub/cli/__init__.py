@@ -367,14 +367,14 @@ def _serve_workers(settings: Settings, host: str, port: int, workers: int, servi
     """`hub serve --workers N`: each worker builds its own app after the fork (a database
     connection or thread is never shared), so a broken catalog shows in the workers."""
     from hub.web import server
-    from hub.web.app import create_app
+    from hub.web.app import create_app, preload
 
     try:
         sock, limits = server.prepare(host, port)
     except HubError as exc:
         fail(str(exc))
     if server.run_workers(lambda: create_app(settings), sock, limits, workers,
-                          started=lambda: console.print(serving)):
+                          started=lambda: console.print(serving), preload=preload):
         fail(f"a worker could not start ({stop})")
 
 

@@ -25,7 +25,7 @@ from fastapi.responses import (
     StreamingResponse,
 )
 
-from hub import __version__
+from hub import __version__, memory
 from hub.access import ADMIN, ANONYMOUS, DataAccess, Viewer
 from hub.api import openapi
 from hub.api.ckan.routes import ckan_router
@@ -48,7 +48,7 @@ from hub.web.counting import UsageCounter
 from hub.web.health import health_router
 from hub.web.portal import i18n
 from hub.web.portal import settings as portal_settings
-from hub.web.portal.cache import PageCache
+from hub.web.portal.cache import PageCache, max_bytes_from_environment
 from hub.web.portal.maps import MapPages
 from hub.web.portal.pages import PageError, Portal
 from hub.web.portal.places import PlacePages
@@ -223,8 +223,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     # The citizen portal: "/", /datasets, /datasets/{name} (the DCAT landing page), /orte, …
     portal = Portal(services, store, held, access)
-    render = Renderer(lambda: site, signed_in,
-                      PageCache(lambda: (store.db.mark(), access.state())))
+    pages = PageCache(lambda: (store.db.mark(), access.state()), max_bytes_from_environment())
+    memory.register("portal pages", pages)
+    render = Renderer(lambda: site, signed_in, pages)
     site = portal_settings.load(settings.root / "catalog", settings.district)
     i18n.load_all()
     app.include_router(portal_router(portal, render, PlacePages(places),
@@ -247,6 +248,23 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount("/static", ASSETS, name="static")  # gzip once, ETag, immutable when versioned
 
     return app
+
+
+def preload() -> None:
+    """Load what every worker of `hub serve --workers N` would load the same, once, in the
+    supervising process before it forks them, so the workers share it copy-on-write (see
+    `hub.web.server.run_workers`) instead of each holding a copy: the database migrations'
+    scripts (Alembic with Mako and Pygments, read when a worker opens the store: 145 modules),
+    the portal's message catalogs and the CLDR data of its languages (babel, about 4 MiB,
+    read at the first page)."""
+    from babel import localedata
+
+    from hub.db import migrate
+
+    migrate.head()
+    i18n.load_all()
+    for code in i18n.LANGUAGES:
+        localedata.load(code)
 
 
 def _catalog_of(opened: Opener) -> Callable[[], tuple[Catalog, Vocabularies]]:

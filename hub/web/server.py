@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gc
 import os
 import resource
 import select
@@ -44,6 +45,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from hub import memory
 from hub.errors import HubError
 from hub.web import accesslog, health
 
@@ -188,21 +190,29 @@ def ensure_descriptors(limits: Limits) -> None:
 
 
 def prepare(host: str, port: int) -> tuple[socket.socket, Limits]:
-    """Everything that can fail before the server runs: the limits and the access log from
-    the environment (HUB_ACCESS_LOG), enough file descriptors, the bound socket."""
+    """Everything that can fail before the server runs: the limits, the access log and the
+    memory settings from the environment (HUB_ACCESS_LOG, HUB_MEMORY_LOG, HUB_MALLOC_ARENAS),
+    enough file descriptors, the bound socket."""
     limits = Limits.from_environment()
+    memory.log_interval()
+    memory.tune_allocator()
     ensure_descriptors(limits)
     accesslog.configure(os.environ.get("HUB_ACCESS_LOG", "-"))
     return listen(host, port), limits
 
 
 def run(app: Any, sock: socket.socket, limits: Limits) -> None:
-    """Serve `app` on the bound socket until stopped (SIGINT/SIGTERM)."""
+    """Serve `app` on the bound socket until stopped (SIGINT/SIGTERM); meanwhile freed heap
+    pages are given back and, with HUB_MEMORY_LOG, memory is logged (`hub.memory`)."""
     config = uvicorn.Config(app, http=partial(GuardedProtocol, limits=limits),
                             timeout_keep_alive=limits.keepalive_timeout,  # type: ignore[arg-type]
                             server_header=False, access_log=False, log_level="warning",
                             timeout_graceful_shutdown=limits.shutdown_grace)  # type: ignore[arg-type]
-    DrainingServer(config, limits.shutdown_drain).run(sockets=[sock])
+    housekeeper = memory.Housekeeper(memory.log_interval()).start()
+    try:
+        DrainingServer(config, limits.shutdown_drain).run(sockets=[sock])
+    finally:
+        housekeeper.stop()
 
 
 class DrainingServer(uvicorn.Server):
@@ -244,15 +254,25 @@ def _stop(signum: int, frame: Any) -> None:
 
 
 def run_workers(make_app: Callable[[], Any], sock: socket.socket, limits: Limits,
-                workers: int, started: Callable[[], None] = lambda: None) -> int:
+                workers: int, started: Callable[[], None] = lambda: None,
+                preload: Callable[[], None] = lambda: None) -> int:
     """Serve with `workers` forked processes sharing the bound socket, each a full replica
     that builds its own app (`make_app`) and serves it with `run` (its own limits, timeouts
     and shutdown); returns the exit status.
 
     `started` is called once every worker has built its app. A worker that cannot build it
     (a broken catalog) stops the start, with exit status 1; a worker that dies later is
-    replaced. SIGTERM or SIGINT is passed on to the workers, which finish their requests."""
+    replaced. SIGTERM or SIGINT is passed on to the workers, which finish their requests.
+
+    What the supervisor imported (the hub's modules, pyarrow, pandas, …: about 100 MiB of
+    Python objects) and what `preload` loads (what every worker would load the same) is
+    shared with the workers copy-on-write. The objects are frozen first (`gc.freeze`): a
+    worker's garbage collector then never walks them, so it does not write to (and copy)
+    every page of them at its first full collection."""
     sock.listen(limits.max_connections)  # connections queue while a worker is replaced
+    preload()
+    gc.collect()
+    gc.freeze()
     ready_read, ready_write = os.pipe()
     children: dict[int, int] = {}  # pid -> worker number
     previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}

@@ -26,6 +26,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.convertors import PathConvertor, register_url_convertor
 
+from hub import memory
 from hub.access import Viewer
 from hub.api.ogc import caching, cold, geojson, html, openapi, work
 from hub.api.ogc import crs as crs_mod
@@ -129,14 +130,18 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
     budget = budget or work.Budget.from_env()
     pool = work.Pool(budget)
     layers = cache or LayerCache.for_store(store.root)
-    encoded = tile_cache or tiles_mod.TileCache()
+    encoded = tile_cache or tiles_mod.TileCache(tiles_mod.cache_bytes())
     zooms = range(tiles_mod.max_zoom() + 1)
 
     def load(version: Version) -> Layer:
         """A version in memory, read off the request path (for pre-rendering its tiles)."""
         with store.reading(version):
             return layers.layer(version, lambda: store.ensure_sound(version))
-    prerender = Prerender(encoded, load, highest_zoom(zooms.stop - 1))
+    prerender = Prerender(encoded, load, highest_zoom(zooms.stop - 1), layers.folder)
+    memory.register("ogc layers (mapped, shared)", layers)
+    memory.register("ogc selections", layers, "selection_bytes", "max_selection_bytes")
+    memory.register("ogc tiles", encoded)
+    memory.register("ogc pre-rendered tiles (mapped, shared)", prerender)
     current = Current(store)
     facts = CatalogFacts(access_of, about, catalog_state)
     router = APIRouter(prefix=prefix)
@@ -772,7 +777,9 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         if etag in request.headers.get("if-none-match", ""):
             return Response(status_code=304, headers=headers)
         key = (c.dataset.name, v.version, zoom, col, row)
-        data = encoded.get(key)
+        data = prerender.tile(key)
+        if data is None:
+            data = encoded.get(key)
         if data is None:
             work.wait_for(request, encoded.pending(key))  # being rendered for another request
             work.needs(request, work.UNBOUNDED)  # rendering grows with the data in the tile

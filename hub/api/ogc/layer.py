@@ -238,6 +238,7 @@ class Layer:
         else:
             files, self.mapped = part[0], False
         self.numbers: np.ndarray | None = None if part is None else part[1]
+        self.folder = folder if self.mapped else None  # what is built from it may go there too
         table = files.table
         self.rows = table.num_rows
         names = table.column_names
@@ -492,6 +493,11 @@ class LayerCache:
         """Bytes of the layers held now."""
         with self._lock:
             return sum(layer.nbytes for layer in self._layers.values())
+
+    @property
+    def selection_bytes(self) -> int:
+        """Bytes of the selections held (bounded by `max_selection_bytes`)."""
+        return self._selection_bytes
 
     def held(self) -> list[tuple[str, int]]:
         """The (dataset, version) of the layers held, least recently used first."""

@@ -9,6 +9,11 @@ rollback), one background thread renders its tiles from zoom 0 up to `HUB_OGC_TI
 first. A request for a tile that is being rendered waits for it on the event loop
 (`TileCache.make` renders each tile once); one that comes before the thread renders it itself.
 A version that is superseded while its tiles are rendered is given up.
+
+With a layer cache folder (a server's), the tiles are rendered once per machine, not per
+worker: the first worker writes them to one file there (`hub.api.ogc.tilefiles`), drops them
+from its tile cache, and every worker serves them from that file, mapped (`tile`), so they
+take no private memory in any worker.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
-from hub.api.ogc import tiles
+from hub import memory
+from hub.api.ogc import tilefiles, tiles
 from hub.api.ogc.layer import Layer
 from hub.store.versions import Version
 
@@ -62,10 +69,13 @@ def low_tiles(version: Version, top: int, max_tiles: int = MAX_TILES
 class Prerender:
     """Queues versions whose low-zoom tiles are to be rendered; one thread renders them.
 
-    `load(version)` gives the version's layer (read and verified as for a request)."""
+    `load(version)` gives the version's layer (read and verified as for a request); with a
+    `folder`, the tiles go to a file there, shared by the workers (see the module's text)."""
 
-    def __init__(self, cache: tiles.TileCache, load: Callable[[Version], Layer], top: int):
-        self.cache, self.load, self.top = cache, load, top
+    def __init__(self, cache: tiles.TileCache, load: Callable[[Version], Layer], top: int,
+                 folder: Path | None = None):
+        self.cache, self.load, self.top, self.folder = cache, load, top, folder
+        self._files: dict[str, tuple[int, tilefiles.TileFile]] = {}  # dataset -> its file
         self._current: dict[str, int] = {}  # dataset -> the version last queued
         self._queue: collections.deque[Version] = collections.deque()
         self._lock = threading.Lock()
@@ -88,6 +98,23 @@ class Prerender:
                 self._running = True
                 self._idle.clear()
                 threading.Thread(target=self._drain, name="tile-prerender", daemon=True).start()
+
+    def tile(self, key: tuple[str, int, int, int, int]) -> bytes | None:
+        """The tile (dataset, version, z, x, y) from the version's file (None: not there)."""
+        found = self._files.get(key[0])
+        if found is None or found[0] != key[1]:
+            return None
+        return found[1].get(key[2:])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the files mapped (in the page cache, shared by the workers)."""
+        return sum(file.nbytes for _, file in list(self._files.values()))
+
+    @property
+    def max_bytes(self) -> int:
+        """At most one file per dataset in use, of at most MAX_TILES tiles."""
+        return len(self._files) * MAX_TILES * tiles.MAX_TILE_BYTES
 
     def wait(self, timeout: float | None = None) -> bool:
         """Whether every queued version was rendered within `timeout` seconds."""
@@ -114,10 +141,37 @@ class Prerender:
     def _render(self, version: Version) -> None:
         if self._superseded(version):
             return
+        if self.folder is None:
+            self._into_cache(version)
+            return
+        path = tilefiles.path_of(self.folder, version, tiles.ENCODER, self.top)
+        found = tilefiles.TileFile.open(path)
+        if found is None:
+            with tilefiles.exclusive(path):  # one worker renders, the others wait for its file
+                found = tilefiles.TileFile.open(path)
+                if found is None:
+                    rendered = self._into_cache(version)
+                    if rendered is None:
+                        return
+                    tilefiles.write(path, rendered)
+                    found = tilefiles.TileFile.open(path)
+        if found is None:
+            return
+        with self._lock:
+            self._files[version.dataset] = (version.version, found)
+        for z, x, y in low_tiles(version, self.top):  # served from the file from now on
+            self.cache.discard((version.dataset, version.version, z, x, y))
+        memory.trim()  # rendering freed much more than it kept
+
+    def _into_cache(self, version: Version) -> dict[tuple[int, int, int], bytes] | None:
+        """The low-zoom tiles rendered into the tile cache (None: superseded meanwhile)."""
         layer = self.load(version)
         name = version.dataset
+        out = {}
         for z, x, y in low_tiles(version, self.top):
             if self._superseded(version):
-                return
-            self.cache.make((name, version.version, z, x, y),
-                            lambda z=z, x=x, y=y: tiles.render(layer, name, z, x, y))
+                return None
+            out[z, x, y] = self.cache.make(
+                (name, version.version, z, x, y),
+                lambda z=z, x=x, y=y: tiles.render(layer, name, z, x, y))
+        return out

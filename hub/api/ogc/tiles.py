@@ -47,7 +47,8 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
-from hub.api.ogc import mvt
+from hub import memory
+from hub.api.ogc import mvt, tilefiles
 from hub.api.ogc.layer import Layer
 from hub.api.ogc.work import SingleFlight
 
@@ -207,21 +208,52 @@ def _build_source(layer: Layer) -> Source:
     mx = my = codes = sorted_mx = sorted_my = None
     shapes = None
     if layer.points and layer.boxes is not None:
-        mx, my = mercator(layer.boxes[0], layer.boxes[1])
-        valid = np.flatnonzero(~np.isnan(mx) & ~np.isnan(my))
-        top = 2 ** LEVEL - 1
-        ix = np.clip(np.floor(mx[valid] * 2 ** LEVEL), 0, top).astype(np.uint64)
-        iy = np.clip(np.floor(my[valid] * 2 ** LEVEL), 0, top).astype(np.uint64)
-        code = morton(ix, iy)
-        order = np.argsort(code, kind="stable")
-        codes = code[order]
-        sorted_mx, sorted_my = mx[valid][order], my[valid][order]
+        mx, my, codes, sorted_mx, sorted_my = _shared_points(layer)
     per_row = layer.properties.nbytes / max(layer.rows, 1)
     per_feature = 16 + 3 * layer.properties.num_columns + per_row
     raw_max = int(min(RAW_CAP, 0.8 * MAX_TILE_BYTES / per_feature))
     if not layer.points and layer.geometry is not None and layer.boxes is not None:
         shapes = _shape_facts(layer, 4 + 3 * layer.properties.num_columns + per_row)
     return Source(mx, my, codes, sorted_mx, sorted_my, max(raw_max, 100), dimension, shapes)
+
+
+POINT_ARRAYS = ("mx", "my", "codes", "sorted_mx", "sorted_my")
+
+
+def _shared_points(layer: Layer) -> tuple[np.ndarray, ...]:
+    """`_point_index`, for a mapped layer from files in its folder that the first worker to need
+    them writes (`tilefiles.save_arrays`), so the workers share one copy."""
+    if layer.folder is None:
+        return _point_index(layer)
+    where = tilefiles.index_of(layer.folder, layer.version, ENCODER)
+    found = tilefiles.arrays(where, POINT_ARRAYS)
+    if found is None:
+        with tilefiles.exclusive(where):
+            found = tilefiles.arrays(where, POINT_ARRAYS)
+            if found is None:
+                built = _point_index(layer)
+                try:
+                    tilefiles.save_arrays(where, dict(zip(POINT_ARRAYS, built, strict=True)))
+                except OSError:  # the cache folder cannot be written: kept in memory
+                    return built
+                found = tilefiles.arrays(where, POINT_ARRAYS)
+    if found is None or len(found["mx"]) != layer.rows:
+        return _point_index(layer)
+    return tuple(found[name] for name in POINT_ARRAYS)
+
+
+def _point_index(layer: Layer) -> tuple[np.ndarray, ...]:
+    """The points' Web Mercator positions per row, and the valid ones' Morton codes, sorted,
+    with their positions in that order."""
+    assert layer.boxes is not None
+    mx, my = mercator(layer.boxes[0], layer.boxes[1])
+    valid = np.flatnonzero(~np.isnan(mx) & ~np.isnan(my))
+    top = 2 ** LEVEL - 1
+    ix = np.clip(np.floor(mx[valid] * 2 ** LEVEL), 0, top).astype(np.uint64)
+    iy = np.clip(np.floor(my[valid] * 2 ** LEVEL), 0, top).astype(np.uint64)
+    code = morton(ix, iy)
+    order = np.argsort(code, kind="stable")
+    return mx, my, code[order], mx[valid][order], my[valid][order]
 
 
 def _shape_facts(layer: Layer, attribute_bytes: float) -> Shapes:
@@ -505,6 +537,14 @@ def _distinct(xy: np.ndarray, part_at: np.ndarray, keep: np.ndarray
 
 # -- the cache of encoded tiles ----------------------------------------------------------------
 
+CACHE_MB = 128  # default of HUB_OGC_TILE_CACHE_MB
+
+
+def cache_bytes() -> int:
+    """HUB_OGC_TILE_CACHE_MB (MiB per worker, default 128; 0: keep no tiles)."""
+    return memory.megabytes("HUB_OGC_TILE_CACHE_MB", CACHE_MB)
+
+
 class TileCache:
     """Encoded tiles by (dataset, version, z, x, y), least recently used dropped first.
 
@@ -513,7 +553,7 @@ class TileCache:
     a map opened by many users at once (or a new version of a layer) has every worker render
     the same low-zoom tile, and the pool answers 503 to the rest."""
 
-    def __init__(self, max_bytes: int = 128 << 20):
+    def __init__(self, max_bytes: int = CACHE_MB << 20):
         self.max_bytes = max_bytes
         self.rendered: Counter[str] = Counter()  # per dataset: tiles rendered (not from cache)
         self._tiles: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
@@ -541,6 +581,18 @@ class TileCache:
             if found is not None:
                 self._tiles.move_to_end(key)
             return found
+
+    def discard(self, key: tuple[Any, ...]) -> None:
+        """Forget a tile (one served from elsewhere now)."""
+        with self._lock:
+            found = self._tiles.pop(key, None)
+            if found is not None:
+                self._bytes -= len(found) + 100
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held (each tile's and 100 for its entry)."""
+        return self._bytes
 
     def put(self, key: tuple[Any, ...], data: bytes) -> None:
         with self._lock:

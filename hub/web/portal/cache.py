@@ -20,14 +20,21 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from hub.access import Viewer
+from hub.memory import megabytes
 
-SIZE = 512  # pages (a start or place page: about 40 KB of HTML and 8 KB gzip-compressed)
+CACHE_MB = 32  # default of HUB_PAGE_CACHE_MB (a start or place page: about 40 KB of HTML and
+# 8 KB gzip-compressed, so some 650 pages)
+OVERHEAD = 400  # bytes of a kept page besides its HTML and gzip (key, entry, objects)
 
 
 @dataclass(frozen=True)
 class Page:
     html: bytes
     gzipped: bytes
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.html) + len(self.gzipped) + OVERHEAD
 
 
 @dataclass(frozen=True)
@@ -40,10 +47,16 @@ class Lookup:
     page: Page | None = None
 
 
+def max_bytes_from_environment() -> int:
+    """HUB_PAGE_CACHE_MB (MiB, default 32; 0: keep no pages)."""
+    return megabytes("HUB_PAGE_CACHE_MB", CACHE_MB)
+
+
 class PageCache:
-    def __init__(self, state: Callable[[], Hashable], size: int = SIZE):
-        self.state, self.size = state, size
+    def __init__(self, state: Callable[[], Hashable], max_bytes: int = CACHE_MB << 20):
+        self.state, self.max_bytes = state, max_bytes
         self._pages: OrderedDict[Hashable, Page] = OrderedDict()
+        self._bytes = 0
         self._seen: Hashable = None
         self._lock = threading.Lock()
 
@@ -58,6 +71,7 @@ class PageCache:
         with self._lock:
             if state != self._seen:
                 self._pages.clear()
+                self._bytes = 0
                 self._seen = state
             page = self._pages.get(key)
             if page is not None:
@@ -67,15 +81,22 @@ class PageCache:
     def keep(self, found: Lookup, page: Page) -> None:
         """Keep a page rendered after `found` missed — unless the state changed meanwhile
         (then it was made from data that may be newer or older than any key says)."""
-        if found.key is None:
+        if found.key is None or page.nbytes > self.max_bytes:
             return
         with self._lock:
             if found.state != self._seen:
                 return
+            old = self._pages.pop(found.key, None)
+            self._bytes += page.nbytes - (old.nbytes if old is not None else 0)
             self._pages[found.key] = page
-            self._pages.move_to_end(found.key)
-            while len(self._pages) > self.size:
-                self._pages.popitem(last=False)
+            while self._bytes > self.max_bytes:
+                _, dropped = self._pages.popitem(last=False)
+                self._bytes -= dropped.nbytes
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the kept pages (HTML, gzip and `OVERHEAD` each)."""
+        return self._bytes
 
     def __len__(self) -> int:
         return len(self._pages)
