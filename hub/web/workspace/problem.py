@@ -58,8 +58,10 @@ def problem_page(desk: Desk, request: Request, session: Session, problem: Proble
 
 
 def denied(desk: Desk, request: Request, session: Session, page: str) -> Response:
-    """A page the user's role may not see (`page`: protocol, usage, report): 403."""
-    return problem_page(desk, request, session, Problem(403, "denied", page=page))
+    """A page the user's role may not see (`page`: protocol, usage, report, aggregates):
+    403."""
+    return problem_page(desk, request, session, Problem(
+        403, "denied", f"your role may not see this page ({page})", page=page))
 
 
 async def workspace_error(desk: Desk, request: Request, exc: Exception) -> Response | None:
