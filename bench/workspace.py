@@ -4,12 +4,13 @@
                    the dashboard, register, manage a dataset, bring data in (with an uploaded
                    workbook, its preview and saved mapping), the run's JSON, the validation
                    report and its CSVs, the pipeline export, a job and its JSON, the to-do list,
-                   the audit trail, usage, the quarterly report (and their CSVs), the users and
-                   the account page. Server time per request = time to the first byte of the
-                   answer on 127.0.0.1 (the hub sends no Server-Timing header), one client,
-                   after a warm-up; target of issue 12: p50 ≤ 30 ms per page. The server's
-                   CPU time per request (from /proc, all its threads) is noted beside it: on
-                   a shared machine it shows the work a page costs without the waiting.
+                   the audit trail, usage, the quarterly report (and their CSVs), the users, the
+                   public aggregates and the account page. Server time per request = time to
+                   the first byte of the answer on 127.0.0.1 (the hub sends no Server-Timing
+                   header), one client, after a warm-up; target of issue 12: p50 ≤ 30 ms per
+                   page. The server's CPU time per request (from /proc, all its threads) is
+                   noted beside it: on a shared machine it shows the work a page costs without
+                   the waiting.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def _pages(job: str) -> dict[str, str]:
         "quarterly report": "/arbeitsbereich/bericht",
         "quarterly report (CSV)": "/arbeitsbereich/bericht.csv",
         "users": "/arbeitsbereich/benutzer",
+        "public aggregates": "/arbeitsbereich/aggregate",
         "account": "/konto",
     }
 

@@ -90,9 +90,10 @@ def test_the_jobs_organisation_and_admins_see_it_everyone_else_gets_404(site: Si
         assert browser.get(path + ".json").status_code == 404
         assert browser.get(path + ".json").json() == {"detail": f"no job {job_id!r}"}
     with client(site.url) as anonymous:
-        for asked in (path, path + ".json", "/arbeitsbereich/aufgaben"):
+        for asked in (path, "/arbeitsbereich/aufgaben"):
             answer = anonymous.get(asked)
             assert answer.status_code == 303 and answer.headers["location"] == "/anmelden"
+        assert anonymous.get(path + ".json").status_code == 401  # the JSON twin: JSON
 
 
 def test_a_running_job_reloads_without_javascript_and_an_ended_one_does_not(

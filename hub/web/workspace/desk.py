@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from hub.errors import HubError
 from hub.web.forms import read_form
@@ -33,7 +33,19 @@ class SignInFirst(HubError):
         super().__init__("sign in first")
 
 
+def wants_json(request: Request) -> bool:
+    """Does the client ask for JSON: a JSON twin (a path ending in `.json`) or an `Accept`
+    header that names application/json and not text/html (a browser names text/html)?"""
+    accept = request.headers.get("accept", "")
+    return request.url.path.endswith(".json") or (
+        "application/json" in accept and "text/html" not in accept)
+
+
 async def redirect_to_sign_in(request: Request, exc: Exception) -> Response:
+    """A browser goes to the sign-in page; a client that asks for JSON gets a 401."""
+    if wants_json(request):
+        return JSONResponse({"detail": "sign in first (the workspace needs a session)"}, 401,
+                            headers={"Cache-Control": "no-store"})
     return RedirectResponse("/anmelden", 303, headers={"Cache-Control": "no-store"})
 
 

@@ -16,8 +16,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from hub.access import Viewer
 from hub.jobs import Job, UnknownJob, get_as, list_jobs
 from hub.jobs.todo import for_viewer
-from hub.web.portal.pages import N_, PageError
 from hub.web.workspace.desk import ROOT, Desk
+from hub.web.workspace.problem import Problem
 from hub.web.workspace.start import own_datasets
 
 JOBS = f"{ROOT}/auftraege"
@@ -58,8 +58,7 @@ def router(desk: Desk) -> APIRouter:
         try:
             job = await run_in_threadpool(_job, desk, job_id, session.user.viewer)
         except UnknownJob:
-            raise PageError(404, N_("Es gibt keinen Auftrag „%(id)s“."), id=job_id[:40]) \
-                from None
+            raise Problem(404, "no_job", f"no job {job_id[:40]!r}", id=job_id[:40]) from None
         return desk.page(request, session, "workspace/job.html", job=job)
 
     @router.get(TASKS, response_class=HTMLResponse)
