@@ -319,7 +319,23 @@ def open_sqlite(path: Path, rows: bool = True) -> sqlite3.Connection:
                          check_same_thread=False)
     if rows:
         db.row_factory = sqlite3.Row
-    db.execute("PRAGMA journal_mode=WAL")
+    _use_wal(db)
     db.execute("PRAGMA synchronous=FULL")
     db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
     return db
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """WAL mode (kept in the file, so asked first). Switching a new file to it is refused with
+    "database is locked" at once, without the busy timeout, while other connections open it
+    too (replicas starting together): then it is tried again until BUSY_TIMEOUT_S."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
