@@ -29,6 +29,7 @@ process on the same machine, so it competes with the server for the two cores.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import http.client
 import importlib.util
@@ -186,9 +187,10 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far (/proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds so far of the server and the workers it forked."""
+    from bench.workers import cpu_seconds
+
+    return cpu_seconds(pid)
 
 
 def _children_cpu_s() -> float:
@@ -198,10 +200,19 @@ def _children_cpu_s() -> float:
 
 
 def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
+    """RSS of the server: `pid` and the workers it forked (`hub serve --workers N`; pages
+    they share are counted once per process, as RSS does)."""
+    from bench.workers import processes
+
+    total = 0.0
+    for p in processes(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+    if not total:
+        raise RuntimeError(f"no VmRSS for process {pid}")
+    return total
 
 
 class _Sampler:
