@@ -292,3 +292,26 @@ def test_on_postgresql_the_mark_is_asked_at_most_every_poll_interval(
         monkeypatch.setattr(database, "MARK_POLL_S", 0.0)  # asked every time
         other.execute("INSERT INTO t VALUES (2)")
         assert db.mark() != fresh
+
+
+def test_a_database_let_go_closes_its_postgresql_connections(postgres: Any) -> None:
+    """A `Database` no longer referenced gives its connections back: nothing global (the
+    polled mark's statement listener) may keep it alive — the suite's server has 200 slots."""
+    import gc
+
+    url = postgres.database()
+    name = url.rsplit("/", 1)[1]
+
+    def connections() -> int:
+        with postgres.connect() as conn:
+            return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                                (name,)).fetchone()[0]
+
+    for _ in range(30):
+        db = Database(url)
+        db.mark()
+        with db.reading():
+            pass
+        del db
+    gc.collect()
+    assert connections() <= 2

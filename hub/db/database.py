@@ -79,6 +79,15 @@ class _Polled:
 _POLLED: dict[str, _Polled] = {}  # by database URL
 
 
+def _counter(polled: _Polled) -> Any:
+    """The listener after every statement through SQLAlchemy (PostgreSQL): one that may have
+    written makes the next `mark()` ask the server."""
+    def executed(conn: Connection, cursor: Any, statement: str, *args: Any) -> None:
+        if (statement.lstrip()[:8].split() or [""])[0].upper() not in _READS:
+            polled.writes += 1
+    return executed
+
+
 class Database:
     """One database (SQLite file or PostgreSQL), shared by the modules of one process."""
 
@@ -117,7 +126,9 @@ class Database:
         self._polled: _Polled | None = None  # PostgreSQL's mark, asked at most so often
         if not self.is_sqlite:
             self._polled = _POLLED.setdefault(self.url.render_as_string(False), _Polled())
-            event.listen(engine, "after_cursor_execute", self._executed)
+            # a function that holds the shared counter, not this Database: the event
+            # registry must not keep a Database (and its connections) alive
+            event.listen(engine, "after_cursor_execute", _counter(self._polled))
 
     @classmethod
     def for_store(cls, root: Path | str) -> Database:
@@ -247,12 +258,6 @@ class Database:
             polled.last = (asked, writes, mark)
             return mark
 
-    def _executed(self, conn: Connection, cursor: Any, statement: str, *args: Any) -> None:
-        """After every statement through SQLAlchemy (PostgreSQL): one that may have written
-        makes the next `mark()` ask the server."""
-        if self._polled is not None and \
-                (statement.lstrip()[:8].split() or [""])[0].upper() not in _READS:
-            self._polled.writes += 1
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[tuple[Connection, Hashable]]:
