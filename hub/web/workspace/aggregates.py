@@ -71,7 +71,8 @@ def _consents(desk: Desk) -> Consents:
     database (allowances, saved definitions) changed: loading every pipeline costs ~0.1 s."""
     settings = desk.hub.settings
     store = desk.hub.catalog.store
-    made_from = (store.db.mark(), _files(settings.pipelines_dir), _files(settings.schemas_dir))
+    made_from = (settings.pipelines_dir, store.root, store.db.mark(),  # this project's, as now
+                 _files(settings.pipelines_dir), _files(settings.schemas_dir))
     if _kept and _kept[0][0] == made_from:
         return _kept[0][1]
     found = consents(settings.pipelines_dir, settings.schemas_dir, store)
