@@ -313,13 +313,13 @@ class Attributes:
     de-duplicated per tile by numpy. Any other column (many distinct strings, nulls among many
     numbers) is encoded per tile by Arrow (`tags`). Either way a tile's bytes are those of
     Arrow's dictionary encoding of the tile's values (the values in the order they first occur
-    per column). `arrays()` and `Attributes(table, arrays)` let the workers of a server share
-    one copy (mapped files, `hub.api.ogc.tilefiles`)."""
+    per column). `prepare` computes the arrays (`NAMES`) once; the workers of a server share one
+    copy of them (mapped files, `hub.api.ogc.tilefiles`)."""
 
     NAMES = ("kinds", "bases", "codes", "fields_data", "fields_offsets", "ints", "floats")
 
     def __init__(self, table: pa.Table, found: dict[str, np.ndarray]):
-        self.table = table
+        self.table, self.arrays = table, found
         self.names = table.column_names
         self.kinds = found["kinds"]
         self.bases = found["bases"]  # the first global index of each DICTIONARY column; the end
