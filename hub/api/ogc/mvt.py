@@ -4,8 +4,9 @@ Every part of a tile is a *ragged byte array* (`Ragged`: one byte string per ite
 one buffer plus offsets), and every protobuf message is a concatenation of such parts per item
 (`join`), so a tile of thousands of features is a handful of numpy operations instead of a
 Python loop per feature. Geometries arrive as integer tile coordinates with ring/part offsets
-(`shapely.to_ragged_array` layout), properties as Arrow arrays; values are de-duplicated per
-tile into the layer's value table.
+(`shapely.to_ragged_array` layout), properties as Arrow arrays or as the rows of a layer's
+`Attributes` (made ready once per version, so a tile gathers instead of encoding); values are
+de-duplicated per tile into the layer's value table.
 
 Written from the vector tile specification 2.1 (github.com/mapbox/vector-tile-spec):
 Tile.layers = 3; Layer: name = 1, features = 2, keys = 3, values = 4, extent = 5, version = 15;
