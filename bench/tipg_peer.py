@@ -10,7 +10,8 @@ deployment's starter (deploy/postgres.py).
 
 Measured, keep-alive HTTP/1.1 from this process, hub first, then tipg:
   items?bbox=…&limit=100 (random ~1.4 km boxes), 8 clients for 10 s   req/s, p50, p99
-  z14 tiles over the district, each requested once (uncached on both)  p50, 1 client
+  z14 tiles over the district, each requested once (uncached on both)  p50, 1 client; the
+                                                                       servers' CPU per tile
   memory after both: the hub's processes vs tipg's plus PostgreSQL's (RSS, PSS); the hub's PSS
   also without its mapped layer cache files (the layer and its tile index in the page cache,
   the counterpart of PostgreSQL's table files, which it reads into the page cache without
@@ -34,7 +35,17 @@ from urllib.parse import quote
 
 from bench._harness import ROOT, Result
 from bench._serve import HubServer, free_port, wait
-from bench.workers import CLIENTS, SECONDS, boxes, concurrent, load, memory_of, project, timed
+from bench.workers import (
+    CLIENTS,
+    SECONDS,
+    boxes,
+    concurrent,
+    cpu_seconds,
+    load,
+    memory_of,
+    project,
+    timed,
+)
 
 CASES = {"tipg": "hub --workers 2 vs tipg on PostGIS (2 workers): items at 8 clients, "
                  "uncached z14 tiles, memory"}
@@ -81,6 +92,9 @@ def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
         Result("tipg", "z14 tile, uncached, p50 (1 client)", "ms", hub["tile_p50"],
                peer["tile_p50"], tile_ratio, "baseline/hub", "≥ 3×", tile_ratio >= 3,
                note=note),
+        Result("tipg", "server CPU per uncached z14 tile (all processes)", "ms",
+               hub["tile_cpu_ms"], peer["tile_cpu_ms"],
+               peer["tile_cpu_ms"] / max(hub["tile_cpu_ms"], 0.01), "baseline/hub", note=note),
         Result("tipg", "server memory RSS (hub vs tipg + PostgreSQL)", "MiB", hub["rss_mib"],
                peer["rss_mib"], hub["rss_mib"] / peer["rss_mib"], "hub/baseline", "≤ 1",
                hub["rss_mib"] <= peer["rss_mib"], note=note),
@@ -124,10 +138,13 @@ def measure(port: int, collection: str, tile_path: Any, tiles: list[tuple[int, i
     conn.close()
     paths = [f"{collection}/tiles/WebMercatorQuad/{tile_path(*t)}" for t in tiles]
     settle(servers)  # the hub pre-renders a new layer's low zooms after its first read
+    before = cpu_seconds(*servers)
     tile_times = timed(port, paths)
+    tile_cpu = (cpu_seconds(*servers) - before) / len(paths) * 1000
     clients = concurrent(port, CLIENTS, SECONDS, lambda i: [
         f"{collection}/items?limit=100&bbox={box}" for box in boxes(200, 100 + i)], servers)
-    return {"features": features, "tile_p50": statistics.median(tile_times), **clients}
+    return {"features": features, "tile_p50": statistics.median(tile_times),
+            "tile_cpu_ms": round(tile_cpu, 2), **clients}
 
 
 def settle(servers: tuple[int, ...], quiet_s: float = 1.0, limit_s: float = 120.0) -> None:

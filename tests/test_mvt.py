@@ -114,3 +114,59 @@ def test_many_features_keep_their_own_tags(n: int) -> None:
     features = decode(mvt.layer("t", np.full(n, mvt.POINT, np.uint8), cmd, off, columns))
     assert [f["properties"]["name"] for f in features] == names
     assert [f["properties"]["k"] for f in features] == columns["k"].to_pylist()
+
+
+def test_small_varints_byte_by_byte_match_the_protobuf_encoding() -> None:
+    """Values under 2**21 (one to three bytes) take the byte-by-byte path."""
+    values = np.array([0, 1, 127, 128, 255, 16383, 16384, 2**21 - 1, 300, 5], np.uint64)
+    for part in (values, values[:2], values[:4], np.array([2**21 - 1], np.uint64)):
+        assert mvt.varints(part).tobytes() == b"".join(python_varint(int(v)) for v in part)
+    grouped = mvt.varints(values, np.array([0, 0, 4, len(values)]))
+    assert grouped.lengths.tolist() == [0] + [sum(len(python_varint(int(v))) for v in part)
+                                              for part in (values[:4], values[4:])]
+
+
+def attribute_table(n: int) -> pa.Table:
+    """Columns of every kind `mvt.Attributes` tells apart, with nulls where a kind allows."""
+    rng = np.random.default_rng(n)
+    few = ["Ort A", "Ort B", "ä – ü", ""]
+    return pa.table({
+        "id": pa.array(rng.permutation(n) * 7 - 3 * n, pa.int64()),  # many ints
+        "ort": pa.array([few[i] if i < 4 else None for i in rng.integers(0, 5, n)]),  # few
+        "code": pa.array(rng.integers(0, 3, n), pa.int32()),  # few ints
+        "wert": pa.array(np.where(rng.random(n) < 0.1, -0.0, rng.normal(size=n))),  # floats
+        "name": pa.array([f"n{i}" for i in rng.permutation(n)]),  # many strings
+        "zahl": pa.array([None if i % 5 == 0 else i for i in range(n)], pa.int64()),  # nulls
+        "flag": pa.array(rng.random(n) < 0.5),
+        "tag": pa.array([dt.date(2026, 1, 1 + i % 3) for i in range(n)]),  # dates, few
+        "leer": pa.array([None] * n, pa.string()),
+        "selten": pa.array([1 if i == 3 else None for i in range(n)], pa.int8()),
+    })
+
+
+@pytest.mark.parametrize("n", [5, 400])
+def test_attributes_made_ready_once_give_the_bytes_of_per_tile_encoding(n: int) -> None:
+    """A tile's tags from the attributes prepared once per version (`Attributes`: codes into
+    values encoded once, numbers de-duplicated by numpy, the rest by Arrow per tile) are the
+    bytes of Arrow's dictionary encoding of the tile's rows, for any rows in any order; they
+    decode to the rows' values."""
+    table = attribute_table(n)
+    ready = mvt.Attributes(table, mvt.Attributes.prepare(table))
+    if n == 400:  # every kind is met
+        assert sorted(set(ready.kinds.tolist())) == [mvt.DICTIONARY, mvt.INTEGERS, mvt.FLOATS,
+                                                     mvt.PER_TILE]
+    rng = np.random.default_rng(1)
+    for rows in (np.arange(n), rng.choice(n, min(n, 60), replace=False), np.array([0, 0, 1]),
+                 np.array([3]), np.array([n - 1])):
+        chosen = table.take(pa.array(rows))
+        columns = dict(zip(chosen.column_names, chosen.columns, strict=True))
+        xy = rng.integers(0, 4096, (len(rows), 2))
+        cmd, off = mvt.point_commands(xy)
+        kinds = np.full(len(rows), mvt.POINT, np.uint8)
+        expected = mvt.layer("t", kinds, cmd, off, columns, ids=rows + 1)
+        assert mvt.layer("t", kinds, cmd, off, ready.tags(rows), ids=rows + 1) == expected
+        for f, row in zip(decode(expected), rows, strict=True):
+            assert f["id"] == row + 1
+            for name in ("id", "ort", "code", "name", "zahl", "flag"):
+                assert f["properties"].get(name) == table.column(name)[int(row)].as_py()
+            assert f["properties"]["wert"] == table.column("wert")[int(row)].as_py()

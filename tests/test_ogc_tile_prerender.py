@@ -186,9 +186,11 @@ def test_a_damaged_tile_file_is_written_again_and_old_versions_go(ingest_project
     second = project.store.current("flaechen")
     worker.seen(second)
     assert worker.wait(120)
+    values = tilefiles.index_of(folder, second, tiles.ENCODER, "values").name  # mvt.Attributes
     assert sorted(p.name for p in path.parent.iterdir()) == \
         sorted([tilefiles.path_of(folder, second, tiles.ENCODER, 10).name,
-                tilefiles.path_of(folder, second, tiles.ENCODER, 10).name + ".lock"])
+                tilefiles.path_of(folder, second, tiles.ENCODER, 10).name + ".lock",
+                values, values + ".lock"])
     span = tiles.limits(second.bbox, range(10, 11))[0]
     key = ("flaechen", second.version, 10, span["minTileCol"], span["minTileRow"])
     assert worker.tile(key) == tiles.render(layers.layer(second), "flaechen", *key[2:])

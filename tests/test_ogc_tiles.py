@@ -309,12 +309,13 @@ def test_the_tile_cache_stays_within_its_byte_bound(monkeypatch: pytest.MonkeyPa
 
 
 def test_workers_map_one_copy_of_a_point_layers_tile_index(ogc_site: Site, tmp_path) -> None:
-    """The arrays point tiles are cut from (`Source`: positions, sorted Morton codes) are written
-    once into the layer cache folder and mapped by every worker's layer; they are the arrays
-    built in memory, and the tiles cut from them are the same bytes."""
+    """The arrays point tiles are cut from (`Source`: positions, sorted Morton codes) and the
+    attributes made ready for encoding (`mvt.Attributes`) are written once into the layer cache
+    folder and mapped by every worker's layer; they are the arrays built in memory, and the
+    tiles cut from them are the same bytes."""
     from pathlib import Path
 
-    from hub.api.ogc import tilefiles, tiles
+    from hub.api.ogc import mvt, tilefiles, tiles
     from hub.api.ogc.layer import Layer, describe
 
     version = ogc_site.project.store.current("gross")
@@ -329,6 +330,12 @@ def test_workers_map_one_copy_of_a_point_layers_tile_index(ogc_site: Site, tmp_p
         assert sum(line.endswith(str(where / f"{name}.npy")) for line in maps) == 2
         for src in shared:
             assert np.array_equal(getattr(src, name), getattr(in_memory, name), equal_nan=True)
+    values = tilefiles.index_of(tmp_path, version, tiles.ENCODER, "values")  # `Attributes`
+    for name in ("codes", "fields_data"):
+        assert sum(line.endswith(str(values / f"{name}.npy")) for line in maps) == 2
+    for name in mvt.Attributes.NAMES:
+        for src in shared:
+            assert np.array_equal(src.attributes.arrays[name], in_memory.attributes.arrays[name])
     z, x, y = 12, 2200, 1370
     assert tiles.render(workers[1], "gross", z, x, y) == \
         tiles.render(Layer(version, meta), "gross", z, x, y)

@@ -4,8 +4,9 @@ Every part of a tile is a *ragged byte array* (`Ragged`: one byte string per ite
 one buffer plus offsets), and every protobuf message is a concatenation of such parts per item
 (`join`), so a tile of thousands of features is a handful of numpy operations instead of a
 Python loop per feature. Geometries arrive as integer tile coordinates with ring/part offsets
-(`shapely.to_ragged_array` layout), properties as Arrow arrays; values are de-duplicated per
-tile into the layer's value table.
+(`shapely.to_ragged_array` layout), properties as Arrow arrays or as the rows of a layer's
+`Attributes` (made ready once per version, so a tile gathers instead of encoding); values are
+de-duplicated per tile into the layer's value table.
 
 Written from the vector tile specification 2.1 (github.com/mapbox/vector-tile-spec):
 Tile.layers = 3; Layer: name = 1, features = 2, keys = 3, values = 4, extent = 5, version = 15;
@@ -51,18 +52,38 @@ def varints(values: np.ndarray, offsets: np.ndarray | None = None) -> Ragged:
     """Base-128 varints of unsigned values; grouped per item by `offsets` (into `values`),
     else one item per value."""
     v = np.asarray(values, np.uint64)
-    sizes = np.searchsorted(_VARINT_LIMITS, v, side="right") + 1  # bytes per value
-    ends = np.cumsum(sizes)
-    width = int(sizes.max()) if len(v) else 0
-    if width == 1:
+    top = int(v.max()) if len(v) else 0
+    if top >= 1 << 21:
+        return _wide_varints(v, offsets)
+    sizes = np.ones(len(v), np.int64)  # bytes per value
+    if top >= 1 << 7:
+        sizes += v >= np.uint64(1 << 7)
+    if top >= 1 << 14:
+        sizes += v >= np.uint64(1 << 14)
+    byte_at = _starts(sizes)
+    if top < 1 << 7:
         out = v.astype(np.uint8)
-    else:  # byte k of each value, the high bit set where another byte follows; then the used ones
-        k = np.arange(width, dtype=np.uint64)
-        table = ((v[:, None] >> (k * np.uint64(7))) & np.uint64(0x7F)).astype(np.uint8)
-        table[k[None, :] < (sizes[:, None] - 1)] |= 0x80
-        out = table[k[None, :] < sizes[:, None]]
-    byte_at = np.zeros(len(v) + 1, np.int64)
-    byte_at[1:] = ends
+    else:  # byte by byte: the low 7 bits, the high bit set where another byte follows
+        out = np.empty(int(byte_at[-1]), np.uint8)
+        at, rest, left = byte_at[:-1], v, sizes
+        while len(at):
+            more = left > 1
+            out[at] = (rest & np.uint64(0x7F)).astype(np.uint8) | (more.astype(np.uint8) << 7)
+            go_on = np.flatnonzero(more)
+            at, rest, left = at[go_on] + 1, rest[go_on] >> np.uint64(7), left[go_on] - 1
+    return Ragged(out, byte_at if offsets is None else byte_at[np.asarray(offsets, np.int64)])
+
+
+def _wide_varints(v: np.ndarray, offsets: np.ndarray | None) -> Ragged:
+    """`varints` of values of up to 64 bits: a table of every value's bytes, the used ones
+    picked."""
+    sizes = np.searchsorted(_VARINT_LIMITS, v, side="right") + 1  # bytes per value
+    width = int(sizes.max())
+    k = np.arange(width, dtype=np.uint64)
+    table = ((v[:, None] >> (k * np.uint64(7))) & np.uint64(0x7F)).astype(np.uint8)
+    table[k[None, :] < (sizes[:, None] - 1)] |= 0x80
+    out = table[k[None, :] < sizes[:, None]]
+    byte_at = _starts(sizes)
     return Ragged(out, byte_at if offsets is None else byte_at[np.asarray(offsets, np.int64)])
 
 
@@ -174,59 +195,227 @@ def _value_messages(values: pa.Array) -> Ragged:
 
 @dataclass
 class Tags:
-    """Per feature tag pairs (key, value index) and the layer's keys and value table."""
+    """Per feature tag pairs (key, value index), the layer's keys, and its value table as the
+    layer's encoded `values` fields (tag 4, length, Value message), in value index order."""
 
     ints: np.ndarray
     offsets: np.ndarray
     keys: list[str]
-    values: Ragged
+    values: bytes
+
+
+@dataclass
+class _Column:
+    """One column's part of a tile: per feature its index into the column's values in this
+    tile (-1: null), and those values' encoded fields."""
+
+    at: np.ndarray
+    fields: bytes
+    count: int
+
+
+def _fields(messages: Ragged) -> bytes:
+    """Value messages as the layer's `values` fields (tag 4, length, message)."""
+    return field(0x22, messages).tobytes() if len(messages.offsets) > 1 else b""
+
+
+def _arrow_column(column: pa.Array | pa.ChunkedArray) -> _Column | None:
+    """A column's part of a tile by Arrow's dictionary encoding of the tile's values (None:
+    all of them are null)."""
+    n = len(column)
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_date(column.type) or pa.types.is_timestamp(column.type):
+        column = pc.cast(column, pa.string())
+    encoded = pc.dictionary_encode(column)
+    indices = encoded.indices
+    if indices.null_count == n:
+        return None
+    # the indices' values buffer as it is (a null's slot holds some index; masked here)
+    at = np.frombuffer(indices.buffers()[1], np.int32)[indices.offset:indices.offset + n] \
+        .astype(np.int64)
+    if indices.null_count:
+        at[~indices.is_valid().to_numpy(zero_copy_only=False)] = -1
+    return _Column(at, _fields(_value_messages(encoded.dictionary)), len(encoded.dictionary))
+
+
+def _first_seen(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values in the order they first occur (the order of Arrow's dictionary
+    encoding), and each value's index among them."""
+    distinct, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    return distinct[order], rank[inverse.ravel()]
+
+
+def _number_fields(values: np.ndarray) -> bytes:
+    """`values` fields of integers (sint) or floats (double)."""
+    if values.dtype.kind == "f":
+        data = np.empty((len(values), 11), np.uint8)
+        data[:, :3] = (0x22, 9, 0x19)
+        data[:, 3:] = values.astype("<f8").view(np.uint8).reshape(-1, 8)
+        return data.tobytes()
+    encoded = varints(zigzag(values))  # a field: tag, length (< 128), 0x30, the varint
+    lengths = Ragged((encoded.lengths + 1).astype(np.uint8), np.arange(len(values) + 1))
+    return join(b"\x22", lengths, b"\x30", encoded).tobytes()
+
+
+def take(ragged: Ragged, items: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """The bytes of the given items of `ragged`, one after the other, and where each starts
+    there (and the end)."""
+    begin = ragged.offsets[items]
+    lengths = ragged.offsets[items + 1] - begin
+    out_at = _starts(lengths)
+    where = np.arange(int(out_at[-1])) + np.repeat(begin - out_at[:-1], lengths)
+    return ragged.data[where].tobytes(), out_at
+
+
+def _tags(names: list[str], columns: list[_Column | None], n: int) -> Tags:
+    """Tags from each column's part (None: all null in the tile, no key)."""
+    kept = [(name, c) for name, c in zip(names, columns, strict=True) if c is not None]
+    if not kept:
+        return Tags(np.empty(0, np.uint64), np.zeros(n + 1, np.int64), [], b"")
+    pairs = np.empty((n, len(kept), 2), np.int64)  # per feature: (key, value) per column
+    pairs[:, :, 0] = np.arange(len(kept))
+    base, nulls = 0, False
+    for k, (_, c) in enumerate(kept):
+        pairs[:, k, 1] = c.at + base
+        nulls = nulls or bool((c.at < 0).any())
+        base += c.count
+    if nulls:
+        mask = np.stack([c.at >= 0 for _, c in kept], 1)
+        flat, per_feature = pairs[mask].ravel(), 2 * mask.sum(axis=1)
+    else:
+        flat, per_feature = pairs.ravel(), np.full(n, 2 * len(kept), np.int64)
+    return Tags(flat.astype(np.uint64), _starts(per_feature), [name for name, _ in kept],
+                b"".join(c.fields for _, c in kept))
 
 
 def tags(columns: dict[str, pa.Array]) -> Tags:
     """Tags of n features from attribute columns (nulls are left out)."""
     n = len(next(iter(columns.values()))) if columns else 0
-    keys, messages, val_idx, valid = [], [], [], []
-    base = 0
-    for name, column in columns.items():
-        if isinstance(column, pa.ChunkedArray):
-            column = column.combine_chunks()
-        if pa.types.is_date(column.type) or pa.types.is_timestamp(column.type):
-            column = pc.cast(column, pa.string())
-        encoded = pc.dictionary_encode(column)
-        indices = encoded.indices
-        if indices.null_count == n:
-            continue
-        keys.append(name)
-        messages.append(_value_messages(encoded.dictionary))
-        # the indices' values buffer as it is (a null's slot holds some index; masked below)
-        at = np.frombuffer(indices.buffers()[1], np.int32)[indices.offset:indices.offset + n]
-        val_idx.append(at.astype(np.int64) + base)
-        valid.append(indices.is_valid().to_numpy(zero_copy_only=False)
-                     if indices.null_count else None)
-        base += len(encoded.dictionary)
-    if not keys:
-        return Tags(np.empty(0, np.uint64), np.zeros(n + 1, np.int64), [],
-                    Ragged(np.empty(0, np.uint8), np.zeros(1, np.int64)))
-    pairs = np.empty((n, len(keys), 2), np.uint64)  # per feature: (key, value) per column
-    pairs[:, :, 0] = np.arange(len(keys), dtype=np.uint64)
-    pairs[:, :, 1] = np.stack(val_idx, 1)
-    if any(v is not None for v in valid):
-        mask = np.stack([np.ones(n, bool) if v is None else v for v in valid], 1)
-        flat, per_feature = pairs[mask].ravel(), 2 * mask.sum(axis=1)
-    else:
-        flat, per_feature = pairs.ravel(), np.full(n, 2 * len(keys), np.int64)
-    values = Ragged(np.concatenate([m.data[m.offsets[0]:m.offsets[-1]] for m in messages]),
-                    _starts(np.concatenate([m.lengths for m in messages])))
-    return Tags(flat, _starts(per_feature), keys, values)
+    return _tags(list(columns), [_arrow_column(c) for c in columns.values()], n)
+
+
+# -- attributes made ready once per version -----------------------------------------------------
+
+DICTIONARY_MAX = 65_536  # a column of at most this many distinct values is encoded once
+DICTIONARY, INTEGERS, FLOATS, PER_TILE = 0, 1, 2, 3  # how a column is encoded (`Attributes`)
+
+
+class Attributes:
+    """A layer's attribute columns made ready once per version, so that a tile only gathers.
+
+    A column of few distinct values (at most `DICTIONARY_MAX` and half the rows) has them
+    encoded once as value fields, and per row the index of its value among those of all such
+    columns (`codes`: row-major, one column per such attribute; -1 null). A numeric column
+    without nulls of many distinct values is kept as numbers (`ints`, `floats`, row-major),
+    de-duplicated per tile by numpy. Any other column (many distinct strings, nulls among many
+    numbers) is encoded per tile by Arrow (`tags`). Either way a tile's bytes are those of
+    Arrow's dictionary encoding of the tile's values (the values in the order they first occur
+    per column). `prepare` computes the arrays (`NAMES`) once; the workers of a server share one
+    copy of them (mapped files, `hub.api.ogc.tilefiles`)."""
+
+    NAMES = ("kinds", "bases", "codes", "fields_data", "fields_offsets", "ints", "floats")
+
+    def __init__(self, table: pa.Table, found: dict[str, np.ndarray]):
+        self.table, self.arrays = table, found
+        self.names = table.column_names
+        self.kinds = found["kinds"]
+        self.bases = found["bases"]  # the first global index of each DICTIONARY column; the end
+        self.codes = found["codes"]
+        self.fields = Ragged(found["fields_data"], found["fields_offsets"])
+        self.ints, self.floats = found["ints"], found["floats"]
+
+    @staticmethod
+    def prepare(table: pa.Table) -> dict[str, np.ndarray]:
+        """The arrays of `Attributes`, computed from the whole table."""
+        rows = table.num_rows
+        kinds, bases, codes, messages, ints, floats = [], [0], [], [], [], []
+        for name in table.column_names:
+            column = table.column(name).combine_chunks()
+            if pa.types.is_date(column.type) or pa.types.is_timestamp(column.type):
+                column = pc.cast(column, pa.string())
+            encoded = pc.dictionary_encode(column)
+            size = len(encoded.dictionary)
+            if size <= DICTIONARY_MAX and 2 * size <= max(rows, 2):
+                kinds.append(DICTIONARY)
+                at = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+                codes.append(np.where(at >= 0, at.astype(np.int64) + bases[-1], -1))
+                messages.append(_value_messages(encoded.dictionary))
+                bases.append(bases[-1] + size)
+            elif column.null_count == 0 and pa.types.is_signed_integer(column.type):
+                kinds.append(INTEGERS)
+                ints.append(column.to_numpy().astype(np.int64))
+            elif column.null_count == 0 and pa.types.is_floating(column.type):
+                kinds.append(FLOATS)
+                floats.append(column.cast(pa.float64()).to_numpy())
+            else:
+                kinds.append(PER_TILE)
+        fields = field(0x22, Ragged(
+            np.concatenate([m.data[m.offsets[0]:m.offsets[-1]] for m in messages]),
+            _starts(np.concatenate([m.lengths for m in messages])))) if messages else \
+            Ragged(np.empty(0, np.uint8), np.zeros(1, np.int64))
+
+        def block(columns: list[np.ndarray], dtype: type) -> np.ndarray:
+            return np.stack(columns, 1).astype(dtype) if columns else np.empty((rows, 0), dtype)
+        return {"kinds": np.array(kinds, np.int8), "bases": np.array(bases, np.int64),
+                "codes": block(codes, np.int16 if bases[-1] < 2 ** 15 else np.int32),
+                "fields_data": fields.data, "fields_offsets": fields.offsets,
+                "ints": block(ints, np.int64), "floats": block(floats, np.float64)}
+
+    def tags(self, rows: np.ndarray) -> Tags:
+        """The tags of features made from these rows (in this order)."""
+        n = len(rows)
+        parts: list[_Column | None] = [None] * len(self.names)
+        if self.codes.shape[1] and n:
+            self._dictionary_parts(self.codes[rows], parts)
+        for kind, block in ((INTEGERS, self.ints), (FLOATS, self.floats)):
+            if block.shape[1] and n:
+                gathered = block[rows]
+                for j, k in enumerate(np.flatnonzero(self.kinds == kind)):
+                    values, at = _first_seen(gathered[:, j])
+                    parts[k] = _Column(at, _number_fields(values), len(values))
+        for k in np.flatnonzero(self.kinds == PER_TILE):
+            parts[k] = _arrow_column(self.table.column(int(k)).take(pa.array(rows)))
+        return _tags(self.names, parts, n)
+
+    def _dictionary_parts(self, codes: np.ndarray, parts: list[_Column | None]) -> None:
+        """The DICTIONARY columns' parts from the global codes of a tile's rows: one
+        de-duplication and one gathering of value fields for all of them (read column by
+        column, the values first seen come column by column too: each column's global
+        indices lie between its `bases`)."""
+        n, width = codes.shape
+        flat = codes.T.ravel().astype(np.int64)
+        valid = flat >= 0
+        everything = bool(valid.all())
+        distinct, at = _first_seen(flat if everything else flat[valid])
+        if not everything:
+            full = np.full(len(flat), -1, np.int64)
+            full[valid] = at
+            at = full
+        counts = np.bincount(np.searchsorted(self.bases, distinct, side="right") - 1,
+                             minlength=width)
+        first = _starts(counts)
+        blob, byte_at = take(self.fields, distinct)
+        for j, k in enumerate(np.flatnonzero(self.kinds == DICTIONARY)):
+            if counts[j]:
+                mine = at[j * n:(j + 1) * n]
+                parts[k] = _Column(np.where(mine >= 0, mine - first[j], -1) if not everything
+                                   else mine - first[j], blob[byte_at[first[j]]:
+                                                             byte_at[first[j + 1]]],
+                                   int(counts[j]))
 
 
 # -- the tile --------------------------------------------------------------------------------------
 
 def layer(name: str, geom_type: np.ndarray, commands: np.ndarray, command_offsets: np.ndarray,
-          columns: dict[str, pa.Array], ids: np.ndarray | None = None) -> bytes:
-    """One layer's bytes (Layer message, without the Tile wrapper)."""
+          columns: dict[str, pa.Array] | Tags, ids: np.ndarray | None = None) -> bytes:
+    """One layer's bytes (Layer message, without the Tile wrapper); the features' attributes
+    as columns or as their tags (`Attributes.tags`)."""
     n = len(geom_type)
-    t = tags(columns)
+    t = columns if isinstance(columns, Tags) else tags(columns)
     parts: list[Ragged | bytes] = []  # a Feature message's fields, in one join
     if ids is not None:
         parts += [b"\x08", varints(ids)]
@@ -241,8 +430,7 @@ def layer(name: str, geom_type: np.ndarray, commands: np.ndarray, command_offset
     features = join(b"\x12", varints(np.sum(_sizes(parts), axis=0)), *parts)
     head = b"\x78\x02" + _text(0x0A, name)
     keys = b"".join(_text(0x1A, k) for k in t.keys)
-    values = field(0x22, t.values).tobytes() if len(t.keys) else b""
-    return head + features.tobytes() + keys + values + b"\x28" + _varint(EXTENT)
+    return head + features.tobytes() + keys + t.values + b"\x28" + _varint(EXTENT)
 
 
 def tile(*layers: bytes) -> bytes:

@@ -46,8 +46,10 @@ def path_of(folder: Path, version: Version, encoder: str, top: int) -> Path:
     return folder / "_tiles" / version.dataset / f"{_prefix(version)}e{encoder}-z{top}{SUFFIX}"
 
 
-def index_of(folder: Path, version: Version, encoder: str) -> Path:
-    return folder / "_tiles" / version.dataset / f"{_prefix(version)}e{encoder}.index"
+def index_of(folder: Path, version: Version, encoder: str, kind: str = "index") -> Path:
+    """The folder of a version's arrays of one kind (`index`: the points' tile index;
+    `values`: the attributes made ready for encoding, `hub.api.ogc.mvt.Attributes`)."""
+    return folder / "_tiles" / version.dataset / f"{_prefix(version)}e{encoder}.{kind}"
 
 
 def _prefix(version: Version) -> str:

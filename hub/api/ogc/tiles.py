@@ -157,6 +157,7 @@ class Source:
     sorted_my: np.ndarray | None
     raw_max: int
     dimension: int  # 0 points, 1 lines, 2 polygons (the layer's highest)
+    attributes: mvt.Attributes  # the attribute columns made ready for encoding
     shapes: Shapes | None = None  # lines and polygons only
 
 
@@ -214,32 +215,45 @@ def _build_source(layer: Layer) -> Source:
     raw_max = int(min(RAW_CAP, 0.8 * MAX_TILE_BYTES / per_feature))
     if not layer.points and layer.geometry is not None and layer.boxes is not None:
         shapes = _shape_facts(layer, 4 + 3 * layer.properties.num_columns + per_row)
-    return Source(mx, my, codes, sorted_mx, sorted_my, max(raw_max, 100), dimension, shapes)
+    attributes = mvt.Attributes(layer.properties, _shared(
+        layer, "values", mvt.Attributes.NAMES, lambda: mvt.Attributes.prepare(layer.properties),
+        "codes"))
+    return Source(mx, my, codes, sorted_mx, sorted_my, max(raw_max, 100), dimension, attributes,
+                  shapes)
 
 
 POINT_ARRAYS = ("mx", "my", "codes", "sorted_mx", "sorted_my")
 
 
 def _shared_points(layer: Layer) -> tuple[np.ndarray, ...]:
-    """`_point_index`, for a mapped layer from files in its folder that the first worker to need
-    them writes (`tilefiles.save_arrays`), so the workers share one copy."""
+    """`_point_index` (see `_shared`)."""
+    found = _shared(layer, "index", POINT_ARRAYS, lambda: dict(zip(
+        POINT_ARRAYS, _point_index(layer), strict=True)), "mx")
+    return tuple(found[name] for name in POINT_ARRAYS)
+
+
+def _shared(layer: Layer, kind: str, names: tuple[str, ...],
+            build: Callable[[], dict[str, np.ndarray]], per_row: str) -> dict[str, np.ndarray]:
+    """Arrays built from a version (`build`), for a mapped layer from files in its folder that
+    the first worker to need them writes (`tilefiles.save_arrays`), so the workers share one
+    copy; `per_row` names an array with one item per row (a check that they fit)."""
     if layer.folder is None:
-        return _point_index(layer)
-    where = tilefiles.index_of(layer.folder, layer.version, ENCODER)
-    found = tilefiles.arrays(where, POINT_ARRAYS)
+        return build()
+    where = tilefiles.index_of(layer.folder, layer.version, ENCODER, kind)
+    found = tilefiles.arrays(where, names)
     if found is None:
         with tilefiles.exclusive(where):
-            found = tilefiles.arrays(where, POINT_ARRAYS)
+            found = tilefiles.arrays(where, names)
             if found is None:
-                built = _point_index(layer)
+                built = build()
                 try:
-                    tilefiles.save_arrays(where, dict(zip(POINT_ARRAYS, built, strict=True)))
+                    tilefiles.save_arrays(where, built)
                 except OSError:  # the cache folder cannot be written: kept in memory
                     return built
-                found = tilefiles.arrays(where, POINT_ARRAYS)
-    if found is None or len(found["mx"]) != layer.rows:
-        return _point_index(layer)
-    return tuple(found[name] for name in POINT_ARRAYS)
+                found = tilefiles.arrays(where, names)
+    if found is None or len(found[per_row]) != layer.rows:
+        return build()
+    return found
 
 
 def _point_index(layer: Layer) -> tuple[np.ndarray, ...]:
@@ -347,10 +361,8 @@ def _points(layer: Layer, src: Source, name: str, z: int, x: int, y: int) -> byt
         keep = rows[near]
         xy = np.column_stack([px[near], py[near]]).round().astype(np.int64)
         cmd, off = mvt.point_commands(xy)
-        chosen = layer.properties.take(pa.array(keep))
-        columns = dict(zip(chosen.column_names, chosen.columns, strict=True))
-        return mvt.layer(name, np.full(len(keep), mvt.POINT, np.uint8), cmd, off, columns,
-                         ids=keep + 1)
+        return mvt.layer(name, np.full(len(keep), mvt.POINT, np.uint8), cmd, off,
+                         src.attributes.tags(keep), ids=keep + 1)
     # clusters: cells of 1/64 tile are contiguous runs of the Morton-sorted points
     assert src.codes is not None and src.sorted_my is not None
     cells = src.codes[start:stop] >> np.uint64(2 * (LEVEL - z - 6))
@@ -480,10 +492,8 @@ def _encode_shapes(layer: Layer, name: str, rows: np.ndarray, shapes: np.ndarray
                                           zip(offsets[1:], shift[1:], strict=True)])
     picked = np.concatenate(keep)
     chosen = rows[picked]
-    columns = {c: layer.properties.column(c).take(pa.array(chosen))
-               for c in layer.properties.column_names}
-    return mvt.layer(name, np.concatenate(types), np.concatenate(commands), offs, columns,
-                     ids=chosen + 1)
+    return mvt.layer(name, np.concatenate(types), np.concatenate(commands), offs,
+                     source(layer).attributes.tags(chosen), ids=chosen + 1)
 
 
 def _commands(geoms: np.ndarray, geom_type: int) -> tuple[np.ndarray, np.ndarray]:
