@@ -13,6 +13,7 @@ nothing renders (they fall back to the stored English message).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any, TypeVar
 
 # code -> the names of its parameters (besides the cell's value, which every problem has)
@@ -48,8 +49,9 @@ CODES: dict[str, tuple[str, ...]] = {
 }
 
 
-# Errors that stop a run before it commits (the run's `error`), as codes with parameters too:
-# those a data manager fixes in the mapping or the file. Others keep their English message.
+# Errors that stop a run before it commits (the run's `error`), a file's preview or an upload,
+# as codes with parameters too: those a data manager fixes in the mapping or the file. Others
+# keep their English message.
 FAILURES: dict[str, tuple[str, ...]] = {
     "no-column": ("file", "column", "field"),  # field: the required field it is mapped to
     "no-rows": ("files",),
@@ -58,6 +60,57 @@ FAILURES: dict[str, tuple[str, ...]] = {
     "no-valid-rows": ("read", "quarantined", "skipped"),
     "no-geometry": ("file",),
     "unknown-crs": ("file",),
+    # a file that cannot be read at all (hub.ingest.readers, .delimited, .sources): `file` is
+    # the file's name as the run names it; `row` a row as a spreadsheet shows it, None if unknown
+    "read.missing": ("file",),
+    "read.too-large": ("file", "size", "limit"),  # sizes as text ("2.0 MiB")
+    "read.empty": ("file",),
+    "read.blank": ("file",),  # only blank lines
+    "read.format": ("file", "formats"),  # the format cannot be told from the name
+    "read.unsupported": ("file", "format"),
+    "read.options": ("file", "options", "allowed"),
+    "read.no-data": ("file",),  # a zip or folder with neither a Shapefile nor GTFS stops.txt
+    "read.zip": ("file",),  # not a valid zip archive
+    "read.no-stops": ("file",),  # a GTFS zip without stops.txt
+    "read.utf16": ("file",),
+    "read.binary": ("file", "offset"),
+    "read.encoding": ("file", "row", "column", "encoding"),  # bytes not valid in `encoding`
+    "read.encoding-unknown": ("file", "encoding"),  # a declared encoding the hub does not read
+    "read.fields": ("file", "row", "expected", "found"),  # a ragged row (preview: it stops)
+    "read.quote": ("file", "row"),  # a quote opened in `row` and never closed
+    "read.csv": ("file", "row"),  # pyarrow cannot parse (an open quote): after `row`
+    "read.header-row": ("file", "header_row", "last"),
+    "read.xlsx": ("file",),  # not a readable workbook
+    "read.no-sheet": ("file", "sheet", "sheets"),
+    "read.empty-sheet": ("file", "sheet"),
+    "read.no-layer": ("file", "layer", "layers"),
+    "read.layers": ("file", "layers"),  # several layers (a zip with several Shapefiles)
+    "read.geodata": ("file", "format"),  # GDAL cannot open it
+    "read.feature": ("file", "row"),  # GDAL fails after feature `row`
+    "read.parquet": ("file",),
+    "read.parquet-encoding": ("file", "encoding"),
+    # an upload the workspace refuses (hub.intake.files), nothing kept
+    "upload.none": (),
+    "upload.too-many": ("count", "limit"),
+    "upload.same-name": (),
+    "upload.no-name": (),
+    "upload.folder": ("file",),
+    "upload.hidden": ("file",),
+    "upload.kind": ("file", "formats"),
+    "upload.too-large": ("file", "limit"),  # limit as text ("2.0 MiB"); file None: the body
+    "upload.empty": ("file",),
+    "upload.binary": ("file", "format"),
+    "upload.geojson": ("file",),
+    "upload.gpkg": ("file",),
+    "upload.xlsx": ("file",),
+    "upload.not-zip": ("file",),
+    "upload.zip": ("file",),  # damaged or unsupported
+    "upload.zip-entries": ("file", "count", "limit"),
+    "upload.zip-path": ("file", "member"),
+    "upload.zip-bomb": ("file", "member", "limit"),
+    "upload.zip-unpacked": ("file", "limit"),
+    "upload.no-shapefile": ("file",),
+    "upload.no-dbf": ("file",),
 }
 E = TypeVar("E", bound=BaseException)
 
@@ -93,3 +146,20 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)
+
+
+# The quarantine file keeps beside each row's English `_errors` its problems as data: a JSON
+# list of {"column", "code", "params", "value"} in this column (the workspace's download says
+# them in the page's language; quarantines written before it have none).
+CODES_COLUMN = "_codes"
+VALUE_KEPT = 200  # characters of a cell's value kept there (the row holds all of it)
+
+
+def noted(column: str, code: str, params: dict[str, Any], value: Any) -> dict[str, Any]:
+    """One problem of a quarantined row, as `CODES_COLUMN` lists it."""
+    shown = None if value is None else str(value)[:VALUE_KEPT]
+    return {"column": column, "code": code, "params": checked(code, params), "value": shown}
+
+
+def dumped(problems: list[dict[str, Any]]) -> str | None:
+    return json.dumps(problems, ensure_ascii=False) if problems else None

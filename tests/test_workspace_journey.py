@@ -193,7 +193,7 @@ def test_the_whole_journey_from_sign_in_to_the_published_dataset(
         page.click("text=Zeilen in Quarantäne herunterladen (CSV)")
     rows = list(csv.DictReader(io.StringIO(
         Path(download.value.path()).read_text(encoding="utf-8-sig"))))
-    assert [(r["_row"], r["plz"]) for r in rows] == [("5", "XY"), ("6", "XY")]
+    assert [(r["_zeile"], r["plz"]) for r in rows] == [("5", "XY"), ("6", "XY")]
 
     # quarantined rows block publication: the corrected file, the same pipeline, run again
     page.goto(f"{here}/daten")

@@ -13,13 +13,19 @@ import ast
 import contextlib
 import csv
 import io
+import json
 import re
+import tempfile
+import zipfile
 from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
 from typing import Any
 
 import httpx
+import openpyxl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from chromium import ARTIFACTS, Watched, looked_at
@@ -30,27 +36,46 @@ from test_workspace_daten import PASSWORD, csrf_of, finished, mapping_form
 from hub.accounts import Accounts
 from hub.catalog import open_catalog
 from hub.config import load_settings
+from hub.intake import runs
 from hub.intake.runs import Run
 from hub.jobs import Job
 from hub.problem_codes import CODES, FAILURES, rule_of
+from hub.store.versions import QUARANTINE, Store
 from hub.web.portal.i18n import LANGUAGES, language
-from hub.web.workspace.problems import FAILURE_TEXTS, TEXTS, _variant, csv_of, failure, message
+from hub.web.workspace.problems import (
+    ADDED,
+    FAILURE_TEXTS,
+    TEXTS,
+    _variant,
+    csv_of,
+    failure,
+    message,
+    row_problems,
+)
 
 REPO = Path(__file__).resolve().parents[1]
-PRODUCERS = [REPO / "hub" / "schema.py", *sorted((REPO / "hub" / "ingest").glob("*.py"))]
+PRODUCERS = [REPO / "hub" / "schema.py", *sorted((REPO / "hub" / "ingest").glob("*.py")),
+             *sorted((REPO / "hub" / "intake").glob("*.py"))]
 # a plausible value for each parameter name of hub.problem_codes.CODES
 SAMPLE = {"allowed": ["Tagespflege", "Hospiz", "Kurzzeitpflege"], "limit": 1000,
           "pattern": "[0-9]{5}", "crs": "EPSG:25833", "example": "01/05/2019",
           "column": "Hochwert", "decimal": ",", "group": ".", "first_row": 2,
           "first_file": "alt.csv", "file": "pflege.csv", "field": "name",
           "files": ["a.csv", "b.csv"], "rows": 1200, "count": 3, "read": 1200,
-          "quarantined": 1100, "skipped": 100}
+          "quarantined": 1100, "skipped": 100, "size": "3.1 GiB", "formats": ["CSV", "XLSX"],
+          "format": "gpkg", "options": ["blatt"], "offset": 1234, "row": 1234,
+          "encoding": "utf-8", "expected": 12, "found": 13, "header_row": 40, "last": 30,
+          "sheet": "Tabelle9", "sheets": ["Hinweise", "Einrichtungen"], "layer": "wege",
+          "layers": ["stellen", "wege"], "member": "x.shp"}
 ENGLISH = "the stored English message"
 
 
 # parameters a code may come without (another sentence then), left out one after the other
 OPTIONAL = {"type.number": ("group", "decimal"), "type.date": ("example",),
-            "type.datetime": ("example",), "unique": ("first_file",), "no-column": ("field",)}
+            "type.datetime": ("example",), "unique": ("first_file",), "no-column": ("field",),
+            "read.fields": ("row",), "read.quote": ("row",), "read.csv": ("row",),
+            "read.options": ("allowed",),
+            "upload.too-large": ("file",)}
 
 
 def variants(code: str) -> list[dict[str, Any]]:
@@ -94,11 +119,21 @@ def test_every_failure_code_has_a_sentence_in_every_language(code: str) -> None:
     for params in variants(code):
         said = {lang: failure(language(lang), failed_run(code, params)) for lang in LANGUAGES}
         for lang, text in said.items():
-            assert text != ENGLISH and "%(" not in text and text.endswith("."), (lang, text)
+            assert text != ENGLISH and "%(" not in text and text.endswith((".", "?")), (
+                lang, text)
         assert said["de"] != said["en"] and said["de"] != said["dsb"], said
+        if "file" in params:
+            assert all("pflege.csv" in text for text in said.values()), said
+        if "row" in params:
+            assert all("1234" in text for text in said.values()), said
     assert failure(language("de"), failed_run("no-rows", {"files": ["a.csv", "b.csv"]})) == \
         "a.csv, b.csv enthält keine Datenzeilen (nur eine Kopfzeile oder gar nichts)."
     assert failure(language("de"), failed_run("", {})) == ENGLISH  # an error without a code
+    other = failed_run("read.encoding", {"file": "a.csv", "row": 7, "column": "ort",
+                                         "encoding": "cp1252"})
+    assert failure(language("de"), other) == (
+        "Die Datei a.csv enthält in Zeile 7, Spalte „ort“ Zeichen, die in der Kodierung cp1252 "
+        "ungültig sind: Bitte die Kodierung der Datei prüfen.")
 
 
 def test_numbers_and_plurals_follow_the_language() -> None:
@@ -156,12 +191,16 @@ def test_the_producers_emit_only_registered_codes() -> None:
                         seen.add(element.value)
     assert {"required", "unique", "extent", "crs", "row-structure", "no-column",
             "unknown-crs"} <= seen
+    reading = {code for code in FAILURES if code.startswith(("read.", "upload."))}
+    assert reading <= seen, sorted(reading - seen)  # every file-level code has its producer
 
 
 # ----------------------------- a bad file through the workspace -----------------------------
 
 DATASET = "pflege-pruefung"
 PAGE = f"/arbeitsbereich/datensaetze/{DATASET}"
+READ_DATASET = "pflege-lesefehler"  # files that cannot be read at all
+READ_PAGE = f"/arbeitsbereich/datensaetze/{READ_DATASET}"
 HEADER = "id,name,art,traeger,strasse,hausnummer,plz,ort,ags,plaetze,lon,lat\n"
 GOOD = "PF-{n},Haus {n},Tagespflege,Diakonie,Markt,1,04910,Elsterwerda,12062124,12,13.52,51.46\n"
 ROWS = [  # (row as the file shows it, column, value, German sentence)
@@ -201,18 +240,25 @@ def bad_file() -> bytes:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root: Path = tmp_path_factory.mktemp("pruefung")
     build(root)
-    record = root / "record.yaml"
-    record.write_text(yaml.safe_dump({
-        "name": DATASET, "title": "Pflegeangebote (Prüfung)", "publisher": "sozialamt",
-        "description": "Zum Prüfen.", "license": "dl-by-de/2.0", "frequency": "QUARTERLY",
-        "access": "internal"}, allow_unicode=True), encoding="utf-8")
-    run_hub(root, "catalog", "add", str(record))
+    for name, title in ((DATASET, "Pflegeangebote (Prüfung)"),
+                        (READ_DATASET, "Pflegeangebote (Lesefehler)")):
+        record = root / "record.yaml"
+        record.write_text(yaml.safe_dump({
+            "name": name, "title": title, "publisher": "sozialamt",
+            "description": "Zum Prüfen.", "license": "dl-by-de/2.0", "frequency": "QUARTERLY",
+            "access": "internal"}, allow_unicode=True), encoding="utf-8")
+        run_hub(root, "catalog", "add", str(record))
     catalog, vocab, _ = open_catalog(load_settings(root, root / "store"))
     Accounts(catalog.store, vocab).set_password("sam", PASSWORD)
-    with serving(root) as url, hub_worker(root):
+    return root
+
+
+@pytest.fixture(scope="module")
+def site(project: Path) -> Iterator[str]:
+    with serving(project) as url, hub_worker(project):
         yield url
 
 
@@ -225,20 +271,28 @@ def signed_in(site: str) -> Iterator[httpx.Client]:
         yield browser
 
 
-def run_file(browser: httpx.Client, content: bytes, state: str) -> None:
-    """Upload `content` as pflege.csv, map it as proposed (WGS 84 coordinates), run it."""
-    token = csrf_of(browser.get(PAGE + "/daten").text)
-    done = browser.post(PAGE + "/daten/dateien", data={"csrf": token},
+def save_mapping(browser: httpx.Client, content: bytes, dataset: str = DATASET) -> str:
+    """Upload `content` as pflege.csv, save its mapping as proposed (WGS 84 coordinates);
+    the CSRF token."""
+    page = f"/arbeitsbereich/datensaetze/{dataset}"
+    token = csrf_of(browser.get(page + "/daten").text)
+    done = browser.post(page + "/daten/dateien", data={"csrf": token},
                         files=[("dateien", ("pflege.csv", content))])
     assert done.status_code == 303, done.text[:500]
-    form = mapping_form(browser.get(PAGE + "/daten").text)
+    form = mapping_form(browser.get(page + "/daten").text)
     assert form["schema"] == "pflege", form
     form.update(geometry="lonlat", lon="lon", lat="lat", crs="EPSG:4326")
     if "name" in content.decode().split("\n", 1)[0].split(","):
         form["map.name"] = "name"
-    saved = browser.post(PAGE + "/daten/pipeline", data=form)
+    saved = browser.post(page + "/daten/pipeline", data=form)
     assert saved.status_code == 303, saved.text[:800]
-    assert browser.post(PAGE + "/daten/lauf", data={"csrf": form["csrf"]}).status_code == 303
+    return form["csrf"]
+
+
+def run_file(browser: httpx.Client, content: bytes, state: str) -> None:
+    """Upload `content` as pflege.csv, map it as proposed (WGS 84 coordinates), run it."""
+    token = save_mapping(browser, content)
+    assert browser.post(PAGE + "/daten/lauf", data={"csrf": token}).status_code == 303
     assert finished(browser, DATASET)["state"] == state
 
 
@@ -341,3 +395,190 @@ def test_the_report_in_chromium_on_a_desk_and_a_phone(site: str, ran: str,
         assert watched.errors == [] and watched.outside == []
     finally:
         watched.close()
+
+
+# -------------------- files that cannot be read at all, and the quarantine --------------------
+
+def notices(page: str) -> str:
+    """The text of the page's error notices."""
+    return unescape(" ".join(re.findall(r'<p class="error notice"[^>]*>(.*?)</p>', page, re.S)))
+
+
+def kept(project: Path) -> list[str]:
+    """The files kept for the dataset, and those in staging."""
+    store = project / "store" / "uploads"
+    return sorted([p.name for p in (store / "workspace" / READ_DATASET).glob("*")]
+                  + [f"staging/{p.name}" for p in (store / ".staging").glob("*")])
+
+
+def workbook() -> bytes:
+    book = openpyxl.Workbook()
+    book.active.append(HEADER.strip().split(","))
+    book.active.append(GOOD.strip().format(n=1).split(","))
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_a_truncated_workbook_is_refused_in_the_pages_language(site: str,
+                                                               project: Path) -> None:
+    cut = workbook()[:1500]  # the zip's central directory is gone
+    before = kept(project)
+    with signed_in(site) as browser:
+        token = csrf_of(browser.get(READ_PAGE + "/daten").text)
+        said = {}
+        for lang in ("de", "en"):
+            answer = browser.post(f"{READ_PAGE}/daten/dateien?lang={lang}", data={"csrf": token},
+                                  files=[("dateien", ("Pflege.xlsx", cut))])
+            assert answer.status_code == 400, answer.text[:500]
+            said[lang] = notices(answer.text)
+    assert said["de"] == ("Der Inhalt von Pflege.xlsx passt nicht zum Namen: Die Datei ist kein "
+                          "vollständiges ZIP-Archiv, wie es .xlsx- und .zip-Dateien sind "
+                          "(abgeschnitten oder beschädigt?).")
+    assert said["en"].startswith("The content of Pflege.xlsx does not match its name")
+    assert kept(project) == before
+
+
+def two_shapefiles() -> bytes:
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    buf = io.BytesIO()
+    with tempfile.TemporaryDirectory() as folder, zipfile.ZipFile(buf, "w") as zf:
+        for stem in ("stellen", "wege"):
+            gpd.GeoDataFrame({"name": ["A"]}, geometry=[Point(13.5, 51.4)],
+                             crs="EPSG:4326").to_file(Path(folder) / f"{stem}.shp")
+        for member in sorted(Path(folder).iterdir()):
+            zf.write(member, member.name)
+    return buf.getvalue()
+
+
+def rows(*lines: str) -> bytes:
+    return (HEADER + "".join(lines)).encode("utf-8")
+
+
+LONG = "".join(GOOD.format(n=n) for n in range(1, 3200))  # past the 256 KiB sniffed
+UNREADABLE = [  # (file, its content, German and English sentence of the preview)
+    ("pflege.csv", (HEADER + LONG).encode()
+     + GOOD.format(n=9999).replace("Markt", "Straße").encode("cp1252"),
+     "Die Datei pflege.csv enthält in Zeile 3201, Spalte „strasse“ Zeichen, die kein gültiges "
+     "UTF-8 sind: Wahrscheinlich ist sie in Windows-1252 gespeichert; bitte als „CSV UTF-8“ "
+     "speichern.",
+     "The file pflege.csv has characters in row 3201, column “strasse” that are not valid "
+     "UTF-8: it is probably saved as Windows-1252; please save it as “CSV UTF-8”."),
+    ("pflege.csv", rows(GOOD.format(n=1), GOOD.format(n=2).replace("Haus 2", '"Haus 2'),
+                        *(GOOD.format(n=n) for n in range(3, 20))),
+     "In der Datei pflege.csv öffnet Zeile 3 ein Anführungszeichen, das nicht wieder "
+     "geschlossen wird: Bitte es dort entfernen oder schließen.",
+     "In the file pflege.csv, row 3 opens a quotation mark that is never closed: please "
+     "remove or close it there."),
+    ("pflege.csv", rows(GOOD.format(n=1), GOOD.format(n=2), GOOD.format(n=3).replace(
+        "Haus 3", "Haus 3,Nebengebäude")),
+     "In der Datei pflege.csv hat Zeile 4 eine andere Anzahl Felder als die Kopfzeile "
+     "(13 statt 12): Fehlt dort ein Trennzeichen, oder ist eines zu viel?",
+     "In the file pflege.csv, row 4 has another number of fields than the header (13 instead "
+     "of 12): is a delimiter missing there, or one too many?"),
+    ("orte.zip", two_shapefiles(),
+     "Die Datei orte.zip enthält mehrere Ebenen (stellen, wege), gelesen wird aber nur eine: "
+     "Bitte je Datei eine Ebene hochladen (ein Shapefile je ZIP-Archiv).",
+     "The file orte.zip holds several layers (stellen, wege), but only one is read: please "
+     "upload one layer per file (one Shapefile per ZIP archive)."),
+    ("karte.gpkg", b"SQLite format 3\x00" + bytes(52) + b"GPKG" + bytes(4096),
+     "Die Datei karte.gpkg lässt sich nicht als GeoPackage lesen (beschädigt oder ein anderes "
+     "Format?).",
+     "The file karte.gpkg cannot be read as GeoPackage (damaged or another format?)."),
+    ("orte.geojson", b'{"type": "FeatureCollection", "features": [{"type": "Feature", ',
+     "Die Datei orte.geojson lässt sich nicht als GeoJSON lesen (beschädigt oder ein anderes "
+     "Format?).",
+     "The file orte.geojson cannot be read as GeoJSON (damaged or another format?)."),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "german", "english"), UNREADABLE,
+                         ids=["bad-utf8", "stray-quote", "ragged-row", "two-shapefiles",
+                              "broken-gpkg", "broken-geojson"])
+def test_the_preview_says_why_a_file_cannot_be_read(site: str, name: str, content: bytes,
+                                                    german: str, english: str) -> None:
+    with signed_in(site) as browser:
+        token = csrf_of(browser.get(READ_PAGE + "/daten").text)
+        done = browser.post(READ_PAGE + "/daten/dateien", data={"csrf": token},
+                            files=[("dateien", (name, content))])
+        assert done.status_code == 303, notices(done.text)  # taken: the content is what it says
+        page = browser.get(READ_PAGE + "/daten?lang=de")
+        in_english = browser.get(READ_PAGE + "/daten?lang=en")
+    assert page.status_code == in_english.status_code == 200
+    assert notices(page.text) == german
+    assert notices(in_english.text) == english
+
+
+@pytest.mark.parametrize("case", [0, 1], ids=["bad-utf8", "stray-quote"])
+def test_a_run_of_an_unreadable_file_fails_with_its_reason_and_stores_nothing(
+        site: str, project: Path, case: int) -> None:
+    """The mapping saved for a good file; then the file replaced by one that cannot be read:
+    the run fails, its report says why in the page's language, no version is made."""
+    _, content, german, english = UNREADABLE[case]
+    store = Store(load_settings(project, project / "store").store)
+    with signed_in(site) as browser:
+        token = save_mapping(browser, rows(GOOD.format(n=1), GOOD.format(n=2)), READ_DATASET)
+        browser.post(READ_PAGE + "/daten/dateien", data={"csrf": token},
+                     files=[("dateien", ("pflege.csv", content))])
+        assert browser.post(READ_PAGE + "/daten/lauf", data={"csrf": token}).status_code == 303
+        state = finished(browser, READ_DATASET)
+        report = browser.get(READ_PAGE + "/pruefbericht?lang=de")
+        in_english = browser.get(READ_PAGE + "/pruefbericht?lang=en")
+        job = browser.get(f"/arbeitsbereich/auftraege/{state['id']}.json").json()
+    assert state["state"] == "failed"
+    assert report.status_code == in_english.status_code == 200
+    assert notices(report.text) == "Der Lauf ist gescheitert; die bisherigen Daten bleiben " \
+        "unverändert.<br>" + german
+    assert notices(in_english.text).endswith(english)
+    assert job["result"]["error"].startswith("pflege.csv, row ")  # the English, as before
+    assert store.current(READ_DATASET) is None
+
+
+def quarantine(browser: httpx.Client, lang: str) -> list[dict[str, str]]:
+    answer = browser.get(PAGE + f"/pruefbericht/quarantaene.csv?lang={lang}")
+    assert answer.status_code == 200
+    return list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"), newline="")))
+
+
+def test_the_quarantined_rows_download_in_the_pages_language(site: str, ran: str,
+                                                             project: Path) -> None:
+    with signed_in(site) as browser:
+        german, english = quarantine(browser, "de"), quarantine(browser, "en")
+    assert list(german[0])[:4] == ["_datei", "_zeile", "_fehler", "_rohtext"]
+    assert list(english[0])[:4] == ["_file", "_row", "_errors", "_raw"]
+    assert "_codes" not in german[0] and "_geometrie" in german[0]
+    said = {int(r["_zeile"]): r["_fehler"] for r in german}
+    assert said[7] == "plaetze: „5000“ ist größer als der größte erlaubte Wert 1.000."
+    assert said[10] == "id: Doppelt: Derselbe Wert steht schon in Zeile 2."
+    assert said[5] == "name: Pflichtfeld ist leer."
+    formula = next(r for r in german if r["_zeile"] == "11")
+    assert formula["art"] == "'=SUMME(A1:A9)"  # no formula for the spreadsheet
+    assert formula["_fehler"].startswith("art: „=SUMME(A1:A9)“ ist keiner der erlaubten")
+    assert {int(r["_row"]): r["_errors"] for r in english}[7] == \
+        "plaetze: “5000” is greater than the largest allowed value 1,000."
+    # the stored file and the CLI keep the English `_errors`
+    current = Store(load_settings(project, project / "store").store).current(DATASET)
+    stored = pq.read_table(current.source(QUARANTINE)).to_pylist()
+    assert {r["_row"]: r["_errors"] for r in stored}[7] == \
+        "plaetze: above the maximum 1000 [maximum]"
+    assert json.loads({r["_row"]: r["_codes"] for r in stored}[7]) == [
+        {"column": "plaetze", "code": "maximum", "params": {"limit": 1000}, "value": "5000"}]
+    run_hub(project, "quarantine", DATASET, "--export", str(project / "q.csv"))
+    exported = list(csv.DictReader(io.StringIO((project / "q.csv").read_text("utf-8"))))
+    assert "_codes" not in exported[0] and exported[0]["_errors"].endswith("]")
+
+
+def test_an_older_quarantine_without_codes_keeps_its_english_errors(tmp_path: Path) -> None:
+    path = tmp_path / "quarantine.parquet"
+    pq.write_table(pa.table({"_file": ["a.csv"], "_row": [3], "_errors": ["-plz: no [pattern]"],
+                             "_raw": pa.array([None], pa.string()), "plz": ["XY"]}), path)
+    lang = language("de")
+    table = list(csv.reader(io.StringIO(b"".join(runs._csv(
+        pq.ParquetFile(path), {k: lang.gettext(v) for k, v in ADDED.items()},
+        lambda codes, english: row_problems(lang, codes, english))).decode("utf-8-sig"))))
+    assert table == [["_datei", "_zeile", "_fehler", "_rohtext", "plz"],
+                     ["a.csv", "3", "'-plz: no [pattern]", "", "XY"]]
+    unknown = json.dumps([{"column": "plz", "code": "pattern.neu", "params": {}, "value": "XY"}])
+    assert row_problems(lang, unknown, "the English") == "the English"

@@ -302,6 +302,7 @@ def quarantine(
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
+    from hub.problem_codes import CODES_COLUMN
     from hub.store.versions import QUARANTINE, Store
 
     settings = settings_for(root, store)
@@ -316,6 +317,8 @@ def quarantine(
         console.print(f"{dataset} v{v.version}: no quarantined rows")
         return
     rows = pq.read_table(v.source(QUARANTINE))
+    if CODES_COLUMN in rows.column_names:  # the problems as data, for the workspace
+        rows = rows.drop_columns([CODES_COLUMN])
     if export:
         pacsv.write_csv(rows, export)
         console.print(f"{rows.num_rows:,} quarantined rows written to {export}")

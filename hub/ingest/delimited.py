@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from hub.errors import SourceError
+from hub.problem_codes import failing
 
 SAMPLE_BYTES = 256 * 1024
 BLOCK_BYTES = 4 << 20
@@ -59,20 +60,23 @@ def sniff(open_file: Opener, name: str, options: dict[str, Any],
           wanted: set[str] | None = None) -> Dialect:
     """Decide encoding, delimiter, header line and decimal mark (options win over guesses)."""
     if unknown := set(options) - set(OPTIONS):
-        raise SourceError(f"{name}: unknown CSV option(s) {sorted(unknown)}; "
-                          f"allowed: {', '.join(OPTIONS)}")
+        raise failing(SourceError(f"{name}: unknown CSV option(s) {sorted(unknown)}; "
+                                  f"allowed: {', '.join(OPTIONS)}"), "read.options", file=name,
+                      options=sorted(unknown), allowed=list(OPTIONS))
     with open_file() as fh:
         raw = fh.read(SAMPLE_BYTES)
         complete = len(fh.read(1)) == 0
     if not raw:
-        raise SourceError(f"{name}: the file is empty (0 bytes)")
+        raise failing(SourceError(f"{name}: the file is empty (0 bytes)"), "read.empty",
+                      file=name)
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise SourceError(f"{name}: UTF-16 text is not supported; save the file as UTF-8 "
-                          "(Excel: 'CSV UTF-8')")
+        raise failing(SourceError(f"{name}: UTF-16 text is not supported; save the file as "
+                                  "UTF-8 (Excel: 'CSV UTF-8')"), "read.utf16", file=name)
     if b"\x00" in raw:
         offset = raw.index(b"\x00")
-        raise SourceError(f"{name}: not a text file (binary NUL byte at offset {offset}); "
-                          "is this really CSV?")
+        raise failing(SourceError(f"{name}: not a text file (binary NUL byte at offset "
+                                  f"{offset}); is this really CSV?"), "read.binary", file=name,
+                      offset=offset)
     encoding = _encoding(raw, name, options.get("encoding"), complete)
     text = raw.decode(encoding, errors="replace").lstrip("\ufeff")
     lines = [line.removesuffix("\r") for line in text.split("\n")]  # as pyarrow counts lines
@@ -80,7 +84,8 @@ def sniff(open_file: Opener, name: str, options: dict[str, Any],
         lines = lines[:-1]  # the last line of a sample may be cut off
     lines = lines[:500]
     if not any(line.strip() for line in lines):
-        raise SourceError(f"{name}: the file has no content (only blank lines)")
+        raise failing(SourceError(f"{name}: the file has no content (only blank lines)"),
+                      "read.blank", file=name)
     quotechar = options.get("quotechar", '"')
     delimiter = options.get("delimiter") or _delimiter(lines, quotechar)
     header_line = _header_line(lines, delimiter, quotechar, options.get("header_row"), name,
@@ -95,8 +100,9 @@ def _encoding(raw: bytes, name: str, declared: str | None, complete: bool) -> st
     if declared:
         key = declared.lower().replace("_", "-")
         if key not in ENCODINGS:
-            raise SourceError(f"{name}: encoding {declared!r} is not supported; "
-                              f"use one of utf-8, cp1252, iso-8859-15")
+            raise failing(SourceError(f"{name}: encoding {declared!r} is not supported; "
+                                      "use one of utf-8, cp1252, iso-8859-15"),
+                          "read.encoding-unknown", file=name, encoding=declared)
         return ENCODINGS[key]
     if raw.startswith(codecs.BOM_UTF8):
         return "utf-8"
@@ -134,8 +140,9 @@ def _header_line(lines: list[str], delimiter: str, quotechar: str, header_row: A
     rows = _split(lines, delimiter, quotechar)
     if header_row is not None:
         if not isinstance(header_row, int) or not 1 <= header_row <= len(rows):
-            raise SourceError(f"{name}: header_row {header_row!r} is not a line of the file "
-                              f"(1 to {len(rows)})")
+            raise failing(SourceError(f"{name}: header_row {header_row!r} is not a line of "
+                                      f"the file (1 to {len(rows)})"), "read.header-row",
+                          file=name, header_row=header_row, last=len(rows))
         return header_row - 1
     if wanted:
         for i, r in enumerate(rows):
@@ -268,19 +275,19 @@ def read_batches(open_file: Opener, name: str, dialect: Dialect, columns: list[s
     """Stream the chosen columns as UTF-8 strings.
 
     Rows with too many or too few fields are skipped; once the stream is exhausted,
-    `malformed` holds each one's row number and text. Without a list they fail the read.
+    `malformed` holds each one's row number and text. Without a list they fail the read, and
+    so does a quote that is never closed (the rest of the file would be one cell).
     """
     numbering = CsvNumbering(open_file, dialect)
     skipped = []
+    refused: list[SourceError] = []  # pyarrow cannot raise the handler's error: kept here
 
     def on_invalid(row: Any) -> str:
         if not (row.text or "").strip():
             return "skip"  # a blank line is layout, not data
-        if malformed is None:
-            bad = numbering.malformed()
-            where = f"row {bad[0][0]}" if bad else "a row"
-            raise SourceError(f"{name}, {where}: expected {row.expected_columns} fields, "
-                              f"found {row.actual_columns}")
+        if malformed is None or _unclosed(row.text):  # a quote that swallows the file's rest
+            refused.append(_ragged(name, numbering, row))
+            return "error"
         skipped.append(1)
         return "skip"
 
@@ -302,7 +309,10 @@ def read_batches(open_file: Opener, name: str, dialect: Dialect, columns: list[s
         stream.close()
         if "Empty CSV file" in str(exc):
             return
-        raise SourceError(f"{name}: cannot parse as CSV: {exc}") from None
+        if refused:
+            raise refused[0] from None
+        raise failing(SourceError(f"{name}: cannot parse as CSV: {exc}"), "read.csv",
+                      file=name, row=None) from None
     record = 0
     try:
         while True:
@@ -311,9 +321,11 @@ def read_batches(open_file: Opener, name: str, dialect: Dialect, columns: list[s
             except StopIteration:
                 break
             except pa.ArrowInvalid as exc:
-                raise SourceError(f"{name}: cannot parse as CSV after row "
-                                  f"{int(numbering(np.array([max(record - 1, 0)]))[0])}: "
-                                  f"{exc}") from None
+                if refused:
+                    raise refused[0] from None
+                after = int(numbering(np.array([max(record - 1, 0)]))[0])
+                raise failing(SourceError(f"{name}: cannot parse as CSV after row {after}: "
+                                          f"{exc}"), "read.csv", file=name, row=after) from None
             n = batch.num_rows
             out = Batch({}, n, record, numbering)
             out.columns = {c: decode(batch.column(c), dialect.encoding, name, c, out)
@@ -324,6 +336,30 @@ def read_batches(open_file: Opener, name: str, dialect: Dialect, columns: list[s
             malformed.extend(numbering.malformed())
     finally:
         stream.close()
+
+
+def _ragged(name: str, numbering: CsvNumbering, row: Any) -> SourceError:
+    """The error for a row with too many or too few fields: one whose quote is never closed
+    (it runs over the line's end) is said as that."""
+    bad = numbering.malformed()
+    if _unclosed(row.text):  # the last malformed row: it runs to the end of the file
+        number = bad[-1][0] if bad else None
+        where = f"row {number}" if bad else "a row"
+        return failing(SourceError(f"{name}, {where}: a quote is opened and not closed (the "
+                                   "cell runs on over the following lines)"), "read.quote",
+                       file=name, row=number)
+    number = bad[0][0] if bad else None
+    where = f"row {number}" if bad else "a row"
+    return failing(SourceError(f"{name}, {where}: expected {row.expected_columns} fields, "
+                               f"found {row.actual_columns}"), "read.fields", file=name,
+                   row=number, expected=row.expected_columns, found=row.actual_columns)
+
+
+def _unclosed(text: str | None) -> bool:
+    """Whether a malformed record's text opens a quote it never closes (and so runs on over
+    the lines after it)."""
+    text = (text or "").rstrip("\r\n")
+    return text.count('"') % 2 == 1 and "\n" in text
 
 
 def decode(arr: pa.Array, encoding: str, name: str, column: str, batch: Batch) -> pa.Array:
@@ -346,8 +382,9 @@ def decode(arr: pa.Array, encoding: str, name: str, column: str, batch: Batch) -
         hint = ("the file is probably Windows-1252; set `encoding: cp1252`"
                 if encoding == "utf-8" else "check the file's encoding")
         row = int(batch.rows(np.array([bad]))[0])
-        raise SourceError(f"{name}, row {row}, column {column!r}: bytes that are not valid "
-                          f"{encoding.upper()} ({hint})") from None
+        raise failing(SourceError(f"{name}, row {row}, column {column!r}: bytes that are not "
+                                  f"valid {encoding.upper()} ({hint})"), "read.encoding",
+                      file=name, row=row, column=column, encoding=encoding) from None
     if encoding == "cp1252":
         extra = np.concatenate([[0], np.cumsum(_CP1252_EXTRA[data[high]])])
     else:  # single-byte ISO-8859-15: every byte >= 0x80 becomes two UTF-8 bytes

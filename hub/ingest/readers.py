@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from hub.errors import SourceError
 from hub.ingest import delimited
 from hub.ingest.delimited import Batch, Numbering
+from hub.problem_codes import failing
 
 GEOMETRY = "__geometry__"
 BATCH_ROWS = 65_536
@@ -102,7 +103,8 @@ def detect_format(path: Path) -> str:
             return "gtfs"
         if any(path.glob("*.shp")):
             return "shapefile"
-        raise SourceError(f"{path.name}: folder holds neither a shapefile nor GTFS stops.txt")
+        raise failing(SourceError(f"{path.name}: folder holds neither a shapefile nor GTFS "
+                                  "stops.txt"), "read.no-data", file=path.name)
     if path.name == "stops.txt":
         return "gtfs"
     if path.suffix.lower() == ".zip":
@@ -111,11 +113,14 @@ def detect_format(path: Path) -> str:
             return "gtfs"
         if any(n.lower().endswith(".shp") for n in names):
             return "shapefile"
-        raise SourceError(f"{path.name}: the zip holds neither a shapefile nor GTFS stops.txt")
+        raise failing(SourceError(f"{path.name}: the zip holds neither a shapefile nor GTFS "
+                                  "stops.txt"), "read.no-data", file=path.name)
     fmt = EXTENSIONS.get(path.suffix.lower())
     if fmt is None:
-        raise SourceError(f"{path.name}: cannot tell the format from the name; set `format:` "
-                          f"in the pipeline ({', '.join(sorted(set(EXTENSIONS.values())))})")
+        formats = sorted(set(EXTENSIONS.values()))
+        raise failing(SourceError(f"{path.name}: cannot tell the format from the name; set "
+                                  f"`format:` in the pipeline ({', '.join(formats)})"),
+                      "read.format", file=path.name, formats=formats)
     return fmt
 
 
@@ -124,16 +129,18 @@ def _zip_names(path: Path) -> list[str]:
         with zipfile.ZipFile(path) as zf:
             return zf.namelist()
     except zipfile.BadZipFile:
-        raise SourceError(f"{path.name}: not a valid zip archive (truncated or damaged)") from None
+        raise failing(SourceError(f"{path.name}: not a valid zip archive (truncated or "
+                                  "damaged)"), "read.zip", file=path.name) from None
 
 
 def open_source(path: Path, fmt: str | None, options: dict[str, Any], name: str,
                 wanted: set[str] | None = None) -> Opened:
     """Open one local file (or folder) for reading in the given or detected format."""
     if not path.exists():
-        raise SourceError(f"{name}: file not found")
+        raise failing(SourceError(f"{name}: file not found"), "read.missing", file=name)
     if path.is_file() and path.stat().st_size == 0:
-        raise SourceError(f"{name}: the file is empty (0 bytes)")
+        raise failing(SourceError(f"{name}: the file is empty (0 bytes)"), "read.empty",
+                      file=name)
     fmt = fmt or detect_format(path)
     if fmt == "csv":
         return _open_delimited(lambda: open(path, "rb"), name, options, wanted,
@@ -146,7 +153,8 @@ def open_source(path: Path, fmt: str | None, options: dict[str, Any], name: str,
         return _open_geoparquet(path, name, options)
     if fmt in GDAL_FORMATS:
         return _open_gdal(path, fmt, name, options)
-    raise SourceError(f"{name}: unsupported format {fmt!r}")
+    raise failing(SourceError(f"{name}: unsupported format {fmt!r}"), "read.unsupported",
+                  file=name, format=fmt)
 
 
 def _open_delimited(opener: delimited.Opener, name: str, options: dict[str, Any],
@@ -170,7 +178,8 @@ def _open_gtfs(path: Path, name: str, options: dict[str, Any]) -> Opened:
                                path.stat().st_size, "gtfs")
     member = next((n for n in _zip_names(path) if Path(n).name == "stops.txt"), None)
     if member is None:
-        raise SourceError(f"{name}: the GTFS zip has no stops.txt")
+        raise failing(SourceError(f"{name}: the GTFS zip has no stops.txt"), "read.no-stops",
+                      file=name)
     zf = zipfile.ZipFile(path)
     return _open_delimited(lambda: zf.open(member), f"{name}!{member}", options, None,
                            zf.getinfo(member).file_size, "gtfs")
@@ -181,23 +190,28 @@ def _open_xlsx(path: Path, name: str, options: dict[str, Any],
     from python_calamine import CalamineError, CalamineWorkbook
 
     if unknown := set(options) - {"sheet", "header_row"}:
-        raise SourceError(f"{name}: unknown XLSX option(s) {sorted(unknown)}; "
-                          "allowed: sheet, header_row")
+        raise failing(SourceError(f"{name}: unknown XLSX option(s) {sorted(unknown)}; "
+                                  "allowed: sheet, header_row"), "read.options", file=name,
+                      options=sorted(unknown), allowed=["sheet", "header_row"])
     try:
         book = CalamineWorkbook.from_path(str(path))
     except (CalamineError, OSError, ValueError) as exc:
-        raise SourceError(f"{name}: cannot open as XLSX workbook ({exc})") from None
+        raise failing(SourceError(f"{name}: cannot open as XLSX workbook ({exc})"),
+                      "read.xlsx", file=name) from None
     sheet_ref = options.get("sheet", 0)
     try:
         sheet = (book.get_sheet_by_index(sheet_ref) if isinstance(sheet_ref, int)
                  else book.get_sheet_by_name(str(sheet_ref)))
         cells = sheet.to_python(skip_empty_area=False)
     except (CalamineError, IndexError, KeyError, ValueError):
-        raise SourceError(f"{name}: no sheet {sheet_ref!r}; the workbook has "
-                          f"{', '.join(map(repr, book.sheet_names))}") from None
+        raise failing(SourceError(f"{name}: no sheet {sheet_ref!r}; the workbook has "
+                                  f"{', '.join(map(repr, book.sheet_names))}"),
+                      "read.no-sheet", file=name, sheet=sheet_ref,
+                      sheets=list(book.sheet_names)) from None
     texts = [[_cell_text(c) for c in row] for row in cells]
     if not any(any(c is not None for c in row) for row in texts):
-        raise SourceError(f"{name}: sheet {sheet_ref!r} is empty")
+        raise failing(SourceError(f"{name}: sheet {sheet_ref!r} is empty"), "read.empty-sheet",
+                      file=name, sheet=sheet_ref)
     header_idx = _xlsx_header(texts, options.get("header_row"), name, wanted)
     columns = delimited._column_names([c or "" for c in texts[header_idx]])
     body = [(i + 1, row) for i, row in enumerate(texts) if i > header_idx
@@ -248,8 +262,9 @@ def _xlsx_header(rows: list[list[str | None]], header_row: Any, name: str,
                  wanted: set[str] | None) -> int:
     if header_row is not None:
         if not isinstance(header_row, int) or not 1 <= header_row <= len(rows):
-            raise SourceError(f"{name}: header_row {header_row!r} is outside the sheet "
-                              f"(rows 1 to {len(rows)})")
+            raise failing(SourceError(f"{name}: header_row {header_row!r} is outside the "
+                                      f"sheet (rows 1 to {len(rows)})"), "read.header-row",
+                          file=name, header_row=header_row, last=len(rows))
         return header_row - 1
     if wanted:
         for i, row in enumerate(rows[:200]):
@@ -265,7 +280,9 @@ def _open_gdal(path: Path, fmt: str, name: str, options: dict[str, Any]) -> Open
     from pyogrio.errors import DataLayerError, DataSourceError
 
     if unknown := set(options) - {"layer", "encoding"}:
-        raise SourceError(f"{name}: unknown option(s) {sorted(unknown)}; allowed: layer, encoding")
+        raise failing(SourceError(f"{name}: unknown option(s) {sorted(unknown)}; allowed: "
+                                  "layer, encoding"), "read.options", file=name,
+                      options=sorted(unknown), allowed=["layer", "encoding"])
     if fmt == "shapefile" and path.suffix.lower() == ".zip":
         _zip_names(path)  # a clear message for a truncated zip
     layer = options.get("layer")
@@ -273,14 +290,18 @@ def _open_gdal(path: Path, fmt: str, name: str, options: dict[str, Any]) -> Open
     try:
         layers = [str(row[0]) for row in pyogrio.list_layers(path)]
         if layer is not None and str(layer) not in layers:
-            raise SourceError(f"{name}: no layer {layer!r}; the file has "
-                              f"{', '.join(map(repr, layers))}")
+            raise failing(SourceError(f"{name}: no layer {layer!r}; the file has "
+                                      f"{', '.join(map(repr, layers))}"), "read.no-layer",
+                          file=name, layer=layer, layers=layers)
         if layer is None and len(layers) > 1:
-            raise SourceError(f"{name}: the file has several layers "
-                              f"({', '.join(map(repr, layers))}); choose one with options.layer")
+            raise failing(SourceError(f"{name}: the file has several layers "
+                                      f"({', '.join(map(repr, layers))}); choose one with "
+                                      "options.layer"), "read.layers", file=name,
+                          layers=layers)
         info = pyogrio.read_info(path, layer=layer, **kwargs)
     except (DataSourceError, DataLayerError) as exc:
-        raise SourceError(f"{name}: cannot read as {fmt}: {_gdal_message(exc)}") from None
+        raise failing(SourceError(f"{name}: cannot read as {fmt}: {_gdal_message(exc)}"),
+                      "read.geodata", file=name, format=fmt) from None
     columns = (*[str(c) for c in info["fields"]], GEOMETRY)
 
     def stream(wanted_cols: list[str], progress: Progress,
@@ -301,8 +322,9 @@ def _open_gdal(path: Path, fmt: str, name: str, options: dict[str, Any]) -> Open
                     yield Batch(cols, n, row - 1, numbering)
                     row += n
         except (DataSourceError, DataLayerError, OSError) as exc:
-            raise SourceError(f"{name}: read error after feature {row - 1}: "
-                              f"{_gdal_message(exc)}") from None
+            raise failing(SourceError(f"{name}: read error after feature {row - 1}: "
+                                      f"{_gdal_message(exc)}"), "read.feature", file=name,
+                          row=row - 1) from None
 
     return Opened(name, fmt, columns, info.get("crs"), stream, int(info.get("features") or 0))
 
@@ -313,11 +335,14 @@ def _gdal_message(exc: Exception) -> str:
 
 def _open_geoparquet(path: Path, name: str, options: dict[str, Any]) -> Opened:
     if options:
-        raise SourceError(f"{name}: GeoParquet takes no options (got {sorted(options)})")
+        raise failing(SourceError(f"{name}: GeoParquet takes no options (got "
+                                  f"{sorted(options)})"), "read.options", file=name,
+                      options=sorted(options), allowed=[])
     try:
         pf = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise SourceError(f"{name}: not a readable Parquet file ({exc})") from None
+        raise failing(SourceError(f"{name}: not a readable Parquet file ({exc})"),
+                      "read.parquet", file=name) from None
     meta = (pf.schema_arrow.metadata or {}).get(b"geo")
     names = list(pf.schema_arrow.names)
     crs: str | None = None
@@ -327,8 +352,9 @@ def _open_geoparquet(path: Path, name: str, options: dict[str, Any]) -> Opened:
         geom_col = geo.get("primary_column")
         col = geo.get("columns", {}).get(geom_col, {})
         if col.get("encoding", "WKB").upper() != "WKB":
-            raise SourceError(f"{name}: GeoParquet geometry encoding {col['encoding']!r} is not "
-                              "supported; write WKB")
+            raise failing(SourceError(f"{name}: GeoParquet geometry encoding "
+                                      f"{col['encoding']!r} is not supported; write WKB"),
+                          "read.parquet-encoding", file=name, encoding=col["encoding"])
         crs = _projjson_to_crs(col["crs"]) if "crs" in col else "OGC:CRS84"
     columns = tuple([c for c in names if c != geom_col] + ([GEOMETRY] if geom_col else []))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import json
 import tempfile
 import threading
 import time
@@ -32,7 +33,7 @@ from hub.ingest.derived import Derivation
 from hub.ingest.pipeline import Pipeline, Source
 from hub.ingest.readers import GEOMETRY, Opened, open_source, prefetched
 from hub.ingest.sources import Fetched, fetch, fingerprint, source_key
-from hub.problem_codes import failing
+from hub.problem_codes import CODES_COLUMN, dumped, failing, noted
 from hub.schema import (
     Checked,
     Field,
@@ -178,14 +179,17 @@ class _Sink:
             self.data.write(table)
 
     def park(self, raw: dict[str, pa.Array], geometry_text: pa.Array | None, errors: list[str],
-             rows: np.ndarray, file: str, text: list[str] | None = None) -> None:
-        """Keep invalid rows with their errors (and unparsed text, if any) in quarantine."""
+             rows: np.ndarray, file: str, text: list[str] | None = None,
+             codes: list[str | None] | None = None) -> None:
+        """Keep invalid rows with their errors (and unparsed text, if any) in quarantine;
+        `codes`: each row's problems as data (`hub.problem_codes.dumped`)."""
         if self.policy != "quarantine" or self.staging is None or not len(rows):
             return
         cols: dict[str, pa.Array] = {
             "_file": pa.array([file] * len(rows), pa.string()),
             "_row": pa.array(rows, pa.int64()),
             "_errors": pa.array(errors, pa.string()),
+            CODES_COLUMN: pa.array(codes or [None] * len(rows), pa.string()),
             "_raw": pa.array(text or [None] * len(rows), pa.string()),
         }
         for f in self.schema.columns:
@@ -201,18 +205,22 @@ class _Sink:
                                                compression="zstd")
         self.quarantine.write_table(table)
 
-    def amend(self, extra: dict[tuple[str, int], list[str]]) -> None:
+    def amend(self, extra: dict[tuple[str, int], _Duplicate]) -> None:
         """Add errors found once all rows were read to rows already in the quarantine."""
         if not extra or self.quarantine is None or self.staging is None:
             return
         self.quarantine.close()
         path = self.staging / "quarantine.parquet"
         table = pq.read_table(path)
-        errors = ["; ".join([e, *extra.get((f, r), ())]) for f, r, e in zip(
-            table["_file"].to_pylist(), table["_row"].to_pylist(), table["_errors"].to_pylist(),
-            strict=True)]
+        keys = list(zip(table["_file"].to_pylist(), table["_row"].to_pylist(), strict=True))
+        errors = ["; ".join([e, *(extra[k].errors if k in extra else ())]) for k, e in zip(
+            keys, table["_errors"].to_pylist(), strict=True)]
+        codes = [dumped([*json.loads(c or "[]"), *(extra[k].codes if k in extra else ())])
+                 for k, c in zip(keys, table[CODES_COLUMN].to_pylist(), strict=True)]
         table = table.set_column(table.schema.get_field_index("_errors"), "_errors",
                                  pa.array(errors, pa.string()))
+        table = table.set_column(table.schema.get_field_index(CODES_COLUMN), CODES_COLUMN,
+                                 pa.array(codes, pa.string()))
         self.quarantine = pq.ParquetWriter(path, table.schema, compression="zstd")
         self.quarantine.write_table(table)
 
@@ -460,7 +468,7 @@ def _batches(opened: Opened, plan: _Plan, report: RunReport, sink: _Sink,
         report.add(v)
         report.rows_quarantined += 1
         sink.park({}, None, [f"{v.message} [{v.rule}]"], np.array([number]), opened.name,
-                  [text])
+                  [text], [dumped([noted("", "row-structure", {}, None)])])
 
 
 def _open(pipeline: Pipeline, source: Source, path: Path, name: str) -> tuple[_Plan, Opened]:
@@ -563,11 +571,12 @@ def _process(batch: Batch, plan: _Plan, opened: Opened, pipeline: Pipeline, sink
         if pipeline.on_error == "reject":
             sink.stop_writing()
         report.rows_quarantined += int(bad_rows.size)
-        messages = _row_messages(problems, n)
+        messages, codes = _row_messages(problems, n)
         take = pa.array(bad_rows)
         sink.park({k: v.take(take) for k, v in raw.items()},
                   None if geometry_text is None else geometry_text.take(take),
-                  [messages[i] for i in bad_rows], batch.rows(pos[bad_rows]), opened.name)
+                  [messages[i] for i in bad_rows], batch.rows(pos[bad_rows]), opened.name,
+                  codes=[dumped(codes[i]) for i in bad_rows])
     keep = ~invalid & ~skipped
     report.rows_valid += int(keep.sum())
     sink.add(checked.columns, geoms, keep, ~skipped, opened.name, batch.first + pos)
@@ -594,12 +603,18 @@ def _source_column(plan: _Plan, field_name: str) -> str:
     return plan.columns.get(field_name, field_name)
 
 
-def _row_messages(problems: list[Problem], n: int) -> list[str]:
+def _row_messages(problems: list[Problem],
+                  n: int) -> tuple[list[str], list[list[dict[str, Any]]]]:
+    """Each row's problems: in English (`_errors`) and as codes (`_codes`)."""
     messages: list[list[str]] = [[] for _ in range(n)]
+    codes: list[list[dict[str, Any]]] = [[] for _ in range(n)]
     for p in problems:
-        for r in p.rows:
+        values = p.values.to_pylist()
+        for i, r in enumerate(p.rows.tolist()):
             messages[r].append(f"{p.column}: {p.message} [{p.rule}]")
-    return ["; ".join(m) for m in messages]
+            codes[r].append(noted(p.column, p.code, p.params,
+                                  values[i] if i < len(values) else None))
+    return ["; ".join(m) for m in messages], codes
 
 
 def _geometry(batch: Any, plan: _Plan, opened: Opened, settings: Settings,
@@ -709,11 +724,13 @@ def _check_unique(schema: TableSchema, sink: _Sink, report: RunReport,
                 file = names[file_no]
                 label = "+".join(sink.files[file][1].get(c, c) for c in key)
                 where = f"row {first}" + ("" if first_no == file_no else f" of {names[first_no]}")
+                params = {"first_row": first,
+                          "first_file": None if first_no == file_no else names[first_no]}
                 report.add(Violation(file, row, label, value, "unique", f"duplicate of {where}",
-                                     "unique", {"first_row": first, "first_file": None
-                                                if first_no == file_no else names[first_no]}))
+                                     "unique", params))
                 entry = duplicates.setdefault(pos, _Duplicate(file, row, data))
                 entry.errors.append(f"{label}: duplicate of {where} [unique]")
+                entry.codes.append(noted(label, "unique", params, value))
     finally:
         con.close()
     moved = [d for _, d in sorted(duplicates.items()) if d.data >= 0]
@@ -722,7 +739,7 @@ def _check_unique(schema: TableSchema, sink: _Sink, report: RunReport,
     if sink.policy == "quarantine" and staging is not None and sink.data is not None:
         sink.data.close(sorted(sink.types), sink.bbox)
         sink.data = None
-        sink.amend({(d.file, d.row): d.errors for d in duplicates.values() if d.data < 0})
+        sink.amend({(d.file, d.row): d for d in duplicates.values() if d.data < 0})
         if moved:
             _quarantine_duplicates(staging, moved, sink)
 
@@ -735,6 +752,7 @@ class _Duplicate:
     row: int
     data: int  # its place in the version file, or -1 if the row was invalid anyway
     errors: list[str] = field(default_factory=list)
+    codes: list[dict[str, Any]] = field(default_factory=list)  # the same as data
 
 
 def _has_duplicates(table: pa.Table, key: tuple[str, ...]) -> bool:
@@ -770,5 +788,6 @@ def _quarantine_duplicates(staging: Path, moved: list[_Duplicate], sink: _Sink) 
         mine = pa.array(files == file)
         sink.park({k: v.filter(mine) for k, v in cols.items()}, None,
                   ["; ".join(d.errors) for d in moved if d.file == file],
-                  np.array([d.row for d in moved if d.file == file]), file)
+                  np.array([d.row for d in moved if d.file == file]), file,
+                  codes=[dumped(d.codes) for d in moved if d.file == file])
     drop_rows(data, drop)

@@ -16,6 +16,7 @@ from typing import Any
 
 from hub.errors import SourceError
 from hub.ingest.pipeline import Source
+from hub.problem_codes import failing
 
 CHUNK = 1 << 20
 
@@ -73,13 +74,17 @@ def _local(pattern: str, base: Path, settings: FetchSettings) -> Fetched:
     full = pattern if Path(pattern).is_absolute() else str(base / pattern)
     matches = sorted(Path(p) for p in glob.glob(full))
     if not matches:
-        raise SourceError(f"{pattern}: no such file (looked in {base})")
+        raise failing(SourceError(f"{pattern}: no such file (looked in {base})"),
+                      "read.missing", file=pattern)
     files, stats = [], []
     for path in matches:
         size = path.stat().st_size if path.is_file() else 0
         if size > settings.max_bytes:
-            raise SourceError(f"{path.name}: {human_size(size)} is more than the limit of "
-                              f"{human_size(settings.max_bytes)} (HUB_MAX_SOURCE_BYTES)")
+            raise failing(SourceError(f"{path.name}: {human_size(size)} is more than the limit "
+                                      f"of {human_size(settings.max_bytes)} "
+                                      "(HUB_MAX_SOURCE_BYTES)"), "read.too-large",
+                          file=path.name, size=human_size(size),
+                          limit=human_size(settings.max_bytes))
         for member in _members(path):
             st = member.stat()
             stats.append([str(member), st.st_size, st.st_mtime_ns])

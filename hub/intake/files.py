@@ -32,6 +32,7 @@ from hub.catalog.uploads import Received, Uploads, safe_name
 from hub.errors import HubError
 from hub.ingest.definitions import FILE_NAME, WORKSPACE, folder
 from hub.ingest.sources import human_size
+from hub.problem_codes import failing
 from hub.storage import mirror
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".geojson": "geojson",
@@ -83,20 +84,23 @@ def check_name(raw: str) -> tuple[str, str]:
     hides the file or is not a kind the ingest reads."""
     shown = UNSAFE_NAME.sub("?", raw)[:120]
     if not raw.strip():
-        raise UploadRefused("a file without a name was sent; choose a file to upload")
+        raise failing(UploadRefused("a file without a name was sent; choose a file to "
+                                    "upload"), "upload.no-name")
     parts = re.split(r"[/\\]", raw)
     if len(parts) > 1 or raw in (".", "..") or re.match(r"^[A-Za-z]:", raw):
-        raise UploadRefused(f"{shown!r}: a file name must not name a folder (no / or \\, "
-                            "no ..); send the file itself")
+        raise failing(UploadRefused(f"{shown!r}: a file name must not name a folder (no / or "
+                                    "\\, no ..); send the file itself"), "upload.folder",
+                      file=shown)
     if UNSAFE_NAME.search(raw) or raw.startswith("."):
-        raise UploadRefused(f"{shown!r}: the file name has control characters or starts "
-                            "with a dot")
+        raise failing(UploadRefused(f"{shown!r}: the file name has control characters or "
+                                    "starts with a dot"), "upload.hidden", file=shown)
     name = safe_name(raw)
     fmt = FORMATS.get(Path(name).suffix.lower())
     if fmt is None or name == FILE_NAME:
-        raise UploadRefused(f"{shown!r}: the hub reads "
-                            f"{', '.join(sorted(set(FORMAT_NAMES.values())))} files "
-                            f"({', '.join(sorted(FORMATS))})")
+        kinds = sorted(set(FORMAT_NAMES.values()))
+        raise failing(UploadRefused(f"{shown!r}: the hub reads {', '.join(kinds)} files "
+                                    f"({', '.join(sorted(FORMATS))})"), "upload.kind",
+                      file=shown, formats=kinds)
     return name, fmt
 
 
@@ -105,52 +109,63 @@ def sniff(path: Path, name: str, fmt: str, limits: Limits) -> None:
     with open(path, "rb") as fh:
         head = fh.read(HEAD)
     if not head:
-        raise UploadRefused(f"{name}: the file is empty (0 bytes)")
+        raise failing(UploadRefused(f"{name}: the file is empty (0 bytes)"), "upload.empty",
+                      file=name)
     if fmt in ("csv", "geojson"):
         if b"\x00" in head or head.startswith(BINARY_MAGIC):
-            raise UploadRefused(f"{name}: the content is binary, not text; a .{_ext(name)} file "
-                                f"must be {FORMAT_NAMES[fmt]} text")
+            raise failing(UploadRefused(f"{name}: the content is binary, not text; a "
+                                        f".{_ext(name)} file must be {FORMAT_NAMES[fmt]} text"),
+                          "upload.binary", file=name, format=FORMAT_NAMES[fmt])
         if fmt == "geojson" and not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
-            raise UploadRefused(f"{name}: not GeoJSON (it does not begin with a JSON object)")
+            raise failing(UploadRefused(f"{name}: not GeoJSON (it does not begin with a JSON "
+                                        "object)"), "upload.geojson", file=name)
     elif fmt == "gpkg":
         if not head.startswith(b"SQLite format 3\x00") or head[68:72] not in (
                 b"GPKG", b"GP10", b"GP11"):
-            raise UploadRefused(f"{name}: not a GeoPackage (an SQLite file with the GeoPackage "
-                                "application id)")
+            raise failing(UploadRefused(f"{name}: not a GeoPackage (an SQLite file with the "
+                                        "GeoPackage application id)"), "upload.gpkg",
+                          file=name)
     else:
         members = check_zip(path, name, limits)
         if fmt == "xlsx" and not {"[Content_Types].xml", "xl/workbook.xml"} <= set(members):
-            raise UploadRefused(f"{name}: not an Excel workbook (.xlsx); save the sheet as "
-                                "Excel workbook or CSV")
+            raise failing(UploadRefused(f"{name}: not an Excel workbook (.xlsx); save the "
+                                        "sheet as Excel workbook or CSV"), "upload.xlsx",
+                          file=name)
         if fmt == "shapefile":
             stems = {m.lower()[:-4] for m in members if m.lower().endswith(".shp")}
             if not stems:
-                raise UploadRefused(f"{name}: the zip holds no Shapefile (.shp)")
+                raise failing(UploadRefused(f"{name}: the zip holds no Shapefile (.shp)"),
+                              "upload.no-shapefile", file=name)
             if not all(f"{stem}.dbf" in {m.lower() for m in members} for stem in stems):
-                raise UploadRefused(f"{name}: the Shapefile in the zip lacks its .dbf file")
+                raise failing(UploadRefused(f"{name}: the Shapefile in the zip lacks its .dbf "
+                                            "file"), "upload.no-dbf", file=name)
 
 
 def check_zip(path: Path, name: str, limits: Limits) -> list[str]:
     """The member names of a safe zip; `UploadRefused` for anything else."""
     if not zipfile.is_zipfile(path):
-        raise UploadRefused(f"{name}: not a zip archive (the content does not match the "
-                            f".{_ext(name)} name)")
+        raise failing(UploadRefused(f"{name}: not a zip archive (the content does not match "
+                                    f"the .{_ext(name)} name)"), "upload.not-zip", file=name)
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
             if len(infos) > limits.members:
-                raise UploadRefused(f"{name}: the zip has {len(infos):,} entries, more than "
-                                    f"{limits.members:,}")
+                raise failing(UploadRefused(f"{name}: the zip has {len(infos):,} entries, "
+                                            f"more than {limits.members:,}"),
+                              "upload.zip-entries", file=name, count=len(infos),
+                              limit=limits.members)
             total = 0
             for info in infos:
                 member = PurePosixPath(info.filename.replace("\\", "/"))
                 if member.is_absolute() or ".." in member.parts or ":" in info.filename:
-                    raise UploadRefused(f"{name}: the zip holds an unsafe path "
-                                        f"{info.filename[:120]!r}")
+                    raise failing(UploadRefused(f"{name}: the zip holds an unsafe path "
+                                                f"{info.filename[:120]!r}"), "upload.zip-path",
+                                  file=name, member=info.filename[:120])
                 total += _unpacked(zf, info, name, limits, total)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError,
             OSError) as exc:
-        raise UploadRefused(f"{name}: damaged or unsupported zip archive ({exc})") from None
+        raise failing(UploadRefused(f"{name}: damaged or unsupported zip archive ({exc})"),
+                      "upload.zip", file=name) from None
     return [info.filename for info in infos]
 
 
@@ -162,12 +177,15 @@ def _unpacked(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, limits: Lim
         while chunk := member.read(1 << 20):
             size += len(chunk)
             if size > max(1 << 20, limits.ratio * max(info.compress_size, 1)):
-                raise UploadRefused(
+                raise failing(UploadRefused(
                     f"{name}: {info.filename[:120]!r} unpacks to more than {limits.ratio} "
-                    "times its packed size (a zip bomb?); refused")
+                    "times its packed size (a zip bomb?); refused"), "upload.zip-bomb",
+                    file=name, member=info.filename[:120], limit=limits.ratio)
             if before + size > limits.unpacked:
-                raise UploadRefused(f"{name}: the zip unpacks to more than "
-                                    f"{human_size(limits.unpacked)}; refused")
+                raise failing(UploadRefused(f"{name}: the zip unpacks to more than "
+                                            f"{human_size(limits.unpacked)}; refused"),
+                              "upload.zip-unpacked", file=name,
+                              limit=human_size(limits.unpacked))
     return size
 
 
@@ -209,21 +227,27 @@ class Intake:
         try:
             return self.uploads.receive(stream, name), fmt
         except UploadTooLarge:
-            raise TooLarge(f"{name}: larger than the upload limit of "
-                           f"{human_size(self.uploads.limit)} (HUB_MAX_UPLOAD_BYTES)") from None
+            raise failing(TooLarge(f"{name}: larger than the upload limit of "
+                                   f"{human_size(self.uploads.limit)} (HUB_MAX_UPLOAD_BYTES)"),
+                          "upload.too-large", file=name,
+                          limit=human_size(self.uploads.limit)) from None
 
     def keep(self, dataset: str, received: list[tuple[Received, str]]) -> list[Kept]:
         """Check every received file, then replace the dataset's files with them; if one is
         refused, none is kept (the staging files are removed either way)."""
         try:
             if not received:
-                raise UploadRefused("no file was sent; choose one or several files")
+                raise failing(UploadRefused("no file was sent; choose one or several files"),
+                              "upload.none")
             if len(received) > self.limits.max_files:
-                raise UploadRefused(f"{len(received)} files sent; at most "
-                                    f"{self.limits.max_files} at once")
+                raise failing(UploadRefused(f"{len(received)} files sent; at most "
+                                            f"{self.limits.max_files} at once"),
+                              "upload.too-many", count=len(received),
+                              limit=self.limits.max_files)
             names = [r.filename for r, _ in received]
             if len(set(names)) < len(names):
-                raise UploadRefused("two files have the same name; rename one")
+                raise failing(UploadRefused("two files have the same name; rename one"),
+                              "upload.same-name")
             for item, fmt in received:
                 sniff(item.staging, item.filename, fmt, self.limits)
             here = self.folder(dataset)

@@ -166,9 +166,12 @@ def preview(path: Path, fmt: str, name: str, district: geo.Extent | None = None,
 def sheet_names(path: Path) -> list[str]:
     """The sheets of an XLSX workbook, in order (the ingest reads the first unless its
     source's `options: {sheet: …}` names another)."""
-    from python_calamine import CalamineWorkbook
+    from python_calamine import CalamineError, CalamineWorkbook
 
-    return list(CalamineWorkbook.from_path(str(path)).sheet_names)
+    try:
+        return list(CalamineWorkbook.from_path(str(path)).sheet_names)
+    except (CalamineError, OSError, ValueError):  # a broken workbook: the preview says why
+        return []
 
 
 def _observe(facts: ColumnFacts, values: pa.Array | pa.ChunkedArray) -> None:

@@ -9,7 +9,7 @@ as CSV).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from hub import jobs
+from hub.problem_codes import CODES_COLUMN
 from hub.spreadsheet import safe_cells
 from hub.store.versions import QUARANTINE, Store
 
@@ -75,27 +76,47 @@ def last(store: Store, dataset: str) -> Run | None:
     return Run(found[0]) if found else None
 
 
-def quarantined_csv(store: Store, run: Run) -> Iterator[bytes] | None:
+# the columns the run adds to a quarantined row (besides the schema's fields)
+ADDED = ("_file", "_row", "_errors", "_raw", "_geometry")
+# a row's problems as the download says them: (its `_codes`, its English `_errors`) -> text
+Wording = Callable[[str | None, str | None], str]
+
+
+def quarantined_csv(store: Store, run: Run, header: Mapping[str, str] | None = None,
+                    wording: Wording | None = None) -> Iterator[bytes] | None:
     """The rows the run's version quarantined, as CSV (with their problems in `_errors`,
     formulas neutralised: `hub.spreadsheet`); None if the run made no version or quarantined
-    nothing."""
+    nothing. `header` renames the columns the run added (`ADDED`); `wording` says each row's
+    problems (default: the stored English `_errors`)."""
     if run.version is None:
         return None
     version = store.version(str(run.job.dataset), run.version)
     if not version.exists(QUARANTINE):  # in the store's storage (the folder, or S3)
         return None
-    return _csv(pq.ParquetFile(version.source(QUARANTINE)))
+    return _csv(pq.ParquetFile(version.source(QUARANTINE)), header or {}, wording)
 
 
-def _csv(source: pq.ParquetFile) -> Iterator[bytes]:
+def _csv(source: pq.ParquetFile, header: Mapping[str, str],
+         wording: Wording | None) -> Iterator[bytes]:
     names = [n for n in source.schema_arrow.names if n != "geometry"]
+    shown = [n for n in names if n != CODES_COLUMN]
     yield b"\xef\xbb\xbf"  # so spreadsheet programs read it as UTF-8
-    header = True
+    first = True
     for batch in source.iter_batches(batch_size=10_000, columns=names):
+        columns = {n: batch.column(n) for n in names}
+        if wording is not None and "_errors" in names:
+            codes = (columns[CODES_COLUMN].to_pylist() if CODES_COLUMN in names
+                     else [None] * batch.num_rows)
+            columns["_errors"] = pa.array(
+                [wording(c, e) for c, e in zip(codes, columns["_errors"].to_pylist(),
+                                               strict=True)], pa.string())
+        batch = pa.RecordBatch.from_arrays([columns[n] for n in shown],
+                                           names=[header.get(n, n) if n in ADDED else n
+                                                  for n in shown])
         sink = pa.BufferOutputStream()
         pacsv.write_csv(_safe(batch), sink,
-                        write_options=pacsv.WriteOptions(include_header=header))
-        header = False
+                        write_options=pacsv.WriteOptions(include_header=first))
+        first = False
         yield sink.getvalue().to_pybytes()
 
 

@@ -25,8 +25,8 @@ from hub.ingest.sources import human_size
 from hub.intake import mapping as mapping_
 from hub.intake.files import TooLarge, UploadRefused
 from hub.intake.preview import CRS_CHOICES
-from hub.intake.runs import quarantined_csv
 from hub.intake.workbench import Workbench
+from hub.problem_codes import failing
 from hub.web.forms import counted_body
 from hub.web.session import CSRF_FIELD, Session, check_csrf
 from hub.web.workspace import problems as problems_
@@ -53,9 +53,9 @@ async def _upload(request: Request, session: Session, limit: int,
                   max_files: int) -> list[UploadFile]:
     """The files of a multipart upload, its CSRF token checked (`Forbidden`); the body is
     refused as soon as it passes `limit` (`TooLarge`)."""
-    stream = counted_body(request, limit + FIELDS_ROOM, TooLarge(
+    stream = counted_body(request, limit + FIELDS_ROOM, failing(TooLarge(
         f"the upload is larger than the upload limit of {human_size(limit)} "
-        "(HUB_MAX_UPLOAD_BYTES)"))
+        "(HUB_MAX_UPLOAD_BYTES)"), "upload.too-large", limit=human_size(limit)))
     parser = MultiPartParser(request.headers, stream, max_files=max_files + 1, max_fields=10)
     try:
         form = await parser.parse()
@@ -89,11 +89,18 @@ def router(desk: Desk) -> APIRouter:
     base = ROOT + "/datensaetze/{name}"
 
     async def page(request: Request, session: Session, name: str, status: int = 200,
-                   error: str = "", form: dict[str, str] | None = None) -> Response:
+                   error: HubError | None = None,
+                   form: dict[str, str] | None = None) -> Response:
+        """The page; `error`: what was refused, said in the page's language if it has a
+        code (`problems.refusal`)."""
         bench = _workbench(desk)
         context = await run_in_threadpool(_context, bench, session, name,
                                           request.query_params, form)
-        return desk.page(request, session, "workspace/daten.html", status, error=error,
+        lang = desk.render.language(request)
+        look_error = context.pop("look_error")
+        return desk.page(request, session, "workspace/daten.html", status,
+                         error=problems_.refusal(lang, error) if error else "",
+                         look_error=problems_.refusal(lang, look_error) if look_error else "",
                          **context)
 
     @router.get(base + "/daten", response_class=HTMLResponse)
@@ -112,7 +119,7 @@ def router(desk: Desk) -> APIRouter:
                                   bench.intake.limits.max_files)
             await run_in_threadpool(_keep, bench, name, files)
         except UploadRefused as exc:
-            return await page(request, session, name, exc.http_status, str(exc))
+            return await page(request, session, name, exc.http_status, exc)
         finally:
             for item in files:
                 await item.close()
@@ -129,7 +136,7 @@ def router(desk: Desk) -> APIRouter:
             if isinstance(exc, Forbidden | Problem):
                 raise
             return await page(request, session, name, getattr(exc, "http_status", 400),
-                              str(exc), form=fields)
+                              exc, form=fields)
         return see_other(f"{ROOT}/datensaetze/{name}/daten#pipeline")
 
     @router.post(base + "/daten/lauf", response_class=HTMLResponse)
@@ -142,7 +149,7 @@ def router(desk: Desk) -> APIRouter:
         except HubError as exc:
             if isinstance(exc, Forbidden | Problem):
                 raise
-            return await page(request, session, name, 409, str(exc))
+            return await page(request, session, name, 409, exc)
         return see_other(f"{ROOT}/datensaetze/{name}/daten#lauf")
 
     @router.get(base + "/daten/lauf.json")
@@ -171,7 +178,8 @@ def router(desk: Desk) -> APIRouter:
         session = await desk.session(request)
         bench = _workbench(desk)
         _, last = await run_in_threadpool(_report, bench, session, name)
-        rows = await run_in_threadpool(quarantined_csv, bench.store, last) if last else None
+        rows = await run_in_threadpool(problems_.quarantine_csv, bench.store, last,
+                                       desk.render.language(request)) if last else None
         if rows is None:
             raise Problem(404, "no_quarantine", "the last run quarantined no rows")
         return StreamingResponse(rows, media_type="text/csv; charset=utf-8", headers={
@@ -225,11 +233,11 @@ def _context(bench: Workbench, session: Session, name: str, params: Any,
     if form is not None or "schema" in params:  # what the user chose last wins
         chosen = None
     schemas = bench.schemas()
-    look, look_error = None, ""
+    look, look_error = None, None
     try:
         look = bench.look(files, remote, sheet)
     except HubError as exc:
-        look_error = str(exc)
+        look_error = exc  # said in the page's language by `page`
     sheets = look.sheets if look else bench.sheets(files)
     sheet = look.sheet if look else sheet or (sheets[0] if sheets else "")
     schema_name = ((form or {}).get("schema") or params.get("schema")

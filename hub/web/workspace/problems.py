@@ -4,15 +4,20 @@ lists written the language's way — for the validation report (pruefbericht.htm
 CSV download.
 
 The runs keep their English messages (CLI, logs, JSON APIs); a problem stored before it had a
-code, or with a code this module does not know, shows that English message.
+code, or with a code this module does not know, shows that English message. The same for a
+refused upload or a file the preview cannot read (`refusal`), and for the quarantined rows'
+download (`quarantine_csv`: their problems from the `_codes` kept beside the English
+`_errors`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from hub.intake.runs import Run, problems_csv
+from hub.intake.runs import Run, problems_csv, quarantined_csv
+from hub.store.versions import Store
 from hub.web.portal.i18n import Language
 from hub.web.portal.pages import N_
 
@@ -92,7 +97,118 @@ FAILURE_TEXTS: dict[str, str] = {
                       "zugeordnet: Bitte die Koordinatenspalten wählen."),
     "unknown-crs": N_("Das Koordinatensystem von %(file)s ist unbekannt: Bitte in der Zuordnung "
                       "angeben (z. B. EPSG:25833)."),
+    # a file that cannot be read at all
+    "read.missing": N_("Die Datei %(file)s wurde nicht gefunden."),
+    "read.too-large": N_("Die Datei %(file)s ist mit %(size)s größer als die erlaubten "
+                         "%(limit)s."),
+    "read.empty": N_("Die Datei %(file)s ist leer (0 Byte)."),
+    "read.blank": N_("Die Datei %(file)s enthält nur leere Zeilen."),
+    "read.format": N_("Am Namen der Datei %(file)s ist nicht zu erkennen, welches Format sie "
+                      "hat (gelesen werden: %(formats)s)."),
+    "read.unsupported": N_("Die Datei %(file)s hat das Format %(format)s, das der Hub nicht "
+                           "liest."),
+    "read.options": N_("Die Pipeline gibt für die Datei %(file)s unbekannte Optionen an "
+                       "(%(options)s); erlaubt sind: %(allowed)s."),
+    "read.options/none": N_("Die Pipeline gibt für die Datei %(file)s Optionen an "
+                            "(%(options)s), aber dieses Format nimmt keine."),
+    "read.no-data": N_("%(file)s enthält weder ein Shapefile (.shp) noch eine "
+                       "GTFS-Haltestellendatei (stops.txt)."),
+    "read.zip": N_("Die Datei %(file)s ist kein gültiges ZIP-Archiv (abgeschnitten oder "
+                   "beschädigt)."),
+    "read.no-stops": N_("Das GTFS-Archiv %(file)s enthält keine stops.txt."),
+    "read.utf16": N_("Die Datei %(file)s ist als UTF-16 gespeichert: Bitte als UTF-8 speichern "
+                     "(Excel: „CSV UTF-8“)."),
+    "read.binary": N_("Die Datei %(file)s ist keine Textdatei (ein Null-Byte an Stelle "
+                      "%(offset)s): Bitte eine CSV-Datei hochladen."),
+    "read.encoding": N_("Die Datei %(file)s enthält in Zeile %(row)s, Spalte „%(column)s“ "
+                        "Zeichen, die in der Kodierung %(encoding)s ungültig sind: Bitte die "
+                        "Kodierung der Datei prüfen."),
+    "read.encoding/utf-8": N_("Die Datei %(file)s enthält in Zeile %(row)s, Spalte "
+                              "„%(column)s“ Zeichen, die kein gültiges UTF-8 sind: "
+                              "Wahrscheinlich ist sie in Windows-1252 gespeichert; bitte als "
+                              "„CSV UTF-8“ speichern."),
+    "read.encoding-unknown": N_("Die Kodierung „%(encoding)s“ der Datei %(file)s wird nicht "
+                                "unterstützt (möglich: utf-8, cp1252, iso-8859-15)."),
+    "read.fields": N_("In der Datei %(file)s hat Zeile %(row)s eine andere Anzahl Felder als "
+                      "die Kopfzeile (%(found)s statt %(expected)s): Fehlt dort ein "
+                      "Trennzeichen, oder ist eines zu viel?"),
+    "read.fields/no-row": N_("In der Datei %(file)s hat eine Zeile eine andere Anzahl Felder "
+                             "als die Kopfzeile (%(found)s statt %(expected)s)."),
+    "read.quote": N_("In der Datei %(file)s öffnet Zeile %(row)s ein Anführungszeichen, das "
+                     "nicht wieder geschlossen wird: Bitte es dort entfernen oder schließen."),
+    "read.quote/no-row": N_("In der Datei %(file)s wird ein Anführungszeichen geöffnet und "
+                            "nicht wieder geschlossen: Bitte es entfernen oder schließen."),
+    "read.csv": N_("Die Datei %(file)s lässt sich nach Zeile %(row)s nicht als CSV lesen: Ist "
+                   "dort ein Anführungszeichen nicht geschlossen?"),
+    "read.csv/no-row": N_("Die Datei %(file)s lässt sich nicht als CSV lesen: Sie braucht "
+                          "eine Kopfzeile, und jedes Anführungszeichen muss geschlossen sein."),
+    "read.header-row": N_("Die Kopfzeile %(header_row)s liegt nicht in der Datei %(file)s "
+                          "(Zeilen 1 bis %(last)s)."),
+    "read.xlsx": N_("Die Datei %(file)s lässt sich nicht als Excel-Arbeitsmappe öffnen "
+                    "(beschädigt oder abgeschnitten?)."),
+    "read.no-sheet": N_("Die Arbeitsmappe %(file)s hat kein Blatt „%(sheet)s“; ihre Blätter: "
+                        "%(sheets)s."),
+    "read.empty-sheet": N_("Das Blatt „%(sheet)s“ der Arbeitsmappe %(file)s ist leer."),
+    "read.no-layer": N_("Die Datei %(file)s hat keine Ebene „%(layer)s“; ihre Ebenen: "
+                        "%(layers)s."),
+    "read.layers": N_("Die Datei %(file)s enthält mehrere Ebenen (%(layers)s), gelesen wird "
+                      "aber nur eine: Bitte je Datei eine Ebene hochladen (ein Shapefile je "
+                      "ZIP-Archiv)."),
+    "read.geodata": N_("Die Datei %(file)s lässt sich nicht als %(format)s lesen (beschädigt "
+                       "oder ein anderes Format?)."),
+    "read.feature": N_("Die Datei %(file)s lässt sich nach Objekt %(row)s nicht weiterlesen "
+                       "(beschädigt oder abgeschnitten?)."),
+    "read.parquet": N_("Die Datei %(file)s ist keine lesbare Parquet-Datei."),
+    "read.parquet-encoding": N_("Die Geometrie der GeoParquet-Datei %(file)s ist als "
+                                "%(encoding)s gespeichert; gelesen wird nur WKB."),
+    # an upload refused (nothing kept)
+    "upload.none": N_("Es wurde keine Datei gesendet: Bitte eine oder mehrere Dateien wählen."),
+    "upload.too-many": N_("Es wurden %(count)s Dateien gesendet; höchstens %(limit)s gehen auf "
+                          "einmal."),
+    "upload.same-name": N_("Zwei Dateien haben denselben Namen: Bitte eine umbenennen."),
+    "upload.no-name": N_("Es wurde eine Datei ohne Namen gesendet: Bitte eine Datei wählen."),
+    "upload.folder": N_("„%(file)s“: Ein Dateiname darf keinen Ordner nennen (kein / oder \\, "
+                        "kein ..): Bitte die Datei selbst senden."),
+    "upload.hidden": N_("„%(file)s“: Der Dateiname enthält Steuerzeichen oder beginnt mit "
+                        "einem Punkt."),
+    "upload.kind": N_("„%(file)s“: Der Hub liest nur diese Arten von Dateien: %(formats)s."),
+    "upload.too-large": N_("%(file)s ist größer als die Obergrenze für hochgeladene Dateien "
+                           "(%(limit)s)."),
+    "upload.too-large/body": N_("Das Hochgeladene ist größer als die Obergrenze für "
+                                "hochgeladene Dateien (%(limit)s)."),
+    "upload.empty": N_("Die Datei %(file)s ist leer (0 Byte)."),
+    "upload.binary": N_("Der Inhalt von %(file)s ist binär, kein Text: Eine solche Datei muss "
+                        "%(format)s-Text sein."),
+    "upload.geojson": N_("%(file)s ist kein GeoJSON (die Datei beginnt nicht mit einem "
+                         "JSON-Objekt)."),
+    "upload.gpkg": N_("%(file)s ist kein GeoPackage (eine SQLite-Datei mit der "
+                      "GeoPackage-Kennung)."),
+    "upload.xlsx": N_("%(file)s ist keine Excel-Arbeitsmappe (.xlsx): Bitte das Blatt als "
+                      "Excel-Arbeitsmappe oder als CSV speichern."),
+    "upload.not-zip": N_("Der Inhalt von %(file)s passt nicht zum Namen: Die Datei ist kein "
+                         "vollständiges ZIP-Archiv, wie es .xlsx- und .zip-Dateien sind "
+                         "(abgeschnitten oder beschädigt?)."),
+    "upload.zip": N_("%(file)s ist ein beschädigtes oder nicht unterstütztes ZIP-Archiv."),
+    "upload.zip-entries": N_("Das ZIP-Archiv %(file)s hat %(count)s Einträge, mehr als "
+                             "%(limit)s."),
+    "upload.zip-path": N_("Das ZIP-Archiv %(file)s enthält einen unsicheren Pfad "
+                          "„%(member)s“."),
+    "upload.zip-bomb": N_("„%(member)s“ in %(file)s entpackt sich auf mehr als das "
+                          "%(limit)s-Fache seiner Größe (eine ZIP-Bombe?) und wird abgelehnt."),
+    "upload.zip-unpacked": N_("Das ZIP-Archiv %(file)s entpackt sich auf mehr als %(limit)s "
+                              "und wird abgelehnt."),
+    "upload.no-shapefile": N_("Das ZIP-Archiv %(file)s enthält kein Shapefile (.shp)."),
+    "upload.no-dbf": N_("Dem Shapefile im ZIP-Archiv %(file)s fehlt seine .dbf-Datei."),
 }
+# parameters of failures that list names: said as a list, not as alternatives
+LISTS = ("files", "sheets", "layers", "formats", "options", "allowed")
+# the readers' format names as people know them
+FORMATS = {"csv": "CSV", "xlsx": "XLSX", "geojson": "GeoJSON", "shapefile": "Shapefile",
+           "gpkg": "GeoPackage", "flatgeobuf": "FlatGeobuf", "geoparquet": "GeoParquet",
+           "gtfs": "GTFS"}
+# the columns a run adds to a quarantined row, as the quarantine's download names them
+ADDED = {"_file": N_("_datei"), "_row": N_("_zeile"), "_errors": N_("_fehler"),
+         "_raw": N_("_rohtext"), "_geometry": N_("_geometrie")}
 # the columns of the problems' CSV (the table's headers on the page)
 HEADERS = (N_("Datei"), N_("Zeile"), N_("Spalte"), N_("Wert"), N_("Regel"), N_("Meldung"))
 
@@ -109,6 +225,14 @@ def _variant(code: str, params: dict[str, Any]) -> str:
         return "unique/file"
     if code == "no-column" and params.get("field"):
         return "no-column/field"
+    if code in ("read.fields", "read.quote", "read.csv") and params.get("row") is None:
+        return code + "/no-row"
+    if code == "read.encoding" and params.get("encoding") == "utf-8":
+        return "read.encoding/utf-8"
+    if code == "read.options" and not params.get("allowed"):
+        return "read.options/none"
+    if code == "upload.too-large" and not params.get("file"):
+        return "upload.too-large/body"
     return code
 
 
@@ -137,21 +261,35 @@ def message(lang: Language, problem: dict[str, Any]) -> str:
 
 def failure(lang: Language, run: Run) -> str:
     """Why the run failed, in `lang` when its error has a code, else its English message."""
-    code = str(run.report.get("error_code") or "")
-    params = run.report.get("error_params") or {}
+    return _failure(lang, str(run.report.get("error_code") or ""),
+                    run.report.get("error_params") or {}, run.error)
+
+
+def refusal(lang: Language, exc: BaseException) -> str:
+    """An error (a refused upload, a file the preview cannot read) in `lang` when it has a
+    code (`hub.problem_codes.failing`), else its English message."""
+    return _failure(lang, str(getattr(exc, "failure_code", "") or ""),
+                    getattr(exc, "failure_params", {}), str(exc))
+
+
+def _failure(lang: Language, code: str, params: Any, english: str) -> str:
     text = FAILURE_TEXTS.get(_variant(code, params)) if isinstance(params, dict) else None
     if text is None:
-        return run.error
+        return english
     try:
-        return lang.gettext(text) % {key: _shown(lang, value, key)
+        return lang.gettext(text) % {key: _shown(lang, value, key, of_failure=True)
                                      for key, value in params.items()}
     except (KeyError, TypeError, ValueError):
-        return run.error
+        return english
 
 
-def _shown(lang: Language, value: Any, key: str = "") -> str:
-    if isinstance(value, list) and key == "files":
-        return ", ".join(str(v) for v in value)
+def _shown(lang: Language, value: Any, key: str = "", of_failure: bool = False) -> str:
+    if of_failure and isinstance(value, list) and key in LISTS:
+        return ", ".join(str(v) for v in value) if value else "–"
+    if of_failure and key == "format" and isinstance(value, str):
+        return FORMATS.get(value, value)
+    if of_failure and key in ("row", "header_row", "last", "offset") and isinstance(value, int):
+        return str(value)  # a place, not an amount: no thousands separator
     if isinstance(value, list):
         return lang.alternatives([_shown(lang, v) for v in value])
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -161,6 +299,32 @@ def _shown(lang: Language, value: Any, key: str = "") -> str:
 
 def _shorten(text: str) -> str:
     return text if len(text) <= VALUE_LIMIT else text[: VALUE_LIMIT - 1] + "…"
+
+
+def quarantine_csv(store: Store, run: Run, lang: Language) -> Iterator[bytes] | None:
+    """The run's quarantined rows as the download (`hub.intake.runs.quarantined_csv`): the
+    columns the run added named, and each row's problems said, in `lang`."""
+    return quarantined_csv(store, run, {k: lang.gettext(v) for k, v in ADDED.items()},
+                           lambda codes, english: row_problems(lang, codes, english))
+
+
+def row_problems(lang: Language, codes: str | None, english: str | None) -> str:
+    """A quarantined row's problems (its `_codes`) in `lang`, each after its column; the
+    stored English `_errors` for a row without codes (an older quarantine) or with one this
+    module cannot say."""
+    try:
+        found = json.loads(codes) if codes else None
+    except ValueError:
+        found = None
+    if not isinstance(found, list) or not found:
+        return english or ""
+    said = []
+    for problem in found:
+        text = message(lang, {**problem, "message": ""}) if isinstance(problem, dict) else ""
+        if not text:
+            return english or ""
+        said.append(f"{problem['column']}: {text}" if problem.get("column") else text)
+    return "; ".join(said)
 
 
 def csv_of(run: Run, lang: Language) -> bytes:
