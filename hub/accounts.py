@@ -14,6 +14,11 @@ A token is shown once, when it is made; only its SHA-256 is stored. Tokens and r
 carry 256 and 80 random bits, so a fast hash is as safe as a slow one for them (slow hashes
 such as Argon2 protect guessable passwords) and keeps every API call cheap. Tokens expire, can
 be revoked, and stop working when their user is disabled.
+
+An identity at the district's OpenID Connect provider (hub/oidc.py) signs in the user it is
+linked to (table `identities`: issuer and `sub`); an identity not yet linked is linked once to
+the one user whose e-mail address the provider vouches for (`email_verified`). Nothing else
+makes a link, and no account is ever made from an identity: an admin makes accounts.
 """
 
 from __future__ import annotations
@@ -32,13 +37,13 @@ import pyotp
 import segno
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hub import audit
 from hub.access import ROLES, Viewer
 from hub.catalog.vocab import Vocabularies
-from hub.db.schema import recovery_codes, sessions, tokens, users
+from hub.db.schema import identities, recovery_codes, sessions, tokens, users
 from hub.errors import HubError
 from hub.store.versions import Store, now
 
@@ -53,6 +58,18 @@ STEP = 30  # seconds per TOTP code
 
 class AccountError(HubError):
     """A user or token operation that cannot be done, with the reason."""
+
+
+class IdentityRefused(AccountError):
+    """An identity at the provider that signs in no user. `reason`: "unverified" (not linked,
+    and the provider does not vouch for its e-mail address) or "unknown" (no active user
+    linked to it or with its verified address, or several with that address)."""
+
+    http_status = 403
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -336,6 +353,69 @@ class Accounts:
                                     users.c.totp_secret, users.c.totp_pending,
                                     users.c.totp_step).where(users.c.name == name)).first()
         return row._asdict() if row else None
+
+    # -- identities at the district's OpenID Connect provider --------------------------------
+
+    def user_of_identity(self, issuer: str, subject: str, email: str = "",
+                         email_verified: bool = False) -> User:
+        """The active user the provider's identity (`issuer`, `subject`) is linked to; an
+        identity not linked yet is linked now to the one user whose e-mail address is `email`,
+        when the provider says it verified it (`email_verified` is True, not just truthy) and
+        that user has no other identity at this provider. Else `IdentityRefused`."""
+        with self.db.connection() as db:
+            linked = db.execute(select(identities.c.user).where(
+                identities.c.issuer == issuer, identities.c.subject == subject)).scalar()
+        if linked is not None:
+            return self._active(self.user(linked), issuer, subject)
+        if not email:
+            raise IdentityRefused("unknown", f"identity {subject!r} at {issuer}: not linked "
+                                  "to a user and no e-mail address given")
+        if email_verified is not True:
+            raise IdentityRefused("unverified", f"identity {subject!r} at {issuer}: not linked "
+                                  f"to a user, and its e-mail address {email!r} is not verified "
+                                  "by the provider")
+        with self.db.connection() as db:
+            names = db.execute(select(users.c.name).where(
+                func.lower(users.c.email) == email.strip().lower())).scalars().all()
+            taken = db.execute(select(identities.c.user).where(
+                identities.c.issuer == issuer, identities.c.user.in_(names))).scalars().all()
+        if len(names) != 1 or taken:
+            raise IdentityRefused("unknown", f"identity {subject!r} at {issuer}: {len(names)} "
+                                  f"user(s) with the e-mail address {email!r}"
+                                  + (", linked to another identity already" if taken else ""))
+        user = self._active(self.user(names[0]), issuer, subject)
+        with self.db.write() as db:
+            try:
+                db.execute(identities.insert().values(issuer=issuer, subject=subject,
+                                                      user=user.name, linked=now()))
+            except IntegrityError:  # linked meanwhile (two sign-ins at once)
+                raise IdentityRefused("unknown", f"identity {subject!r} at {issuer}: was "
+                                      "linked meanwhile; sign in again") from None
+            audit.record(self.db, actor=user.name, action="user.identity_link",
+                         subject=user.name, after={"issuer": issuer, "subject": subject,
+                                                   "email": email}, connection=db)
+        return user
+
+    def identities_of(self, name: str) -> list[tuple[str, str]]:
+        """The (issuer, subject) pairs linked to user `name`."""
+        with self.db.connection() as db:
+            return [tuple(r) for r in db.execute(
+                select(identities.c.issuer, identities.c.subject)
+                .where(identities.c.user == self.user(name).name)
+                .order_by(identities.c.issuer, identities.c.subject)).all()]
+
+    def record_sign_in(self, name: str, method: str, stage: str) -> None:
+        """An audit entry for a sign-in of `name` by `method` (e.g. "oidc") that reached
+        `stage` (signed in, or a second factor is next)."""
+        audit.record(self.db, actor=name, action="user.sign_in", subject=name,
+                     after={"method": method, "stage": stage})
+
+    @staticmethod
+    def _active(user: User, issuer: str, subject: str) -> User:
+        if user.state != "active":
+            raise IdentityRefused("unknown", f"identity {subject!r} at {issuer}: its user "
+                                  f"{user.name!r} is disabled")
+        return user
 
     # -- tokens ----------------------------------------------------------------------------
 

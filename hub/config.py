@@ -2,13 +2,14 @@
 
 Read from the environment (HUB_ROOT, HUB_STORE, HUB_DATABASE_URL, HUB_RETENTION, HUB_HTTP_TIMEOUT,
 HUB_MAX_SOURCE_BYTES, HUB_MAX_UPLOAD_BYTES, HUB_BASE_URL, HUB_MAX_*_SHARE, HUB_CATALOG,
-HUB_TOTP_ROLES, HUB_STORAGE_URL) and from
+HUB_TOTP_ROLES, HUB_STORAGE_URL, HUB_OIDC_*) and from
 `catalog/district.yaml` of the project root.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +25,46 @@ if TYPE_CHECKING:
     from hub.db import Database
 
 DATABASE_SCHEMES = ("postgresql://", "postgresql+psycopg://")  # of HUB_DATABASE_URL
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    """Sign-in with the district's OpenID Connect provider (hub/oidc.py), from HUB_OIDC_*:
+    the issuer (its discovery document is `<issuer>/.well-known/openid-configuration`), this
+    hub's client id and secret there, the scopes asked for, the button's label, and the
+    `amr` / `acr` values of the provider that count as a second factor (none by default: then a
+    role in HUB_TOTP_ROLES also needs the hub's own TOTP after the provider)."""
+
+    issuer: str
+    client_id: str
+    client_secret: str
+    scopes: str = "openid email profile"
+    label: str = "Dienstkonto"
+    mfa_amr: frozenset[str] = frozenset()
+    mfa_acr: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> OidcSettings | None:
+        """The settings, or None when HUB_OIDC_ISSUER is unset (no OpenID Connect sign-in)."""
+        issuer = env.get("HUB_OIDC_ISSUER", "").strip()
+        if not issuer:
+            return None
+        if not issuer.startswith(("https://", "http://")):
+            raise PipelineError(f"HUB_OIDC_ISSUER={issuer!r}: expected the provider's "
+                                "https:// URL (its issuer, as its discovery document names it)")
+        client_id = env.get("HUB_OIDC_CLIENT_ID", "").strip()
+        secret = env.get("HUB_OIDC_CLIENT_SECRET", "")
+        if not client_id or not secret:
+            raise PipelineError("HUB_OIDC_ISSUER is set: HUB_OIDC_CLIENT_ID and "
+                                "HUB_OIDC_CLIENT_SECRET are needed too (this hub's client at "
+                                "the provider)")
+        scopes = " ".join(env.get("HUB_OIDC_SCOPES", cls.scopes).replace(",", " ").split())
+        if "openid" not in scopes.split():
+            raise PipelineError(f"HUB_OIDC_SCOPES={scopes!r}: must contain 'openid'")
+        return cls(issuer=issuer, client_id=client_id, client_secret=secret, scopes=scopes,
+                   label=env.get("HUB_OIDC_LABEL", "").strip() or cls.label,
+                   mfa_amr=_words(env.get("HUB_OIDC_MFA_AMR", "")),
+                   mfa_acr=_words(env.get("HUB_OIDC_MFA_ACR", "")))
 
 
 @dataclass(frozen=True)
@@ -52,6 +93,8 @@ class Settings:
 
         return Database(self.database_url) if self.database_url else \
             Database.for_store(self.store)
+    # Sign-in with the district's OpenID Connect provider (HUB_OIDC_*); None: not offered
+    oidc: OidcSettings | None = None
     # Where the versions' files live (HUB_STORAGE_URL): "" = the store folder, or
     # s3://bucket/prefix (hub.storage; the store opens it from the same variable)
     storage_url: str = ""
@@ -100,7 +143,8 @@ def load_settings(root: Path | str | None = None, store: Path | str | None = Non
             base_url=os.environ.get("HUB_BASE_URL", "").rstrip("/"),
             guard=Limits.from_env(), catalog=catalog != "none", database_url=database_url,
             totp_roles=_roles(os.environ.get("HUB_TOTP_ROLES", "")),
-            storage_url=_storage_url(os.environ.get("HUB_STORAGE_URL", "")))
+            storage_url=_storage_url(os.environ.get("HUB_STORAGE_URL", "")),
+            oidc=OidcSettings.from_env(os.environ))
     except ValueError as exc:
         raise PipelineError(f"invalid setting in the environment: {exc}") from None
 
@@ -110,6 +154,10 @@ def _storage_url(value: str) -> str:
         raise PipelineError(f"HUB_STORAGE_URL={value!r}: use s3://<bucket>/<prefix>, or leave "
                             "it unset to keep the files in the store folder")
     return value
+
+
+def _words(value: str) -> frozenset[str]:
+    return frozenset(value.replace(",", " ").split())
 
 
 def _roles(value: str) -> frozenset[str]:

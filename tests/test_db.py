@@ -45,6 +45,7 @@ LATER_TABLES = {"recovery_codes": ("sqlite_autoindex_recovery_codes_1", "ix_reco
                 "usage": ("sqlite_autoindex_usage_1", "ix_usage_dataset"),
                 "publication_requests": ("sqlite_autoindex_publication_requests_1",),
                 "public_aggregates": ("sqlite_autoindex_public_aggregates_1",),
+                "identities": ("sqlite_autoindex_identities_1", "ix_identities_user"),
                 "pipeline_definitions": ("sqlite_autoindex_pipeline_definitions_1",),
                 "catalog_words": ("sqlite_autoindex_catalog_words_1", "catalog_words_word")}
 LATER_COLUMNS = {"users": ("password", "totp_secret", "totp_pending", "totp_step")}

@@ -111,6 +111,16 @@ recovery_codes = Table(
     _text("used"),
 )
 
+# Identities at the district's OpenID Connect provider linked to a user (hub/accounts.py): by
+# the provider's issuer and its subject id (`sub`, stable and unique per issuer).
+identities = Table(
+    "identities", metadata,
+    _text("issuer", primary_key=True),
+    _text("subject", primary_key=True),
+    _text("user", ForeignKey("users.name"), nullable=False, index=True),
+    _text("linked", nullable=False),
+)
+
 tokens = Table(
     "tokens", metadata,
     _text("id", primary_key=True),

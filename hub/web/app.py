@@ -232,7 +232,15 @@ def create_app(settings: Settings) -> FastAPI:
                                      MapPages(places, site["basemap"]),
                                      DataViewer(services, store, held, access, places,
                                                 site["basemap"]), viewer))
-    app.include_router(signin_router(services, render, Throttle()))
+    throttle = Throttle()
+    if settings.oidc is not None:  # sign-in with the district's identity provider
+        from hub.oidc import Provider
+        from hub.web.portal.oidc import oidc_router
+
+        app.include_router(oidc_router(Provider(settings.oidc, settings.fetch.timeout),
+                                       services, render, throttle))
+    app.include_router(signin_router(services, render, throttle,
+                                     settings.oidc.label if settings.oidc else ""))
     # The data managers' workspace: /arbeitsbereich/… (signed-in users only)
     desk = Desk(services, render)
     app.include_router(workspace_router(desk))

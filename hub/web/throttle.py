@@ -25,16 +25,17 @@ class Throttle:
         self._failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
 
-    def blocked(self, account: str, client: str) -> bool:
-        """Are sign-in attempts for `account` or from `client` refused now?"""
+    def blocked(self, account: str | None, client: str) -> bool:
+        """Are sign-in attempts for `account` (None: not known yet) or from `client` refused
+        now?"""
         with self._lock:
             return any(self._recent(kind, key) >= self.limits[kind]
-                       for kind, key in (("account", account.lower()), ("client", client)))
+                       for kind, key in _keys(account, client))
 
-    def failed(self, account: str, client: str) -> None:
+    def failed(self, account: str | None, client: str) -> None:
         now = time.monotonic()
         with self._lock:
-            for key in (("account", account.lower()), ("client", client)):
+            for key in _keys(account, client):
                 self._failures[key].append(now)
 
     def succeeded(self, account: str) -> None:
@@ -52,3 +53,7 @@ class Throttle:
         if not found:
             del self._failures[(kind, key)]
         return len(found)
+
+
+def _keys(account: str | None, client: str) -> list[tuple[str, str]]:
+    return [("client", client)] + ([] if account is None else [("account", account.lower())])

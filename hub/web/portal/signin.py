@@ -15,6 +15,7 @@ a short-lived cookie (double submit), so no other site can sign a browser in.
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -45,9 +46,23 @@ from hub.web.throttle import Throttle
 PRE_CSRF = "hub_signin"  # the double-submit cookie of the sign-in form
 FAILED = N_("Anmeldung fehlgeschlagen")
 THROTTLED = N_("Zu viele Versuche. Bitte warten Sie einige Minuten.")
+# A path of this hub to go to after sign-in: one leading "/", then no second "/" or "\\", no
+# whitespace (anything else could leave the site: "//evil.example", "/\\evil.example").
+LOCAL_PATH = re.compile(r"^/(?![/\\])[^\s\\]*$")
 WRONG_CODE = N_("Der Code passt nicht. Bitte geben Sie den aktuellen Code aus der App ein.")
 NO_TOKEN = N_("Diesen Schlüssel gibt es nicht.")
-def _client(request: Request) -> str:
+
+
+def safe_next(path: str | None) -> str:
+    """`path` when it is a path of this hub (to go to after sign-in), else "": never an open
+    redirect."""
+    if not path or len(path) > 1000 or not (path.isascii() and path.isprintable()):
+        return ""
+    return path if LOCAL_PATH.match(path) else ""
+
+
+def client_of(request: Request) -> str:
+    """The client's address, as the throttle counts it."""
     return request.client.host if request.client else ""
 
 
@@ -56,7 +71,9 @@ def _see_other(path: str) -> RedirectResponse:
 
 
 def signin_router(services: Callable[[], Services], render: Renderer,
-                  throttle: Throttle) -> APIRouter:
+                  throttle: Throttle, oidc_label: str = "") -> APIRouter:
+    """`oidc_label`: the district's identity provider's name for the button "Mit … anmelden"
+    (hub/web/portal/oidc.py); "": no such button."""
     router = APIRouter(include_in_schema=False)
 
     def session(request: Request) -> Session | None:
@@ -70,7 +87,8 @@ def signin_router(services: Callable[[], Services], render: Renderer,
     def signin_form(request: Request, status: int = 200, error: str = "") -> Response:
         token = secrets.token_urlsafe(32)
         response = page(request, "signin.html", status, step="password", csrf=token,
-                        error=error)
+                        error=error, oidc_label=oidc_label,
+                        next=safe_next(request.query_params.get("next")))
         response.set_cookie(PRE_CSRF, token, max_age=3600, httponly=True, samesite="strict",
                             path="/anmelden", secure=request.url.scheme == "https")
         return response
@@ -93,12 +111,12 @@ def signin_router(services: Callable[[], Services], render: Renderer,
                                                  expected.encode())):
             raise Forbidden("the sign-in form lacks its security token (CSRF); reload the "
                             "page and send it again")
-        if throttle.blocked(name, _client(request)):
+        if throttle.blocked(name, client_of(request)):
             return signin_form(request, 429, THROTTLED)
         hub = services()
         user = await run_in_threadpool(hub.accounts.check_password, name, password)
         if user is None:
-            throttle.failed(name, _client(request))
+            throttle.failed(name, client_of(request))
             return signin_form(request, 401, FAILED)
         if hub.accounts.totp_enabled(user.name):
             stage = SECOND_FACTOR
@@ -122,13 +140,13 @@ def signin_router(services: Callable[[], Services], render: Renderer,
             return _see_other("/anmelden")
         check_csrf(request, found, form.get(CSRF_FIELD))
         name = found.user.name
-        if throttle.blocked(name, _client(request)):
+        if throttle.blocked(name, client_of(request)):
             return page(request, "signin.html", 429, step="code", csrf=found.csrf,
                         error=THROTTLED)
         hub = services()
         if not await run_in_threadpool(hub.accounts.check_second_factor, name,
                                        form.get("code", "")):
-            throttle.failed(name, _client(request))
+            throttle.failed(name, client_of(request))
             return page(request, "signin.html", 401, step="code", csrf=found.csrf,
                         error=FAILED)
         throttle.succeeded(name)
