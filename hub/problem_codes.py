@@ -111,6 +111,12 @@ FAILURES: dict[str, tuple[str, ...]] = {
     "upload.zip-unpacked": ("file", "limit"),
     "upload.no-shapefile": ("file",),
     "upload.no-dbf": ("file",),
+    # a run the guard refuses (hub.ingest.guard): `reasons` lists the codes below with their
+    # parameters; shares in percent (`share` found, `max_share` allowed)
+    "guard": ("reasons",),
+    "guard.quarantined": ("quarantined", "read", "outside", "share", "max_share"),
+    "guard.outside": ("outside", "read", "share", "max_share"),
+    "guard.shrink": ("rows", "current", "share", "max_share"),
 }
 E = TypeVar("E", bound=BaseException)
 
@@ -143,6 +149,8 @@ def _plain(value: Any) -> Any:
         return value
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)

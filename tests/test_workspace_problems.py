@@ -66,7 +66,12 @@ SAMPLE = {"allowed": ["Tagespflege", "Hospiz", "Kurzzeitpflege"], "limit": 1000,
           "format": "gpkg", "options": ["blatt"], "offset": 1234, "row": 1234,
           "encoding": "utf-8", "expected": 12, "found": 13, "header_row": 40, "last": 30,
           "sheet": "Tabelle9", "sheets": ["Hinweise", "Einrichtungen"], "layer": "wege",
-          "layers": ["stellen", "wege"], "member": "x.shp"}
+          "layers": ["stellen", "wege"], "member": "x.shp", "outside": 40, "share": 91.7,
+          "max_share": 50.0, "current": 1300,
+          "reasons": [{"code": "guard.quarantined", "params": {
+              "quarantined": 1100, "read": 1200, "outside": 40, "share": 91.7,
+              "max_share": 50.0}}, {"code": "guard.shrink", "params": {
+                  "rows": 100, "current": 1300, "share": 92.3, "max_share": 50.0}}]}
 ENGLISH = "the stored English message"
 
 
@@ -75,7 +80,7 @@ OPTIONAL = {"type.number": ("group", "decimal"), "type.date": ("example",),
             "type.datetime": ("example",), "unique": ("first_file",), "no-column": ("field",),
             "read.fields": ("row",), "read.quote": ("row",), "read.csv": ("row",),
             "read.options": ("allowed",),
-            "upload.too-large": ("file",)}
+            "upload.too-large": ("file",), "guard.quarantined": ("outside",)}
 
 
 def variants(code: str) -> list[dict[str, Any]]:
@@ -582,3 +587,28 @@ def test_an_older_quarantine_without_codes_keeps_its_english_errors(tmp_path: Pa
                      ["a.csv", "3", "'-plz: no [pattern]", "", "XY"]]
     unknown = json.dumps([{"column": "plz", "code": "pattern.neu", "params": {}, "value": "XY"}])
     assert row_problems(lang, unknown, "the English") == "the English"
+
+
+def test_a_run_the_guard_refuses_says_why_in_the_pages_language(site: str,
+                                                                 project: Path) -> None:
+    """Most rows with a problem: the guard refuses the run; the report says how many and the
+    limit in the page's language, names no file of the server, and no version is made."""
+    bad = GOOD.replace(",12,13.52", ",viele,13.52")  # plaetze: not a whole number
+    content = rows(GOOD.format(n=1), *(bad.format(n=n) for n in range(2, 12)))
+    store = Store(load_settings(project, project / "store").store)
+    before = store.current(READ_DATASET)
+    with signed_in(site) as browser:
+        token = save_mapping(browser, content, READ_DATASET)
+        assert browser.post(READ_PAGE + "/daten/lauf", data={"csrf": token}).status_code == 303
+        state = finished(browser, READ_DATASET)
+        report = notices(browser.get(READ_PAGE + "/pruefbericht?lang=de").text)
+        in_english = notices(browser.get(READ_PAGE + "/pruefbericht?lang=en").text)
+        job = browser.get(f"/arbeitsbereich/auftraege/{state['id']}.json").json()
+    assert state["state"] == "failed"
+    assert "Die Prüfung vor dem Speichern hat den Lauf abgelehnt. 10 von 11 gelesenen Zeilen " \
+        "haben Probleme (90,9\xa0%, erlaubt sind höchstens 10\xa0%). Bitte Datei und " \
+        "Zuordnung prüfen" in report, report
+    assert "10 of 11 rows read have problems (90.9%; at most 10% are allowed)" in in_english
+    assert str(project) not in report + in_english and "pipeline.yaml" not in report
+    assert job["result"]["error"].startswith("refused, the current data stays as it is")
+    assert store.current(READ_DATASET) == before  # the guard kept what was there

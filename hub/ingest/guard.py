@@ -14,12 +14,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from hub.errors import HubError
 from hub.ingest.geometry import Extent
+from hub.problem_codes import failing
 
 ENV = {"max_quarantined_share": "HUB_MAX_QUARANTINED_SHARE",
        "max_outside_share": "HUB_MAX_OUTSIDE_SHARE",
@@ -29,7 +31,8 @@ ENV = {"max_quarantined_share": "HUB_MAX_QUARANTINED_SHARE",
 class GuardFailed(HubError):
     """A run would replace the dataset with a version that lost too many rows."""
 
-    def __init__(self, reasons: list[str], keys: list[str], pipeline_file: Path):
+    def __init__(self, reasons: list[str], keys: list[str], pipeline_file: Path,
+                 coded: list[dict[str, Any]]):
         self.reasons = reasons
         settings = " / ".join(f"`{key}:`" for key in keys)
         variables = " / ".join(ENV[key] for key in keys)
@@ -38,6 +41,7 @@ class GuardFailed(HubError):
             + f". If this is intended, set {settings} in {pipeline_file} (a share from 0 to 1; "
             f"the default for all pipelines comes from {variables}), fix the pipeline (e.g. "
             "`filter:` or `outside_extent:`), or run `hub ingest --force` once")
+        failing(self, "guard", reasons=coded)  # each reason as data, for the workspace
 
 
 @dataclass(frozen=True)
@@ -91,33 +95,38 @@ def check(outcome: Outcome, limits: Limits, given: set[str], pipeline_file: Path
     force; the others are the environment's or the default)."""
     reasons: list[str] = []
     keys: list[str] = []
+    coded: list[dict[str, Any]] = []  # the reasons as problem codes (hub.problem_codes)
+
+    def exceeded(text: str, share: float, key: str, code: str, **params: Any) -> str:
+        reasons.append(_exceeded(text, share, key, limits, given))
+        keys.append(key)
+        coded.append({"code": code, "params": {**params, "share": round(share * 100, 1),
+                                               "max_share": getattr(limits, key) * 100}})
+        return reasons[-1]
+
     read = outcome.rows_read
     if read and outcome.rows_quarantined / read > limits.max_quarantined_share:
-        reason = _exceeded(f"{outcome.rows_quarantined:,} of {read:,} rows read were "
-                           "quarantined", outcome.rows_quarantined / read,
-                           "max_quarantined_share", limits, given)
         outside = _extent_rows(quarantine_file)
+        exceeded(f"{outcome.rows_quarantined:,} of {read:,} rows read were quarantined",
+                 outcome.rows_quarantined / read, "max_quarantined_share", "guard.quarantined",
+                 quarantined=outcome.rows_quarantined, read=read, outside=outside)
         if outside:
-            reason += (f"; {outside:,} of them lie outside the district's extent "
-                       f"(rule `extent`, outside_extent: error){_extent_text(extent, district)}")
-        reasons.append(reason)
-        keys.append("max_quarantined_share")
+            reasons[-1] += (f"; {outside:,} of them lie outside the district's extent (rule "
+                            f"`extent`, outside_extent: error){_extent_text(extent, district)}")
     if read and outcome.rows_outside / read > limits.max_outside_share:
-        reasons.append(_exceeded(
-            f"{outcome.rows_outside:,} of {read:,} rows read were skipped as outside the "
-            "district (outside_extent: skip)", outcome.rows_outside / read,
-            "max_outside_share", limits, given) + _extent_text(extent, district))
-        keys.append("max_outside_share")
+        exceeded(f"{outcome.rows_outside:,} of {read:,} rows read were skipped as outside the "
+                 "district (outside_extent: skip)", outcome.rows_outside / read,
+                 "max_outside_share", "guard.outside", outside=outcome.rows_outside, read=read)
+        reasons[-1] += _extent_text(extent, district)
     before = outcome.current_rows
     if before and 1 - outcome.rows_valid / before > limits.max_shrink_share:
-        reasons.append(_exceeded(
-            f"the new version would have {outcome.rows_valid:,} rows, "
-            f"{before - outcome.rows_valid:,} fewer than the {before:,} of the current "
-            f"version {outcome.current_version}", 1 - outcome.rows_valid / before,
-            "max_shrink_share", limits, given))
-        keys.append("max_shrink_share")
+        exceeded(f"the new version would have {outcome.rows_valid:,} rows, "
+                 f"{before - outcome.rows_valid:,} fewer than the {before:,} of the current "
+                 f"version {outcome.current_version}", 1 - outcome.rows_valid / before,
+                 "max_shrink_share", "guard.shrink", rows=outcome.rows_valid,
+                 current=before)
     if reasons:
-        raise GuardFailed(reasons, keys, pipeline_file)
+        raise GuardFailed(reasons, keys, pipeline_file, coded)
 
 
 def _exceeded(what: str, share: float, key: str, limits: Limits, given: set[str]) -> str:

@@ -199,6 +199,20 @@ FAILURE_TEXTS: dict[str, str] = {
                               "und wird abgelehnt."),
     "upload.no-shapefile": N_("Das ZIP-Archiv %(file)s enthält kein Shapefile (.shp)."),
     "upload.no-dbf": N_("Dem Shapefile im ZIP-Archiv %(file)s fehlt seine .dbf-Datei."),
+    # a run the guard refused: its reasons, each a sentence of its own
+    "guard": N_("Die Prüfung vor dem Speichern hat den Lauf abgelehnt. %(reasons)s Bitte "
+                "Datei und Zuordnung prüfen; ist das Ergebnis so gewollt, kann die "
+                "Administration die Grenze in der Pipeline anheben."),
+    "guard.quarantined": N_("%(quarantined)s von %(read)s gelesenen Zeilen haben Probleme "
+                            "(%(share)s, erlaubt sind höchstens %(max_share)s)."),
+    "guard.quarantined/outside": N_("%(quarantined)s von %(read)s gelesenen Zeilen haben "
+                                    "Probleme (%(share)s, erlaubt sind höchstens "
+                                    "%(max_share)s), %(outside)s davon liegen außerhalb des "
+                                    "Landkreises."),
+    "guard.outside": N_("%(outside)s von %(read)s gelesenen Zeilen liegen außerhalb des "
+                        "Landkreises (%(share)s, erlaubt sind höchstens %(max_share)s)."),
+    "guard.shrink": N_("Die neue Version hätte nur %(rows)s Zeilen statt %(current)s, "
+                       "%(share)s weniger (erlaubt sind höchstens %(max_share)s)."),
 }
 # parameters of failures that list names: said as a list, not as alternatives
 LISTS = ("files", "sheets", "layers", "formats", "options", "allowed")
@@ -233,6 +247,8 @@ def _variant(code: str, params: dict[str, Any]) -> str:
         return "read.options/none"
     if code == "upload.too-large" and not params.get("file"):
         return "upload.too-large/body"
+    if code == "guard.quarantined" and params.get("outside"):
+        return "guard.quarantined/outside"
     return code
 
 
@@ -284,6 +300,14 @@ def _failure(lang: Language, code: str, params: Any, english: str) -> str:
 
 
 def _shown(lang: Language, value: Any, key: str = "", of_failure: bool = False) -> str:
+    if of_failure and key == "reasons" and isinstance(value, list):  # the guard's
+        said = [_failure(lang, str(reason.get("code")), reason.get("params"), "")
+                if isinstance(reason, dict) else "" for reason in value]
+        if not all(said):
+            raise ValueError("a reason without its sentence")  # then the English message
+        return " ".join(said)
+    if of_failure and key in ("share", "max_share") and isinstance(value, int | float):
+        return lang.percent(value)
     if of_failure and isinstance(value, list) and key in LISTS:
         return ", ".join(str(v) for v in value) if value else "–"
     if of_failure and key == "format" and isinstance(value, str):
