@@ -12,13 +12,16 @@ What the tests compare API answers with ("ground truth") is read from the catalo
 
 from __future__ import annotations
 
+import atexit
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ckanapi
 import yaml
+from conftest import all_in_folder, hub_settings
 from typer.testing import CliRunner
 
 from hub.access import ADMIN
@@ -105,8 +108,39 @@ def copy_project(root: Path) -> Path:
     return root
 
 
+# A project `build` made, kept by the settings it was made under (every HUB_* variable: the
+# database and the file storage it wrote to): a later `build` under the same settings copies
+# it, as it was right after the build, instead of running the ~30 commands again.
+_BUILT: dict[tuple[tuple[str, str], ...], tuple[Path, dict[str, str]]] = {}
+
+
+def _built_folder() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="hub-ckan-project-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
 def build(root: Path) -> dict[str, str]:
-    """The demo project at `root` with data, catalog and users; returns user -> token."""
+    """The demo project at `root` with data, catalog and users; returns user -> token.
+
+    Built once per process and settings when its database and files are in the project's
+    folder (no HUB_DATABASE_URL or HUB_STORAGE_URL), then copied into an empty `root`."""
+    settings = hub_settings()
+    empty = not root.exists() or not any(root.iterdir())  # nothing of the caller's own yet
+    if settings in _BUILT and empty:
+        template, tokens = _BUILT[settings]
+        shutil.copytree(template, root, ignore=shutil.ignore_patterns("*-shm"),
+                        dirs_exist_ok=True)
+        return dict(tokens)
+    tokens = _build(root)
+    if all_in_folder() and empty:
+        template = _built_folder() / "project"
+        shutil.copytree(root, template, ignore=shutil.ignore_patterns("*-shm"))
+        _BUILT[settings] = template, dict(tokens)
+    return tokens
+
+
+def _build(root: Path) -> dict[str, str]:
     copy_project(root)
     run_hub(root, "ingest", "gemeinden")
     run_hub(root, "catalog", "load")

@@ -217,6 +217,22 @@ def serving(root: Path, store: Path | None = None, **env: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
+def serving_side_by_side(*projects: tuple[Path, dict[str, str]]) -> Iterator[list[str]]:
+    """`serving` for several projects (root, environment) at once: the servers start side by
+    side (a start is mostly imports and the app's set-up, on a core of its own) and all stop
+    when the block ends; yields their base URLs in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    servers = [HubServer(root, None, **env) for root, env in projects]
+    with contextlib.ExitStack() as stack:
+        for server in servers:
+            stack.callback(server.stop)  # a server that did start stops even if another failed
+        with ThreadPoolExecutor(len(servers)) as pool:
+            list(pool.map(HubServer.start, servers))
+        yield [server.url for server in servers]
+
+
+@contextlib.contextmanager
 def serving_app(app: Any) -> Iterator[str]:
     """An ASGI app of the test's own making served by uvicorn in this process, on 127.0.0.1,
     until the block ends; yields its base URL (for a router wired with test hooks)."""
@@ -318,16 +334,41 @@ class DemoPortal:
     root: Path  # the project: catalog/, pipelines/, store/
 
 
+def hub_settings() -> tuple[tuple[str, str], ...]:
+    """Every HUB_* variable of the environment: what a project the hub's commands make
+    depends on (to keep one made by commands and copy it under the same settings only)."""
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("HUB_")))
+
+
+def all_in_folder() -> bool:
+    """Whether the hub keeps a project's database and files in the project's folder (no
+    HUB_DATABASE_URL, no HUB_STORAGE_URL): then a copy of the folder is a copy of the project."""
+    return not os.environ.get("HUB_DATABASE_URL") and not os.environ.get("HUB_STORAGE_URL")
+
+
 def demo_copy(demo_district: Path, root: Path) -> Path:
     """A copy of the ingested demo district in `root` with its catalog loaded and the inventory
     imported, as `make demo` leaves it (for tests that serve or change it)."""
     import shutil
 
+    settings = hub_settings()
+    loaded = _LOADED_DEMO.get((demo_district, settings))
+    if loaded is not None:  # the commands' result under the same settings: copied
+        shutil.copytree(loaded, root, ignore=shutil.ignore_patterns("*-shm"))
+        return root
     shutil.copytree(demo_district, root)
     hub_cli(root, "catalog", "load")
     hub_cli(root, "catalog", "import", str(root / "catalog" / "inventory" / "dateninventur.csv"),
             "--apply")
+    if all_in_folder():  # kept beside the demo district for the next copy
+        loaded = demo_district.with_name(f"{demo_district.name}-loaded-{len(_LOADED_DEMO)}")
+        shutil.copytree(root, loaded, ignore=shutil.ignore_patterns("*-shm"))
+        _LOADED_DEMO[(demo_district, settings)] = loaded
     return root
+
+
+# (demo district, the HUB_* settings) -> a copy made by `demo_copy`, as its commands left it
+_LOADED_DEMO: dict[tuple[Path, tuple[tuple[str, str], ...]], Path] = {}
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ import ckanapi
 import httpx
 import pytest
 from ckan_project import Hub, build, run_hub
-from conftest import serving
+from conftest import serving, serving_side_by_side
 from typer.testing import CliRunner
 
 from hub.backup import MANIFEST, BackupError, backup, read_manifest, state_tables, verify
@@ -163,7 +163,7 @@ def test_restore_on_a_fresh_checkout_gives_the_same_hub(source: Hub, taken: Path
     kinds = {Path(p).name for p in files(dst)}
     assert {"data.parquet", "quarantine.parquet", "tabelle.csv"} <= kinds
     run_hub(fresh, "check")  # `hub check` finds every restored version sound
-    with serving(source.root) as old, serving(fresh) as new:
+    with serving_side_by_side((source.root, {}), (fresh, {})) as (old, new):
         expected = answers(old, source.tokens["ann"])
         assert expected[f"admin {UPLOADED_TO}"]["result"]["resources"]
         assert answers(new, source.tokens["ann"]) == expected  # the same token works

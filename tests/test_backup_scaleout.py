@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from ckan_project import Hub, run_hub
-from conftest import free_port, serving
+from conftest import free_port, serving, serving_side_by_side
 from test_backup import (
     UPLOAD,
     Traffic,
@@ -137,7 +137,7 @@ def same_hub(a: tuple[Path, dict[str, str]], b: tuple[Path, dict[str, str]], s3:
     for root, env in (a, b):
         assert "The audit trail is intact" in hub(root, env, "audit", "verify")
         hub(root, env, "check")  # every version sound where it is stored
-    with serving(a[0], **a[1]) as old, serving(b[0], **b[1]) as new:
+    with serving_side_by_side(a, b) as (old, new):
         expected = answers(old, token)
         assert expected["admin search Zuckerwatte"]["count"] == 3
         assert answers(new, token) == expected

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 import ckanapi
 import pytest
 from ckan_project import ready_without_data
-from conftest import free_port, hub_cli, serving
+from conftest import free_port, hub_cli, serving_side_by_side
 
 from hub.access import ADMIN
 from hub.api.ckan.client import Remote, RemoteError
@@ -33,6 +33,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def project(root: Path, with_data: bool) -> Path:
+    """The demo catalog, with `gemeinden` ingested and the catalog loaded and imported when
+    `with_data`: made once by the commands, then copied (both fixtures of this module read the
+    same project)."""
+    if with_data and _WITH_DATA:
+        shutil.copytree(_WITH_DATA[0], root)
+        return root
     shutil.copytree(REPO / "catalog", root / "catalog")
     if with_data:
         shutil.copytree(REPO / "pipelines", root / "pipelines",  # (see ckan_project.py)
@@ -41,7 +47,12 @@ def project(root: Path, with_data: bool) -> Path:
         hub_cli(root, "ingest", "gemeinden")
         hub_cli(root, "catalog", "load")
         hub_cli(root, "catalog", "import", "catalog/inventory/dateninventur.csv", "--apply")
+        _WITH_DATA.append(root.with_name(f"{root.name}-made"))
+        shutil.copytree(root, _WITH_DATA[0])  # as the commands left it, before any test
     return root
+
+
+_WITH_DATA: list[Path] = []  # the first project made with data (a copy, never changed)
 
 
 def admin_token(root: Path) -> str:
@@ -63,7 +74,7 @@ def counties(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     a = project(base / "a", with_data=True)
     b, c = project(base / "b", False), project(base / "c", False)
     tokens = {"a": admin_token(a), "b": admin_token(b)}
-    with serving(a) as url_a, serving(b) as url_b, serving(c) as url_c:
+    with serving_side_by_side((a, {}), (b, {}), (c, {})) as (url_a, url_b, url_c):
         yield {"a": a, "b": b, "c": c, "url": {"a": url_a, "b": url_b, "c": url_c},
                "token": tokens}
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from ckan_project import Hub, build, copy_project, run_hub
-from conftest import serving
+from conftest import serving, serving_side_by_side
 from sqlalchemy import make_url
 
 from hub.backup import state_tables
@@ -62,8 +62,9 @@ def hubs(tmp_path_factory: pytest.TempPathFactory, postgres: Any
         tokens = build(base / "postgresql")
         assert not (base / "postgresql" / "store" / "hub.sqlite").exists()  # all in PostgreSQL
         patch.delenv("HUB_DATABASE_URL")
-        with serving(base / "sqlite") as local, \
-                serving(base / "postgresql", HUB_DATABASE_URL=url) as remote:
+        with serving_side_by_side((base / "sqlite", {}),
+                                  (base / "postgresql", {"HUB_DATABASE_URL": url})) \
+                as (local, remote):
             yield (Hub(base / "sqlite", local, local_tokens),
                    Hub(base / "postgresql", remote, tokens), url)
 

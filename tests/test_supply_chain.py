@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import tomllib
+from functools import cache
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
@@ -63,6 +64,7 @@ def pins(lock: Path) -> dict[str, tuple[str, int]]:
     return found
 
 
+@cache  # the scans are the file's cost: each folder is read once (the tests only read)
 def imports(folder: Path) -> dict[str, str]:
     """Top-level third-party modules imported anywhere under `folder` → one file importing it.
     Fixtures are data, not code the project runs: tests/fixtures/ckan-2.11/recording/ holds the
@@ -86,9 +88,16 @@ def imports(folder: Path) -> dict[str, str]:
     return found
 
 
+@cache
+def provided_by() -> dict[str, list[str]]:
+    """Importable module → the installed distributions providing it (read once: it walks
+    every installed distribution's file list)."""
+    return packages_distributions()
+
+
 def distributions(module: str) -> set[str]:
     """The distributions that provide an importable module (its own name when not installed)."""
-    return {canonicalize_name(d) for d in packages_distributions().get(module, [module])}
+    return {canonicalize_name(d) for d in provided_by().get(module, [module])}
 
 
 def test_every_dependency_has_a_bounded_major_version() -> None:

@@ -17,9 +17,12 @@ from hub.cli.common import RootOpt, StoreOpt, console, err, escape, fail, new_ta
 from hub.errors import HubError, PipelineError
 
 if TYPE_CHECKING:
+    import socket
+
     from hub.config import Settings
     from hub.ingest.pipeline import Pipeline
     from hub.ingest.run import RunReport
+    from hub.web.server import Limits
 
 app = typer.Typer(help="District data hub: ingest, version, catalogue and serve open data.",
                   no_args_is_help=True, add_completion=False,
@@ -343,39 +346,36 @@ def serve(
 ) -> None:
     """Run the web server on the current store (limits and access log: see README)."""
     from hub.web import server
-    from hub.web.app import create_app
 
+    try:  # the server's settings and the port first: a wrong one is refused at once, before
+        sock, limits = server.prepare(host, port)  # the project is read and the app built
+    except HubError as exc:
+        fail(str(exc))
     settings = settings_for(root, store)
     stop = "the server does not start without its catalog; HUB_CATALOG=none serves the " \
         "store by the pipelines' access alone"
     files = f" (files in {settings.storage_url})" if settings.storage_url else ""
     if workers > 1:
-        _serve_workers(settings, host, port, workers, f"Serving {settings.store}{files} on "
+        _serve_workers(settings, sock, limits, workers, f"Serving {settings.store}{files} on "
                        f"http://{host}:{port} with {workers} workers", stop)
         return
+    from hub.web.app import create_app
+
     try:  # a catalog that cannot be opened stops the server (access fails closed)
         app = create_app(settings)
     except HubError as exc:
         fail(f"{exc} ({stop})")
-    try:
-        sock, limits = server.prepare(host, port)  # bound first: a busy port fails here
-    except HubError as exc:
-        fail(str(exc))
     console.print(f"Serving {settings.store}{files} on http://{host}:{port}")
     server.run(app, sock, limits)
 
 
-def _serve_workers(settings: Settings, host: str, port: int, workers: int, serving: str,
-                   stop: str) -> None:
+def _serve_workers(settings: Settings, sock: socket.socket, limits: Limits, workers: int,
+                   serving: str, stop: str) -> None:
     """`hub serve --workers N`: each worker builds its own app after the fork (a database
     connection or thread is never shared), so a broken catalog shows in the workers."""
     from hub.web import server
     from hub.web.app import create_app, preload
 
-    try:
-        sock, limits = server.prepare(host, port)
-    except HubError as exc:
-        fail(str(exc))
     if server.run_workers(lambda: create_app(settings), sock, limits, workers,
                           started=lambda: console.print(serving), preload=preload):
         fail(f"a worker could not start ({stop})")

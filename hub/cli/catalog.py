@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hub.access import ADMIN, OPERATOR
 from hub.cli.common import RootOpt, StoreOpt, console, escape, fail, new_table, settings_for
 from hub.errors import HubError
 
@@ -79,6 +78,7 @@ def list_(q: Annotated[str, typer.Option(help="Search words")] = "",
           limit: Annotated[int, typer.Option(help="Rows to show")] = 50,
           root: RootOpt = None, store: StoreOpt = None) -> None:
     """List (or search) records."""
+    from hub.access import ADMIN
     from hub.catalog.index import Query
 
     catalog, _, _ = _open(root, store)
@@ -99,6 +99,7 @@ def show(name: str, root: RootOpt = None, store: StoreOpt = None) -> None:
     """Show one record as YAML, with the facts of its data's current version."""
     import yaml
 
+    from hub.access import ADMIN
     from hub.catalog.model import ALL_STATES
 
     catalog, _, _ = _open(root, store)
@@ -115,6 +116,7 @@ def add(file: Annotated[Path, typer.Argument(help="A record as YAML (see catalog
     """Register one record from a YAML file (fails if the name is taken: use edit)."""
     import yaml
 
+    from hub.access import ADMIN, OPERATOR
     from hub.catalog.editing import Editing
 
     catalog, vocab, _ = _open(root, store)
@@ -140,6 +142,7 @@ def edit(name: str,
          set_: Annotated[list[str], typer.Option("--set", help="FIELD=VALUE (lists: a,b,c)")],
          root: RootOpt = None, store: StoreOpt = None) -> None:
     """Change fields of a record; the whole record is validated again."""
+    from hub.access import ADMIN, OPERATOR
     from hub.catalog.editing import Editing
 
     catalog, vocab, _ = _open(root, store)
@@ -166,6 +169,7 @@ def export(out: Annotated[Path, typer.Option(help="Folder for one YAML file per 
     """Write every record as YAML (the same format `load` and `add` read)."""
     import yaml
 
+    from hub.access import ADMIN
     from hub.catalog.editing import editable
 
     catalog, _, _ = _open(root, store)
@@ -225,6 +229,7 @@ def import_(file: Annotated[Path, typer.Argument(help="Inventory spreadsheet (XL
 def report(limit: Annotated[int, typer.Option(help="Rows to show")] = 30,
            root: RootOpt = None, store: StoreOpt = None) -> None:
     """Metadata quality and staleness of every record, worst first."""
+    from hub.access import ADMIN
     from hub.catalog.quality import report as quality_report
 
     catalog, vocab, _ = _open(root, store)
@@ -241,6 +246,7 @@ def report(limit: Annotated[int, typer.Option(help="Rows to show")] = 30,
 
 
 def _publication(root: Path | None, store: Path | None, name: str):
+    from hub.access import ADMIN, OPERATOR
     from hub.catalog.editing import Editing
     from hub.catalog.model import ALL_STATES
     from hub.catalog.publication import Publication, editors_publish

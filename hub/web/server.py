@@ -47,7 +47,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from hub import memory
 from hub.errors import HubError
-from hub.web import accesslog, health
+from hub.web import accesslog
 
 RESERVED_FDS = 256  # files the server opens besides its connections (data, SQLite, exports)
 _BUSY_TEXT = b"the server has too many open connections; try again in a few seconds\n"
@@ -224,6 +224,8 @@ class DrainingServer(uvicorn.Server):
         self._timer: threading.Timer | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        from hub.web import health  # (loaded with the app; not needed to check the settings)
+
         health.begin_draining()
         if self.drain > 0 and self._timer is None and not self.should_exit:
             self._timer = threading.Timer(self.drain, self._stop, (sig, frame))
