@@ -93,6 +93,16 @@ class Desk:
         return Markup(self.render.env.get_template(template).render(
             lang=self.render.language(request), **context))
 
+    def kept_fragment(self, request: Request, template: str, key: tuple[Any, ...],
+                      context: Callable[[], dict[str, Any]]) -> Markup:
+        """`fragment` of `template` with `context()`, kept (`kept`) under `key` — which names
+        the viewer and all else the context is made from — and the language (call it off the
+        event loop)."""
+        lang = self.render.language(request)
+        return self.kept(template, len).get(self.hub.catalog.db, (*key, lang.code),
+                                            lambda: self.fragment(request, template,
+                                                                  **context()))
+
     def page(self, request: Request, session: Session, template: str, status: int = 200,
              **context: Any) -> Response:
         """A workspace page (templates/workspace/…), with the user and the CSRF token for

@@ -80,11 +80,9 @@ def by_organization(desk: Desk, viewer: Viewer) -> list[tuple[str, list[Row]]]:
 def tables(desk: Desk, request: Request, viewer: Viewer) -> Markup:
     """The dashboard's tables as HTML in the request's language, kept like the rows (call it
     off the event loop)."""
-    lang = desk.render.language(request)
-    today = dt.date.today()
-    kept = desk.kept("dashboard tables", len)
-    return kept.get(desk.hub.catalog.db, (viewer, today, lang.code), lambda: desk.fragment(
-        request, "workspace/start_tables.html", groups=by_organization(desk, viewer)))
+    return desk.kept_fragment(request, "workspace/start_tables.html",
+                              (viewer, dt.date.today()),
+                              lambda: {"groups": by_organization(desk, viewer)})
 
 
 def _row(record: Record, quality: Assessment, store: Store) -> Row:

@@ -183,10 +183,13 @@ def router(desk: Desk) -> APIRouter:
             return found
         session, period, chosen, page = found
         params = {"von": period.since, "bis": period.until}
-        return desk.page(request, session, "workspace/usage.html", period=period,
-                         query=urlencode(params), chosen_query=urlencode(
-                             {**params, **({"datensatz": chosen} if chosen else {})}),
-                         kinds=counts.KINDS, **page)
+        body = await run_in_threadpool(
+            desk.kept_fragment, request, "workspace/usage_body.html",
+            (session.user.viewer, period, chosen), lambda: {
+                "period": period, "query": urlencode(params), "kinds": counts.KINDS,
+                "chosen_query": urlencode({**params, **({"datensatz": chosen} if chosen
+                                                        else {})}), **page})
+        return desk.page(request, session, "workspace/usage.html", body=body)
 
     @router.get(ROOT + "/nutzung.csv")
     async def usage_csv(request: Request) -> Response:
