@@ -22,13 +22,13 @@ import httpx
 import pytest
 from ckan_project import build, run_hub
 from conftest import hub_server
+from test_workspace_audit import PASSWORD, signed_in
 
 from hub import audit, usage
 from hub.accounts import Accounts
 from hub.catalog import open_catalog
 from hub.config import load_settings
 
-PASSWORD = "Korrekt Pferd Batterie"
 TODAY = dt.datetime.now(dt.UTC).date().isoformat()
 YESTERDAY = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
 SOZIAL = "Zuckerwatte Verkaufsstände (intern)"  # sozialamt's, internal
@@ -49,20 +49,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         (YESTERDAY, "stadtplan-finsterwalde", "tile"): 40}))
     with hub_server(root) as server, contextlib.ExitStack() as clients:
         yield {"root": root, "url": server.url, "tokens": tokens, "db": catalog.store.db,
-               "as": {user: clients.enter_context(_signed_in(server.url, user))
+               "as": {user: clients.enter_context(signed_in(server.url, user))
                       for user in ("ann", "sam", "kat")}}
-
-
-@contextlib.contextmanager
-def _signed_in(url: str, name: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=url, timeout=60, follow_redirects=False) as client:
-        form = client.get("/anmelden")
-        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-        assert csrf, form.text[:300]
-        done = client.post("/anmelden", data={"name": name, "password": PASSWORD,
-                                              "csrf": csrf.group(1)})
-        assert done.status_code == 303, done.text[:300]
-        yield client
 
 
 def page(client: httpx.Client, path: str, **params: str) -> str:
