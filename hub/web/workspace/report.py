@@ -3,7 +3,7 @@ added, updated (metadata or data), published and stale, how many are open, inter
 restricted, and their usage per theme — as a printable page and as CSV
 (/arbeitsbereich/bericht.csv). Admins only (`Viewer.may_audit`): it covers every dataset.
 A report is made once per change of the data (`hub.web.workspace.kept`: per viewer, quarter and
-day) and shared by the page and the CSV."""
+day), shared by the page and the CSV, and the page's body rendered once per language."""
 
 from __future__ import annotations
 
@@ -189,12 +189,15 @@ def router(desk: Desk) -> APIRouter:
         session, found = await report_of(request)
         if isinstance(found, Response):
             return found
-        current = Quarter.of(dt.datetime.now(dt.UTC).date())
-        choices = [current]
+        today = dt.datetime.now(dt.UTC).date()
+        choices = [Quarter.of(today)]
         while len(choices) < 8:
             choices.append(choices[-1].previous)
-        return desk.page(request, session, "workspace/report.html", report=found,
-                         choices=choices, kinds=counts.KINDS)
+        body = await run_in_threadpool(
+            desk.kept_fragment, request, "workspace/report_body.html",
+            (session.user.viewer, found.quarter, today),
+            lambda: {"report": found, "choices": choices, "kinds": counts.KINDS})
+        return desk.page(request, session, "workspace/report.html", report=found, body=body)
 
     @router.get(ROOT + "/bericht.csv")
     async def report_csv(request: Request) -> Response:
