@@ -23,7 +23,7 @@ import secrets
 from dataclasses import dataclass
 
 from fastapi import Request, Response
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from hub.accounts import USER_ROW, Accounts, User
 from hub.db.schema import sessions, users
@@ -40,6 +40,10 @@ ABSOLUTE = dt.timedelta(hours=12)
 SECOND_FACTOR_TIME = dt.timedelta(minutes=10)  # from the password to the code (or set-up)
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 SEEN_EVERY = dt.timedelta(minutes=1)  # `seen` is written at most this often
+# A session and its user by the session id's hash (`Database.rows`: compiled once)
+_SESSION = select(sessions.c.stage, sessions.c.csrf, sessions.c.created, sessions.c.seen,
+                  *USER_ROW.selected_columns).join(users, users.c.name == sessions.c.user
+                                                   ).where(sessions.c.hash == bindparam("hash"))
 
 
 @dataclass(frozen=True)
@@ -85,14 +89,10 @@ class Sessions:
             return None
         at = at or _now()
         key = _digest(session_id)
-        with self.db.connection() as db:
-            row = db.execute(select(sessions.c.stage, sessions.c.csrf, sessions.c.created,
-                                    sessions.c.seen, *USER_ROW.selected_columns)
-                             .join(users, users.c.name == sessions.c.user)
-                             .where(sessions.c.hash == key)).first()
-        if row is None:
+        rows = self.db.rows(_SESSION, {"hash": key})  # every request of a signed-in user
+        if not rows:
             return None
-        found = row._asdict()
+        found = rows[0]
         lifetime = self.absolute if found["stage"] == SIGNED_IN else SECOND_FACTOR_TIME
         if (found["created"] <= _iso(at - lifetime) or found["seen"] <= _iso(at - self.idle)
                 or found["state"] != "active"):

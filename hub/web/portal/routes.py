@@ -66,17 +66,20 @@ class Renderer:
         self.site, self.signed_in, self.cache = site, signed_in, cache
 
     def __call__(self, request: Request, template: str, status: int = 200,
-                 keep: Lookup | None = None, secret: bool = False, **context: Any) -> Response:
+                 keep: Lookup | None = None, secret: bool = False,
+                 signed_in_as: str | None = None, **context: Any) -> Response:
         """The page; with `keep` (a `lookup` that missed) it is kept for the next request.
         A page with a secret (`secret`: the session's pages; any page with a `csrf` token) is
-        never compressed: BREACH would let text reflected into it reveal the secret."""
+        never compressed: BREACH would let text reflected into it reveal the secret.
+        `signed_in_as`: the signed-in user's name when the caller has looked the session up
+        (the header's name, without a second lookup)."""
         lang, remember = i18n.chosen(request.query_params.get("lang"),
                                      request.cookies.get(COOKIE))
         html = self.env.get_template(template).render(
             lang=lang, languages=LANGUAGES, site=self.site(), path=request.url.path,
             vocab_lang="en" if lang.code == "en" else "de",
             lang_url=lambda code: _with_lang(request, code),
-            signed_in=self.signed_in(request), **context).encode()
+            signed_in=signed_in_as or self.signed_in(request), **context).encode()
         if keep is not None and keep.key is not None and self.cache is not None:
             page = Page(html, gzip.compress(html, GZIP_LEVEL, mtime=0))
             self.cache.keep(keep, page)

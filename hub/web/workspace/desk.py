@@ -9,18 +9,20 @@ call (an editor only of the own organisation's datasets, a publisher approves, a
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from markupsafe import Markup
 
 from hub.errors import HubError
 from hub.web.forms import read_form
 from hub.web.portal.routes import Renderer
 from hub.web.services import Services
 from hub.web.session import CSRF_FIELD, Session, check_csrf
+from hub.web.workspace.kept import Kept
 
 ROOT = "/arbeitsbereich"
 
@@ -55,10 +57,19 @@ class Desk:
 
     services: Callable[[], Services]
     render: Renderer
+    _kept: dict[str, Kept] = field(default_factory=dict)
 
     @property
     def hub(self) -> Services:
         return self.services()
+
+    def kept(self, name: str, weigh: Callable[[Any], int]) -> Kept:
+        """This workspace's cache `name` of answers derived from its database
+        (`hub.web.workspace.kept`): one per app, so two hubs in one process never share."""
+        found = self._kept.get(name)
+        if found is None:
+            found = self._kept.setdefault(name, Kept(name, weigh))
+        return found
 
     async def session(self, request: Request) -> Session:
         """The request's signed-in session; `SignInFirst` without one (also halfway through
@@ -76,12 +87,28 @@ class Desk:
         check_csrf(request, session, fields.get(CSRF_FIELD))
         return fields
 
+    def fragment(self, request: Request, template: str, **context: Any) -> Markup:
+        """A part of a page (templates/workspace/…) in the request's language, to be kept
+        and placed into a page."""
+        return Markup(self.render.env.get_template(template).render(
+            lang=self.render.language(request), **context))
+
+    def kept_fragment(self, request: Request, template: str, key: tuple[Any, ...],
+                      context: Callable[[], dict[str, Any]]) -> Markup:
+        """`fragment` of `template` with `context()`, kept (`kept`) under `key` — which names
+        the viewer and all else the context is made from — and the language (call it off the
+        event loop)."""
+        lang = self.render.language(request)
+        return self.kept(template, len).get(self.hub.catalog.db, (*key, lang.code),
+                                            lambda: self.fragment(request, template,
+                                                                  **context()))
+
     def page(self, request: Request, session: Session, template: str, status: int = 200,
              **context: Any) -> Response:
         """A workspace page (templates/workspace/…), with the user and the CSRF token for
         its forms."""
         response = self.render(request, template, status, secret=True, account=session.user,
-                               csrf=session.csrf, **context)
+                               csrf=session.csrf, signed_in_as=session.user.name, **context)
         response.headers["Cache-Control"] = "no-store"
         return response
 

@@ -1,7 +1,9 @@
 """/arbeitsbereich/bericht: the quarterly report for the district's leadership — datasets
 added, updated (metadata or data), published and stale, how many are open, internal or
 restricted, and their usage per theme — as a printable page and as CSV
-(/arbeitsbereich/bericht.csv). Admins only (`Viewer.may_audit`): it covers every dataset."""
+(/arbeitsbereich/bericht.csv). Admins only (`Viewer.may_audit`): it covers every dataset.
+A report is made once per change of the data (`hub.web.workspace.kept`: per viewer, quarter and
+day), shared by the page and the CSV, and the page's body rendered once per language."""
 
 from __future__ import annotations
 
@@ -94,6 +96,21 @@ class Report:
         return found
 
 
+def kept(desk: Desk, viewer: Viewer, quarter: Quarter, today: dt.date) -> Report:
+    """`build`'s report, kept while the data and the day are the same (call it off the event
+    loop; the report is shared: read it, do not change it)."""
+    return desk.kept("quarterly reports", _weight).get(
+        desk.hub.catalog.db, (viewer, quarter, today), lambda: build(desk, viewer, quarter,
+                                                                     today))
+
+
+def _weight(report: Report) -> int:
+    """Bytes of a kept report, estimated: its lists (records are shared with the catalog's
+    parsed texts) and theme rows."""
+    listed = len(report.added) + len(report.updated) + len(report.stale) + len(report.published)
+    return 100 * listed + 400 * len(report.themes)
+
+
 def build(desk: Desk, viewer: Viewer, quarter: Quarter, today: dt.date) -> Report:
     hub = desk.hub
     db = hub.catalog.store.db
@@ -165,19 +182,22 @@ def router(desk: Desk) -> APIRouter:
             quarter = Quarter.parse(given) if given else Quarter.of(today)
         except Problem as problem:
             return session, problem_page(desk, request, session, problem)
-        return session, await run_in_threadpool(build, desk, viewer, quarter, today)
+        return session, await run_in_threadpool(kept, desk, viewer, quarter, today)
 
     @router.get(ROOT + "/bericht", response_class=HTMLResponse)
     async def report(request: Request) -> Response:
         session, found = await report_of(request)
         if isinstance(found, Response):
             return found
-        current = Quarter.of(dt.datetime.now(dt.UTC).date())
-        choices = [current]
+        today = dt.datetime.now(dt.UTC).date()
+        choices = [Quarter.of(today)]
         while len(choices) < 8:
             choices.append(choices[-1].previous)
-        return desk.page(request, session, "workspace/report.html", report=found,
-                         choices=choices, kinds=counts.KINDS)
+        body = await run_in_threadpool(
+            desk.kept_fragment, request, "workspace/report_body.html",
+            (session.user.viewer, found.quarter, today),
+            lambda: {"report": found, "choices": choices, "kinds": counts.KINDS})
+        return desk.page(request, session, "workspace/report.html", report=found, body=body)
 
     @router.get(ROOT + "/bericht.csv")
     async def report_csv(request: Request) -> Response:

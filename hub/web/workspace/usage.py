@@ -2,7 +2,9 @@
 tile requests per day (hub.usage) — as an SVG bar chart drawn on the server with a table
 beside it, and as CSV (/arbeitsbereich/nutzung.csv). Editors and publishers see their
 organisation's datasets, admins all; nobody sees the counts of a dataset they may not see
-(`Viewer.may_see_usage`)."""
+(`Viewer.may_see_usage`). A page's figures are made once per change of the data
+(`hub.web.workspace.kept`: per viewer, period and chosen dataset) and shared by the page and
+the CSV."""
 
 from __future__ import annotations
 
@@ -169,7 +171,7 @@ def router(desk: Desk) -> APIRouter:
         chosen = request.query_params.get("datensatz", "")
         try:
             period = period_of(request)
-            page = await run_in_threadpool(_page, desk, viewer, period, chosen)
+            page = await run_in_threadpool(_kept_page, desk, viewer, period, chosen)
         except Problem as problem:
             return problem_page(desk, request, session, problem)
         return session, period, chosen, page
@@ -181,10 +183,13 @@ def router(desk: Desk) -> APIRouter:
             return found
         session, period, chosen, page = found
         params = {"von": period.since, "bis": period.until}
-        return desk.page(request, session, "workspace/usage.html", period=period,
-                         query=urlencode(params), chosen_query=urlencode(
-                             {**params, **({"datensatz": chosen} if chosen else {})}),
-                         kinds=counts.KINDS, **page)
+        body = await run_in_threadpool(
+            desk.kept_fragment, request, "workspace/usage_body.html",
+            (session.user.viewer, period, chosen), lambda: {
+                "period": period, "query": urlencode(params), "kinds": counts.KINDS,
+                "chosen_query": urlencode({**params, **({"datensatz": chosen} if chosen
+                                                        else {})}), **page})
+        return desk.page(request, session, "workspace/usage.html", body=body)
 
     @router.get(ROOT + "/nutzung.csv")
     async def usage_csv(request: Request) -> Response:
@@ -200,6 +205,20 @@ def router(desk: Desk) -> APIRouter:
             "Cache-Control": "no-store"})
 
     return router
+
+
+def _kept_page(desk: Desk, viewer: Viewer, period: Period, chosen: str) -> dict[str, Any]:
+    """`_page`, kept while the data is the same (a refusal is not kept)."""
+    return desk.kept("usage pages", _weight).get(
+        desk.hub.catalog.db, (viewer, period, chosen), lambda: _page(desk, viewer, period,
+                                                                     chosen))
+
+
+def _weight(page: dict[str, Any]) -> int:
+    """Bytes of a kept page's figures, estimated: a row per dataset (its record shared with
+    the catalog's parsed texts, its counts per day) and a bar per day."""
+    counted = sum(len(row["usage"].days) for row in page["rows"])
+    return 300 * len(page["rows"]) + 200 * counted + 600 * len(page["per_day"])
 
 
 def _page(desk: Desk, viewer: Viewer, period: Period, chosen: str) -> dict[str, Any]:
