@@ -111,6 +111,13 @@ FAILURES: dict[str, tuple[str, ...]] = {
     "upload.zip-unpacked": ("file", "limit"),
     "upload.no-shapefile": ("file",),
     "upload.no-dbf": ("file",),
+    # a mapping form that cannot become a pipeline (hub.intake.mapping)
+    "mapping.schema": ("schemas",),  # none or an unknown one chosen; schemas: those offered
+    "mapping.choice": ("field", "value", "allowed"),  # a value the form does not offer
+    "mapping.coordinates": (),  # lon/lat without both columns
+    "mapping.wkt": (),
+    "mapping.crs": (),
+    "mapping.source": (),  # neither a file nor a remote source
     # a run the guard refuses (hub.ingest.guard): `reasons` lists the codes below with their
     # parameters; shares in percent (`share` found, `max_share` allowed)
     "guard": ("reasons",),

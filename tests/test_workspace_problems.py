@@ -67,7 +67,8 @@ SAMPLE = {"allowed": ["Tagespflege", "Hospiz", "Kurzzeitpflege"], "limit": 1000,
           "encoding": "utf-8", "expected": 12, "found": 13, "header_row": 40, "last": 30,
           "sheet": "Tabelle9", "sheets": ["Hinweise", "Einrichtungen"], "layer": "wege",
           "layers": ["stellen", "wege"], "member": "x.shp", "outside": 40, "share": 91.7,
-          "max_share": 50.0, "current": 1300,
+          "max_share": 50.0, "current": 1300, "schemas": ["pflege", "ladepunkte"],
+          "value": "kreis",
           "reasons": [{"code": "guard.quarantined", "params": {
               "quarantined": 1100, "read": 1200, "outside": 40, "share": 91.7,
               "max_share": 50.0}}, {"code": "guard.shrink", "params": {
@@ -80,7 +81,8 @@ OPTIONAL = {"type.number": ("group", "decimal"), "type.date": ("example",),
             "type.datetime": ("example",), "unique": ("first_file",), "no-column": ("field",),
             "read.fields": ("row",), "read.quote": ("row",), "read.csv": ("row",),
             "read.options": ("allowed",),
-            "upload.too-large": ("file",), "guard.quarantined": ("outside",)}
+            "upload.too-large": ("file",), "guard.quarantined": ("outside",),
+            "mapping.schema": ("schemas",)}
 
 
 def variants(code: str) -> list[dict[str, Any]]:
@@ -612,3 +614,20 @@ def test_a_run_the_guard_refuses_says_why_in_the_pages_language(site: str,
     assert str(project) not in report + in_english and "pipeline.yaml" not in report
     assert job["result"]["error"].startswith("refused, the current data stays as it is")
     assert store.current(READ_DATASET) == before  # the guard kept what was there
+
+
+def test_a_mapping_that_cannot_be_saved_says_why_in_the_pages_language(site: str) -> None:
+    """Coordinates chosen without the latitude's column, then without a CRS: 400, the
+    sentence in the page's language, the saved pipeline kept."""
+    with signed_in(site) as browser:
+        save_mapping(browser, rows(GOOD.format(n=1), GOOD.format(n=2)), READ_DATASET)
+        saved = browser.get(READ_PAGE + "/pipeline.yaml").text
+        form = mapping_form(browser.get(READ_PAGE + "/daten").text)
+        no_lat = browser.post(READ_PAGE + "/daten/pipeline?lang=de", data={**form, "lat": ""})
+        no_crs = browser.post(READ_PAGE + "/daten/pipeline?lang=en", data={**form, "crs": ""})
+        assert browser.get(READ_PAGE + "/pipeline.yaml").text == saved
+    assert no_lat.status_code == no_crs.status_code == 400
+    assert "Bitte die Spalten beider Koordinaten wählen (Länge und Breite)." in \
+        notices(no_lat.text)
+    assert "Please give the coordinate reference system, e.g. EPSG:25833." in \
+        notices(no_crs.text)

@@ -14,6 +14,7 @@ from hub.catalog.model import Record
 from hub.errors import HubError
 from hub.ingest.pipeline import FREQUENCIES, POLICIES, Pipeline
 from hub.intake.files import Kept
+from hub.problem_codes import failing
 
 REMOTE_KINDS = ("url", "wfs", "oapif")
 GEOMETRY_KINDS = ("lonlat", "wkt", "native", "none")
@@ -24,9 +25,10 @@ class MappingError(HubError):
 
     http_status = 400
 
-    def __init__(self, field_name: str, message: str):
+    def __init__(self, field_name: str, message: str, code: str, **params: Any):
         self.field = field_name
         super().__init__(f"{field_name}: {message}")
+        failing(self, code, **params)  # for the workspace, which says it in its languages
 
 
 @dataclass
@@ -72,18 +74,24 @@ def from_form(fields: dict[str, str], schema_fields: list[str]) -> Mapping:
     if sheet := fields.get("blatt", "").strip():
         mapping.options["sheet"] = sheet
     if not mapping.schema:
-        raise MappingError("schema", "choose the table schema of the dataset")
+        raise MappingError("schema", "choose the table schema of the dataset",
+                           "mapping.schema")
     if mapping.geometry not in GEOMETRY_KINDS:
         raise MappingError("geometry", f"{mapping.geometry!r} is not one of "
-                           f"{', '.join(GEOMETRY_KINDS)}")
+                           f"{', '.join(GEOMETRY_KINDS)}", "mapping.choice", field="geometry",
+                           value=mapping.geometry, allowed=list(GEOMETRY_KINDS))
     if mapping.on_error not in POLICIES:
-        raise MappingError("on_error", f"{mapping.on_error!r} is not one of {', '.join(POLICIES)}")
+        raise MappingError("on_error", f"{mapping.on_error!r} is not one of "
+                           f"{', '.join(POLICIES)}", "mapping.choice", field="on_error",
+                           value=mapping.on_error, allowed=list(POLICIES))
     if mapping.geometry == "lonlat" and not (mapping.lon and mapping.lat):
-        raise MappingError("lon", "choose the columns of both coordinates")
+        raise MappingError("lon", "choose the columns of both coordinates",
+                           "mapping.coordinates")
     if mapping.geometry == "wkt" and not mapping.wkt:
-        raise MappingError("wkt", "choose the column with the WKT geometry")
+        raise MappingError("wkt", "choose the column with the WKT geometry", "mapping.wkt")
     if mapping.geometry in ("lonlat", "wkt") and not mapping.crs:
-        raise MappingError("crs", "give the coordinate reference system, e.g. EPSG:25833")
+        raise MappingError("crs", "give the coordinate reference system, e.g. EPSG:25833",
+                           "mapping.crs")
     return mapping
 
 
@@ -105,7 +113,7 @@ def definition(dataset: str, record: Record, mapping: Mapping, files: list[Kept]
         sources = [{"name": f.path.stem, "path": f.name, "format": f.format} for f in files]
     else:
         raise MappingError("source", "upload a file or give a URL, WFS or OGC API endpoint "
-                           "first")
+                           "first", "mapping.source")
     for source in sources:
         if mapping.options:
             source["options"] = dict(mapping.options)

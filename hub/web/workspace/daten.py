@@ -287,7 +287,8 @@ def _save(bench: Workbench, session: Session, name: str, fields: dict[str, str])
     schema = schemas.get(fields.get("schema", ""))
     if schema is None:
         raise mapping_.MappingError("schema", "choose one of the table schemas "
-                                    f"({', '.join(schemas)})")
+                                    f"({', '.join(schemas)})", "mapping.schema",
+                                    schemas=list(schemas))
     chosen = mapping_.from_form(fields, [f.name for f in schema.columns])
     remote = _remote(fields)
     if sheet := chosen.options.get("sheet"):  # one of the workbook's (else SourceError)

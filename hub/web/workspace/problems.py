@@ -199,6 +199,17 @@ FAILURE_TEXTS: dict[str, str] = {
                               "und wird abgelehnt."),
     "upload.no-shapefile": N_("Das ZIP-Archiv %(file)s enthält kein Shapefile (.shp)."),
     "upload.no-dbf": N_("Dem Shapefile im ZIP-Archiv %(file)s fehlt seine .dbf-Datei."),
+    # a mapping that cannot be saved
+    "mapping.schema": N_("Bitte das Tabellenschema des Datensatzes wählen."),
+    "mapping.schema/offered": N_("Bitte eines der Tabellenschemas wählen: %(schemas)s."),
+    "mapping.choice": N_("„%(value)s“ ist für %(field)s nicht wählbar (möglich: "
+                         "%(allowed)s)."),
+    "mapping.coordinates": N_("Bitte die Spalten beider Koordinaten wählen (Länge und "
+                              "Breite)."),
+    "mapping.wkt": N_("Bitte die Spalte mit der WKT-Geometrie wählen."),
+    "mapping.crs": N_("Bitte das Koordinatenreferenzsystem angeben, z. B. EPSG:25833."),
+    "mapping.source": N_("Bitte zuerst eine Datei hochladen oder eine URL, einen WFS oder "
+                         "einen Endpunkt einer OGC API angeben."),
     # a run the guard refused: its reasons, each a sentence of its own
     "guard": N_("Die Prüfung vor dem Speichern hat den Lauf abgelehnt. %(reasons)s Bitte "
                 "Datei und Zuordnung prüfen; ist das Ergebnis so gewollt, kann die "
@@ -215,7 +226,7 @@ FAILURE_TEXTS: dict[str, str] = {
                        "%(share)s weniger (erlaubt sind höchstens %(max_share)s)."),
 }
 # parameters of failures that list names: said as a list, not as alternatives
-LISTS = ("files", "sheets", "layers", "formats", "options", "allowed")
+LISTS = ("files", "sheets", "layers", "formats", "options", "allowed", "schemas")
 # the readers' format names as people know them
 FORMATS = {"csv": "CSV", "xlsx": "XLSX", "geojson": "GeoJSON", "shapefile": "Shapefile",
            "gpkg": "GeoPackage", "flatgeobuf": "FlatGeobuf", "geoparquet": "GeoParquet",
@@ -247,6 +258,8 @@ def _variant(code: str, params: dict[str, Any]) -> str:
         return "read.options/none"
     if code == "upload.too-large" and not params.get("file"):
         return "upload.too-large/body"
+    if code == "mapping.schema" and params.get("schemas"):
+        return "mapping.schema/offered"
     if code == "guard.quarantined" and params.get("outside"):
         return "guard.quarantined/outside"
     return code
