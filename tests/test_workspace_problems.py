@@ -606,7 +606,10 @@ def test_a_run_the_guard_refuses_says_why_in_the_pages_language(site: str,
         report = notices(browser.get(READ_PAGE + "/pruefbericht?lang=de").text)
         in_english = notices(browser.get(READ_PAGE + "/pruefbericht?lang=en").text)
         job = browser.get(f"/arbeitsbereich/auftraege/{state['id']}.json").json()
+        job_page = browser.get(f"/arbeitsbereich/auftraege/{state['id']}?lang=de").text
     assert state["state"] == "failed"
+    shown = unescape(re.search(r'<p class="job-error"[^>]*>(.*?)</p>', job_page, re.S)[1])
+    assert shown.startswith("Die Prüfung vor dem Speichern hat den Lauf abgelehnt. 10 von 11")
     assert "Die Prüfung vor dem Speichern hat den Lauf abgelehnt. 10 von 11 gelesenen Zeilen " \
         "haben Probleme (90,9\xa0%, erlaubt sind höchstens 10\xa0%). Bitte Datei und " \
         "Zuordnung prüfen" in report, report

@@ -14,8 +14,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from hub.access import Viewer
+from hub.intake.runs import Run
 from hub.jobs import Job, UnknownJob, get_as, list_jobs
 from hub.jobs.todo import for_viewer
+from hub.web.workspace import problems
 from hub.web.workspace.desk import ROOT, Desk
 from hub.web.workspace.problem import Problem
 from hub.web.workspace.start import own_datasets
@@ -59,7 +61,9 @@ def router(desk: Desk) -> APIRouter:
             job = await run_in_threadpool(_job, desk, job_id, session.user.viewer)
         except UnknownJob:
             raise Problem(404, "no_job", f"no job {job_id[:40]!r}", id=job_id[:40]) from None
-        return desk.page(request, session, "workspace/job.html", job=job)
+        error = problems.failure(desk.render.language(request), Run(job)) \
+            if job.state == "failed" else ""
+        return desk.page(request, session, "workspace/job.html", job=job, error=error)
 
     @router.get(TASKS, response_class=HTMLResponse)
     async def tasks(request: Request) -> Response:
