@@ -93,11 +93,12 @@ def quarantined_csv(store: Store, run: Run, header: Mapping[str, str] | None = N
     version = store.version(str(run.job.dataset), run.version)
     if not version.exists(QUARANTINE):  # in the store's storage (the folder, or S3)
         return None
-    return _csv(pq.ParquetFile(version.source(QUARANTINE)), header or {}, wording)
+    return _csv(pq.ParquetFile(version.source(QUARANTINE)), header, wording)
 
 
-def _csv(source: pq.ParquetFile, header: Mapping[str, str],
-         wording: Wording | None) -> Iterator[bytes]:
+def _csv(source: pq.ParquetFile, header: Mapping[str, str] | None = None,
+         wording: Wording | None = None) -> Iterator[bytes]:
+    header = header or {}
     names = [n for n in source.schema_arrow.names if n != "geometry"]
     shown = [n for n in names if n != CODES_COLUMN]
     yield b"\xef\xbb\xbf"  # so spreadsheet programs read it as UTF-8
