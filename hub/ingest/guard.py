@@ -97,12 +97,11 @@ def check(outcome: Outcome, limits: Limits, given: set[str], pipeline_file: Path
     keys: list[str] = []
     coded: list[dict[str, Any]] = []  # the reasons as problem codes (hub.problem_codes)
 
-    def exceeded(text: str, share: float, key: str, code: str, **params: Any) -> str:
+    def exceeded(text: str, share: float, key: str, code: str, **params: Any) -> None:
         reasons.append(_exceeded(text, share, key, limits, given))
         keys.append(key)
         coded.append({"code": code, "params": {**params, "share": round(share * 100, 1),
                                                "max_share": getattr(limits, key) * 100}})
-        return reasons[-1]
 
     read = outcome.rows_read
     if read and outcome.rows_quarantined / read > limits.max_quarantined_share:
