@@ -1,6 +1,7 @@
 """The data manager's whole journey in one real browser session (Playwright, Debian's chromium)
-on a fresh `hub serve` of the demo district with a `hub worker` beside it, the second factor
-enforced for editors and publishers (HUB_TOTP_ROLES):
+on a fresh `hub serve` of the demo district, the second factor enforced for editors and
+publishers (HUB_TOTP_ROLES); a `hub worker` starts beside it once the first run waits in the
+queue, so the live view of a queued run is seen whatever the machine's speed:
 
 an editor signs in with password, sets up TOTP (the code computed here with pyotp from the
 secret the page shows), signs out and in again with password and a fresh code (the code of the
@@ -19,11 +20,12 @@ of each step in tests/browser/artifacts/journey-*.png.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,15 +52,17 @@ STEP = 30  # seconds of a TOTP code
 
 @pytest.fixture(scope="module")
 def journey(demo_district: Path, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[tuple[str, Path]]:
+            ) -> Iterator[tuple[str, Path, Callable[[], None]]]:
+    """The server's URL, the project's root, and what starts the worker (once)."""
     root = demo_copy(demo_district, tmp_path_factory.mktemp("journey") / "demo")
     catalog, vocab, _ = open_catalog(load_settings(root, root / "store"))
     accounts = Accounts(catalog.store, vocab)
     for name, role in ((EDITOR, "editor"), (PUBLISHER, "publisher")):
         accounts.add_user(name, "sozialamt", role)
         accounts.set_password(name, PASSWORD)
-    with hub_server(root, HUB_TOTP_ROLES="editor,publisher") as server, hub_worker(root):
-        yield server.url, root
+    with hub_server(root, HUB_TOTP_ROLES="editor,publisher") as server, \
+            contextlib.ExitStack() as worker:
+        yield server.url, root, lambda: worker.enter_context(hub_worker(root))
 
 
 class Walk:
@@ -129,8 +133,9 @@ class Walk:
 
 
 def test_the_whole_journey_from_sign_in_to_the_published_dataset(
-        journey: tuple[str, Path], browser: Any, demo_district: Path, tmp_path: Path) -> None:
-    url, root = journey
+        journey: tuple[str, Path, Callable[[], None]], browser: Any, demo_district: Path,
+        tmp_path: Path) -> None:
+    url, root, start_worker = journey
     problems: dict[str, list[str]] = {}
     here = f"{url}/arbeitsbereich/datensaetze/{NAME}"
     wrong = tmp_path / "wrong" / "Pflege Angebote.xlsx"
@@ -179,7 +184,11 @@ def test_the_whole_journey_from_sign_in_to_the_published_dataset(
     polled: list[str] = []
     page.on("response", lambda r: polled.append(r.url) if "/daten/lauf.json" in r.url else None)
     page.click("#pipeline ~ form button")
-    assert page.locator("#intake-progress").count() == 1  # queued or running: the live view
+    page.wait_for_url(f"{here}/daten#lauf")
+    assert page.locator("#intake-progress").count() == 1  # queued: the live view
+    assert "wartet auf einen freien Arbeitsprozess" in page.locator("#intake-run").inner_text()
+    editor.look("run-queued")
+    start_worker()
     page.wait_for_selector("text=Zum Prüfbericht", timeout=120_000)  # guards a hang only
     assert polled  # the page followed the run (its JSON twin) until it ended, then reloaded
     assert "Version 1" in page.locator("#lauf ~ p").first.inner_text()
