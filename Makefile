@@ -53,11 +53,12 @@ lint: install
 audit: install
 	$(BIN)/python .ci/audit.py
 
-# TEST_PROCESSES=2 runs the suite in two processes (pytest-xdist), each taking whole files: a
-# file's module fixtures are made once, session fixtures (the demo district, PostgreSQL, the OGC
-# site) once per process that needs them. One process by default: on this shared 2-core
-# machine two were no faster (bench/RESULTS.md, "Test suite wall time").
-TEST_PROCESSES ?= 0
+# The suite runs in TEST_PROCESSES processes (pytest-xdist), each taking whole files: a file's
+# module fixtures are made once, session fixtures (the demo district, PostgreSQL, the OGC site)
+# once per process that needs them; servers take ports from a block of their own per process
+# (bench/_serve.py `free_port`). Two by default (about 24 instead of 40 minutes on a quiet
+# 2-core machine, bench/RESULTS.md "Test suite wall time"); TEST_PROCESSES=0 for one.
+TEST_PROCESSES ?= 2
 test: system lint audit
 	$(BIN)/python -m pytest -q -n $(TEST_PROCESSES) --dist loadfile
 

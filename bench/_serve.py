@@ -22,10 +22,31 @@ from bench._harness import ROOT
 HUB = "import sys; from hub.cli import app; sys.exit(app())"
 
 
+# Ports handed out by `free_port`: below the kernel's ephemeral range (32768-60999 by default),
+# so no client connection is given one between the check and the server's bind, and in a block
+# of its own per pytest-xdist process ("gw0", "gw1", ...), so two test processes never pick the
+# same one. Within a block the ports are taken in turn from a start that differs per process.
+PORTS_FROM, PORTS_PER_PROCESS = 12000, 1500
+_next_port: list[int] = []
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port on 127.0.0.1 that is free now and that this function gives no other caller of
+    this process or of another test process soon."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    block = PORTS_FROM + PORTS_PER_PROCESS * (int(worker[2:]) + 1 if worker[2:].isdigit() else 0)
+    if not _next_port:
+        _next_port.append(os.getpid() % PORTS_PER_PROCESS)
+    for _ in range(PORTS_PER_PROCESS):
+        port = block + _next_port[0]
+        _next_port[0] = (_next_port[0] + 1) % PORTS_PER_PROCESS
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use, or still waiting out a closed connection
+            return port
+    raise RuntimeError(f"no free port in {block}-{block + PORTS_PER_PROCESS - 1}")
 
 
 def wait(port: int, path: str, process: subprocess.Popen[bytes], seconds: float) -> None:
