@@ -45,6 +45,22 @@ def test_varints_match_the_protobuf_encoding_at_every_byte_boundary() -> None:
         assert mvt._varint(v) == python_varint(v)
 
 
+def test_varint_cells_hold_each_rows_present_varints_side_by_side() -> None:
+    """Rows of several values (a feature's tags), some left out, at every byte width; cells
+    side by side with constant bytes concatenate item by item."""
+    rng = np.random.default_rng(9)
+    for top in (2, 200, 20_000, 2**30, 2**64 - 1):
+        values = rng.integers(0, top, (40, 3), dtype=np.uint64, endpoint=True)
+        values[0] = min(top, 127), min(top, 128), top
+        present = rng.random((40, 3)) < 0.7
+        packed = mvt.beside(b"<", mvt.varint_cells(values, present), b">").ragged()
+        for i, (row, keep) in enumerate(zip(values, present, strict=True)):
+            item = packed.data[packed.offsets[i]:packed.offsets[i + 1]].tobytes()
+            assert item == b"<" + b"".join(python_varint(int(v))
+                                           for v, k in zip(row, keep, strict=True) if k) + b">"
+    assert mvt.varint_cells(np.empty((0, 2), np.uint64)).ragged().tobytes() == b""
+
+
 def test_join_puts_constant_and_ragged_parts_item_by_item() -> None:
     words = mvt.Ragged(np.frombuffer(b"abcdef", np.uint8), np.array([0, 2, 2, 6]))
     joined = mvt.join(b"<", words, b"/>", mvt.varints(np.array([1, 300, 2])))
@@ -131,7 +147,9 @@ def attribute_table(n: int) -> pa.Table:
     rng = np.random.default_rng(n)
     few = ["Ort A", "Ort B", "ä – ü", ""]
     return pa.table({
-        "id": pa.array(rng.permutation(n) * 7 - 3 * n, pa.int64()),  # many ints
+        "id": pa.array(rng.permutation(n) * 7 - 3 * n, pa.int64()),  # ints, each once
+        "anzahl": pa.array(np.where(np.arange(n) % 10 == 1, 5, rng.permutation(n)),
+                           pa.int32()),  # many ints, some twice
         "ort": pa.array([few[i] if i < 4 else None for i in rng.integers(0, 5, n)]),  # few
         "code": pa.array(rng.integers(0, 3, n), pa.int32()),  # few ints
         "wert": pa.array(np.where(rng.random(n) < 0.1, -0.0, rng.normal(size=n))),  # floats
@@ -148,15 +166,15 @@ def attribute_table(n: int) -> pa.Table:
 def test_attributes_made_ready_once_give_the_bytes_of_per_tile_encoding(n: int) -> None:
     """A tile's tags from the attributes prepared once per version (`Attributes`: codes into
     values encoded once, numbers de-duplicated by numpy, the rest by Arrow per tile) are the
-    bytes of Arrow's dictionary encoding of the tile's rows, for any rows in any order; they
-    decode to the rows' values."""
+    bytes of Arrow's dictionary encoding of the tile's rows, for any distinct rows in any
+    order; they decode to the rows' values."""
     table = attribute_table(n)
     ready = mvt.Attributes(table, mvt.Attributes.prepare(table))
     if n == 400:  # every kind is met
         assert sorted(set(ready.kinds.tolist())) == [mvt.DICTIONARY, mvt.INTEGERS, mvt.FLOATS,
-                                                     mvt.PER_TILE]
+                                                     mvt.PER_TILE, mvt.UNIQUE_INTEGERS]
     rng = np.random.default_rng(1)
-    for rows in (np.arange(n), rng.choice(n, min(n, 60), replace=False), np.array([0, 0, 1]),
+    for rows in (np.arange(n), rng.choice(n, min(n, 60), replace=False), np.array([1, 0]),
                  np.array([3]), np.array([n - 1])):
         chosen = table.take(pa.array(rows))
         columns = dict(zip(chosen.column_names, chosen.columns, strict=True))
@@ -167,6 +185,21 @@ def test_attributes_made_ready_once_give_the_bytes_of_per_tile_encoding(n: int) 
         assert mvt.layer("t", kinds, cmd, off, ready.tags(rows), ids=rows + 1) == expected
         for f, row in zip(decode(expected), rows, strict=True):
             assert f["id"] == row + 1
-            for name in ("id", "ort", "code", "name", "zahl", "flag"):
+            for name in ("id", "anzahl", "ort", "code", "name", "zahl", "flag"):
                 assert f["properties"].get(name) == table.column(name)[int(row)].as_py()
             assert f["properties"]["wert"] == table.column("wert")[int(row)].as_py()
+
+
+def test_first_seen_by_a_table_and_by_sorting_agree() -> None:
+    """A tile's codes are de-duplicated by a table of first positions when the codes' range
+    is small against their count, else by sorting: the same values in the same order."""
+    rng = np.random.default_rng(3)
+    for size, m in ((1, 1), (5, 1), (50, 400), (3000, 200)):
+        values = rng.integers(0, size, m)
+        by_sort, by_table = mvt._first_seen(values), mvt._first_seen_below(values, size)
+        assert by_table[0].tolist() == by_sort[0].tolist()
+        assert by_table[1].tolist() == by_sort[1].tolist()
+        assert by_table[0][by_table[1]].tolist() == values.tolist()
+        assert len(set(by_table[0].tolist())) == len(by_table[0])
+        firsts = [values.tolist().index(v) for v in by_table[0].tolist()]
+        assert firsts == sorted(firsts)  # in the order they first occur

@@ -3,10 +3,12 @@
 Every part of a tile is a *ragged byte array* (`Ragged`: one byte string per item, stored as
 one buffer plus offsets), and every protobuf message is a concatenation of such parts per item
 (`join`), so a tile of thousands of features is a handful of numpy operations instead of a
-Python loop per feature. Geometries arrive as integer tile coordinates with ring/part offsets
-(`shapely.to_ragged_array` layout), properties as Arrow arrays or as the rows of a layer's
-`Attributes` (made ready once per version, so a tile gathers instead of encoding); values are
-de-duplicated per tile into the layer's value table.
+Python loop per feature. A Feature's short fields (id, tags, type, the geometry's length) are
+fixed-width rows of bytes with a mask of those used (`Cells`), put side by side and packed by
+one gather; varints are made that way too. Geometries arrive as integer tile coordinates with
+ring/part offsets (`shapely.to_ragged_array` layout), properties as Arrow arrays or as the
+rows of a layer's `Attributes` (made ready once per version, so a tile gathers instead of
+encoding); values are de-duplicated per tile into the layer's value table.
 
 Written from the vector tile specification 2.1 (github.com/mapbox/vector-tile-spec):
 Tile.layers = 3; Layer: name = 1, features = 2, keys = 3, values = 4, extent = 5, version = 15;
@@ -51,43 +53,9 @@ def _starts(lengths: np.ndarray) -> np.ndarray:
 def varints(values: np.ndarray, offsets: np.ndarray | None = None) -> Ragged:
     """Base-128 varints of unsigned values; grouped per item by `offsets` (into `values`),
     else one item per value."""
-    v = np.asarray(values, np.uint64)
-    top = int(v.max()) if len(v) else 0
-    if top >= 1 << 21:
-        return _wide_varints(v, offsets)
-    sizes = np.ones(len(v), np.int64)  # bytes per value
-    if top >= 1 << 7:
-        sizes += v >= np.uint64(1 << 7)
-    if top >= 1 << 14:
-        sizes += v >= np.uint64(1 << 14)
-    byte_at = _starts(sizes)
-    if top < 1 << 7:
-        out = v.astype(np.uint8)
-    else:  # byte by byte: the low 7 bits, the high bit set where another byte follows
-        out = np.empty(int(byte_at[-1]), np.uint8)
-        at, rest, left = byte_at[:-1], v, sizes
-        while len(at):
-            more = left > 1
-            out[at] = (rest & np.uint64(0x7F)).astype(np.uint8) | (more.astype(np.uint8) << 7)
-            go_on = np.flatnonzero(more)
-            at, rest, left = at[go_on] + 1, rest[go_on] >> np.uint64(7), left[go_on] - 1
-    return Ragged(out, byte_at if offsets is None else byte_at[np.asarray(offsets, np.int64)])
-
-
-def _wide_varints(v: np.ndarray, offsets: np.ndarray | None) -> Ragged:
-    """`varints` of values of up to 64 bits: a table of every value's bytes, the used ones
-    picked."""
-    sizes = np.searchsorted(_VARINT_LIMITS, v, side="right") + 1  # bytes per value
-    width = int(sizes.max())
-    k = np.arange(width, dtype=np.uint64)
-    table = ((v[:, None] >> (k * np.uint64(7))) & np.uint64(0x7F)).astype(np.uint8)
-    table[k[None, :] < (sizes[:, None] - 1)] |= 0x80
-    out = table[k[None, :] < sizes[:, None]]
-    byte_at = _starts(sizes)
-    return Ragged(out, byte_at if offsets is None else byte_at[np.asarray(offsets, np.int64)])
-
-
-_VARINT_LIMITS = np.array([1 << (7 * k) for k in range(1, 10)], np.uint64)  # 2 bytes from 2**7 on…
+    each = varint_cells(np.asarray(values, np.uint64)).ragged()
+    return each if offsets is None else Ragged(each.data,
+                                               each.offsets[np.asarray(offsets, np.int64)])
 
 
 def join(*parts: Ragged | bytes) -> Ragged:
@@ -124,6 +92,65 @@ def field(tag: int, payload: Ragged) -> Ragged:
 def zigzag(values: np.ndarray) -> np.ndarray:
     v = np.asarray(values, np.int64)
     return ((v << 1) ^ (v >> 63)).astype(np.uint64)
+
+
+@dataclass
+class Cells:
+    """n items of at most `width` bytes each, as fixed-width rows: item i is
+    `data[i][used[i]]`. Parts side by side (`beside`) are their items concatenated, packed by
+    one boolean gather (`ragged`): two assignments per part, where `join` computes every byte's
+    place (better for long items such as geometries)."""
+
+    data: np.ndarray  # uint8 (n, width)
+    used: np.ndarray  # bool (n, width)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self.used.sum(axis=1)
+
+    def ragged(self) -> Ragged:
+        return Ragged(self.data[self.used], _starts(self.lengths))
+
+
+def varint_cells(values: np.ndarray, present: np.ndarray | None = None) -> Cells:
+    """Base-128 varints of unsigned values, shape (n,) or (n, m): item i is the varints of
+    row i one after the other, those not `present` (same shape) left out."""
+    v = np.asarray(values, np.uint64)
+    v = v[:, None] if v.ndim == 1 else v
+    top = int(v.max()) if v.size else 0
+    if top < 1 << 7:
+        data, used = v.astype(np.uint8)[..., None], np.ones((*v.shape, 1), bool)
+    else:  # byte k: bits 7k to 7k + 6, the high bit set where byte k + 1 is used
+        width = (top.bit_length() + 6) // 7
+        data = ((v[..., None] >> _SHIFTS[:width]) & np.uint64(0x7F)).astype(np.uint8)
+        used = v[..., None] >= _FROM[:width]
+        data[..., :-1] |= used[..., 1:].view(np.uint8) << 7
+    if present is not None:
+        used = used & present[..., None]
+    width = data.shape[-1] * v.shape[1]
+    return Cells(data.reshape(len(v), width), used.reshape(len(v), width))
+
+
+_SHIFTS = np.arange(0, 70, 7, dtype=np.uint64)  # byte k of a varint: bits from 7k on
+_FROM = np.array([0] + [1 << (7 * k) for k in range(1, 10)], np.uint64)  # used from this value
+
+
+def beside(*parts: Cells | bytes) -> Cells:
+    """Item-wise concatenation of cells; a `bytes` part is the same bytes for every item (a
+    field's tag)."""
+    n = next(len(p.data) for p in parts if isinstance(p, Cells))
+    widths = [len(p) if isinstance(p, bytes) else p.data.shape[1] for p in parts]
+    data = np.empty((n, sum(widths)), np.uint8)
+    used = np.empty((n, sum(widths)), bool)
+    at = 0
+    for part, width in zip(parts, widths, strict=True):
+        if isinstance(part, bytes):
+            data[:, at:at + width] = np.frombuffer(part, np.uint8)
+            used[:, at:at + width] = True
+        else:
+            data[:, at:at + width], used[:, at:at + width] = part.data, part.used
+        at += width
+    return Cells(data, used)
 
 
 # -- geometry commands ---------------------------------------------------------------------------
@@ -195,13 +222,29 @@ def _value_messages(values: pa.Array) -> Ragged:
 
 @dataclass
 class Tags:
-    """Per feature tag pairs (key, value index), the layer's keys, and its value table as the
-    layer's encoded `values` fields (tag 4, length, Value message), in value index order."""
+    """Per feature and key the index of its value in the layer's value table (`at`, n × keys;
+    where `present` is False the feature has no value for the key), the layer's keys, and its
+    value table as the layer's encoded `values` fields (tag 4, length, Value message), in
+    value index order."""
 
-    ints: np.ndarray
-    offsets: np.ndarray
+    at: np.ndarray
+    present: np.ndarray | None  # None: every feature has every key
     keys: list[str]
     values: bytes
+
+    def packed(self) -> Cells:
+        """Each feature's packed tags: the pairs (key index, value index) it has."""
+        n, k = self.at.shape
+        keys, values = varint_cells(np.arange(k)), varint_cells(self.at, self.present)
+        split = keys.data.shape[1]  # a key's bytes, then its value's
+        width = split + values.data.shape[1] // k
+        data = np.empty((n, k, width), np.uint8)
+        used = np.empty((n, k, width), bool)
+        data[:, :, :split], data[:, :, split:] = keys.data, values.data.reshape(n, k, -1)
+        used[:, :, :split] = keys.used if self.present is None else \
+            keys.used & self.present[:, :, None]
+        used[:, :, split:] = values.used.reshape(n, k, -1)
+        return Cells(data.reshape(n, k * width), used.reshape(n, k * width))
 
 
 @dataclass
@@ -249,6 +292,19 @@ def _first_seen(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return distinct[order], rank[inverse.ravel()]
 
 
+def _first_seen_below(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """`_first_seen` of integers in [0, size): each value's first position in one table of
+    `size` entries instead of a sort (the tile's codes of the layer's few-valued columns)."""
+    m = len(values)
+    first = np.full(size, m, np.int64)
+    np.minimum.at(first, values, np.arange(m))
+    seen = np.flatnonzero(first < m)
+    distinct = seen[np.argsort(first[seen])]
+    rank = np.empty(size, np.int64)
+    rank[distinct] = np.arange(len(distinct))
+    return distinct, rank[values]
+
+
 def _number_fields(values: np.ndarray) -> bytes:
     """`values` fields of integers (sint) or floats (double)."""
     if values.dtype.kind == "f":
@@ -256,9 +312,11 @@ def _number_fields(values: np.ndarray) -> bytes:
         data[:, :3] = (0x22, 9, 0x19)
         data[:, 3:] = values.astype("<f8").view(np.uint8).reshape(-1, 8)
         return data.tobytes()
-    encoded = varints(zigzag(values))  # a field: tag, length (< 128), 0x30, the varint
-    lengths = Ragged((encoded.lengths + 1).astype(np.uint8), np.arange(len(values) + 1))
-    return join(b"\x22", lengths, b"\x30", encoded).tobytes()
+    n = len(values)
+    encoded = varint_cells(zigzag(values))  # a field: tag, length (< 128), 0x30, the varint
+    size = Cells((encoded.lengths + 1).astype(np.uint8)[:, None], np.ones((n, 1), bool))
+    cells = beside(b"\x22", size, b"\x30", encoded)
+    return cells.data[cells.used].tobytes()
 
 
 def take(ragged: Ragged, items: np.ndarray) -> tuple[bytes, np.ndarray]:
@@ -274,22 +332,15 @@ def take(ragged: Ragged, items: np.ndarray) -> tuple[bytes, np.ndarray]:
 def _tags(names: list[str], columns: list[_Column | None], n: int) -> Tags:
     """Tags from each column's part (None: all null in the tile, no key)."""
     kept = [(name, c) for name, c in zip(names, columns, strict=True) if c is not None]
-    if not kept:
-        return Tags(np.empty(0, np.uint64), np.zeros(n + 1, np.int64), [], b"")
-    pairs = np.empty((n, len(kept), 2), np.int64)  # per feature: (key, value) per column
-    pairs[:, :, 0] = np.arange(len(kept))
-    base, nulls = 0, False
+    at = np.empty((n, len(kept)), np.int64)
+    base, present = 0, None
     for k, (_, c) in enumerate(kept):
-        pairs[:, k, 1] = c.at + base
-        nulls = nulls or bool((c.at < 0).any())
+        at[:, k] = c.at + base
+        if (c.at < 0).any():
+            present = np.ones((n, len(kept)), bool) if present is None else present
+            present[:, k] = c.at >= 0
         base += c.count
-    if nulls:
-        mask = np.stack([c.at >= 0 for _, c in kept], 1)
-        flat, per_feature = pairs[mask].ravel(), 2 * mask.sum(axis=1)
-    else:
-        flat, per_feature = pairs.ravel(), np.full(n, 2 * len(kept), np.int64)
-    return Tags(flat.astype(np.uint64), _starts(per_feature), [name for name, _ in kept],
-                b"".join(c.fields for _, c in kept))
+    return Tags(at, present, [name for name, _ in kept], b"".join(c.fields for _, c in kept))
 
 
 def tags(columns: dict[str, pa.Array]) -> Tags:
@@ -301,7 +352,8 @@ def tags(columns: dict[str, pa.Array]) -> Tags:
 # -- attributes made ready once per version -----------------------------------------------------
 
 DICTIONARY_MAX = 65_536  # a column of at most this many distinct values is encoded once
-DICTIONARY, INTEGERS, FLOATS, PER_TILE = 0, 1, 2, 3  # how a column is encoded (`Attributes`)
+# how a column is encoded (`Attributes`)
+DICTIONARY, INTEGERS, FLOATS, PER_TILE, UNIQUE_INTEGERS = 0, 1, 2, 3, 4
 
 
 class Attributes:
@@ -311,7 +363,8 @@ class Attributes:
     encoded once as value fields, and per row the index of its value among those of all such
     columns (`codes`: row-major, one column per such attribute; -1 null). A numeric column
     without nulls of many distinct values is kept as numbers (`ints`, `floats`, row-major),
-    de-duplicated per tile by numpy. Any other column (many distinct strings, nulls among many
+    de-duplicated per tile by numpy (integers distinct in every row, such as ids, need not
+    be). Any other column (many distinct strings, nulls among many
     numbers) is encoded per tile by Arrow (`tags`). Either way a tile's bytes are those of
     Arrow's dictionary encoding of the tile's values (the values in the order they first occur
     per column). `prepare` computes the arrays (`NAMES`) once; the workers of a server share one
@@ -327,6 +380,12 @@ class Attributes:
         self.codes = found["codes"]
         self.fields = Ragged(found["fields_data"], found["fields_offsets"])
         self.ints, self.floats = found["ints"], found["floats"]
+        # which columns are where: the ints' and floats' columns j of each column k
+        self._numbers = [(block, [(j, int(k)) for j, k in enumerate(np.flatnonzero(
+            np.isin(self.kinds, kinds)))]) for kinds, block in (
+                ((INTEGERS, UNIQUE_INTEGERS), self.ints), ((FLOATS,), self.floats))]
+        self._dictionary = np.flatnonzero(self.kinds == DICTIONARY).tolist()
+        self._per_tile = np.flatnonzero(self.kinds == PER_TILE).tolist()
 
     @staticmethod
     def prepare(table: pa.Table) -> dict[str, np.ndarray]:
@@ -346,7 +405,7 @@ class Attributes:
                 messages.append(_value_messages(encoded.dictionary))
                 bases.append(bases[-1] + size)
             elif column.null_count == 0 and pa.types.is_signed_integer(column.type):
-                kinds.append(INTEGERS)
+                kinds.append(UNIQUE_INTEGERS if size == rows else INTEGERS)
                 ints.append(column.to_numpy().astype(np.int64))
             elif column.null_count == 0 and pa.types.is_floating(column.type):
                 kinds.append(FLOATS)
@@ -366,19 +425,20 @@ class Attributes:
                 "ints": block(ints, np.int64), "floats": block(floats, np.float64)}
 
     def tags(self, rows: np.ndarray) -> Tags:
-        """The tags of features made from these rows (in this order)."""
+        """The tags of features made from these rows (distinct, in this order)."""
         n = len(rows)
         parts: list[_Column | None] = [None] * len(self.names)
         if self.codes.shape[1] and n:
             self._dictionary_parts(self.codes[rows], parts)
-        for kind, block in ((INTEGERS, self.ints), (FLOATS, self.floats)):
-            if block.shape[1] and n:
+        for block, columns in self._numbers:
+            if columns and n:
                 gathered = block[rows]
-                for j, k in enumerate(np.flatnonzero(self.kinds == kind)):
-                    values, at = _first_seen(gathered[:, j])
+                for j, k in columns:
+                    values, at = (gathered[:, j], np.arange(n)) \
+                        if self.kinds[k] == UNIQUE_INTEGERS else _first_seen(gathered[:, j])
                     parts[k] = _Column(at, _number_fields(values), len(values))
-        for k in np.flatnonzero(self.kinds == PER_TILE):
-            parts[k] = _arrow_column(self.table.column(int(k)).take(pa.array(rows)))
+        for k in self._per_tile:
+            parts[k] = _arrow_column(self.table.column(k).take(pa.array(rows)))
         return _tags(self.names, parts, n)
 
     def _dictionary_parts(self, codes: np.ndarray, parts: list[_Column | None]) -> None:
@@ -390,7 +450,10 @@ class Attributes:
         flat = codes.T.ravel().astype(np.int64)
         valid = flat >= 0
         everything = bool(valid.all())
-        distinct, at = _first_seen(flat if everything else flat[valid])
+        found = flat if everything else flat[valid]
+        size = int(self.bases[-1])
+        distinct, at = _first_seen_below(found, size) if size <= 32 * len(found) else \
+            _first_seen(found)
         if not everything:
             full = np.full(len(flat), -1, np.int64)
             full[valid] = at
@@ -399,7 +462,7 @@ class Attributes:
                              minlength=width)
         first = _starts(counts)
         blob, byte_at = take(self.fields, distinct)
-        for j, k in enumerate(np.flatnonzero(self.kinds == DICTIONARY)):
+        for j, k in enumerate(self._dictionary):
             if counts[j]:
                 mine = at[j * n:(j + 1) * n]
                 parts[k] = _Column(np.where(mine >= 0, mine - first[j], -1) if not everything
@@ -416,21 +479,21 @@ def layer(name: str, geom_type: np.ndarray, commands: np.ndarray, command_offset
     as columns or as their tags (`Attributes.tags`)."""
     n = len(geom_type)
     t = columns if isinstance(columns, Tags) else tags(columns)
-    parts: list[Ragged | bytes] = []  # a Feature message's fields, in one join
+    fields: list[Cells | bytes] = []  # a Feature message's fields before its geometry's bytes
     if ids is not None:
-        parts += [b"\x08", varints(ids)]
+        fields += [b"\x08", varint_cells(ids)]
     if len(t.keys):
-        packed = varints(t.ints, t.offsets)
-        parts += [b"\x12", varints(packed.lengths), packed]
-    type_field = np.empty((n, 2), np.uint8)
-    type_field[:, 0], type_field[:, 1] = 0x18, geom_type
+        packed = t.packed()
+        fields += [b"\x12", varint_cells(packed.lengths), packed]
     geometry = varints(commands, command_offsets)
-    parts += [Ragged(type_field.ravel(), np.arange(n + 1, dtype=np.int64) * 2),
-              b"\x22", varints(geometry.lengths), geometry]
-    features = join(b"\x12", varints(np.sum(_sizes(parts), axis=0)), *parts)
-    head = b"\x78\x02" + _text(0x0A, name)
+    fields += [b"\x18", Cells(geom_type[:, None], np.ones((n, 1), bool)),
+               b"\x22", varint_cells(geometry.lengths)]
+    head = beside(*fields)
+    feature = beside(b"\x12", varint_cells(head.lengths + geometry.lengths), head)
+    features = join(feature.ragged(), geometry)
     keys = b"".join(_text(0x1A, k) for k in t.keys)
-    return head + features.tobytes() + keys + t.values + b"\x28" + _varint(EXTENT)
+    return b"\x78\x02" + _text(0x0A, name) + features.tobytes() + keys + t.values + b"\x28" \
+        + _varint(EXTENT)
 
 
 def tile(*layers: bytes) -> bytes:
