@@ -143,8 +143,8 @@ def test_requests_waiting_for_work_under_way_hold_no_worker() -> None:
         if "t" in tiles:
             return tiles["t"]
         work.wait_for(request, flight.pending("t"))
-        work.needs(request, work.UNBOUNDED)
-        return flight.run("t", lambda: tiles.get("t"), lambda: tiles.setdefault("t", render()))
+        return work.then(request, work.UNBOUNDED, lambda: flight.run(
+            "t", lambda: tiles.get("t"), lambda: tiles.setdefault("t", render())))
 
     def other(request: Request) -> str:
         work.needs(request, work.UNBOUNDED)
@@ -183,3 +183,36 @@ def test_requests_waiting_for_work_under_way_hold_no_worker() -> None:
 
     asyncio.run(scenario())
     assert renders == ["tile", "tile"]
+
+
+def test_a_handlers_last_expensive_step_alone_runs_in_the_pool() -> None:
+    """`work.then`: the steps before an expensive last step run once, on the event loop; the
+    step itself in a worker thread with a deadline; a cheap one right away, on the loop."""
+    import asyncio
+    import threading
+
+    from starlette.requests import Request
+
+    from hub.api.ogc import work
+
+    pool = work.Pool(work.Budget(workers=1))
+    before: list[str] = []
+
+    def handler(request: Request, cost: float) -> tuple[str, bool]:
+        before.append(threading.current_thread().name)
+        return work.then(request, cost, lambda: (threading.current_thread().name,
+                                                 work.deadline(request) is not None))
+
+    def request() -> Request:
+        return Request({"type": "http", "method": "GET", "path": "/", "headers": []})
+
+    async def scenario() -> None:
+        loop = threading.current_thread().name
+        r = request()
+        thread, timed = await pool.answer(r, lambda: handler(r, work.UNBOUNDED))
+        assert before == [loop] and thread.startswith("ogc-work") and timed
+        r = request()
+        assert await pool.answer(r, lambda: handler(r, 10)) == (loop, False)
+        assert before == [loop, loop]
+
+    asyncio.run(scenario())

@@ -263,7 +263,8 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
 
         Answers are computed on the event loop (a page or tile from a layer in memory takes a
         millisecond or two; threads would only contend for the GIL) unless the handler meets a
-        step whose cost grows with the data (`work.Offload`): then it runs again in the pool;
+        step whose cost grows with the data (`work.Offload`): then it runs again in the pool
+        (or only that step, when it is the last: `work.then`);
         work it needs that is under way (`work.Wait`) is waited for on the loop.
         No worker free in time, or time run out: 503 with Retry-After."""
         @functools.wraps(handler)
@@ -780,13 +781,17 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
         data = prerender.tile(key)
         if data is None:
             data = encoded.get(key)
-        if data is None:
-            work.wait_for(request, encoded.pending(key))  # being rendered for another request
-            work.needs(request, work.UNBOUNDED)  # rendering grows with the data in the tile
-            data = encoded.make(key, lambda: tiles_mod.render(layer_of(request, c),
-                                                              c.dataset.name, zoom, col, row))
-        if not data:
-            return Response(status_code=204, headers=headers)
-        return Response(data, media_type=tiles_mod.MVT_MEDIA, headers=headers)
+
+        def answer(data: bytes) -> Response:
+            if not data:
+                return Response(status_code=204, headers=headers)
+            return Response(data, media_type=tiles_mod.MVT_MEDIA, headers=headers)
+        if data is not None:
+            return answer(data)
+        work.wait_for(request, encoded.pending(key))  # being rendered for another request
+        layer = layer_of(request, c)
+        # rendering grows with the data in the tile: in the pool, the checks above made once
+        return work.then(request, work.UNBOUNDED, lambda: answer(encoded.make(
+            key, lambda: tiles_mod.render(layer, c.dataset.name, zoom, col, row))))
 
     return router

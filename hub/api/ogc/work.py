@@ -9,6 +9,8 @@ rows, an uncached tile, a large page.
 - A handler runs on the loop first. Before each step that may be expensive it calls
   `needs(request, cost)`, which on the loop raises `Offload` when the cost is over `LOOP_COST`;
   the caller then runs the whole handler again in the pool (the cheap steps before repeat).
+  A handler whose expensive step is its last hands that step over instead (`then`): only it
+  runs in the pool (an uncached tile: the checks before it are not made twice).
 - At most `Budget.workers` handlers run in the pool. A request that finds every worker busy waits
   up to `Budget.queue_seconds` for one and then gets 503 with `Retry-After` (`Busy`).
 - Work that many requests may ask for at once (reading a version, rendering a tile) is done
@@ -43,7 +45,12 @@ UNBOUNDED = math.inf  # the cost of a step that reads or builds from the whole v
 
 
 class Offload(Exception):
-    """Raised on the event loop: this answer needs work that grows with the data."""
+    """Raised on the event loop: this answer needs work that grows with the data; `rest`
+    (when given) is what is left of the handler, to run in the pool instead of all of it."""
+
+    def __init__(self, rest: Callable[[], object] | None = None):
+        super().__init__("work that grows with the data")
+        self.rest = rest
 
 
 class Wait(Exception):
@@ -124,6 +131,14 @@ def needs(request: Request, cost: float) -> None:
         raise Offload
 
 
+def then(request: Request, cost: float, rest: Callable[[], T]) -> T:
+    """The handler's last step, `rest()`, of `cost` row-conditions: now, unless that is on the
+    loop and over LOOP_COST; then in the pool (`Offload` carrying it)."""
+    if cost > LOOP_COST and on_loop(request):
+        raise Offload(rest)
+    return rest()
+
+
 def wait_for(request: Request, done: Future[None] | None) -> None:
     """On the loop, when `done` (a `SingleFlight.pending`) is not None: wait for it there."""
     if done is not None and on_loop(request):
@@ -192,8 +207,9 @@ class Pool:
                                              timeout=max(0.0, end - loop.time()))
                 if not done:
                     raise self._busy() from None
-            except Offload:
-                return await self.run(request, handler, end - loop.time())
+            except Offload as offload:
+                return await self.run(request, offload.rest or handler,  # type: ignore[arg-type]
+                                       end - loop.time())
 
     async def run(self, request: Request, handler: Callable[[], T],
                   wait_s: float | None = None) -> T:
