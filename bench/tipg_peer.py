@@ -8,10 +8,13 @@ Servers: `hub serve --workers 2`; tipg (PyPI, the bench extra) under
 requirements/debian-bench.txt), started as an unprivileged user in a temporary folder by the
 deployment's starter (deploy/postgres.py).
 
-Measured, keep-alive HTTP/1.1 from this process, hub first, then tipg:
-  items?bbox=…&limit=100 (random ~1.4 km boxes), 8 clients for 10 s   req/s, p50, p99
+Measured with both running, keep-alive HTTP/1.1 from this process:
   z14 tiles over the district, each requested once (uncached on both)  p50, 1 client; the
-                                                                       servers' CPU per tile
+    of each server in turn, tile by tile (the order alternating), so   servers' CPU per tile
+    that the machine's drift (other machines on the same host) falls
+    on both alike
+  items?bbox=…&limit=100 (random ~1.4 km boxes), 8 clients for 10 s,   req/s, p50, p99
+    hub first, then tipg
   memory after both: the hub's processes vs tipg's plus PostgreSQL's (RSS, PSS); the hub's PSS
   also without its mapped layer cache files (the layer and its tile index in the page cache,
   the counterpart of PostgreSQL's table files, which it reads into the page cache without
@@ -22,13 +25,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
+import json
 import os
 import random
 import signal
 import statistics
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -41,10 +48,10 @@ from bench.workers import (
     boxes,
     concurrent,
     cpu_seconds,
+    get,
     load,
     memory_of,
     project,
-    timed,
 )
 
 CASES = {"tipg": "hub --workers 2 vs tipg on PostGIS (2 workers): items at 8 clients, "
@@ -54,19 +61,32 @@ LAYER = "punkte01"
 TILES = 80
 
 
+@dataclass
+class Side:
+    """One server as the measurements see it."""
+
+    port: int
+    collection: str  # the layer's path
+    tile_path: Callable[[int, int, int], str]  # z, x, y → the tile's path under its tileset
+    servers: tuple[int, ...]  # the processes whose CPU time counts (with their children)
+
+
 def run(cases: list[str], args: argparse.Namespace) -> list[Result]:
     import tipg  # the bench extra: `make bench` installs it
 
     root = project()
-    with HubServer(root, ready="/ogc/", HUB_WORKERS="2", HUB_ACCESS_LOG="off") as server:
-        tiles = z14_tiles(server.port, TILES)
-        hub = measure(server.port, f"/ogc/collections/{LAYER}",
-                      lambda z, x, y: f"{z}/{y}/{x}", tiles, (server.pid,))
+    with HubServer(root, ready="/ogc/", HUB_WORKERS="2", HUB_ACCESS_LOG="off") as server, \
+            postgis(root) as (pg, url), tipg_server(url) as (port, process):
+        sides = [Side(server.port, f"/ogc/collections/{LAYER}", lambda z, x, y: f"{z}/{y}/{x}",
+                      (server.pid,)),
+                 Side(port, "/collections/public.punkte", lambda z, x, y: f"{z}/{x}/{y}",
+                      (process.pid, postmaster(pg)))]
+        features = [features_per_page(side) for side in sides]
+        tiles = paired_tiles(sides, z14_tiles(server.port, TILES))
+        hub, peer = ({"features": found, **paired, **items_mix(side)}
+                     for side, found, paired in zip(sides, features, tiles, strict=True))
         hub |= memory_of(server.pid)
         hub["mapped_cache_pss_mib"] = mapped_pss(server.pid, root / "store" / "cache")
-    with postgis(root) as (pg, url), tipg_server(url) as (port, process):
-        peer = measure(port, "/collections/public.punkte", lambda z, x, y: f"{z}/{x}/{y}",
-                       tiles, (process.pid, postmaster(pg)))
         peer |= memory_of(process.pid, postmaster(pg))
     note = (f"load (uptime) {load()}; hub: hub serve --workers 2; tipg {tipg.__version__}: "
             "uvicorn --workers 2 "
@@ -124,37 +144,51 @@ def mapped_pss(pid: int, folder: Path) -> float:
     return round(total / 1024, 1)
 
 
-def measure(port: int, collection: str, tile_path: Any, tiles: list[tuple[int, int, int]],
-            servers: tuple[int, ...]) -> dict[str, Any]:
-    import http.client
-    import json
-
-    check = boxes(10, 1)
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-    features = []
-    for box in check:
-        conn.request("GET", f"{collection}/items?limit=100&bbox={box}")
-        features.append(len(json.loads(conn.getresponse().read())["features"]))
+def features_per_page(side: Side) -> list[int]:
+    """Features on the first page of 10 bbox requests (both servers must answer alike)."""
+    conn = http.client.HTTPConnection("127.0.0.1", side.port, timeout=300)
+    found = []
+    for box in boxes(10, 1):
+        conn.request("GET", f"{side.collection}/items?limit=100&bbox={box}")
+        found.append(len(json.loads(conn.getresponse().read())["features"]))
     conn.close()
-    paths = [f"{collection}/tiles/WebMercatorQuad/{tile_path(*t)}" for t in tiles]
-    settle(servers)  # the hub pre-renders a new layer's low zooms after its first read
-    before = cpu_seconds(*servers)
-    tile_times = timed(port, paths)
-    tile_cpu = (cpu_seconds(*servers) - before) / len(paths) * 1000
-    clients = concurrent(port, CLIENTS, SECONDS, lambda i: [
-        f"{collection}/items?limit=100&bbox={box}" for box in boxes(200, 100 + i)], servers)
-    return {"features": features, "tile_p50": statistics.median(tile_times),
-            "tile_cpu_ms": round(tile_cpu, 2), **clients}
+    return found
+
+
+def paired_tiles(sides: list[Side], tiles: list[tuple[int, int, int]]) -> list[dict[str, Any]]:
+    """Each tile of each server in turn, the order alternating tile by tile: per server the
+    p50 and its CPU per tile (each server is idle while the other answers)."""
+    for side in sides:
+        settle(side.servers)  # the hub pre-renders a new layer's low zooms after its first read
+    conns = [http.client.HTTPConnection("127.0.0.1", side.port, timeout=300) for side in sides]
+    times: list[list[float]] = [[] for _ in sides]
+    before = [cpu_seconds(*side.servers) for side in sides]
+    for i, tile in enumerate(tiles):
+        for k in (range(len(sides)) if i % 2 == 0 else reversed(range(len(sides)))):
+            path = f"{sides[k].collection}/tiles/WebMercatorQuad/{sides[k].tile_path(*tile)}"
+            start = time.perf_counter()
+            status, body = get(conns[k], path)
+            times[k].append((time.perf_counter() - start) * 1000)
+            if status not in (200, 204):  # 204: an empty tile
+                raise RuntimeError(f"{path}: HTTP {status}: {body[:200]!r}")
+    for conn in conns:
+        conn.close()
+    return [{"tile_p50": statistics.median(taken),
+             "tile_cpu_ms": round((cpu_seconds(*side.servers) - cpu) / len(tiles) * 1000, 2)}
+            for side, taken, cpu in zip(sides, times, before, strict=True)]
+
+
+def items_mix(side: Side) -> dict[str, Any]:
+    """The bbox items mix at CLIENTS clients for SECONDS."""
+    return concurrent(side.port, CLIENTS, SECONDS, lambda i: [
+        f"{side.collection}/items?limit=100&bbox={box}" for box in boxes(200, 100 + i)],
+        side.servers)
 
 
 def settle(servers: tuple[int, ...], quiet_s: float = 1.0, limit_s: float = 120.0) -> None:
     """Wait until the servers' processes use (almost) no CPU for `quiet_s`: work they started
     in the background after the warm-up (the hub's pre-rendering of low zooms) is not timed
     as part of the tiles asked for next."""
-    import time
-
-    from bench.workers import cpu_seconds
-
     end = time.monotonic() + limit_s
     before = cpu_seconds(*servers)
     while time.monotonic() < end:
@@ -167,9 +201,6 @@ def settle(servers: tuple[int, ...], quiet_s: float = 1.0, limit_s: float = 120.
 
 def z14_tiles(port: int, n: int) -> list[tuple[int, int, int]]:
     """n distinct z14 tiles (z, x, y) within the hub's limits for the layer."""
-    import http.client
-    import json
-
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
     conn.request("GET", f"/ogc/collections/{LAYER}/tiles/WebMercatorQuad")
     limits = json.loads(conn.getresponse().read())["tileMatrixSetLimits"][14]
