@@ -7,7 +7,9 @@ It has a discovery document, a JWKS with an RS256 key made here, an authorizatio
 a password form (and a "deny" button), the token endpoint (client_secret_basic; a code counts
 once and for `code_lifetime` seconds) and userinfo. `tamper` makes it misbehave as a hostile
 or broken provider would: sign ID tokens with another key (`key`), name another audience
-(`aud`), issuer (`iss`) or nonce (`nonce`).
+(`aud`), issuer (`iss`) or nonce (`nonce`); leave the e-mail out of the ID token so that only
+userinfo has it (`email_in_userinfo_only`), or answer userinfo for another subject
+(`userinfo_sub`).
 """
 
 from __future__ import annotations
@@ -188,6 +190,8 @@ class Provider:
                 return claims
 
             def generate_user_info(self, user: Person, scope: str) -> UserInfo:
+                if provider.tamper.get("email_in_userinfo_only"):
+                    return UserInfo(sub=user.sub, name=user.username)
                 return provider.user_info(user, scope)
 
         def save_token(token: dict[str, Any], req: Any) -> None:
@@ -252,7 +256,8 @@ class Provider:
             person = self.tokens.get(bearer)
             if person is None:
                 return jsonify({"error": "invalid_token"}), 401
-            return jsonify(dict(self.user_info(person, SCOPES)))
+            info = dict(self.user_info(person, SCOPES))
+            return jsonify(info | {"sub": self.tamper.get("userinfo_sub", info["sub"])})
 
         return app
 

@@ -199,6 +199,24 @@ def test_unknown_unverified_ambiguous_and_disabled_identities_are_refused(site: 
         assert site.accounts.identities_of(user) == []
 
 
+def test_an_address_only_in_userinfo_links_when_userinfo_is_about_the_same_subject(
+        site: Site) -> None:
+    """An ID token without the e-mail: the address is asked of userinfo, and used only when
+    userinfo answers for the token's subject (OpenID Connect Core 5.3.2)."""
+    site.accounts.add_user("uwe", "sozialamt", "viewer", email="uwe@lkee.example")
+    person = site.provider.add(Person("uwe.info", PASSWORD, "uwe@lkee.example"))
+    site.provider.tamper.update(email_in_userinfo_only=True, userinfo_sub="jemand-anders")
+    with as_client(site) as client:  # userinfo about someone else: no address at all
+        refused(sign_in(site, client, "uwe.info"), 403, "gibt es kein Konto im Datenhub")
+    assert site.accounts.identities_of("uwe") == []
+    del site.provider.tamper["userinfo_sub"]
+    with as_client(site) as client:
+        done = sign_in(site, client, "uwe.info")
+        assert done.status_code == 303, done.text[:500]
+        assert Sessions(site.accounts).get(done.cookies[COOKIE]).user.name == "uwe"
+    assert site.accounts.identities_of("uwe") == [(site.issuer, person.sub)]
+
+
 def test_the_provider_saying_no_is_a_clear_refusal(site: Site) -> None:
     with as_client(site) as client:
         refused(client.get(authorize(site, client, "vic.viewer", deny=True)), 403,
