@@ -8,6 +8,7 @@ call (an editor only of the own organisation's datasets, a publisher approves, a
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +59,7 @@ class Desk:
     services: Callable[[], Services]
     render: Renderer
     _kept: dict[str, Kept] = field(default_factory=dict)
+    _making: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def hub(self) -> Services:
@@ -68,7 +70,10 @@ class Desk:
         (`hub.web.workspace.kept`): one per app, so two hubs in one process never share."""
         found = self._kept.get(name)
         if found is None:
-            found = self._kept.setdefault(name, Kept(name, weigh))
+            with self._making:  # one per name, even when two threads ask first at once
+                found = self._kept.get(name)
+                if found is None:
+                    found = self._kept[name] = Kept(name, weigh)
         return found
 
     async def session(self, request: Request) -> Session:
