@@ -63,7 +63,7 @@ FAILURES: dict[str, tuple[str, ...]] = {
     # a file that cannot be read at all (hub.ingest.readers, .delimited, .sources): `file` is
     # the file's name as the run names it; `row` a row as a spreadsheet shows it, None if unknown
     "read.missing": ("file",),
-    "read.too-large": ("file", "size", "limit"),  # sizes as text ("2.0 MiB")
+    "read.too-large": ("file", "size", "limit"),  # sizes in bytes
     "read.empty": ("file",),
     "read.blank": ("file",),  # only blank lines
     "read.format": ("file", "formats"),  # the format cannot be told from the name
@@ -97,7 +97,7 @@ FAILURES: dict[str, tuple[str, ...]] = {
     "upload.folder": ("file",),
     "upload.hidden": ("file",),
     "upload.kind": ("file", "formats"),
-    "upload.too-large": ("file", "limit"),  # limit as text ("2.0 MiB"); file None: the body
+    "upload.too-large": ("file", "limit"),  # limit in bytes; file None: the body
     "upload.empty": ("file",),
     "upload.binary": ("file", "format"),
     "upload.geojson": ("file",),

@@ -155,9 +155,9 @@ HOSTILE = [
     ("zip-no-shp", [("leer.zip", zipped(("liesmich.txt", b"x")))], 400,
      "enthält kein Shapefile"),
     ("oversized", [("gross.csv", b"a,b\n" + b"1,2\n" * (LIMIT // 4 + 10))], 413,
-     "gross.csv ist größer als die Obergrenze für hochgeladene Dateien (2.0 MiB)"),
+     "gross.csv ist größer als die Obergrenze für hochgeladene Dateien (2,0\u00a0MiB)"),
     ("oversized-body", [("gross.csv", b"a,b\n" + b"1,2\n" * (LIMIT // 2))], 413,
-     "Das Hochgeladene ist größer als die Obergrenze für hochgeladene Dateien (2.0 MiB)"),
+     "Das Hochgeladene ist größer als die Obergrenze für hochgeladene Dateien (2,0\u00a0MiB)"),
     ("one-bad-of-two", [("gut.csv", b"a,b\n1,2\n"), ("schlecht.xlsx", b"a,b\n")], 400,
      "schlecht.xlsx passt nicht zum Namen"),
 ]

@@ -62,7 +62,7 @@ SAMPLE = {"allowed": ["Tagespflege", "Hospiz", "Kurzzeitpflege"], "limit": 1000,
           "column": "Hochwert", "decimal": ",", "group": ".", "first_row": 2,
           "first_file": "alt.csv", "file": "pflege.csv", "field": "name",
           "files": ["a.csv", "b.csv"], "rows": 1200, "count": 3, "read": 1200,
-          "quarantined": 1100, "skipped": 100, "size": "3.1 GiB", "formats": ["CSV", "XLSX"],
+          "quarantined": 1100, "skipped": 100, "size": 3_328_599_654, "formats": ["CSV", "XLSX"],
           "format": "gpkg", "options": ["blatt"], "offset": 1234, "row": 1234,
           "encoding": "utf-8", "expected": 12, "found": 13, "header_row": 40, "last": 30,
           "sheet": "Tabelle9", "sheets": ["Hinweise", "Einrichtungen"], "layer": "wege",
@@ -153,6 +153,23 @@ def test_numbers_and_plurals_follow_the_language() -> None:
     one = {**long, "params": {"limit": 1}}
     assert message(language("en"), one) == "Text is longer than 1 character."
     assert message(language("dsb"), one).endswith("1 znamuško.")
+
+
+def test_sizes_follow_the_language_and_old_runs_keep_their_text() -> None:
+    """Sizes are stored in bytes and said as the page's language writes numbers; runs stored
+    before, with the size as English text, still say it."""
+    big = {"file": "a.csv", "size": 3_328_599_654, "limit": 2 << 30}
+    assert failure(language("de"), failed_run("read.too-large", big)) == \
+        "Die Datei a.csv ist mit 3,1\u00a0GiB größer als die erlaubten 2,0\u00a0GiB."
+    assert "3.1\u00a0GiB" in failure(language("en"), failed_run("read.too-large", big))
+    assert "3,1\u00a0GiB" in failure(language("dsb"), failed_run("read.too-large", big))
+    old = {"file": "a.csv", "size": "3.1 GiB", "limit": "2.0 GiB"}
+    assert "mit 3.1 GiB größer als die erlaubten 2.0 GiB" in \
+        failure(language("de"), failed_run("read.too-large", old))
+    de = language("de")
+    assert [de.size(n) for n in (0, 1023, 1024, 1536, 2 << 20, 5 << 40, 3 << 50)] == [
+        "0\u00a0B", "1.023\u00a0B", "1,0\u00a0KiB", "1,5\u00a0KiB", "2,0\u00a0MiB",
+        "5,0\u00a0TiB", "3.072,0\u00a0TiB"]
 
 
 def test_problems_stored_without_a_code_show_their_english_message() -> None:

@@ -83,8 +83,7 @@ def _local(pattern: str, base: Path, settings: FetchSettings) -> Fetched:
             raise failing(SourceError(f"{path.name}: {human_size(size)} is more than the limit "
                                       f"of {human_size(settings.max_bytes)} "
                                       "(HUB_MAX_SOURCE_BYTES)"), "read.too-large",
-                          file=path.name, size=human_size(size),
-                          limit=human_size(settings.max_bytes))
+                          file=path.name, size=size, limit=settings.max_bytes)
         for member in _members(path):
             st = member.stat()
             stats.append([str(member), st.st_size, st.st_mtime_ns])

@@ -230,7 +230,7 @@ class Intake:
             raise failing(TooLarge(f"{name}: larger than the upload limit of "
                                    f"{human_size(self.uploads.limit)} (HUB_MAX_UPLOAD_BYTES)"),
                           "upload.too-large", file=name,
-                          limit=human_size(self.uploads.limit)) from None
+                          limit=self.uploads.limit) from None
 
     def keep(self, dataset: str, received: list[tuple[Received, str]]) -> list[Kept]:
         """Check every received file, then replace the dataset's files with them; if one is

@@ -28,6 +28,7 @@ DEFAULT = "de"
 # code -> the language's own name (shown in the switch, each in its own language)
 LANGUAGES = {"de": "Deutsch", "dsb": "Dolnoserbski", "en": "English"}
 COOKIE = "lang"
+SIZE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,16 @@ class Language:
         if type(value) is int and 0 <= value < 1000:  # as CLDR writes it in every language
             return str(value)  # here, without Babel's 25 µs (tables of counts are mostly 0)
         return format_decimal(value, locale=self.locale)
+
+    def size(self, n: int) -> str:
+        """A size in bytes as the language writes numbers, in binary units to one decimal
+        ("2,0 MiB"; a no-break space before the unit)."""
+        value, unit = float(n), 0
+        while value >= 1024 and unit < len(SIZE_UNITS) - 1:
+            value, unit = value / 1024, unit + 1
+        if unit == 0:
+            return f"{self.number(n)}\u00a0B"
+        return f"{format_decimal(value, '#,##0.0', locale=self.locale)}\u00a0{SIZE_UNITS[unit]}"
 
     def alternatives(self, items: list[str]) -> str:
         """Choices as the language lists them ("A, B oder C")."""

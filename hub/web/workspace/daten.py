@@ -55,7 +55,7 @@ async def _upload(request: Request, session: Session, limit: int,
     refused as soon as it passes `limit` (`TooLarge`)."""
     stream = counted_body(request, limit + FIELDS_ROOM, failing(TooLarge(
         f"the upload is larger than the upload limit of {human_size(limit)} "
-        "(HUB_MAX_UPLOAD_BYTES)"), "upload.too-large", limit=human_size(limit)))
+        "(HUB_MAX_UPLOAD_BYTES)"), "upload.too-large", limit=limit))
     parser = MultiPartParser(request.headers, stream, max_files=max_files + 1, max_fields=10)
     try:
         form = await parser.parse()

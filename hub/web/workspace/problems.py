@@ -81,6 +81,9 @@ TEXTS: dict[str, str | Callable[[Language, int], str]] = {
     "row-structure": N_("Die Zeile hat mehr oder weniger Felder als die Kopfzeile."),
 }
 # a run's error that has a code (hub.problem_codes.FAILURES) -> the German message
+# the parameters that are sizes in bytes (runs stored before said them as English text)
+SIZES = {"read.too-large": ("size", "limit"), "upload.too-large": ("limit",)}
+
 FAILURE_TEXTS: dict[str, str] = {
     "no-column": N_("Die Datei %(file)s hat keine Spalte „%(column)s“: Bitte die Zuordnung "
                     "prüfen."),
@@ -306,8 +309,9 @@ def _failure(lang: Language, code: str, params: Any, english: str) -> str:
     if text is None:
         return english
     try:
-        return lang.gettext(text) % {key: _shown(lang, value, key, of_failure=True)
-                                     for key, value in params.items()}
+        return lang.gettext(text) % {
+            key: lang.size(value) if key in SIZES.get(code, ()) and type(value) is int
+            else _shown(lang, value, key, of_failure=True) for key, value in params.items()}
     except (KeyError, TypeError, ValueError):
         return english
 
