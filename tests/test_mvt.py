@@ -190,16 +190,20 @@ def test_attributes_made_ready_once_give_the_bytes_of_per_tile_encoding(n: int) 
             assert f["properties"]["wert"] == table.column("wert")[int(row)].as_py()
 
 
-def test_first_seen_by_a_table_and_by_sorting_agree() -> None:
-    """A tile's codes are de-duplicated by a table of first positions when the codes' range
-    is small against their count, else by sorting: the same values in the same order."""
+def test_first_seen_gives_the_values_in_the_order_they_first_occur() -> None:
+    """A tile's values are de-duplicated in the order they first occur (that of Arrow's
+    dictionary encoding): integers and floats, -0.0 and 0.0 as one value, NaN as a value."""
     rng = np.random.default_rng(3)
-    for size, m in ((1, 1), (5, 1), (50, 400), (3000, 200)):
-        values = rng.integers(0, size, m)
-        by_sort, by_table = mvt._first_seen(values), mvt._first_seen_below(values, size)
-        assert by_table[0].tolist() == by_sort[0].tolist()
-        assert by_table[1].tolist() == by_sort[1].tolist()
-        assert by_table[0][by_table[1]].tolist() == values.tolist()
-        assert len(set(by_table[0].tolist())) == len(by_table[0])
-        firsts = [values.tolist().index(v) for v in by_table[0].tolist()]
-        assert firsts == sorted(firsts)  # in the order they first occur
+    floats = np.round(rng.normal(size=300), 1)
+    floats[[3, 9]], floats[[20, 40]] = (-0.0, 0.0), np.nan
+    for values in (rng.integers(0, 5, 1), rng.integers(0, 50, 400), rng.integers(0, 3000, 200),
+                   floats):
+        distinct, at = mvt._first_seen(values)
+        expected: list[Any] = []
+        for v in values.tolist():
+            if not any(v == e or (v != v and e != e) for e in expected):
+                expected.append(v)
+        assert len(distinct) == len(expected)
+        assert all(d == e or (d != d and e != e) for d, e in zip(distinct.tolist(), expected,
+                                                                  strict=True))
+        assert np.array_equal(distinct[at], values, equal_nan=True)

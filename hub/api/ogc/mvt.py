@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -284,25 +285,9 @@ def _arrow_column(column: pa.Array | pa.ChunkedArray) -> _Column | None:
 
 def _first_seen(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct values in the order they first occur (the order of Arrow's dictionary
-    encoding), and each value's index among them."""
-    distinct, first, inverse = np.unique(values, return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")
-    rank = np.empty(len(order), np.int64)
-    rank[order] = np.arange(len(order))
-    return distinct[order], rank[inverse.ravel()]
-
-
-def _first_seen_below(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """`_first_seen` of integers in [0, size): each value's first position in one table of
-    `size` entries instead of a sort (the tile's codes of the layer's few-valued columns)."""
-    m = len(values)
-    first = np.full(size, m, np.int64)
-    np.minimum.at(first, values, np.arange(m))
-    seen = np.flatnonzero(first < m)
-    distinct = seen[np.argsort(first[seen])]
-    rank = np.empty(size, np.int64)
-    rank[distinct] = np.arange(len(distinct))
-    return distinct, rank[values]
+    encoding), and each value's index among them (a hash table: pandas' factorize)."""
+    at, distinct = pd.factorize(values, use_na_sentinel=False)
+    return distinct, at
 
 
 def _number_fields(values: np.ndarray) -> bytes:
@@ -450,10 +435,7 @@ class Attributes:
         flat = codes.T.ravel().astype(np.int64)
         valid = flat >= 0
         everything = bool(valid.all())
-        found = flat if everything else flat[valid]
-        size = int(self.bases[-1])
-        distinct, at = _first_seen_below(found, size) if size <= 32 * len(found) else \
-            _first_seen(found)
+        distinct, at = _first_seen(flat if everything else flat[valid])
         if not everything:
             full = np.full(len(flat), -1, np.int64)
             full[valid] = at
