@@ -89,6 +89,16 @@ FAILURES: dict[str, tuple[str, ...]] = {
     "read.feature": ("file", "row"),  # GDAL fails after feature `row`
     "read.parquet": ("file",),
     "read.parquet-encoding": ("file", "encoding"),
+    # a remote source that cannot be fetched (hub.ingest.remote): `url` the address asked
+    "fetch.resolve": ("host",),  # the name cannot be resolved
+    "fetch.private": ("host", "address"),  # not a public address (HUB_FETCH_ALLOW)
+    "fetch.timeout": ("url", "seconds"),  # no answer in time
+    "fetch.connect": ("url",),
+    "fetch.status": ("url", "status"),  # an HTTP error status
+    "fetch.too-large": ("url", "limit"),  # limit in bytes
+    "fetch.stalled": ("url", "seconds"),  # the download stopped for longer than the timeout
+    "fetch.broken": ("url",),  # the download broke off
+    "fetch.html": ("url",),  # an HTML page instead of data
     # an upload the workspace refuses (hub.intake.files), nothing kept
     "upload.none": (),
     "upload.too-many": ("count", "limit"),

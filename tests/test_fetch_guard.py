@@ -18,6 +18,8 @@ from conftest import Project
 
 from hub.errors import SourceError
 from hub.ingest.remote import Guard, GuardedTransport
+from hub.web.portal.i18n import language
+from hub.web.workspace.problems import refusal
 
 CSV = b"id,name\n1,Herzberg\n"
 
@@ -61,6 +63,18 @@ def test_addresses_that_are_not_public_are_refused(url: str) -> None:
     with pytest.raises(SourceError, match=r"not a public address.*HUB_FETCH_ALLOW"), \
             httpx.Client(transport=GuardedTransport(Guard(())), timeout=5) as client:
         client.get(url)
+
+
+def test_a_refused_address_is_said_in_the_pages_language() -> None:
+    with pytest.raises(SourceError) as refused, \
+            httpx.Client(transport=GuardedTransport(Guard(())), timeout=5) as client:
+        client.get("http://10.1.2.3/x.csv")
+    assert refused.value.failure_code == "fetch.private"  # type: ignore[attr-defined]
+    assert refusal(language("de"), refused.value) == (
+        "10.1.2.3 ist keine öffentliche Adresse (10.1.2.3). Der Datenhub holt Quellen nur aus "
+        "dem Internet; einen Rechner im internen Netz kann die Verwaltung des Datenhubs "
+        "freigeben (HUB_FETCH_ALLOW).")
+    assert refusal(language("dsb"), refused.value).startswith("10.1.2.3 njejo zjawna adresa")
 
 
 def test_allowed_hosts_and_networks_pass() -> None:

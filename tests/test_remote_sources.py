@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import ClassVar
 from urllib.parse import parse_qs, urlparse
 
@@ -19,6 +20,8 @@ from hub.config import load_settings
 from hub.ingest.pipeline import load_pipeline
 from hub.ingest.run import ingest
 from hub.store import Store
+from hub.web.portal.i18n import language
+from hub.web.workspace.problems import failure
 
 FEATURES = [
     {"type": "Feature", "id": i,
@@ -242,3 +245,8 @@ def test_ckan_unknown_resource_is_a_clear_error(tmp_path: Path, server: str) -> 
     report = run(root)
     assert report.status == "failed"
     assert "resource_show" in report.error and "404" in report.error
+    assert report.error_code == "fetch.status" and report.error_params["status"] == 404
+    said = failure(language("de"), SimpleNamespace(report={
+        "error_code": report.error_code, "error_params": report.error_params}, error=""))
+    assert said.startswith("Der Server von ") and said.endswith(
+        " hat mit dem Fehler HTTP 404 geantwortet.")

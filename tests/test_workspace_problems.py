@@ -68,7 +68,8 @@ SAMPLE = {"allowed": ["Tagespflege", "Hospiz", "Kurzzeitpflege"], "limit": 1000,
           "sheet": "Tabelle9", "sheets": ["Hinweise", "Einrichtungen"], "layer": "wege",
           "layers": ["stellen", "wege"], "member": "x.shp", "outside": 40, "share": 91.7,
           "max_share": 50.0, "current": 1300, "schemas": ["pflege", "ladepunkte"],
-          "value": "kreis",
+          "value": "kreis", "host": "daten.example", "address": "10.0.0.7",
+          "url": "https://daten.example/pflege.csv", "seconds": 30.0, "status": 404,
           "reasons": [{"code": "guard.quarantined", "params": {
               "quarantined": 1100, "read": 1200, "outside": 40, "share": 91.7,
               "max_share": 50.0}}, {"code": "guard.shrink", "params": {

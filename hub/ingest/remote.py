@@ -30,6 +30,7 @@ import httpx
 from hub.errors import SourceError
 from hub.ingest.pipeline import Source
 from hub.ingest.sources import CHUNK, Fetched, FetchSettings, human_size
+from hub.problem_codes import failing
 
 
 def fetch(source: Source, target: Path, settings: FetchSettings,
@@ -60,16 +61,17 @@ class Guard:
             found = list(dict.fromkeys(info[4][0] for info in socket.getaddrinfo(
                 host, port, type=socket.SOCK_STREAM)))
         except (socket.gaierror, UnicodeError) as exc:
-            raise SourceError(f"{host}: the name cannot be resolved ({exc})") from None
+            raise failing(SourceError(f"{host}: the name cannot be resolved ({exc})"),
+                          "fetch.resolve", host=host) from None
         if host.lower() in self.names:
             return found
         for address in found:
             ip = ipaddress.ip_address(address.split("%")[0])
             if not ip.is_global and not any(ip in n for n in self.networks):
-                raise SourceError(
+                raise failing(SourceError(
                     f"{host} is not a public address ({ip}); the hub fetches sources on the "
                     "internet only — an administrator can allow a host of the internal network "
-                    "with HUB_FETCH_ALLOW")
+                    "with HUB_FETCH_ALLOW"), "fetch.private", host=host, address=str(ip))
         return found
 
 
@@ -123,14 +125,17 @@ def _request(client: httpx.Client, url: str, headers: dict[str, str] | None = No
         response = client.send(client.build_request("GET", url, headers=headers, params=params),
                                stream=True)
     except httpx.TimeoutException:
-        raise SourceError(f"{url}: no answer within {client.timeout.read or 0:g} s "
-                          "(timeout)") from None
+        seconds = client.timeout.read or 0
+        raise failing(SourceError(f"{url}: no answer within {seconds:g} s (timeout)"),
+                      "fetch.timeout", url=url, seconds=seconds) from None
     except httpx.HTTPError as exc:
-        raise SourceError(f"{url}: cannot connect ({exc})") from None
+        raise failing(SourceError(f"{url}: cannot connect ({exc})"), "fetch.connect",
+                      url=url) from None
     try:
         if response.status_code >= 400:
-            raise SourceError(f"{url}: the server answered HTTP {response.status_code} "
-                              f"{response.reason_phrase}")
+            raise failing(SourceError(f"{url}: the server answered HTTP "
+                                      f"{response.status_code} {response.reason_phrase}"),
+                          "fetch.status", url=url, status=response.status_code)
         yield response
     finally:
         response.close()
@@ -157,18 +162,22 @@ def _download(client: httpx.Client, url: str, target: Path, settings: FetchSetti
                 for chunk in response.iter_bytes(CHUNK):
                     size += len(chunk)
                     if size > settings.max_bytes:
-                        raise SourceError(f"{url}: larger than the limit of "
-                                          f"{human_size(settings.max_bytes)} "
-                                          "(HUB_MAX_SOURCE_BYTES)")
+                        raise failing(SourceError(
+                            f"{url}: larger than the limit of "
+                            f"{human_size(settings.max_bytes)} (HUB_MAX_SOURCE_BYTES)"),
+                            "fetch.too-large", url=url, limit=settings.max_bytes)
                     if size == len(chunk):
                         _refuse_html_body(chunk, url)
                     digest.update(chunk)
                     out.write(chunk)
         except httpx.TimeoutException:
-            raise SourceError(f"{url}: the download stalled for more than "
-                              f"{client.timeout.read or 0:g} s (timeout)") from None
+            seconds = client.timeout.read or 0
+            raise failing(SourceError(f"{url}: the download stalled for more than "
+                                      f"{seconds:g} s (timeout)"), "fetch.stalled", url=url,
+                          seconds=seconds) from None
         except httpx.HTTPError as exc:
-            raise SourceError(f"{url}: the download broke off ({exc})") from None
+            raise failing(SourceError(f"{url}: the download broke off ({exc})"),
+                          "fetch.broken", url=url) from None
     state = {"url": url, "etag": response.headers.get("etag"),
              "last_modified": response.headers.get("last-modified"),
              "fingerprint": digest.hexdigest()}
@@ -178,15 +187,16 @@ def _download(client: httpx.Client, url: str, target: Path, settings: FetchSetti
 def _refuse_html(response: httpx.Response, url: str) -> None:
     kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind in ("text/html", "application/xhtml+xml"):
-        raise SourceError(f"{url}: the server sent an HTML page (Content-Type {kind}), not data; "
-                          "is the address a landing page or a login?")
+        raise failing(SourceError(f"{url}: the server sent an HTML page (Content-Type {kind}), "
+                                  "not data; is the address a landing page or a login?"),
+                      "fetch.html", url=url)
 
 
 def _refuse_html_body(chunk: bytes, url: str) -> None:
     head = chunk[:512].lstrip().lower()
     if head.startswith((b"<!doctype html", b"<html")):
-        raise SourceError(f"{url}: the server sent an HTML page, not data; is the address a "
-                          "landing page or a login?")
+        raise failing(SourceError(f"{url}: the server sent an HTML page, not data; is the "
+                                  "address a landing page or a login?"), "fetch.html", url=url)
 
 
 def _file_name(response: httpx.Response, url: str) -> str:

@@ -82,7 +82,8 @@ TEXTS: dict[str, str | Callable[[Language, int], str]] = {
 }
 # a run's error that has a code (hub.problem_codes.FAILURES) -> the German message
 # the parameters that are sizes in bytes (runs stored before said them as English text)
-SIZES = {"read.too-large": ("size", "limit"), "upload.too-large": ("limit",)}
+SIZES = {"read.too-large": ("size", "limit"), "upload.too-large": ("limit",),
+         "fetch.too-large": ("limit",)}
 
 FAILURE_TEXTS: dict[str, str] = {
     "no-column": N_("Die Datei %(file)s hat keine Spalte „%(column)s“: Bitte die Zuordnung "
@@ -100,6 +101,21 @@ FAILURE_TEXTS: dict[str, str] = {
                       "zugeordnet: Bitte die Koordinatenspalten wählen."),
     "unknown-crs": N_("Das Koordinatensystem von %(file)s ist unbekannt: Bitte in der Zuordnung "
                       "angeben (z. B. EPSG:25833)."),
+    # a remote source that cannot be fetched
+    "fetch.resolve": N_("Der Rechnername %(host)s ist nicht bekannt (kein DNS-Eintrag): Bitte die "
+                        "Adresse prüfen."),
+    "fetch.private": N_("%(host)s ist keine öffentliche Adresse (%(address)s). Der Datenhub holt "
+                        "Quellen nur aus dem Internet; einen Rechner im internen Netz kann die "
+                        "Verwaltung des Datenhubs freigeben (HUB_FETCH_ALLOW)."),
+    "fetch.timeout": N_("%(url)s hat nicht innerhalb von %(seconds)s Sekunden geantwortet."),
+    "fetch.connect": N_("Zu %(url)s lässt sich keine Verbindung aufbauen."),
+    "fetch.status": N_("Der Server von %(url)s hat mit dem Fehler HTTP %(status)s geantwortet."),
+    "fetch.too-large": N_("Die Daten unter %(url)s sind größer als die erlaubten %(limit)s."),
+    "fetch.stalled": N_("Das Herunterladen von %(url)s stockte länger als %(seconds)s "
+                        "Sekunden."),
+    "fetch.broken": N_("Das Herunterladen von %(url)s brach ab."),
+    "fetch.html": N_("Unter %(url)s liefert der Server eine Web-Seite statt Daten: Ist die "
+                     "Adresse eine Startseite oder eine Anmeldung?"),
     # a file that cannot be read at all
     "read.missing": N_("Die Datei %(file)s wurde nicht gefunden."),
     "read.too-large": N_("Die Datei %(file)s ist mit %(size)s größer als die erlaubten "
