@@ -99,6 +99,16 @@ FAILURES: dict[str, tuple[str, ...]] = {
     "fetch.stalled": ("url", "seconds"),  # the download stopped for longer than the timeout
     "fetch.broken": ("url",),  # the download broke off
     "fetch.html": ("url",),  # an HTML page instead of data
+    "fetch.ckan": ("url",),  # no JSON from a CKAN API
+    "fetch.ckan-resource": ("url", "resource"),  # not found, or without a URL
+    # WFS / OGC API Features pages (`page` counts from 1; `source` the source as the run names it)
+    "fetch.geojson": ("url", "page"),  # not GeoJSON
+    "fetch.features": ("url", "page"),  # no `features` list
+    "fetch.returned": ("url", "page", "returned", "found"),  # numberReturned disagrees
+    "fetch.changed": ("url", "page", "matched", "expected"),  # numberMatched changed
+    "fetch.order": ("url", "page", "id", "first_page"),  # a feature on two pages
+    "fetch.pages": ("source", "limit"),  # more pages than allowed
+    "fetch.incomplete": ("source", "expected", "received", "pages"),
     # an upload the workspace refuses (hub.intake.files), nothing kept
     "upload.none": (),
     "upload.too-many": ("count", "limit"),

@@ -190,6 +190,7 @@ def test_wfs_counts_that_disagree_fail_the_run(tmp_path: Path, server: str, matc
     Handler.wfs_cap, Handler.wfs_matched = 7, matched
     report = run(project(tmp_path, wfs_source(server)))
     assert report.status == "failed" and expected in report.error, report.error
+    assert report.error_code == ("fetch.incomplete" if matched == "more" else "fetch.changed")
     assert Store(tmp_path / "store").current("stationen") is None
 
 
@@ -202,6 +203,9 @@ def test_wfs_unstable_order_fails_and_sort_by_fixes_it(tmp_path: Path, server: s
     report = run(root)
     assert report.status == "failed" and "order is not stable" in report.error, report.error
     assert "sort_by" in report.error and "sortBy" not in "".join(Handler.requests)
+    said = failure(language("de"), SimpleNamespace(report={
+        "error_code": report.error_code, "error_params": report.error_params}, error=""))
+    assert said.startswith("Das Objekt „") and "Bitte in der Pipeline „sort_by“" in said
     (root / "pipelines" / "stationen.yaml").write_text(
         (root / "pipelines" / "stationen.yaml").read_text().replace(
             "page_size: 10", "page_size: 10, sort_by: id"))

@@ -70,6 +70,9 @@ SAMPLE = {"allowed": ["Tagespflege", "Hospiz", "Kurzzeitpflege"], "limit": 1000,
           "max_share": 50.0, "current": 1300, "schemas": ["pflege", "ladepunkte"],
           "value": "kreis", "host": "daten.example", "address": "10.0.0.7",
           "url": "https://daten.example/pflege.csv", "seconds": 30.0, "status": 404,
+          "resource": "res-1", "page": 3, "returned": 100, "matched": 1300, "id": "p.17",
+          "first_page": 2, "source": "wfs https://daten.example/wfs", "received": 1200,
+          "pages": 13,
           "reasons": [{"code": "guard.quarantined", "params": {
               "quarantined": 1100, "read": 1200, "outside": 40, "share": 91.7,
               "max_share": 50.0}}, {"code": "guard.shrink", "params": {

@@ -225,9 +225,12 @@ def _ckan_resource_url(client: httpx.Client, spec: dict[str, Any]) -> str:
         try:
             body = response.json()
         except ValueError:
-            raise SourceError(f"{api}: not a CKAN API answer (no JSON)") from None
+            raise failing(SourceError(f"{api}: not a CKAN API answer (no JSON)"), "fetch.ckan",
+                          url=api) from None
     if not body.get("success") or not body.get("result", {}).get("url"):
-        raise SourceError(f"{api}: resource {spec['resource_id']!r} not found or has no URL")
+        raise failing(SourceError(f"{api}: resource {spec['resource_id']!r} not found or has "
+                                  "no URL"), "fetch.ckan-resource", url=api,
+                      resource=str(spec["resource_id"]))
     return body["result"]["url"]
 
 
@@ -255,23 +258,29 @@ def _paged(client: httpx.Client, source: Source, target: Path,
             _refuse_html(response, url)
             body = response.read()
         where = f"{response.url}: page {page}"
+        on_page = {"url": str(response.url), "page": page}
         try:
             doc = json.loads(body)
         except ValueError:
-            raise SourceError(f"{where} is not GeoJSON") from None
+            raise failing(SourceError(f"{where} is not GeoJSON"), "fetch.geojson",
+                          **on_page) from None
         features = doc.get("features") if isinstance(doc, dict) else None
         if not isinstance(features, list):
-            raise SourceError(f"{where} has no 'features' list")
+            raise failing(SourceError(f"{where} has no 'features' list"), "fetch.features",
+                          **on_page)
         returned = _count(doc, "numberReturned")
         if returned is not None and returned != len(features):
-            raise SourceError(f"{where} says numberReturned {returned:,} but holds "
-                              f"{len(features):,} features")
+            raise failing(SourceError(f"{where} says numberReturned {returned:,} but holds "
+                                      f"{len(features):,} features"), "fetch.returned",
+                          **on_page, returned=returned, found=len(features))
         matched = _count(doc, "numberMatched")
         if matched is not None and expected is not None and matched != expected:
-            raise SourceError(f"{where} says numberMatched {matched:,}, an earlier page said "
-                              f"{expected:,}: the data changed while it was paged; run again")
+            raise failing(SourceError(f"{where} says numberMatched {matched:,}, an earlier page "
+                                      f"said {expected:,}: the data changed while it was "
+                                      "paged; run again"), "fetch.changed", **on_page,
+                          matched=matched, expected=expected)
         expected = matched if matched is not None else expected
-        _check_ids(features, seen, page, where)
+        _check_ids(features, seen, on_page)
         received += len(features)
         if features or page == 1:
             path = target / f"page-{page:05d}.geojson"
@@ -289,12 +298,15 @@ def _paged(client: httpx.Client, source: Source, target: Path,
         else:
             break  # OGC API Features: no `next` link is the last page
     else:
-        raise SourceError(f"{source.describe()}: more than {settings.max_pages} pages")
+        raise failing(SourceError(f"{source.describe()}: more than {settings.max_pages} "
+                                  "pages"), "fetch.pages", source=source.describe(),
+                      limit=settings.max_pages)
     if expected is not None and received != expected:
-        raise SourceError(
+        raise failing(SourceError(
             f"{source.describe()}: the server announced {expected:,} features (numberMatched) "
             f"but {received:,} arrived in {page} page(s); an incomplete dataset is not "
-            "committed")
+            "committed"), "fetch.incomplete", source=source.describe(), expected=expected,
+            received=received, pages=page)
     return Fetched(files, digest.hexdigest())
 
 
@@ -327,15 +339,18 @@ def _count(doc: dict[str, Any], key: str) -> int | None:
         return None
 
 
-def _check_ids(features: list[Any], seen: dict[Any, int], page: int, where: str) -> None:
-    """A feature id on two pages means the server's order shifted between requests."""
+def _check_ids(features: list[Any], seen: dict[Any, int], on_page: dict[str, Any]) -> None:
+    """A feature id on two pages means the server's order shifted between requests
+    (`on_page`: the page's url and number)."""
     for feature in features:
         fid = feature.get("id") if isinstance(feature, dict) else None
         if fid is None:
             continue
         if fid in seen:
-            raise SourceError(
-                f"{where}: feature {fid!r} came already on page {seen[fid]}; the server's order "
-                "is not stable between pages, so features may be missing. Set `sort_by:` to a "
-                "unique column of the source (default: the schema's primary key)")
-        seen[fid] = page
+            raise failing(SourceError(
+                f"{on_page['url']}: page {on_page['page']}: feature {fid!r} came already on "
+                f"page {seen[fid]}; the server's order is not stable between pages, so "
+                "features may be missing. Set `sort_by:` to a unique column of the source "
+                "(default: the schema's primary key)"), "fetch.order", **on_page, id=str(fid),
+                first_page=seen[fid])
+        seen[fid] = on_page["page"]

@@ -116,6 +116,24 @@ FAILURE_TEXTS: dict[str, str] = {
     "fetch.broken": N_("Das Herunterladen von %(url)s brach ab."),
     "fetch.html": N_("Unter %(url)s liefert der Server eine Web-Seite statt Daten: Ist die "
                      "Adresse eine Startseite oder eine Anmeldung?"),
+    "fetch.ckan": N_("Unter %(url)s antwortet keine CKAN-API (die Antwort ist kein JSON)."),
+    "fetch.ckan-resource": N_("Die CKAN-API %(url)s kennt die Ressource „%(resource)s“ nicht, "
+                              "oder die Ressource hat keine Adresse."),
+    "fetch.geojson": N_("Seite %(page)s von %(url)s ist kein GeoJSON."),
+    "fetch.features": N_("Seite %(page)s von %(url)s enthält keine Liste „features“."),
+    "fetch.returned": N_("Seite %(page)s von %(url)s nennt %(returned)s Objekte "
+                         "(numberReturned), enthält aber %(found)s."),
+    "fetch.changed": N_("Seite %(page)s von %(url)s nennt %(matched)s Objekte insgesamt, eine "
+                        "frühere Seite %(expected)s: Die Daten haben sich während des Abrufs "
+                        "geändert. Bitte den Lauf wiederholen."),
+    "fetch.order": N_("Das Objekt „%(id)s“ kam auf Seite %(page)s von %(url)s, aber schon auf "
+                      "Seite %(first_page)s: Der Server ordnet die Seiten nicht stabil, so "
+                      "können Objekte fehlen. Bitte in der Pipeline „sort_by“ auf eine eindeutige "
+                      "Spalte der Quelle setzen."),
+    "fetch.pages": N_("%(source)s hat mehr als %(limit)s Seiten."),
+    "fetch.incomplete": N_("%(source)s kündigte %(expected)s Objekte an (numberMatched), es kamen "
+                           "aber %(received)s auf %(pages)s Seiten. Unvollständige Daten werden "
+                           "nicht gespeichert."),
     # a file that cannot be read at all
     "read.missing": N_("Die Datei %(file)s wurde nicht gefunden."),
     "read.too-large": N_("Die Datei %(file)s ist mit %(size)s größer als die erlaubten "
@@ -345,7 +363,8 @@ def _shown(lang: Language, value: Any, key: str = "", of_failure: bool = False) 
         return ", ".join(str(v) for v in value) if value else "–"
     if of_failure and key == "format" and isinstance(value, str):
         return FORMATS.get(value, value)
-    if of_failure and key in ("row", "header_row", "last", "offset") and isinstance(value, int):
+    if of_failure and key in ("row", "header_row", "last", "offset", "page", "first_page",
+                              "status") and isinstance(value, int):
         return str(value)  # a place, not an amount: no thousands separator
     if isinstance(value, list):
         return lang.alternatives([_shown(lang, v) for v in value])
