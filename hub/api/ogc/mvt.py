@@ -467,12 +467,16 @@ def layer(name: str, geom_type: np.ndarray, commands: np.ndarray, command_offset
     if len(t.keys):
         packed = t.packed()
         fields += [b"\x12", varint_cells(packed.lengths), packed]
-    geometry = varints(commands, command_offsets)
-    fields += [b"\x18", Cells(geom_type[:, None], np.ones((n, 1), bool)),
-               b"\x22", varint_cells(geometry.lengths)]
-    head = beside(*fields)
-    feature = beside(b"\x12", varint_cells(head.lengths + geometry.lengths), head)
-    features = join(feature.ragged(), geometry)
+    fields += [b"\x18", Cells(geom_type[:, None], np.ones((n, 1), bool)), b"\x22"]
+    if len(commands) == 3 * n:  # one point each (every geometry has 3 integers or more)
+        points = varint_cells(np.asarray(commands).reshape(n, 3))
+        head = beside(*fields, varint_cells(points.lengths), points)
+        features = beside(b"\x12", varint_cells(head.lengths), head).ragged()
+    else:  # lines and polygons: long items, joined
+        geometry = varints(commands, command_offsets)
+        head = beside(*fields, varint_cells(geometry.lengths))
+        feature = beside(b"\x12", varint_cells(head.lengths + geometry.lengths), head)
+        features = join(feature.ragged(), geometry)
     keys = b"".join(_text(0x1A, k) for k in t.keys)
     return b"\x78\x02" + _text(0x0A, name) + features.tobytes() + keys + t.values + b"\x28" \
         + _varint(EXTENT)
