@@ -125,13 +125,16 @@ class HubServer:
         return self
 
     def output(self) -> str:
-        """What the server wrote so far (the last start's, or the whole `log`)."""
+        """What the server wrote so far (the last start's, or the whole `log`, also once
+        stopped)."""
+        if self._output is not None:
+            self._output.flush()
+        if self.log:
+            return self.log.read_text(errors="replace") if self.log.exists() else ""
         if self._output is None:
             return ""
-        self._output.flush()
         self._output.seek(0)
-        return self._output.read().decode(errors="replace") if not self.log else \
-            self.log.read_text(errors="replace")
+        return self._output.read().decode(errors="replace")
 
     def kill(self) -> None:
         """SIGKILL, and reap it."""

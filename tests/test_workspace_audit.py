@@ -19,7 +19,7 @@ import httpx
 import pytest
 from chromium import ARTIFACTS, Watched, axe_problems
 from ckan_project import build
-from conftest import hub_server
+from conftest import HubServer, hub_server
 
 from hub import audit, usage
 from hub.access import ADMIN as ADMIN_VIEW
@@ -28,8 +28,12 @@ from hub.catalog import open_catalog
 from hub.config import load_settings
 
 PASSWORD = "Korrekt Pferd Batterie"
-TODAY = dt.datetime.now(dt.UTC).date().isoformat()
 YESTERDAY = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+
+
+def utc_today() -> str:
+    """Today in UTC, the day `usage.Tally` counts under (a run may pass midnight)."""
+    return dt.datetime.now(dt.UTC).date().isoformat()
 # seeded counts: an internal dataset of sozialamt, a restricted one (umweltamt's, seen by
 # sozialamt), a public one of kataster-vermessung
 SEEDED = {("zuckerwatte-intern", "view"): 7, ("zuckerwatte-intern", "download"): 3,
@@ -185,7 +189,8 @@ def test_the_trail_holds_what_the_cli_and_the_ckan_api_did(site: dict) -> None:
 
 
 def test_the_quarterly_report(site: dict) -> None:
-    quarter = f"{TODAY[:4]}-Q{(int(TODAY[5:7]) - 1) // 3 + 1}"
+    today = utc_today()
+    quarter = f"{today[:4]}-Q{(int(today[5:7]) - 1) // 3 + 1}"
     with signed_in(site["url"], "ann") as ann:
         page = ann.get("/arbeitsbereich/bericht")
         assert page.status_code == 200 and f"Quartalsbericht {quarter}" in page.text
@@ -208,29 +213,29 @@ def test_the_quarterly_report(site: dict) -> None:
     assert before[("datasets", "added")] == 0 and ("theme_tile", "REGI") in before
 
 
-def test_the_server_counts_requests_and_saves_them_when_it_stops(site: dict) -> None:
+def test_the_server_counts_requests_and_saves_them_when_it_stops(site: dict,
+                                                                 tmp_path: Path) -> None:
     """A second server on the same store: anonymous views of a public dataset page and the
     OGC items of held data are counted, a hidden dataset's refused page is not."""
     db = site["db"]
-    before = usage.of(db, {"stadtplan-finsterwalde": [], "gemeinden": [],
-                           "zuckerwatte-intern": []}, TODAY, TODAY)
-    with hub_server(site["root"]) as server, httpx.Client(base_url=server.url,
-                                                            timeout=60) as client:
+    names: dict[str, list[str]] = {"stadtplan-finsterwalde": [], "gemeinden": [],
+                                   "zuckerwatte-intern": []}
+    since = utc_today()  # counts are saved under the day they were made: maybe tomorrow
+    before = usage.of(db, names, since, "9999-12-31")
+    server = HubServer(site["root"], log=tmp_path / "serve.log")
+    with server, httpx.Client(base_url=server.url, timeout=60) as client:
         for _ in range(3):
             assert client.get("/datasets/stadtplan-finsterwalde").status_code == 200
         assert client.get("/ogc/collections/gemeinden/items",
                           params={"limit": 1}).status_code == 200
         assert client.get("/datasets/zuckerwatte-intern").status_code == 404
         server.stop()  # SIGTERM: the counts are saved on the way out
-    after = usage.of(db, {"stadtplan-finsterwalde": [], "gemeinden": [],
-                          "zuckerwatte-intern": []}, TODAY, TODAY)
+    assert server.process is not None and server.process.returncode == 0, server.output()
+    after = usage.of(db, names, since, "9999-12-31")
     assert after["stadtplan-finsterwalde"].totals["view"] == before[
-        "stadtplan-finsterwalde"].totals["view"] + 3
+        "stadtplan-finsterwalde"].totals["view"] + 3, server.output()[-3000:]
     assert after["gemeinden"].totals["api"] == before["gemeinden"].totals["api"] + 1
     assert after["zuckerwatte-intern"].total == before["zuckerwatte-intern"].total
-
-
-
 
 
 # -- in a real browser ----------------------------------------------------------------------------
