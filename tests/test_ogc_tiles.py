@@ -339,3 +339,31 @@ def test_workers_map_one_copy_of_a_point_layers_tile_index(ogc_site: Site, tmp_p
     z, x, y = 12, 2200, 1370
     assert tiles.render(workers[1], "gross", z, x, y) == \
         tiles.render(Layer(version, meta), "gross", z, x, y)
+
+
+def test_a_tiles_cost_counts_its_points_and_grows_with_the_data_otherwise(ogc_site: Site
+                                                                         ) -> None:
+    """`tiles.cost` decides where a new tile is rendered (`hub.api.ogc.work`): a tile of every
+    point costs its points × POINT_WEIGHT (those inside it, as the tile shows them); a tile of
+    clusters or polygons, or one asked for before the layer's tile source is built, grows with
+    the data (the pool renders it)."""
+    from hub.api.ogc import tiles, work
+    from hub.api.ogc.layer import Layer, describe
+
+    version = ogc_site.project.store.current("gross")
+    layer = Layer(version, describe(version))
+    assert tiles.cost(layer, 17, 0, 0) == math.inf  # no tile source yet: building it is large
+    src = tiles.source(layer)
+    points = grid(ogc_site, "gross", 17)
+    x, y = (int(v) for v in points[0])
+    inside = int(np.sum((np.floor(points[:, 0]) == x) & (np.floor(points[:, 1]) == y)))
+    assert 1 <= inside <= 1_000 and tiles.cost(layer, 17, x, y) == inside * tiles.POINT_WEIGHT
+    assert tiles.cost(layer, 17, x, y) <= work.LOOP_COST  # rendered on the event loop
+    shown = decode(tiles.render(layer, "gross", 17, x, y))["gross"]["features"]
+    assert inside == sum(1 for f in shown if all(0 <= c < EXTENT for c in
+                                                 f["geometry"]["coordinates"]))
+    assert src.raw_max < BIG_ROWS and tiles.cost(layer, 0, 0, 0) == math.inf  # clusters
+    shapes = ogc_site.project.store.current("flaechen")
+    polygons = Layer(shapes, describe(shapes))
+    tiles.source(polygons)
+    assert tiles.cost(polygons, 0, 0, 0) == math.inf

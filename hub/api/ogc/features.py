@@ -790,8 +790,9 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
             return answer(data)
         work.wait_for(request, encoded.pending(key))  # being rendered for another request
         layer = layer_of(request, c)
-        # rendering grows with the data in the tile: in the pool, the checks above made once
-        return work.then(request, work.UNBOUNDED, lambda: answer(encoded.make(
-            key, lambda: tiles_mod.render(layer, c.dataset.name, zoom, col, row))))
+        # rendering grows with the data in the tile: a large one in the pool, the checks
+        # above made once
+        return work.then(request, tiles_mod.cost(layer, zoom, col, row), lambda: answer(
+            encoded.make(key, lambda: tiles_mod.render(layer, c.dataset.name, zoom, col, row))))
 
     return router

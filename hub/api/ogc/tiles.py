@@ -317,6 +317,23 @@ def detail_zoom(layer: Layer, zooms: range) -> int | None:
 
 # -- making a tile -------------------------------------------------------------------------------
 
+POINT_WEIGHT = 50  # cost of encoding one point of a tile, in row-conditions: as one feature of
+# a page of items (`hub.api.ogc.features.PAGE_WEIGHT`), which it costs about as much as
+
+
+def cost(layer: Layer, z: int, x: int, y: int) -> float:
+    """The work of rendering tile z/y/x, in row-conditions (`hub.api.ogc.work`): a tile of
+    every point costs by its points, counted by two binary searches. A tile of clusters, of
+    lines or polygons, or of a layer whose tile source is not built yet grows with the data.
+    (A tile that costs little is rendered on the event loop: in a worker thread it would hold
+    the GIL just as long, and the way there and back costs more than a small tile.)"""
+    src = layer.derived.get("tiles")
+    if src is None or src.codes is None:
+        return math.inf
+    start, stop = _slice(src, z, x, y)
+    return math.inf if stop - start > src.raw_max else (stop - start) * POINT_WEIGHT
+
+
 def render(layer: Layer, name: str, z: int, x: int, y: int) -> bytes:
     """The MVT bytes of tile z/y/x (b"" when nothing is in it)."""
     src = source(layer)

@@ -4,13 +4,13 @@ Answers that cost little — documents, 304s, cached selections, cached tiles, s
 layer in memory — are computed on the event loop, where a thread hop would cost more than the
 answer. Everything whose cost grows with the data runs in a small pool of worker threads:
 reading a version into memory, a new selection (bbox, equality, `datetime`, CQL2) over many
-rows, an uncached tile, a large page.
+rows, a new tile of many points (or of clusters, lines, polygons), a large page.
 
 - A handler runs on the loop first. Before each step that may be expensive it calls
   `needs(request, cost)`, which on the loop raises `Offload` when the cost is over `LOOP_COST`;
   the caller then runs the whole handler again in the pool (the cheap steps before repeat).
   A handler whose expensive step is its last hands that step over instead (`then`): only it
-  runs in the pool (an uncached tile: the checks before it are not made twice).
+  runs in the pool (a new tile: the checks before it are not made twice).
 - At most `Budget.workers` handlers run in the pool. A request that finds every worker busy waits
   up to `Budget.queue_seconds` for one and then gets 503 with `Retry-After` (`Busy`).
 - Work that many requests may ask for at once (reading a version, rendering a tile) is done
