@@ -53,9 +53,11 @@ from leak_site import (
     seed_online,
     shown_markers,
 )
+from starlette.routing import Mount
 
 from hub.catalog.model import HUB_DOWNLOADS, hub_download_id
 from hub.jobs import list_jobs
+from hub.web.routing import Prefixed
 
 FORMATS = ("geojson", "csv", "gpkg", "parquet", "fgb")
 FEEDS = ("rdf", "ttl", "jsonld")
@@ -502,20 +504,41 @@ def test_the_crawl_reaches_every_route(site: Site, crawls: dict[str, Crawl],
     paths = list(get_routes(app.routes))
     assert len(paths) > 30  # the routes of the included routers too
     for path in paths:
-        parts = re.split(r"(\{\w+(?::\w+)?\})", path)  # {name}, {rest:path}, {id:feature_id}
-        pattern = "".join((".+" if ":" in part else "[^/]+") if part.startswith("{")
-                          else re.escape(part) for part in parts)
-        assert any(re.fullmatch(pattern, seen) for seen in crawled), path
+        assert any(re.fullmatch(pattern(path), seen) for seen in crawled), path
+    # a router matched by its prefix (`Prefixed`) keeps every path under it: no other route
+    # of the app (of any method) may take one, as it could after an included router
+    prefixed = [r for r in app.routes if isinstance(r, Prefixed)]
+    assert {r.prefix for r in prefixed} == {"/ogc", "/downloads"}
+    others = [pattern(path) for path in get_routes(
+        [r for r in app.routes if not isinstance(r, Prefixed)], methods=None)]
+    for route in prefixed:
+        under = {p for p in crawled if p.startswith(route.prefix + "/")}
+        assert len(under) > 5 and len(others) > 30
+        for path in under:
+            assert not any(re.fullmatch(other, path) for other in others), path
 
 
-def get_routes(routes: list[Any], prefix: str = "") -> Iterator[str]:
-    """The paths of the GET routes, those of included routers with them (FastAPI keeps an
-    included router as `original_router` with its `include_context`)."""
+def pattern(path: str) -> str:
+    """A route's path as a regular expression: {name}, {rest:path}, {id:feature_id}."""
+    parts = re.split(r"(\{\w+(?::\w+)?\})", path)
+    return "".join((".+" if ":" in part else "[^/]+") if part.startswith("{")
+                   else re.escape(part) for part in parts)
+
+
+def get_routes(routes: list[Any], prefix: str = "", methods: str | None = "GET"
+               ) -> Iterator[str]:
+    """The paths of the GET routes (`methods` None: of all routes and mounts), those of
+    included routers with them (FastAPI keeps an included router as `original_router` with its
+    `include_context`; a `Prefixed` one's routes have its prefix in their paths)."""
     for route in routes:
         inner = getattr(route, "original_router", None)
         if inner is not None:
-            yield from get_routes(inner.routes, prefix + route.include_context.prefix)
-        elif "GET" in (getattr(route, "methods", None) or ()):
+            yield from get_routes(inner.routes, prefix + route.include_context.prefix, methods)
+        elif isinstance(route, Prefixed):
+            yield from get_routes(route.router.routes, prefix, methods)
+        elif methods is None and isinstance(route, Mount):
+            yield prefix + route.path + "/{rest:path}"
+        elif methods is None or methods in (getattr(route, "methods", None) or ()):
             yield prefix + route.path
 
 

@@ -30,7 +30,7 @@ from hub.access import ADMIN, ANONYMOUS, DataAccess, Viewer
 from hub.api import openapi
 from hub.api.ckan.routes import ckan_router
 from hub.api.downloads import downloads_router
-from hub.api.ogc import About, ogc_router
+from hub.api.ogc import BUSIEST, About, ogc_router
 from hub.api.ogc.datasets import Current
 from hub.catalog import dcat
 from hub.catalog.dcat import Context
@@ -55,6 +55,7 @@ from hub.web.portal.places import PlacePages
 from hub.web.portal.routes import Renderer, error_page, portal_router
 from hub.web.portal.signin import signin_router
 from hub.web.portal.viewer import DataViewer
+from hub.web.routing import Prefixed
 from hub.web.security import SecurityHeaders
 from hub.web.services import InvalidToken, Opener, Services, credentials_sent
 from hub.web.session import COOKIE as SESSION_COOKIE
@@ -187,12 +188,15 @@ def create_app(settings: Settings) -> FastAPI:
                      licence.label if licence else "", list(record.keywords), page,
                      record.attribution, record.title)
 
-    # OGC API – Features under /ogc (the portal owns "/", the JSON and CKAN APIs "/api/…")
-    app.include_router(ogc_router(store, viewer=viewer, access_of=access.of, about=about,
-                                  catalog_state=access.state))
+    # OGC API – Features under /ogc (the portal owns "/", the JSON and CKAN APIs "/api/…"):
+    # tried before every other route, its tiles and items first (a map asks for dozens at a
+    # time); any other path passes it by one string comparison (`Prefixed`)
+    app.router.routes.insert(0, Prefixed(ogc_router(
+        store, viewer=viewer, access_of=access.of, about=about, catalog_state=access.state),
+        first=BUSIEST))
     # Files of every version: /downloads/{dataset}/v{N}.{ext} and latest.{ext}
-    app.include_router(downloads_router(store, viewer=viewer, access_of=access.of,
-                                        about=about))
+    app.router.routes.append(Prefixed(downloads_router(store, viewer=viewer,
+                                                       access_of=access.of, about=about)))
     # Answers per place (for the JSON API and the portal): /api/orte, /api/orte/{slug},
     # /api/orte/suche?q=, /api/orte/punkt?lon=&lat=
     places = Places(store, load_answers(settings.root), access, about, settings.extent, held)

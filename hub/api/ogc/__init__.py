@@ -11,8 +11,8 @@ Modules: `features` (routes and documents), `params` (query parameters and their
 pool, cost budget, deadlines).
 """
 
-from hub.api.ogc.features import About, ogc_router
+from hub.api.ogc.features import BUSIEST, About, ogc_router
 from hub.api.ogc.layer import LayerCache
 from hub.api.ogc.params import Limits
 
-__all__ = ["About", "LayerCache", "Limits", "ogc_router"]
+__all__ = ["BUSIEST", "About", "LayerCache", "Limits", "ogc_router"]

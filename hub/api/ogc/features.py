@@ -90,6 +90,8 @@ class FeatureId(PathConvertor):
 
 
 register_url_convertor("feature_id", FeatureId())
+BUSIEST = ("/collections/{name}/tiles/{tms}/{z}/{y}/{x}", "/collections/{name}/items")  # the
+# routes most asked for, in that order (a map asks for dozens of tiles at a time)
 PAGE_WEIGHT = 50  # cost of encoding one feature, in row-conditions (see `work`)
 HTML_FACTOR = 5  # a table row costs more than a GeoJSON fragment
 PARSE_WEIGHT = 1_000  # cost of parsing one character of a CQL2 filter (about 5 µs)
