@@ -757,7 +757,10 @@ def ogc_router(store: Store, viewer: Callable[[Request], Viewer], *,
 
     @read("/collections/{name}/tiles/{tms}/{z}/{y}/{x}", include_in_schema=False)
     @answers
-    def tile(request: Request, name: str, tms: str, z: str, y: str, x: str) -> Response:
+    def tile(request: Request) -> Response:
+        # the path's parts as they are (FastAPI's checking of declared parameters would
+        # cost a cached tile a third of its time; tile_number checks them here)
+        name, tms, z, y, x = (request.path_params[k] for k in ("name", "tms", "z", "y", "x"))
         c = collection_of(request, name)
         check_known(request.query_params, ("f",))
         fmt = single(request.query_params, "f")
