@@ -192,18 +192,22 @@ def test_attributes_made_ready_once_give_the_bytes_of_per_tile_encoding(n: int) 
 
 def test_first_seen_gives_the_values_in_the_order_they_first_occur() -> None:
     """A tile's values are de-duplicated in the order they first occur (that of Arrow's
-    dictionary encoding): integers and floats, -0.0 and 0.0 as one value, NaN as a value."""
+    dictionary encoding): integers and floats, -0.0 and 0.0 as one value, NaN as a value;
+    small codes by a table of a slot per code alike."""
     rng = np.random.default_rng(3)
     floats = np.round(rng.normal(size=300), 1)
     floats[[3, 9]], floats[[20, 40]] = (-0.0, 0.0), np.nan
     for values in (rng.integers(0, 5, 1), rng.integers(0, 50, 400), rng.integers(0, 3000, 200),
                    floats):
-        distinct, at = mvt._first_seen(values)
+        found = [mvt._first_seen(values)]
+        if values.dtype.kind == "i":  # small codes: by a table of a slot per code too
+            found.append(mvt._first_seen_codes(values, np.full(3000, 7, np.int32)))
         expected: list[Any] = []
         for v in values.tolist():
             if not any(v == e or (v != v and e != e) for e in expected):
                 expected.append(v)
-        assert len(distinct) == len(expected)
-        assert all(d == e or (d != d and e != e) for d, e in zip(distinct.tolist(), expected,
-                                                                  strict=True))
-        assert np.array_equal(distinct[at], values, equal_nan=True)
+        for distinct, at in found:
+            assert len(distinct) == len(expected)
+            assert all(d == e or (d != d and e != e) for d, e in zip(
+                distinct.tolist(), expected, strict=True))
+            assert np.array_equal(distinct[at], values, equal_nan=True)

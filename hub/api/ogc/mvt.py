@@ -18,6 +18,7 @@ Value: string = 1, double = 3, sint = 6, bool = 7.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -290,6 +291,17 @@ def _first_seen(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return distinct, at
 
 
+def _first_seen_codes(codes: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_first_seen` for codes from 0 to len(table) - 1, by a table of one slot per code
+    instead of a hash table (half the time; the table's contents do not matter)."""
+    n = len(codes)
+    where = np.arange(n, dtype=np.int32)
+    table[codes[::-1]] = where[::-1]  # each code's first position (written last)
+    distinct = codes[table[codes] == where]
+    table[distinct] = np.arange(len(distinct), dtype=np.int32)
+    return distinct, table[codes]
+
+
 def _number_fields(values: np.ndarray) -> bytes:
     """`values` fields of integers (sint) or floats (double)."""
     if values.dtype.kind == "f":
@@ -371,6 +383,7 @@ class Attributes:
                 ((INTEGERS, UNIQUE_INTEGERS), self.ints), ((FLOATS,), self.floats))]
         self._dictionary = np.flatnonzero(self.kinds == DICTIONARY).tolist()
         self._per_tile = np.flatnonzero(self.kinds == PER_TILE).tolist()
+        self._tables = threading.local()  # per thread: a slot per value code (`_codes_table`)
 
     @staticmethod
     def prepare(table: pa.Table) -> dict[str, np.ndarray]:
@@ -426,6 +439,13 @@ class Attributes:
             parts[k] = _arrow_column(self.table.column(k).take(pa.array(rows)))
         return _tags(self.names, parts, n)
 
+    def _codes_table(self) -> np.ndarray:
+        """This thread's table of a slot per value code of the DICTIONARY columns."""
+        table = getattr(self._tables, "table", None)
+        if table is None:
+            table = self._tables.table = np.empty(int(self.bases[-1]), np.int32)
+        return table
+
     def _dictionary_parts(self, codes: np.ndarray, parts: list[_Column | None]) -> None:
         """The DICTIONARY columns' parts from the global codes of a tile's rows: one
         de-duplication and one gathering of value fields for all of them (read column by
@@ -435,7 +455,8 @@ class Attributes:
         flat = codes.T.ravel().astype(np.int64)
         valid = flat >= 0
         everything = bool(valid.all())
-        distinct, at = _first_seen(flat if everything else flat[valid])
+        distinct, at = _first_seen_codes(flat if everything else flat[valid],
+                                         self._codes_table())
         if not everything:
             full = np.full(len(flat), -1, np.int64)
             full[valid] = at
