@@ -71,8 +71,9 @@ class AccessLog:
             status = status or 500
             raise
         finally:
-            log.info("%s %s %d %dB %.1fms", scope["method"], target(scope), status, size,
-                     (time.perf_counter() - started) * 1000)
+            if log.isEnabledFor(logging.INFO):  # HUB_ACCESS_LOG=off: not even the target
+                log.info("%s %s %d %dB %.1fms", scope["method"], target(scope), status, size,
+                         (time.perf_counter() - started) * 1000)
 
 
 class _QueuedWriter(logging.Handler):

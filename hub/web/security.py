@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.api.ogc.html import CSS
@@ -30,6 +29,9 @@ OTHER_POLICY = "default-src 'none'; frame-ancestors 'none'"
 ALWAYS = {"x-content-type-options": "nosniff",
           "referrer-policy": "strict-origin-when-cross-origin",
           "x-frame-options": "DENY"}
+_ADDED = {html: [(name.encode(), value.encode()) for name, value in {
+    **ALWAYS, "content-security-policy": HTML_POLICY if html else OTHER_POLICY}.items()]
+    for html in (False, True)}  # the headers as ASGI sends them, for HTML and the rest
 
 
 class SecurityHeaders:
@@ -43,12 +45,12 @@ class SecurityHeaders:
 
         async def send_secured(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(raw=list(message.get("headers", [])))
-                html = headers.get("content-type", "").lower().startswith("text/html")
-                for name, value in {**ALWAYS, "content-security-policy":
-                                    HTML_POLICY if html else OTHER_POLICY}.items():
-                    headers.setdefault(name, value)
-                message["headers"] = headers.raw
+                raw = list(message.get("headers", []))  # names in lower case (ASGI)
+                present = {name.lower() for name, _ in raw}
+                html = any(name.lower() == b"content-type"
+                           and value.lower().startswith(b"text/html") for name, value in raw)
+                raw += [(name, value) for name, value in _ADDED[html] if name not in present]
+                message["headers"] = raw
             await send(message)
 
         await self.app(scope, receive, send_secured)
