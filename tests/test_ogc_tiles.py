@@ -214,6 +214,7 @@ def test_tile_responses_status_caching_and_parameters(ogc_site: Site) -> None:
     first = ogc_site.get(url)
     assert first.status_code == 200 and first.headers["etag"]
     assert first.headers["cache-control"].startswith("public, max-age=")
+    assert first.headers["vary"] == "Authorization"  # who asks decides, not Accept
     again = ogc_site.client.get(ogc_site.url + url, headers={"If-None-Match":
                                                             first.headers["etag"]})
     assert again.status_code == 304 and not again.content

@@ -61,14 +61,18 @@ def not_modified(tag: str, control: str) -> Response:
 
 
 def validated(request: Request, response: Response) -> Response:
-    """Add ETag (a body hash unless set), Cache-Control and Vary to a 200; 304 on a match."""
+    """Add ETag (a body hash), Cache-Control and Vary (Accept) to a 200 where the route did
+    not set them; 304 on a match."""
     if response.status_code != 200:
         return response
-    tag = response.headers.get("etag") or _weak(bytes(response.body))
-    control = response.headers.get("cache-control") or cache_control(request)
+    headers = response.headers
+    tag, control = headers.get("etag"), headers.get("cache-control")
+    if tag is None:
+        tag = headers["ETag"] = _weak(bytes(response.body))
+    if control is None:
+        control = headers["Cache-Control"] = cache_control(request)
     if matches(request, tag):
         return not_modified(tag, control)
-    response.headers["ETag"] = tag
-    response.headers["Cache-Control"] = control
-    response.headers["Vary"] = "Accept"
+    if "vary" not in headers:
+        headers["Vary"] = "Accept"
     return response
