@@ -45,6 +45,18 @@ def test_varints_match_the_protobuf_encoding_at_every_byte_boundary() -> None:
         assert mvt._varint(v) == python_varint(v)
 
 
+def test_integer_value_fields_match_the_protobuf_encoding() -> None:
+    """A tile's integer values as `values` fields: tag 4, length, Value.sint_value (zigzag)."""
+    rng = np.random.default_rng(8)
+    for ints in (np.array([0, -1, 1, 63, -64, 64, -65, 2**62, -2**63, 2**63 - 1]),
+                 rng.integers(-2**40, 2**40, 300), rng.integers(0, 100, 50),
+                 np.array([], np.int64)):
+        zigzagged = [((int(v) << 1) ^ (int(v) >> 63)) & (2**64 - 1) for v in ints]
+        assert mvt._number_fields(ints) == b"".join(
+            b"\x22" + bytes([len(python_varint(z)) + 1]) + b"\x30" + python_varint(z)
+            for z in zigzagged)
+
+
 def test_varint_cells_hold_each_rows_present_varints_side_by_side() -> None:
     """Rows of several values (a feature's tags), some left out, at every byte width; cells
     side by side with constant bytes concatenate item by item."""

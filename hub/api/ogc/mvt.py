@@ -309,11 +309,18 @@ def _number_fields(values: np.ndarray) -> bytes:
         data[:, :3] = (0x22, 9, 0x19)
         data[:, 3:] = values.astype("<f8").view(np.uint8).reshape(-1, 8)
         return data.tobytes()
-    n = len(values)
-    encoded = varint_cells(zigzag(values))  # a field: tag, length (< 128), 0x30, the varint
-    size = Cells((encoded.lengths + 1).astype(np.uint8)[:, None], np.ones((n, 1), bool))
-    cells = beside(b"\x22", size, b"\x30", encoded)
-    return cells.data[cells.used].tobytes()
+    # a field: tag, length (< 128), 0x30, the varint; as one row of cells per value
+    v = zigzag(values)
+    top = int(v.max()) if len(v) else 0
+    width = max(1, (top.bit_length() + 6) // 7)
+    data = np.empty((len(v), width + 3), np.uint8)
+    used = np.ones((len(v), width + 3), bool)
+    data[:, 3:] = (v[:, None] >> _SHIFTS[:width]) & np.uint64(0x7F)
+    used[:, 3:] = v[:, None] >= _FROM[:width]
+    data[:, 3:-1] |= used[:, 4:].view(np.uint8) << 7
+    data[:, 0], data[:, 2] = 0x22, 0x30
+    data[:, 1] = used[:, 3:].sum(axis=1) + 1
+    return data[used].tobytes()
 
 
 def take(ragged: Ragged, items: np.ndarray) -> tuple[bytes, np.ndarray]:
