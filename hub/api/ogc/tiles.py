@@ -317,8 +317,8 @@ def detail_zoom(layer: Layer, zooms: range) -> int | None:
 
 # -- making a tile -------------------------------------------------------------------------------
 
-POINT_WEIGHT = 50  # cost of encoding one point of a tile, in row-conditions: as one feature of
-# a page of items (`hub.api.ogc.features.PAGE_WEIGHT`), which it costs about as much as
+POINT_WEIGHT = 50  # cost of encoding one point of a tile, in row-conditions: about that of a
+# feature of a page of items (`hub.api.ogc.features.PAGE_WEIGHT`)
 
 
 def cost(layer: Layer, z: int, x: int, y: int) -> float:
