@@ -57,6 +57,7 @@ def test_health_and_ready_answer_everyone_and_are_not_usage() -> None:
         assert classify("GET", path, b"") is None
 
 
+@pytest.mark.timeout(120)  # a hang guard, not a timing
 def test_ready_names_a_database_that_is_gone(ingest_project: Project, postgres: Any,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     url = postgres.database()
@@ -78,11 +79,9 @@ def test_ready_names_a_database_that_is_gone(ingest_project: Project, postgres: 
         with postgres.connect() as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         # an empty database answers again: each server thread's broken connection fails
-        # once, then it connects anew (the bound guards a hang only)
-        deadline = time.monotonic() + 30
+        # once, then it connects anew (the test's timeout guards a hang)
         while (back := httpx.get(f"{server.url}/ready")).status_code != 200:
             assert back.json() == {"status": "not ready", "failed": ["database"]}
-            assert time.monotonic() < deadline, back.text  # a hang guard, no timing
             time.sleep(0.05)
 
 
@@ -133,6 +132,7 @@ def refused(port: int) -> bool:
         return True
 
 
+@pytest.mark.timeout(180)  # a hang guard, not a timing
 def test_sigterm_drains_then_finishes_the_download_in_flight_and_exits_0(
         ingest_project: Project) -> None:
     project = points_project(ingest_project, ROWS)
@@ -150,10 +150,7 @@ def test_sigterm_drains_then_finishes_the_download_in_flight_and_exits_0(
             process.send_signal(signal.SIGTERM)
             draining = httpx.get(f"{server.url}/ready")  # a new connection, still taken
             assert draining.status_code == 503 and draining.json() == {"status": "draining"}
-            deadline = time.monotonic() + 30  # guards a hang only
-            while not refused(server.port):
-                # a hang guard, no timing
-                assert time.monotonic() < deadline, "still accepting after the drain time"
+            while not refused(server.port):  # the test's timeout guards a hang
                 time.sleep(0.1)
             assert process.poll() is None  # the download is still in flight
             answer = read_all(sock, first)

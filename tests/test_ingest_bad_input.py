@@ -225,7 +225,7 @@ def test_mixed_geometry_types(proj: Project) -> None:
 # -- size limits --------------------------------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(60)  # a hang guard (a 2 GB sparse file must not be read whole), no timing
 def test_two_gigabyte_binary_file_fails_fast(proj: Project) -> None:
     (proj.data / "data.csv").write_text(csv_text(GOOD_ROWS), encoding="utf-8")
     proj.pipeline("ds", "points", {**CSV_SOURCE, "path": "data/data.csv"})
@@ -233,11 +233,8 @@ def test_two_gigabyte_binary_file_fails_fast(proj: Project) -> None:
     with open(proj.data / "data.csv", "r+b") as f:  # sparse: no disk space used
         f.truncate(0)
         f.truncate(2 * 1024**3)
-    started = time.perf_counter()
     result = proj.cli("ingest", "ds")
-    elapsed = time.perf_counter() - started
     assert_failed_intact(proj, result, before, "data.csv", "NUL")
-    assert elapsed < 60  # a hang guard (a 2 GB sparse file must not be read whole), no timing
 
 
 def test_size_limit_from_environment(proj: Project, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -344,15 +341,14 @@ def good_url_version(project: Project, server: Server) -> Any:
     return committed(project)
 
 
+@pytest.mark.timeout(60)  # a hang guard, not a timing; the failure must name the timeout
 @pytest.mark.parametrize("mode", ["sleep", "stall"])
 def test_url_timeout(proj: Project, server: Server, monkeypatch: pytest.MonkeyPatch,
                      mode: str) -> None:
     before = good_url_version(proj, server)
     monkeypatch.setenv("HUB_HTTP_TIMEOUT", "1")
     server.mode, server.etag = mode, '"v2"'
-    started = time.perf_counter()
     result = proj.cli("ingest", "ds")
-    assert time.perf_counter() - started < 10  # hang guard: the 1 s timeout must fire
     assert_failed_intact(proj, result, before, server.url(), "timeout")
 
 

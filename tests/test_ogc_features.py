@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
-import time
 from typing import Any
 
 import httpx
@@ -160,11 +159,10 @@ def test_items_response_rules(ogc_site: Site) -> None:
     assert beyond["features"] == [] and beyond["numberMatched"] == 300
 
 
+@pytest.mark.timeout(120)  # a hang guard (paging must not rescan), not a timing
 def test_walking_next_links_returns_every_feature_once(ogc_site: Site) -> None:
-    started = time.perf_counter()
     ids = [f["id"] for f in all_features(ogc_site, "gross")]
     assert len(ids) == BIG_ROWS and ids == list(range(1, BIG_ROWS + 1))  # row numbers
-    assert time.perf_counter() - started < 20  # hang guard (paging must not rescan), no timing
     filtered = all_features(ogc_site, "gross", gruppe="B", bbox="13.2,51.4,13.6,51.7")
     counted = ogc_site.json("/collections/gross/items", gruppe="B", bbox="13.2,51.4,13.6,51.7")
     assert len({f["id"] for f in filtered}) == len(filtered) == counted["numberMatched"] > 1000

@@ -19,7 +19,6 @@ from conftest import Server, hub_server
 from ogc_site import BIG_ROWS, Site
 
 Start = Callable[..., Server]
-HANG_GUARD = 3.0  # seconds: a generous bound that only catches a stalled server, not a benchmark
 
 
 def heavy_filter(seed: int) -> str:
@@ -54,10 +53,9 @@ def test_light_requests_answer_while_worst_case_filters_run(serve: Start, ogc_si
         # a new tile of a few points is rendered on the event loop, not queued for the pool
         for path in ("/ogc/conformance", "/ogc/collections/pflege", "/api/3/action/status_show",
                      far):
-            started = time.monotonic()
             light = httpx.get(server.url + path, timeout=300)
-            waited = time.monotonic() - started
-            assert waited < HANG_GUARD, (path, waited)
+            # answered before any heavy request ended: it did not wait for a worker
+            assert not any(f.done() for f in heavy), path
             # 503 from status_show: the OGC test project has no catalog
             assert light.status_code in ((200, 503) if "status" in path else (200,)), path
         assert not all(f.done() for f in heavy)  # they were still running meanwhile
